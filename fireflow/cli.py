@@ -1,0 +1,215 @@
+"""The ``fireflow`` command (命令行).
+
+Output is for people (Chinese labels with English alongside) unless
+``--json`` is given, which prints stable, sorted JSON for other programs.
+Exit codes: 0 success, 1 a definition or input problem, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fireflow.calendar import Calendar
+from fireflow.errors import FireflowError, PlanError
+from fireflow.plan import Plan, load_plan, plan_json_schema_text
+
+__all__ = ["app", "entry", "main"]
+
+app = typer.Typer(
+    name="fireflow",
+    help="fireflow: 消防通道专项整治规则引擎 (fire-passage campaign rules engine).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+plan_app = typer.Typer(help="方案 Plans: show, check, rules, schema.", no_args_is_help=True)
+calendar_app = typer.Typer(help="日历 Calendar: legal deadlines.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+app.add_typer(calendar_app, name="calendar")
+
+DEFAULT_PLAN = "changle-2022"
+PlanArg = Annotated[str, typer.Argument(help="Built-in plan name or path to a plan file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
+
+
+def _load(name: str) -> Plan:
+    return load_plan(name)
+
+
+@plan_app.command("show")
+def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
+    """Print a plan's phases and deadlines (阶段与报送时限)."""
+    plan = _load(name)
+    deadlines = plan.deadlines()
+    if as_json:
+        _print_json(
+            {
+                "plan": plan.id,
+                "phases": [
+                    {
+                        "id": p.id,
+                        "name_zh": p.name.zh,
+                        "name_en": p.name.en,
+                        "start": p.start.isoformat(),
+                        "end": p.end.isoformat(),
+                        "clause": p.clause,
+                    }
+                    for p in plan.phases
+                ],
+                "deadlines": [d.to_data() for d in deadlines],
+            }
+        )
+        return
+    con = _console()
+    con.print(f"[bold]{plan.name.zh}[/bold]\n{plan.name.en}")
+    con.print(f"{plan.district} · {plan.year} · {plan.timezone}")
+    t = Table(title="阶段 Phases (R-CAL-PHASES)")
+    for col in ("id", "阶段 Phase", "开始 Start", "结束 End", "天数 Days", "条款 Clause"):
+        t.add_column(col)
+    for p in plan.phases:
+        t.add_row(
+            p.id,
+            f"{p.name.zh} {p.name.en}",
+            p.start.isoformat(),
+            p.end.isoformat(),
+            str(p.days),
+            p.clause,
+        )
+    con.print(t)
+    t = Table(title="报送时限 Deadlines")
+    for col in (
+        "id",
+        "名称 Name",
+        "方案日期 Nominal",
+        "截止 Due",
+        "报送对象 Recipients",
+        "规则 Rules",
+    ):
+        t.add_column(col)
+    for d in deadlines:
+        recipients = "、".join(plan.agency(a).name.zh for a in d.recipients)
+        due = d.due.isoformat() + (" *" if d.due != d.nominal else "")
+        t.add_row(d.id, d.name_zh, d.nominal.isoformat(), due, recipients, " ".join(d.rules))
+    con.print(t)
+    con.print("* 遇休息日顺延 due moved by the holiday policy (R-DUE-HOLIDAY, 民法典 第二百零三条)")
+
+
+@plan_app.command("check")
+def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate.")]) -> None:
+    """Validate a plan file and print every problem (校验方案文件)."""
+    try:
+        plan = load_plan(path)
+    except PlanError as exc:
+        typer.echo(
+            f"✗ 方案有 {len(exc.problems)} 处问题 / {len(exc.problems)} problem(s):", err=True
+        )
+        for p in exc.problems:
+            typer.echo(f"  {p}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"✓ 方案有效 plan is valid: {plan.id} ({len(plan.rules)} rules, {len(plan.phases)} phases)"
+    )
+
+
+@plan_app.command("rules")
+def plan_rules(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
+    """List the rule catalogue (规则目录) with clauses."""
+    plan = _load(name)
+    if as_json:
+        _print_json([r.model_dump(mode="json") for r in plan.rules])
+        return
+    t = Table(title=f"规则目录 Rule catalogue · {plan.id}")
+    for col in ("id", "条款 Clause", "依据 Basis", "规则 Rule"):
+        t.add_column(col)
+    basis = {"plan": "方案原文 plan", "default": "默认解释 default", "mixed": "原文+默认 mixed"}
+    for r in plan.rules:
+        t.add_row(r.id, r.clause, basis[r.basis], f"{r.title_zh} {r.title_en}")
+    _console().print(t)
+
+
+@plan_app.command("schema")
+def plan_schema() -> None:
+    """Print the JSON Schema of the plan format."""
+    typer.echo(plan_json_schema_text())
+
+
+@calendar_app.command("deadline")
+def calendar_deadline(
+    start: Annotated[str, typer.Argument(help="Start date, YYYY-MM-DD (the day of the trigger).")],
+    n: Annotated[int, typer.Argument(help="Length of the period.")],
+    unit: Annotated[str, typer.Option(help="calendar | working | month | year")] = "calendar",
+    plan: Annotated[str, typer.Option(help="Built-in plan name or plan file.")] = DEFAULT_PLAN,
+    provisional: Annotated[
+        bool, typer.Option("--provisional", help="Allow estimates for years with no holiday data.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The last day of a period of N units that begins after START (期限计算)."""
+    try:
+        day = date.fromisoformat(start)
+    except ValueError:
+        typer.echo(f"START: not a date (YYYY-MM-DD): {start!r}", err=True)
+        raise typer.Exit(2) from None
+    p = _load(plan)
+    cal = Calendar.for_plan(p, allow_provisional=provisional) if provisional else p.calendar
+    period = cal.period(day, n, unit)  # type: ignore[arg-type] # checked by period()
+    if as_json:
+        _print_json(
+            {
+                "start": period.start.isoformat(),
+                "n": period.n,
+                "unit": period.unit,
+                "last_day": period.last_day.isoformat(),
+                "due": period.due.isoformat(),
+                "rolled": period.rolled,
+                "provisional": period.provisional,
+                "rules": list(period.rules),
+            }
+        )
+        return
+    note = ""
+    if period.rolled:
+        note = (
+            f"  (末日 {period.last_day} 为休息日，依 {cal.holiday_policy} 调整 "
+            "last day was a rest day; R-DUE-HOLIDAY)"
+        )
+    if period.provisional:
+        note += "  [估算 provisional: no official holiday data]"
+    typer.echo(f"{period.due.isoformat()}{note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (used by the ``fireflow`` entry point)."""
+    try:
+        app(args=argv, prog_name="fireflow", standalone_mode=True)
+    except SystemExit as exc:  # click ends every run with SystemExit
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except FireflowError as exc:
+        typer.echo(f"错误 error: {exc}", err=True)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

@@ -1,0 +1,140 @@
+"""The errors fireflow raises: one root, split by when they happen.
+
+Every error derives from :class:`FireflowError`.  Two families sit below it:
+
+* :class:`DefinitionError`: the definition is wrong (a plan file, an override
+  table).  It is found when the definition is loaded, never later.
+* :class:`RuntimeRefusal` and the input errors: a call is wrong *now* (a naive
+  datetime, a date outside the holiday data, a transition not allowed in the
+  current state).
+
+Errors carry structured fields (``field``, ``rule``, ...), not only a message,
+so embedding code can react without parsing text.  Where a built-in exception
+fits, the error also subclasses it (``ValueError``, ``LookupError``), so code
+that already catches those keeps working.
+
+>>> from fireflow.errors import FireflowError, CalendarDataMissing
+>>> issubclass(CalendarDataMissing, FireflowError) and issubclass(CalendarDataMissing, LookupError)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "CalendarDataMissing",
+    "DefinitionError",
+    "FireflowError",
+    "InvalidArgument",
+    "NaiveDatetime",
+    "PlanError",
+    "PlanNotFound",
+    "Problem",
+]
+
+
+class FireflowError(Exception):
+    """The root of every error fireflow raises on purpose."""
+
+
+# --------------------------------------------------------------------------- #
+# Definition time
+
+
+class DefinitionError(FireflowError):
+    """A definition (plan file, holiday override) is invalid."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem found in a definition.
+
+    ``path`` is the dotted path of the offending field (``phases[2].end``),
+    ``source`` the file (or ``"<data>"``) it came from, ``rule`` the ``R-`` id
+    whose data is broken when there is one.
+    """
+
+    source: str
+    path: str
+    message: str
+    rule: str | None = field(default=None, compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        tail = f" [{self.rule}]" if self.rule else ""
+        return f"{where}: {self.path or '<root>'}: {self.message}{tail}"
+
+
+class PlanError(DefinitionError, ValueError):
+    """A plan file is invalid.  ``problems`` lists *every* problem found.
+
+    >>> err = PlanError([Problem("p.yaml", "phases[0].end", "end before start")])
+    >>> print(err)
+    plan is invalid (1 problem):
+      p.yaml: phases[0].end: end before start
+    """
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        n = len(self.problems)
+        lines = [f"plan is invalid ({n} problem{'s' if n != 1 else ''}):"]
+        lines += [f"  {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class PlanNotFound(DefinitionError, LookupError):
+    """No built-in plan by that name and no file at that path."""
+
+    def __init__(self, name: str, available: Sequence[str]) -> None:
+        self.name = name
+        self.available = tuple(available)
+        super().__init__(
+            f"no built-in plan or plan file named {name!r} (方案不存在); "
+            f"built-in plans: {', '.join(self.available) or 'none'}"
+        )
+
+
+# --------------------------------------------------------------------------- #
+# Run time: bad arguments and missing data
+
+
+class InvalidArgument(FireflowError, ValueError):
+    """An argument handed to the library is invalid.  ``field`` names it."""
+
+    def __init__(self, field: str, message: str, *, rule: str | None = None) -> None:
+        self.field = field
+        self.rule = rule
+        tail = f" [{rule}]" if rule else ""
+        super().__init__(f"{field}: {message}{tail}")
+
+
+class NaiveDatetime(InvalidArgument):
+    """A datetime without a time zone was handed to the library (须带时区)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            field,
+            "naive datetime refused: pass a time-zone-aware datetime "
+            "(时间必须带时区, e.g. Asia/Shanghai)",
+        )
+
+
+class CalendarDataMissing(FireflowError, LookupError):
+    """No official holiday data (and no plan override) for a year.
+
+    fireflow never guesses a holiday calendar silently: ask for provisional
+    estimates explicitly (``allow_provisional=True``) to get weekend-and-fixed-
+    holiday estimates, which are then marked provisional.
+    """
+
+    def __init__(self, year: int, available: tuple[int, int] | None = None) -> None:
+        self.year = year
+        self.available = available
+        span = f"; data covers {available[0]}-{available[1]}" if available else ""
+        super().__init__(
+            f"no official holiday data for {year} (缺少{year}年节假日数据){span}; "
+            "add an override to the plan (holidays.overrides) or pass allow_provisional=True"
+        )

@@ -1,0 +1,802 @@
+"""Campaign plans as validated data (方案即数据).
+
+A plan is a YAML file (see ``docs/plan-format.md`` for why YAML and for every
+field).  :func:`load_plan` reads a built-in plan by name or a file by path,
+validates its structure *and* its cross-references, and reports every problem
+at once as a :class:`~fireflow.errors.PlanError`, each with the file, the
+path of the field and, where known, the line.
+
+>>> plan = load_plan("changle-2022")
+>>> [p.id for p in plan.phases]
+['mobilization', 'self_inspection', 'rectification', 'spot_check', 'consolidation']
+>>> plan.phase_on(date(2022, 3, 16)).name_zh
+'整改落实'
+>>> plan.rule("R-DUE-LEDGER").clause
+'五(二)'
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime, time
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import pendulum
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from fireflow.errors import InvalidArgument, NaiveDatetime, PlanError, PlanNotFound, Problem
+
+if TYPE_CHECKING:
+    from fireflow.calendar import Calendar, Deadline
+
+__all__ = [
+    "PLAN_FORMAT",
+    "Agency",
+    "Category",
+    "Form",
+    "HolidayOverride",
+    "HolidaySettings",
+    "Phase",
+    "Plan",
+    "ProgressReports",
+    "ReportDeadline",
+    "RuleEntry",
+    "Settings",
+    "SpotCheckSettings",
+    "Subtype",
+    "Text",
+    "builtin_plans",
+    "dump_plan",
+    "load_plan",
+    "parse_plan",
+    "plan_json_schema",
+]
+
+#: The format tag every plan file carries; bumped on incompatible changes.
+PLAN_FORMAT = "fireflow.plan/1"
+
+#: Rule ids the engine itself cites in its decisions: every plan must define them.
+ENGINE_RULE_IDS: tuple[str, ...] = (
+    "R-CAL-PHASES",
+    "R-DUE-HOLIDAY",
+    "R-DUE-INCLUSIVE",
+    "R-DUE-PROGRESS",
+)
+
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+RuleId = Annotated[str, StringConstraints(pattern=r"^R-[A-Z0-9]+(-[A-Z0-9]+)*$", max_length=64)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+PeriodUnit = Literal["calendar", "working"]
+HolidayPolicy = Literal["roll_forward", "roll_back", "none"]
+
+
+class _Model(BaseModel):
+    """Frozen, strict-about-extras base for every plan model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Text(_Model):
+    """A label people read: Chinese first, English for developers."""
+
+    zh: NonEmpty
+    en: NonEmpty
+
+    def __str__(self) -> str:
+        return f"{self.zh} ({self.en})"
+
+
+class Agency(_Model):
+    """A department or party named by the plan (区住建局, 物业服务企业, ...)."""
+
+    id: Id
+    name: Text
+    level: Literal["district", "town", "community", "external"]
+    note: str = ""
+
+
+class Subtype(_Model):
+    """A finer kind of hazard inside a category (e-bike, zombie car, ...)."""
+
+    id: Id
+    name: Text
+
+
+class Category(_Model):
+    """A hazard category (整治重点, 二(一)-(四))."""
+
+    id: Id
+    name: Text
+    clause: str
+    covers: Text
+    subtypes: tuple[Subtype, ...] = ()
+
+    def subtype(self, subtype_id: str) -> Subtype:
+        """The subtype with this id; :class:`InvalidArgument` if unknown."""
+        for s in self.subtypes:
+            if s.id == subtype_id:
+                return s
+        raise InvalidArgument("subtype", f"unknown subtype {subtype_id!r} of category {self.id!r}")
+
+
+class Phase(_Model):
+    """A campaign phase (工作步骤): an inclusive window of dates."""
+
+    id: Id
+    name: Text
+    start: date
+    end: date
+    clause: str
+    summary: Text
+
+    @property
+    def name_zh(self) -> str:
+        """The Chinese name, e.g. ``动员部署``."""
+        return self.name.zh
+
+    @property
+    def name_en(self) -> str:
+        """The English name, e.g. ``Mobilization``."""
+        return self.name.en
+
+    def __contains__(self, d: object) -> bool:
+        return isinstance(d, date) and self.start <= d <= self.end
+
+    @property
+    def days(self) -> int:
+        """Number of days in the window, both ends included."""
+        return (self.end - self.start).days + 1
+
+
+class ReportDeadline(_Model):
+    """A fixed-date report obligation written in the plan ("X月X日前报送")."""
+
+    id: Id
+    name: Text
+    nominal: date
+    senders: tuple[Id, ...]
+    recipients: tuple[Id, ...]
+    rule: RuleId
+    clause: str
+    contents: tuple[Text, ...] = ()
+    """Minimum contents (等内容 means the list is a minimum)."""
+
+
+class ProgressReports(_Model):
+    """每阶段结束前5日 (六(六)): a progress report before each phase ends.
+
+    ``reading`` (an interpretation, R-DUE-PROGRESS): ``on`` = due on the day
+    ``offset`` units before the phase end; ``no_later_than`` = the same day is
+    the latest, any earlier day in the phase is on time; ``within`` = any day of
+    the last ``offset`` days of the phase, the phase end being the latest.
+    """
+
+    rule: RuleId
+    clause: str
+    name: Text
+    senders: tuple[Id, ...]
+    recipients: tuple[Id, ...]
+    offset: Annotated[int, Field(ge=0, le=366)] = 5
+    unit: PeriodUnit = "calendar"
+    reading: Literal["on", "no_later_than", "within"] = "on"
+
+
+class SpotCheckSettings(_Model):
+    """抽查 settings (五(四), 六(五))."""
+
+    ratio: Annotated[float, Field(gt=0, le=1)] = 0.10
+    rounding: Literal["ceil"] = "ceil"
+    base: Literal["district", "town", "with_problems"] = "district"
+    method: Literal["double_random", "simple_random"] = "double_random"
+    lead: tuple[Id, ...] = ("housing", "fire")
+    participants: tuple[Id, ...] = ("urban", "police", "planning")
+
+
+class Settings(_Model):
+    """The settings behind every **default** reading of the plan.
+
+    Each field names the rule it parameterises; ``docs/plan-format.md`` explains
+    them all.
+    """
+
+    holiday_policy: HolidayPolicy = "roll_forward"
+    """R-DUE-HOLIDAY: a due date on a rest day moves to the next working day
+    (民法典 第二百零三条), to the previous one, or stays."""
+    rest_days: Literal["observed", "holidays_only"] = "observed"
+    """R-DUE-HOLIDAY: ``observed`` = weekends and public holidays as actually
+    observed after make-up days (调休); ``holidays_only`` = public holidays only."""
+    due_inclusive: bool = True
+    """R-DUE-INCLUSIVE: "X月X日前" includes that day."""
+    period_unit: PeriodUnit = "calendar"
+    """R-DUE-HOLIDAY / R-TKT-DEADLINE: the unit of rectification periods."""
+    rectification_days: Mapping[Id, Annotated[int, Field(ge=1, le=366)]]
+    """R-TKT-DEADLINE: rectification period (限期) per hazard category."""
+    deadlines_may_pass_dossier: bool = True
+    """R-TKT-DEADLINE: may a rectification deadline run past the dossier date (07-15)?"""
+    office_close: time | None = None
+    """R-DUE-HOLIDAY: None = a due day ends at 24:00; else at this local time."""
+    spot_check: SpotCheckSettings = SpotCheckSettings()
+    accountability_lead: tuple[Id, ...] = ("housing", "fire")
+    """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is."""
+    max_failed_rechecks: Annotated[int, Field(ge=1)] = 2
+    """R-TKT-FAIL: failed re-checks after which the ticket escalates."""
+    joint_meeting_interval_days: Annotated[int, Field(ge=1)] = 30
+    """六(五): the frequency of 定期 joint meetings."""
+    goods_on_fire_lane: tuple[Id, Id] = ("fire_lane_vehicle", "goods")
+    """Goods piled on a fire-truck lane (四(三)): (category, subtype)."""
+    new_community_since: date | None = None
+    """四(二): a 新建 community is one delivered on or after this date (None: not by date)."""
+
+
+class HolidayOverride(_Model):
+    """The rest days and make-up working days of one year, set by the plan.
+
+    A year with an override ignores the built-in holiday data for that year:
+    rest days = weekends + ``rest_days`` - ``work_days``.
+    """
+
+    year: Annotated[int, Field(ge=1949, le=2200)]
+    rest_days: tuple[date, ...] = ()
+    work_days: tuple[date, ...] = ()
+    note: str = ""
+
+
+class HolidaySettings(_Model):
+    """Where official holidays come from, and per-year overrides."""
+
+    source: Literal["chinese_calendar", "none"] = "chinese_calendar"
+    overrides: tuple[HolidayOverride, ...] = ()
+
+
+class RuleEntry(_Model):
+    """One rule of the catalogue, with the clause that backs it."""
+
+    id: RuleId
+    clause: str
+    topic: Literal[
+        "calendar", "reporting", "ticket", "routing", "escalation", "spotcheck", "authority"
+    ]
+    basis: Literal["plan", "default", "mixed"]
+    """``plan`` = plan text; ``default`` = a library reading; ``mixed`` = both."""
+    title_zh: NonEmpty
+    title_en: NonEmpty
+    quote_zh: str
+    text_zh: NonEmpty
+    gloss_en: NonEmpty
+    default_zh: str = ""
+    default_en: str = ""
+
+    @property
+    def is_default(self) -> bool:
+        """True when any part of the rule is a default reading, not plan text."""
+        return self.basis != "plan"
+
+
+class Form(_Model):
+    """An annex form (附件); ``names`` keeps every name the plan uses for it."""
+
+    id: Id
+    number: Annotated[int, Field(ge=1)]
+    names: tuple[NonEmpty, ...]
+    clause: str
+    title_en: NonEmpty
+
+
+class Plan(_Model):
+    """A campaign plan.  Build it with :func:`load_plan` or :func:`parse_plan`."""
+
+    format: Literal["fireflow.plan/1"]
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+    name: Text
+    district: Text
+    year: Annotated[int, Field(ge=1949, le=2200)]
+    timezone: NonEmpty = "Asia/Shanghai"
+    source: str = ""
+    agencies: tuple[Agency, ...]
+    categories: tuple[Category, ...]
+    phases: tuple[Phase, ...]
+    deadlines_fixed: tuple[ReportDeadline, ...] = Field(alias="deadlines")
+    progress_reports: ProgressReports
+    forms: tuple[Form, ...] = ()
+    settings: Settings
+    holidays: HolidaySettings = HolidaySettings()
+    rules: tuple[RuleEntry, ...]
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    # ------------------------------------------------------------------ lookups
+    @functools.cached_property
+    def _index(self) -> dict[str, dict[str, Any]]:
+        return {
+            "agency": {a.id: a for a in self.agencies},
+            "category": {c.id: c for c in self.categories},
+            "phase": {p.id: p for p in self.phases},
+            "rule": {r.id: r for r in self.rules},
+            "form": {f.id: f for f in self.forms},
+        }
+
+    def _get(self, kind: str, key: str) -> Any:
+        try:
+            return self._index[kind][key]
+        except KeyError:
+            known = ", ".join(self._index[kind])
+            raise InvalidArgument(kind, f"unknown {kind} id {key!r}; known: {known}") from None
+
+    def agency(self, agency_id: str) -> Agency:
+        """The agency with this id; :class:`InvalidArgument` if unknown."""
+        return self._get("agency", agency_id)  # type: ignore[no-any-return]
+
+    def category(self, category_id: str) -> Category:
+        """The hazard category with this id; :class:`InvalidArgument` if unknown."""
+        return self._get("category", category_id)  # type: ignore[no-any-return]
+
+    def phase(self, phase_id: str) -> Phase:
+        """The phase with this id; :class:`InvalidArgument` if unknown."""
+        return self._get("phase", phase_id)  # type: ignore[no-any-return]
+
+    def rule(self, rule_id: str) -> RuleEntry:
+        """The catalogue entry of a rule id; :class:`InvalidArgument` if unknown."""
+        return self._get("rule", rule_id)  # type: ignore[no-any-return]
+
+    def form(self, form_id: str) -> Form:
+        """The annex form with this id; :class:`InvalidArgument` if unknown."""
+        return self._get("form", form_id)  # type: ignore[no-any-return]
+
+    @property
+    def start(self) -> date:
+        """First day of the campaign (the first phase's start)."""
+        return self.phases[0].start
+
+    @property
+    def end(self) -> date:
+        """Last day of the campaign (the last phase's end)."""
+        return self.phases[-1].end
+
+    def local_date(self, value: date | datetime, field: str = "date") -> date:
+        """A date, or the date of an aware datetime in the plan's time zone.
+
+        >>> import pendulum
+        >>> plan = load_plan("changle-2022")
+        >>> plan.local_date(pendulum.datetime(2022, 3, 15, 17, 0, tz="UTC"))
+        datetime.date(2022, 3, 16)
+        """
+        if isinstance(value, datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise NaiveDatetime(field)
+            local = pendulum.instance(value).in_timezone(self.timezone)
+            return date(local.year, local.month, local.day)
+        if isinstance(value, date):
+            return date(value.year, value.month, value.day)
+        raise InvalidArgument(field, f"expected a date or datetime, got {type(value).__name__}")
+
+    def phase_on(self, d: date | datetime) -> Phase | None:
+        """The phase a day belongs to (R-CAL-PHASES), or None outside the campaign.
+
+        >>> plan = load_plan("changle-2022")
+        >>> plan.phase_on(date(2022, 7, 16)).id
+        'spot_check'
+        >>> plan.phase_on(date(2023, 1, 1)) is None
+        True
+        """
+        day = self.local_date(d, "d")
+        for p in self.phases:
+            if p.start <= day <= p.end:
+                return p
+        return None
+
+    # ------------------------------------------------------------ the calendar
+    @functools.cached_property
+    def calendar(self) -> Calendar:
+        """The plan's calendar: built-in holiday data plus the plan's overrides."""
+        from fireflow.calendar import Calendar  # noqa: PLC0415 (calendar imports plan)
+
+        return Calendar.for_plan(self)
+
+    def deadlines(self, calendar: Calendar | None = None) -> list[Deadline]:
+        """Every report deadline of the plan, in date order.
+
+        Ids: ``ledger``, ``dossier``, ``summary`` and ``progress.<phase id>``.
+        ``calendar`` defaults to :attr:`calendar`; pass another one to use a
+        replaced holiday source or provisional estimates.
+
+        >>> plan = load_plan("changle-2022")
+        >>> d = {x.id: x for x in plan.deadlines()}
+        >>> d["summary"].nominal, d["summary"].due  # 12-10 is a Saturday
+        (datetime.date(2022, 12, 10), datetime.date(2022, 12, 12))
+        """
+        from fireflow.calendar import report_deadlines  # noqa: PLC0415
+
+        return report_deadlines(self, calendar or self.calendar)
+
+    def rectification_period(self, category_id: str) -> tuple[int, PeriodUnit]:
+        """The default rectification period of a category (R-TKT-DEADLINE)."""
+        self.category(category_id)
+        return self.settings.rectification_days[category_id], self.settings.period_unit
+
+    # ---------------------------------------------------------- serialisation
+    def to_data(self) -> dict[str, Any]:
+        """The plan as plain JSON-compatible data, ready to write as a file."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+
+    def to_yaml(self) -> str:
+        """The plan as YAML text that :func:`parse_plan` reads back equal."""
+        return yaml.safe_dump(self.to_data(), allow_unicode=True, sort_keys=False, width=100)
+
+
+# =========================================================================== #
+# Loading
+
+
+def builtin_plans() -> list[str]:
+    """Names of the plans shipped with fireflow.
+
+    >>> builtin_plans()
+    ['changle-2022']
+    """
+    folder = resources.files("fireflow") / "plans"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def load_plan(name_or_path: str | os.PathLike[str]) -> Plan:
+    """Load a built-in plan by name, or a plan file by path, and validate it.
+
+    Raises :class:`~fireflow.errors.PlanError` listing every problem, or
+    :class:`~fireflow.errors.PlanNotFound`.
+    """
+    if isinstance(name_or_path, str) and name_or_path in builtin_plans():
+        return _load_builtin(name_or_path)
+    path = Path(name_or_path)
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise PlanError([Problem(str(path), "", f"not UTF-8 text: {exc.reason}")]) from None
+        return parse_plan(text, source=str(path))
+    raise PlanNotFound(str(name_or_path), builtin_plans())
+
+
+@functools.lru_cache(maxsize=8)
+def _load_builtin(name: str) -> Plan:
+    text = (resources.files("fireflow") / "plans" / f"{name}.yaml").read_text(encoding="utf-8")
+    return parse_plan(text, source=f"<builtin:{name}>")
+
+
+def parse_plan(text: str, source: str = "<data>") -> Plan:
+    """Parse and validate plan YAML text (``source`` names it in errors)."""
+    problems: list[Problem] = []
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise PlanError([Problem(source, "", "empty plan file")])
+        lines: dict[str, int] = {}
+        _index_lines(node, "", lines, problems, source)
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise PlanError([Problem(source, "", f"not valid YAML: {exc}", line=line)]) from None
+    finally:
+        loader.dispose()
+    return validate_plan_data(data, source, lines, problems)
+
+
+def validate_plan_data(
+    data: Any,
+    source: str = "<data>",
+    lines: Mapping[str, int] | None = None,
+    problems: Sequence[Problem] = (),
+) -> Plan:
+    """Validate already-parsed plan data; report structure and cross-reference problems together."""
+    lines = lines or {}
+    found = list(problems)
+    if not isinstance(data, Mapping):
+        raise PlanError([*found, Problem(source, "", "a plan must be a mapping of fields")])
+    plan: Plan | None = None
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            path = _path(err["loc"])
+            found.append(Problem(source, path, err["msg"], line=_line_of(lines, path)))
+    for path, message, rule in _semantic_problems(data):
+        found.append(Problem(source, path, message, rule=rule, line=_line_of(lines, path)))
+    if found:
+        raise PlanError(sorted(found, key=lambda p: (p.line or 10**9, p.path, p.message)))
+    assert plan is not None
+    return plan
+
+
+def dump_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
+    """Write a plan as a YAML file that :func:`load_plan` reads back equal."""
+    Path(path).write_text(plan.to_yaml(), encoding="utf-8")
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the plan format (for editors and other systems)."""
+    schema = Plan.model_json_schema(by_alias=True)
+    schema["$id"] = "https://fireflow.invalid/schema/plan-1.json"
+    schema["title"] = "fireflow campaign plan (fireflow.plan/1)"
+    return schema
+
+
+def plan_json_schema_text() -> str:
+    """The JSON Schema as stable, sorted JSON text."""
+    return json.dumps(plan_json_schema(), ensure_ascii=False, indent=2, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- #
+# YAML with duplicate keys refused and a line for every path
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader; the composed node tree is walked for duplicates and lines."""
+
+
+def _index_lines(
+    node: yaml.Node, path: str, lines: dict[str, int], problems: list[Problem], source: str
+) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            child = f"{path}.{key}" if path else key
+            if key in seen:
+                problems.append(
+                    Problem(source, child, "duplicate key", line=key_node.start_mark.line + 1)
+                )
+            seen.add(key)
+            _index_lines(value_node, child, lines, problems, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, f"{path}[{i}]", lines, problems, source)
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _line_of(lines: Mapping[str, int], path: str) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return lines.get("")
+
+
+# --------------------------------------------------------------------------- #
+# Cross-reference checks, run on the raw data so that they report alongside
+# structural errors (a plan with a bad date *and* an unknown agency gets both).
+
+
+def _items(data: Mapping[str, Any], key: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    seq = data.get(key)
+    if isinstance(seq, list):
+        for i, item in enumerate(seq):
+            if isinstance(item, Mapping):
+                yield i, item
+
+
+def _ids(data: Mapping[str, Any], key: str) -> set[str]:
+    return {str(item["id"]) for _, item in _items(data, key) if "id" in item}
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """Yield (path, message, rule) for every cross-reference problem."""
+    agencies = _ids(data, "agencies")
+    categories = _ids(data, "categories")
+    rules = _ids(data, "rules")
+    phases = _ids(data, "phases")
+
+    for key in ("agencies", "categories", "phases", "deadlines", "rules", "forms"):
+        seen: set[str] = set()
+        for i, item in _items(data, key):
+            ident = item.get("id")
+            if isinstance(ident, str):
+                if ident in seen:
+                    yield f"{key}[{i}].id", f"duplicate id {ident!r}", None
+                seen.add(ident)
+    for i, cat in _items(data, "categories"):
+        seen_sub: set[str] = set()
+        subs = cat.get("subtypes")
+        for j, sub in enumerate(subs if isinstance(subs, list) else []):
+            sid = sub.get("id") if isinstance(sub, Mapping) else None
+            if isinstance(sid, str):
+                if sid in seen_sub:
+                    yield f"categories[{i}].subtypes[{j}].id", f"duplicate subtype {sid!r}", None
+                seen_sub.add(sid)
+
+    def agency_refs(
+        path: str, value: Any, rule: str | None = None
+    ) -> Iterator[tuple[str, str, str | None]]:
+        if isinstance(value, list | tuple):
+            for j, ref in enumerate(value):
+                if isinstance(ref, str) and ref not in agencies:
+                    yield f"{path}[{j}]", f"unknown agency {ref!r}", rule
+
+    def rule_ref(path: str, value: Any) -> Iterator[tuple[str, str, str | None]]:
+        if isinstance(value, str) and value not in rules:
+            yield path, f"unknown rule {value!r} (not in the rule catalogue)", None
+
+    # time zone
+    tz = data.get("timezone", "Asia/Shanghai")
+    if isinstance(tz, str):
+        try:
+            pendulum.timezone(tz)
+        except (pendulum.tz.exceptions.InvalidTimezone, ValueError):
+            yield "timezone", f"unknown time zone {tz!r}", None
+
+    # phases: ordered, each start <= end, contiguous, inside the campaign year
+    year = data.get("year") if isinstance(data.get("year"), int) else None
+    prev_end: date | None = None
+    prev_id = ""
+    for i, ph in _items(data, "phases"):
+        start, end = _as_date(ph.get("start")), _as_date(ph.get("end"))
+        if start and end and end < start:
+            yield (
+                f"phases[{i}].end",
+                f"phase ends ({end}) before it starts ({start})",
+                "R-CAL-PHASES",
+            )
+        if start and prev_end:
+            gap = (start - prev_end).days
+            if gap <= 0:
+                yield (
+                    f"phases[{i}].start",
+                    f"phase overlaps {prev_id!r} (starts {start}, previous ends {prev_end})",
+                    "R-CAL-PHASES",
+                )
+            elif gap > 1:
+                yield (
+                    f"phases[{i}].start",
+                    f"gap of {gap - 1} day(s) after {prev_id!r}: phases must be contiguous",
+                    "R-CAL-PHASES",
+                )
+        if year is not None and start and start.year != year and i == 0:
+            yield (
+                f"phases[{i}].start",
+                f"campaign year is {year} but the first phase starts {start}",
+                "R-CAL-PHASES",
+            )
+        prev_end, prev_id = end, str(ph.get("id", ""))
+    if not phases and isinstance(data.get("phases"), list):
+        yield "phases", "a plan needs at least one phase", "R-CAL-PHASES"
+
+    first = next((_as_date(p.get("start")) for _, p in _items(data, "phases")), None)
+    last = prev_end
+    for i, dl in _items(data, "deadlines"):
+        yield from agency_refs(f"deadlines[{i}].senders", dl.get("senders"), dl.get("rule"))
+        yield from agency_refs(f"deadlines[{i}].recipients", dl.get("recipients"), dl.get("rule"))
+        yield from rule_ref(f"deadlines[{i}].rule", dl.get("rule"))
+        nominal = _as_date(dl.get("nominal"))
+        if nominal and first and last and not first <= nominal <= last:
+            yield (
+                f"deadlines[{i}].nominal",
+                f"{nominal} is outside the campaign ({first} to {last})",
+                dl.get("rule") if isinstance(dl.get("rule"), str) else None,
+            )
+    if any(item.get("id", "").startswith("progress") for _, item in _items(data, "deadlines")):
+        yield "deadlines", "ids starting with 'progress' are reserved for progress reports", None
+
+    pr = data.get("progress_reports")
+    if isinstance(pr, Mapping):
+        yield from agency_refs("progress_reports.senders", pr.get("senders"), "R-DUE-PROGRESS")
+        yield from agency_refs(
+            "progress_reports.recipients", pr.get("recipients"), "R-DUE-PROGRESS"
+        )
+        yield from rule_ref("progress_reports.rule", pr.get("rule"))
+
+    st = data.get("settings")
+    if isinstance(st, Mapping):
+        rd = st.get("rectification_days")
+        if isinstance(rd, Mapping):
+            for cid in rd:
+                if cid not in categories:
+                    yield (
+                        f"settings.rectification_days.{cid}",
+                        f"unknown category {cid!r}",
+                        "R-TKT-DEADLINE",
+                    )
+            for cid in sorted(categories - {str(k) for k in rd}):
+                yield (
+                    "settings.rectification_days",
+                    f"no rectification period for category {cid!r}",
+                    "R-TKT-DEADLINE",
+                )
+        yield from agency_refs(
+            "settings.accountability_lead", st.get("accountability_lead"), "R-ESC-OFFICIAL"
+        )
+        sc = st.get("spot_check")
+        if isinstance(sc, Mapping):
+            yield from agency_refs("settings.spot_check.lead", sc.get("lead"), "R-SPOT-RATIO")
+            yield from agency_refs(
+                "settings.spot_check.participants", sc.get("participants"), "R-SPOT-RATIO"
+            )
+        goods = st.get("goods_on_fire_lane")
+        if isinstance(goods, list) and len(goods) == 2:
+            yield from _goods_problems(data, goods[0], goods[1])
+
+    hol = data.get("holidays")
+    if isinstance(hol, Mapping):
+        seen_years: set[int] = set()
+        for i, ov in _items(hol, "overrides"):
+            oy = ov.get("year")
+            if isinstance(oy, int):
+                if oy in seen_years:
+                    yield (
+                        f"holidays.overrides[{i}].year",
+                        f"two overrides for {oy}",
+                        "R-DUE-HOLIDAY",
+                    )
+                seen_years.add(oy)
+            rest = {d for d in map(_as_date, ov.get("rest_days") or []) if d}
+            work = {d for d in map(_as_date, ov.get("work_days") or []) if d}
+            for key, days in (("rest_days", rest), ("work_days", work)):
+                for d in sorted(days):
+                    if isinstance(oy, int) and d.year != oy:
+                        yield (
+                            f"holidays.overrides[{i}].{key}",
+                            f"{d} is not in {oy}",
+                            "R-DUE-HOLIDAY",
+                        )
+            for d in sorted(rest & work):
+                yield (
+                    f"holidays.overrides[{i}]",
+                    f"{d} is both a rest day and a work day",
+                    "R-DUE-HOLIDAY",
+                )
+
+    if isinstance(data.get("rules"), list):
+        for rid in ENGINE_RULE_IDS:
+            if rid not in rules:
+                yield "rules", f"the engine cites {rid} but the catalogue lacks it", rid
+
+
+def _goods_problems(
+    data: Mapping[str, Any], cat_id: Any, sub_id: Any
+) -> Iterator[tuple[str, str, str | None]]:
+    for _, cat in _items(data, "categories"):
+        if cat.get("id") == cat_id:
+            subs = cat.get("subtypes")
+            known = (
+                {s.get("id") for s in subs if isinstance(s, Mapping)}
+                if isinstance(subs, list)
+                else set()
+            )
+            if sub_id not in known:
+                yield (
+                    "settings.goods_on_fire_lane[1]",
+                    f"unknown subtype {sub_id!r} of {cat_id!r}",
+                    None,
+                )
+            return
+    yield "settings.goods_on_fire_lane[0]", f"unknown category {cat_id!r}", None
