@@ -376,9 +376,16 @@ class Calendar:
             return
         self.year_data(y0)  # the years asked for first: an error names them, not a gap year
         self.year_data(y1)
+        data: list[YearData] | None = None
         if self._y1 >= self._y0:
-            y0, y1 = min(y0, self._y0), max(y1, self._y1)
-        data = [self.year_data(y) for y in range(y0, y1 + 1)]  # raises before any change
+            u0, u1 = min(y0, self._y0), max(y1, self._y1)
+            try:  # extend the current span; years in a gap must be known too
+                data = [self.year_data(y) for y in range(u0, u1 + 1)]
+                y0, y1 = u0, u1
+            except CalendarDataMissing:
+                data = None  # a disjoint span (an override far away): serve it alone
+        if data is None:
+            data = [self.year_data(y) for y in range(y0, y1 + 1)]  # raises before any change
         rest = bytearray(b"".join(d.rest for d in data))
         base = date(y0, 1, 1).toordinal()
         n = len(rest)
@@ -428,7 +435,7 @@ class Calendar:
         if isinstance(value, datetime):
             if value.tzinfo is None or value.utcoffset() is None:
                 raise NaiveDatetime(field)
-            local = pendulum.instance(value).in_timezone(self._tz)
+            local = value.astimezone(self._tz)  # by the value's own offset
             return date(local.year, local.month, local.day)
         if isinstance(value, date):
             return date(value.year, value.month, value.day)

@@ -27,11 +27,16 @@ __all__ = [
     "CalendarDataMissing",
     "DefinitionError",
     "FireflowError",
+    "InputLimitExceeded",
     "InvalidArgument",
+    "InvalidCommand",
     "NaiveDatetime",
+    "NotAuthorized",
     "PlanError",
     "PlanNotFound",
     "Problem",
+    "Refusal",
+    "TransitionNotAllowed",
 ]
 
 
@@ -138,3 +143,52 @@ class CalendarDataMissing(FireflowError, LookupError):
             f"no official holiday data for {year} (缺少{year}年节假日数据){span}; "
             "add an override to the plan (holidays.overrides) or pass allow_provisional=True"
         )
+
+
+# --------------------------------------------------------------------------- #
+# Run time: refusals of the ticket engine
+
+
+class Refusal(FireflowError):
+    """A command the rules refuse.  State is unchanged.
+
+    ``rule`` is the ``R-`` id that refuses, ``ticket`` the ticket id, ``state``
+    its state, ``trigger`` the command's kind; ``message_zh`` is for people.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str | None,
+        ticket: str,
+        state: str,
+        trigger: str,
+        message_zh: str = "",
+        field: str | None = None,
+    ) -> None:
+        self.rule = rule
+        self.ticket = ticket
+        self.state = state
+        self.trigger = trigger
+        self.message_zh = message_zh
+        self.field = field
+        tail = f" [{rule}]" if rule else ""
+        zh = f" ({message_zh})" if message_zh else ""
+        super().__init__(f"ticket {ticket} in state {state!r}: {trigger}: {message}{zh}{tail}")
+
+
+class TransitionNotAllowed(Refusal):
+    """The trigger is not allowed in the ticket's current state."""
+
+
+class NotAuthorized(Refusal, PermissionError):
+    """The actor may not fire this trigger on this ticket (R-AUTH-…)."""
+
+
+class InvalidCommand(Refusal, ValueError):
+    """The command is malformed or breaks a rule of its own (``field`` names what)."""
+
+
+class InputLimitExceeded(InvalidArgument):
+    """An input is too large, too deep, or holds characters that are refused."""

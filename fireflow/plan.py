@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PLAN_FORMAT",
     "Agency",
+    "Authority",
     "Category",
     "Form",
     "HolidayOverride",
@@ -46,6 +47,7 @@ __all__ = [
     "Plan",
     "ProgressReports",
     "ReportDeadline",
+    "Route",
     "RuleEntry",
     "Settings",
     "SpotCheckSettings",
@@ -225,6 +227,14 @@ class Settings(_Model):
     accountability_lead: tuple[Id, ...] = ("housing", "fire")
     """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is."""
     max_failed_rechecks: Annotated[int, Field(ge=1)] = 2
+    min_recheck_agencies: Annotated[int, Field(ge=1)] = 2
+    """R-TKT-REINSPECT: distinct agencies at a re-check (the town and relevant departments)."""
+    photo_required_sources: tuple[
+        Literal["self_inspection", "town_inspection", "spot_check", "patrol", "public_report"], ...
+    ] = ("self_inspection",)
+    """R-TKT-OPEN: report sources that must come with a photo (拍照建档)."""
+    non_signing_agencies: tuple[Id, ...] = ("third_party",)
+    """R-AUTH-SEPARATION: agencies that inspect but never sign off."""
     """R-TKT-FAIL: failed re-checks after which the ticket escalates."""
     joint_meeting_interval_days: Annotated[int, Field(ge=1)] = 30
     """六(五): the frequency of 定期 joint meetings."""
@@ -288,6 +298,57 @@ class Form(_Model):
     title_en: NonEmpty
 
 
+ROLES: tuple[str, ...] = (
+    "rectifier",
+    "lead",
+    "supervisor",
+    "recheck_lead",
+    "enforcers",
+    "cooperating",
+)
+"""Route roles an authority entry may name instead of fixed agencies."""
+
+
+class Route(_Model):
+    """Who rectifies, leads, re-checks and enforces for a kind of hazard (四(二)(三)).
+
+    A route matches a ticket by category, location (``inside`` the community,
+    ``around`` it, or ``any``) and subtype (empty = any subtype).  The most
+    specific match wins: a named location beats ``any``, named subtypes beat
+    none.
+    """
+
+    id: Id
+    category: Id
+    location: Literal["inside", "around", "any"] = "any"
+    subtypes: tuple[Id, ...] = ()
+    rectifier: Id
+    """Who does the rectification (the property company inside its community)."""
+    lead: Id
+    """Who leads the work on the ticket (sets the deadline, records refusals)."""
+    supervisor: Id
+    """The supervising agency that overdue tickets escalate to (R-ESC-OVERDUE)."""
+    cooperating: tuple[Id, ...] = ()
+    recheck_lead: Id = "town"
+    enforcers: tuple[Id, ...] = ()
+    """Who a refusal is reported to (R-ESC-REFUSAL)."""
+    certifier: Id | None = None
+    """Who must certify before demolition (R-ROUTE-BUILDING), when any."""
+    rules: tuple[RuleId, ...]
+    note: str = ""
+
+
+class Authority(_Model):
+    """Who may fire a trigger: fixed agencies and/or route roles (R-AUTH-ROLES)."""
+
+    trigger: Id
+    agencies: tuple[Id, ...] = ()
+    roles: tuple[
+        Literal["rectifier", "lead", "supervisor", "recheck_lead", "enforcers", "cooperating"], ...
+    ] = ()
+    rules: tuple[RuleId, ...]
+
+
 class Plan(_Model):
     """A campaign plan.  Build it with :func:`load_plan` or :func:`parse_plan`."""
 
@@ -307,6 +368,8 @@ class Plan(_Model):
     settings: Settings
     holidays: HolidaySettings = HolidaySettings()
     rules: tuple[RuleEntry, ...]
+    routes: tuple[Route, ...] = ()
+    authority: tuple[Authority, ...] = ()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -319,6 +382,7 @@ class Plan(_Model):
             "phase": {p.id: p for p in self.phases},
             "rule": {r.id: r for r in self.rules},
             "form": {f.id: f for f in self.forms},
+            "route": {r.id: r for r in self.routes},
         }
 
     def _get(self, kind: str, key: str) -> Any:
@@ -343,6 +407,17 @@ class Plan(_Model):
     def rule(self, rule_id: str) -> RuleEntry:
         """The catalogue entry of a rule id; :class:`InvalidArgument` if unknown."""
         return self._get("rule", rule_id)  # type: ignore[no-any-return]
+
+    def route(self, route_id: str) -> Route:
+        """The route with this id; :class:`InvalidArgument` if unknown."""
+        return self._get("route", route_id)  # type: ignore[no-any-return]
+
+    def authority_for(self, trigger: str) -> Authority | None:
+        """The authority entry of a trigger, or None when the plan names none."""
+        for a in self.authority:
+            if a.trigger == trigger:
+                return a
+        return None
 
     def form(self, form_id: str) -> Form:
         """The annex form with this id; :class:`InvalidArgument` if unknown."""
@@ -369,7 +444,7 @@ class Plan(_Model):
         if isinstance(value, datetime):
             if value.tzinfo is None or value.utcoffset() is None:
                 raise NaiveDatetime(field)
-            local = pendulum.instance(value).in_timezone(self.timezone)
+            local = value.astimezone(pendulum.timezone(self.timezone))  # by its own offset
             return date(local.year, local.month, local.day)
         if isinstance(value, date):
             return date(value.year, value.month, value.day)
@@ -775,6 +850,8 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
                     "R-DUE-HOLIDAY",
                 )
 
+    yield from _route_problems(data, agencies, categories, rules)
+
     if isinstance(data.get("rules"), list):
         for rid in ENGINE_RULE_IDS:
             if rid not in rules:
@@ -800,3 +877,88 @@ def _goods_problems(
                 )
             return
     yield "settings.goods_on_fire_lane[0]", f"unknown category {cat_id!r}", None
+
+
+def _route_problems(
+    data: Mapping[str, Any], agencies: set[str], categories: set[str], rules: set[str]
+) -> Iterator[tuple[str, str, str | None]]:
+    from fireflow.states import TRIGGERS  # noqa: PLC0415 (states is pure data)
+
+    subtypes: dict[str, set[str]] = {}
+    for _, cat in _items(data, "categories"):
+        subs = cat.get("subtypes")
+        subtypes[str(cat.get("id"))] = {
+            str(s.get("id"))
+            for s in (subs if isinstance(subs, list) else [])
+            if isinstance(s, Mapping)
+        }
+    seen: set[str] = set()
+    for i, rt in _items(data, "routes"):
+        where = f"routes[{i}]"
+        if rt.get("id") in seen:
+            yield f"{where}.id", f"duplicate id {rt.get('id')!r}", "R-AUTH-ROLES"
+        seen.add(str(rt.get("id")))
+        cat_id = rt.get("category")
+        if isinstance(cat_id, str) and cat_id not in categories:
+            yield f"{where}.category", f"unknown category {cat_id!r}", None
+        for j, sub in enumerate(rt.get("subtypes") or []):
+            if isinstance(cat_id, str) and cat_id in subtypes and sub not in subtypes[cat_id]:
+                yield f"{where}.subtypes[{j}]", f"unknown subtype {sub!r} of {cat_id!r}", None
+        for key in ("rectifier", "lead", "supervisor", "recheck_lead", "certifier"):
+            ref = rt.get(key)
+            if isinstance(ref, str) and ref not in agencies:
+                yield f"{where}.{key}", f"unknown agency {ref!r}", None
+        for key in ("cooperating", "enforcers"):
+            value = rt.get(key)
+            if isinstance(value, list):
+                for j, ref in enumerate(value):
+                    if isinstance(ref, str) and ref not in agencies:
+                        yield f"{where}.{key}[{j}]", f"unknown agency {ref!r}", None
+        for j, ref in enumerate(rt.get("rules") or []):
+            if isinstance(ref, str) and ref not in rules:
+                yield (
+                    f"{where}.rules[{j}]",
+                    f"unknown rule {ref!r} (not in the rule catalogue)",
+                    None,
+                )
+    if isinstance(data.get("routes"), list) and data.get("routes"):
+        routes = [rt for _, rt in _items(data, "routes")]
+        for cid in sorted(categories):
+            for loc in ("inside", "around"):
+                for sub in sorted(subtypes.get(cid, set())) or [""]:
+                    if not any(_route_matches(rt, cid, loc, sub) for rt in routes):
+                        yield (
+                            "routes",
+                            f"no route for category {cid!r}, location {loc!r}, subtype {sub!r}",
+                            "R-AUTH-ROLES",
+                        )
+    seen_triggers: set[str] = set()
+    for i, au in _items(data, "authority"):
+        trig = au.get("trigger")
+        if isinstance(trig, str):
+            if trig not in TRIGGERS:
+                yield f"authority[{i}].trigger", f"unknown trigger {trig!r}", "R-AUTH-ROLES"
+            if trig in seen_triggers:
+                yield f"authority[{i}].trigger", f"two entries for {trig!r}", "R-AUTH-ROLES"
+            seen_triggers.add(trig)
+        value = au.get("agencies")
+        if isinstance(value, list):
+            for j, ref in enumerate(value):
+                if isinstance(ref, str) and ref not in agencies:
+                    yield f"authority[{i}].agencies[{j}]", f"unknown agency {ref!r}", "R-AUTH-ROLES"
+        for j, ref in enumerate(au.get("rules") or []):
+            if isinstance(ref, str) and ref not in rules:
+                yield f"authority[{i}].rules[{j}]", f"unknown rule {ref!r}", None
+    if isinstance(data.get("authority"), list) and data.get("authority"):
+        for trig in TRIGGERS:
+            if trig not in seen_triggers:
+                yield "authority", f"no authority entry for trigger {trig!r}", "R-AUTH-ROLES"
+
+
+def _route_matches(rt: Mapping[str, Any], category: str, location: str, subtype: str) -> bool:
+    subs = rt.get("subtypes") or []
+    return (
+        rt.get("category") == category
+        and rt.get("location", "any") in (location, "any")
+        and (not subs or subtype in subs)
+    )

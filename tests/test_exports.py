@@ -3,9 +3,17 @@
 import fireflow
 
 
+def _isort_key(name: str) -> tuple[int, str]:
+    # ruff's RUF022 order: CONSTANTS, then Classes, then functions
+    if name.isupper():
+        return (0, name)
+    return (1, name) if name[0].isupper() else (2, name)
+
+
 def test_all_is_sorted_and_resolves():
-    names = [n for n in fireflow.__all__ if n != "__version__"]
-    assert names == sorted(names)
+    names = list(fireflow.__all__)
+    assert len(set(names)) == len(names)
+    assert names == sorted(names, key=_isort_key)
     for name in fireflow.__all__:
         assert hasattr(fireflow, name), name
 

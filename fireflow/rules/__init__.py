@@ -1,0 +1,7 @@
+"""The campaign's rules, driven by plan data; every answer carries its rule ids.
+
+* :mod:`fireflow.rules.routing`: who rectifies, leads, re-checks and enforces;
+* :mod:`fireflow.rules.authority`: who may fire which trigger;
+* :mod:`fireflow.rules.escalation`: which escalations are due at a moment;
+* :mod:`fireflow.rules.explain`: a ticket's history in plain Chinese and English.
+"""

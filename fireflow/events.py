@@ -1,0 +1,214 @@
+"""Events: what happened to a ticket, as frozen records with a canonical encoding.
+
+An :class:`Event` is immutable (attrs, frozen, slotted).  :func:`canonical_bytes`
+gives the one byte encoding used for hashing and storage: JSON with keys
+sorted, no insignificant white space, text normalised to NFC, no floats.
+:func:`event_to_data` / :func:`event_from_data` convert to and from plain JSON
+data without loss.
+
+>>> import pendulum
+>>> e = Event(
+...     event_id="T1/1", ticket_id="T1", seq=1, kind="report",
+...     at=pendulum.datetime(2022, 3, 20, 9, tz="Asia/Shanghai"),
+...     actor=Actor("town", "王科长"), payload={"category": "evacuation_blocked"},
+... )
+>>> event_from_data(event_to_data(e)) == e
+True
+>>> canonical_bytes(e).decode()[:41]
+'{"actor":{"agency":"town","person":"王科长"}'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+import attrs
+
+from fireflow.errors import InputLimitExceeded, InvalidArgument, NaiveDatetime
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PAYLOAD_BYTES",
+    "Actor",
+    "Event",
+    "Evidence",
+    "EvidenceKind",
+    "canonical_bytes",
+    "check_json_value",
+    "event_from_data",
+    "event_to_data",
+    "parse_time",
+]
+
+#: The largest encoded payload accepted (bytes of canonical JSON).
+MAX_PAYLOAD_BYTES = 64 * 1024
+#: The deepest nesting of lists and mappings accepted in a payload.
+MAX_DEPTH = 16
+
+EvidenceKind = Literal["photo_before", "photo_after", "document"]
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@attrs.frozen(order=True)
+class Actor:
+    """Who acted: an agency id and, where known, a person (经办人)."""
+
+    agency: str
+    person: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.agency}:{self.person}" if self.person else self.agency
+
+
+@attrs.frozen
+class Evidence:
+    """A piece of evidence, referenced by the SHA-256 of its content (拍照建档)."""
+
+    kind: EvidenceKind
+    sha256: str
+    note: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in ("photo_before", "photo_after", "document"):
+            raise InvalidArgument("evidence.kind", f"unknown evidence kind {self.kind!r}")
+        if not _SHA256.match(self.sha256):
+            raise InvalidArgument("evidence.sha256", "expected 64 lowercase hex digits")
+
+
+def _freeze_time(value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidArgument("at", f"expected an aware datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise NaiveDatetime("at")
+    return value
+
+
+@attrs.frozen(eq=True)
+class Event:
+    """One recorded fact about a ticket.
+
+    ``seq`` counts from 1 per ticket; ``kind`` is a trigger of the lifecycle or
+    ``attempt_refused`` (a refused attempt, recorded without changing state);
+    ``rules`` are the rule ids that produced or allowed it.
+    """
+
+    event_id: str
+    ticket_id: str
+    seq: int
+    kind: str
+    at: datetime = attrs.field(converter=_freeze_time)
+    actor: Actor
+    payload: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    evidence: tuple[Evidence, ...] = ()
+    rules: tuple[str, ...] = ()
+
+
+def parse_time(text: str, field: str = "at") -> datetime:
+    """An ISO-8601 timestamp with an offset; naive text is refused."""
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise InvalidArgument(field, f"not an ISO-8601 timestamp: {text!r}") from None
+    if value.tzinfo is None:
+        raise NaiveDatetime(field)
+    return value
+
+
+def check_json_value(value: Any, field: str = "payload", depth: int = 0) -> None:
+    """Refuse what the canonical encoding cannot hold faithfully.
+
+    Floats (not exact), lone surrogates and control characters, non-string keys,
+    nesting deeper than :data:`MAX_DEPTH`.
+    """
+    if depth > MAX_DEPTH:
+        raise InputLimitExceeded(field, f"nested deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        raise InvalidArgument(field, "floats are not allowed (use integers or strings)")
+    if isinstance(value, str):
+        _check_text(value, field)
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_json_value(item, f"{field}[{i}]", depth + 1)
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidArgument(field, f"keys must be strings, got {k!r}")
+            _check_text(k, field)
+            check_json_value(v, f"{field}.{k}", depth + 1)
+        return
+    raise InvalidArgument(field, f"not JSON data: {type(value).__name__}")
+
+
+def _check_text(text: str, field: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputLimitExceeded(field, "lone surrogate in text") from None
+    if _CONTROL.search(text):
+        raise InputLimitExceeded(field, "control character in text")
+
+
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list | tuple):
+        return [_nfc(v) for v in value]
+    if isinstance(value, Mapping):
+        return {unicodedata.normalize("NFC", k): _nfc(v) for k, v in value.items()}
+    return value
+
+
+def event_to_data(event: Event) -> dict[str, Any]:
+    """The event as plain JSON data (times as ISO-8601 with offset)."""
+    return {
+        "event_id": event.event_id,
+        "ticket_id": event.ticket_id,
+        "seq": event.seq,
+        "kind": event.kind,
+        "at": event.at.isoformat(),
+        "actor": {"agency": event.actor.agency, "person": event.actor.person},
+        "payload": _nfc(dict(event.payload)),
+        "evidence": [{"kind": e.kind, "sha256": e.sha256, "note": e.note} for e in event.evidence],
+        "rules": list(event.rules),
+    }
+
+
+def event_from_data(data: Mapping[str, Any]) -> Event:
+    """Rebuild an event from :func:`event_to_data` output (or parsed JSON)."""
+    try:
+        actor = data["actor"]
+        return Event(
+            event_id=str(data["event_id"]),
+            ticket_id=str(data["ticket_id"]),
+            seq=int(data["seq"]),
+            kind=str(data["kind"]),
+            at=parse_time(data["at"]),
+            actor=Actor(str(actor["agency"]), str(actor.get("person", ""))),
+            payload=dict(data.get("payload") or {}),
+            evidence=tuple(
+                Evidence(e["kind"], e["sha256"], e.get("note", ""))
+                for e in data.get("evidence", ())
+            ),
+            rules=tuple(data.get("rules", ())),
+        )
+    except KeyError as exc:
+        raise InvalidArgument(str(exc.args[0]), "missing field in event data") from None
+
+
+def canonical_bytes(event: Event) -> bytes:
+    """The one byte encoding of an event: sorted keys, NFC text, no floats."""
+    data = event_to_data(event)
+    check_json_value(data["payload"])
+    return json.dumps(
+        data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+    ).encode("utf-8")

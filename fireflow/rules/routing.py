@@ -1,0 +1,92 @@
+"""Responsibility routing (四(二)(三)): category + location + subtype -> parties.
+
+>>> from fireflow import load_plan
+>>> r = route_for(load_plan("changle-2022"), "fire_lane_vehicle", "around", "zombie_vehicle")
+>>> r.rectifier, r.rules
+('traffic_police', ('R-ROUTE-LANE-OUT',))
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from fireflow.errors import InvalidArgument
+from fireflow.plan import Plan, Route
+
+__all__ = ["Location", "Routing", "route_for"]
+
+Location = Literal["inside", "around"]
+
+
+@attrs.frozen
+class Routing:
+    """The parties of a ticket and the rules that named them."""
+
+    route: str
+    rectifier: str
+    lead: str
+    supervisor: str
+    recheck_lead: str
+    cooperating: tuple[str, ...]
+    enforcers: tuple[str, ...]
+    certifier: str | None
+    rules: tuple[str, ...]
+
+    def role(self, role: str) -> tuple[str, ...]:
+        """The agencies playing a route role (``rectifier``, ``enforcers``, ...)."""
+        value = getattr(self, role)
+        if value is None:
+            return ()
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    def to_data(self) -> dict[str, object]:
+        """JSON-compatible data."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(self).items()}
+
+
+def _score(route: Route, location: str, subtype: str) -> int | None:
+    if route.location not in (location, "any"):
+        return None
+    if route.subtypes and subtype not in route.subtypes:
+        return None
+    return (2 if route.location == location else 0) + (1 if route.subtypes else 0)
+
+
+def route_for(plan: Plan, category: str, location: str, subtype: str | None = None) -> Routing:
+    """The routing of a hazard; the most specific matching route wins.
+
+    Raises :class:`~fireflow.errors.InvalidArgument` for an unknown category,
+    subtype or location, naming the field.
+    """
+    cat = plan.category(category)
+    if location not in ("inside", "around"):
+        raise InvalidArgument("location", f"expected 'inside' or 'around', got {location!r}")
+    if subtype is not None:
+        cat.subtype(subtype)
+    best: tuple[int, int, Route] | None = None
+    for order, route in enumerate(plan.routes):
+        if route.category != category:
+            continue
+        score = _score(route, location, subtype or "")
+        if score is not None and (best is None or score > best[0]):
+            best = (score, -order, route)
+    if best is None:
+        raise InvalidArgument(
+            "category",
+            f"no route for {category!r} {location!r} {subtype!r} in plan {plan.id}",
+            rule="R-AUTH-ROLES",
+        )
+    r = best[2]
+    return Routing(
+        route=r.id,
+        rectifier=r.rectifier,
+        lead=r.lead,
+        supervisor=r.supervisor,
+        recheck_lead=r.recheck_lead,
+        cooperating=r.cooperating,
+        enforcers=r.enforcers,
+        certifier=r.certifier,
+        rules=r.rules,
+    )

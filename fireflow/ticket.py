@@ -1,0 +1,830 @@
+"""Hazard tickets: ``decide(state, command) -> events`` and ``evolve(state, event)``.
+
+A ticket's state is the fold of its events.  :func:`decide` checks a command
+against the lifecycle, the plan's authority and the rule of the step, and
+returns the events it produces, or raises a typed refusal
+(:class:`~fireflow.errors.TransitionNotAllowed`,
+:class:`~fireflow.errors.NotAuthorized`,
+:class:`~fireflow.errors.InvalidCommand`) carrying the rule id and the state.
+:func:`evolve` applies one event through the compiled lifecycle table.
+
+>>> import pendulum
+>>> from fireflow import load_plan
+>>> plan = load_plan("changle-2022")
+>>> t = Ticket("CL-0001", plan)
+>>> at = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
+>>> _ = t.execute(Command(kind="report", ticket_id="CL-0001", at=at,
+...     actor=ActorIn(agency="town", person="李"), community="金峰小区", town="金峰镇",
+...     category="evacuation_blocked", subtype="ebike_charging", location="inside",
+...     source="town_inspection"))
+>>> _ = t.execute(Command(kind="route", ticket_id="CL-0001", at=at,
+...     actor=ActorIn(agency="town")))
+>>> _ = t.execute(Command(kind="set_deadline", ticket_id="CL-0001", at=at,
+...     actor=ActorIn(agency="town")))
+>>> t.state.state, t.state.deadline, t.state.routing.rectifier
+('rectifying', datetime.date(2022, 3, 24), 'property')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+import attrs
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from fireflow.errors import (
+    InvalidArgument,
+    InvalidCommand,
+    NotAuthorized,
+    TransitionNotAllowed,
+)
+from fireflow.events import Actor, Event, Evidence, check_json_value
+from fireflow.plan import Plan, load_plan
+from fireflow.rules.routing import Routing, route_for
+from fireflow.states import INITIAL_STATE, LIFECYCLE, build_machine, compiled_table
+
+__all__ = [
+    "SOURCES",
+    "ActorIn",
+    "Command",
+    "EvidenceIn",
+    "Ticket",
+    "TicketState",
+    "authorize",
+    "command_json_schema",
+    "decide",
+    "evolve",
+    "fold",
+    "refusal_event",
+]
+
+Source = Literal["self_inspection", "town_inspection", "spot_check", "patrol", "public_report"]
+SOURCES: tuple[str, ...] = (
+    "self_inspection",
+    "town_inspection",
+    "spot_check",
+    "patrol",
+    "public_report",
+)
+_TABLE = compiled_table()
+Trigger = Literal[
+    "report",
+    "route",
+    "set_deadline",
+    "rectify",
+    "apply_reinspection",
+    "recheck_pass",
+    "recheck_fail",
+    "sign_off",
+    "archive",
+    "mark_overdue",
+    "refuse",
+    "escalate",
+    "expose",
+    "punish",
+    "certify",
+    "demolish",
+    "clear",
+    "resume",
+    "reopen",
+]
+_INTO_RECTIFYING = frozenset(t.trigger for t in LIFECYCLE.transitions if t.dest == "rectifying")
+Text = Annotated[str, StringConstraints(max_length=2000)]
+Ident = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+# =========================================================================== #
+# Commands (the boundary: pydantic)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class ActorIn(_In):
+    """An actor in a command: agency id and person."""
+
+    agency: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+    person: Text = ""
+
+    def to_actor(self) -> Actor:
+        """The inside value object."""
+        return Actor(self.agency, self.person)
+
+
+class EvidenceIn(_In):
+    """Evidence in a command: a photo or document referenced by its SHA-256."""
+
+    kind: Literal["photo_before", "photo_after", "document"]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    note: Text = ""
+
+    def to_evidence(self) -> Evidence:
+        """The inside value object."""
+        return Evidence(self.kind, self.sha256, self.note)
+
+
+class Command(_In):
+    """A request to fire a trigger on a ticket, with what the step needs.
+
+    Fields beyond ``kind``, ``ticket_id``, ``at`` and ``actor`` are used by the
+    triggers that need them (``report``: community, town, category, subtype,
+    location, source; ``recheck_*``: participants; ``sign_off``: signers;
+    ``escalate``: targets; deadlines: days and unit).
+    """
+
+    kind: Trigger
+    ticket_id: Ident
+    at: AwareDatetime
+    actor: ActorIn
+    command_id: Ident | None = None
+    community: Ident | None = None
+    town: Ident | None = None
+    category: Ident | None = None
+    subtype: Ident | None = None
+    location: Literal["inside", "around"] | None = None
+    source: Source | None = None
+    description: Text = ""
+    evidence: tuple[EvidenceIn, ...] = Field(default=(), max_length=64)
+    days: Annotated[int, Field(ge=1, le=366)] | None = None
+    unit: Literal["calendar", "working"] | None = None
+    participants: tuple[ActorIn, ...] = Field(default=(), max_length=64)
+    signers: tuple[ActorIn, ...] = Field(default=(), max_length=64)
+    targets: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")], ...] = ()
+    reason: Text = ""
+
+
+def command_json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`Command`."""
+    return Command.model_json_schema()
+
+
+# =========================================================================== #
+# State
+
+
+@attrs.frozen
+class TicketState:
+    """Everything the rules need to know about a ticket: the fold of its events."""
+
+    ticket_id: str
+    state: str = INITIAL_STATE
+    version: int = 0
+    community: str = ""
+    town: str = ""
+    category: str = ""
+    subtype: str | None = None
+    location: str = ""
+    source: str = ""
+    reported_at: datetime | None = None
+    last_at: datetime | None = None
+    routing: Routing | None = None
+    deadline: date | None = None
+    deadline_rules: tuple[str, ...] = ()
+    deadlines_set: int = 0
+    rectified_by: str | None = None
+    certified_by: str | None = None
+    failed_rechecks: int = 0
+    recheck_agencies: tuple[str, ...] = ()
+    signers: tuple[Actor, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    escalated_to: tuple[str, ...] = ()
+    exposed: int = 0
+    punished: int = 0
+    reopened: int = 0
+    refused_attempts: int = 0
+    overdue_marked: int = 0
+    demolished: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON-compatible data."""
+        out: dict[str, Any] = {}
+        for a in attrs.fields(TicketState):
+            v = getattr(self, a.name)
+            if isinstance(v, datetime | date):
+                v = v.isoformat()
+            elif isinstance(v, Routing):
+                v = v.to_data()
+            elif isinstance(v, tuple):
+                v = [attrs.asdict(x) if attrs.has(type(x)) else x for x in v]
+            out[a.name] = v
+        return out
+
+
+# =========================================================================== #
+# Decide
+
+
+def _refuse(
+    cls: type[TransitionNotAllowed | NotAuthorized | InvalidCommand],
+    state: TicketState,
+    command: Command,
+    message: str,
+    *,
+    rule: str | None,
+    zh: str = "",
+    field: str | None = None,
+) -> TransitionNotAllowed | NotAuthorized | InvalidCommand:
+    return cls(
+        message,
+        rule=rule,
+        ticket=state.ticket_id,
+        state=state.state,
+        trigger=command.kind,
+        message_zh=zh,
+        field=field,
+    )
+
+
+def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ...]:
+    """Check that the actor may fire the trigger; return the rule ids that allow it.
+
+    Raises :class:`~fireflow.errors.NotAuthorized` naming the rule.
+    """
+    entry = plan.authority_for(command.kind)
+    agency = command.actor.agency
+    if entry is None:
+        raise _refuse(
+            NotAuthorized,
+            state,
+            command,
+            "the plan names nobody for this step",
+            rule="R-AUTH-ROLES",
+            zh="方案未规定该步骤的执行部门",
+        )
+    allowed = set(entry.agencies)
+    if state.routing is not None:
+        for role in entry.roles:
+            allowed.update(state.routing.role(role))
+    if agency not in allowed:
+        raise _refuse(
+            NotAuthorized,
+            state,
+            command,
+            f"agency {agency!r} may not {command.kind}; allowed: {', '.join(sorted(allowed))}",
+            rule=entry.rules[0] if entry.rules else "R-AUTH-ROLES",
+            zh=f"{agency} 无权执行此步骤",
+        )
+    return entry.rules
+
+
+def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tuple[Event, ...]:
+    """The events a command produces, or a typed refusal.  Pure: no I/O, no clock.
+
+    ``plan`` defaults to the built-in ``changle-2022``.
+    """
+    plan = plan or load_plan("changle-2022")
+    if command.ticket_id != state.ticket_id:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"command is for ticket {command.ticket_id!r}",
+            rule=None,
+            field="ticket_id",
+        )
+    if state.last_at is not None and command.at < state.last_at:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"time goes backwards: {command.at.isoformat()} < {state.last_at.isoformat()}",
+            rule=None,
+            zh="时间早于上一事件",
+            field="at",
+        )
+    if (state.state, command.kind) not in _TABLE:
+        tdef = LIFECYCLE.transition(command.kind)
+        raise _refuse(
+            TransitionNotAllowed,
+            state,
+            command,
+            f"not allowed in state {state.state!r} (allowed from: {', '.join(tdef.sources)})",
+            rule=tdef.rules[0],
+            zh=f"当前状态“{LIFECYCLE.state(state.state).zh}”不允许此操作",
+        )
+    auth_rules = authorize(state, command, plan)
+    payload, rules = _STEP[command.kind](state, command, plan)
+    tdef = LIFECYCLE.transition(command.kind)
+    all_rules = tuple(dict.fromkeys((*tdef.rules, *auth_rules, *rules)))
+    check_json_value(payload)
+    seq = state.version + 1
+    event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
+    return (
+        Event(
+            event_id=event_id,
+            ticket_id=state.ticket_id,
+            seq=seq,
+            kind=command.kind,
+            at=command.at,
+            actor=command.actor.to_actor(),
+            payload=payload,
+            evidence=tuple(e.to_evidence() for e in command.evidence),
+            rules=all_rules,
+        ),
+    )
+
+
+def refusal_event(state: TicketState, command: Command, error: NotAuthorized) -> Event:
+    """The record of a refused attempt (R-AUTH-…): it changes no state."""
+    seq = state.version + 1
+    event_id = f"{command.command_id}/refused" if command.command_id else f"{state.ticket_id}/{seq}"
+    return Event(
+        event_id=event_id,
+        ticket_id=state.ticket_id,
+        seq=seq,
+        kind="attempt_refused",
+        at=command.at,
+        actor=command.actor.to_actor(),
+        payload={"trigger": command.kind, "state": state.state, "reason": str(error)},
+        rules=(error.rule,) if error.rule else (),
+    )
+
+
+Step = tuple[dict[str, Any], tuple[str, ...]]
+
+
+def _local_date(plan: Plan, at: datetime) -> date:
+    return plan.local_date(at, "at")
+
+
+def _new_deadline(state: TicketState, command: Command, plan: Plan, category: str) -> Step:
+    days, unit = plan.rectification_period(category)
+    if command.days is not None:
+        days = command.days
+    if command.unit is not None:
+        unit = command.unit
+    start = _local_date(plan, command.at)
+    period = plan.calendar.period(start, days, unit)
+    due = period.due
+    rules: list[str] = ["R-TKT-DEADLINE", *period.rules]
+    if not plan.settings.deadlines_may_pass_dossier:
+        dossier = next((d for d in plan.deadlines() if d.id == "dossier"), None)
+        if dossier is not None and start <= dossier.due < due:
+            due = dossier.due
+            rules.append("R-DUE-DOSSIER")
+    payload = {"deadline": due.isoformat(), "days": days, "unit": unit, "start": start.isoformat()}
+    return payload, tuple(rules)
+
+
+def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
+    missing = [
+        f
+        for f in ("community", "town", "category", "location", "source")
+        if getattr(command, f) is None
+    ]
+    if missing:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"missing {', '.join(missing)}",
+            rule="R-TKT-OPEN",
+            zh="登记隐患须写明小区、乡镇、类别、位置和来源",
+            field=missing[0],
+        )
+    assert command.category is not None  # checked just above
+    assert command.location is not None
+    try:
+        category = plan.category(command.category)
+        subtype = command.subtype
+        if subtype is None and category.subtypes:
+            raise InvalidArgument("subtype", f"category {category.id!r} needs a subtype")
+        if subtype is not None:
+            category.subtype(subtype)
+    except InvalidArgument as exc:
+        raise _refuse(
+            InvalidCommand, state, command, str(exc), rule="R-TKT-OPEN", field=exc.field
+        ) from None
+    if command.source in plan.settings.photo_required_sources and not any(
+        e.kind == "photo_before" for e in command.evidence
+    ):
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"a {command.source} report needs a photo",
+            rule="R-TKT-OPEN",
+            zh="自查发现的问题须拍照建档",
+            field="evidence",
+        )
+    payload = {
+        "community": command.community,
+        "town": command.town,
+        "category": command.category,
+        "subtype": subtype,
+        "location": command.location,
+        "source": command.source,
+        "description": command.description,
+    }
+    return payload, ("R-TKT-OPEN",)
+
+
+def _step_route(state: TicketState, command: Command, plan: Plan) -> Step:
+    routing = route_for(plan, state.category, state.location, state.subtype)
+    return {"routing": routing.to_data()}, routing.rules
+
+
+def _step_set_deadline(state: TicketState, command: Command, plan: Plan) -> Step:
+    return _new_deadline(state, command, plan, state.category)
+
+
+def _step_plain(state: TicketState, command: Command, plan: Plan) -> Step:
+    payload: dict[str, Any] = {}
+    if command.reason:
+        payload["reason"] = command.reason
+    return payload, ()
+
+
+def _agencies(command: Command) -> list[str]:
+    return list(dict.fromkeys([command.actor.agency, *(p.agency for p in command.participants)]))
+
+
+def _step_recheck(state: TicketState, command: Command, plan: Plan) -> Step:
+    agencies = _agencies(command)
+    need = plan.settings.min_recheck_agencies
+    if len(agencies) < need:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"a re-check needs at least {need} agencies, got {', '.join(agencies)}",
+            rule="R-TKT-REINSPECT",
+            zh="复查须由乡镇牵头组织相关部门共同进行",
+            field="participants",
+        )
+    for a in agencies:
+        plan.agency(a)
+    payload: dict[str, Any] = {"agencies": agencies, "reason": command.reason}
+    if command.kind == "recheck_fail":
+        more, rules = _new_deadline(state, command, plan, state.category)
+        payload.update(more)
+        return payload, ("R-TKT-FAIL", *rules)
+    return payload, ("R-TKT-REINSPECT",)
+
+
+def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
+    signers = list(command.signers) or [command.actor]
+    rectifier = state.rectified_by or (state.routing.rectifier if state.routing else None)
+    for s in signers:
+        if s.agency == rectifier:
+            raise _refuse(
+                NotAuthorized,
+                state,
+                command,
+                f"{s.agency!r} rectified this ticket and may not sign off its own re-check",
+                rule="R-AUTH-SEPARATION",
+                zh="整改单位不得为自身整改验收签字",
+                field="signers",
+            )
+        if s.agency in plan.settings.non_signing_agencies:
+            raise _refuse(
+                NotAuthorized,
+                state,
+                command,
+                f"{s.agency!r} inspects but never signs off",
+                rule="R-AUTH-SEPARATION",
+                zh="第三方技术力量可参与检查，不得签字验收",
+                field="signers",
+            )
+        if s.agency not in state.recheck_agencies:
+            raise _refuse(
+                NotAuthorized,
+                state,
+                command,
+                f"{s.agency!r} took no part in the re-check",
+                rule="R-TKT-SIGNOFF",
+                zh="签字人须为参与复查的验收责任人",
+                field="signers",
+            )
+    return {"signers": [{"agency": s.agency, "person": s.person} for s in signers]}, (
+        "R-TKT-SIGNOFF",
+        "R-AUTH-SEPARATION",
+    )
+
+
+def _step_archive(state: TicketState, command: Command, plan: Plan) -> Step:
+    photos = [e for e in command.evidence if e.kind == "photo_after"]
+    if not photos and not any(e.kind == "photo_after" for e in state.evidence):
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            "filing needs a photo of the rectified state",
+            rule="R-TKT-SIGNOFF",
+            zh="须对整改后的情况拍照建档",
+            field="evidence",
+        )
+    return {"community": state.community}, ("R-TKT-SIGNOFF",)
+
+
+def _step_mark_overdue(state: TicketState, command: Command, plan: Plan) -> Step:
+    assert state.deadline is not None
+    if not plan.calendar.is_late(state.deadline, command.at):
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"the deadline {state.deadline} has not passed at {command.at.isoformat()}",
+            rule="R-ESC-OVERDUE",
+            zh="整改期限未届满",
+            field="at",
+        )
+    return {"deadline": state.deadline.isoformat()}, ("R-ESC-OVERDUE",)
+
+
+def _step_escalate(state: TicketState, command: Command, plan: Plan) -> Step:
+    assert state.routing is not None
+    if state.state == "overdue":
+        default: tuple[str, ...] = (state.routing.lead, state.routing.supervisor)
+        rule = "R-ESC-OVERDUE"
+    else:
+        default, rule = state.routing.enforcers, "R-ESC-REFUSAL"
+    targets = list(dict.fromkeys(command.targets or default))
+    for t in targets:
+        try:
+            plan.agency(t)
+        except InvalidArgument:
+            raise _refuse(
+                InvalidCommand, state, command, f"unknown agency {t!r}", rule=rule, field="targets"
+            ) from None
+    if not targets:
+        raise _refuse(InvalidCommand, state, command, "no target", rule=rule, field="targets")
+    return {"targets": targets, "reason": command.reason}, (rule,)
+
+
+def _step_certify(state: TicketState, command: Command, plan: Plan) -> Step:
+    assert state.routing is not None
+    certifier = state.routing.certifier
+    if certifier is None:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"category {state.category!r} is not an illegal-building hazard",
+            rule="R-ROUTE-BUILDING",
+            zh="仅违章建筑需认定",
+            field="kind",
+        )
+    if command.actor.agency != certifier:
+        raise _refuse(
+            NotAuthorized,
+            state,
+            command,
+            f"only {certifier!r} certifies illegal buildings",
+            rule="R-ROUTE-BUILDING",
+            zh="违章建筑由资源规划部门认定",
+        )
+    return {"reason": command.reason}, ("R-ROUTE-BUILDING",)
+
+
+def _step_demolish(state: TicketState, command: Command, plan: Plan) -> Step:
+    payload, rules = _new_deadline(state, command, plan, state.category)
+    payload["with"] = [p.agency for p in command.participants]
+    return payload, ("R-ROUTE-BUILDING", *rules)
+
+
+_CLEARABLE = frozenset({"R-ROUTE-LANE-IN", "R-ROUTE-LANE-OUT", "R-ROUTE-EVAC"})
+
+
+def _step_clear(state: TicketState, command: Command, plan: Plan) -> Step:
+    assert state.routing is not None
+    found = [r for r in state.routing.rules if r in _CLEARABLE]
+    if not found:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"nothing to clear for category {state.category!r}",
+            rule="R-ROUTE-LANE-IN",
+            zh="该类隐患不适用清理",
+            field="kind",
+        )
+    payload, rules = _new_deadline(state, command, plan, state.category)
+    return payload, (*found, *rules)
+
+
+def _step_back_to_rectifying(state: TicketState, command: Command, plan: Plan) -> Step:
+    payload, rules = _new_deadline(state, command, plan, state.category)
+    payload["reason"] = command.reason
+    return payload, rules
+
+
+def _step_punish(state: TicketState, command: Command, plan: Plan) -> Step:
+    rule = "R-ROUTE-LANE-IN" if state.category == "fire_lane_vehicle" else "R-ESC-PROPERTY"
+    return {"reason": command.reason}, (rule,)
+
+
+_STEP = {
+    "report": _step_report,
+    "route": _step_route,
+    "set_deadline": _step_set_deadline,
+    "rectify": _step_plain,
+    "apply_reinspection": _step_plain,
+    "recheck_pass": _step_recheck,
+    "recheck_fail": _step_recheck,
+    "sign_off": _step_sign_off,
+    "archive": _step_archive,
+    "mark_overdue": _step_mark_overdue,
+    "refuse": _step_plain,
+    "escalate": _step_escalate,
+    "expose": _step_plain,
+    "punish": _step_punish,
+    "certify": _step_certify,
+    "demolish": _step_demolish,
+    "clear": _step_clear,
+    "resume": _step_back_to_rectifying,
+    "reopen": _step_back_to_rectifying,
+}
+
+
+# =========================================================================== #
+# Evolve and fold
+
+
+def evolve(state: TicketState, event: Event) -> TicketState:
+    """Apply one event (through the compiled lifecycle table).  Pure."""
+    if event.ticket_id != state.ticket_id:
+        raise InvalidArgument("ticket_id", f"event {event.event_id} is for {event.ticket_id!r}")
+    if event.seq != state.version + 1:
+        raise InvalidArgument(
+            "seq", f"event {event.event_id} has seq {event.seq}, expected {state.version + 1}"
+        )
+    changes: dict[str, Any] = {"version": event.seq, "last_at": event.at}
+    if event.kind == "attempt_refused":
+        changes["refused_attempts"] = state.refused_attempts + 1
+        return attrs.evolve(state, **changes)
+    dest = _TABLE.get((state.state, event.kind))
+    if dest is None:
+        raise TransitionNotAllowed(
+            f"event {event.event_id} cannot apply",
+            rule=None,
+            ticket=state.ticket_id,
+            state=state.state,
+            trigger=event.kind,
+        )
+    changes["state"] = dest
+    p = event.payload
+    kind = event.kind
+    if event.evidence:
+        changes["evidence"] = state.evidence + event.evidence
+    if kind == "report":
+        changes.update(
+            community=p["community"],
+            town=p["town"],
+            category=p["category"],
+            subtype=p.get("subtype"),
+            location=p["location"],
+            source=p["source"],
+            reported_at=event.at,
+        )
+    elif kind == "route":
+        r = p["routing"]
+        changes["routing"] = Routing(
+            route=r["route"],
+            rectifier=r["rectifier"],
+            lead=r["lead"],
+            supervisor=r["supervisor"],
+            recheck_lead=r["recheck_lead"],
+            cooperating=tuple(r["cooperating"]),
+            enforcers=tuple(r["enforcers"]),
+            certifier=r.get("certifier"),
+            rules=tuple(r["rules"]),
+        )
+    elif kind == "rectify":
+        changes["rectified_by"] = event.actor.agency
+    elif kind in ("recheck_pass", "recheck_fail"):
+        changes["recheck_agencies"] = tuple(p["agencies"])
+        if kind == "recheck_fail":
+            changes["failed_rechecks"] = state.failed_rechecks + 1
+    elif kind == "sign_off":
+        changes["signers"] = tuple(Actor(s["agency"], s.get("person", "")) for s in p["signers"])
+    elif kind == "mark_overdue":
+        changes["overdue_marked"] = state.overdue_marked + 1
+    elif kind == "escalate":
+        changes["escalated_to"] = tuple(dict.fromkeys((*state.escalated_to, *p["targets"])))
+    elif kind == "expose":
+        changes["exposed"] = state.exposed + 1
+    elif kind == "punish":
+        changes["punished"] = state.punished + 1
+    elif kind == "certify":
+        changes["certified_by"] = event.actor.agency
+    elif kind == "demolish":
+        changes["demolished"] = True
+    if kind == "reopen":
+        changes.update(reopened=state.reopened + 1, signers=(), recheck_agencies=())
+    if kind in _INTO_RECTIFYING and "deadline" in p:
+        changes.update(
+            deadline=date.fromisoformat(p["deadline"]),
+            deadline_rules=tuple(r for r in event.rules if r.startswith("R-")),
+            deadlines_set=state.deadlines_set + 1,
+            rectified_by=None,
+        )
+    return attrs.evolve(state, **changes)
+
+
+def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:
+    """The state of a ticket: its events applied in order from the initial state."""
+    it = iter(events)
+    first = next(it, None)
+    if first is None:
+        if ticket_id is None:
+            raise InvalidArgument("events", "no events and no ticket id")
+        return TicketState(ticket_id)
+    state = evolve(TicketState(ticket_id or first.ticket_id), first)
+    for e in it:
+        state = evolve(state, e)
+    return state
+
+
+# =========================================================================== #
+# The facade
+
+
+class _Live:
+    """The live ``transitions`` model kept in step with the compiled table."""
+
+    state: str
+
+
+class Ticket:
+    """A ticket for embedding code: execute commands, read state and history.
+
+    It keeps a live ``transitions`` machine in step with the compiled table
+    (``may(trigger)`` asks it), and records refused attempts as events.
+    """
+
+    def __init__(
+        self, ticket_id: str, plan: Plan | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        self.plan = plan or load_plan("changle-2022")
+        self._events: list[Event] = list(events)
+        self._state = fold(self._events, ticket_id)
+        self._live = _Live()
+        build_machine(self._live, initial=self._state.state)
+
+    @property
+    def state(self) -> TicketState:
+        """The current state (the fold of :attr:`events`)."""
+        return self._state
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """Every event so far, refused attempts included."""
+        return tuple(self._events)
+
+    @property
+    def id(self) -> str:
+        """The ticket id."""
+        return self._state.ticket_id
+
+    def may(self, trigger: str) -> bool:
+        """Is ``trigger`` allowed in the current state (structurally)?"""
+        check = getattr(self._live, f"may_{trigger}", None)
+        if check is None:
+            raise InvalidArgument("trigger", f"unknown trigger {trigger!r}")
+        return bool(check())
+
+    def execute(self, command: Command | Mapping[str, Any]) -> tuple[Event, ...]:
+        """Decide and apply a command; return its events.
+
+        A :class:`~fireflow.errors.NotAuthorized` refusal is recorded as an
+        ``attempt_refused`` event (state unchanged) and then raised.
+        """
+        cmd = command if isinstance(command, Command) else Command.model_validate(command)
+        try:
+            events = decide(self._state, cmd, self.plan)
+        except NotAuthorized as exc:
+            record = refusal_event(self._state, cmd, exc)
+            self._apply(record)
+            raise
+        for e in events:
+            self._apply(e)
+        return events
+
+    def _apply(self, event: Event) -> None:
+        new = evolve(self._state, event)
+        if event.kind != "attempt_refused":
+            getattr(self._live, event.kind)()
+            if self._live.state != new.state:  # pragma: no cover (the two engines disagree)
+                raise AssertionError(f"machine says {self._live.state}, table says {new.state}")
+        self._events.append(event)
+        self._state = new
+
+    def command(
+        self, kind: str, at: datetime, agency: str, person: str = "", **fields: Any
+    ) -> tuple[Event, ...]:
+        """Shorthand for ``execute(Command(kind=..., ticket_id=self.id, ...))``."""
+        return self.execute(
+            {
+                "kind": kind,
+                "ticket_id": self.id,
+                "at": at,
+                "actor": {"agency": agency, "person": person},
+                **fields,
+            }
+        )
