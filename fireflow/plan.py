@@ -30,7 +30,7 @@ import pendulum
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from fireflow.errors import InvalidArgument, NaiveDatetime, PlanError, PlanNotFound, Problem
+from fireflow.errors import InvalidArgument, PlanError, PlanNotFound, Problem
 
 if TYPE_CHECKING:
     from fireflow.calendar import Calendar, Deadline
@@ -441,14 +441,7 @@ class Plan(_Model):
         >>> plan.local_date(pendulum.datetime(2022, 3, 15, 17, 0, tz="UTC"))
         datetime.date(2022, 3, 16)
         """
-        if isinstance(value, datetime):
-            if value.tzinfo is None or value.utcoffset() is None:
-                raise NaiveDatetime(field)
-            local = value.astimezone(pendulum.timezone(self.timezone))  # by its own offset
-            return date(local.year, local.month, local.day)
-        if isinstance(value, date):
-            return date(value.year, value.month, value.day)
-        raise InvalidArgument(field, f"expected a date or datetime, got {type(value).__name__}")
+        return self.calendar.to_date(value, field)
 
     def phase_on(self, d: date | datetime) -> Phase | None:
         """The phase a day belongs to (R-CAL-PHASES), or None outside the campaign.
