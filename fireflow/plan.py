@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pendulum
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from fireflow.errors import InvalidArgument, PlanError, PlanNotFound, Problem
 
@@ -200,6 +207,15 @@ class SpotCheckSettings(_Model):
     participants: tuple[Id, ...] = ("urban", "police", "planning")
 
 
+def _time_text_only(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted 17:30 as the number 1050: refuse numbers."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            "write the time as quoted text, e.g. '17:30' (unquoted YAML reads 17:30 as 1050)"
+        )
+    return value
+
+
 class Settings(_Model):
     """The settings behind every **default** reading of the plan.
 
@@ -221,12 +237,13 @@ class Settings(_Model):
     """R-TKT-DEADLINE: rectification period (限期) per hazard category."""
     deadlines_may_pass_dossier: bool = True
     """R-TKT-DEADLINE: may a rectification deadline run past the dossier date (07-15)?"""
-    office_close: time | None = None
+    office_close: Annotated[time | None, BeforeValidator(_time_text_only)] = None
     """R-DUE-HOLIDAY: None = a due day ends at 24:00; else at this local time."""
     spot_check: SpotCheckSettings = SpotCheckSettings()
     accountability_lead: tuple[Id, ...] = ("housing", "fire")
     """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is."""
     max_failed_rechecks: Annotated[int, Field(ge=1)] = 2
+    """R-TKT-FAIL / R-ESC-PROPERTY: failed re-checks after which the ticket escalates."""
     min_recheck_agencies: Annotated[int, Field(ge=1)] = 2
     """R-TKT-REINSPECT: distinct agencies at a re-check (the town and relevant departments)."""
     photo_required_sources: tuple[
@@ -235,7 +252,6 @@ class Settings(_Model):
     """R-TKT-OPEN: report sources that must come with a photo (拍照建档)."""
     non_signing_agencies: tuple[Id, ...] = ("third_party",)
     """R-AUTH-SEPARATION: agencies that inspect but never sign off."""
-    """R-TKT-FAIL: failed re-checks after which the ticket escalates."""
     joint_meeting_interval_days: Annotated[int, Field(ge=1)] = 30
     """六(五): the frequency of 定期 joint meetings."""
     goods_on_fire_lane: tuple[Id, Id] = ("fire_lane_vehicle", "goods")
@@ -548,6 +564,8 @@ def parse_plan(text: str, source: str = "<data>") -> Plan:
         lines: dict[str, int] = {}
         _index_lines(node, "", lines, problems, source)
         data = loader.construct_document(node)
+    except ValueError as exc:  # e.g. an impossible unquoted date such as 2022-02-30
+        raise PlanError([Problem(source, "", f"invalid value in YAML: {exc}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -661,6 +679,11 @@ def _items(data: Mapping[str, Any], key: str) -> Iterator[tuple[int, Mapping[str
                 yield i, item
 
 
+def _list(value: Any) -> list[Any]:
+    """A list from raw data, or an empty one (structure errors are pydantic's to report)."""
+    return value if isinstance(value, list) else []
+
+
 def _ids(data: Mapping[str, Any], key: str) -> set[str]:
     return {str(item["id"]) for _, item in _items(data, key) if "id" in item}
 
@@ -772,7 +795,7 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
                 f"{nominal} is outside the campaign ({first} to {last})",
                 dl.get("rule") if isinstance(dl.get("rule"), str) else None,
             )
-    if any(item.get("id", "").startswith("progress") for _, item in _items(data, "deadlines")):
+    if any(str(item.get("id", "")).startswith("progress") for _, item in _items(data, "deadlines")):
         yield "deadlines", "ids starting with 'progress' are reserved for progress reports", None
 
     pr = data.get("progress_reports")
@@ -801,6 +824,9 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
                     "R-TKT-DEADLINE",
                 )
         yield from agency_refs(
+            "settings.non_signing_agencies", st.get("non_signing_agencies"), "R-AUTH-SEPARATION"
+        )
+        yield from agency_refs(
             "settings.accountability_lead", st.get("accountability_lead"), "R-ESC-OFFICIAL"
         )
         sc = st.get("spot_check")
@@ -826,8 +852,8 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
                         "R-DUE-HOLIDAY",
                     )
                 seen_years.add(oy)
-            rest = {d for d in map(_as_date, ov.get("rest_days") or []) if d}
-            work = {d for d in map(_as_date, ov.get("work_days") or []) if d}
+            rest = {d for d in map(_as_date, _list(ov.get("rest_days"))) if d}
+            work = {d for d in map(_as_date, _list(ov.get("work_days"))) if d}
             for key, days in (("rest_days", rest), ("work_days", work)):
                 for d in sorted(days):
                     if isinstance(oy, int) and d.year != oy:
@@ -894,7 +920,7 @@ def _route_problems(
         cat_id = rt.get("category")
         if isinstance(cat_id, str) and cat_id not in categories:
             yield f"{where}.category", f"unknown category {cat_id!r}", None
-        for j, sub in enumerate(rt.get("subtypes") or []):
+        for j, sub in enumerate(_list(rt.get("subtypes"))):
             if isinstance(cat_id, str) and cat_id in subtypes and sub not in subtypes[cat_id]:
                 yield f"{where}.subtypes[{j}]", f"unknown subtype {sub!r} of {cat_id!r}", None
         for key in ("rectifier", "lead", "supervisor", "recheck_lead", "certifier"):
@@ -949,7 +975,7 @@ def _route_problems(
 
 
 def _route_matches(rt: Mapping[str, Any], category: str, location: str, subtype: str) -> bool:
-    subs = rt.get("subtypes") or []
+    subs = _list(rt.get("subtypes"))
     return (
         rt.get("category") == category
         and rt.get("location", "any") in (location, "any")
