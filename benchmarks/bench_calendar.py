@@ -188,8 +188,7 @@ def print_section(title, res, target):
     print(f"  {'agreement':<22} {res['checked']:,} sampled pairs: {agree}")
     for m in res["mismatch_examples"]:
         print(
-            f"    start {m['start']} n {m['n']}: fireflow {m['fireflow']}, "
-            f"baseline {m['baseline']}"
+            f"    start {m['start']} n {m['n']}: fireflow {m['fireflow']}, baseline {m['baseline']}"
         )
     print()
 

@@ -55,12 +55,21 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def _nfc_text(value: str) -> str:
+    return unicodedata.normalize("NFC", value)
+
+
+def _nfc_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Payload text kept in NFC, so that encoding and decoding lose nothing."""
+    return _nfc(dict(payload))  # type: ignore[no-any-return]
+
+
 @attrs.frozen(order=True)
 class Actor:
-    """Who acted: an agency id and, where known, a person (经办人)."""
+    """Who acted: an agency id and, where known, a person (经办人, text kept in NFC)."""
 
     agency: str
-    person: str = ""
+    person: str = attrs.field(default="", converter=_nfc_text)
 
     def __str__(self) -> str:
         return f"{self.agency}:{self.person}" if self.person else self.agency
@@ -72,7 +81,7 @@ class Evidence:
 
     kind: EvidenceKind
     sha256: str
-    note: str = ""
+    note: str = attrs.field(default="", converter=_nfc_text)
 
     def __attrs_post_init__(self) -> None:
         if self.kind not in ("photo_before", "photo_after", "document"):
@@ -104,7 +113,7 @@ class Event:
     kind: str
     at: datetime = attrs.field(converter=_freeze_time)
     actor: Actor
-    payload: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    payload: Mapping[str, Any] = attrs.field(factory=dict, hash=False, converter=_nfc_payload)
     evidence: tuple[Evidence, ...] = ()
     rules: tuple[str, ...] = ()
 

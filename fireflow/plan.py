@@ -564,6 +564,8 @@ def parse_plan(text: str, source: str = "<data>") -> Plan:
         lines: dict[str, int] = {}
         _index_lines(node, "", lines, problems, source)
         data = loader.construct_document(node)
+    except PlanError:
+        raise
     except ValueError as exc:  # e.g. an impossible unquoted date such as 2022-02-30
         raise PlanError([Problem(source, "", f"invalid value in YAML: {exc}")]) from None
     except yaml.YAMLError as exc:

@@ -196,6 +196,8 @@ class TicketState:
     exposed: int = 0
     punished: int = 0
     reopened: int = 0
+    reopened_after_signoff: int = 0
+    after_photo: bool = False
     refused_attempts: int = 0
     overdue_marked: int = 0
     demolished: bool = False
@@ -509,7 +511,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
 
 def _step_archive(state: TicketState, command: Command, plan: Plan) -> Step:
     photos = [e for e in command.evidence if e.kind == "photo_after"]
-    if not photos and not any(e.kind == "photo_after" for e in state.evidence):
+    if not photos and not state.after_photo:
         raise _refuse(
             InvalidCommand,
             state,
@@ -654,10 +656,9 @@ def evolve(state: TicketState, event: Event) -> TicketState:
         raise InvalidArgument(
             "seq", f"event {event.event_id} has seq {event.seq}, expected {state.version + 1}"
         )
+    if event.kind == "attempt_refused":  # recorded, but the ticket's clock does not move
+        return attrs.evolve(state, version=event.seq, refused_attempts=state.refused_attempts + 1)
     changes: dict[str, Any] = {"version": event.seq, "last_at": event.at}
-    if event.kind == "attempt_refused":
-        changes["refused_attempts"] = state.refused_attempts + 1
-        return attrs.evolve(state, **changes)
     dest = _TABLE.get((state.state, event.kind))
     if dest is None:
         raise TransitionNotAllowed(
@@ -672,6 +673,8 @@ def evolve(state: TicketState, event: Event) -> TicketState:
     kind = event.kind
     if event.evidence:
         changes["evidence"] = state.evidence + event.evidence
+        if any(e.kind == "photo_after" for e in event.evidence):
+            changes["after_photo"] = True
     if kind == "report":
         changes.update(
             community=p["community"],
@@ -715,8 +718,16 @@ def evolve(state: TicketState, event: Event) -> TicketState:
         changes["certified_by"] = event.actor.agency
     elif kind == "demolish":
         changes["demolished"] = True
+    if kind in ("reopen", "recheck_fail"):  # a new rectification needs a new after-photo
+        changes["after_photo"] = False
     if kind == "reopen":
-        changes.update(reopened=state.reopened + 1, signers=(), recheck_agencies=())
+        changes.update(
+            reopened=state.reopened + 1,
+            reopened_after_signoff=state.reopened_after_signoff
+            + (1 if state.state in ("signed_off", "archived") else 0),
+            signers=(),
+            recheck_agencies=(),
+        )
     if kind in _INTO_RECTIFYING and "deadline" in p:
         changes.update(
             deadline=date.fromisoformat(p["deadline"]),

@@ -116,6 +116,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
                 "spot check found rectification incomplete: ordered to finish",
             )
         )
+    if state.reopened_after_signoff and state.state == "rectifying":
         out.append(
             Escalation(
                 "official",

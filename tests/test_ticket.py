@@ -1,0 +1,924 @@
+"""Hand-written cases for the ticket engine, one or more per rule id.
+
+Expected deadlines are computed by hand from the 2022 holiday calendar of the
+State Council (National Day 10-01..10-07 with make-up working days 10-08 and
+10-09; Labour Day 04-30..05-04 with make-up 04-24 and 05-07).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+from strategies import base_data
+
+from fireflow import load_plan
+from fireflow.errors import (
+    InvalidArgument,
+    InvalidCommand,
+    NotAuthorized,
+    Refusal,
+    TransitionNotAllowed,
+)
+from fireflow.events import canonical_bytes, event_from_data, event_to_data
+from fireflow.plan import validate_plan_data
+from fireflow.rules.escalation import due_escalations
+from fireflow.rules.explain import explain
+from fireflow.rules.routing import route_for
+from fireflow.ticket import ActorIn, Command, Ticket, TicketState, decide, fold
+
+SH = ZoneInfo("Asia/Shanghai")
+UTC = ZoneInfo("UTC")
+PLAN = load_plan("changle-2022")
+PHOTO_BEFORE = {"kind": "photo_before", "sha256": "b" * 64}
+PHOTO_AFTER = {"kind": "photo_after", "sha256": "a" * 64}
+
+
+def sh(y, m, d, h=10, mi=0, s=0):
+    return datetime(y, m, d, h, mi, s, tzinfo=SH)
+
+
+def plan_with(**settings):
+    data = base_data()
+    data["settings"].update(settings)
+    return validate_plan_data(data)
+
+
+def report_fields(category="evacuation_blocked", subtype="goods", location="inside", **more):
+    return {
+        "community": "金峰小区",
+        "town": "金峰镇",
+        "category": category,
+        "subtype": subtype,
+        "location": location,
+        "source": "town_inspection",
+        **more,
+    }
+
+
+def rectifying(at=None, plan=PLAN, tid="T1", **report):
+    """A ticket reported, routed and given a deadline at ``at``."""
+    at = at or sh(2022, 3, 21)
+    t = Ticket(tid, plan)
+    t.command("report", at, "town", **report_fields(**report))
+    t.command("route", at, "town")
+    t.command("set_deadline", at, "town")
+    assert t.state.state == "rectifying"
+    return t
+
+
+def to_reinspection(t, at):
+    rectifier = t.state.routing.rectifier
+    t.command("rectify", at, rectifier)
+    t.command("apply_reinspection", at, rectifier)
+    assert t.state.state == "reinspection_requested"
+
+
+def to_passed(t, at, participants=("housing",)):
+    to_reinspection(t, at)
+    t.command(
+        "recheck_pass", at, t.state.routing.recheck_lead,
+        participants=[{"agency": a} for a in participants],
+    )  # fmt: skip
+    assert t.state.state == "passed"
+
+
+def full_lifecycle(tid="T1"):
+    at = sh(2022, 3, 21)
+    t = rectifying(at, tid=tid, subtype="ebike_charging", description="楼道充电")
+    to_passed(t, at + timedelta(days=1), participants=("housing", "fire"))
+    t.command("sign_off", at + timedelta(days=2), "town", "王", signers=[{"agency": "housing"}])
+    t.command("archive", at + timedelta(days=2), "town", evidence=[PHOTO_AFTER])
+    assert t.state.state == "archived"
+    return t
+
+
+def refusal_path(tid="T2"):
+    at = sh(2022, 3, 21)
+    t = rectifying(at, tid=tid, category="fire_lane_vehicle", subtype="private_car")
+    with pytest.raises(NotAuthorized):
+        t.command("refuse", at, "fire")
+    t.command("refuse", at, "property", reason="业主拒不挪车")
+    t.command("expose", at, "committee")
+    t.command("escalate", at, "town")
+    t.command("punish", at + timedelta(hours=1), "fire")
+    t.command("clear", at + timedelta(hours=2), "town")
+    assert t.state.state == "rectifying"
+    return t
+
+
+# --------------------------------------------------------------------------- #
+# R-TKT-OPEN
+
+
+@pytest.mark.parametrize("missing", ["community", "town", "category", "location", "source"])
+def test_open_missing_field(missing):
+    t = Ticket("T1", PLAN)
+    fields = report_fields()
+    del fields[missing]
+    with pytest.raises(InvalidCommand) as info:
+        t.command("report", sh(2022, 3, 21), "town", **fields)
+    assert info.value.field == missing
+    assert info.value.rule == "R-TKT-OPEN"
+    assert t.state.state == "new"
+    assert t.events == ()
+
+
+def test_open_self_inspection_needs_photo_before():
+    t = Ticket("T1", PLAN)
+    fields = report_fields(source="self_inspection")
+    with pytest.raises(InvalidCommand) as info:
+        t.command("report", sh(2022, 2, 10), "property", **fields)
+    assert info.value.rule == "R-TKT-OPEN"
+    assert info.value.field == "evidence"
+    with pytest.raises(InvalidCommand):  # a photo of the rectified state is not enough
+        t.command("report", sh(2022, 2, 10), "property", evidence=[PHOTO_AFTER], **fields)
+    assert t.state.state == "new"
+    t.command("report", sh(2022, 2, 10), "property", evidence=[PHOTO_BEFORE], **fields)
+    assert t.state.state == "reported"
+    assert t.state.source == "self_inspection"
+    assert t.state.evidence[0].kind == "photo_before"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"category": "fire_hydrant"}, "category"),
+        ({"category": "evacuation_blocked", "subtype": "zombie_vehicle"}, "subtype"),
+        ({"category": "fire_lane_vehicle", "subtype": None}, "subtype"),
+    ],
+)
+def test_open_unknown_category_or_subtype(fields, field):
+    t = Ticket("T1", PLAN)
+    with pytest.raises(InvalidCommand) as info:
+        t.command("report", sh(2022, 3, 21), "town", **report_fields(**fields))
+    assert info.value.rule == "R-TKT-OPEN"
+    assert info.value.field == field
+    assert t.state.state == "new"
+
+
+def test_open_records_the_hazard():
+    t = Ticket("T1", PLAN)
+    (e,) = t.command("report", sh(2022, 3, 21), "public", **report_fields(location="around"))
+    assert e.rules == ("R-TKT-OPEN",)
+    s = t.state
+    assert (s.state, s.community, s.town, s.category, s.subtype, s.location) == (
+        "reported", "金峰小区", "金峰镇", "evacuation_blocked", "goods", "around",
+    )  # fmt: skip
+    assert s.reported_at == sh(2022, 3, 21)
+
+
+def test_open_unknown_location_refused_at_boundary():
+    with pytest.raises(ValidationError):
+        Ticket("T1", PLAN).command("report", sh(2022, 3, 21), "town", **report_fields(location="x"))
+
+
+# --------------------------------------------------------------------------- #
+# R-TKT-DEADLINE
+
+
+@pytest.mark.parametrize(
+    ("category", "subtype", "at", "expected", "rolled"),
+    [
+        # 3 days from Mon 03-21: Thu 03-24, a working day
+        ("evacuation_blocked", "goods", sh(2022, 3, 21), date(2022, 3, 24), False),
+        # 3 days from 09-28: 10-01 is National Day, the rest ends 10-07 -> 10-08 (a make-up day)
+        ("fire_lane_vehicle", "goods", sh(2022, 9, 28), date(2022, 10, 8), True),
+        # 30 days from 03-21: Wed 04-20
+        ("spacing_illegal_building", "structure", sh(2022, 3, 21), date(2022, 4, 20), False),
+        # 30 days from 04-01: 05-01 is Labour Day (04-30..05-04) -> Thu 05-05
+        ("lane_or_sign_missing", "sign", sh(2022, 4, 1), date(2022, 5, 5), True),
+        # local date decides: 09-27 17:00 UTC is 09-28 01:00 in Shanghai
+        ("fire_lane_vehicle", "goods", datetime(2022, 9, 27, 17, tzinfo=UTC), date(2022, 10, 8),
+         True),
+        # 3 days from Wed 03-23: Sat 03-26 -> Mon 03-28
+        ("evacuation_blocked", "goods", sh(2022, 3, 23), date(2022, 3, 28), True),
+    ],
+)  # fmt: skip
+def test_deadline_per_category(category, subtype, at, expected, rolled):
+    t = Ticket("T1", PLAN)
+    t.command("report", at, "town", **report_fields(category, subtype))
+    t.command("route", at, "town")
+    (e,) = t.command("set_deadline", at, "town")
+    assert t.state.deadline == expected
+    assert e.payload["deadline"] == expected.isoformat()
+    assert "R-TKT-DEADLINE" in e.rules
+    assert ("R-DUE-HOLIDAY" in e.rules) == rolled
+    assert t.state.deadline_rules == e.rules
+
+
+@pytest.mark.parametrize(
+    ("days", "unit", "at", "expected"),
+    [
+        (1, None, sh(2022, 9, 30), date(2022, 10, 8)),  # 10-01 rolled to 10-08
+        (10, None, sh(2022, 9, 28), date(2022, 10, 8)),  # 10-08 is a make-up working day
+        (2, "calendar", sh(2022, 4, 14), date(2022, 4, 18)),  # Sat 04-16 -> Mon 04-18
+        # working days after Wed 09-28: 09-29, 09-30, 10-08, 10-09 (make-up), 10-10
+        (5, "working", sh(2022, 9, 28), date(2022, 10, 10)),
+        (3, "working", sh(2022, 3, 18), date(2022, 3, 23)),  # Mon, Tue, Wed
+    ],
+)
+def test_deadline_overrides(days, unit, at, expected):
+    t = Ticket("T1", PLAN)
+    t.command("report", at, "town", **report_fields())
+    t.command("route", at, "town")
+    extra = {"days": days} | ({"unit": unit} if unit else {})
+    (e,) = t.command("set_deadline", at, "town", **extra)
+    assert e.payload["days"] == days
+    assert e.payload["unit"] == (unit or "calendar")
+    assert t.state.deadline == expected
+
+
+def test_deadline_on_make_up_day():
+    # 04-24 (Sunday) was a make-up working day in 2022, so a period ending there stays
+    t = Ticket("T1", PLAN)
+    at = sh(2022, 4, 21)
+    t.command("report", at, "town", **report_fields())
+    t.command("route", at, "town")
+    t.command("set_deadline", at, "town")
+    assert t.state.deadline == date(2022, 4, 24)
+
+
+def test_deadline_clamped_to_dossier_date():
+    plan = plan_with(deadlines_may_pass_dossier=False)
+    at = sh(2022, 7, 1)
+    t = rectifying(at, plan=plan, category="spacing_illegal_building", subtype="structure")
+    assert t.state.deadline == date(2022, 7, 15)
+    assert "R-DUE-DOSSIER" in t.state.deadline_rules
+    assert "R-TKT-DEADLINE" in t.state.deadline_rules
+    # the built-in setting lets it run past: 07-31 is a Sunday -> 08-01
+    t2 = rectifying(at, category="spacing_illegal_building", subtype="structure")
+    assert t2.state.deadline == date(2022, 8, 1)
+    assert "R-DUE-DOSSIER" not in t2.state.deadline_rules
+    # a short deadline inside the window is not moved
+    t3 = rectifying(sh(2022, 7, 4), plan=plan)
+    assert t3.state.deadline == date(2022, 7, 7)
+    assert "R-DUE-DOSSIER" not in t3.state.deadline_rules
+
+
+def test_deadline_rectification_days_setting():
+    data_days = dict(base_data()["settings"]["rectification_days"], evacuation_blocked=7)
+    plan = plan_with(rectification_days=data_days)
+    t = rectifying(sh(2022, 3, 21), plan=plan)
+    assert t.state.deadline == date(2022, 3, 28)
+
+
+# --------------------------------------------------------------------------- #
+# R-TKT-REINSPECT
+
+
+def test_recheck_needs_two_agencies():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_reinspection(t, at)
+    for kind in ("recheck_pass", "recheck_fail"):
+        with pytest.raises(InvalidCommand) as info:
+            t.command(kind, at, "town")
+        assert info.value.rule == "R-TKT-REINSPECT"
+        assert info.value.field == "participants"
+        with pytest.raises(InvalidCommand):  # the lead twice is still one agency
+            t.command(kind, at, "town", participants=[{"agency": "town", "person": "另一人"}])
+    assert t.state.state == "reinspection_requested"
+    t.command("recheck_pass", at, "town", participants=[{"agency": "fire"}])
+    assert t.state.recheck_agencies == ("town", "fire")
+
+
+def test_only_recheck_lead_may_recheck():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_reinspection(t, at)
+    with pytest.raises(NotAuthorized) as info:
+        t.command("recheck_pass", at, "housing", participants=[{"agency": "town"}])
+    assert info.value.rule == "R-TKT-REINSPECT"
+    assert t.state.state == "reinspection_requested"
+
+
+def test_only_rectifier_applies_for_reinspection():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    t.command("rectify", at, "property")
+    with pytest.raises(NotAuthorized):
+        t.command("apply_reinspection", at, "town")
+    (e,) = t.command("apply_reinspection", at, "property")
+    assert "R-TKT-REINSPECT" in e.rules
+
+
+# --------------------------------------------------------------------------- #
+# R-TKT-SIGNOFF
+
+
+def test_archive_needs_photo_after():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_passed(t, at)
+    t.command("sign_off", at, "town", signers=[{"agency": "housing"}])
+    with pytest.raises(InvalidCommand) as info:
+        t.command("archive", at, "town")
+    assert info.value.rule == "R-TKT-SIGNOFF"
+    with pytest.raises(InvalidCommand):
+        t.command("archive", at, "town", evidence=[PHOTO_BEFORE])
+    assert t.state.state == "signed_off"
+    t.command("archive", at, "town", evidence=[PHOTO_AFTER])
+    assert t.state.state == "archived"
+
+
+def test_signers_must_have_taken_part_in_recheck():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_passed(t, at, participants=("housing",))
+    with pytest.raises(NotAuthorized) as info:
+        t.command("sign_off", at, "town", signers=[{"agency": "fire"}])
+    assert info.value.rule == "R-TKT-SIGNOFF"
+    assert info.value.field == "signers"
+    assert t.state.state == "passed"
+    (e,) = t.command(
+        "sign_off", at, "town", signers=[{"agency": "housing", "person": "张"}, {"agency": "town"}]
+    )
+    assert t.state.state == "signed_off"
+    assert [s.agency for s in t.state.signers] == ["housing", "town"]
+    assert set(e.rules) >= {"R-TKT-SIGNOFF", "R-AUTH-SEPARATION"}
+
+
+def test_sign_off_without_signers_is_the_actor():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_passed(t, at)
+    t.command("sign_off", at, "town", "李")
+    assert [(s.agency, s.person) for s in t.state.signers] == [("town", "李")]
+
+
+# --------------------------------------------------------------------------- #
+# R-TKT-FAIL
+
+
+def test_recheck_fail_returns_with_new_deadline():
+    t = rectifying(sh(2022, 3, 21))
+    assert t.state.deadline == date(2022, 3, 24)
+    to_reinspection(t, sh(2022, 3, 23))
+    (e,) = t.command("recheck_fail", sh(2022, 3, 23), "town", participants=[{"agency": "housing"}])
+    assert t.state.state == "rectifying"
+    assert t.state.failed_rechecks == 1
+    # 3 days from Wed 03-23: Sat 03-26 -> Mon 03-28
+    assert t.state.deadline == date(2022, 3, 28)
+    assert t.state.deadlines_set == 2
+    assert t.state.rectified_by is None
+    assert "R-TKT-FAIL" in e.rules
+    to_reinspection(t, sh(2022, 3, 25))
+    t.command("recheck_fail", sh(2022, 3, 25), "town", participants=[{"agency": "fire"}])
+    assert t.state.failed_rechecks == 2
+
+
+# --------------------------------------------------------------------------- #
+# R-TKT-SPOTCHECK, R-ESC-OFFICIAL
+
+
+@pytest.mark.parametrize("agency", ["housing", "fire"])
+def test_reopen_from_archive(agency):
+    t = full_lifecycle()
+    at = sh(2022, 8, 1)
+    with pytest.raises(NotAuthorized):
+        t.command("reopen", at, "property")
+    with pytest.raises(NotAuthorized):
+        t.command("reopen", at, "town")
+    (e,) = t.command("reopen", at, agency, reason="抽查发现仍有电动车")
+    assert "R-TKT-SPOTCHECK" in e.rules
+    assert t.state.state == "rectifying"
+    assert t.state.reopened == 1
+    assert t.state.signers == ()
+    assert t.state.recheck_agencies == ()
+    # 3 days from Mon 08-01: Thu 08-04
+    assert t.state.deadline == date(2022, 8, 4)
+    esc = due_escalations(t.state, at, PLAN)
+    kinds = {x.kind: x for x in esc}
+    assert "spot_check" in kinds
+    assert kinds["spot_check"].rule == "R-TKT-SPOTCHECK"
+    assert "property" in kinds["spot_check"].targets
+    assert any(x.rule == "R-ESC-OFFICIAL" and x.targets == ("efficiency",) for x in esc)
+
+
+def test_reopen_before_sign_off_is_not_an_official_matter():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_passed(t, at)
+    t.command("reopen", at, "fire")
+    esc = due_escalations(t.state, at, PLAN)
+    assert any(x.rule == "R-TKT-SPOTCHECK" for x in esc)
+    assert not any(x.rule == "R-ESC-OFFICIAL" for x in esc)
+
+
+# --------------------------------------------------------------------------- #
+# Routing (R-ROUTE-*)
+
+
+@pytest.mark.parametrize(
+    "subtype", ["private_car", "motor_vehicle", "unplated_vehicle", "zombie_vehicle"]
+)
+def test_route_lane_out_motor(subtype):
+    r = route_for(PLAN, "fire_lane_vehicle", "around", subtype)
+    assert r.rectifier == "traffic_police"
+    assert r.lead == "traffic_police"
+    assert "fire" in r.enforcers
+    assert r.rules == ("R-ROUTE-LANE-OUT",)
+
+
+@pytest.mark.parametrize("subtype", ["goods", "stall"])
+def test_route_lane_out_other(subtype):
+    r = route_for(PLAN, "fire_lane_vehicle", "around", subtype)
+    assert r.rectifier == "urban"
+    assert r.lead == "urban"
+    assert "fire" in r.enforcers
+    assert r.rules == ("R-ROUTE-LANE-OUT",)
+
+
+@pytest.mark.parametrize("subtype", ["private_car", "goods", "motor_vehicle", "stall"])
+def test_route_lane_in(subtype):
+    r = route_for(PLAN, "fire_lane_vehicle", "inside", subtype)
+    assert r.rectifier == "property"
+    assert r.lead == "town"
+    assert r.supervisor == "housing"
+    assert r.recheck_lead == "town"
+    assert "fire" in r.enforcers
+    assert {"committee", "police", "micro_station", "property"} <= set(r.cooperating)
+    assert "traffic_police" not in r.cooperating
+    assert set(r.rules) == {"R-ROUTE-LANE-IN", "R-ROUTE-SUPERVISE"}
+
+
+@pytest.mark.parametrize("subtype", ["unplated_vehicle", "zombie_vehicle"])
+def test_route_lane_in_unplated(subtype):
+    r = route_for(PLAN, "fire_lane_vehicle", "inside", subtype)
+    assert "traffic_police" in r.cooperating
+    assert r.rectifier == "property"
+    assert r.lead == "town"
+    assert "fire" in r.enforcers
+    assert "R-ROUTE-LANE-IN" in r.rules
+
+
+@pytest.mark.parametrize("location", ["inside", "around"])
+@pytest.mark.parametrize(
+    "subtype", ["goods", "ebike_parked", "ebike_charging", "exit_sealed", None]
+)
+def test_route_evac(location, subtype):
+    r = route_for(PLAN, "evacuation_blocked", location, subtype)
+    assert r.rectifier == "property"
+    assert r.lead == "town"
+    assert r.supervisor == "housing"
+    assert r.recheck_lead == "town"
+    assert set(r.enforcers) == {"police", "fire", "urban"}
+    assert {"committee", "police", "micro_station", "property"} <= set(r.cooperating)
+    assert set(r.rules) == {"R-ROUTE-EVAC", "R-ROUTE-SUPERVISE"}
+    assert r.certifier is None
+
+
+@pytest.mark.parametrize("location", ["inside", "around"])
+def test_route_building(location):
+    r = route_for(PLAN, "spacing_illegal_building", location, "structure")
+    assert r.certifier == "planning"
+    assert r.rectifier == "town"
+    assert "urban" in r.cooperating
+    assert r.rules == ("R-ROUTE-BUILDING",)
+
+
+@pytest.mark.parametrize("location", ["inside", "around"])
+def test_route_sign(location):
+    sign = route_for(PLAN, "lane_or_sign_missing", location, "sign")
+    assert sign.supervisor == "fire"
+    assert sign.rules == ("R-ROUTE-SIGN",)
+    layout = route_for(PLAN, "lane_or_sign_missing", location, "lane_layout")
+    assert layout.supervisor == "housing"
+    assert layout.rules == ("R-ROUTE-SIGN",)
+
+
+def test_every_category_location_subtype_routes():
+    for cat in PLAN.categories:
+        for location in ("inside", "around"):
+            for sub in cat.subtypes:
+                r = route_for(PLAN, cat.id, location, sub.id)
+                assert r.rules
+                assert all(x.startswith("R-ROUTE-") for x in r.rules)
+                assert r.enforcers
+                PLAN.agency(r.rectifier)
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("no_such", "inside", None), None),
+        (("fire_lane_vehicle", "nearby", "goods"), "location"),
+        (("fire_lane_vehicle", "inside", "ebike_parked"), None),
+        (("fire_lane_vehicle", "inside", None), "category"),
+    ],
+)
+def test_route_errors(args, field):
+    with pytest.raises(InvalidArgument) as info:
+        route_for(PLAN, *args)
+    if field:
+        assert info.value.field == field
+
+
+def test_routing_recorded_on_ticket():
+    t = rectifying(category="fire_lane_vehicle", subtype="zombie_vehicle", location="around")
+    assert t.state.routing == route_for(PLAN, "fire_lane_vehicle", "around", "zombie_vehicle")
+    assert "R-ROUTE-LANE-OUT" in t.events[1].rules
+
+
+# --------------------------------------------------------------------------- #
+# R-AUTH-ROLES, R-AUTH-SEPARATION
+
+
+def test_not_authorized_is_recorded():
+    t = rectifying()
+    before = t.state
+    n = len(t.events)
+    with pytest.raises(NotAuthorized) as info:
+        t.command("rectify", sh(2022, 3, 22), "urban")
+    assert info.value.rule == "R-AUTH-ROLES"
+    assert info.value.state == "rectifying"
+    assert isinstance(info.value, PermissionError)
+    assert len(t.events) == n + 1
+    e = t.events[-1]
+    assert e.kind == "attempt_refused"
+    assert e.payload["trigger"] == "rectify"
+    assert e.rules == ("R-AUTH-ROLES",)
+    assert t.state.state == before.state == "rectifying"
+    assert t.state.refused_attempts == before.refused_attempts + 1
+    assert t.state.version == before.version + 1
+    assert fold(t.events) == t.state
+
+
+@pytest.mark.parametrize(
+    ("kind", "agency"),
+    [("route", "property"), ("set_deadline", "public"), ("demolish", "urban")],
+)
+def test_not_authorized_steps(kind, agency):
+    t = Ticket("T1", PLAN)
+    at = sh(2022, 3, 21)
+    t.command("report", at, "public", **report_fields("spacing_illegal_building", "structure"))
+    if kind != "route":
+        t.command("route", at, "town")
+    state_before = t.state.state
+    if kind == "demolish":
+        t.command("set_deadline", at, "town")
+        t.command("certify", at, "planning")
+        state_before = "certified"
+    with pytest.raises(NotAuthorized):
+        t.command(kind, at, agency)
+    assert t.state.state == state_before
+    assert t.events[-1].kind == "attempt_refused"
+
+
+def test_decide_is_pure_on_refusal():
+    t = rectifying()
+    cmd = Command(kind="rectify", ticket_id="T1", at=sh(2022, 3, 22), actor=ActorIn(agency="fire"))
+    state = t.state
+    with pytest.raises(NotAuthorized):
+        decide(state, cmd, PLAN)
+    assert t.state == state
+    with pytest.raises(InvalidCommand) as info:
+        decide(state, cmd.model_copy(update={"ticket_id": "T9"}), PLAN)
+    assert info.value.field == "ticket_id"
+
+
+def test_refused_attempt_does_not_move_the_clock():
+    t = rectifying()
+    with pytest.raises(NotAuthorized):
+        t.command("rectify", sh(2023, 3, 21), "urban")
+    t.command("rectify", sh(2022, 3, 22), "property")
+    assert t.state.state == "rectified"
+
+
+def test_rectifier_cannot_sign():
+    at = sh(2022, 3, 22)
+    t = rectifying(category="spacing_illegal_building", subtype="structure")
+    # the town both rectifies (demolishes) and leads the re-check here
+    to_passed(t, at, participants=("housing", "planning"))
+    with pytest.raises(NotAuthorized) as info:
+        t.command("sign_off", at, "town")
+    assert info.value.rule == "R-AUTH-SEPARATION"
+    assert t.events[-1].kind == "attempt_refused"
+    with pytest.raises(NotAuthorized):
+        t.command("sign_off", at, "town", signers=[{"agency": "housing"}, {"agency": "town"}])
+    assert t.state.state == "passed"
+    t.command("sign_off", at, "town", signers=[{"agency": "planning"}])
+    assert t.state.state == "signed_off"
+
+
+def test_property_rectifier_cannot_sign_even_if_present():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_passed(t, at, participants=("property", "housing"))
+    with pytest.raises(NotAuthorized) as info:
+        t.command("sign_off", at, "town", signers=[{"agency": "property"}])
+    assert info.value.rule == "R-AUTH-SEPARATION"
+
+
+def test_third_party_cannot_sign():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_passed(t, at, participants=("third_party", "housing"))
+    assert "third_party" in t.state.recheck_agencies
+    with pytest.raises(NotAuthorized) as info:
+        t.command("sign_off", at, "town", signers=[{"agency": "third_party", "person": "专家"}])
+    assert info.value.rule == "R-AUTH-SEPARATION"
+    assert info.value.field == "signers"
+    assert t.state.state == "passed"
+
+
+# --------------------------------------------------------------------------- #
+# R-ROUTE-BUILDING
+
+
+def test_certify_and_demolish():
+    at = sh(2022, 3, 21)
+    t = rectifying(at, category="spacing_illegal_building", subtype="structure")
+    with pytest.raises(TransitionNotAllowed) as info:
+        t.command("demolish", at, "town")
+    assert info.value.rule == "R-ROUTE-BUILDING"
+    with pytest.raises(NotAuthorized):
+        t.command("certify", at, "urban")
+    (e,) = t.command("certify", at, "planning")
+    assert "R-ROUTE-BUILDING" in e.rules
+    assert t.state.state == "certified"
+    assert t.state.certified_by == "planning"
+    with pytest.raises(NotAuthorized):
+        t.command("demolish", at, "urban")
+    t.command("demolish", sh(2022, 4, 1), "town", participants=[{"agency": "urban"}])
+    assert t.state.state == "rectifying"
+    assert t.state.demolished is True
+    # 30 days from 04-01: 05-01 in the Labour Day rest -> 05-05
+    assert t.state.deadline == date(2022, 5, 5)
+
+
+@pytest.mark.parametrize(
+    ("category", "subtype"),
+    [("evacuation_blocked", "goods"), ("fire_lane_vehicle", "private_car"),
+     ("lane_or_sign_missing", "sign")],
+)  # fmt: skip
+def test_certify_only_illegal_buildings(category, subtype):
+    at = sh(2022, 3, 21)
+    t = rectifying(at, category=category, subtype=subtype)
+    with pytest.raises(InvalidCommand) as info:
+        t.command("certify", at, "planning")
+    assert info.value.rule == "R-ROUTE-BUILDING"
+    assert t.state.state == "rectifying"
+    assert t.state.certified_by is None
+
+
+# --------------------------------------------------------------------------- #
+# Escalation: R-ESC-REFUSAL, R-ESC-EXPOSE, R-ESC-OVERDUE, R-ESC-PROPERTY
+
+
+def test_refusal_escalates_to_enforcers():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    t.command("refuse", at, "property")
+    assert t.state.state == "refused"
+    esc = due_escalations(t.state, at, PLAN)
+    refusal = [x for x in esc if x.kind == "refusal"]
+    assert len(refusal) == 1
+    assert refusal[0].rule == "R-ESC-REFUSAL"
+    assert refusal[0].targets == t.state.routing.enforcers
+    (e,) = t.command("escalate", at, "town")
+    assert e.payload["targets"] == ["police", "fire", "urban"]
+    assert "R-ESC-REFUSAL" in e.rules
+    assert t.state.state == "escalated"
+    assert t.state.escalated_to == ("police", "fire", "urban")
+    assert not any(x.kind == "refusal" for x in due_escalations(t.state, at, PLAN))
+
+
+def test_escalate_explicit_targets_open_list():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    t.command("refuse", at, "town")
+    with pytest.raises(InvalidCommand) as info:
+        t.command("escalate", at, "town", targets=["nobody"])
+    assert info.value.field == "targets"
+    t.command("escalate", at, "town", targets=["police", "traffic_police"])
+    assert t.state.escalated_to == ("police", "traffic_police")
+
+
+def test_expose():
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    t.command("refuse", at, "property")
+    assert any(x.rule == "R-ESC-EXPOSE" for x in due_escalations(t.state, at, PLAN))
+    with pytest.raises(NotAuthorized):
+        t.command("expose", at, "fire")
+    (e,) = t.command("expose", at, "committee")
+    assert "R-ESC-EXPOSE" in e.rules
+    assert t.state.state == "refused"
+    assert t.state.exposed == 1
+    assert not any(x.rule == "R-ESC-EXPOSE" for x in due_escalations(t.state, at, PLAN))
+    t.command("escalate", at, "town")
+    t.command("expose", at, "town")
+    assert t.state.exposed == 2
+    assert t.state.state == "escalated"
+
+
+def test_overdue_boundary():
+    t = rectifying(sh(2022, 3, 21))
+    assert t.state.deadline == date(2022, 3, 24)
+    for before in (sh(2022, 3, 24, 23, 59, 59), datetime(2022, 3, 24, 15, 59, 59, tzinfo=UTC)):
+        with pytest.raises(InvalidCommand) as info:
+            t.command("mark_overdue", before, "town")
+        assert info.value.rule == "R-ESC-OVERDUE"
+        assert not any(x.kind == "overdue" for x in due_escalations(t.state, before, PLAN))
+    assert t.state.state == "rectifying"
+    after = datetime(2022, 3, 24, 16, tzinfo=UTC)  # 03-25 00:00 in Shanghai
+    esc = [x for x in due_escalations(t.state, after, PLAN) if x.kind == "overdue"]
+    assert len(esc) == 1
+    assert esc[0].rule == "R-ESC-OVERDUE"
+    assert esc[0].targets == ("town", "housing")
+    (e,) = t.command("mark_overdue", after, "housing")
+    assert "R-ESC-OVERDUE" in e.rules
+    assert t.state.state == "overdue"
+    assert t.state.overdue_marked == 1
+    (e,) = t.command("escalate", after, "town")
+    assert e.payload["targets"] == ["town", "housing"]
+    assert "R-ESC-OVERDUE" in e.rules
+
+
+def test_overdue_not_due_after_application():
+    t = rectifying(sh(2022, 3, 21))
+    to_reinspection(t, sh(2022, 3, 23))
+    assert not any(x.kind == "overdue" for x in due_escalations(t.state, sh(2022, 4, 30), PLAN))
+
+
+def test_property_after_max_failed_rechecks():
+    assert PLAN.settings.max_failed_rechecks == 2
+    t = rectifying(sh(2022, 3, 21))
+    for i in range(2):
+        at = sh(2022, 3, 22 + i)
+        assert not any(x.rule == "R-ESC-PROPERTY" for x in due_escalations(t.state, at, PLAN))
+        to_reinspection(t, at)
+        t.command("recheck_fail", at, "town", participants=[{"agency": "housing"}])
+    esc = [x for x in due_escalations(t.state, sh(2022, 3, 23), PLAN) if x.kind == "property"]
+    assert len(esc) == 1
+    assert esc[0].rule == "R-ESC-PROPERTY"
+    assert set(esc[0].targets) == {"housing", "fire"}
+    (e,) = t.command("refuse", sh(2022, 3, 24), "property")
+    t.command("escalate", sh(2022, 3, 24), "town")
+    (e,) = t.command("punish", sh(2022, 3, 24), "housing")
+    assert "R-ESC-PROPERTY" in e.rules
+
+
+def test_due_escalations_refuses_naive():
+    t = rectifying()
+    with pytest.raises(InvalidArgument):
+        due_escalations(t.state, datetime(2022, 4, 1), PLAN)  # noqa: DTZ001
+
+
+# --------------------------------------------------------------------------- #
+# The boundary: time
+
+
+def test_naive_datetime_refused_at_command():
+    with pytest.raises(ValidationError):
+        Command(
+            kind="route",
+            ticket_id="T1",
+            at=datetime(2022, 3, 21, 10),  # noqa: DTZ001
+            actor=ActorIn(agency="town"),
+        )
+    t = Ticket("T1", PLAN)
+    with pytest.raises(ValidationError):
+        t.command("report", datetime(2022, 3, 21, 10), "town", **report_fields())  # noqa: DTZ001
+    assert t.events == ()
+
+
+def test_time_going_backwards_refused():
+    t = rectifying(sh(2022, 3, 21, 10))
+    with pytest.raises(InvalidCommand) as info:
+        t.command("rectify", sh(2022, 3, 21, 9, 59), "property")
+    assert info.value.field == "at"
+    assert isinstance(info.value, Refusal)
+    assert t.state.state == "rectifying"
+    # same instant written in another zone is not backwards
+    t.command("rectify", datetime(2022, 3, 21, 2, tzinfo=UTC), "property")
+    assert t.state.state == "rectified"
+
+
+def test_transition_not_allowed():
+    t = Ticket("T1", PLAN)
+    with pytest.raises(TransitionNotAllowed) as info:
+        t.command("archive", sh(2022, 3, 21), "town")
+    assert info.value.state == "new"
+    assert info.value.trigger == "archive"
+    assert t.events == ()
+
+
+# --------------------------------------------------------------------------- #
+# Serialisation, fold, explain
+
+
+def _commands():
+    at = sh(2022, 3, 21)
+    yield Command(
+        kind="report", ticket_id="T1", at=at, actor=ActorIn(agency="town", person="李"),
+        evidence=[PHOTO_BEFORE], **report_fields(source="self_inspection"),
+    )  # fmt: skip
+    yield Command(
+        kind="recheck_pass", ticket_id="T1", at=datetime(2022, 3, 21, 1, tzinfo=UTC),
+        actor=ActorIn(agency="town"), participants=[ActorIn(agency="fire", person="周")],
+    )  # fmt: skip
+    yield Command(kind="set_deadline", ticket_id="T1", at=at, actor=ActorIn(agency="town"), days=5,
+                  unit="working")  # fmt: skip
+    yield Command(
+        kind="sign_off", ticket_id="T1", at=at, actor=ActorIn(agency="town"),
+        signers=[ActorIn(agency="housing"), ActorIn(agency="fire", person="王")],
+    )  # fmt: skip
+    yield Command(
+        kind="escalate", ticket_id="T1", at=at, actor=ActorIn(agency="town"),
+        targets=["police", "fire"], reason="拒不整改", command_id="c-1",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("cmd", list(_commands()), ids=lambda c: c.kind)
+def test_command_json_round_trip(cmd):
+    again = Command.model_validate_json(cmd.model_dump_json())
+    assert again == cmd
+    assert again.model_dump_json() == cmd.model_dump_json()
+
+
+def test_event_round_trip_full_lifecycle():
+    t = full_lifecycle()
+    at = sh(2022, 8, 1)
+    t.command("reopen", at, "fire", reason="抽查")
+    with pytest.raises(NotAuthorized):
+        t.command("rectify", at, "urban")
+    r = refusal_path()
+    events = t.events + r.events
+    kinds = {e.kind for e in events}
+    assert {"report", "archive", "reopen", "attempt_refused", "escalate", "clear"} <= kinds
+    for e in events:
+        data = event_to_data(e)
+        assert event_from_data(data) == e
+        assert event_from_data(json.loads(json.dumps(data))) == e
+        b = canonical_bytes(e)
+        assert canonical_bytes(e) == b
+        assert canonical_bytes(event_from_data(json.loads(b))) == b
+        assert json.loads(b) == data
+
+
+def test_canonical_bytes_known_shape():
+    t = full_lifecycle()
+    b = canonical_bytes(t.events[0])
+    assert b.startswith(b'{"actor":{"agency":"town","person":""},"at":"2022-03-21T10:00:00+08:00"')
+    assert "金峰小区".encode() in b
+    assert b" " not in b.replace("楼道充电".encode(), b"")
+
+
+def test_event_round_trip_non_nfc_text():
+    t = Ticket("T1", PLAN)
+    (e,) = t.command("report", sh(2022, 3, 21), "town", **report_fields(description="Cafe\u0301"))
+    assert event_from_data(event_to_data(e)) == e
+
+
+def test_fold_equals_ticket_state():
+    for t in (full_lifecycle(), refusal_path()):
+        assert fold(t.events) == t.state
+        assert Ticket(t.id, PLAN, t.events).state == t.state
+        # folding the prefix gives the state after that many events
+        assert fold(t.events[:3]).state == "rectifying"
+    assert fold([], "T0") == TicketState("T0")
+    with pytest.raises(InvalidArgument):
+        fold([])
+
+
+def test_fold_refuses_gaps_and_foreign_events():
+    t = full_lifecycle()
+    with pytest.raises(InvalidArgument):
+        fold(t.events[1:])
+    with pytest.raises(InvalidArgument):
+        fold(t.events, "OTHER")
+
+
+def test_to_data_is_json():
+    t = full_lifecycle()
+    data = t.state.to_data()
+    assert json.loads(json.dumps(data)) == data
+    assert data["state"] == "archived"
+    assert data["deadline"] == "2022-03-24"
+    assert data["routing"]["rectifier"] == "property"
+
+
+def test_explain_mentions_every_rule():
+    for t in (full_lifecycle(), refusal_path()):
+        paragraphs = explain(t.events, PLAN)
+        assert len(paragraphs) == len(t.events)
+        for e, text in zip(t.events, paragraphs, strict=True):
+            assert text.startswith(f"#{e.seq} ")
+            assert e.rules
+            for rid in e.rules:
+                assert rid in text
+        assert "已归档" in paragraphs[-1] or t.state.state != "archived"
+
+
+def test_may_follows_state():
+    t = rectifying()
+    assert t.may("rectify")
+    assert not t.may("archive")
+    with pytest.raises(InvalidArgument):
+        t.may("fly")
