@@ -27,7 +27,13 @@ def test_plan_show_json_is_stable_and_complete(capsys):
     _, second, _ = run(capsys, "plan", "show", "--json")
     assert first == second
     data = json.loads(first)
-    assert [p["id"] for p in data["phases"]][0] == "mobilization"
+    assert [p["id"] for p in data["phases"]] == [
+        "mobilization",
+        "self_inspection",
+        "rectification",
+        "spot_check",
+        "consolidation",
+    ]
     due = {d["id"]: d["due"] for d in data["deadlines"]}
     assert due["summary"] == "2022-12-12"
     assert len(due) == 8
