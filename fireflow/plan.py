@@ -510,7 +510,9 @@ class Plan(_Model):
 
     def to_yaml(self) -> str:
         """The plan as YAML text that :func:`parse_plan` reads back equal."""
-        return yaml.safe_dump(self.to_data(), allow_unicode=True, sort_keys=False, width=100)
+        return yaml.dump(
+            self.to_data(), Dumper=_PlanDumper, allow_unicode=True, sort_keys=False, width=100
+        )
 
 
 # =========================================================================== #
@@ -623,6 +625,22 @@ def plan_json_schema_text() -> str:
 
 # --------------------------------------------------------------------------- #
 # YAML with duplicate keys refused and a line for every path
+
+
+class _PlanDumper(yaml.SafeDumper):
+    """SafeDumper that double-quotes text holding U+0085 (NEXT LINE).
+
+    With ``allow_unicode`` PyYAML writes U+0085 raw, and YAML 1.1 reads it back
+    as a line break; in double quotes it is escaped (``\\N``) and survives.
+    """
+
+
+def _represent_text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = '"' if "\x85" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_PlanDumper.add_representer(str, _represent_text)
 
 
 class _StrictLoader(yaml.SafeLoader):

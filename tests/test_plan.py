@@ -411,12 +411,6 @@ def test_dump_and_load_round_trip(
     assert load_plan(str(path)) == plan
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="to_yaml writes U+0085 (NEXT LINE) raw inside a quoted scalar "
-    "(yaml.safe_dump with allow_unicode=True); YAML reads it back as a line break, "
-    "folded to a space",
-)
 def test_round_trip_keeps_next_line_character() -> None:
     data = base_data()
     data["agencies"][0]["note"] = "房管科\x85supervises"  # e.g. a cp1252 ellipsis pasted as latin-1
