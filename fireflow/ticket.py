@@ -40,7 +40,7 @@ from fireflow.errors import (
     NotAuthorized,
     TransitionNotAllowed,
 )
-from fireflow.events import Actor, Event, Evidence, check_json_value
+from fireflow.events import Actor, Event, Evidence, check_json_value, parse_time
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.routing import Routing, route_for
 from fireflow.states import INITIAL_STATE, LIFECYCLE, build_machine, compiled_table
@@ -215,6 +215,36 @@ class TicketState:
                 v = [attrs.asdict(x) if attrs.has(type(x)) else x for x in v]
             out[a.name] = v
         return out
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> TicketState:
+        """Rebuild a state from :meth:`to_data` output (or parsed JSON)."""
+        fields = {a.name: a for a in attrs.fields(TicketState)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise InvalidArgument(unknown[0], "unknown field in ticket state data")
+        kw: dict[str, Any] = {}
+        for name, value in data.items():
+            if value is None:
+                kw[name] = None
+            elif name in ("reported_at", "last_at"):
+                kw[name] = parse_time(value, name)
+            elif name == "deadline":
+                kw[name] = date.fromisoformat(value)
+            elif name == "routing":
+                parts: dict[str, Any] = {
+                    k: tuple(v) if isinstance(v, list) else v for k, v in value.items()
+                }
+                kw[name] = Routing(**parts)
+            elif name == "signers":
+                kw[name] = tuple(Actor(**x) for x in value)
+            elif name == "evidence":
+                kw[name] = tuple(Evidence(**x) for x in value)
+            elif isinstance(value, list):
+                kw[name] = tuple(value)
+            else:
+                kw[name] = value
+        return cls(**kw)
 
 
 # =========================================================================== #

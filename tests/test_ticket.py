@@ -922,3 +922,23 @@ def test_may_follows_state():
     assert not t.may("archive")
     with pytest.raises(InvalidArgument):
         t.may("fly")
+
+
+def test_state_json_round_trip_full_lifecycle():
+    import json
+
+    from fireflow.ticket import TicketState
+
+    t = Ticket("RT1", PLAN)
+    states = [t.state]
+    at = sh(2022, 3, 21)
+    t.command("report", at, "town", **report_fields(description="楼道 Cafe\u0301"))
+    states.append(t.state)
+    t.command("route", at, "town")
+    t.command("set_deadline", at, "town")
+    states.append(t.state)
+    to_passed(t, at)
+    states.append(t.state)
+    for s in states:
+        text = json.dumps(s.to_data(), ensure_ascii=False, sort_keys=True)
+        assert TicketState.from_data(json.loads(text)) == s
