@@ -412,6 +412,8 @@ def test_dump_and_load_round_trip(
 
 
 def test_round_trip_keeps_next_line_character() -> None:
+    # Regression: yaml.safe_dump(allow_unicode=True) once wrote U+0085 raw in a
+    # quoted scalar, which YAML reads back as a line break folded to a space.
     data = base_data()
     data["agencies"][0]["note"] = "房管科\x85supervises"  # e.g. a cp1252 ellipsis pasted as latin-1
     plan = Plan.model_validate(data)
