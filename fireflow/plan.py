@@ -389,6 +389,13 @@ class Plan(_Model):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Plan:
+        """A copy (pydantic's); cached lookups and the calendar are rebuilt for it."""
+        copy = super().model_copy(update=update, deep=deep)
+        for cached in ("_index", "calendar"):
+            copy.__dict__.pop(cached, None)
+        return copy
+
     # ------------------------------------------------------------------ lookups
     @functools.cached_property
     def _index(self) -> dict[str, dict[str, Any]]:

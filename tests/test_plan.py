@@ -337,6 +337,16 @@ def test_holidays_only_still_rests_on_public_holidays() -> None:
     assert cal.deadline(date(2022, 9, 30), 1) == date(2022, 10, 8)
 
 
+def test_model_copy_does_not_keep_a_stale_calendar() -> None:
+    plan = Plan.model_validate(base_data())
+    assert plan.calendar.holiday_policy == "roll_forward"  # cache the calendar
+    settings_none = plan.settings.model_copy(update={"holiday_policy": "none"})
+    changed = plan.model_copy(update={"settings": settings_none})
+    assert changed.settings.holiday_policy == "none"
+    assert _by_id(changed)["summary"].due == _d("2022-12-10")  # Saturday, not rolled
+    assert changed.calendar.holiday_policy == "none"
+
+
 # =========================================================================== #
 # Years without data: overrides, CalendarDataMissing, provisional estimates
 
