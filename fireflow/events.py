@@ -40,6 +40,7 @@ __all__ = [
     "EvidenceKind",
     "canonical_bytes",
     "check_json_value",
+    "check_text",
     "event_from_data",
     "event_to_data",
     "parse_time",
@@ -56,7 +57,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _nfc_text(value: str) -> str:
-    return unicodedata.normalize("NFC", value)
+    return _nfc_str(value)
 
 
 def _nfc_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,13 +168,26 @@ def _check_text(text: str, field: str) -> None:
         raise InputLimitExceeded(field, "control character in text")
 
 
+def check_text(text: str) -> str:
+    """Refuse lone surrogates and control characters in free text; return it in NFC.
+
+    Used as a pydantic validator on the text fields of commands.
+    """
+    _check_text(text, "text")
+    return _nfc_str(text)
+
+
+def _nfc_str(text: str) -> str:
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
 def _nfc(value: Any) -> Any:
     if isinstance(value, str):
-        return unicodedata.normalize("NFC", value)
+        return _nfc_str(value)
     if isinstance(value, list | tuple):
         return [_nfc(v) for v in value]
     if isinstance(value, Mapping):
-        return {unicodedata.normalize("NFC", k): _nfc(v) for k, v in value.items()}
+        return {_nfc_str(k): _nfc(v) for k, v in value.items()}
     return value
 
 

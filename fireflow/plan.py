@@ -406,6 +406,8 @@ class Plan(_Model):
             "rule": {r.id: r for r in self.rules},
             "form": {f.id: f for f in self.forms},
             "route": {r.id: r for r in self.routes},
+            "authority": {a.trigger: a for a in self.authority},
+            "routing": {},  # (category, location, subtype) -> Routing, filled by route_for
         }
 
     def _get(self, kind: str, key: str) -> Any:
@@ -437,10 +439,8 @@ class Plan(_Model):
 
     def authority_for(self, trigger: str) -> Authority | None:
         """The authority entry of a trigger, or None when the plan names none."""
-        for a in self.authority:
-            if a.trigger == trigger:
-                return a
-        return None
+        found: Authority | None = self._index["authority"].get(trigger)
+        return found
 
     def form(self, form_id: str) -> Form:
         """The annex form with this id; :class:`InvalidArgument` if unknown."""

@@ -83,8 +83,16 @@ class Lifecycle:
     states: tuple[StateDef, ...]
     transitions: tuple[TransitionDef, ...]
     initial: str
+    _states_by_id: dict[str, StateDef] = attrs.field(init=False, eq=False, repr=False)
+    _transitions_by_trigger: dict[str, TransitionDef] = attrs.field(
+        init=False, eq=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_states_by_id", {s.id: s for s in self.states})
+        object.__setattr__(
+            self, "_transitions_by_trigger", {t.trigger: t for t in self.transitions}
+        )
         ids = [s.id for s in self.states]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate state ids")
@@ -114,18 +122,12 @@ class Lifecycle:
                 raise ValueError(f"state {st.id!r} is not final but has no way out")
 
     def state(self, state_id: str) -> StateDef:
-        """The declaration of a state."""
-        for s in self.states:
-            if s.id == state_id:
-                return s
-        raise KeyError(state_id)
+        """The declaration of a state (``KeyError`` if unknown)."""
+        return self._states_by_id[state_id]
 
     def transition(self, trigger: str) -> TransitionDef:
-        """The declaration of a trigger."""
-        for t in self.transitions:
-            if t.trigger == trigger:
-                return t
-        raise KeyError(trigger)
+        """The declaration of a trigger (``KeyError`` if unknown)."""
+        return self._transitions_by_trigger[trigger]
 
 
 _S = StateDef

@@ -32,7 +32,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import attrs
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from fireflow.errors import (
     InvalidArgument,
@@ -40,7 +40,7 @@ from fireflow.errors import (
     NotAuthorized,
     TransitionNotAllowed,
 )
-from fireflow.events import Actor, Event, Evidence, check_json_value, parse_time
+from fireflow.events import Actor, Event, Evidence, check_text, parse_time
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.routing import Routing, route_for
 from fireflow.states import INITIAL_STATE, LIFECYCLE, build_machine, compiled_table
@@ -91,7 +91,7 @@ Trigger = Literal[
     "reopen",
 ]
 _INTO_RECTIFYING = frozenset(t.trigger for t in LIFECYCLE.transitions if t.dest == "rectifying")
-Text = Annotated[str, StringConstraints(max_length=2000)]
+Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_text)]
 Ident = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
@@ -343,7 +343,6 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
     payload, rules = _STEP[command.kind](state, command, plan)
     tdef = LIFECYCLE.transition(command.kind)
     all_rules = tuple(dict.fromkeys((*tdef.rules, *auth_rules, *rules)))
-    check_json_value(payload)
     seq = state.version + 1
     event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
     return (
@@ -678,6 +677,16 @@ _STEP = {
 # Evolve and fold
 
 
+_STATE_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(TicketState))
+
+
+def _replace(state: TicketState, changes: dict[str, Any]) -> TicketState:
+    """``attrs.evolve`` without its per-call introspection (the replay hot path)."""
+    return TicketState(
+        **{f: changes[f] if f in changes else getattr(state, f) for f in _STATE_FIELDS}
+    )
+
+
 def evolve(state: TicketState, event: Event) -> TicketState:
     """Apply one event (through the compiled lifecycle table).  Pure."""
     if event.ticket_id != state.ticket_id:
@@ -687,7 +696,9 @@ def evolve(state: TicketState, event: Event) -> TicketState:
             "seq", f"event {event.event_id} has seq {event.seq}, expected {state.version + 1}"
         )
     if event.kind == "attempt_refused":  # recorded, but the ticket's clock does not move
-        return attrs.evolve(state, version=event.seq, refused_attempts=state.refused_attempts + 1)
+        return _replace(
+            state, {"version": event.seq, "refused_attempts": state.refused_attempts + 1}
+        )
     changes: dict[str, Any] = {"version": event.seq, "last_at": event.at}
     dest = _TABLE.get((state.state, event.kind))
     if dest is None:
@@ -765,7 +776,7 @@ def evolve(state: TicketState, event: Event) -> TicketState:
             deadlines_set=state.deadlines_set + 1,
             rectified_by=None,
         )
-    return attrs.evolve(state, **changes)
+    return _replace(state, changes)
 
 
 def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:

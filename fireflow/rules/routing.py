@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -60,6 +60,17 @@ def route_for(plan: Plan, category: str, location: str, subtype: str | None = No
     Raises :class:`~fireflow.errors.InvalidArgument` for an unknown category,
     subtype or location, naming the field.
     """
+    key = (category, location, subtype)
+    cache: dict[Any, Routing] = plan._index["routing"]
+    found = cache.get(key)
+    if found is not None:
+        return found
+    routing = _route_for(plan, category, location, subtype)
+    cache[key] = routing
+    return routing
+
+
+def _route_for(plan: Plan, category: str, location: str, subtype: str | None) -> Routing:
     cat = plan.category(category)
     if location not in ("inside", "around"):
         raise InvalidArgument("location", f"expected 'inside' or 'around', got {location!r}")
