@@ -19,6 +19,7 @@ from rich.table import Table
 from fireflow.calendar import Calendar
 from fireflow.errors import FireflowError, PlanError
 from fireflow.plan import Plan, load_plan, plan_json_schema_text
+from fireflow.reports_cli import register as register_reports
 
 __all__ = ["app", "entry", "main"]
 
@@ -33,6 +34,7 @@ plan_app = typer.Typer(help="方案 Plans: show, check, rules, schema.", no_args
 calendar_app = typer.Typer(help="日历 Calendar: legal deadlines.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(calendar_app, name="calendar")
+register_reports(app)  # spotcheck, report, forms, dossier
 
 DEFAULT_PLAN = "changle-2022"
 PlanArg = Annotated[str, typer.Argument(help="Built-in plan name or path to a plan file.")]

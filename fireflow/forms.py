@@ -1,0 +1,864 @@
+"""The plan's annex forms and the community dossiers (一区一档), built from the event log.
+
+* :func:`annex1`: 摸底排查情况统计表 (五(二)): per community, the problems found by the
+  property companies' self-inspection, counted by hazard category;
+* :func:`annex2`: 检查表 / 登记表 (五(三)): one row per ticket found by the towns'
+  inspection, with its deadline, rectification, re-check and sign-off;
+* :func:`annex3`: 抽查表 / 抽查登记表 (五(四)): per spot-checked community, the on-site
+  result for each of the four categories;
+* :func:`dossier`: one community's file: every ticket, photo references by
+  content hash, re-checks, sign-offs, rule ids and (when given) the hash-chain
+  heads of an event store; as deterministic JSON (:func:`dossier_json`) and a
+  printable HTML page (:func:`dossier_html`).
+
+The annexes are pandas DataFrames with Chinese column headers (:func:`english`
+renames them); :func:`to_csv` writes UTF-8 with a byte-order mark so that Excel
+opens the Chinese correctly, :func:`to_xlsx` writes an Excel workbook.  pandas
+and openpyxl are imported only when a form is built (``pip install
+fireflow[forms]``); ``import fireflow`` never needs them.
+
+>>> import pendulum
+>>> from fireflow import load_plan
+>>> from fireflow.ticket import Ticket
+>>> plan = load_plan("changle-2022")
+>>> t = Ticket("CL-1", plan)
+>>> at = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
+>>> _ = t.command("report", at, "town", "李", community="金峰小区", town="金峰镇",
+...     category="fire_lane_vehicle", subtype="private_car", location="inside",
+...     source="town_inspection", description="消防车道停放私家车")
+>>> df = annex2(t.events, plan)
+>>> list(df.columns[:4])
+['编号', '乡镇（街道）', '小区', '问题类别']
+>>> df.iloc[0]["发现日期"], df.iloc[0]["复查结果"]
+('2022-03-21', '未复查')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from fireflow.errors import InvalidArgument
+from fireflow.events import Event, canonical_bytes
+from fireflow.plan import Plan, load_plan
+from fireflow.states import LIFECYCLE
+from fireflow.ticket import TicketState, fold
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fireflow.rules.spotcheck import Draw, Finding
+
+__all__ = [
+    "DOSSIER_FORMAT",
+    "FORM_IDS",
+    "annex1",
+    "annex2",
+    "annex3",
+    "build",
+    "dossier",
+    "dossier_html",
+    "dossier_json",
+    "english",
+    "group_events",
+    "headers",
+    "read_csv",
+    "read_xlsx",
+    "ticket_states",
+    "to_csv",
+    "to_xlsx",
+]
+
+#: The format tag of a dossier's JSON.
+DOSSIER_FORMAT = "fireflow.dossier/1"
+#: The annex forms built here.
+FORM_IDS: tuple[str, ...] = ("annex1", "annex2", "annex3")
+
+_CLOSED = ("passed", "signed_off", "archived")
+_LOCATION = {"inside": "小区内", "around": "小区周边"}
+_SOURCE = {
+    "self_inspection": "物业自查",
+    "town_inspection": "乡镇检查",
+    "spot_check": "抽查",
+    "patrol": "巡查",
+    "public_report": "群众举报",
+}
+_EVIDENCE = {"photo_before": "整改前照片", "photo_after": "整改后照片", "document": "文件"}
+_PROBLEM, _CLEAR = "存在问题", "未发现问题"
+#: Text a spreadsheet would run as a formula begins with one of these (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+# =========================================================================== #
+# The event log
+
+
+def group_events(events: Iterable[Event]) -> dict[str, list[Event]]:
+    """The events of each ticket in ``seq`` order, tickets sorted by id."""
+    by_ticket: dict[str, list[Event]] = {}
+    for e in events:
+        if not isinstance(e, Event):
+            raise InvalidArgument("events", f"expected Event records, got {type(e).__name__}")
+        by_ticket.setdefault(e.ticket_id, []).append(e)
+    return {t: sorted(by_ticket[t], key=lambda e: e.seq) for t in sorted(by_ticket)}
+
+
+def ticket_states(events: Iterable[Event]) -> dict[str, TicketState]:
+    """The state of every ticket in the log (the fold of its events), by ticket id.
+
+    A gap or a duplicate in a ticket's ``seq`` raises :class:`InvalidArgument`
+    naming ``seq``.
+    """
+    return {t: fold(evs, t) for t, evs in group_events(events).items()}
+
+
+def _local(at: datetime, tz: ZoneInfo, fmt: str = "%Y-%m-%d") -> str:
+    return at.astimezone(tz).strftime(fmt)
+
+
+def _agency_zh(plan: Plan, agency: str) -> str:
+    try:
+        return plan.agency(agency).name.zh
+    except InvalidArgument:
+        return agency
+
+
+def _category_zh(plan: Plan, category: str) -> str:
+    try:
+        return plan.category(category).name.zh
+    except InvalidArgument:
+        return category
+
+
+def _subtype_zh(plan: Plan, category: str, subtype: str | None) -> str:
+    if not subtype:
+        return ""
+    try:
+        return plan.category(category).subtype(subtype).name.zh
+    except InvalidArgument:
+        return subtype
+
+
+def _state_zh(state: str) -> str:
+    try:
+        return LIFECYCLE.state(state).zh
+    except KeyError:
+        return state
+
+
+def _kind_zh(kind: str) -> str:
+    if kind == "attempt_refused":
+        return "被拒绝的操作"
+    try:
+        return LIFECYCLE.transition(kind).zh
+    except KeyError:
+        return kind
+
+
+# =========================================================================== #
+# Headers
+
+
+def headers(form_id: str, plan: Plan | None = None) -> list[tuple[str, str]]:
+    """The columns of a form as ``(english, 中文)`` pairs, in order.
+
+    >>> headers("annex2")[:3]
+    [('ticket_id', '编号'), ('town', '乡镇（街道）'), ('community', '小区')]
+    """
+    plan = plan or load_plan("changle-2022")
+    cats = [(c.id, c.name.zh) for c in plan.categories]
+    if form_id == "annex1":
+        return [
+            ("town", "乡镇（街道）"),
+            ("community", "小区"),
+            *cats,
+            ("total", "合计"),
+            ("rectified", "已整改"),
+        ]
+    if form_id == "annex2":
+        return [
+            ("ticket_id", "编号"),
+            ("town", "乡镇（街道）"),
+            ("community", "小区"),
+            ("category", "问题类别"),
+            ("subtype", "具体问题"),
+            ("location", "位置"),
+            ("description", "问题描述"),
+            ("found", "发现日期"),
+            ("deadline", "整改期限"),
+            ("rectified", "是否整改到位"),
+            ("recheck", "复查结果"),
+            ("signoff", "验收签字"),
+            ("signoff_date", "签字日期"),
+            ("state", "当前状态"),
+        ]
+    if form_id == "annex3":
+        return [
+            ("town", "乡镇（街道）"),
+            ("community", "小区"),
+            ("inspectors", "抽查人员"),
+            ("agencies", "抽查单位"),
+            *cats,
+            ("action", "处理意见"),
+            ("tickets", "相关工单"),
+        ]
+    raise InvalidArgument("form", f"unknown form {form_id!r}; known: {', '.join(FORM_IDS)}")
+
+
+def _int_columns(form_id: str, plan: Plan | None) -> list[str]:
+    if form_id != "annex1":
+        return []
+    return [zh for en, zh in headers(form_id, plan) if en not in ("town", "community")]
+
+
+def english(df: pd.DataFrame, form_id: str, plan: Plan | None = None) -> pd.DataFrame:
+    """A copy of a form with English column names (developer view)."""
+    mapping = {zh: en for en, zh in headers(form_id, plan)}
+    return df.rename(columns=mapping)
+
+
+def _frame(form_id: str, plan: Plan, rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    import pandas as pd  # noqa: PLC0415 (optional dependency, imported when a form is built)
+
+    cols = [zh for _, zh in headers(form_id, plan)]
+    df = pd.DataFrame([list(r) for r in rows], columns=cols)
+    return _typed(df, form_id, plan)
+
+
+def _typed(df: pd.DataFrame, form_id: str, plan: Plan | None) -> pd.DataFrame:
+    ints = set(_int_columns(form_id, plan))
+    for col in df.columns:
+        df[col] = df[col].astype("int64") if col in ints else df[col].astype(str)
+    return df
+
+
+# =========================================================================== #
+# Annex 1, 2, 3
+
+
+def annex1(
+    events: Iterable[Event],
+    plan: Plan | None = None,
+    towns: Mapping[str, Iterable[str]] | None = None,
+) -> pd.DataFrame:
+    """附件1 摸底排查情况统计表: self-inspection problems per community and category.
+
+    Counts tickets whose source is ``self_inspection``; ``已整改`` counts those
+    passed, signed off or filed.  ``towns`` (town -> community ids) adds rows
+    of zeros for communities with nothing found.
+    """
+    plan = plan or load_plan("changle-2022")
+    cats = [c.id for c in plan.categories]
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for town, communities in (towns or {}).items():
+        for c in communities:
+            counts.setdefault((town, c), {})
+    for s in ticket_states(events).values():
+        if s.source != "self_inspection":
+            continue
+        row = counts.setdefault((s.town, s.community), {})
+        row[s.category] = row.get(s.category, 0) + 1
+        if s.state in _CLOSED:
+            row["rectified"] = row.get("rectified", 0) + 1
+    rows = []
+    for town, community in sorted(counts):
+        row = counts[(town, community)]
+        per = [row.get(c, 0) for c in cats]
+        rows.append([town, community, *per, sum(per), row.get("rectified", 0)])
+    return _frame("annex1", plan, rows)
+
+
+def _recheck(events: Sequence[Event]) -> str:
+    for e in reversed(events):
+        if e.kind == "reopen":
+            return "抽查发现整改不到位"
+        if e.kind == "recheck_pass":
+            return "合格"
+        if e.kind == "recheck_fail":
+            return "不合格"
+    return "未复查"
+
+
+def _signoff(plan: Plan, state: TicketState, events: Sequence[Event], tz: ZoneInfo) -> list[str]:
+    if not state.signers:
+        return ["", ""]
+    when = next((e.at for e in reversed(events) if e.kind == "sign_off"), None)
+    names = "；".join(f"{_agency_zh(plan, s.agency)} {s.person}".strip() for s in state.signers)
+    return [names, _local(when, tz) if when is not None else ""]
+
+
+def annex2(
+    events: Iterable[Event],
+    plan: Plan | None = None,
+    sources: Sequence[str] = ("town_inspection",),
+) -> pd.DataFrame:
+    """附件2 检查表 (登记表): one row per ticket found by the towns' inspection (五(三)).
+
+    ``sources`` widens the register to tickets of other sources.
+    """
+    plan = plan or load_plan("changle-2022")
+    tz = ZoneInfo(plan.timezone)
+    rows = []
+    for tid, evs in group_events(events).items():
+        s = fold(evs, tid)
+        if s.source not in sources:
+            continue
+        report = next((e for e in evs if e.kind == "report"), None)
+        description = str(report.payload.get("description", "")) if report else ""
+        rows.append(
+            [
+                tid,
+                s.town,
+                s.community,
+                _category_zh(plan, s.category),
+                _subtype_zh(plan, s.category, s.subtype),
+                _LOCATION.get(s.location, s.location),
+                description,
+                _local(s.reported_at, tz) if s.reported_at else "",
+                s.deadline.isoformat() if s.deadline else "",
+                "是" if s.state in _CLOSED else "否",
+                _recheck(evs),
+                *_signoff(plan, s, evs, tz),
+                _state_zh(s.state),
+            ]
+        )
+    return _frame("annex2", plan, rows)
+
+
+def annex3(
+    events: Iterable[Event],
+    plan: Plan | None = None,
+    draw: Draw | None = None,
+    findings: Iterable[Finding] | None = None,
+) -> pd.DataFrame:
+    """附件3 抽查表 (抽查登记表): the on-site result of each category per checked community.
+
+    With a ``draw`` the rows are its communities and teams; without one, the
+    communities with spot-check evidence in the log.  A category is
+    ``存在问题`` when a finding says so, or when the log holds a ``reopen``
+    (R-TKT-SPOTCHECK) or a ``spot_check`` report for it; otherwise
+    ``未发现问题``.  ``处理意见`` is ``责令整改到位`` where a problem was found.
+    """
+    plan = plan or load_plan("changle-2022")
+    cats = [c.id for c in plan.categories]
+    groups = group_events(events)
+    found: dict[tuple[str, str], list[str]] = {}
+    towns: dict[str, str] = {}
+    for tid, evs in groups.items():
+        s = fold(evs, tid)
+        towns.setdefault(s.community, s.town)
+        spot = s.source == "spot_check" or any(e.kind == "reopen" for e in evs)
+        if spot:
+            found.setdefault((s.community, s.category), []).append(tid)
+    verdict: dict[tuple[str, str], bool] = {}
+    for f in findings or ():
+        key = (f.community, f.category)
+        verdict[key] = verdict.get(key, True) and f.compliant
+    teams: dict[str, tuple[str, str]] = {}
+    if draw is not None:
+        communities = [(a.town, a.community) for a in draw.assignments]
+        for a in draw.assignments:
+            agencies = "、".join(_agency_zh(plan, x) for x in dict.fromkeys(a.agencies))
+            teams[a.community] = ("、".join(a.inspectors), agencies)
+    else:
+        checked = sorted({c for c, _ in found} | {c for c, _ in verdict})
+        communities = sorted((towns.get(c, ""), c) for c in checked)
+    rows = []
+    for town, community in communities:
+        results = []
+        tickets: list[str] = []
+        for cat in cats:
+            key = (community, cat)
+            tickets.extend(found.get(key, []))
+            problem = not verdict[key] if key in verdict else key in found
+            results.append(_PROBLEM if problem else _CLEAR)
+        inspectors, agencies = teams.get(community, ("", ""))
+        action = "责令整改到位" if _PROBLEM in results else ""
+        rows.append(
+            [town, community, inspectors, agencies, *results, action, "、".join(sorted(tickets))]
+        )
+    return _frame("annex3", plan, rows)
+
+
+def build(
+    form_id: str,
+    events: Iterable[Event],
+    plan: Plan | None = None,
+    draw: Draw | None = None,
+    *,
+    towns: Mapping[str, Iterable[str]] | None = None,
+    findings: Iterable[Finding] | None = None,
+) -> pd.DataFrame:
+    """Build a form by id (``annex1``, ``annex2``, ``annex3``).
+
+    ``towns`` is used by Annex 1, ``draw`` and ``findings`` by Annex 3.
+    """
+    if form_id == "annex1":
+        return annex1(events, plan, towns)
+    if form_id == "annex2":
+        return annex2(events, plan)
+    if form_id == "annex3":
+        return annex3(events, plan, draw, findings)
+    raise InvalidArgument("form", f"unknown form {form_id!r}; known: {', '.join(FORM_IDS)}")
+
+
+# =========================================================================== #
+# CSV and XLSX
+
+
+def _escape(value: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would run as a formula (and to a leading ``'``)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _unescape(value: str) -> str:
+    return value[1:] if value.startswith("'") else value
+
+
+def to_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a form as CSV: UTF-8 with a byte-order mark, CRLF line ends, no index.
+
+    Text that would start a formula in a spreadsheet (``=``, ``+``, ``-``,
+    ``@``, tab, carriage return) gets a leading ``'``, and so does text that
+    starts with ``'``; :func:`read_csv` removes it again.
+    """
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype != "int64":
+            out[col] = out[col].map(_escape)
+    out.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+
+
+def read_csv(path: str | os.PathLike[str], form_id: str, plan: Plan | None = None) -> pd.DataFrame:
+    """Read a form written by :func:`to_csv` back into an equal DataFrame."""
+    import pandas as pd  # noqa: PLC0415 (optional dependency)
+
+    df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    _check_columns(df, form_id, plan)
+    ints = set(_int_columns(form_id, plan))
+    for col in df.columns:
+        if col not in ints:
+            df[col] = df[col].map(_unescape)
+    return _typed(df, form_id, plan)
+
+
+def _check_columns(df: pd.DataFrame, form_id: str, plan: Plan | None) -> None:
+    expected = [zh for _, zh in headers(form_id, plan)]
+    if list(df.columns) != expected:
+        raise InvalidArgument(
+            "columns", f"not a {form_id} table: expected columns {', '.join(expected)}"
+        )
+
+
+_CORE_TIME = re.compile(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)")
+_FIXED_TIME = b"2000-01-01T00:00:00Z"
+
+
+def _deterministic_zip(data: bytes) -> bytes:
+    """The same workbook with fixed timestamps, so that equal forms give equal bytes."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = _CORE_TIME.sub(lambda m: m.group(1) + _FIXED_TIME + m.group(3), body)
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            dst.writestr(fixed, body)
+    return buf.getvalue()
+
+
+def to_xlsx(
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    form_id: str,
+    plan: Plan | None = None,
+) -> None:
+    """Write a form as an Excel workbook (openpyxl); equal forms give equal bytes.
+
+    The first sheet (``附件N``) holds the table with the Chinese header row; a
+    second sheet ``说明`` names the form, its clause and the plan.  Every text
+    cell is stored as text, never as a formula.
+    """
+    # optional dependency, imported when used; stubs (types-openpyxl) may be absent
+    from openpyxl import Workbook  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
+    from openpyxl.styles import (  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
+        Alignment,
+        Font,
+    )
+
+    plan = plan or load_plan("changle-2022")
+    _check_columns(df, form_id, plan)
+    form = plan.form(form_id)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None  # a new workbook has one sheet
+    ws.title = f"附件{form.number}"
+    ws.append([str(c) for c in df.columns])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for record in df.itertuples(index=False, name=None):
+        ws.append([v if isinstance(v, str) else int(v) for v in record])
+    for row in ws.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # never a formula, whatever the text starts with
+    for i, col in enumerate(df.columns, start=1):
+        width = max([len(str(col))] + [len(str(v)) for v in df[col]])
+        ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, 2 + 1.6 * width)
+    ws.freeze_panes = "A2"
+    about = wb.create_sheet("说明")
+    for key, value in (
+        ("表名", "／".join(form.names)),
+        ("Form", form.title_en),
+        ("条款", form.clause),
+        ("方案", plan.name.zh),
+        ("行数", str(len(df))),
+    ):
+        about.append([key, value])
+        about.cell(about.max_row, 2).data_type = "s"
+    buf = io.BytesIO()
+    wb.save(buf)
+    with open(path, "wb") as fh:
+        fh.write(_deterministic_zip(buf.getvalue()))
+
+
+def read_xlsx(path: str | os.PathLike[str], form_id: str, plan: Plan | None = None) -> pd.DataFrame:
+    """Read a form written by :func:`to_xlsx` back into an equal DataFrame."""
+    import pandas as pd  # noqa: PLC0415 (optional dependency)
+
+    ints = set(_int_columns(form_id, plan))
+    cols = [zh for _, zh in headers(form_id, plan)]
+    dtypes: dict[str, Any] = {c: (object if c in ints else str) for c in cols}
+    df = pd.read_excel(path, sheet_name=0, dtype=dtypes, keep_default_na=False)
+    _check_columns(df, form_id, plan)
+    return _typed(df, form_id, plan)
+
+
+# =========================================================================== #
+# The community dossier (一区一档)
+
+
+def _events_digest(groups: Mapping[str, Sequence[Event]]) -> str:
+    h = hashlib.sha256()
+    for tid in sorted(groups):
+        for e in groups[tid]:
+            b = canonical_bytes(e)
+            h.update(len(b).to_bytes(8, "big") + b)
+    return h.hexdigest()
+
+
+def _actor(plan: Plan, e: Event) -> dict[str, str]:
+    return {
+        "agency": e.actor.agency,
+        "agency_zh": _agency_zh(plan, e.actor.agency),
+        "person": e.actor.person,
+    }
+
+
+def _ticket_entry(
+    plan: Plan, tid: str, evs: Sequence[Event], head: str | None, tz: ZoneInfo
+) -> dict[str, Any]:
+    s = fold(evs, tid)
+    report = next((e for e in evs if e.kind == "report"), None)
+    evidence = [
+        {
+            "kind": ev.kind,
+            "kind_zh": _EVIDENCE.get(ev.kind, ev.kind),
+            "sha256": ev.sha256,
+            "note": ev.note,
+            "seq": e.seq,
+            "at": e.at.isoformat(),
+        }
+        for e in evs
+        for ev in e.evidence
+    ]
+    rechecks = [
+        {
+            "seq": e.seq,
+            "at": e.at.isoformat(),
+            "result": "pass" if e.kind == "recheck_pass" else "fail",
+            "result_zh": "合格" if e.kind == "recheck_pass" else "不合格",
+            "agencies": list(e.payload.get("agencies", [])),
+            "reason": str(e.payload.get("reason", "")),
+            "by": _actor(plan, e),
+        }
+        for e in evs
+        if e.kind in ("recheck_pass", "recheck_fail")
+    ]
+    signoffs = [
+        {
+            "seq": e.seq,
+            "at": e.at.isoformat(),
+            "signers": [
+                {
+                    "agency": str(x.get("agency", "")),
+                    "agency_zh": _agency_zh(plan, str(x.get("agency", ""))),
+                    "person": str(x.get("person", "")),
+                }
+                for x in e.payload.get("signers", [])
+            ],
+        }
+        for e in evs
+        if e.kind == "sign_off"
+    ]
+    history = []
+    for e in evs:
+        item: dict[str, Any] = {
+            "seq": e.seq,
+            "event_id": e.event_id,
+            "kind": e.kind,
+            "kind_zh": _kind_zh(e.kind),
+            "at": e.at.isoformat(),
+            "local": _local(e.at, tz, "%Y-%m-%d %H:%M"),
+            "actor": _actor(plan, e),
+            "rules": list(e.rules),
+        }
+        for key in ("deadline", "reason", "targets"):
+            if key in e.payload and e.payload[key] not in ("", [], None):
+                item[key] = e.payload[key]
+        history.append(item)
+    return {
+        "ticket_id": tid,
+        "town": s.town,
+        "community": s.community,
+        "category": s.category,
+        "category_zh": _category_zh(plan, s.category),
+        "subtype": s.subtype,
+        "subtype_zh": _subtype_zh(plan, s.category, s.subtype),
+        "location": s.location,
+        "location_zh": _LOCATION.get(s.location, s.location),
+        "source": s.source,
+        "source_zh": _SOURCE.get(s.source, s.source),
+        "description": str(report.payload.get("description", "")) if report else "",
+        "state": s.state,
+        "state_zh": _state_zh(s.state),
+        "closed": s.state in _CLOSED,
+        "reported_at": s.reported_at.isoformat() if s.reported_at else None,
+        "deadline": s.deadline.isoformat() if s.deadline else None,
+        "reopened": s.reopened,
+        "failed_rechecks": s.failed_rechecks,
+        "photos_before": [x["sha256"] for x in evidence if x["kind"] == "photo_before"],
+        "photos_after": [x["sha256"] for x in evidence if x["kind"] == "photo_after"],
+        "evidence": evidence,
+        "rechecks": rechecks,
+        "signoffs": signoffs,
+        "signers": [
+            {"agency": a.agency, "agency_zh": _agency_zh(plan, a.agency), "person": a.person}
+            for a in s.signers
+        ],
+        "rules": sorted({r for e in evs for r in e.rules}),
+        "events": len(evs),
+        "chain_head": head,
+        "history": history,
+    }
+
+
+def dossier(
+    events: Iterable[Event],
+    community: str,
+    plan: Plan | None = None,
+    heads: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The 一区一档 of one community as JSON-compatible data (R-TKT-SIGNOFF, R-DUE-DOSSIER).
+
+    Every ticket of the community with its photos (by SHA-256), re-checks,
+    sign-offs, history and rule ids; ``heads`` (ticket id -> hash-chain head,
+    hex) adds each ticket's head from an event store.  ``events_digest`` is a
+    SHA-256 over the canonical bytes of the community's events, so a reader
+    can check the dossier against the log.  A community with no ticket in the
+    log raises :class:`InvalidArgument` naming ``community``.
+    """
+    plan = plan or load_plan("changle-2022")
+    tz = ZoneInfo(plan.timezone)
+    groups = group_events(events)
+    mine: dict[str, list[Event]] = {}
+    known: set[str] = set()
+    for tid, evs in groups.items():
+        report = next((e for e in evs if e.kind == "report"), None)
+        c = str(report.payload.get("community", "")) if report else ""
+        known.add(c)
+        if c == community:
+            mine[tid] = evs
+    if not mine:
+        listed = ", ".join(sorted(known)[:20])
+        raise InvalidArgument(
+            "community", f"no ticket of {community!r} in the log; known: {listed}"
+        )
+    heads = dict(heads or {})
+    for tid, head in heads.items():
+        if not isinstance(head, str) or not re.fullmatch(r"[0-9a-f]{16,128}", head):
+            raise InvalidArgument(f"heads.{tid}", "expected a lowercase hex hash")
+    tickets = [_ticket_entry(plan, tid, evs, heads.get(tid), tz) for tid, evs in mine.items()]
+    rule_ids = sorted({r for t in tickets for r in t["rules"]})
+    rules = []
+    for rid in rule_ids:
+        try:
+            entry = plan.rule(rid)
+            rules.append({"id": rid, "clause": entry.clause, "title_zh": entry.title_zh})
+        except InvalidArgument:
+            rules.append({"id": rid, "clause": "", "title_zh": ""})
+    by_category = {c.id: 0 for c in plan.categories}
+    for t in tickets:
+        by_category[t["category"]] = by_category.get(t["category"], 0) + 1
+    closed = sum(1 for t in tickets if t["closed"])
+    return {
+        "format": DOSSIER_FORMAT,
+        "plan": plan.id,
+        "plan_name": plan.name.zh,
+        "community": community,
+        "town": "、".join(sorted({t["town"] for t in tickets})),
+        "summary": {
+            "tickets": len(tickets),
+            "closed": closed,
+            "open": len(tickets) - closed,
+            "by_category": by_category,
+        },
+        "tickets": tickets,
+        "rules": rules,
+        "events_digest": _events_digest(mine),
+        "chain_heads": {t: heads[t] for t in sorted(heads) if t in mine},
+    }
+
+
+def dossier_json(data: Mapping[str, Any]) -> bytes:
+    """The dossier as deterministic JSON bytes: sorted keys, UTF-8, two-space indent."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+_CSS = """
+body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
+  sans-serif; margin: 2em; color: #111; font-size: 11pt; }
+h1 { font-size: 18pt; text-align: center; margin-bottom: .2em; }
+p.sub { text-align: center; color: #444; margin-top: 0; }
+h2 { font-size: 14pt; border-bottom: 2px solid #333; padding-bottom: .2em; margin-top: 1.5em; }
+h3 { font-size: 12pt; margin: 0 0 .5em 0; }
+table { border-collapse: collapse; width: 100%; margin: .5em 0; }
+th, td { border: 1px solid #999; padding: .25em .5em; text-align: left; vertical-align: top; }
+th { background: #eee; white-space: nowrap; }
+section.ticket { border: 1px solid #666; padding: .8em; margin: 1em 0; }
+code, .hash { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 9pt;
+  word-break: break-all; }
+.closed { color: #060; } .open { color: #a00; }
+footer { margin-top: 2em; font-size: 9pt; color: #555; }
+@media print {
+  body { margin: 1cm; }
+  section.ticket { page-break-inside: avoid; }
+  h2 { page-break-after: avoid; }
+}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _row(*cells: Any, head: bool = False) -> str:
+    tag = "th" if head else "td"
+    return "<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
+
+
+def dossier_html(data: Mapping[str, Any]) -> str:
+    """The dossier as a printable HTML page (Chinese headings, inline CSS, all text escaped)."""
+    s = data["summary"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>一区一档 · {_e(data['community'])}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<h1>物业小区消防通道专项整治“一区一档”</h1>",
+        f'<p class="sub">{_e(data["community"])} · {_e(data["town"])} · '
+        f"{_e(data['plan_name'])}</p>",
+        "<h2>基本情况</h2>",
+        "<table>",
+        _row("小区", _e(data["community"])),
+        _row("乡镇（街道）", _e(data["town"])),
+        _row("隐患总数", _e(s["tickets"])),
+        _row("已整改销号", _e(s["closed"])),
+        _row("未完成", _e(s["open"])),
+        _row("事件摘要 SHA-256", f'<span class="hash">{_e(data["events_digest"])}</span>'),
+        "</table>",
+        "<h2>隐患清单</h2>",
+        "<table>",
+        _row("编号", "问题类别", "具体问题", "位置", "发现时间", "整改期限", "状态", head=True),
+    ]
+    for t in data["tickets"]:
+        cls = "closed" if t["closed"] else "open"
+        out.append(
+            _row(
+                _e(t["ticket_id"]),
+                _e(t["category_zh"]),
+                _e(t["subtype_zh"]),
+                _e(t["location_zh"]),
+                _e((t["reported_at"] or "")[:10]),
+                _e(t["deadline"] or ""),
+                f'<span class="{cls}">{_e(t["state_zh"])}</span>',
+            )
+        )
+    out.append("</table>")
+    out.append("<h2>逐项档案</h2>")
+    for t in data["tickets"]:
+        out.append('<section class="ticket">')
+        out.append(f"<h3>{_e(t['ticket_id'])} · {_e(t['category_zh'])}</h3>")
+        out.append("<table>")
+        out.append(_row("问题描述", _e(t["description"])))
+        out.append(_row("来源", _e(t["source_zh"])))
+        out.append(_row("当前状态", _e(t["state_zh"])))
+        out.append(_row("整改期限", _e(t["deadline"] or "")))
+        for label, key in (("整改前照片", "photos_before"), ("整改后照片", "photos_after")):
+            hashes = "<br>".join(f'<span class="hash">{_e(h)}</span>' for h in t[key]) or "—"
+            out.append(_row(label, hashes))
+        rechecks = "<br>".join(
+            _e(f"{r['at'][:10]} {r['result_zh']}（{'、'.join(r['agencies'])}）{r['reason']}")
+            for r in t["rechecks"]
+        )
+        out.append(_row("复查记录", rechecks or "—"))
+        signers = "<br>".join(_e(f"{x['agency_zh']} {x['person']}".strip()) for x in t["signers"])
+        out.append(_row("验收签字", signers or "—"))
+        out.append(_row("依据规则", _e(" ".join(t["rules"]))))
+        head = t["chain_head"]
+        out.append(_row("哈希链头", f'<span class="hash">{_e(head)}</span>' if head else "—"))
+        out.append("</table>")
+        out.append("<table>")
+        out.append(_row("序号", "时间", "操作", "经办", "规则", head=True))
+        for h in t["history"]:
+            who = f"{h['actor']['agency_zh']} {h['actor']['person']}".strip()
+            what = h["kind_zh"] + (f"（期限 {h['deadline']}）" if "deadline" in h else "")
+            if "reason" in h:
+                what += f"：{h['reason']}"
+            out.append(
+                _row(_e(h["seq"]), _e(h["local"]), _e(what), _e(who), _e(" ".join(h["rules"])))
+            )
+        out.append("</table>")
+        out.append("</section>")
+    out.append("<h2>规则依据</h2>")
+    out.append("<table>")
+    out.append(_row("规则", "条款", "名称", head=True))
+    for r in data["rules"]:
+        out.append(_row(_e(r["id"]), _e(r["clause"]), _e(r["title_zh"])))
+    out.append("</table>")
+    out.append(
+        "<footer>本档案由 fireflow 根据事件记录生成；照片以内容 SHA-256 引用。"
+        "Generated by fireflow from the event log; photos are referenced by content hash."
+        "</footer>"
+    )
+    out.append("</body>")
+    out.append("</html>")
+    return "\n".join(out) + "\n"
