@@ -396,8 +396,8 @@ def _new_deadline(state: TicketState, command: Command, plan: Plan, category: st
     if not plan.settings.deadlines_may_pass_dossier:
         dossier = next((d for d in plan.deadlines() if d.id == "dossier"), None)
         if dossier is not None and start <= dossier.due < due:
-            due = dossier.due
-            rules.append("R-DUE-DOSSIER")
+            due = dossier.due  # capped: the holiday roll of the raw end no longer decides it
+            rules = [r for r in rules if r != "R-DUE-HOLIDAY"] + ["R-DUE-DOSSIER"]
     payload = {"deadline": due.isoformat(), "days": days, "unit": unit, "start": start.isoformat()}
     return payload, tuple(rules)
 

@@ -1,0 +1,261 @@
+"""A hypothesis state machine that drives one ticket with many actors and checks the safety rules.
+
+Needs ``hypothesis`` (the ``testing`` extra).  Subclass :class:`TicketMachine`
+to run it on your plan or to add invariants, and expose its ``TestCase`` to
+pytest::
+
+    from hypothesis import settings
+    from fireflow.testing.machine import TicketMachine
+
+    class MyPlanMachine(TicketMachine):
+        plan_source = "plans/example-2027.yaml"
+
+    MyPlanMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=40)
+    TestMyPlan = MyPlanMachine.TestCase
+
+Every step draws a command (mostly triggers the state allows and agencies the
+plan authorizes, some wrong ones, now and then a time going backwards) and
+checks that a refusal changes nothing but the recorded attempt, and that an
+accepted command produced one event citing its rules.  The invariants are
+the lifecycle's safety rules: nothing is filed without an independent
+multi-agency re-check, a signature and a photo (R-TKT-SIGNOFF,
+R-AUTH-SEPARATION); no demolition without certification (R-ROUTE-BUILDING);
+a deadline whenever rectification runs (R-TKT-DEADLINE); escalations always
+name targets and a rule; the fold of the events is the state; the live
+``transitions`` machine agrees with the compiled table.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from fireflow.errors import InvalidCommand, NotAuthorized, Refusal
+from fireflow.plan import Plan, load_plan
+from fireflow.rules.escalation import due_escalations
+from fireflow.states import TRIGGERS, triggers_from
+from fireflow.testing.paths import authorized_agencies, default_start, hazards_of
+from fireflow.ticket import SOURCES, Ticket, fold
+
+__all__ = ["TicketMachine"]
+
+_PHOTO_BEFORE = {"kind": "photo_before", "sha256": "b" * 64}
+_PHOTO_AFTER = {"kind": "photo_after", "sha256": "a" * 64}
+#: Fields a refused (but recorded) attempt may change.
+_COUNTERS = frozenset({"version", "refused_attempts", "last_at"})
+
+
+class TicketMachine(RuleBasedStateMachine):
+    """One ticket, many actors, the lifecycle's safety invariants after every step.
+
+    Class attributes to override: ``plan_source`` (a built-in plan name or a
+    plan file; or override :meth:`make_plan`), ``ticket_id``, ``start_at``
+    (default: :func:`~fireflow.testing.paths.default_start`), and
+    ``max_step_hours`` (how far the clock may jump between commands).
+    """
+
+    plan_source: ClassVar[str | os.PathLike[str]] = "changle-2022"
+    ticket_id: ClassVar[str] = "S1"
+    start_at: ClassVar[datetime | None] = None
+    max_step_hours: ClassVar[int] = 24 * 40
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan = self.make_plan()
+        self.ticket = Ticket(self.ticket_id, self.plan)
+        self.at = self.start_at or default_start(self.plan)
+        self.agencies = tuple(a.id for a in self.plan.agencies)
+        self.hazards = hazards_of(self.plan)
+        self.refusals = 0
+        self.accepted = 0
+
+    @classmethod
+    def make_plan(cls) -> Plan:
+        """The plan the machine runs on (``load_plan(plan_source)``; built-ins are cached)."""
+        return load_plan(cls.plan_source)
+
+    @initialize()
+    def start(self) -> None:
+        """A fresh ticket is ``new``."""
+        assert self.ticket.state.state == "new"
+
+    @rule(data=st.data())
+    def command(self, data: st.DataObject) -> None:
+        """Draw and execute one command; check what a refusal or an acceptance did."""
+        t = self.ticket
+        state = t.state
+        allowed = triggers_from(state.state)
+        if allowed and data.draw(st.integers(0, 9), label="bias") < 8:
+            kind = data.draw(st.sampled_from(allowed), label="kind")
+        else:
+            kind = data.draw(st.sampled_from(TRIGGERS), label="kind")
+        good = authorized_agencies(state, kind, self.plan)
+        pick_allowed = data.draw(st.booleans(), label="pick allowed agency")
+        if good and pick_allowed:
+            agency = data.draw(st.sampled_from(sorted(good)), label="agency")
+        else:
+            agency = data.draw(st.sampled_from(self.agencies), label="agency")
+        step = data.draw(
+            st.one_of(st.integers(0, 48), st.integers(49, max(49, self.max_step_hours))),
+            label="hours",
+        )
+        self.at = self.at + timedelta(hours=step)
+        at = self.at
+        if data.draw(st.integers(0, 30), label="backwards") == 0:
+            at = at - timedelta(hours=data.draw(st.integers(1, 48), label="back by"))
+        fields = self.fields(data, kind)
+        before = t.state
+        n_events = len(t.events)
+        exc: Refusal | None = None
+        try:
+            events = t.command(kind, at, agency, **fields)
+        except Refusal as caught:
+            exc = caught
+        if exc is not None:
+            self.refusals += 1
+            after = t.state
+            assert after.state == before.state, "a refusal changed the state"
+            assert exc.state == before.state
+            assert exc.trigger == kind
+            changed = {
+                f.name
+                for f in attrs.fields(type(before))
+                if getattr(before, f.name) != getattr(after, f.name)
+            }
+            assert changed <= _COUNTERS, f"a refusal changed {sorted(changed)}"
+            if isinstance(exc, NotAuthorized):
+                assert len(t.events) == n_events + 1
+                assert t.events[-1].kind == "attempt_refused"
+                assert after.refused_attempts == before.refused_attempts + 1
+                assert after.version == before.version + 1
+            else:
+                assert after == before
+                assert len(t.events) == n_events
+            if before.last_at is not None and at < before.last_at:
+                assert isinstance(exc, InvalidCommand), "time going backwards must be refused"
+                assert exc.field == "at"
+            return
+        self.accepted += 1
+        assert len(events) == 1
+        assert events[0].kind == kind
+        assert events[0].rules, "an accepted command must cite its rules"
+        assert t.state.version == before.version + 1
+        assert before.last_at is None or at >= before.last_at
+        assert kind in allowed
+
+    def fields(self, data: st.DataObject, kind: str) -> dict[str, Any]:
+        """The command fields for ``kind`` (override to draw your own)."""
+        fields: dict[str, Any] = {}
+        if kind == "report":
+            category, location, subtype = data.draw(st.sampled_from(self.hazards), label="hazard")
+            source = data.draw(st.sampled_from(SOURCES), label="source")
+            fields.update(
+                community="小区A",
+                town="金峰镇",
+                category=category,
+                location=location,
+                source=source,
+            )
+            if subtype is not None:
+                fields["subtype"] = subtype
+            if data.draw(st.integers(0, 4), label="photo") > 0:
+                fields["evidence"] = [_PHOTO_BEFORE]
+        elif kind in ("recheck_pass", "recheck_fail"):
+            parts = data.draw(
+                st.lists(st.sampled_from(self.agencies), max_size=3, unique=True),
+                label="participants",
+            )
+            fields["participants"] = [{"agency": a} for a in parts]
+        elif kind == "sign_off":
+            pool = (*self.ticket.state.recheck_agencies, *self.agencies)
+            signers = data.draw(
+                st.lists(st.sampled_from(pool), max_size=3, unique=True), label="signers"
+            )
+            fields["signers"] = [{"agency": a, "person": "人"} for a in signers]
+        elif kind == "archive":
+            if data.draw(st.integers(0, 4), label="photo_after") > 0:
+                fields["evidence"] = [_PHOTO_AFTER]
+        elif kind == "escalate" and data.draw(st.integers(0, 4), label="targets?") == 0:
+            fields["targets"] = data.draw(
+                st.lists(st.sampled_from(self.agencies), min_size=1, max_size=3), label="targets"
+            )
+        elif kind in ("set_deadline", "recheck_fail", "resume", "reopen") and (
+            data.draw(st.integers(0, 4), label="override?") == 0
+        ):
+            fields["days"] = data.draw(st.integers(1, 40), label="days")
+            fields["unit"] = data.draw(st.sampled_from(["calendar", "working"]), label="unit")
+        return fields
+
+    # ------------------------------------------------------------ invariants
+
+    @invariant()
+    def archived_only_after_independent_multi_agency_check(self) -> None:
+        """R-TKT-SIGNOFF, R-AUTH-SEPARATION: checked by several agencies, signed by others."""
+        s = self.ticket.state
+        if s.state in ("signed_off", "archived"):
+            assert len(set(s.recheck_agencies)) >= self.plan.settings.min_recheck_agencies
+            assert s.signers, "signed off without signers"
+            assert s.rectified_by is not None
+            assert s.routing is not None
+            for signer in s.signers:
+                assert signer.agency != s.rectified_by, "the rectifier signed its own re-check"
+                assert signer.agency != s.routing.rectifier
+                assert signer.agency not in self.plan.settings.non_signing_agencies
+                assert signer.agency in s.recheck_agencies
+        if s.state == "archived":
+            assert any(e.kind == "photo_after" for e in s.evidence), "filed without a photo"
+            kinds = [e.kind for e in self.ticket.events if e.kind != "attempt_refused"]
+            assert kinds[-3:] == ["recheck_pass", "sign_off", "archive"]
+
+    @invariant()
+    def demolition_needs_certification(self) -> None:
+        """R-ROUTE-BUILDING: demolition only after the route's certifier certified."""
+        s = self.ticket.state
+        certifier = s.routing.certifier if s.routing is not None else None
+        if s.demolished:
+            assert certifier is not None, "demolished a hazard that is not a building"
+            assert s.certified_by == certifier
+        if s.certified_by is not None:
+            assert s.certified_by == certifier
+
+    @invariant()
+    def deadline_not_before_report(self) -> None:
+        """R-TKT-DEADLINE: rectification always runs against a deadline after the report."""
+        s = self.ticket.state
+        if s.deadline is not None:
+            assert s.reported_at is not None
+            assert s.deadline >= self.plan.local_date(s.reported_at)
+        if s.state in ("rectifying", "overdue"):
+            assert s.deadline is not None, "rectifying without a deadline"
+
+    @invariant()
+    def escalations_have_targets(self) -> None:
+        """Every due escalation names targets and a rule."""
+        s = self.ticket.state
+        for when in (self.at, self.at + timedelta(days=60)):
+            for esc in due_escalations(s, when, self.plan):
+                assert esc.targets
+                assert all(isinstance(x, str) and x for x in esc.targets)
+                assert esc.rule.startswith("R-")
+
+    @invariant()
+    def fold_is_deterministic(self) -> None:
+        """A ticket's state is the fold of its events."""
+        events = self.ticket.events
+        if events:
+            assert fold(events) == self.ticket.state
+            assert fold(list(events)) == fold(events)
+        else:
+            assert self.ticket.state.state == "new"
+
+    @invariant()
+    def machine_in_step(self) -> None:
+        """The live ``transitions`` machine allows exactly what the compiled table allows."""
+        t = self.ticket
+        for trig in TRIGGERS:
+            assert t.may(trig) == (trig in triggers_from(t.state.state))

@@ -1,0 +1,293 @@
+"""fireflow.testing's helpers: strategies, the state machine, lifecycle paths, populations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import invariant, run_state_machine_as_test
+
+import fireflow.testing
+from fireflow import load_plan
+from fireflow.errors import Refusal
+from fireflow.plan import Plan, validate_plan_data
+from fireflow.states import INITIAL_STATE, TRIGGERS, compiled_table, triggers_from
+from fireflow.testing import (
+    generate_population,
+    parse_scenario,
+    path_to_scenario,
+    paths_to_scenarios,
+    realize_path,
+    run_scenario,
+    simple_paths,
+)
+from fireflow.testing.machine import TicketMachine
+from fireflow.testing.paths import authorized_agencies, is_lifecycle_path, path_states
+from fireflow.testing.strategies import (
+    commands,
+    event_sequences,
+    hazards,
+    instants,
+    plan_data,
+    plans,
+    populations,
+)
+from fireflow.ticket import Command, TicketState, decide, fold
+
+PLAN = load_plan("changle-2022")
+HAPPY = (
+    "report", "route", "set_deadline", "rectify", "apply_reinspection",
+    "recheck_pass", "sign_off", "archive",
+)  # fmt: skip
+FAST = settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow])
+
+
+# --------------------------------------------------------------------------- #
+# The package surface
+
+
+def test_all_sorted_and_documented():
+    names = list(fireflow.testing.__all__)
+    assert names == sorted(
+        names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n)
+    )
+    for name in names:
+        obj = getattr(fireflow.testing, name)
+        if callable(obj):
+            assert obj.__doc__, name
+
+
+def test_plugin_and_cli_need_no_hypothesis():
+    code = (
+        "import sys; import fireflow.testing, fireflow.testing.plugin, fireflow.testing.cli; "
+        "print('hypothesis' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- #
+# Strategies
+
+
+@FAST
+@given(plan_data())
+def test_plan_data_validates(data):
+    plan = validate_plan_data(data)
+    assert plan.id == "changle-2022"
+    deadlines = plan.deadlines()
+    assert {d.id for d in deadlines} >= {"ledger", "dossier", "summary"}
+    assert [p.start for p in plan.phases] == sorted(p.start for p in plan.phases)
+    assert plan.start == PLAN.start
+    assert plan.end == PLAN.end
+
+
+@FAST
+@given(plans(PLAN))
+def test_plans_are_plans(plan):
+    assert isinstance(plan, Plan)
+    for day in (plan.start, plan.end):
+        assert plan.phase_on(day) is not None
+
+
+@FAST
+@given(populations(max_towns=5, max_communities=40))
+def test_populations_are_consistent(pop):
+    towns = {t.id for t in pop.towns}
+    companies = {p.id for p in pop.companies}
+    assert 1 <= len(towns) <= 5
+    assert len(pop.communities) <= 40
+    assert len({c.id for c in pop.communities}) == len(pop.communities)
+    assert len({c.name_zh for c in pop.communities}) == len(pop.communities)
+    assert all(c.town in towns and c.company in companies for c in pop.communities)
+    assert sum(len(pop.communities_in(t)) for t in towns) == len(pop.communities)
+
+
+def test_population_is_reproducible():
+    a = generate_population(2022, towns=4, communities=31, companies=6)
+    b = generate_population(2022, towns=4, communities=31, companies=6)
+    c = generate_population(2023, towns=4, communities=31, companies=6)
+    assert a == b
+    assert a != c
+    assert {x.town for x in a.communities} == {t.id for t in a.towns}
+    assert {x.company for x in a.communities} == {p.id for p in a.companies}
+    assert a.town("t01").name_zh
+    assert a.managed_by("p01")
+    with pytest.raises(ValueError, match="towns"):
+        generate_population(1, towns=0)
+
+
+@FAST
+@given(st.data())
+def test_commands_for_a_ticket_in_a_state(data):
+    events = data.draw(event_sequences(PLAN, max_commands=12))
+    state = fold(events, "T1")
+    cmd = data.draw(commands(state, PLAN))
+    assert isinstance(cmd, Command)
+    assert cmd.ticket_id == "T1"
+    assert cmd.at.tzinfo is not None
+    good = data.draw(commands(state, PLAN, likely_valid=True))
+    if triggers_from(state.state):
+        assert good.kind in triggers_from(state.state)
+        assert good.actor.agency in authorized_agencies(state, good.kind, PLAN)
+    refusal = None
+    try:
+        decide(state, good, PLAN)
+    except Refusal as exc:  # allowed, but then with a rule or a field that says why
+        refusal = exc
+    assert refusal is None or refusal.rule or refusal.field
+
+
+@FAST
+@given(event_sequences(PLAN, max_commands=25))
+def test_event_sequences_come_from_the_engine(events):
+    state = TicketState("T1")
+    table = compiled_table()
+    for i, e in enumerate(events, start=1):
+        assert e.seq == i
+        if e.kind != "attempt_refused":
+            assert (state.state, e.kind) in table
+            assert e.rules
+        state = fold(events[:i], "T1")
+    assert fold(events, "T1") == state
+
+
+def test_event_sequences_reach_deep_states():
+    reached: set[str] = set()
+
+    @settings(max_examples=60, database=None, derandomize=True)
+    @given(event_sequences(PLAN, max_commands=30))
+    def collect(events):
+        reached.add(fold(events, "T1").state)
+
+    collect()
+    assert {"rectifying", "rectified", "reinspection_requested"} <= reached
+
+
+@FAST
+@given(st.data())
+def test_hazards_and_instants(data):
+    category, location, _subtype = data.draw(hazards(PLAN))
+    PLAN.category(category)
+    assert location in ("inside", "around")
+    at = data.draw(instants(PLAN))
+    assert isinstance(at, datetime)
+    assert at.utcoffset() is not None
+    assert PLAN.start.year - 1 <= PLAN.local_date(at).year <= PLAN.end.year + 1
+
+
+# --------------------------------------------------------------------------- #
+# The state machine
+
+
+def test_ticket_machine_runs():
+    run_state_machine_as_test(
+        TicketMachine,
+        settings=settings(max_examples=15, stateful_step_count=30, database=None),
+    )
+
+
+def test_ticket_machine_can_be_subclassed_with_another_plan():
+    data = PLAN.to_data()
+    data["settings"]["min_recheck_agencies"] = 3
+    plan = validate_plan_data(data)
+
+    class ThreeAgencies(TicketMachine):
+        @classmethod
+        def make_plan(cls):
+            return plan
+
+    m = ThreeAgencies()
+    assert m.plan.settings.min_recheck_agencies == 3
+    run_state_machine_as_test(
+        ThreeAgencies, settings=settings(max_examples=10, stateful_step_count=25, database=None)
+    )
+
+
+def test_subclass_invariants_are_checked():
+    class NeverRouted(TicketMachine):
+        @invariant()
+        def not_routed(self):
+            assert self.ticket.state.state != "routed"
+
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(
+            NeverRouted,
+            settings=settings(
+                max_examples=200, stateful_step_count=10, database=None, derandomize=True
+            ),
+        )
+
+
+# --------------------------------------------------------------------------- #
+# Lifecycle paths
+
+
+def test_simple_paths_are_lifecycle_paths():
+    paths = simple_paths(12)
+    assert HAPPY in paths
+    assert paths == simple_paths(12)  # deterministic
+    assert len(set(paths)) == len(paths)
+    assert [len(p) for p in paths] == sorted(len(p) for p in paths)
+    for p in paths:
+        assert is_lifecycle_path(p)
+        states = path_states(p)
+        assert states[0] == INITIAL_STATE
+        assert len(set(states)) == len(states), p
+    # every prefix of a path is a path
+    assert all(p[:-1] in paths for p in paths if len(p) > 1)
+    assert simple_paths(0) == []
+    assert simple_paths(1) == [("report",)]
+    assert [p for p in simple_paths(8) if len(p) == 8] == [p for p in paths if len(p) == 8]
+    with pytest.raises(ValueError, match="max_length"):
+        simple_paths(-1)
+
+
+def test_closing_paths_cover_every_trigger():
+    closing = simple_paths(12, closing=True)
+    assert set(simple_paths(12)) < set(closing)
+    assert {t for p in closing for t in p} == set(TRIGGERS)
+    for p in closing:
+        assert is_lifecycle_path(p)
+        states = path_states(p)
+        assert len(set(states[:-1])) == len(states) - 1  # simple until the last step
+
+
+def test_not_a_path():
+    assert not is_lifecycle_path(("route",))
+    assert not is_lifecycle_path(("report", "archive"))
+    assert realize_path(("report", "archive"), PLAN) is None
+
+
+def test_every_path_becomes_a_passing_scenario():
+    paths = simple_paths(12, closing=True)
+    scenarios = paths_to_scenarios(paths, PLAN)
+    assert len(scenarios) == len(paths)  # the built-in plan realizes every one
+    for s in scenarios:
+        result = run_scenario(s)
+        assert result.ok, result.report()
+    happy = next(s for s in scenarios if s.id == "path-" + "-".join(HAPPY))
+    assert [step.expect.state for step in happy.steps][-1] == "archived"
+
+
+def test_path_scenario_round_trips_through_yaml():
+    s = path_to_scenario(HAPPY, PLAN)
+    assert s is not None
+    again = parse_scenario(s.to_yaml())
+    assert again.model_dump() == s.model_dump()
+    assert run_scenario(again).ok
+
+
+def test_realize_path_with_a_given_hazard():
+    path = ("report", "route", "set_deadline", "certify")
+    assert realize_path(path, PLAN, hazard=("evacuation_blocked", "inside", "goods")) is None
+    cmds = realize_path(path, PLAN, hazard=("spacing_illegal_building", "around", "structure"))
+    assert cmds is not None
+    assert cmds[-1].actor.agency == "planning"
+    overdue = realize_path(("report", "route", "set_deadline", "mark_overdue"), PLAN)
+    assert overdue is not None
+    assert overdue[-1].at > overdue[-2].at
