@@ -39,6 +39,7 @@ __all__ = [
     "Evidence",
     "EvidenceKind",
     "canonical_bytes",
+    "canonical_bytes_if_plain",
     "check_json_value",
     "check_text",
     "event_from_data",
@@ -228,10 +229,85 @@ def event_from_data(data: Mapping[str, Any]) -> Event:
         raise InvalidArgument(str(exc.args[0]), "missing field in event data") from None
 
 
+# A JSON escape of a control character that check_json_value refuses (tab, newline and
+# carriage return are allowed): an odd run of backslashes before b, f or u00XX.
+_ESCAPE_RUN = re.compile(r"(\\+)(?:[bf]|u000[0-7bef]|u001[0-9a-f])")
+
+
+def _refused_control(text: str) -> bool:
+    """Does JSON text (``ensure_ascii=False``) encode a refused control character?"""
+    if "\x7f" in text:
+        return True
+    if "\\" not in text:
+        return False
+    return any(len(m.group(1)) % 2 for m in _ESCAPE_RUN.finditer(text))
+
+
+# The encoder of canonical_bytes, built once (json.dumps builds one per call).
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+
+
+def _plain(value: object, depth: int) -> bool:
+    """JSON made of str keys, str/int/bool/None leaves, lists and dicts, not too deep."""
+    if depth > MAX_DEPTH:
+        return False
+    t = type(value)
+    if t is dict:
+        if depth >= MAX_DEPTH and value:  # its values would be too deep, leaves included
+            return False
+        for k, v in value.items():  # type: ignore[attr-defined]
+            if type(k) is not str:
+                return False
+            tv = type(v)
+            if tv is not str and tv is not int and v is not None and not _plain(v, depth + 1):
+                return False
+        return True
+    if t is list or t is tuple:
+        return all(_plain(v, depth + 1) for v in value)  # type: ignore[attr-defined]
+    return t is str or t is int or t is bool or value is None
+
+
+def canonical_bytes_if_plain(e: Event) -> bytes | None:
+    """The canonical bytes of an event whose text needs no change, else ``None``.
+
+    This is :func:`canonical_bytes` without its per-value Python
+    walk: the whole encoded text is checked at once (NFC, refused control
+    characters, lone surrogates) and a walk over the containers checks key types,
+    floats and depth.  Anything unusual returns ``None`` and takes the full path,
+    which raises errors naming the field.  :func:`fireflow.store.chain.verify`
+    re-encodes every stored event and compares.
+    """
+    payload = e.payload
+    if type(payload) is not dict or not _plain(payload, 0):
+        return None
+    data = {
+        "event_id": e.event_id,
+        "ticket_id": e.ticket_id,
+        "seq": e.seq,
+        "kind": e.kind,
+        "at": e.at.isoformat(),
+        "actor": {"agency": e.actor.agency, "person": e.actor.person},
+        "payload": payload,
+        "evidence": [{"kind": x.kind, "sha256": x.sha256, "note": x.note} for x in e.evidence],
+        "rules": list(e.rules),
+    }
+    try:
+        text = _ENCODER.encode(data)
+        out = text.encode("utf-8")
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return None
+    if _refused_control(text) or not unicodedata.is_normalized("NFC", text):
+        return None
+    return out
+
+
 def canonical_bytes(event: Event) -> bytes:
     """The one byte encoding of an event: sorted keys, NFC text, no floats."""
+    fast = canonical_bytes_if_plain(event)
+    if fast is not None:
+        return fast
     data = event_to_data(event)
     check_json_value(data["payload"])
-    return json.dumps(
-        data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(data).encode("utf-8")

@@ -1,0 +1,75 @@
+"""Event stores: durable, tamper-evident history of tickets (事件库).
+
+* :class:`EventStore`: the interface (append with an expected version, read one
+  ticket, read everything in one global order).
+* :class:`SQLiteStore`: the embedded default, one SQLite file (WAL,
+  ``synchronous=FULL``, ``BEGIN IMMEDIATE``, retries with backoff).
+* :class:`MemoryStore`: the same contract in memory.
+* :mod:`fireflow.store.chain`: hash chains, :func:`verify`, :class:`Checkpoint`.
+
+>>> from datetime import datetime, timezone
+>>> from fireflow.events import Actor, Event
+>>> store = MemoryStore()
+>>> at = datetime(2022, 3, 21, 2, tzinfo=timezone.utc)
+>>> e = Event(event_id="T1/1", ticket_id="T1", seq=1, kind="rectify", at=at,
+...           actor=Actor("property"))
+>>> _ = store.append("T1", [e], expected_version=0)
+>>> import attrs
+>>> other = attrs.evolve(e, event_id="T1/other")  # a second clerk decided on version 0 too
+>>> store.append("T1", [other], expected_version=0)
+Traceback (most recent call last):
+...
+fireflow.store.errors.ConcurrencyConflict: ticket T1: expected version 0, the store has 1 (...)
+"""
+
+from fireflow.store.base import (
+    MAX_BATCH,
+    MAX_EVENT_BYTES,
+    AppendResult,
+    EventStore,
+    StoredEvent,
+    StoredRow,
+)
+from fireflow.store.chain import (
+    GENESIS,
+    Checkpoint,
+    Mismatch,
+    VerifyReport,
+    checkpoint,
+    verify,
+)
+from fireflow.store.errors import (
+    ConcurrencyConflict,
+    CorruptRecord,
+    DuplicateEventId,
+    StoreBusy,
+    StoreError,
+    StoreNotFound,
+    VerificationFailed,
+)
+from fireflow.store.memory import MemoryStore
+from fireflow.store.sqlite import SQLiteStore
+
+__all__ = [
+    "GENESIS",
+    "MAX_BATCH",
+    "MAX_EVENT_BYTES",
+    "AppendResult",
+    "Checkpoint",
+    "ConcurrencyConflict",
+    "CorruptRecord",
+    "DuplicateEventId",
+    "EventStore",
+    "MemoryStore",
+    "Mismatch",
+    "SQLiteStore",
+    "StoreBusy",
+    "StoreError",
+    "StoreNotFound",
+    "StoredEvent",
+    "StoredRow",
+    "VerificationFailed",
+    "VerifyReport",
+    "checkpoint",
+    "verify",
+]

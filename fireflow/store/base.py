@@ -1,0 +1,367 @@
+"""The event store interface, its records, and the checks every append goes through.
+
+An :class:`EventStore` keeps the events of many tickets:
+
+* ``append(ticket_id, events, expected_version)`` writes a batch of one
+  ticket's events, all or nothing.  ``expected_version`` is the version the
+  caller decided on (the ``version`` of the :class:`~fireflow.ticket.TicketState`
+  it folded); if the store holds another version the append raises
+  :class:`~fireflow.store.errors.ConcurrencyConflict` and writes nothing.
+  Appends are idempotent: a batch whose events are already stored, byte for
+  byte, returns the stored result (``replayed=True``) and stores nothing twice.
+* ``read(ticket_id)`` is one ticket's events in ``seq`` order;
+  ``read_all(from_position)`` every event in one global order (positions count
+  from 0, in the order the appends committed).
+* ``tickets()``, ``version(ticket_id)``, ``head(ticket_id)``, ``count()``.
+* ``rows(from_position)`` the stored rows as written (canonical bytes and chain
+  hashes), which :func:`fireflow.store.chain.verify` recomputes.
+
+Every batch is checked by :func:`prepare_batch` before anything is written:
+the ticket id, contiguous ``seq`` numbers, known kinds, aware datetimes, text
+without lone surrogates or control characters, payload size and depth.  Each
+failure is a typed error whose ``field`` names the event and its field.
+
+>>> from datetime import datetime, timezone
+>>> from fireflow.events import Actor, Event
+>>> e = Event(event_id="T1/1", ticket_id="T1", seq=1, kind="rectify",
+...           at=datetime(2022, 3, 21, 2, tzinfo=timezone.utc), actor=Actor("property"))
+>>> prepare_batch("T2", [e], 0)
+Traceback (most recent call last):
+...
+fireflow.errors.InvalidArgument: events[0].ticket_id: event for ticket 'T1' appended to ticket 'T2'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from fireflow.errors import InputLimitExceeded, InvalidArgument, NaiveDatetime
+from fireflow.events import (
+    MAX_PAYLOAD_BYTES,
+    Actor,
+    Event,
+    Evidence,
+    canonical_bytes,
+    canonical_bytes_if_plain,
+    check_json_value,
+    event_to_data,
+)
+from fireflow.states import TRIGGERS
+from fireflow.store.errors import ConcurrencyConflict, DuplicateEventId
+
+__all__ = [
+    "KINDS",
+    "MAX_BATCH",
+    "MAX_EVENT_BYTES",
+    "MAX_ID_LENGTH",
+    "AppendResult",
+    "Batch",
+    "EventStore",
+    "Prepared",
+    "StoredEvent",
+    "StoredRow",
+    "canonical_bytes_of_payload",
+    "check_id",
+    "check_position",
+    "prepare_batch",
+    "settle",
+]
+
+#: The kinds an event may have: a trigger of the lifecycle, or a refused attempt.
+KINDS: frozenset[str] = frozenset((*TRIGGERS, "attempt_refused"))
+#: The most events one append may carry.
+MAX_BATCH = 1000
+#: The largest encoded event accepted (payload plus everything else), in bytes.
+MAX_EVENT_BYTES = 2 * MAX_PAYLOAD_BYTES
+#: The longest ticket id, event id, agency id or rule id accepted.
+MAX_ID_LENGTH = 256
+#: The most pieces of evidence one event may carry.
+MAX_EVIDENCE = 64
+
+_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+#: One ticket's batch for :meth:`EventStore.append_many`: (ticket id, events, expected version).
+Batch = tuple[str, Sequence[Event], int]
+#: An event that passed the checks, with its canonical bytes.
+Prepared = tuple[Event, bytes]
+
+
+@attrs.frozen
+class AppendResult:
+    """What an append stored.
+
+    ``version`` is the ticket's version after the batch (the ``seq`` of its last
+    event), ``positions`` the global positions of the batch's events, ``head``
+    the ticket's chain hash after the batch, ``global_head`` the global chain
+    hash after the batch's last event.  ``replayed`` is true when the batch was
+    already stored and nothing was written (it does not take part in ``==``).
+    """
+
+    ticket_id: str
+    version: int
+    positions: tuple[int, ...]
+    head: str
+    global_head: str
+    replayed: bool = attrs.field(default=False, eq=False)
+
+
+@attrs.frozen
+class StoredRow:
+    """One stored row as written: the event's canonical bytes and both chain hashes.
+
+    ``ticket_id``, ``seq`` and ``event_id`` are copies of fields inside
+    ``data`` kept for indexing; :func:`~fireflow.store.chain.verify` checks they agree.
+    """
+
+    position: int
+    ticket_id: str
+    seq: int
+    event_id: str
+    data: bytes
+    ticket_hash: str
+    global_hash: str
+
+
+@attrs.frozen
+class StoredEvent:
+    """An event with its place in the global order and its chain hashes."""
+
+    position: int
+    event: Event
+    ticket_hash: str
+    global_hash: str
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """What every event store offers (see the module documentation for the contract)."""
+
+    def append(
+        self, ticket_id: str, events: Sequence[Event], expected_version: int
+    ) -> AppendResult:
+        """Append one ticket's batch, all or nothing, if its version is ``expected_version``."""
+        ...
+
+    def append_many(self, batches: Iterable[Batch]) -> list[AppendResult]:
+        """Append several batches (of one or more tickets) in one all-or-nothing step."""
+        ...
+
+    def read(self, ticket_id: str) -> list[Event]:
+        """One ticket's events in ``seq`` order (empty for an unknown ticket)."""
+        ...
+
+    def read_all(self, from_position: int = 0) -> Iterator[StoredEvent]:
+        """Every event from ``from_position`` on, in the one global order."""
+        ...
+
+    def rows(self, from_position: int = 0) -> Iterator[StoredRow]:
+        """The stored rows from ``from_position`` on, undecoded, in the global order."""
+        ...
+
+    def tickets(self) -> list[str]:
+        """The ids of every ticket with at least one event, sorted."""
+        ...
+
+    def version(self, ticket_id: str) -> int:
+        """The ticket's version: the ``seq`` of its last event (0 for none)."""
+        ...
+
+    def head(self, ticket_id: str) -> str:
+        """The ticket's chain hash after its last event (the genesis hash for none)."""
+        ...
+
+    def count(self) -> int:
+        """How many events the store holds (the next global position)."""
+        ...
+
+
+# --------------------------------------------------------------------------- #
+# Checks
+
+
+def check_id(value: object, field: str, max_length: int = MAX_ID_LENGTH) -> str:
+    """An identifier: a non-empty string without control characters or lone surrogates."""
+    if type(value) is str and 0 < len(value) <= max_length and value.isprintable():
+        return value  # printable text has no control characters and no surrogates
+    if not isinstance(value, str):
+        raise InvalidArgument(field, f"expected a string, got {type(value).__name__}")
+    if not value:
+        raise InvalidArgument(field, "must not be empty")
+    if len(value) > max_length:
+        raise InputLimitExceeded(field, f"longer than {max_length} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputLimitExceeded(field, "lone surrogate in text") from None
+    if _ID_CONTROL.search(value):
+        raise InputLimitExceeded(field, "control character in an identifier")
+    return value
+
+
+def check_position(value: object, field: str = "from_position") -> int:
+    """A global position: an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgument(field, f"expected an integer >= 0, got {value!r}")
+    return value
+
+
+def _check_event(e: object, i: int, ticket_id: str, seq: int) -> Event:
+    """The structural checks (ids, ticket, seq, kind, time, types); text is checked later."""
+    f = f"events[{i}]"
+    if not isinstance(e, Event):
+        raise InvalidArgument(f, f"expected an Event, got {type(e).__name__}")
+    check_id(e.event_id, f"{f}.event_id")
+    if e.ticket_id != ticket_id:
+        raise InvalidArgument(
+            f"{f}.ticket_id", f"event for ticket {e.ticket_id!r} appended to ticket {ticket_id!r}"
+        )
+    if isinstance(e.seq, bool) or not isinstance(e.seq, int):
+        raise InvalidArgument(f"{f}.seq", f"expected an integer, got {type(e.seq).__name__}")
+    if e.seq != seq:
+        raise InvalidArgument(
+            f"{f}.seq",
+            f"expected {seq} (seq must follow the expected version {seq - 1 - i} "
+            f"without gaps), got {e.seq}",
+        )
+    if e.kind not in KINDS:
+        raise InvalidArgument(
+            f"{f}.kind", f"unknown kind {e.kind!r} (a lifecycle trigger or 'attempt_refused')"
+        )
+    if not isinstance(e.at, datetime):
+        raise InvalidArgument(f"{f}.at", f"expected a datetime, got {type(e.at).__name__}")
+    if e.at.tzinfo is None or e.at.utcoffset() is None:
+        raise NaiveDatetime(f"{f}.at")
+    if not isinstance(e.actor, Actor):
+        raise InvalidArgument(f"{f}.actor", f"expected an Actor, got {type(e.actor).__name__}")
+    check_id(e.actor.agency, f"{f}.actor.agency")
+    if not isinstance(e.payload, Mapping):
+        raise InvalidArgument(f"{f}.payload", "expected a mapping")
+    if not isinstance(e.evidence, tuple):
+        raise InvalidArgument(f"{f}.evidence", "expected a tuple of Evidence")
+    if len(e.evidence) > MAX_EVIDENCE:
+        raise InputLimitExceeded(f"{f}.evidence", f"more than {MAX_EVIDENCE} pieces of evidence")
+    for j, ev in enumerate(e.evidence):
+        if not isinstance(ev, Evidence):
+            raise InvalidArgument(f"{f}.evidence[{j}]", "expected an Evidence")
+    if not isinstance(e.rules, tuple):
+        raise InvalidArgument(f"{f}.rules", "expected a tuple of rule ids")
+    for j, rule in enumerate(e.rules):
+        check_id(rule, f"{f}.rules[{j}]")
+    return e
+
+
+def _check_text_fields(e: Event, i: int) -> None:
+    """Every free-text field and the payload, each error naming its field (the slow path)."""
+    f = f"events[{i}]"
+    check_json_value(e.actor.person, f"{f}.actor.person")
+    for j, ev in enumerate(e.evidence):
+        check_json_value(ev.note, f"{f}.evidence[{j}].note")
+    check_json_value(e.payload, f"{f}.payload")
+
+
+def prepare_batch(ticket_id: str, events: Sequence[Event], expected_version: int) -> list[Prepared]:
+    """Check a batch before anything is written; return each event with its bytes.
+
+    Raises :class:`~fireflow.errors.InvalidArgument` (or its subclasses
+    :class:`~fireflow.errors.InputLimitExceeded`,
+    :class:`~fireflow.errors.NaiveDatetime`) naming the offending field.
+    """
+    check_id(ticket_id, "ticket_id")
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise InvalidArgument("expected_version", "expected an integer")
+    if expected_version < 0:
+        raise InvalidArgument("expected_version", f"must be >= 0, got {expected_version}")
+    if isinstance(events, Event | str | bytes | Mapping) or not isinstance(events, Iterable):
+        raise InvalidArgument("events", "expected a sequence of events")
+    batch = tuple(events)
+    if not batch:
+        raise InvalidArgument("events", "nothing to append (empty batch)")
+    if len(batch) > MAX_BATCH:
+        raise InputLimitExceeded(
+            "events", f"{len(batch)} events in one batch (at most {MAX_BATCH})"
+        )
+    out: list[Prepared] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(batch):
+        e = _check_event(raw, i, ticket_id, expected_version + 1 + i)
+        if e.event_id in seen:
+            raise InvalidArgument(f"events[{i}].event_id", f"{e.event_id!r} repeated in the batch")
+        seen.add(e.event_id)
+        data = canonical_bytes_if_plain(e)
+        if data is None:
+            _check_text_fields(e, i)
+            data = canonical_bytes(e)
+        if len(data) > MAX_PAYLOAD_BYTES:
+            size = len(canonical_bytes_of_payload(e))
+            if size > MAX_PAYLOAD_BYTES:
+                raise InputLimitExceeded(
+                    f"events[{i}].payload",
+                    f"{size} bytes of canonical JSON (at most {MAX_PAYLOAD_BYTES})",
+                )
+            if len(data) > MAX_EVENT_BYTES:
+                raise InputLimitExceeded(
+                    f"events[{i}]", f"{len(data)} bytes encoded (at most {MAX_EVENT_BYTES})"
+                )
+        out.append((e, data))
+    return out
+
+
+def canonical_bytes_of_payload(event: Event) -> bytes:
+    """The canonical JSON of an event's payload alone (what the size limit counts)."""
+    return json.dumps(
+        event_to_data(event)["payload"],
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=False,
+    ).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- #
+# The idempotency and concurrency decision, shared by the stores
+
+
+def settle(
+    ticket_id: str,
+    prepared: Sequence[Prepared],
+    expected_version: int,
+    actual_version: int,
+    found: Mapping[str, StoredRow],
+) -> AppendResult | None:
+    """Decide an append against what is stored, under the store's write lock.
+
+    ``found`` maps the batch's event ids that are already stored to their rows.
+    Returns the stored result when the whole batch is already stored byte for
+    byte (an idempotent re-send); raises
+    :class:`~fireflow.store.errors.ConcurrencyConflict` when the version moved,
+    :class:`~fireflow.store.errors.DuplicateEventId` when an id is stored with
+    other content; returns ``None`` when the batch is to be written.
+    """
+    if found and len(found) == len(prepared):
+        rows = [found.get(e.event_id) for e, _ in prepared]
+        if all(
+            r is not None and r.data == data for r, (_, data) in zip(rows, prepared, strict=True)
+        ):
+            last = rows[-1]
+            assert last is not None  # all rows were found just above
+            return AppendResult(
+                ticket_id=ticket_id,
+                version=last.seq,
+                positions=tuple(r.position for r in rows if r is not None),
+                head=last.ticket_hash,
+                global_head=last.global_hash,
+                replayed=True,
+            )
+    if actual_version != expected_version:
+        raise ConcurrencyConflict(ticket_id, expected=expected_version, actual=actual_version)
+    for i, (e, _) in enumerate(prepared):
+        row = found.get(e.event_id)
+        if row is not None:
+            raise DuplicateEventId(e.event_id, field=f"events[{i}].event_id", position=row.position)
+    return None

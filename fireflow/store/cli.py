@@ -1,0 +1,236 @@
+"""``fireflow store``: checkpoints, verification, listing and replaying tickets (事件库命令).
+
+Every command opens an existing SQLite store (a missing file is an error, never
+a new empty store).  Output is for people (Chinese labels with English
+alongside) unless ``--json`` is given.  Exit codes: 0 success, 1 a mismatch or
+an input problem, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fireflow.errors import FireflowError, InvalidArgument, Refusal
+from fireflow.events import parse_time
+from fireflow.plan import load_plan
+from fireflow.rules.explain import explain
+from fireflow.states import LIFECYCLE
+from fireflow.store.chain import Checkpoint, VerifyReport, checkpoint, verify
+from fireflow.store.errors import VerificationFailed
+from fireflow.store.sqlite import SQLiteStore
+from fireflow.ticket import TicketState, fold
+
+__all__ = ["main", "store_app"]
+
+store_app = typer.Typer(
+    help="事件库 Event store: checkpoint, verify, list and replay tickets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DbArg = Annotated[Path, typer.Argument(help="The store's SQLite file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
+
+
+def _open(db: Path) -> SQLiteStore:
+    return SQLiteStore(db, create=False)
+
+
+def _problem_lines(report: VerifyReport) -> list[str]:
+    lines = [f"  ✗ {p}" for p in report.problems]
+    more = report.problem_count - len(report.problems)
+    if more > 0:
+        lines.append(f"  … 另有 {more} 处 and {more} more")
+    return lines
+
+
+@store_app.command("checkpoint")
+def store_checkpoint(
+    db: DbArg,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="When the checkpoint is taken, ISO-8601 with an offset "
+            "(default: the time of the last event in the store).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the checkpoint JSON to this file.")
+    ] = None,
+) -> None:
+    """Verify the store and print a checkpoint to publish (生成检查点)."""
+    when: datetime | None = None
+    if at is not None:
+        try:
+            when = parse_time(at, "--at")
+        except InvalidArgument as exc:
+            typer.echo(f"错误 error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    with _open(db) as store:
+        if when is None:
+            n = store.count()
+            if n == 0:
+                typer.echo("错误 error: --at: the store is empty, pass --at", err=True)
+                raise typer.Exit(2)
+            when = next(store.read_all(n - 1)).event.at
+        try:
+            cp = checkpoint(store, when)
+        except VerificationFailed as exc:
+            typer.echo("✗ 校验失败，不生成检查点 the store does not verify:", err=True)
+            for line in _problem_lines(exc.report):
+                typer.echo(line, err=True)
+            raise typer.Exit(1) from None
+    text = cp.to_json()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(
+        f"✓ 检查点 checkpoint: {cp.count} 条事件 events, {cp.tickets} 个工单 tickets, "
+        f"head {cp.global_head[:16]}…, at {cp.at.isoformat()} → {out}"
+    )
+
+
+@store_app.command("verify")
+def store_verify(
+    db: DbArg,
+    checkpoint_file: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="A published checkpoint (JSON) to check against."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute every hash; with --checkpoint also catch truncation and rewrites (校验)."""
+    cp: Checkpoint | None = None
+    if checkpoint_file is not None:
+        try:
+            text = checkpoint_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            typer.echo(f"错误 error: --checkpoint: cannot read {checkpoint_file}: {exc}", err=True)
+            raise typer.Exit(1) from None
+        cp = Checkpoint.from_json(text)
+    with _open(db) as store:
+        report = verify(store, cp)
+    if as_json:
+        _print_json(report.to_data())
+    elif report.ok:
+        typer.echo(
+            f"✓ 校验通过 verified: {report.count} 条事件 events, {report.tickets} 个工单 tickets, "
+            f"head {report.global_head[:16]}…"
+        )
+        if cp is not None:
+            typer.echo(
+                f"✓ 与检查点一致 matches the checkpoint of {cp.at.isoformat()} "
+                f"({cp.count} events, {cp.tickets} tickets)"
+            )
+    else:
+        typer.echo(
+            f"✗ 校验失败 verification failed: {report.problem_count} 处问题 problem(s) "
+            f"in {report.count} events",
+            err=True,
+        )
+        for line in _problem_lines(report):
+            typer.echo(line, err=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _state_label(state: TicketState) -> str:
+    return f"{LIFECYCLE.state(state.state).zh} {state.state}"
+
+
+@store_app.command("tickets")
+def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
+    """List the tickets with their version and state (工单列表)."""
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    with _open(db) as store:
+        for tid in store.tickets():
+            events = store.read(tid)
+            try:
+                state = fold(events, tid)
+            except (Refusal, InvalidArgument) as exc:
+                failed += 1
+                rows.append(
+                    {"ticket": tid, "version": len(events), "state": None, "error": str(exc)}
+                )
+                continue
+            rows.append(
+                {
+                    "ticket": tid,
+                    "version": state.version,
+                    "state": state.state,
+                    "last_at": events[-1].at.isoformat() if events else None,
+                }
+            )
+    if as_json:
+        _print_json(rows)
+    else:
+        t = Table(title=f"工单 Tickets · {db.name}")
+        for col in ("工单 Ticket", "版本 Version", "状态 State", "最后事件 Last event"):
+            t.add_column(col)
+        for r in rows:
+            if r["state"] is None:
+                t.add_row(r["ticket"], str(r["version"]), f"✗ {r['error']}", "")
+            else:
+                label = f"{LIFECYCLE.state(r['state']).zh} {r['state']}"
+                t.add_row(r["ticket"], str(r["version"]), label, r["last_at"] or "")
+        _console().print(t)
+    if failed:
+        raise typer.Exit(1)
+
+
+@store_app.command("replay")
+def store_replay(
+    db: DbArg,
+    ticket: Annotated[str, typer.Argument(help="The ticket id.")],
+    plan: Annotated[str, typer.Option(help="Built-in plan name or plan file.")] = "changle-2022",
+    as_json: JsonOpt = False,
+) -> None:
+    """Fold a ticket's events and explain each step with its rules (回放工单)."""
+    with _open(db) as store:
+        events = store.read(ticket)
+    if not events:
+        typer.echo(f"错误 error: TICKET: no events for ticket {ticket!r} (无此工单)", err=True)
+        raise typer.Exit(1)
+    state = fold(events, ticket)
+    lines = explain(events, load_plan(plan))
+    if as_json:
+        _print_json({"ticket": ticket, "state": state.to_data(), "explain": lines})
+        return
+    typer.echo(
+        f"工单 Ticket {ticket} · 版本 version {state.version} · 状态 state: {_state_label(state)}"
+    )
+    for paragraph in lines:
+        typer.echo(paragraph)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``store_app`` on its own; returns the exit code (as ``fireflow.cli.main`` does)."""
+    try:
+        store_app(args=argv, prog_name="fireflow store", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except FireflowError as exc:
+        typer.echo(f"错误 error: {exc}", err=True)
+        return 1
+    return 0

@@ -1,0 +1,444 @@
+"""The embedded default event store: one SQLite file.
+
+* **Durable.** The file runs in WAL mode with ``PRAGMA synchronous=FULL``: an
+  append that returned is in the file and, as far as the disk honours
+  ``fsync``, survives a crash of the process *and* a power loss.  A batch is
+  one transaction: all of it is there, or none of it.
+* **Safe with many writers.** Each append takes the write lock up front
+  (``BEGIN IMMEDIATE``), reads the ticket's version and compares it with the
+  expected one under that lock, so of two writers that read the same version
+  exactly one wins and the other gets
+  :class:`~fireflow.store.errors.ConcurrencyConflict`.
+* **Busy is handled.** SQLite waits up to ``busy_timeout_ms`` for a lock (set
+  explicitly with ``PRAGMA busy_timeout``); when that is not enough, the store
+  retries with bounded exponential backoff and jitter drawn from its own
+  ``random.Random(retry_seed)``, and after ``max_attempts`` raises
+  :class:`~fireflow.store.errors.StoreBusy`.  A raw ``sqlite3.OperationalError``
+  ("database is locked") never reaches the caller; other SQLite errors arrive
+  as :class:`~fireflow.store.errors.StoreError`.
+
+>>> import tempfile, pathlib
+>>> from datetime import datetime, timezone
+>>> from fireflow.events import Actor, Event
+>>> tmp = tempfile.TemporaryDirectory()
+>>> path = pathlib.Path(tmp.name) / "changle.db"
+>>> at = datetime(2022, 3, 21, 2, tzinfo=timezone.utc)
+>>> e = Event(event_id="T1/1", ticket_id="T1", seq=1, kind="rectify", at=at,
+...           actor=Actor("property"))
+>>> with SQLiteStore(path) as store:
+...     store.append("T1", [e], expected_version=0).positions
+(0,)
+>>> with SQLiteStore(path, create=False) as store:
+...     store.read("T1") == [e], store.version("T1")
+(True, 1)
+>>> tmp.cleanup()
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from fireflow.errors import InvalidArgument
+from fireflow.events import Event
+from fireflow.store.base import (
+    AppendResult,
+    Batch,
+    Prepared,
+    StoredEvent,
+    StoredRow,
+    check_id,
+    check_position,
+    prepare_batch,
+    settle,
+)
+from fireflow.store.chain import GENESIS, decode_event, extend
+from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
+
+__all__ = ["SCHEMA", "SQLiteStore"]
+
+#: The schema id kept in the file's ``fireflow_meta`` table.
+SCHEMA = "fireflow.store/1"
+
+_T = TypeVar("_T")
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_PAGE = 2000
+_IN_CHUNK = 500
+
+_CREATE = (
+    """CREATE TABLE IF NOT EXISTS fireflow_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS events (
+        position    INTEGER PRIMARY KEY CHECK (position >= 0),
+        ticket_id   TEXT NOT NULL,
+        seq         INTEGER NOT NULL CHECK (seq >= 1),
+        event_id    TEXT NOT NULL UNIQUE,
+        data        BLOB NOT NULL,
+        ticket_hash TEXT NOT NULL,
+        global_hash TEXT NOT NULL,
+        UNIQUE (ticket_id, seq)
+    )""",
+)
+_ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
+_INSERT = f"INSERT INTO events ({_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 (constant)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value if isinstance(value, str) else repr(value)
+
+
+def _raw_row(r: tuple[Any, ...]) -> StoredRow:
+    """A row read with every text column cast to BLOB: nothing in the file can make it fail."""
+    position, ticket_id, seq, event_id, data, ticket_hash, global_hash = r
+    return StoredRow(
+        position=position,
+        ticket_id=_text(ticket_id),
+        seq=seq if isinstance(seq, int) else -1,
+        event_id=_text(event_id),
+        data=data if isinstance(data, bytes) else b"",
+        ticket_hash=_text(ticket_hash),
+        global_hash=_text(global_hash),
+    )
+
+
+class SQLiteStore:
+    """An :class:`~fireflow.store.base.EventStore` in one SQLite file (WAL, ``synchronous=FULL``).
+
+    ``path`` is the file; with ``create=False`` a missing file raises
+    :class:`~fireflow.store.errors.StoreNotFound` instead of creating an empty
+    store.  ``busy_timeout_ms`` is how long SQLite itself waits for a lock;
+    after that the store sleeps ``backoff_base * 2**(n-1)`` seconds (at most
+    ``backoff_cap``; half of it fixed, half drawn from ``random.Random(retry_seed)``)
+    and tries again, ``max_attempts`` times in all.  Processes sharing one file
+    should pass different ``retry_seed`` values so their retries spread out.
+    ``sleep`` can be replaced in tests.  ``busy_retries`` counts the retries made.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        busy_timeout_ms: int = 5000,
+        max_attempts: int = 8,
+        backoff_base: float = 0.01,
+        backoff_cap: float = 1.0,
+        retry_seed: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        try:
+            self.path = os.fspath(path)
+        except TypeError:
+            raise InvalidArgument(
+                "path", f"expected a file path, got {type(path).__name__}"
+            ) from None
+        if not isinstance(self.path, str) or self.path in ("", ":memory:"):
+            raise InvalidArgument(
+                "path", "an SQLite store needs a file path (MemoryStore for none)"
+            )
+        for name, value, low in (
+            ("busy_timeout_ms", busy_timeout_ms, 0),
+            ("max_attempts", max_attempts, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidArgument(name, f"expected an integer >= {low}, got {value!r}")
+        for name, fvalue in (("backoff_base", backoff_base), ("backoff_cap", backoff_cap)):
+            if isinstance(fvalue, bool) or not isinstance(fvalue, int | float) or fvalue < 0:
+                raise InvalidArgument(name, f"expected a number of seconds >= 0, got {fvalue!r}")
+        self.busy_timeout_ms = busy_timeout_ms
+        self.max_attempts = max_attempts
+        self.backoff_base = float(backoff_base)
+        self.backoff_cap = float(backoff_cap)
+        self.busy_retries = 0
+        # jitter only, never security: the store's own seeded generator (no global random)
+        self._rng = random.Random(retry_seed)  # noqa: S311
+        self._sleep = sleep
+        self._lock = threading.RLock()
+        if not create and not os.path.exists(self.path):
+            raise StoreNotFound(self.path)
+        try:
+            self._conn = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open: {exc}") from exc
+        try:
+            self._run(self._configure)
+            self._run(lambda: self._setup(create))
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # -------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Close the file (the store cannot be used afterwards)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _configure(self) -> None:
+        c = self._conn
+        c.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{self.path}: cannot use write-ahead logging (journal_mode={mode})")
+        c.execute("PRAGMA synchronous = FULL")
+
+    def _setup(self, create: bool) -> None:
+        c = self._conn
+        names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "fireflow_meta" in names and "events" in names:
+            self._check_schema()
+            return
+        if names & {"fireflow_meta", "events"} or not create:
+            raise StoreError(f"{self.path}: not a fireflow event store")
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _CREATE:
+                c.execute(stmt)
+            c.execute(
+                "INSERT OR IGNORE INTO fireflow_meta (key, value) VALUES ('schema', ?)", (SCHEMA,)
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        row = self._conn.execute("SELECT value FROM fireflow_meta WHERE key = 'schema'").fetchone()
+        if row is None or row[0] != SCHEMA:
+            found = row[0] if row else None
+            raise StoreError(f"{self.path}: unsupported store schema {found!r} (expected {SCHEMA})")
+
+    # ------------------------------------------------------------------ retry
+
+    def _delay(self, attempt: int) -> float:
+        span = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        return float(span / 2 + self._rng.uniform(0, span / 2))
+
+    def _run(self, op: Callable[[], _T]) -> _T:
+        """Run ``op`` under the connection lock; retry while the file is busy."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self._lock:
+                    return op()
+            except sqlite3.Error as exc:
+                if not _is_busy(exc):
+                    raise StoreError(f"{self.path}: {exc}") from exc
+                if attempt >= self.max_attempts:
+                    raise StoreBusy(self.path, attempts=attempt) from None
+                self.busy_retries += 1
+                self._sleep(self._delay(attempt))
+
+    # ------------------------------------------------------------------ write
+
+    def append(
+        self, ticket_id: str, events: Sequence[Event], expected_version: int
+    ) -> AppendResult:
+        """Append one ticket's batch, all or nothing, if its version is ``expected_version``."""
+        return self.append_many([(ticket_id, events, expected_version)])[0]
+
+    def append_many(self, batches: Iterable[Batch]) -> list[AppendResult]:
+        """Append several batches in one transaction: all of them, or none."""
+        prepared = [(t, prepare_batch(t, evs, v), v) for t, evs, v in batches]
+        if not prepared:
+            return []
+        return self._run(lambda: self._write(prepared))
+
+    def _write(self, prepared: list[tuple[str, list[Prepared], int]]) -> list[AppendResult]:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            results = self._write_locked(prepared)
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        return results
+
+    def _write_locked(self, prepared: list[tuple[str, list[Prepared], int]]) -> list[AppendResult]:
+        c = self._conn
+        last = c.execute(
+            "SELECT position, global_hash FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        position, g_head = (last[0] + 1, last[1]) if last else (0, GENESIS)
+        results: list[AppendResult] = []
+        for ticket_id, batch, expected in prepared:
+            found: dict[str, StoredRow] = {}
+            ids = [e.event_id for e, _ in batch]
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i : i + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT {_ROW_COLUMNS} FROM events WHERE event_id IN ({marks})"  # noqa: S608 (only placeholders are interpolated)
+                for r in c.execute(query, chunk):
+                    row = StoredRow(*r)
+                    found[row.event_id] = row
+            version, head = self._head_locked(ticket_id)
+            done = settle(ticket_id, batch, expected, version, found)
+            if done is not None:
+                results.append(done)
+                continue
+            rows = extend(ticket_id, batch, position=position, ticket_head=head, global_head=g_head)
+            c.executemany(
+                _INSERT,
+                [
+                    (
+                        r.position,
+                        r.ticket_id,
+                        r.seq,
+                        r.event_id,
+                        r.data,
+                        r.ticket_hash,
+                        r.global_hash,
+                    )
+                    for r in rows
+                ],
+            )
+            position = rows[-1].position + 1
+            g_head = rows[-1].global_hash
+            results.append(
+                AppendResult(
+                    ticket_id=ticket_id,
+                    version=rows[-1].seq,
+                    positions=tuple(r.position for r in rows),
+                    head=rows[-1].ticket_hash,
+                    global_head=g_head,
+                )
+            )
+        return results
+
+    def _head_locked(self, ticket_id: str) -> tuple[int, str]:
+        row = self._conn.execute(
+            "SELECT seq, ticket_hash FROM events WHERE ticket_id = ? ORDER BY seq DESC LIMIT 1",
+            (ticket_id,),
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS)
+
+    # ------------------------------------------------------------------- read
+
+    def read(self, ticket_id: str) -> list[Event]:
+        """One ticket's events in ``seq`` order (empty for an unknown ticket)."""
+        check_id(ticket_id, "ticket_id")
+        rows = self._run(
+            lambda: self._conn.execute(
+                "SELECT position, seq, data FROM events WHERE ticket_id = ? ORDER BY seq",
+                (ticket_id,),
+            ).fetchall()
+        )
+        out: list[Event] = []
+        for position, seq, data in rows:
+            e = decode_event(data, position)
+            if e.ticket_id != ticket_id or e.seq != seq:
+                raise CorruptRecord(
+                    position, "data", "the row's ticket or seq differs from its data"
+                )
+            out.append(e)
+        return out
+
+    def _page(self, query: str, start: int) -> list[Any]:
+        return self._run(lambda: self._conn.execute(query, (start, _PAGE)).fetchall())
+
+    def read_all(self, from_position: int = 0) -> Iterator[StoredEvent]:
+        """Every event from ``from_position`` on, in the global order (read in pages)."""
+        start = check_position(from_position)
+        query = (
+            "SELECT position, data, ticket_hash, global_hash FROM events "
+            "WHERE position >= ? ORDER BY position LIMIT ?"
+        )
+        while True:
+            page = self._page(query, start)
+            for position, data, ticket_hash, global_hash in page:
+                yield StoredEvent(position, decode_event(data, position), ticket_hash, global_hash)
+            if len(page) < _PAGE:
+                return
+            start = page[-1][0] + 1
+
+    def rows(self, from_position: int = 0) -> Iterator[StoredRow]:
+        """The stored rows from ``from_position`` on, undecoded (read in pages)."""
+        start = check_position(from_position)
+        query = (
+            "SELECT position, CAST(ticket_id AS BLOB), seq, CAST(event_id AS BLOB), "
+            "CAST(data AS BLOB), CAST(ticket_hash AS BLOB), CAST(global_hash AS BLOB) "
+            "FROM events WHERE position >= ? ORDER BY position LIMIT ?"
+        )
+        while True:
+            page = self._page(query, start)
+            for r in page:
+                yield _raw_row(r)
+            if len(page) < _PAGE:
+                return
+            start = page[-1][0] + 1
+
+    def tickets(self) -> list[str]:
+        """The ids of every ticket with at least one event, sorted."""
+        rows = self._run(
+            lambda: self._conn.execute(
+                "SELECT DISTINCT ticket_id FROM events ORDER BY ticket_id"
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    def version(self, ticket_id: str) -> int:
+        """The ticket's version (0 for an unknown ticket)."""
+        check_id(ticket_id, "ticket_id")
+        return self._run(lambda: self._head_locked(ticket_id))[0]
+
+    def head(self, ticket_id: str) -> str:
+        """The ticket's chain hash (:data:`~fireflow.store.chain.GENESIS` for none)."""
+        check_id(ticket_id, "ticket_id")
+        return self._run(lambda: self._head_locked(ticket_id))[1]
+
+    def count(self) -> int:
+        """How many events the store holds (the next global position)."""
+        row = self._run(
+            lambda: self._conn.execute(
+                "SELECT position FROM events ORDER BY position DESC LIMIT 1"
+            ).fetchone()
+        )
+        return int(row[0]) + 1 if row else 0
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's own check of the file (``PRAGMA integrity_check``): ``["ok"]`` when sound."""
+        rows = self._run(lambda: self._conn.execute("PRAGMA integrity_check").fetchall())
+        return [str(r[0]) for r in rows]

@@ -1,0 +1,837 @@
+"""The event store contract, run against both stores; input limits; SQLite specifics; the CLI.
+
+Histories are made by the real Ticket engine (``store_workers/histories.py``).
+The idempotency figure is printed (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from itertools import pairwise
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from store_workers import histories
+from strategies import scaled
+
+from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument, NaiveDatetime
+from fireflow.events import (
+    MAX_DEPTH,
+    MAX_PAYLOAD_BYTES,
+    Actor,
+    Event,
+    Evidence,
+    _refused_control,
+    canonical_bytes,
+    check_json_value,
+)
+from fireflow.store import (
+    GENESIS,
+    MAX_BATCH,
+    Checkpoint,
+    ConcurrencyConflict,
+    DuplicateEventId,
+    EventStore,
+    MemoryStore,
+    SQLiteStore,
+    StoreBusy,
+    StoreError,
+    StoreNotFound,
+    VerificationFailed,
+    checkpoint,
+    verify,
+)
+from fireflow.store.base import prepare_batch
+from fireflow.store.chain import heads_digest, loads_strict, ticket_link
+from fireflow.store.cli import main as store_main
+
+FULL = bool(os.environ.get("FIREFLOW_FULL"))
+AT = datetime(2022, 12, 12, 17, tzinfo=timezone(timedelta(hours=8)))
+
+
+def make(kind: str, directory: Path) -> MemoryStore | SQLiteStore:
+    return MemoryStore() if kind == "memory" else SQLiteStore(directory / "store.db")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request, tmp_path) -> Iterator[MemoryStore | SQLiteStore]:
+    s = make(request.param, tmp_path)
+    yield s
+    if isinstance(s, SQLiteStore):
+        s.close()
+
+
+def event(tid: str = "T1", seq: int = 1, **changes) -> Event:
+    """A realistic event (from the engine's templates) for ticket ``tid`` at ``seq``."""
+    base = histories.templates()[0][3]  # rectify by the property company
+    fields = {"ticket_id": tid, "seq": seq, "event_id": f"{tid}/{seq}", **changes}
+    return attrs.evolve(base, **fields)
+
+
+def append_history(s: EventStore, k: int) -> list[Event]:
+    events = list(histories.history(k))
+    tid = histories.ticket_id(k)
+    for lo, hi in histories.cuts(k, len(events)):
+        s.append(tid, events[lo:hi], lo)
+    return events
+
+
+# --------------------------------------------------------------------------- #
+# The contract, on both stores
+
+
+def test_both_stores_are_event_stores(store):
+    assert isinstance(store, EventStore)
+
+
+def test_an_empty_store(store):
+    assert store.tickets() == []
+    assert store.count() == 0
+    assert store.version("CL-1") == 0
+    assert store.head("CL-1") == GENESIS
+    assert store.read("CL-1") == []
+    assert list(store.read_all()) == []
+    assert list(store.rows()) == []
+    assert verify(store).ok
+
+
+def test_append_then_read_a_whole_history(store):
+    events = list(histories.history(0))
+    tid = events[0].ticket_id
+    r1 = store.append(tid, events[:3], 0)
+    r2 = store.append(tid, events[3:], 3)
+    assert (r1.version, r1.positions, r1.replayed) == (3, (0, 1, 2), False)
+    assert (r2.version, r2.positions) == (len(events), tuple(range(3, len(events))))
+    assert store.read(tid) == events
+    assert store.version(tid) == len(events)
+    head = GENESIS
+    for e in events:
+        head = ticket_link(head, canonical_bytes(e))
+    assert store.head(tid) == head == r2.head
+    assert [s.event for s in store.read_all()] == events
+    assert list(store.read_all())[-1].global_hash == r2.global_head
+    assert store.tickets() == [tid]
+    assert verify(store).ok
+
+
+def test_reads_return_what_the_bytes_say(store):
+    """Events come back decoded from their bytes: mutating the appended payload changes nothing."""
+    payload = {"reason": "楼道堆物"}
+    e = attrs.evolve(histories.templates()[2][4], ticket_id="T1", event_id="T1/1", seq=1)
+    e = attrs.evolve(e, payload=payload)
+    store.append("T1", [e], 0)
+    e.payload["reason"] = "改过"  # type: ignore[index] # the payload dict is the caller's
+    assert store.read("T1")[0].payload == {"reason": "楼道堆物"}
+
+
+def test_global_order_is_append_order_across_tickets(store):
+    plan = list(histories.schedule(6))
+    for tid, v, events in plan:
+        store.append(tid, events, v)
+    every = list(store.read_all())
+    assert [s.event for s in every] == [e for _, _, evs in plan for e in evs]
+    assert [s.position for s in every] == list(range(len(every)))
+    assert list(store.read_all(5)) == every[5:]
+    assert list(store.read_all(len(every))) == []
+    assert [r.position for r in store.rows(7)] == list(range(7, len(every)))
+    assert store.tickets() == sorted({tid for tid, _, _ in plan})
+
+
+def test_tickets_sort_by_code_point_in_both_stores(store):
+    for tid in ("长乐-2", "CL-10", "CL-9", "Ω-1", "cl-1"):
+        store.append(tid, [event(tid)], 0)
+    assert store.tickets() == sorted(["长乐-2", "CL-10", "CL-9", "Ω-1", "cl-1"])
+
+
+def test_a_stale_expected_version_is_a_conflict(store):
+    store.append("T1", [event()], 0)
+    clerk_b = event(event_id="T1/other")
+    with pytest.raises(ConcurrencyConflict) as info:
+        store.append("T1", [clerk_b], 0)
+    assert (info.value.ticket_id, info.value.expected, info.value.actual) == ("T1", 0, 1)
+    assert info.value.field == "expected_version"
+    with pytest.raises(ConcurrencyConflict) as info:  # a version from the future
+        store.append("T1", [event(seq=6)], 5)
+    assert (info.value.expected, info.value.actual) == (5, 1)
+    assert store.count() == 1
+
+
+def test_the_same_id_with_other_content_is_refused(store):
+    store.append("T1", [event()], 0)
+    other = event("T2", event_id="T1/1")
+    with pytest.raises(DuplicateEventId) as info:
+        store.append("T2", [other], 0)
+    assert info.value.field == "events[0].event_id"
+    assert info.value.position == 0
+    assert store.count() == 1
+
+
+def test_re_sending_a_batch_returns_the_stored_result(store):
+    events = list(histories.history(1))
+    tid = events[0].ticket_id
+    first = store.append(tid, events[:4], 0)
+    again = store.append(tid, events[:4], 0)
+    assert again == first
+    assert again.replayed
+    assert not first.replayed
+    part = store.append(tid, events[:2], 0)  # a prefix of a stored batch: stored already
+    assert part.replayed
+    assert part.version == 2
+    assert part.positions == (0, 1)
+    store.append(tid, events[4:], 4)
+    assert store.append(tid, events[:4], 0) == first  # still, after more appends
+    assert store.count() == len(events)
+
+
+def test_a_batch_is_all_or_nothing(store):
+    good = [event(seq=1), event(seq=2)]
+    bad = event(seq=3, payload={"x": 1.5})
+    with pytest.raises(InvalidArgument) as info:
+        store.append("T1", [*good, bad], 0)
+    assert info.value.field == "events[2].payload.x"
+    assert store.count() == 0
+
+
+def test_append_many_is_all_or_nothing(store):
+    store.append("T2", [event("T2")], 0)
+    with pytest.raises(ConcurrencyConflict):
+        store.append_many(
+            [
+                ("T1", [event("T1")], 0),
+                ("T3", [event("T3")], 0),
+                ("T2", [event("T2", event_id="b")], 0),
+            ]
+        )
+    assert store.tickets() == ["T2"]
+    results = store.append_many(
+        [("T1", [event("T1")], 0), ("T1", [event("T1", 2)], 1), ("T1", [event("T1")], 0)]
+    )
+    assert [r.version for r in results] == [1, 2, 1]
+    assert [r.replayed for r in results] == [False, False, True]
+    assert store.version("T1") == 2
+    assert store.append_many([]) == []
+
+
+def test_bad_positions_and_ids_in_reads(store):
+    with pytest.raises(InvalidArgument) as info:
+        list(store.read_all(-1))
+    assert info.value.field == "from_position"
+    with pytest.raises(InvalidArgument) as info:
+        store.read("")
+    assert info.value.field == "ticket_id"
+    with pytest.raises(InvalidArgument):
+        store.version(3)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- #
+# Input limits: checked before anything is written, each naming its field
+
+
+def _naive(e: Event) -> Event:
+    object.__setattr__(e, "at", datetime(2022, 3, 21, 10))  # noqa: DTZ001 (the point of the test)
+    return e
+
+
+deep: object = "x"
+for _ in range(MAX_DEPTH + 2):
+    deep = [deep]
+
+BAD = [
+    pytest.param(
+        lambda: [event(payload={"x": "长" * MAX_PAYLOAD_BYTES})],
+        InputLimitExceeded, "events[0].payload", id="payload-size",
+    ),
+    pytest.param(
+        lambda: [event(payload={"x": deep})], InputLimitExceeded,
+        "events[0].payload.x" + "[0]" * MAX_DEPTH, id="payload-depth",
+    ),
+    pytest.param(
+        lambda: [event(payload={"note": "a\ud800b"})], InputLimitExceeded,
+        "events[0].payload.note", id="payload-lone-surrogate",
+    ),
+    pytest.param(
+        lambda: [event(payload={"note": "bell\x07"})], InputLimitExceeded,
+        "events[0].payload.note", id="payload-control-character",
+    ),
+    pytest.param(
+        lambda: [event(actor=Actor("property", "\udc80"))], InputLimitExceeded,
+        "events[0].actor.person", id="person-lone-surrogate",
+    ),
+    pytest.param(
+        lambda: [event(event_id="T1/\n1")], InputLimitExceeded, "events[0].event_id",
+        id="event-id-control-character",
+    ),
+    pytest.param(
+        lambda: [event(rules=("R-\x00",))], InputLimitExceeded, "events[0].rules[0]",
+        id="rule-control-character",
+    ),
+    pytest.param(lambda: [_naive(event())], NaiveDatetime, "events[0].at", id="naive-datetime"),
+    pytest.param(
+        lambda: [event("T9")], InvalidArgument, "events[0].ticket_id", id="other-ticket"
+    ),
+    pytest.param(lambda: [event(seq=2)], InvalidArgument, "events[0].seq", id="seq-gap"),
+    pytest.param(
+        lambda: [event(seq=1), event(seq=3)], InvalidArgument, "events[1].seq", id="seq-gap-inside"
+    ),
+    pytest.param(
+        lambda: [event(kind="delete")], InvalidArgument, "events[0].kind", id="unknown-kind"
+    ),
+    pytest.param(
+        lambda: [event(seq=1), event(seq=2, event_id="T1/1")], InvalidArgument,
+        "events[1].event_id", id="id-repeated-in-batch",
+    ),
+    pytest.param(lambda: [], InvalidArgument, "events", id="empty-batch"),
+    pytest.param(
+        lambda: [event(seq=i + 1) for i in range(MAX_BATCH + 1)], InputLimitExceeded, "events",
+        id="batch-too-large",
+    ),
+    pytest.param(lambda: ["not an event"], InvalidArgument, "events[0]", id="not-an-event"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("make_events", "error", "field"), BAD)
+def test_input_limits_name_the_field_and_write_nothing(store, make_events, error, field):
+    with pytest.raises(error) as info:
+        store.append("T1", make_events(), 0)
+    assert info.value.field == field
+    assert isinstance(info.value, FireflowError)
+    assert store.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("ticket_id", "expected", "field"),
+    [
+        ("", 0, "ticket_id"),
+        ("T\x001", 0, "ticket_id"),
+        ("x" * 300, 0, "ticket_id"),
+        ("T1", -1, "expected_version"),
+        ("T1", True, "expected_version"),
+        ("T1", "0", "expected_version"),
+    ],
+)
+def test_bad_ticket_ids_and_versions(store, ticket_id, expected, field):
+    with pytest.raises(InvalidArgument) as info:
+        store.append(ticket_id, [event()], expected)
+    assert info.value.field == field
+    assert store.count() == 0
+
+
+def test_a_payload_just_under_the_limit_is_accepted(store):
+    text = "x" * (MAX_PAYLOAD_BYTES - len('{"x":""}'))
+    r = store.append("T1", [event(payload={"x": text})], 0)
+    assert r.version == 1
+    assert store.read("T1")[0].payload["x"] == text
+
+
+# Text that stresses the fast encoder: combining marks (NFC), escapes, controls, surrogates.
+tricky_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list('\\"bfu0017aé\u0301\u0065\t\n\r\x00\x08\x0c\x1f\x7f\x85長\ud800')),
+        st.characters(),
+    ),
+    max_size=12,
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | tricky_text,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(tricky_text, inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=scaled(300))
+@given(st.dictionaries(tricky_text, json_values, max_size=4), tricky_text, tricky_text)
+def test_prepared_bytes_are_exactly_canonical_bytes(payload, person, note):
+    """The store's encoder agrees with canonical_bytes, or both refuse (with the full checks)."""
+    try:
+        e = event(
+            payload=payload,
+            actor=Actor("property", person),
+            evidence=(Evidence("photo_after", "a" * 64, note),),
+        )
+    except (InvalidArgument, TypeError, ValueError):
+        return  # not even an Event
+    try:
+        check_json_value(e.actor.person)
+        check_json_value(e.evidence[0].note)
+        check_json_value(e.payload)
+        want: bytes | None = canonical_bytes(e)
+    except InvalidArgument:
+        want = None
+    try:
+        got: bytes | None = prepare_batch("T1", [e], 0)[0][1]
+    except InvalidArgument:
+        got = None
+    assert got == want
+
+
+@pytest.mark.parametrize("levels", range(MAX_DEPTH - 2, MAX_DEPTH + 3))
+@pytest.mark.parametrize("container", ["dict", "list", "mixed"])
+def test_depth_limit_is_the_same_on_every_path(levels, container):
+    value: object = "leaf"
+    for i in range(levels):
+        wrap_dict = container == "dict" or (container == "mixed" and i % 2)
+        value = {"k": value} if wrap_dict else [value]
+    e = event(payload={"x": value})
+    try:
+        check_json_value(e.payload)
+        want: bytes | None = canonical_bytes(e)
+    except InvalidArgument:
+        want = None
+    try:
+        got: bytes | None = prepare_batch("T1", [e], 0)[0][1]
+    except InvalidArgument:
+        got = None
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ('"a"', False),
+        ('"a\\tb\\nc\\r"', False),
+        ('"\\b"', True),
+        ('"\\\\b"', False),  # an escaped backslash, then the letter b
+        ('"\\\\\\f"', True),
+        ('"\\u001f"', True),
+        ('"\\\\u001f"', False),
+        ('"\\u0020"', False),
+        ('"\x7f"', True),
+    ],
+)
+def test_refused_control_reads_json_escapes(text, refused):
+    assert _refused_control(text) is refused
+
+
+# --------------------------------------------------------------------------- #
+# Properties (hypothesis): both stores in each example
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> list[tuple[str, int, list[Event]]]:
+    """Batches of 1-4 realistic tickets, cut at random and interleaved at random."""
+    ks = draw(st.lists(st.integers(0, 9_999), min_size=1, max_size=4, unique=True))
+    per_ticket = []
+    for k in ks:
+        h = histories.history(k)
+        length = draw(st.integers(1, len(h)))
+        cuts = sorted(draw(st.sets(st.integers(1, length), max_size=3)) - {length})
+        bounds = [0, *cuts, length]
+        per_ticket.append(
+            [(histories.ticket_id(k), lo, list(h[lo:hi])) for lo, hi in pairwise(bounds)]
+        )
+    slots = [i for i, batches in enumerate(per_ticket) for _ in batches]
+    order = draw(st.permutations(slots))
+    taken = [0] * len(per_ticket)
+    out = []
+    for i in order:
+        out.append(per_ticket[i][taken[i]])
+        taken[i] += 1
+    return out
+
+
+def _both(directory: str) -> tuple[MemoryStore, SQLiteStore]:
+    return MemoryStore(), SQLiteStore(Path(directory) / "p.db")
+
+
+@settings(max_examples=scaled(40))
+@given(scenarios())
+def test_property_round_trip_one_global_order_and_both_stores_agree(plan):
+    with tempfile.TemporaryDirectory() as d:
+        mem, sql = _both(d)
+        try:
+            expected: dict[str, list[Event]] = {}
+            for tid, _, evs in plan:
+                expected.setdefault(tid, []).extend(evs)
+            flat = [e for _, _, evs in plan for e in evs]
+            for s in (mem, sql):
+                for tid, v, evs in plan:
+                    r = s.append(tid, evs, v)
+                    assert r.version == v + len(evs)
+                    assert not r.replayed
+                for tid, evs in expected.items():
+                    assert s.read(tid) == evs
+                    assert s.version(tid) == len(evs)
+                every = list(s.read_all())
+                assert [x.event for x in every] == flat
+                assert [x.position for x in every] == list(range(len(flat)))
+                assert list(s.read_all(len(flat) // 2)) == every[len(flat) // 2 :]
+                assert s.tickets() == sorted(expected)
+                assert s.count() == len(flat)
+                assert verify(s).ok
+            assert list(mem.rows()) == list(sql.rows())
+            assert checkpoint(mem, AT) == checkpoint(sql, AT)
+        finally:
+            sql.close()
+
+
+@settings(max_examples=scaled(40))
+@given(scenarios(), st.data())
+def test_property_re_sending_any_batch_changes_nothing(plan, data):
+    picks = data.draw(st.lists(st.integers(0, len(plan) - 1), max_size=8))
+    with tempfile.TemporaryDirectory() as d:
+        for s in _both(d):
+            try:
+                results = [s.append(tid, evs, v) for tid, v, evs in plan]
+                before = list(s.rows())
+                for i in picks:
+                    tid, v, evs = plan[i]
+                    again = s.append(tid, evs, v)
+                    assert again == results[i]
+                    assert again.replayed
+                assert list(s.rows()) == before
+            finally:
+                if isinstance(s, SQLiteStore):
+                    s.close()
+
+
+@settings(max_examples=scaled(40))
+@given(scenarios(), st.data())
+def test_property_a_wrong_expected_version_is_a_conflict_and_changes_nothing(plan, data):
+    tid = data.draw(st.sampled_from(sorted({t for t, _, _ in plan})))
+    with tempfile.TemporaryDirectory() as d:
+        for s in _both(d):
+            try:
+                for t, v, evs in plan:
+                    s.append(t, evs, v)
+                actual = s.version(tid)
+                wrong = data.draw(st.integers(0, actual + 3).filter(lambda w, a=actual: w != a))
+                e = event(tid, wrong + 1, event_id=f"{tid}/clerk-b/{wrong + 1}")
+                before = list(s.rows())
+                with pytest.raises(ConcurrencyConflict) as info:
+                    s.append(tid, [e], wrong)
+                assert (info.value.expected, info.value.actual) == (wrong, actual)
+                assert list(s.rows()) == before
+            finally:
+                if isinstance(s, SQLiteStore):
+                    s.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_every_event_id_submitted_twice_is_stored_once(kind, tmp_path):
+    n_tickets = 400 if FULL else 60
+    plan = list(histories.schedule(n_tickets))
+    s = make(kind, tmp_path)
+    first = []
+    for tid, v, evs in plan:
+        r1 = s.append(tid, evs, v)
+        r2 = s.append(tid, evs, v)
+        assert r2 == r1
+        assert r2.replayed
+        assert not r1.replayed
+        first.append(r1)
+    order = list(range(len(plan)))
+    random.Random(4).shuffle(order)
+    for i in order:  # and once more, all of them, in another order
+        tid, v, evs = plan[i]
+        r = s.append(tid, evs, v)
+        assert r == first[i]
+        assert r.replayed
+    n_events = sum(len(evs) for _, _, evs in plan)
+    ids = [x.event.event_id for x in s.read_all()]
+    assert s.count() == n_events == len(set(ids))
+    assert verify(s).ok
+    if isinstance(s, SQLiteStore):
+        s.close()
+    print(
+        f"\nidempotency ({kind}): batches={len(plan)} events={n_events} "
+        f"submitted={3 * n_events} stored={len(ids)} duplicates=0"
+    )
+
+
+# --------------------------------------------------------------------------- #
+# SQLite specifics
+
+
+def test_sqlite_pragmas_and_the_write_lock_taken_up_front(tmp_path):
+    with SQLiteStore(tmp_path / "s.db", busy_timeout_ms=1234) as s:
+        con = s._conn
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert con.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert con.execute("PRAGMA busy_timeout").fetchone()[0] == 1234
+        statements: list[str] = []
+        con.set_trace_callback(statements.append)
+        s.append("T1", [event()], 0)
+        con.set_trace_callback(None)
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert statements[-1] == "COMMIT"
+    assert any(x.startswith("INSERT INTO events") for x in statements)
+
+
+def test_sqlite_busy_is_retried_with_seeded_backoff_then_typed(tmp_path):
+    path = tmp_path / "s.db"
+    SQLiteStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    slept: list[list[float]] = [[], []]
+    try:
+        for n in range(2):
+            s = SQLiteStore(
+                path, busy_timeout_ms=1, max_attempts=5, backoff_base=0.01, backoff_cap=0.03,
+                retry_seed=7, sleep=slept[n].append,
+            )  # fmt: skip
+            with pytest.raises(StoreBusy) as info:
+                s.append("T1", [event()], 0)
+            assert info.value.attempts == 5
+            assert not isinstance(info.value, sqlite3.Error)
+            assert info.value.__cause__ is None
+            assert info.value.__suppress_context__
+            assert s.busy_retries == 4
+            assert s.read("T1") == []  # readers are not blocked by a writer (WAL)
+            s.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert slept[0] == slept[1]  # the store's own seeded generator: the same delays
+    assert len(slept[0]) == 4
+    caps = [0.01, 0.02, 0.03, 0.03]
+    assert all(c / 2 <= d <= c for d, c in zip(slept[0], caps, strict=True))
+    with SQLiteStore(path) as s:
+        assert s.append("T1", [event()], 0).version == 1
+
+
+def test_sqlite_persists_across_reopening(tmp_path):
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as s:
+        events = append_history(s, 3)
+        cp = checkpoint(s, AT)
+    with SQLiteStore(path, create=False) as s:
+        assert s.read(events[0].ticket_id) == events
+        assert verify(s, cp).ok
+        assert s.integrity_check() == ["ok"]
+
+
+def test_sqlite_refuses_what_is_not_a_store(tmp_path):
+    with pytest.raises(StoreNotFound) as info:
+        SQLiteStore(tmp_path / "missing.db", create=False)
+    assert info.value.field == "path"
+    assert not (tmp_path / "missing.db").exists()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database file at all" * 100)
+    with pytest.raises(StoreError):
+        SQLiteStore(junk)
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE events (x)")
+    con.close()
+    with pytest.raises(StoreError, match="not a fireflow event store"):
+        SQLiteStore(other)
+    plain = tmp_path / "plain.db"
+    sqlite3.connect(plain).close()  # an empty SQLite file: a store only if asked to create one
+    with pytest.raises(StoreError, match="not a fireflow event store"):
+        SQLiteStore(plain, create=False)
+    SQLiteStore(plain).close()
+    SQLiteStore(plain, create=False).close()
+    with pytest.raises(InvalidArgument) as info2:
+        SQLiteStore(":memory:")
+    assert info2.value.field == "path"
+    with pytest.raises(InvalidArgument) as info2:
+        SQLiteStore(tmp_path / "x.db", busy_timeout_ms=-1)
+    assert info2.value.field == "busy_timeout_ms"
+
+
+# --------------------------------------------------------------------------- #
+# Checkpoints
+
+
+def test_checkpoint_json_round_trip_and_strict_parsing(store):
+    append_history(store, 0)
+    cp = checkpoint(store, AT)
+    assert Checkpoint.from_json(cp.to_json()) == cp
+    data = cp.to_data()
+    assert data["format"] == "fireflow.checkpoint/1"
+    assert data["at"] == "2022-12-12T17:00:00+08:00"
+    text = cp.to_json()
+    cases = {
+        text.replace('"count": ', '"count": 1, "count": ', 1): "checkpoint",
+        json.dumps({**data, "extra": 1}): "checkpoint.extra",
+        json.dumps({k: v for k, v in data.items() if k != "tickets"}): "checkpoint.tickets",
+        json.dumps({**data, "global_head": "ABC"}): "checkpoint.global_head",
+        json.dumps({**data, "at": "2022-12-12T17:00:00"}): "checkpoint.at",
+        json.dumps({**data, "count": -1}): "checkpoint.count",
+        json.dumps({**data, "count": 1.0}): "checkpoint",
+        json.dumps({**data, "format": "x"}): "checkpoint.format",
+        "[]": "checkpoint",
+    }
+    for bad, field in cases.items():
+        with pytest.raises(InvalidArgument) as info:
+            Checkpoint.from_json(bad)
+        assert info.value.field == field, bad
+    with pytest.raises(NaiveDatetime):
+        checkpoint(store, datetime(2022, 12, 12))  # noqa: DTZ001 (the point of the test)
+
+
+def test_checkpoint_of_an_empty_store_and_of_a_prefix(store):
+    cp0 = checkpoint(store, AT)
+    assert (cp0.count, cp0.global_head, cp0.tickets) == (0, GENESIS, 0)
+    assert cp0.tickets_digest == heads_digest({})
+    append_history(store, 0)
+    cp1 = checkpoint(store, AT)
+    append_history(store, 1)
+    assert verify(store, cp0).ok
+    assert verify(store, cp1).ok
+    ahead = attrs.evolve(cp1, count=store.count() + 1)
+    report = verify(store, ahead)
+    assert [p.what for p in report.problems] == ["checkpoint.count"]
+    wrong = attrs.evolve(cp1, global_head="f" * 64)
+    assert [p.what for p in verify(store, wrong).problems] == ["checkpoint.global_head"]
+
+
+def test_checkpoint_refuses_a_store_that_does_not_verify(tmp_path):
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as s:
+        append_history(s, 0)
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("UPDATE events SET global_hash = ? WHERE position = 2", ("0" * 64,))
+    con.close()
+    with SQLiteStore(path) as s, pytest.raises(VerificationFailed) as info:
+        checkpoint(s, AT)
+    assert [(p.what, p.position) for p in info.value.report.problems] == [
+        ("global_hash", 2),
+        ("global_hash", 3),
+    ]
+
+
+def test_loads_strict_refuses_floats_and_duplicates():
+    for text in ('{"a":1.0}', '{"a":NaN}', '{"a":{"b":1,"b":1}}'):
+        with pytest.raises(ValueError):  # noqa: PT011 (the message is checked below)
+            loads_strict(text)
+    assert loads_strict('{"a":[1,{"b":null}]}') == {"a": [1, {"b": None}]}
+
+
+# --------------------------------------------------------------------------- #
+# The CLI
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    path = tmp_path / "changle.db"
+    with SQLiteStore(path) as s:
+        for tid, v, evs in histories.schedule(5):
+            s.append(tid, evs, v)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = store_main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_tickets(db, capsys):
+    code, out, _ = run(capsys, "tickets", db)
+    assert code == 0
+    assert "CL-2022-00000" in out
+    assert "已归档 archived" in out
+    code, out, _ = run(capsys, "tickets", db, "--json")
+    rows = json.loads(out)
+    assert [r["ticket"] for r in rows] == [histories.ticket_id(k) for k in range(5)]
+    assert rows[0] == {
+        "ticket": "CL-2022-00000",
+        "version": 8,
+        "state": "archived",
+        "last_at": "2022-03-23T10:00:00+08:00",
+    }
+    assert [r["state"] for r in rows] == ["archived", "passed", "rectifying", "rectifying",
+                                          "rectifying"]  # fmt: skip
+
+
+def test_cli_replay(db, capsys):
+    code, out, _ = run(capsys, "replay", db, "CL-2022-00002")
+    assert code == 0
+    assert "状态 state: 限期整改中 rectifying" in out
+    assert "被拒绝的操作 refused attempt (refuse)" in out
+    assert "R-ESC-REFUSAL" in out
+    code, out, _ = run(capsys, "replay", db, "CL-2022-00000", "--json")
+    data = json.loads(out)
+    assert data["state"]["state"] == "archived"
+    assert data["explain"][0].startswith("#1 2022-03-21 10:00")
+    code, _, err = run(capsys, "replay", db, "CL-404")
+    assert code == 1
+    assert "no events for ticket 'CL-404'" in err
+
+
+def test_cli_checkpoint_and_verify(db, tmp_path, capsys):
+    code, out, _ = run(capsys, "checkpoint", db)
+    assert code == 0
+    cp = Checkpoint.from_json(out)
+    assert cp.at == datetime(2022, 8, 1, 10, tzinfo=timezone(timedelta(hours=8)))  # last event
+    published = tmp_path / "cp.json"
+    code, out, _ = run(capsys, "checkpoint", db, "--at", "2022-12-12T17:00:00+08:00",
+                       "--out", published)  # fmt: skip
+    assert code == 0
+    assert "✓" in out
+    assert str(published) in out
+    assert Checkpoint.from_json(published.read_text(encoding="utf-8")).count == cp.count
+    code, out, _ = run(capsys, "verify", db, "--checkpoint", published)
+    assert code == 0
+    assert "✓ 校验通过 verified" in out
+    assert "matches the checkpoint" in out
+    code, out, _ = run(capsys, "verify", db, "--json")
+    assert code == 0
+    assert json.loads(out)["ok"] is True
+    # a forger truncates the file and rewrites nothing else: only the checkpoint tells
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("DELETE FROM events WHERE position >= 30")
+    con.close()
+    code, _, _ = run(capsys, "verify", db)
+    assert code == 0
+    code, _, err = run(capsys, "verify", db, "--checkpoint", published)
+    assert code == 1
+    assert "✗ 校验失败 verification failed" in err
+    assert "checkpoint.count" in err
+    assert f"counted {cp.count}" in err
+    code, out, _ = run(capsys, "verify", db, "--checkpoint", published, "--json")
+    assert code == 1
+    assert json.loads(out)["problems"][0]["what"] == "checkpoint.count"
+
+
+def test_cli_errors(db, tmp_path, capsys):
+    code, _, err = run(capsys, "checkpoint", db, "--at", "2022-12-12T17:00:00")
+    assert code == 2
+    assert "--at" in err
+    assert "naive" in err
+    code, _, err = run(capsys, "verify", tmp_path / "nope.db")
+    assert code == 1
+    assert "事件库不存在" in err
+    assert not (tmp_path / "nope.db").exists()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"count": 1}', encoding="utf-8")
+    code, _, err = run(capsys, "verify", db, "--checkpoint", bad)
+    assert code == 1
+    assert "checkpoint." in err
+    code, _, err = run(capsys, "verify", db, "--checkpoint", tmp_path / "none.json")
+    assert code == 1
+    assert "cannot read" in err
+    empty = tmp_path / "empty.db"
+    SQLiteStore(empty).close()
+    code, _, err = run(capsys, "checkpoint", empty)
+    assert code == 2
+    assert "--at" in err
+    code, out, _ = run(capsys, "checkpoint", empty, "--at", "2022-12-12T17:00:00+08:00")
+    assert code == 0
+    assert Checkpoint.from_json(out).count == 0
+
+
+def test_cli_is_registered_as_fireflow_store(db, capsys):
+    from fireflow import cli
+
+    names = {g.name for g in cli.app.registered_groups}
+    if "store" not in names:
+        pytest.skip("fireflow.cli does not register the store commands yet")
+    code = cli.main(["store", "verify", str(db)])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "verified" in out
