@@ -67,7 +67,10 @@ SeedOpt = Annotated[
     str, typer.Option("--seed", help="The seed, as text (at least 16 bytes of UTF-8).")
 ]
 EventsOpt = Annotated[
-    Path, typer.Option("--events", help="Event log: JSON lines of event_to_data.")
+    Path,
+    typer.Option(
+        "--events", help="Event log: JSON lines of event_to_data, or a fireflow SQLite store."
+    ),
 ]
 XlsxOpt = Annotated[Path | None, typer.Option("--xlsx", help="Write the form as XLSX here.")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write the form as CSV (UTF-8 BOM).")]
@@ -117,8 +120,36 @@ def _iter_jsonl(path: Path, field: str) -> Iterator[tuple[int, Any]]:
             raise InvalidArgument(field, f"{path}:{n}: not JSON ({exc.msg})") from None
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_store(path: Path) -> bool:
+    """Is ``path`` an SQLite file (a fireflow event store) rather than JSON lines?"""
+    try:
+        with path.open("rb") as f:
+            return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def store_heads(path: Path) -> dict[str, str]:
+    """The hash-chain head of every ticket in an SQLite store."""
+    from fireflow.store import SQLiteStore  # noqa: PLC0415
+
+    with SQLiteStore(path, create=False) as store:
+        return {t: store.head(t) for t in store.tickets()}
+
+
 def read_events(path: Path) -> list[Event]:
-    """The events of a JSON-lines file; an error names the file and line."""
+    """The events of a JSON-lines file or of an SQLite store, in their recorded order.
+
+    An error names the file and line.
+    """
+    if is_store(path):
+        from fireflow.store import SQLiteStore  # noqa: PLC0415
+
+        with SQLiteStore(path, create=False) as store:
+            return [s.event for s in store.read_all()]
     out = []
     for n, data in _iter_jsonl(path, "events"):
         if not isinstance(data, dict):
@@ -441,6 +472,8 @@ def dossier_command(
 
     p = load_plan(plan)
     chain = _read_json(heads, "heads") if heads is not None else None
+    if chain is None and is_store(events):  # a store carries its own chain heads
+        chain = store_heads(events)
     if chain is not None and not isinstance(chain, dict):
         raise InvalidArgument("heads", "expected a JSON object of ticket id -> head")
     data = forms.dossier(read_events(events), community, p, chain)

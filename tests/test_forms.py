@@ -407,3 +407,30 @@ def test_cli_forms_and_dossier(tmp_path):
     r = runner.invoke(app, ["forms", "annex2", "--events", str(bad)])
     assert r.exit_code == 1
     assert "bad.jsonl:1" in r.stderr
+
+
+def test_cli_reads_a_sqlite_store_and_its_chain_heads(tmp_path):
+    """A town clerk's forms and dossiers come straight from the event store."""
+    from itertools import groupby
+
+    from fireflow.reports_cli import register
+    from fireflow.store import SQLiteStore
+
+    db = tmp_path / "changle.db"
+    with SQLiteStore(db) as store:
+        by_ticket = sorted(EVENTS, key=lambda e: (e.ticket_id, e.seq))
+        for tid, evs in groupby(by_ticket, key=lambda e: e.ticket_id):
+            store.append(tid, list(evs), 0)
+        heads = {t: store.head(t) for t in store.tickets()}
+        stored = [s.event for s in store.read_all()]
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    js = tmp_path / "d.json"
+    r = runner.invoke(app, ["dossier", "金峰小区", "--events", str(db), "--json", str(js)])
+    assert r.exit_code == 0, r.output
+    assert js.read_bytes() == dossier_json(dossier(stored, "金峰小区", PLAN, heads))
+    assert heads["T-1"] in js.read_text(encoding="utf-8")
+    r = runner.invoke(app, ["forms", "annex2", "--events", str(db), "--json"])
+    assert r.exit_code == 0, r.output
+    assert {row["小区"] for row in json.loads(r.stdout)} == {"金峰小区", "首占花园"}
