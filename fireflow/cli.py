@@ -20,6 +20,7 @@ from fireflow.calendar import Calendar
 from fireflow.errors import FireflowError, PlanError
 from fireflow.plan import Plan, load_plan, plan_json_schema_text
 from fireflow.reports_cli import register as register_reports
+from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
 from fireflow.testing.cli import conformance_app
 
@@ -39,6 +40,7 @@ app.add_typer(calendar_app, name="calendar")
 register_reports(app)  # spotcheck, report, forms, dossier
 app.add_typer(conformance_app, name="conformance")
 app.add_typer(store_app, name="store")
+app.command("simulate")(simulate_command)
 
 DEFAULT_PLAN = "changle-2022"
 PlanArg = Annotated[str, typer.Argument(help="Built-in plan name or path to a plan file.")]

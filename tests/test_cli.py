@@ -116,3 +116,11 @@ def test_installed_entry_point_runs():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[0] == "2022-12-12"
+
+
+def test_simulate_is_the_main_job(tmp_path, capsys):
+    code, out, _ = run(capsys, "simulate", "--out", str(tmp_path), "--communities", "20")
+    assert code == 0
+    assert (tmp_path / "index.html").is_file()
+    assert (tmp_path / "timeline.csv").is_file()
+    assert "抽查" in out

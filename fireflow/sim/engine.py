@@ -1,0 +1,983 @@
+"""The discrete-event simulation: one day at a time over the plan's calendar.
+
+Every ticket moves only through the real engine: each step is a
+:class:`~fireflow.ticket.Command` handed to :func:`~fireflow.ticket.decide`,
+and each event it returns is applied with :func:`~fireflow.ticket.evolve`
+(the compiled lifecycle table).  The simulator decides *when* things happen
+and *who* acts (from the plan's authority and routing); the rules decide
+whether they may, and record why.  Escalations come from
+:func:`~fireflow.rules.escalation.due_escalations`.
+
+A day, for each day of the campaign (nothing on rest days unless the
+behaviour says ``work_on_rest_days``), all at ``behaviour.action_time``:
+
+1. spot-check visits (五(四)): reopen closed tickets found not rectified;
+   record new hazards;
+2. new hazards: self-inspection (one day per community), the town's joint
+   inspection (``inspection_capacity`` communities per town per day, plus
+   third-party inspectors), patrols; each is reported, routed and given a
+   deadline;
+3. re-checks queued on earlier days (``recheck_capacity`` per town per day);
+4. scheduled actions: rectification and the application for re-inspection,
+   overdue marks, escalations, enforcement, certification and demolition.
+
+Randomness comes from :class:`random.Random` objects owned by the run, one per
+stream (``arrivals``, ``order``, ``fate``, ``recheck``, ``spotcheck``,
+``companies``, ``reports``), each seeded from SHA-256 of the run's seed and the
+stream's name.  Nothing reads the wall clock, the global ``random`` or the
+iteration order of a set: the same inputs and seed give the same event log,
+byte for byte.
+
+>>> from fireflow import load_plan
+>>> from fireflow.sim import generate_population
+>>> r = simulate(load_plan("changle-2022"), generate_population(12, seed=3), seed=5)
+>>> r.kpis["tickets"] == sum(1 for e in r.events if e.kind == "report")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from array import array
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from statistics import NormalDist
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from fireflow.errors import InvalidArgument
+from fireflow.events import Actor, Event, canonical_bytes
+from fireflow.plan import Plan
+from fireflow.rules import reporting, spotcheck
+from fireflow.rules.escalation import due_escalations
+from fireflow.rules.routing import Routing
+from fireflow.sim.behaviour import Behaviour
+from fireflow.sim.population import Population
+from fireflow.sim.result import (
+    EscalationRecord,
+    ReportRecord,
+    SimResult,
+    SpotCheckRecord,
+)
+from fireflow.states import STATES
+from fireflow.ticket import ActorIn, Command, EvidenceIn, TicketState, decide, evolve
+
+__all__ = ["SIMULATED_PHOTO", "STREAMS", "LogMode", "simulate", "stream"]
+
+#: The evidence reference of every photo in a simulated run (拍照建档): there are no real
+#: photos, so each ``photo_before`` / ``photo_after`` names this digest of a fixed text.
+SIMULATED_PHOTO: str = hashlib.sha256(b"fireflow.sim: a simulated photo, no image").hexdigest()
+
+#: The random streams of a run, each a :class:`random.Random` seeded from (seed, name).
+STREAMS: tuple[str, ...] = (
+    "arrivals",
+    "order",
+    "fate",
+    "recheck",
+    "spotcheck",
+    "companies",
+    "reports",
+)
+
+#: What a run keeps of its event log: every event, only their digest, or nothing.
+LogMode = Literal["keep", "digest", "none"]
+
+# Scheduled actions (the low 3 bits of an agenda entry; the ticket number above them).
+_RECTIFY, _OVERDUE, _ESC_OVERDUE, _REFUSE, _ENFORCE, _CERTIFY, _DEMOLISH = range(7)
+_CLOSED = ("passed", "signed_off", "archived")
+_CLEARABLE = ("R-ROUTE-LANE-IN", "R-ROUTE-LANE-OUT", "R-ROUTE-EVAC")
+_NOTE_BITS = {"property": 1, "spot_check": 2, "official": 4}
+_STD_NORMAL = NormalDist()
+
+# Who acts, in order of preference; "role:x" is the route's party x.  The first one the
+# plan's authority allows is taken, else the first agency the authority names.
+_PREFER: dict[str, tuple[str, ...]] = {
+    "route": ("town",),
+    "set_deadline": ("town", "role:lead"),
+    "rectify": ("role:rectifier",),
+    "apply_reinspection": ("role:rectifier",),
+    "recheck_pass": ("role:recheck_lead",),
+    "recheck_fail": ("role:recheck_lead",),
+    "sign_off": ("role:recheck_lead",),
+    "archive": ("role:recheck_lead",),
+    "mark_overdue": ("town", "role:lead"),
+    "refuse": ("role:lead", "town"),
+    "escalate": ("town", "role:lead"),
+    "expose": ("committee", "town"),
+    "punish": ("fire", "role:enforcers"),
+    "certify": ("role:certifier", "planning"),
+    "demolish": ("town",),
+    "clear": ("town", "role:lead"),
+    "resume": ("town", "role:lead"),
+}
+_REPORTER: dict[str, tuple[str, ...]] = {
+    "self_inspection": ("property", "town"),
+    "town_inspection": ("town",),
+    "third_party": ("third_party", "town"),
+    "patrol": ("town",),
+    "public_report": ("public", "town"),
+}
+_REASON = {
+    "recheck_fail": "复查不合格，重新限期整改",
+    "recheck_pass": "复查合格",
+    "refuse": "劝阻无效，拒不整改",
+    "clear": "执法部门清理",
+    "resume": "恢复整改",
+    "reopen": "抽查发现整改不到位，责令整改",
+    "punish": "依法查处",
+    "certify": "认定违章建筑",
+}
+
+
+def stream(seed: int, name: str) -> random.Random:
+    """The random stream ``name`` of a run with ``seed``: the same in every process.
+
+    >>> stream(1, "fate").random() == stream(1, "fate").random()
+    True
+    """
+    digest = hashlib.sha256(f"fireflow.sim/{seed}/{name}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:16], "big"))  # noqa: S311 (simulation, not secrets)
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    """A Poisson draw (Knuth's method; a rounded normal above 30)."""
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit = math.exp(-lam)
+    k = 0
+    p = rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def _lognormal_days(u: float, median: float, sigma: float) -> int:
+    """Whole days from one uniform: the log-normal quantile, rounded."""
+    u = min(max(u, 1e-12), 1 - 1e-12)
+    return max(0, round(median * math.exp(sigma * _STD_NORMAL.inv_cdf(u))))
+
+
+class _Run:
+    """One simulation run: the mutable working state (never shared, never reused)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        population: Population,
+        behaviour: Behaviour,
+        seed: int,
+        log: LogMode,
+    ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidArgument("seed", f"expected a whole number, got {seed!r}")
+        if log not in ("keep", "digest", "none"):
+            raise InvalidArgument("log", f"expected 'keep', 'digest' or 'none', got {log!r}")
+        behaviour.check(plan)
+        self.plan = plan
+        self.population = population
+        self.b = behaviour
+        self.seed = seed
+        self.log_mode = log
+        self.cal = plan.calendar
+        self.tz = ZoneInfo(plan.timezone)
+        self.rng = {name: stream(seed, name) for name in STREAMS}
+
+        # ---- days
+        self.start = plan.start
+        self.n_days = (plan.end - plan.start).days + 1
+        self.dates = [plan.start + timedelta(days=i) for i in range(self.n_days)]
+        t = behaviour.action_time
+        self.ats = [
+            datetime(d.year, d.month, d.day, t.hour, t.minute, tzinfo=self.tz) for d in self.dates
+        ]
+        self.active = [
+            behaviour.work_on_rest_days or self.cal.is_working_day(d) for d in self.dates
+        ]
+        self.act_days = [i for i, a in enumerate(self.active) if a]
+        pos = [0] * (self.n_days + 1)
+        count = 0
+        for i in range(self.n_days):
+            pos[i] = count
+            count += 1 if self.active[i] else 0
+        pos[self.n_days] = count
+        self.pos = pos
+        phase_of: list[int] = []
+        for d in self.dates:
+            idx = next(j for j, p in enumerate(plan.phases) if p.start <= d <= p.end)
+            phase_of.append(idx)
+        self.phase_of = phase_of
+
+        # ---- population
+        self.towns = population.towns
+        town_ix = {t: i for i, t in enumerate(self.towns)}
+        self.companies = population.companies
+        company_ix = {c: i for i, c in enumerate(self.companies)}
+        comms = population.communities
+        self.comm_town = [town_ix[c.town] for c in comms]
+        self.comm_company = [company_ix[c.company] if c.company else -1 for c in comms]
+        ref = behaviour.reference_households
+        self.comm_size = [
+            (c.households / ref) ** behaviour.size_exponent if c.households > 0 else 1.0
+            for c in comms
+        ]
+        comp = self.rng["companies"]
+        self.stalling = [comp.random() < behaviour.stall_probability for _ in self.companies]
+
+        # ---- tickets (parallel lists, index k)
+        self.states: list[TicketState] = []
+        self.t_town = array("i")
+        self.t_comm = array("i")
+        self.t_report_day = array("i")
+        self.t_archived_day = array("i")
+        self.t_plan_kind = array("b")
+        self.t_plan_day = array("i")
+        self.t_notes = array("b")
+        self.ever_overdue = 0
+
+        # ---- counts and the timeline
+        self.sidx = {s: i for i, s in enumerate(STATES)}
+        self.S = len(STATES)
+        self.counts = [0] * self.S
+        self.tcounts = [0] * (self.S * len(self.towns))
+        self.daily: list[tuple[int, ...]] = []
+        # per-town counts are stored sparsely: each day, the towns that changed
+        self.town_updates: list[tuple[array[int], array[int]]] = []
+        self.touched = bytearray(len(self.towns))
+        self.touched_list: list[int] = []
+
+        # ---- the log
+        self.events: list[Event] = []
+        self.hasher = hashlib.sha256()
+        self.n_events = 0
+        self.kind_counts: dict[str, int] = {}
+        self.escalations: list[EscalationRecord] = []
+        self.stale_actions = 0
+
+        # ---- the agenda and queues
+        self.agenda: dict[int, list[int]] = {}
+        self.rechecks: list[deque[int]] = [deque() for _ in self.towns]
+        self.inspect_queue: list[deque[int]] = [deque() for _ in self.towns]
+        self.arrivals: dict[int, list[tuple[int, int, bool]]] = {}
+        self.inspections = 0
+        self.inspections_third_party = 0
+        self.late_day: dict[int, int] = {}
+
+        # ---- spot check
+        self.spot_visits: dict[int, list[int]] = {}
+        self.spot_members: dict[int, list[int]] = {}
+        self.spot_draw: spotcheck.Draw | None = None
+        self.spot_assignment: dict[int, spotcheck.Assignment] = {}
+        self.spot_required = 0
+        self.spot_checked: list[SpotCheckRecord] = []
+
+        # ---- caches
+        self._templates: dict[tuple[str, str], Command] = {}
+        self._actors: dict[tuple[str, str], str] = {}
+        self._recheck_parties: dict[str, tuple[tuple[ActorIn, ...], tuple[ActorIn, ...]]] = {}
+        self._actor_in: dict[str, ActorIn] = {}
+        self.photo_sources = frozenset(plan.settings.photo_required_sources)
+        self.photo_before = (
+            EvidenceIn.model_construct(kind="photo_before", sha256=SIMULATED_PHOTO, note=""),
+        )
+        self.photo_after = (
+            EvidenceIn.model_construct(kind="photo_after", sha256=SIMULATED_PHOTO, note=""),
+        )
+        self.dossier = next((d for d in plan.deadlines() if d.id == "dossier"), None)
+        self.dossier_stats: dict[str, int] | None = None
+        self._phase_draw_cache: dict[int, tuple[list[str], list[float], float]] = {}
+
+    # ================================================================ helpers
+    def add_active(self, i: int, n: int) -> int:
+        """The n-th active day after day i (n = 0: i if active, else the next); -1 past the end."""
+        j = self.pos[i] + n if n == 0 else self.pos[i + 1] + n - 1
+        return self.act_days[j] if j < len(self.act_days) else -1
+
+    def first_late_day(self, deadline: date) -> int:
+        """The first active day on which the deadline has passed at action time; -1 if none."""
+        o = deadline.toordinal()
+        found = self.late_day.get(o)
+        if found is not None:
+            return found
+        i = max(0, (deadline - self.start).days)
+        j = self.add_active(i, 0) if i < self.n_days else -1
+        while j != -1 and not self.cal.is_late(deadline, self.ats[j]):
+            j = self.add_active(j, 1)
+        self.late_day[o] = j
+        return j
+
+    def actor_in(self, agency: str) -> ActorIn:
+        """A trusted, library-built actor (no validation needed)."""
+        found = self._actor_in.get(agency)
+        if found is None:
+            found = self._actor_in[agency] = ActorIn.model_construct(agency=agency, person="")
+        return found
+
+    def who(self, trigger: str, routing: Routing | None, prefer: Sequence[str] = ()) -> str:
+        """The agency that performs ``trigger``: the first preference the authority allows."""
+        key = (
+            trigger if not prefer else f"{trigger}:{prefer[0]}",
+            routing.route if routing else "",
+        )
+        found = self._actors.get(key)
+        if found is not None:
+            return found
+        entry = self.plan.authority_for(trigger)
+        allowed: list[str] = []
+        if entry is not None:
+            allowed.extend(entry.agencies)
+            if routing is not None:
+                for role in entry.roles:
+                    allowed.extend(routing.role(role))
+        allowed = list(dict.fromkeys(allowed))
+        if not allowed:
+            raise InvalidArgument(
+                "plan",
+                f"the plan names nobody who may {trigger} (R-AUTH-ROLES)",
+                rule="R-AUTH-ROLES",
+            )
+        choice = allowed[0]
+        for p in (*prefer, *_PREFER.get(trigger, ())):
+            candidates = routing.role(p[5:]) if p.startswith("role:") and routing else (p,)
+            hit = next((c for c in candidates if c in allowed), None)
+            if hit is not None:
+                choice = hit
+                break
+        self._actors[key] = choice
+        return choice
+
+    def recheck_parties(self, routing: Routing) -> tuple[tuple[ActorIn, ...], tuple[ActorIn, ...]]:
+        """(participants, signers) of a re-check on this route (五(三), R-AUTH-SEPARATION)."""
+        found = self._recheck_parties.get(routing.route)
+        if found is not None:
+            return found
+        st = self.plan.settings
+        lead = self.who("recheck_pass", routing)
+        known = {a.id for a in self.plan.agencies}
+        banned = {lead, routing.rectifier, *st.non_signing_agencies}
+        pool = [
+            a
+            for a in dict.fromkeys(
+                (
+                    routing.supervisor,
+                    *routing.cooperating,
+                    *st.accountability_lead,
+                    *st.spot_check.lead,
+                )
+            )
+            if a not in banned and a in known
+        ]
+        need = max(1, st.min_recheck_agencies - 1)
+        participants = pool[:need]
+        signers = [
+            a
+            for a in (lead, *participants)
+            if a != routing.rectifier and a not in st.non_signing_agencies
+        ]
+        if not signers:
+            raise InvalidArgument(
+                "plan",
+                f"route {routing.route!r}: nobody may sign off a re-check (R-AUTH-SEPARATION)",
+            )
+        found = (
+            tuple(self.actor_in(a) for a in participants),
+            tuple(self.actor_in(a) for a in signers),
+        )
+        self._recheck_parties[routing.route] = found
+        return found
+
+    def schedule(self, day: int, k: int, action: int) -> None:
+        """Put an action on the agenda (nothing past the end of the campaign)."""
+        if day >= 0:
+            self.agenda.setdefault(day, []).append(k << 3 | action)
+
+    # ================================================================ the engine
+    def execute(self, k: int, kind: str, agency: str, day: int, **extra: Any) -> TicketState:
+        """decide + evolve one command on ticket k; count, log and return the new state."""
+        state = self.states[k]
+        tmpl = self._templates.get((kind, agency))
+        if tmpl is None:
+            tmpl = Command.model_construct(
+                kind=cast(Any, kind),
+                ticket_id=state.ticket_id,
+                at=self.ats[day],
+                actor=self.actor_in(agency),
+            )
+            self._templates[kind, agency] = tmpl
+        extra["ticket_id"] = state.ticket_id
+        extra["at"] = self.ats[day]
+        return self.execute_command(k, tmpl.model_copy(update=extra))
+
+    def execute_command(self, k: int, command: Command) -> TicketState:
+        """decide + evolve a ready command on ticket k."""
+        state = self.states[k]
+        events = decide(state, command, self.plan)
+        new = state
+        for e in events:
+            new = evolve(new, e)
+            self.kind_counts[e.kind] = self.kind_counts.get(e.kind, 0) + 1
+        self.n_events += len(events)
+        if self.log_mode == "keep":
+            self.events.extend(events)
+        elif self.log_mode == "digest":
+            for e in events:
+                self.hasher.update(canonical_bytes(e))
+        self.states[k] = new
+        if new.state != state.state:
+            s0, s1 = self.sidx[state.state], self.sidx[new.state]
+            town = self.t_town[k]
+            base = town * self.S
+            self.counts[s0] -= 1
+            self.counts[s1] += 1
+            self.tcounts[base + s0] -= 1
+            self.tcounts[base + s1] += 1
+            if not self.touched[town]:
+                self.touched[town] = 1
+                self.touched_list.append(town)
+        return new
+
+    def open_ticket(self, day: int, c: int, phase: int, source: str, reporter: str) -> None:
+        """Record a new hazard in community c: report, route, set the deadline."""
+        arr = self.rng["arrivals"]
+        cats, cum, _ = self.phase_draw(phase)
+        category = arr.choices(cats, cum_weights=cum)[0]
+        weights = self.b.subtype_weights.get(category, {})
+        subtype = arr.choices(list(weights), weights=list(weights.values()))[0] if weights else None
+        location = "around" if arr.random() < self.b.around_share.get(category, 0.0) else "inside"
+        k = len(self.states)
+        community = self.population.communities[c]
+        self.states.append(TicketState(f"T{k + 1:07d}"))
+        town = self.comm_town[c]
+        for arr_, value in (
+            (self.t_town, town),
+            (self.t_comm, c),
+            (self.t_report_day, day),
+            (self.t_archived_day, -1),
+            (self.t_plan_day, -1),
+        ):
+            arr_.append(value)
+        self.t_plan_kind.append(0)
+        self.t_notes.append(0)
+        self.counts[0] += 1
+        self.tcounts[town * self.S] += 1
+        members = self.spot_members.get(c)
+        if members is not None:
+            members.append(k)
+        extra: dict[str, Any] = {
+            "community": community.id,
+            "town": community.town,
+            "category": category,
+            "subtype": subtype,
+            "location": location,
+            "source": source,
+        }
+        if source in self.photo_sources:
+            extra["evidence"] = self.photo_before
+        self.execute(k, "report", reporter, day, **extra)
+        routing = self.execute(k, "route", self.who("route", None), day).routing
+        self.execute(k, "set_deadline", self.who("set_deadline", routing), day)
+        self.entered_rectifying(k, day, enforced=False)
+
+    def phase_draw(self, phase: int) -> tuple[list[str], list[float], float]:
+        """(categories, cumulative rates, total rate) of a phase."""
+        found = self._phase_draw_cache.get(phase)
+        if found is None:
+            rates = self.b.hazard_rates.get(self.plan.phases[phase].id, {})
+            cats = [c for c, r in rates.items() if r > 0]
+            cum: list[float] = []
+            total = 0.0
+            for c in cats:
+                total += rates[c]
+                cum.append(total)
+            found = self._phase_draw_cache[phase] = (cats, cum, total)
+        return found
+
+    def entered_rectifying(self, k: int, day: int, *, enforced: bool) -> None:
+        """A ticket just got a deadline: draw what its party does next and schedule it."""
+        state = self.states[k]
+        fate = self.rng["fate"]
+        u_refuse, u_time = fate.random(), fate.random()
+        routing = state.routing
+        assert routing is not None
+        company = self.comm_company[self.t_comm[k]]
+        stalls = company >= 0 and self.stalling[company] and routing.rectifier == "property"
+        p_refuse = self.b.stall_refusal_probability if stalls else self.b.refusal_probability
+        if not enforced and u_refuse < p_refuse:
+            self.schedule(self.add_active(day, self.b.refusal_after_working_days), k, _REFUSE)
+            return
+        if routing.certifier is not None and state.certified_by is None:
+            self.t_plan_kind[k] = _CERTIFY
+            self.t_plan_day[k] = self.add_active(day, self.b.certify_working_days)
+        else:
+            median, sigma = self.b.rectify_working_days[state.category]
+            n = _lognormal_days(u_time, median, sigma)
+            if stalls and not enforced:
+                n = round(n * self.b.stall_slowdown)
+            self.t_plan_kind[k] = _RECTIFY
+            self.t_plan_day[k] = self.add_active(day, n)
+        self.schedule_progress(k)
+
+    def schedule_progress(self, k: int) -> None:
+        """Schedule the planned step, or the overdue mark if the deadline passes first."""
+        deadline = self.states[k].deadline
+        assert deadline is not None
+        late = self.first_late_day(deadline)
+        planned = self.t_plan_day[k]
+        if planned != -1 and (late == -1 or planned < late):
+            self.schedule(planned, k, self.t_plan_kind[k])
+        else:
+            self.schedule(late, k, _OVERDUE)
+
+    # ================================================================ actions
+    def do_action(self, k: int, action: int, day: int) -> None:
+        """Run one scheduled action on ticket k (a stale one is counted and skipped)."""
+        state = self.states[k]
+        s = state.state
+        routing = state.routing
+        assert routing is not None
+        if action == _RECTIFY and s in ("rectifying", "overdue"):
+            rectifier = self.who("rectify", routing)
+            self.execute(k, "rectify", rectifier, day)
+            self.execute(k, "apply_reinspection", self.who("apply_reinspection", routing), day)
+            self.rechecks[self.t_town[k]].append(k)
+        elif action == _CERTIFY and s in ("rectifying", "overdue"):
+            self.execute(k, "certify", self.who("certify", routing), day, reason=_REASON["certify"])
+            self.schedule(self.add_active(day, self.b.demolish_working_days), k, _DEMOLISH)
+        elif action == _OVERDUE and s == "rectifying":
+            self.execute(k, "mark_overdue", self.who("mark_overdue", routing), day)
+            if self.states[k].overdue_marked == 1:
+                self.ever_overdue += 1
+            escalate_on = self.add_active(day, self.b.overdue_grace_working_days)
+            planned = self.t_plan_day[k]
+            if planned != -1 and (escalate_on == -1 or planned <= escalate_on):
+                self.schedule(planned, k, self.t_plan_kind[k])
+            else:
+                self.schedule(escalate_on, k, _ESC_OVERDUE)
+        elif action == _ESC_OVERDUE and s == "overdue":
+            self.escalate(k, day, "overdue")
+        elif action == _REFUSE and s in ("rectifying", "overdue"):
+            self.execute(k, "refuse", self.who("refuse", routing), day, reason=_REASON["refuse"])
+            self.escalate(k, day, "refusal")
+        elif action == _ENFORCE and s == "escalated":
+            if routing.certifier is not None:
+                self.execute(
+                    k, "certify", self.who("certify", routing), day, reason=_REASON["certify"]
+                )
+                self.schedule(self.add_active(day, self.b.demolish_working_days), k, _DEMOLISH)
+            elif any(r in _CLEARABLE for r in routing.rules):
+                self.execute(k, "clear", self.who("clear", routing), day, reason=_REASON["clear"])
+                self.entered_rectifying(k, day, enforced=True)
+            else:
+                self.execute(
+                    k, "resume", self.who("resume", routing), day, reason=_REASON["resume"]
+                )
+                self.entered_rectifying(k, day, enforced=True)
+        elif action == _DEMOLISH and s == "certified":
+            with_ = tuple(self.actor_in(a) for a in routing.cooperating[:1])
+            self.execute(k, "demolish", self.who("demolish", routing), day, participants=with_)
+            self.entered_rectifying(k, day, enforced=True)
+        else:
+            self.stale_actions += 1
+
+    def escalate(self, k: int, day: int, kind: str) -> None:
+        """Escalate what :func:`due_escalations` says is due (refusal or overdue), then enforce."""
+        state = self.states[k]
+        routing = state.routing
+        assert routing is not None
+        at = self.ats[day]
+        for esc in due_escalations(state, at, self.plan):
+            if esc.kind == kind:
+                self.execute(
+                    k,
+                    "escalate",
+                    self.who("escalate", routing),
+                    day,
+                    targets=esc.targets,
+                    reason=esc.reason_zh,
+                )
+                self.escalations.append(
+                    EscalationRecord(
+                        day, k, state.ticket_id, esc.kind, esc.rule, esc.targets, "event"
+                    )
+                )
+            elif esc.kind == "expose" and self.b.expose_refusals:
+                self.execute(k, "expose", self.who("expose", routing), day)
+                self.escalations.append(
+                    EscalationRecord(
+                        day, k, state.ticket_id, esc.kind, esc.rule, esc.targets, "event"
+                    )
+                )
+        if kind == "refusal" and self.rng["fate"].random() < self.b.punish_probability:
+            self.execute(k, "punish", self.who("punish", routing), day, reason=_REASON["punish"])
+        median, sigma = self.b.enforcement_working_days
+        n = _lognormal_days(self.rng["fate"].random(), median, sigma)
+        self.schedule(self.add_active(day, n), k, _ENFORCE)
+
+    def notices(self, k: int, day: int, kinds: tuple[str, ...]) -> None:
+        """Record escalations that are due but change no state (once per ticket and kind)."""
+        for esc in due_escalations(self.states[k], self.ats[day], self.plan):
+            bit = _NOTE_BITS.get(esc.kind, 0)
+            if esc.kind in kinds and bit and not self.t_notes[k] & bit:
+                self.t_notes[k] |= bit
+                self.escalations.append(
+                    EscalationRecord(
+                        day, k, self.states[k].ticket_id, esc.kind, esc.rule, esc.targets, "notice"
+                    )
+                )
+
+    def recheck(self, k: int, day: int) -> None:
+        """The town-led re-check (五(三)): pass, sign off and file, or fail with a new deadline."""
+        state = self.states[k]
+        if state.state != "reinspection_requested":
+            self.stale_actions += 1
+            return
+        routing = state.routing
+        assert routing is not None
+        participants, signers = self.recheck_parties(routing)
+        lead = self.who("recheck_pass", routing)
+        if self.rng["recheck"].random() < self.b.recheck_fail_rate:
+            self.execute(
+                k,
+                "recheck_fail",
+                lead,
+                day,
+                participants=participants,
+                reason=_REASON["recheck_fail"],
+            )
+            self.notices(k, day, ("property",))
+            self.entered_rectifying(k, day, enforced=False)
+            return
+        self.execute(
+            k, "recheck_pass", lead, day, participants=participants, reason=_REASON["recheck_pass"]
+        )
+        self.execute(k, "sign_off", self.who("sign_off", routing), day, signers=signers)
+        self.execute(k, "archive", self.who("archive", routing), day, evidence=self.photo_after)
+        if self.t_archived_day[k] == -1:
+            self.t_archived_day[k] = day
+
+    # ================================================================ phases
+    def enter_phase(self, day: int, phase: int) -> None:
+        """Prepare a phase's arrivals on its first day."""
+        ph = self.plan.phases[phase]
+        source = self.b.phase_sources.get(ph.id)
+        if source is None:
+            return
+        last = (ph.end - self.start).days
+        days = self.act_days[self.pos[day] : self.pos[last + 1]]
+        if not days:
+            return
+        arr = self.rng["arrivals"]
+        if source == "town_inspection":
+            order = self.rng["order"]
+            per_town: list[list[int]] = [[] for _ in self.towns]
+            for c, t in enumerate(self.comm_town):
+                per_town[t].append(c)
+            for t, members in enumerate(per_town):
+                order.shuffle(members)
+                self.inspect_queue[t] = deque(members)
+        elif source == "spot_check":
+            self.draw_spot_check(day, days)
+        elif source == "self_inspection":
+            for c in range(len(self.comm_town)):
+                when = days[arr.randrange(len(days))]
+                self.arrivals.setdefault(when, []).append((c, phase, True))
+        else:  # patrol, public_report: each hazard on its own day
+            _, _, total = self.phase_draw(phase)
+            for c in range(len(self.comm_town)):
+                for _ in range(_poisson(arr, total * self.comm_size[c])):
+                    when = days[arr.randrange(len(days))]
+                    self.arrivals.setdefault(when, []).append((c, phase, False))
+
+    def community_hazards(self, day: int, c: int, phase: int, source: str, reporter: str) -> int:
+        """Draw and record the hazards found in community c on this visit."""
+        _, _, total = self.phase_draw(phase)
+        n = _poisson(self.rng["arrivals"], total * self.comm_size[c])
+        for _ in range(n):
+            self.open_ticket(day, c, phase, source, reporter)
+        return n
+
+    def draw_spot_check(self, day: int, days: Sequence[int]) -> None:
+        """The plan's 双随机 draw (R-SPOT-RATIO, R-SPOT-DOUBLE-RANDOM); schedule the visits.
+
+        The inputs are the population (a community ``has_problems`` when it has a
+        ticket by now) and an inspector pool of ``spot_check_inspectors`` per agency
+        of the spot check; the draw's seed is derived from the run's seed.
+        """
+        st = self.plan.settings.spot_check
+        with_tickets = set(self.t_comm)
+        communities = [
+            spotcheck.Community(c.id, c.town, c.name, i in with_tickets)
+            for i, c in enumerate(self.population.communities)
+        ]
+        inspectors = [
+            spotcheck.Inspector(f"{agency}-{n + 1:02d}", agency)
+            for agency in dict.fromkeys((*st.lead, *st.participants))
+            for n in range(self.b.spot_check_inspectors)
+        ]
+        inputs = spotcheck.draw_inputs(self.plan, communities, inspectors)
+        result = spotcheck.draw(inputs, f"fireflow.sim/{self.seed}/spot-check-draw")
+        self.spot_draw = result
+        self.spot_required = sum(s.required for s in result.strata)
+        index = {c.id: i for i, c in enumerate(self.population.communities)}
+        members: dict[int, list[int]] = {}
+        for a in result.assignments:
+            c = index[a.community]
+            members[c] = []
+            self.spot_assignment[c] = a
+        for t, c in enumerate(self.t_comm):
+            m = members.get(c)
+            if m is not None:
+                m.append(t)
+        self.spot_members = members
+        cap = max(1, self.b.spot_check_capacity)
+        for i, a in enumerate(result.assignments):
+            slot = i // cap
+            if slot < len(days):
+                self.spot_visits.setdefault(days[slot], []).append(index[a.community])
+
+    def spot_visit(self, day: int, c: int, phase: int) -> None:
+        """A visit (附件3): findings per category, reopen orders, new hazards.
+
+        For each category with closed tickets, the team finds it not rectified
+        with ``spot_check_reopen_rate``;
+        :func:`~fireflow.rules.spotcheck.findings_to_commands` turns the findings
+        into ``reopen`` commands (R-TKT-SPOTCHECK), each decided like any other.
+        """
+        assert self.spot_draw is not None
+        assignment = self.spot_assignment[c]
+        community = self.population.communities[c]
+        closed = [k for k in self.spot_members.get(c, ()) if self.states[k].state in _CLOSED]
+        spot = self.rng["spotcheck"]
+        findings = [
+            spotcheck.Finding(
+                community.id, category, spot.random() >= self.b.spot_check_reopen_rate
+            )
+            for category in dict.fromkeys(self.states[k].category for k in closed)
+        ]
+        orders = spotcheck.findings_to_commands(
+            self.plan,
+            attrs.evolve(self.spot_draw, assignments=(assignment,)),
+            findings,
+            [self.states[k] for k in closed],
+            self.ats[day],
+        )
+        for order in orders.reopen:
+            k = int(order.command.ticket_id[1:]) - 1
+            self.execute_command(k, order.command)
+            self.notices(k, day, ("spot_check", "official"))
+            self.entered_rectifying(k, day, enforced=False)
+        lead = assignment.agencies[:1] or self.plan.settings.spot_check.lead
+        reporter = self.who("report", None, lead)
+        found = self.community_hazards(day, c, phase, "spot_check", reporter)
+        self.spot_checked.append(
+            SpotCheckRecord(day, c, len(closed), len(orders.reopen), found, assignment.inspectors)
+        )
+
+    # ================================================================ the loop
+    def run(self, progress: Callable[[int, int], None] | None) -> None:
+        """Every day of the campaign, in order."""
+        b = self.b
+        current_phase = -1
+        for day in range(self.n_days):
+            if self.phase_of[day] != current_phase:
+                current_phase = self.phase_of[day]
+                self.enter_phase(day, current_phase)
+            if self.active[day]:
+                self.run_day(day, current_phase, b)
+            self.snapshot(day)
+            if progress is not None:
+                progress(day + 1, self.n_days)
+
+    def run_day(self, day: int, phase: int, b: Behaviour) -> None:
+        """One active day (see the module docs for the order)."""
+        for c in self.spot_visits.pop(day, ()):
+            self.spot_visit(day, c, phase)
+        source = b.phase_sources.get(self.plan.phases[phase].id)
+        for c, ph, visit in self.arrivals.pop(day, ()):
+            src = b.phase_sources[self.plan.phases[ph].id]
+            who = self.who("report", None, _REPORTER[src])
+            if visit:  # a self-inspection: every hazard of the community, today
+                self.community_hazards(day, c, ph, src, who)
+            else:
+                self.open_ticket(day, c, ph, src, who)
+        if source == "town_inspection":
+            town_who = self.who("report", None, _REPORTER["town_inspection"])
+            third_who = self.who("report", None, _REPORTER["third_party"])
+            extra = b.third_party_inspectors * b.third_party_capacity
+            for queue in self.inspect_queue:
+                for slot in range(b.inspection_capacity + extra):
+                    if not queue:
+                        break
+                    c = queue.popleft()
+                    third = slot >= b.inspection_capacity
+                    self.inspections += 1
+                    self.inspections_third_party += 1 if third else 0
+                    who = third_who if third else town_who
+                    self.community_hazards(day, c, phase, "town_inspection", who)
+        for queue in self.rechecks:
+            for _ in range(min(len(queue), b.recheck_capacity)):
+                self.recheck(queue.popleft(), day)
+        todo = self.agenda.pop(day, None)
+        if todo:
+            i = 0
+            while i < len(todo):
+                entry = todo[i]
+                self.do_action(entry >> 3, entry & 7, day)
+                i += 1
+                more = self.agenda.pop(day, None)  # actions scheduled for today, by today
+                if more:
+                    todo.extend(more)
+
+    def snapshot(self, day: int) -> None:
+        """Record the end-of-day counts (per town: only the towns that changed today)."""
+        self.daily.append(tuple(self.counts))
+        towns = self.touched_list
+        S, tc = self.S, self.tcounts
+        self.town_updates.append(
+            (array("i", towns), array("i", [n for t in towns for n in tc[t * S : t * S + S]]))
+        )
+        for t in towns:
+            self.touched[t] = 0
+        self.touched_list = []
+        if self.dossier is not None and self.dates[day] == self.dossier.due:
+            self.dossier_stats = {
+                "tickets": len(self.states),
+                **{s: self.counts[i] for s, i in self.sidx.items()},
+            }
+
+    # ================================================================ reports
+    def reports(self) -> list[ReportRecord]:
+        """Simulated submissions of every report obligation (六(六)), judged by the rules.
+
+        :func:`~fireflow.rules.reporting.obligations` lists them (the ledger per
+        community, the others per town); each is sent the active day before its
+        due day, or late with ``report_late_probability``;
+        :func:`~fireflow.rules.reporting.status` judges them at the end of the
+        campaign and :func:`~fireflow.rules.reporting.report_escalations` says
+        which go to the efficiency office (R-ESC-OFFICIAL).
+        """
+        rng = self.rng["reports"]
+        b = self.b
+        t = b.action_time
+        towns: dict[str, list[str]] = {town: [] for town in self.towns}
+        for c in self.population.communities:
+            towns[c.town].append(c.id)
+        fixed = {d.id: d for d in self.plan.deadlines_fixed}
+        submissions: list[reporting.Submission] = []
+        obligations = reporting.obligations(self.plan, towns, self.cal)
+        for o in obligations:
+            if rng.random() < b.report_late_probability:
+                n = rng.randint(*b.report_late_working_days)
+                sent = o.due + timedelta(days=n)
+                if not b.work_on_rest_days:
+                    sent = self.cal.deadline(o.due, n, "working")
+            else:
+                sent = o.due - timedelta(days=1)
+                if not b.work_on_rest_days:
+                    sent = self.cal.previous_working_day(o.due, include=False)
+            spec = fixed.get(o.report_id)
+            submissions.append(
+                reporting.Submission(
+                    report_id=o.report_id,
+                    town=o.town,
+                    community=o.community,
+                    submitted_at=datetime(
+                        sent.year, sent.month, sent.day, t.hour, t.minute, tzinfo=self.tz
+                    ),
+                    by=Actor(o.senders[0]),
+                    contents=tuple(c.zh for c in spec.contents) if spec is not None else (),
+                )
+            )
+        end = self.cal.due_instant(self.plan.end)
+        statuses = reporting.status(self.plan, towns, submissions, end, self.cal)
+        counts: dict[str, dict[str, int]] = {}
+        for st in statuses:
+            per = counts.setdefault(st.obligation.report_id, {})
+            per[st.state] = per.get(st.state, 0) + 1
+        last = self.n_days - 1
+        for esc in reporting.report_escalations(self.plan, statuses):
+            day = min(last, max(0, (self._due_of(esc.report_id) - self.start).days))
+            subject = f"{esc.report_id}@{esc.town}" + (f"/{esc.community}" if esc.community else "")
+            self.escalations.append(
+                EscalationRecord(day, -1, subject, esc.kind, esc.rule, esc.targets, "notice")
+            )
+        out: list[ReportRecord] = []
+        for d in self.plan.deadlines(self.cal):
+            per = counts.get(d.id, {})
+            out.append(
+                ReportRecord(
+                    d.id,
+                    d.name_zh,
+                    d.name_en,
+                    d.due,
+                    sum(per.values()),
+                    per.get("on_time", 0),
+                    per.get("late", 0),
+                    per.get("missing", 0),
+                    d.rules,
+                )
+            )
+        return out
+
+    def _due_of(self, report_id: str) -> date:
+        return next(d.due for d in self.plan.deadlines(self.cal) if d.id == report_id)
+
+
+def simulate(
+    plan: Plan,
+    population: Population,
+    behaviour: Behaviour | None = None,
+    *,
+    seed: int = 0,
+    name: str = "baseline",
+    log: LogMode = "keep",
+    progress: Callable[[int, int], None] | None = None,
+) -> SimResult:
+    """Simulate the campaign of ``plan`` over ``population``; return a :class:`SimResult`.
+
+    ``log`` says what to keep of the event log: ``"keep"`` every event (for
+    replay and the byte-for-byte digest), ``"digest"`` only the SHA-256 of the
+    concatenated canonical bytes (for large runs), ``"none"`` only counts.
+    ``progress(done_days, total_days)`` is called after each day.  The run
+    ends on the plan's last day; actions scheduled later are not simulated.
+    """
+    run = _Run(plan, population, behaviour or Behaviour(), seed, log)
+    reports = run.reports()  # independent of the tickets: done first, while memory is low
+    run.run(progress)
+    return SimResult(
+        name=name,
+        plan=plan,
+        population=population,
+        behaviour=run.b,
+        seed=seed,
+        dates=run.dates,
+        active=run.active,
+        states=run.states,
+        ticket_town=run.t_town,
+        ticket_report_day=run.t_report_day,
+        ticket_archived_day=run.t_archived_day,
+        daily=run.daily,
+        town_updates=run.town_updates,
+        events=run.events if log == "keep" else None,
+        digest=run.hasher.hexdigest() if log == "digest" else None,
+        n_events=run.n_events,
+        kind_counts=run.kind_counts,
+        escalations=run.escalations,
+        spot_checked=run.spot_checked,
+        spot_required=run.spot_required,
+        reports=reports,
+        dossier=run.dossier,
+        dossier_stats=run.dossier_stats,
+        ever_overdue=run.ever_overdue,
+        stalling=sum(run.stalling),
+        stale_actions=run.stale_actions,
+        inspections=run.inspections,
+        inspections_third_party=run.inspections_third_party,
+    )

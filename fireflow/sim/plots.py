@@ -1,0 +1,295 @@
+"""Plots of a simulation run: the phases as a Gantt chart, states over time, escalations.
+
+Figures are built with matplotlib's object-oriented API on the Agg canvas,
+attached inside each function: nothing touches pyplot or the global backend,
+at import or later, so a notebook's own backend is left alone.  Labels are
+Chinese with English when a CJK font is installed (Noto Sans CJK, Source Han
+Sans, WenQuanYi, SimHei, ...); otherwise they are English only, so that no
+"missing glyph" warning is ever raised.
+
+>>> from fireflow import load_plan
+>>> fig = plot_phases(load_plan("changle-2022"), english=True)
+>>> [t.get_text() for t in fig.axes[0].get_yticklabels()][:2]
+['Mobilization', 'Self-inspection']
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fireflow.plan import Plan
+from fireflow.sim.result import SimResult, require_sim_extra, state_labels
+from fireflow.states import STATES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "CJK_FONTS",
+    "cjk_font",
+    "latin",
+    "plot_escalations",
+    "plot_phases",
+    "plot_states",
+    "save_plots",
+]
+
+#: Font families searched for Chinese labels, in order of preference.
+CJK_FONTS: tuple[str, ...] = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Noto Sans CJK JP",
+    "Noto Sans CJK",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Noto Serif CJK SC",
+)
+
+_PHASE_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1")
+_STATE_COLOURS = {
+    "reported": "#bab0ac",
+    "routed": "#9c755f",
+    "rectifying": "#f28e2b",
+    "overdue": "#e15759",
+    "refused": "#b07aa1",
+    "escalated": "#ff9da7",
+    "certified": "#edc948",
+    "rectified": "#76b7b2",
+    "reinspection_requested": "#4e79a7",
+    "passed": "#8cd17d",
+    "signed_off": "#59a14f",
+    "archived": "#2f6b2f",
+}
+
+
+@functools.cache
+def cjk_font() -> str | None:
+    """The name of an installed font with Chinese glyphs, or None (searched once)."""
+    require_sim_extra()
+    from matplotlib import font_manager  # noqa: PLC0415
+
+    names = [f.name for f in font_manager.fontManager.ttflist]
+    for wanted in CJK_FONTS:
+        for name in names:
+            if name == wanted or name.startswith(wanted):
+                return name
+    return None
+
+
+def _mdates() -> Any:
+    """matplotlib.dates (untyped functions: kept behind Any)."""
+    import matplotlib.dates  # noqa: PLC0415
+
+    return matplotlib.dates
+
+
+def _english(english: bool | None) -> bool:
+    return cjk_font() is None if english is None else english or cjk_font() is None
+
+
+@contextmanager
+def _style(english: bool) -> Iterator[None]:
+    import matplotlib  # noqa: PLC0415
+
+    rc: Any = {"axes.spines.top": False, "axes.spines.right": False}
+    font = cjk_font()
+    if not english and font is not None:
+        rc["font.family"] = "sans-serif"
+        rc["font.sans-serif"] = [font, "DejaVu Sans"]
+        rc["axes.unicode_minus"] = False
+    with matplotlib.rc_context(rc):
+        yield
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A figure on its own Agg canvas (no pyplot, no global backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def latin(text: str) -> str:
+    """``text`` without wide (CJK) characters, for fonts that lack them.
+
+    >>> latin("Community dossiers (一区一档)")
+    'Community dossiers'
+    """
+    kept = "".join(ch for ch in text if unicodedata.east_asian_width(ch) not in ("W", "F"))
+    kept = re.sub(r"[(\[]\s*[)\]]", "", kept)
+    return re.sub(r"\s+", " ", kept).strip()
+
+
+def _name(name: str, english: bool) -> str:
+    return (latin(name) or "run") if english else name
+
+
+def _label(zh: str, en: str, english: bool) -> str:
+    return latin(en) if english else f"{zh} {en}"
+
+
+def _date_axis(ax: Any) -> None:
+    mdates = _mdates()
+
+    ax.xaxis.set_major_locator(mdates.MonthLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+
+
+def plot_phases(plan: Plan, *, english: bool | None = None) -> Figure:
+    """The phases as a Gantt chart, and every report deadline of ``plan.deadlines()``.
+
+    Each deadline is a milestone row: a diamond on its due day (after the
+    holiday policy) and, when that differs, a hollow mark on the nominal day.
+    ``english``: None = Chinese and English when a CJK font exists, else English.
+    """
+    require_sim_extra()
+    mdates = _mdates()
+    en = _english(english)
+    deadlines = plan.deadlines()
+    rows = len(plan.phases) + len(deadlines)
+    with _style(en):
+        fig = _figure(11, 1.2 + 0.38 * rows)
+        ax = fig.add_subplot(1, 1, 1)
+        labels: list[str] = []
+        for i, p in enumerate(plan.phases):
+            left = mdates.date2num(p.start)
+            colour = _PHASE_COLOURS[i % len(_PHASE_COLOURS)]
+            ax.barh(i, p.days, left=left, height=0.6, color=colour)
+            span = f"{p.start:%m-%d} – {p.end:%m-%d}"
+            if p.days >= 45:
+                ax.text(left + p.days / 2, i, span, ha="center", va="center", color="white",
+                        fontsize=8)  # fmt: skip
+            else:
+                ax.text(left + p.days + 2, i, span, ha="left", va="center", fontsize=8)
+            labels.append(_label(p.name.zh, p.name.en, en))
+        for j, d in enumerate(deadlines, start=len(plan.phases)):
+            due = mdates.date2num(d.due)
+            ax.axvline(due + 0.5, color="#999999", linewidth=0.6, linestyle=":", zorder=0)
+            ax.plot([due + 0.5], [j], marker="D", color="#333333", markersize=5)
+            if d.nominal != d.due:
+                ax.plot([mdates.date2num(d.nominal) + 0.5], [j], marker="D", markersize=5,
+                        markerfacecolor="none", markeredgecolor="#333333")  # fmt: skip
+            ax.text(due + 4, j, f"{d.due:%m-%d}", ha="left", va="center", fontsize=7)
+            labels.append(latin(d.name_en) if en else d.name_zh)
+        ax.set_yticks(range(rows))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.axhline(len(plan.phases) - 0.5, color="#cccccc", linewidth=0.8)
+        ax.set_ylim(rows - 0.4, -0.6)
+        ax.set_xlim(mdates.date2num(plan.start) - 3, mdates.date2num(plan.end) + 12)
+        _date_axis(ax)
+        ax.set_title(_label(plan.name.zh, plan.name.en, en)[:110], fontsize=10)
+        ax.set_xlabel(_label("日期", f"Date ({plan.year}, {plan.timezone})", en))
+        fig.subplots_adjust(left=0.27, right=0.98, top=0.93, bottom=0.1)
+    return fig
+
+
+def plot_states(result: SimResult, *, english: bool | None = None) -> Figure:
+    """Tickets per state over time, stacked, with the phases shaded behind."""
+    require_sim_extra()
+    mdates = _mdates()
+
+    en = _english(english)
+    labels = state_labels(en)
+    timeline = result.timeline
+    shown = [s for s in STATES if s != "new" and int(timeline[s].max()) > 0]
+    with _style(en):
+        fig = _figure(11, 5)
+        ax = fig.add_subplot(1, 1, 1)
+        for i, p in enumerate(result.plan.phases):
+            ax.axvspan(
+                mdates.date2num(p.start), mdates.date2num(p.end + timedelta(days=1)),
+                color=_PHASE_COLOURS[i % len(_PHASE_COLOURS)], alpha=0.08, linewidth=0,
+            )  # fmt: skip
+            ax.text(
+                mdates.date2num(p.start) + p.days / 2, 1.0, _label(p.name.zh, p.name.en, en),
+                transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7,
+                color="#555555",
+            )  # fmt: skip
+        x = mdates.date2num(list(result.dates))
+        if shown:
+            ax.stackplot(
+                x,
+                [timeline[s].to_numpy() for s in shown],
+                labels=[labels[s] for s in shown],
+                colors=[_STATE_COLOURS.get(s, "#999999") for s in shown],
+            )
+            ax.legend(loc="upper left", fontsize=7, ncol=2, frameon=False)
+        _date_axis(ax)
+        ax.set_xlim(x[0], x[-1] + 1)
+        ax.set_ylabel(_label("隐患数", "Tickets", en))
+        title = _label("隐患状态（每日末）", "Ticket states at the end of each day", en)
+        ax.set_title(f"{title} · {_name(result.name, en)}", fontsize=10, pad=16)
+        fig.subplots_adjust(left=0.07, right=0.98, top=0.9, bottom=0.08)
+    return fig
+
+
+def plot_escalations(result: SimResult, *, english: bool | None = None) -> Figure:
+    """Escalations per target agency, stacked by rule."""
+    require_sim_extra()
+    en = _english(english)
+    table = result.escalations_by_agency()
+    names = {a.id: a.name for a in result.plan.agencies}
+    with _style(en):
+        fig = _figure(10, 4.5)
+        ax = fig.add_subplot(1, 1, 1)
+        if table.empty:
+            ax.text(0.5, 0.5, _label("无移交或问责", "No escalations", en), ha="center")
+            ax.set_axis_off()
+        else:
+            rules = [c for c in table.columns if c != "total"]
+            agencies = list(table.index)
+            left = [0] * len(agencies)
+            for j, rule in enumerate(rules):
+                values = [int(v) for v in table[rule]]
+                ax.barh(
+                    range(len(agencies)), values, left=left, label=rule,
+                    color=_PHASE_COLOURS[j % len(_PHASE_COLOURS)],
+                )  # fmt: skip
+                left = [a + b for a, b in zip(left, values, strict=True)]
+            ax.set_yticks(range(len(agencies)))
+            ax.set_yticklabels(
+                [_label(names[a].zh, a, en) if a in names else str(a) for a in agencies]
+            )
+            ax.invert_yaxis()
+            ax.legend(fontsize=7, frameon=False, loc="lower right")
+            ax.set_xlabel(_label("次数", "Escalations (per target agency)", en))
+        title = _label("移交与问责（按部门、规则）", "Escalations by agency and rule", en)
+        ax.set_title(f"{title} · {_name(result.name, en)}", fontsize=10)
+        fig.subplots_adjust(left=0.22, right=0.98, top=0.9, bottom=0.12)
+    return fig
+
+
+def save_plots(
+    result: SimResult, out_dir: str | os.PathLike[str], *, english: bool | None = None
+) -> dict[str, Path]:
+    """Write ``phases.png``, ``states.png`` and ``escalations.png``; return name -> path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    en = _english(english)
+    figures = {
+        "phases": plot_phases(result.plan, english=en),
+        "states": plot_states(result, english=en),
+        "escalations": plot_escalations(result, english=en),
+    }
+    paths: dict[str, Path] = {}
+    with _style(en):
+        for name, fig in figures.items():
+            path = out / f"{name}.png"
+            fig.savefig(path, dpi=100, metadata={"Software": None})
+            paths[name] = path
+    return paths

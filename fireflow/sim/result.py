@@ -1,0 +1,623 @@
+"""What a simulation run gives back: timelines, KPIs, the event log, tables and plots.
+
+Everything a notebook wants is a :mod:`pandas` DataFrame built on first use
+(pandas and matplotlib are the ``sim`` extra: ``pip install 'fireflow[sim]'``).
+:attr:`SimResult.kpis` is a plain ``dict`` of numbers with stable keys, the
+row a Monte Carlo sweep collects; :data:`KPI_LABELS` names each in Chinese
+and English.
+
+KPI definitions (all counts are tickets unless said otherwise):
+
+* ``rectified_by_dossier_share``: of the tickets recorded by the end of the
+  dossier due day (R-DUE-DOSSIER, 07-15 in Changle), the share that were
+  archived (re-checked, signed off and filed: 一区一档) at that moment.
+* ``overdue_tickets``: tickets marked overdue at least once (R-ESC-OVERDUE);
+  ``overdue_at_dossier``: in state ``overdue`` at the end of the dossier due day.
+* ``escalations``: ``escalate`` events; :meth:`SimResult.escalation_table`
+  lists every escalation with its rule and target agencies, both the events
+  (refusal, overdue, exposure) and the notices that change no state
+  (R-ESC-PROPERTY after repeated failed re-checks, R-TKT-SPOTCHECK and
+  R-ESC-OFFICIAL after a spot check reopens a ticket), all as
+  :func:`~fireflow.rules.escalation.due_escalations` reported them.
+* ``spot_check_coverage``: communities visited / communities; the plan asks for
+  at least ``spot_check_required`` (ceil of 10%).
+* ``reports_due``, ``reports_late``, ``reports_missing``: report obligations
+  (:func:`fireflow.rules.reporting.obligations`: the ledger per community, the
+  others per town) and their state at the end of the campaign
+  (:func:`fireflow.rules.reporting.status`: late = sent after the end of the
+  due day); each late or missing one is also an R-ESC-OFFICIAL notice
+  (:func:`fireflow.rules.reporting.report_escalations`).
+* spot-check KPIs come from the plan's 双随机 draw
+  (:func:`fireflow.rules.spotcheck.draw`) and the reopen orders of
+  :func:`fireflow.rules.spotcheck.findings_to_commands`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import html
+import math
+import os
+from array import array
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import attrs
+
+from fireflow.calendar import Deadline
+from fireflow.errors import InvalidArgument
+from fireflow.events import Event, canonical_bytes, event_to_data
+from fireflow.plan import Plan
+from fireflow.sim.behaviour import Behaviour
+from fireflow.sim.population import Population
+from fireflow.states import LIFECYCLE, STATES
+from fireflow.ticket import TicketState
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "KPI_LABELS",
+    "EscalationRecord",
+    "ReportRecord",
+    "SimResult",
+    "SpotCheckRecord",
+    "compare",
+    "format_kpi",
+    "require_sim_extra",
+]
+
+#: KPI key -> (Chinese, English) label, in display order.
+KPI_LABELS: dict[str, tuple[str, str]] = {
+    "communities": ("小区数", "Communities"),
+    "towns": ("乡镇（街道）数", "Towns"),
+    "companies": ("物业服务企业数", "Property companies"),
+    "stalling_companies": ("消极拖延的物业企业", "Stalling property companies"),
+    "inspections": ("乡镇检查小区次数", "Town inspections of communities"),
+    "inspections_third_party": ("其中第三方检查", "of which by third-party experts"),
+    "tickets": ("登记隐患", "Hazards recorded (tickets)"),
+    "events": ("事件数", "Events in the log"),
+    "archived": ("年末已整改归档", "Filed at the end"),
+    "archived_share": ("年末整改归档率", "Share filed at the end"),
+    "open_at_end": ("年末未办结", "Still open at the end"),
+    "dossier_tickets": ("档案报送日前登记", "Recorded by the dossier due day"),
+    "rectified_by_dossier": ("档案报送日前整改归档", "Filed by the dossier due day"),
+    "rectified_by_dossier_share": ("按期整改归档率", "Share filed by the dossier due day"),
+    "overdue_tickets": ("曾逾期隐患", "Tickets ever overdue"),
+    "overdue_at_dossier": ("档案报送日仍逾期", "Overdue at the dossier due day"),
+    "refusals": ("拒不整改", "Refusals after dissuasion"),
+    "escalations": ("移交执法", "Escalations (escalate events)"),
+    "exposures": ("公示曝光", "Exposures on the notice board"),
+    "punishments": ("依法查处", "Investigated and punished"),
+    "notices_property": ("物业企业配合不力", "Property company cooperating poorly"),
+    "notices_spot_check": ("抽查责令整改", "Ordered to finish after a spot check"),
+    "notices_official": ("转效能部门问责", "Referred to the efficiency office"),
+    "notices_reports": ("报送逾期转效能部门", "Late reports referred to the efficiency office"),
+    "recheck_failures": ("复查不合格", "Failed re-checks"),
+    "mean_days_to_archive": ("平均办结天数", "Mean days from report to filing"),
+    "spot_check_required": ("应抽查小区（不低于10%）", "Communities to spot-check (>= 10%)"),
+    "spot_check_communities": ("已抽查小区", "Communities spot-checked"),
+    "spot_check_coverage": ("抽查覆盖率", "Spot-check coverage"),
+    "spot_check_tickets": ("抽查复核的已办结隐患", "Closed tickets checked on site"),
+    "spot_check_reopened": ("抽查发现整改不到位", "Reopened by the spot check"),
+    "spot_check_new": ("抽查新发现隐患", "New hazards found by the spot check"),
+    "reports_due": ("应报送材料（份）", "Reports due (obligations)"),
+    "reports_late": ("逾期报送（份）", "Reports sent late"),
+    "reports_missing": ("年末仍未报送（份）", "Reports still missing at the end"),
+    "reports_late_share": ("逾期报送率", "Share of reports late or missing"),
+}
+
+_SHARES = {
+    "archived_share",
+    "rectified_by_dossier_share",
+    "spot_check_coverage",
+    "reports_late_share",
+}
+
+
+class EscalationRecord(NamedTuple):
+    """An escalation as the rules reported it, and how the run acted on it.
+
+    ``ticket`` is the ticket's index (-1 for a report), ``subject`` the ticket id
+    or ``report@town[/community]``.  ``via`` is ``event`` (an ``escalate`` or
+    ``expose`` event was recorded) or ``notice`` (due, but no transition follows
+    from it: R-ESC-PROPERTY, R-TKT-SPOTCHECK, R-ESC-OFFICIAL).
+    """
+
+    day: int
+    ticket: int
+    subject: str
+    kind: str
+    rule: str
+    targets: tuple[str, ...]
+    via: str
+
+
+class ReportRecord(NamedTuple):
+    """One report of the plan: obligations, and how many were on time, late, missing."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    due: date
+    senders: int
+    on_time: int
+    late: int
+    missing: int
+    rules: tuple[str, ...]
+
+
+class SpotCheckRecord(NamedTuple):
+    """One spot-check visit: closed tickets checked, reopened, new hazards, the team."""
+
+    day: int
+    community: int
+    checked: int
+    reopened: int
+    found: int
+    team: tuple[str, ...]
+
+
+def require_sim_extra() -> None:
+    """Raise :class:`ImportError` naming the ``sim`` extra when pandas or matplotlib is missing."""
+    import importlib.util  # noqa: PLC0415
+
+    missing = [m for m in ("pandas", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"the simulator's tables and plots need {' and '.join(missing)}: "
+            "pip install 'fireflow[sim]'"
+        )
+
+
+@attrs.define(eq=False, slots=False, repr=False, kw_only=True)
+class SimResult:
+    """The outcome of :func:`~fireflow.sim.simulate`.
+
+    * :attr:`kpis`: the KPIs as a dict (see :data:`KPI_LABELS`), :meth:`kpi_table`
+      as a DataFrame with labels;
+    * :attr:`timeline`: date x state counts (end of each day);
+      :attr:`timeline_by_town`: the same per town (a (date, town) MultiIndex);
+    * :attr:`events`: the event log (when kept), :meth:`log_digest` its SHA-256;
+    * :attr:`tickets`: every ticket's final :class:`~fireflow.ticket.TicketState`;
+    * :meth:`escalation_table`, :meth:`escalations_by_agency`,
+      :meth:`report_table`, :meth:`spot_check_table`;
+    * :meth:`plot_phases`, :meth:`plot_states`, :meth:`plot_escalations`,
+      :meth:`save_plots`, :meth:`write_report`.
+    """
+
+    name: str
+    plan: Plan
+    population: Population
+    behaviour: Behaviour
+    seed: int
+    dates: list[date]
+    active: list[bool]
+    states: list[TicketState]
+    ticket_town: array[int]
+    ticket_report_day: array[int]
+    ticket_archived_day: array[int]
+    daily: list[tuple[int, ...]]
+    town_updates: list[tuple[array[int], array[int]]]
+    events: list[Event] | None
+    digest: str | None
+    n_events: int
+    kind_counts: dict[str, int]
+    escalations: list[EscalationRecord]
+    spot_checked: list[SpotCheckRecord]
+    spot_required: int
+    reports: list[ReportRecord]
+    dossier: Deadline | None
+    dossier_stats: dict[str, int] | None
+    ever_overdue: int
+    stalling: int
+    stale_actions: int
+    inspections: int
+    inspections_third_party: int
+
+    def __repr__(self) -> str:
+        return (
+            f"<SimResult {self.name!r}: plan {self.plan.id}, {len(self.population)} communities, "
+            f"seed {self.seed}, {len(self.states)} tickets, {self.n_events} events>"
+        )
+
+    # ------------------------------------------------------------------ raw
+    @property
+    def tickets(self) -> list[TicketState]:
+        """Every ticket's final state, in the order they were recorded."""
+        return self.states
+
+    def log_digest(self) -> str:
+        """SHA-256 (hex) of the canonical bytes of every event, concatenated in log order.
+
+        Available when the run kept the events (``log="keep"``) or hashed them
+        (``log="digest"``).
+        """
+        if self.digest is not None:
+            return self.digest
+        if self.events is None:
+            raise InvalidArgument("log", "this run kept no event log (log='none')")
+        h = hashlib.sha256()
+        for e in self.events:
+            h.update(canonical_bytes(e))
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ KPIs
+    @functools.cached_property
+    def kpis(self) -> dict[str, int | float]:
+        """The KPIs (keys of :data:`KPI_LABELS`), plain numbers; NaN where undefined."""
+        final = dict.fromkeys(STATES, 0)
+        for s in self.states:
+            final[s.state] += 1
+        n = len(self.states)
+        kc = self.kind_counts
+        archived_days = [
+            a - r
+            for a, r in zip(self.ticket_archived_day, self.ticket_report_day, strict=True)
+            if a >= 0
+        ]
+        notices = {"property": 0, "spot_check": 0, "official": 0, "report": 0}
+        for e in self.escalations:
+            if e.via == "notice":
+                kind = "report" if e.kind.startswith("report_") else e.kind
+                notices[kind] = notices.get(kind, 0) + 1
+        dossier = self.dossier_stats or {}
+        d_tickets = dossier.get("tickets", 0)
+        d_archived = dossier.get("archived", 0)
+        visited = len(self.spot_checked)
+        due = sum(r.senders for r in self.reports)
+        late = sum(r.late for r in self.reports)
+        missing = sum(r.missing for r in self.reports)
+        nan = float("nan")
+        return {
+            "communities": len(self.population),
+            "towns": len(self.population.towns),
+            "companies": len(self.population.companies),
+            "stalling_companies": self.stalling,
+            "inspections": self.inspections,
+            "inspections_third_party": self.inspections_third_party,
+            "tickets": n,
+            "events": self.n_events,
+            "archived": final["archived"],
+            "archived_share": final["archived"] / n if n else nan,
+            "open_at_end": n - final["archived"],
+            "dossier_tickets": d_tickets,
+            "rectified_by_dossier": d_archived,
+            "rectified_by_dossier_share": d_archived / d_tickets if d_tickets else nan,
+            "overdue_tickets": self.ever_overdue,
+            "overdue_at_dossier": dossier.get("overdue", 0),
+            "refusals": kc.get("refuse", 0),
+            "escalations": kc.get("escalate", 0),
+            "exposures": kc.get("expose", 0),
+            "punishments": kc.get("punish", 0),
+            "notices_property": notices["property"],
+            "notices_spot_check": notices["spot_check"],
+            "notices_official": notices["official"],
+            "notices_reports": notices["report"],
+            "recheck_failures": kc.get("recheck_fail", 0),
+            "mean_days_to_archive": sum(archived_days) / len(archived_days)
+            if archived_days
+            else nan,
+            "spot_check_required": self.spot_required,
+            "spot_check_communities": visited,
+            "spot_check_coverage": visited / len(self.population),
+            "spot_check_tickets": sum(s.checked for s in self.spot_checked),
+            "spot_check_reopened": sum(s.reopened for s in self.spot_checked),
+            "spot_check_new": sum(s.found for s in self.spot_checked),
+            "reports_due": due,
+            "reports_late": late,
+            "reports_missing": missing,
+            "reports_late_share": (late + missing) / due if due else nan,
+        }
+
+    def kpi_table(self) -> pd.DataFrame:
+        """The KPIs with their Chinese and English labels (index: KPI key)."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        rows = [(k, *KPI_LABELS[k], v) for k, v in self.kpis.items()]
+        return pd.DataFrame(rows, columns=["kpi", "指标", "KPI", "value"]).set_index("kpi")
+
+    # -------------------------------------------------------------- timelines
+    @functools.cached_property
+    def timeline(self) -> pd.DataFrame:
+        """Tickets per state at the end of each day (index: date; one column per state)."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        index = pd.DatetimeIndex(self.dates, name="date")
+        frame = pd.DataFrame(self.daily, columns=list(STATES), index=index)
+        return frame.drop(columns=["new"])
+
+    @functools.cached_property
+    def timeline_by_town(self) -> pd.DataFrame:
+        """Tickets per state per town at the end of each day (index: (date, town))."""
+        require_sim_extra()
+        import numpy as np  # noqa: PLC0415 (pandas brings it)
+        import pandas as pd  # noqa: PLC0415
+
+        towns = list(self.population.towns)
+        n = len(STATES)
+        current = np.zeros((len(towns), n), dtype=np.int64)
+        per_day = np.empty((len(self.dates), len(towns), n), dtype=np.int64)
+        for day, (changed, values) in enumerate(self.town_updates):
+            if len(changed):
+                current[np.frombuffer(changed, dtype=np.intc)] = np.frombuffer(
+                    values, dtype=np.intc
+                ).reshape(-1, n)
+            per_day[day] = current
+        index = pd.MultiIndex.from_product(
+            [pd.DatetimeIndex(self.dates), towns], names=["date", "town"]
+        )
+        frame = pd.DataFrame(per_day.reshape(-1, n), columns=list(STATES), index=index)
+        return frame.drop(columns=["new"])
+
+    def phase_table(self) -> pd.DataFrame:
+        """The plan's phases (id, names, start, end, working days)."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        rows = []
+        for p in self.plan.phases:
+            first, last = (p.start - self.plan.start).days, (p.end - self.plan.start).days
+            rows.append(
+                (p.id, p.name.zh, p.name.en, p.start, p.end, sum(self.active[first : last + 1]))
+            )
+        return pd.DataFrame(
+            rows, columns=["phase", "阶段", "name", "start", "end", "active_days"]
+        ).set_index("phase")
+
+    # ------------------------------------------------------------------ tables
+    def escalation_table(self) -> pd.DataFrame:
+        """One row per escalation and target agency: date, ticket, kind, rule, agency, via."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        rows = [
+            (self.dates[e.day], e.subject, e.kind, e.rule, agency, e.via)
+            for e in self.escalations
+            for agency in e.targets
+        ]
+        return pd.DataFrame(rows, columns=["date", "subject", "kind", "rule", "agency", "via"])
+
+    def escalations_by_agency(self) -> pd.DataFrame:
+        """Escalations per target agency (rows) and rule (columns), with a total column."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        table = self.escalation_table()
+        if table.empty:
+            return pd.DataFrame(columns=["total"], dtype="int64")
+        counts = table.pivot_table(
+            index="agency", columns="rule", values="subject", aggfunc="count", fill_value=0
+        )
+        counts.columns.name = None
+        counts["total"] = counts.sum(axis=1)
+        return counts.sort_values(["total"], ascending=False, kind="stable").astype("int64")
+
+    def report_table(self) -> pd.DataFrame:
+        """Every report of the plan: due day, obligations, on time, late, missing, rules."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        rows = [
+            (
+                r.id,
+                r.name_zh,
+                r.name_en,
+                r.due,
+                r.senders,
+                r.on_time,
+                r.late,
+                r.missing,
+                " ".join(r.rules),
+            )
+            for r in self.reports
+        ]
+        columns = ["report", "名称", "name", "due", "due_submissions", "on_time", "late"]
+        columns += ["missing", "rules"]
+        return pd.DataFrame(rows, columns=columns).set_index("report")
+
+    def spot_check_table(self) -> pd.DataFrame:
+        """One row per visit: date, community, name, town, team, checked, reopened, found."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        comms = self.population.communities
+        rows = [
+            (
+                self.dates[s.day],
+                comms[s.community].id,
+                comms[s.community].name,
+                comms[s.community].town,
+                " ".join(s.team),
+                s.checked,
+                s.reopened,
+                s.found,
+            )
+            for s in self.spot_checked
+        ]
+        columns = ["date", "community", "name", "town", "team", "checked", "reopened", "found"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def event_table(self) -> pd.DataFrame:
+        """The kept event log as a DataFrame (one row per event)."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        if self.events is None:
+            raise InvalidArgument("log", "this run kept no event log (use log='keep')")
+        rows = []
+        for e in self.events:
+            d = event_to_data(e)
+            rows.append(
+                (
+                    d["ticket_id"],
+                    d["seq"],
+                    d["kind"],
+                    e.at,
+                    str(e.actor),
+                    " ".join(e.rules),
+                    d["payload"],
+                )
+            )
+        return pd.DataFrame(
+            rows, columns=["ticket", "seq", "kind", "at", "actor", "rules", "payload"]
+        )
+
+    # ------------------------------------------------------------------ plots
+    def plot_phases(self) -> Figure:
+        """The phases as a Gantt chart with the report deadlines."""
+        from fireflow.sim.plots import plot_phases  # noqa: PLC0415
+
+        return plot_phases(self.plan)
+
+    def plot_states(self) -> Figure:
+        """Ticket states stacked over time."""
+        from fireflow.sim.plots import plot_states  # noqa: PLC0415
+
+        return plot_states(self)
+
+    def plot_escalations(self) -> Figure:
+        """Escalations by target agency and rule."""
+        from fireflow.sim.plots import plot_escalations  # noqa: PLC0415
+
+        return plot_escalations(self)
+
+    def save_plots(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write every plot as PNG into ``out_dir``; return name -> path."""
+        from fireflow.sim.plots import save_plots  # noqa: PLC0415
+
+        return save_plots(self, out_dir)
+
+    # ------------------------------------------------------------------ reports
+    def summary_html(self) -> str:
+        """A short HTML summary: the run and its KPI table (escaped)."""
+        e = html.escape
+        kpis = self.kpi_table()
+        rows = "".join(
+            f"<tr><td>{e(zh)}</td><td>{e(en)}</td><td style='text-align:right'>"
+            f"{e(format_kpi(key, value))}</td></tr>"
+            for key, (zh, en, value) in zip(kpis.index, kpis.itertuples(index=False), strict=True)
+        )
+        return (
+            f"<div><strong>{e(self.name)}</strong>: {e(self.plan.name.zh)} "
+            f"({e(self.plan.id)}), {len(self.population)} communities "
+            f"({e(self.population.source)}), seed {self.seed}"
+            "<table><thead><tr><th>指标</th><th>KPI</th><th>value</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary_html()
+
+    def write_report(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Write the timelines (CSV), the plots (PNG) and ``index.html`` into ``out_dir``.
+
+        The HTML page refers to the PNG files by relative paths; every text is
+        HTML-escaped.  Returns the path of ``index.html``.
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        timeline = self.timeline.reset_index(drop=True)
+        timeline.insert(0, "date", [d.isoformat() for d in self.dates])
+        timeline.to_csv(out / "timeline.csv", index=False, encoding="utf-8")
+        by_town = self.timeline_by_town.reset_index(drop=True)
+        towns = self.population.towns
+        by_town.insert(0, "town", [t for _ in self.dates for t in towns])
+        by_town.insert(0, "date", [d.isoformat() for d in self.dates for _ in towns])
+        by_town.to_csv(out / "timeline_by_town.csv", index=False, encoding="utf-8")
+        self.kpi_table().to_csv(out / "kpis.csv", encoding="utf-8")
+        plots = self.save_plots(out)
+        e = html.escape
+        reports = self.report_table()
+        report_rows = "".join(
+            f"<tr><td>{e(str(i))}</td><td>{e(r['名称'])}<br>{e(r['name'])}</td>"
+            f"<td>{e(str(r['due']))}</td><td>{r['due_submissions']}</td><td>{r['late']}</td>"
+            f"<td>{r['missing']}</td>"
+            f"<td>{e(r['rules'])}</td></tr>"
+            for i, r in reports.iterrows()
+        )
+        by_agency = self.escalations_by_agency()
+        agency_names = {a.id: a.name.zh for a in self.plan.agencies}
+        esc_rows = "".join(
+            f"<tr><td>{e(agency_names.get(str(a), str(a)))} ({e(str(a))})</td>"
+            + "".join(f"<td>{int(v)}</td>" for v in row)
+            + "</tr>"
+            for a, row in by_agency.iterrows()
+        )
+        esc_head = "".join(f"<th>{e(str(c))}</th>" for c in by_agency.columns)
+        images = "".join(
+            f'<figure><img src="{e(p.name)}" alt="{e(name)}" style="max-width:100%">'
+            f"<figcaption>{e(name)}</figcaption></figure>"
+            for name, p in plots.items()
+        )
+        title = f"{self.plan.name.zh} · 推演 what-if simulation · {self.name}"
+        page = f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{e(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:75em}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 8px}}</style>
+</head><body>
+<h1>{e(title)}</h1>
+<p>{e(self.plan.district.zh)} {e(self.plan.district.en)} · plan {e(self.plan.id)} ·
+population: {e(self.population.source)} · seed {self.seed} ·
+{len(self.states)} tickets, {self.n_events} events</p>
+<h2>指标 KPIs</h2>
+{self.summary_html()}
+<h2>报送 Reports due and late</h2>
+<table><thead><tr><th>id</th><th>名称 Name</th><th>截止 Due</th><th>应报 Obligations</th>
+<th>逾期 Late</th><th>未报 Missing</th><th>规则 Rules</th></tr></thead>
+<tbody>{report_rows}</tbody></table>
+<h2>移交与问责 Escalations by agency and rule</h2>
+<table><thead><tr><th>部门 Agency</th>{esc_head}</tr></thead><tbody>{esc_rows}</tbody></table>
+<h2>图表 Charts</h2>
+{images}
+<p>Data: <a href="timeline.csv">timeline.csv</a> ·
+<a href="timeline_by_town.csv">timeline_by_town.csv</a> · <a href="kpis.csv">kpis.csv</a></p>
+</body></html>
+"""
+        path = out / "index.html"
+        path.write_text(page, encoding="utf-8")
+        return path
+
+
+def format_kpi(key: str, value: int | float) -> str:
+    """A KPI value for people: shares as percentages, NaN as a dash."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.1%}" if key in _SHARES else f"{value:.1f}"
+    return f"{value:,}"
+
+
+def compare(*results: SimResult, labels: bool = True) -> pd.DataFrame:
+    """The KPIs of several runs side by side (one column per run, named by ``result.name``).
+
+    With ``labels`` the first two columns are the Chinese and English labels.
+    Runs with the same name get ``#2``, ``#3`` appended.
+    """
+    require_sim_extra()
+    import pandas as pd  # noqa: PLC0415
+
+    if not results:
+        raise InvalidArgument("results", "compare needs at least one result")
+    columns: dict[str, list[Any]] = {}
+    if labels:
+        columns["指标"] = [zh for zh, _ in KPI_LABELS.values()]
+        columns["KPI"] = [en for _, en in KPI_LABELS.values()]
+    seen: dict[str, int] = {}
+    for r in results:
+        n = seen.get(r.name, 0) + 1
+        seen[r.name] = n
+        name = r.name if n == 1 else f"{r.name}#{n}"
+        columns[name] = [r.kpis[k] for k in KPI_LABELS]
+    frame = pd.DataFrame(columns, index=pd.Index(list(KPI_LABELS), name="kpi"), dtype=object)
+    return frame
+
+
+def state_labels(english: bool) -> dict[str, str]:
+    """State id -> label for plots (Chinese with English, or English only)."""
+    return {s.id: s.en if english else f"{s.zh} {s.en}" for s in LIFECYCLE.states}
