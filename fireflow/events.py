@@ -57,12 +57,26 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# Encodes a payload to test its text for NFC at once (keys and values alike).
+_NFC_PROBE = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+
+
 def _nfc_text(value: str) -> str:
     return _nfc_str(value)
 
 
 def _nfc_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Payload text kept in NFC, so that encoding and decoding lose nothing."""
+    """Payload text kept in NFC, so that encoding and decoding lose nothing.
+
+    The common case (plain JSON data already in NFC) is recognised in one pass
+    of C code: encode the payload, test the text; only otherwise walk it.
+    """
+    try:
+        text = _NFC_PROBE.encode(payload)
+    except (TypeError, ValueError):  # not plain JSON: walk it (and report later)
+        return _nfc(dict(payload))  # type: ignore[no-any-return]
+    if text.isascii() or unicodedata.is_normalized("NFC", text):
+        return dict(payload)
     return _nfc(dict(payload))  # type: ignore[no-any-return]
 
 

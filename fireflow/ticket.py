@@ -232,10 +232,7 @@ class TicketState:
             elif name == "deadline":
                 kw[name] = date.fromisoformat(value)
             elif name == "routing":
-                parts: dict[str, Any] = {
-                    k: tuple(v) if isinstance(v, list) else v for k, v in value.items()
-                }
-                kw[name] = Routing(**parts)
+                kw[name] = Routing.from_data(value)
             elif name == "signers":
                 kw[name] = tuple(Actor(**x) for x in value)
             elif name == "evidence":
@@ -288,6 +285,8 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
             rule="R-AUTH-ROLES",
             zh="方案未规定该步骤的执行部门",
         )
+    if agency in entry.agencies:
+        return entry.rules
     allowed = set(entry.agencies)
     if state.routing is not None:
         for role in entry.roles:
@@ -727,18 +726,7 @@ def evolve(state: TicketState, event: Event) -> TicketState:
             reported_at=event.at,
         )
     elif kind == "route":
-        r = p["routing"]
-        changes["routing"] = Routing(
-            route=r["route"],
-            rectifier=r["rectifier"],
-            lead=r["lead"],
-            supervisor=r["supervisor"],
-            recheck_lead=r["recheck_lead"],
-            cooperating=tuple(r["cooperating"]),
-            enforcers=tuple(r["enforcers"]),
-            certifier=r.get("certifier"),
-            rules=tuple(r["rules"]),
-        )
+        changes["routing"] = Routing.from_data(p["routing"])
     elif kind == "rectify":
         changes["rectified_by"] = event.actor.agency
     elif kind in ("recheck_pass", "recheck_fail"):

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
@@ -43,7 +44,43 @@ class Routing:
 
     def to_data(self) -> dict[str, object]:
         """JSON-compatible data."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(self).items()}
+        return {
+            "route": self.route,
+            "rectifier": self.rectifier,
+            "lead": self.lead,
+            "supervisor": self.supervisor,
+            "recheck_lead": self.recheck_lead,
+            "cooperating": list(self.cooperating),
+            "enforcers": list(self.enforcers),
+            "certifier": self.certifier,
+            "rules": list(self.rules),
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Routing:
+        """Rebuild from :meth:`to_data`; equal routings are shared, not rebuilt."""
+        key = (
+            data["route"],
+            data["rectifier"],
+            data["lead"],
+            data["supervisor"],
+            data["recheck_lead"],
+            tuple(data["cooperating"]),
+            tuple(data["enforcers"]),
+            data.get("certifier"),
+            tuple(data["rules"]),
+        )
+        found = _SHARED.get(key)
+        if found is None:
+            found = cls(*key)
+            if len(_SHARED) < _SHARED_MAX:  # bounded: odd stored data cannot grow it forever
+                _SHARED[key] = found
+        return found
+
+
+#: Routings rebuilt from events are shared: a province's tickets use a handful of routes.
+_SHARED: dict[tuple[Any, ...], Routing] = {}
+_SHARED_MAX = 4096
 
 
 def _score(route: Route, location: str, subtype: str) -> int | None:
