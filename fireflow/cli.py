@@ -7,15 +7,13 @@ Exit codes: 0 success, 1 a definition or input problem, 2 a usage error.
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from fireflow._console import console, print_json
 from fireflow.calendar import Calendar
 from fireflow.errors import FireflowError, PlanError
 from fireflow.plan import Plan, load_plan, plan_json_schema_text
@@ -47,14 +45,6 @@ PlanArg = Annotated[str, typer.Argument(help="Built-in plan name or path to a pl
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _console() -> Console:
-    return Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
-
-
 def _load(name: str) -> Plan:
     return load_plan(name)
 
@@ -65,7 +55,7 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     plan = _load(name)
     deadlines = plan.deadlines()
     if as_json:
-        _print_json(
+        print_json(
             {
                 "plan": plan.id,
                 "phases": [
@@ -83,7 +73,7 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
             }
         )
         return
-    con = _console()
+    con = console()
     con.print(f"[bold]{plan.name.zh}[/bold]\n{plan.name.en}")
     con.print(f"{plan.district} · {plan.year} · {plan.timezone}")
     t = Table(title="阶段 Phases (R-CAL-PHASES)")
@@ -139,7 +129,7 @@ def plan_rules(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     """List the rule catalogue (规则目录) with clauses."""
     plan = _load(name)
     if as_json:
-        _print_json([r.model_dump(mode="json") for r in plan.rules])
+        print_json([r.model_dump(mode="json") for r in plan.rules])
         return
     t = Table(title=f"规则目录 Rule catalogue · {plan.id}")
     for col in ("id", "条款 Clause", "依据 Basis", "规则 Rule"):
@@ -147,7 +137,7 @@ def plan_rules(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     basis = {"plan": "方案原文 plan", "default": "默认解释 default", "mixed": "原文+默认 mixed"}
     for r in plan.rules:
         t.add_row(r.id, r.clause, basis[r.basis], f"{r.title_zh} {r.title_en}")
-    _console().print(t)
+    console().print(t)
 
 
 @plan_app.command("schema")
@@ -177,7 +167,7 @@ def calendar_deadline(
     cal = Calendar.for_plan(p, allow_provisional=provisional) if provisional else p.calendar
     period = cal.period(day, n, unit)  # type: ignore[arg-type] # checked by period()
     if as_json:
-        _print_json(
+        print_json(
             {
                 "start": period.start.isoformat(),
                 "n": period.n,

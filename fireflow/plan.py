@@ -37,6 +37,7 @@ from pydantic import (
     ValidationError,
 )
 
+from fireflow._yaml import line_of, load_definition
 from fireflow.errors import InvalidArgument, PlanError, PlanNotFound, Problem
 
 if TYPE_CHECKING:
@@ -564,25 +565,7 @@ def _load_builtin(name: str) -> Plan:
 
 def parse_plan(text: str, source: str = "<data>") -> Plan:
     """Parse and validate plan YAML text (``source`` names it in errors)."""
-    problems: list[Problem] = []
-    loader = _StrictLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise PlanError([Problem(source, "", "empty plan file")])
-        lines: dict[str, int] = {}
-        _index_lines(node, "", lines, problems, source)
-        data = loader.construct_document(node)
-    except PlanError:
-        raise
-    except ValueError as exc:  # e.g. an impossible unquoted date such as 2022-02-30
-        raise PlanError([Problem(source, "", f"invalid value in YAML: {exc}")]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise PlanError([Problem(source, "", f"not valid YAML: {exc}", line=line)]) from None
-    finally:
-        loader.dispose()
+    data, lines, problems = load_definition(text, source, PlanError, "plan")
     return validate_plan_data(data, source, lines, problems)
 
 
@@ -603,9 +586,9 @@ def validate_plan_data(
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             path = _path(err["loc"])
-            found.append(Problem(source, path, err["msg"], line=_line_of(lines, path)))
+            found.append(Problem(source, path, err["msg"], line=line_of(lines, path)))
     for path, message, rule in _semantic_problems(data):
-        found.append(Problem(source, path, message, rule=rule, line=_line_of(lines, path)))
+        found.append(Problem(source, path, message, rule=rule, line=line_of(lines, path)))
     if found:
         raise PlanError(sorted(found, key=lambda p: (p.line or 10**9, p.path, p.message)))
     assert plan is not None
@@ -650,30 +633,6 @@ def _represent_text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _PlanDumper.add_representer(str, _represent_text)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader; the composed node tree is walked for duplicates and lines."""
-
-
-def _index_lines(
-    node: yaml.Node, path: str, lines: dict[str, int], problems: list[Problem], source: str
-) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            child = f"{path}.{key}" if path else key
-            if key in seen:
-                problems.append(
-                    Problem(source, child, "duplicate key", line=key_node.start_mark.line + 1)
-                )
-            seen.add(key)
-            _index_lines(value_node, child, lines, problems, source)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, f"{path}[{i}]", lines, problems, source)
-
-
 def _path(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
@@ -682,15 +641,6 @@ def _path(loc: Sequence[int | str]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
-
-
-def _line_of(lines: Mapping[str, int], path: str) -> int | None:
-    while path:
-        if path in lines:
-            return lines[path]
-        cut = max(path.rfind("."), path.rfind("["))
-        path = path[:cut] if cut > 0 else ""
-    return lines.get("")
 
 
 # --------------------------------------------------------------------------- #

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
+from fireflow._console import print_json
 from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
@@ -91,10 +92,6 @@ def _errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
 
 
 def _read_json(path: Path, field: str) -> Any:
@@ -165,7 +162,7 @@ def read_events(path: Path) -> list[Event]:
 
 def _echo_frame(df: pd.DataFrame, as_json: bool) -> None:
     if as_json:
-        _print_json(df.to_dict(orient="records"))
+        print_json(df.to_dict(orient="records"))
     else:
         typer.echo(df.to_string(index=False))
 
@@ -184,7 +181,7 @@ def _inputs(path: Path, plan: Plan) -> Any:
 @_errors
 def spotcheck_inputs(inputs: InputsArg, plan: PlanOpt = DEFAULT_PLAN) -> None:
     """Print the canonical inputs to publish with the commitment (公开抽查依据)."""
-    _print_json(_inputs(inputs, load_plan(plan)).to_data())
+    print_json(_inputs(inputs, load_plan(plan)).to_data())
 
 
 @spotcheck_app.command("commit")
@@ -193,7 +190,7 @@ def spotcheck_commit(inputs: InputsArg, seed: SeedOpt, plan: PlanOpt = DEFAULT_P
     """Print the commitment to publish before the draw (抽查前公布承诺值)."""
     from fireflow.rules.spotcheck import commit  # noqa: PLC0415
 
-    _print_json(commit(_inputs(inputs, load_plan(plan)), seed).to_data())
+    print_json(commit(_inputs(inputs, load_plan(plan)), seed).to_data())
 
 
 @spotcheck_app.command("draw")
@@ -202,7 +199,7 @@ def spotcheck_draw(inputs: InputsArg, seed: SeedOpt, plan: PlanOpt = DEFAULT_PLA
     """Draw the communities and teams (双随机抽取), as JSON."""
     from fireflow.rules.spotcheck import draw  # noqa: PLC0415
 
-    _print_json(draw(_inputs(inputs, load_plan(plan)), seed).to_data())
+    print_json(draw(_inputs(inputs, load_plan(plan)), seed).to_data())
 
 
 @spotcheck_app.command("verify")
@@ -223,7 +220,7 @@ def spotcheck_verify(
         seed,
         Draw.from_data(_read_json(drawn, "draw")),
     )
-    _print_json(result.to_data())
+    print_json(result.to_data())
     if not result.ok:
         raise typer.Exit(1)
 
@@ -251,7 +248,7 @@ def report_due(
         raise typer.Exit(2) from None
     items = deadlines_on(load_plan(plan), day)
     if as_json:
-        _print_json({"on": day.isoformat(), "deadlines": [i.to_data() for i in items]})
+        print_json({"on": day.isoformat(), "deadlines": [i.to_data() for i in items]})
         return
     typer.echo(f"{day.isoformat()} 报送事项 reports (R-DUE-*)")
     for i in items:
@@ -292,7 +289,7 @@ def report_status(
     statuses = status(p, _read_json(towns, "towns"), subs, when)
     escalations = report_escalations(p, statuses)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "at": when.isoformat(),
                 "obligations": [

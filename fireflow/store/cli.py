@@ -8,16 +8,14 @@ an input problem, 2 a usage error.
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from fireflow._console import console, print_json
 from fireflow.errors import FireflowError, InvalidArgument, Refusal
 from fireflow.events import parse_time
 from fireflow.plan import load_plan
@@ -39,14 +37,6 @@ store_app = typer.Typer(
 
 DbArg = Annotated[Path, typer.Argument(help="The store's SQLite file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-def _console() -> Console:
-    return Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
 
 
 def _open(db: Path) -> SQLiteStore:
@@ -130,7 +120,7 @@ def store_verify(
     with _open(db) as store:
         report = verify(store, cp)
     if as_json:
-        _print_json(report.to_data())
+        print_json(report.to_data())
     elif report.ok:
         typer.echo(
             f"✓ 校验通过 verified: {report.count} 条事件 events, {report.tickets} 个工单 tickets, "
@@ -182,7 +172,7 @@ def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
                 }
             )
     if as_json:
-        _print_json(rows)
+        print_json(rows)
     else:
         t = Table(title=f"工单 Tickets · {db.name}")
         for col in ("工单 Ticket", "版本 Version", "状态 State", "最后事件 Last event"):
@@ -193,7 +183,7 @@ def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
             else:
                 label = f"{LIFECYCLE.state(r['state']).zh} {r['state']}"
                 t.add_row(r["ticket"], str(r["version"]), label, r["last_at"] or "")
-        _console().print(t)
+        console().print(t)
     if failed:
         raise typer.Exit(1)
 
@@ -214,7 +204,7 @@ def store_replay(
     state = fold(events, ticket)
     lines = explain(events, load_plan(plan))
     if as_json:
-        _print_json({"ticket": ticket, "state": state.to_data(), "explain": lines})
+        print_json({"ticket": ticket, "state": state.to_data(), "explain": lines})
         return
     typer.echo(
         f"工单 Ticket {ticket} · 版本 version {state.version} · 状态 state: {_state_label(state)}"

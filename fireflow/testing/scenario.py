@@ -50,6 +50,7 @@ from pydantic import (
     model_validator,
 )
 
+from fireflow._yaml import line_of, load_definition
 from fireflow.errors import DefinitionError, Problem
 from fireflow.states import STATES
 from fireflow.ticket import Source, TicketState, Trigger
@@ -671,25 +672,7 @@ def parse_scenario(
     ``source`` names the text in errors; ``path`` (when given) is where
     relative plan paths are resolved from.
     """
-    loader = yaml.SafeLoader(text)
-    problems: list[Problem] = []
-    lines: dict[str, int] = {}
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ScenarioError([Problem(source, "", "empty scenario file")])
-        _index_lines(node, "", lines, problems, source)
-        data = loader.construct_document(node)
-    except ScenarioError:
-        raise
-    except ValueError as exc:  # an impossible unquoted date such as 2022-02-30
-        raise ScenarioError([Problem(source, "", f"invalid value in YAML: {exc}")]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ScenarioError([Problem(source, "", f"not valid YAML: {exc}", line=line)]) from None
-    finally:
-        loader.dispose()
+    data, lines, problems = load_definition(text, source, ScenarioError, "scenario")
     if not isinstance(data, Mapping):
         raise ScenarioError([*problems, Problem(source, "", "a scenario must be a mapping")])
     scenario: Scenario | None = None
@@ -698,33 +681,13 @@ def parse_scenario(
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             where = _path(err["loc"])
-            problems.append(Problem(source, where, err["msg"], line=_line_of(lines, where)))
+            problems.append(Problem(source, where, err["msg"], line=line_of(lines, where)))
     if problems:
         raise ScenarioError(sorted(problems, key=lambda p: (p.line or 10**9, p.path, p.message)))
     assert scenario is not None  # no problems means it validated
     scenario._path = Path(path) if path is not None else None
     scenario._lines = lines
     return scenario
-
-
-def _index_lines(
-    node: yaml.Node, path: str, lines: dict[str, int], problems: list[Problem], source: str
-) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            child = f"{path}.{key}" if path else key
-            if key in seen:
-                problems.append(
-                    Problem(source, child, "duplicate key", line=key_node.start_mark.line + 1)
-                )
-            seen.add(key)
-            _index_lines(value_node, child, lines, problems, source)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, f"{path}[{i}]", lines, problems, source)
 
 
 def _path(loc: Sequence[int | str]) -> str:
@@ -740,12 +703,3 @@ def _path(loc: Sequence[int | str]) -> str:
             out += f".{part}" if out else str(part)
         previous = part
     return out
-
-
-def _line_of(lines: Mapping[str, int], path: str) -> int | None:
-    while path:
-        if path in lines:
-            return lines[path]
-        cut = max(path.rfind("."), path.rfind("["))
-        path = path[:cut] if cut > 0 else ""
-    return lines.get("")
