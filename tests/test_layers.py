@@ -1,0 +1,82 @@
+"""Imports point down only (DESIGN.md "Layers"), checked on the source.
+
+The layering as built (docs/architecture.md):
+
+    cli ── sim, store, testing, forms, reports_cli
+             │
+    rules that read tickets: escalation, explain, spotcheck, reporting
+             │
+    ticket (decide / evolve / fold)
+             │
+    rules that only read the plan: routing
+             │
+    states, events ── calendar ── plan ── errors
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+PKG = pathlib.Path(__file__).resolve().parent.parent / "fireflow"
+
+#: module -> fireflow modules it must never import (directly, at any depth in the file)
+FORBIDDEN = {
+    "errors": ["plan", "calendar", "states", "events", "ticket", "rules", "store", "sim", "cli"],
+    "plan": ["ticket", "rules", "store", "sim", "cli", "testing", "forms"],
+    "calendar": ["ticket", "rules", "store", "sim", "cli", "testing", "forms"],
+    "states": ["plan", "calendar", "ticket", "rules", "store", "sim", "cli", "testing"],
+    "events": ["plan", "calendar", "ticket", "rules", "store", "sim", "cli", "testing"],
+    "rules/routing": ["ticket", "store", "sim", "cli", "testing", "forms"],
+    "ticket": ["store", "sim", "cli", "testing", "forms", "rules.escalation", "rules.spotcheck"],
+    "rules/escalation": ["store", "sim", "cli", "testing", "forms"],
+    "rules/spotcheck": ["store", "sim", "cli", "testing"],
+    "rules/reporting": ["store", "sim", "cli", "testing"],
+    "store/base": ["sim", "cli", "testing", "forms"],
+    "store/sqlite": ["sim", "cli", "testing", "forms"],
+    "sim/engine": ["cli", "store"],
+}
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fireflow"):
+            found.add(node.module.removeprefix("fireflow").lstrip("."))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("fireflow."):
+                    found.add(alias.name.removeprefix("fireflow."))
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(FORBIDDEN))
+def test_imports_point_down(module):
+    imported = _imports(PKG / f"{module}.py")
+    bad = sorted(m for m in imported for f in FORBIDDEN[module] if m == f or m.startswith(f + "."))
+    assert not bad, f"fireflow/{module}.py imports {bad}"
+
+
+def test_pure_core_reads_no_clock_and_no_global_random():
+    for path in sorted(PKG.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(PKG)
+        for needle in (
+            "datetime.now(",
+            "date.today(",
+            "time.time(",
+            "pendulum.now(",
+            "random.random(",
+        ):
+            assert needle not in text, f"{rel} uses {needle}"
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "random":
+                names = {a.name for a in node.names}
+                assert names <= {"Random"}, f"{rel} imports {names} from random"
+
+
+def test_the_import_scan_sees_real_imports():
+    # guards the guard: the scanner must find what ticket.py really imports
+    assert {"rules.routing", "states", "events", "plan"} <= _imports(PKG / "ticket.py")
