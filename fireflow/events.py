@@ -221,26 +221,36 @@ def event_to_data(event: Event) -> dict[str, Any]:
     }
 
 
-def event_from_data(data: Mapping[str, Any]) -> Event:
-    """Rebuild an event from :func:`event_to_data` output (or parsed JSON)."""
+def event_from_data(data: Mapping[str, Any], *, canonical: bool = False) -> Event:
+    """Rebuild an event from :func:`event_to_data` output (or parsed JSON).
+
+    ``canonical=True`` is for data decoded from :func:`canonical_bytes` (an event
+    store's rows), whose text is NFC already: the normalisation pass is skipped.
+    """
     try:
         actor = data["actor"]
-        return Event(
-            event_id=str(data["event_id"]),
-            ticket_id=str(data["ticket_id"]),
-            seq=int(data["seq"]),
-            kind=str(data["kind"]),
-            at=parse_time(data["at"]),
-            actor=Actor(str(actor["agency"]), str(actor.get("person", ""))),
-            payload=dict(data.get("payload") or {}),
-            evidence=tuple(
+        fields: dict[str, Any] = {
+            "event_id": str(data["event_id"]),
+            "ticket_id": str(data["ticket_id"]),
+            "seq": int(data["seq"]),
+            "kind": str(data["kind"]),
+            "at": parse_time(data["at"]),
+            "actor": Actor(str(actor["agency"]), str(actor.get("person", ""))),
+            "payload": dict(data.get("payload") or {}),
+            "evidence": tuple(
                 Evidence(e["kind"], e["sha256"], e.get("note", ""))
                 for e in data.get("evidence", ())
             ),
-            rules=tuple(data.get("rules", ())),
-        )
+            "rules": tuple(data.get("rules", ())),
+        }
     except KeyError as exc:
         raise InvalidArgument(str(exc.args[0]), "missing field in event data") from None
+    if not canonical:
+        return Event(**fields)
+    event = Event.__new__(Event)  # the converters' work is done: set the slots directly
+    for name, value in fields.items():
+        object.__setattr__(event, name, value)
+    return event
 
 
 # A JSON escape of a control character that check_json_value refuses (tab, newline and

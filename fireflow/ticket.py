@@ -27,6 +27,7 @@ returns the events it produces, or raises a typed refusal
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -677,13 +678,16 @@ _STEP = {
 
 
 _STATE_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(TicketState))
+_STATE_VALUES = operator.attrgetter(*_STATE_FIELDS)  # every field at once, in C
+_STATE_INDEX = {name: i for i, name in enumerate(_STATE_FIELDS)}
 
 
 def _replace(state: TicketState, changes: dict[str, Any]) -> TicketState:
     """``attrs.evolve`` without its per-call introspection (the replay hot path)."""
-    return TicketState(
-        **{f: changes[f] if f in changes else getattr(state, f) for f in _STATE_FIELDS}
-    )
+    values = list(_STATE_VALUES(state))
+    for name, value in changes.items():
+        values[_STATE_INDEX[name]] = value
+    return TicketState(*values)
 
 
 def evolve(state: TicketState, event: Event) -> TicketState:

@@ -835,3 +835,13 @@ def test_cli_is_registered_as_fireflow_store(db, capsys):
     out, _ = capsys.readouterr()
     assert code == 0
     assert "verified" in out
+
+
+def test_canonical_decoding_builds_the_same_event():
+    from fireflow.events import canonical_bytes, event_from_data
+
+    for e in histories.history(3):
+        data = json.loads(canonical_bytes(e))
+        fast = event_from_data(data, canonical=True)
+        assert fast == event_from_data(data) == e
+        assert canonical_bytes(fast) == canonical_bytes(e)

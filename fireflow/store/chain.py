@@ -185,7 +185,7 @@ def decode_event(data: bytes, position: int) -> Event:
     if not isinstance(obj, dict):
         raise CorruptRecord(position, "data", "not a JSON object")
     try:
-        return event_from_data(obj)
+        return event_from_data(obj, canonical=True)
     except InvalidArgument as exc:
         raise CorruptRecord(position, f"data.{exc.field}", str(exc)) from None
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
