@@ -72,7 +72,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
         out.append(
             Escalation(
                 "expose",
-                (routing.lead, "committee", "property"),
+                _exposers(plan, routing.lead),
                 "R-ESC-EXPOSE",
                 "通过小区公示栏等方式曝光，发动业主共同督促整改",
                 "expose on the community notice board and mobilise owners",
@@ -127,3 +127,9 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
             )
         )
     return out
+
+
+def _exposers(plan: Plan, lead: str) -> tuple[str, ...]:
+    """Who exposes on the notice board: the route's lead, then the plan's ``expose`` agencies."""
+    entry = plan.authority_for("expose")
+    return tuple(dict.fromkeys((lead, *(entry.agencies if entry else ()))))
