@@ -243,6 +243,8 @@ class Settings(_Model):
     spot_check: SpotCheckSettings = SpotCheckSettings()
     accountability_lead: tuple[Id, ...] = ("housing", "fire")
     """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is."""
+    accountability_office: Id = "efficiency"
+    """R-ESC-OFFICIAL: the office that officials are referred to (效能部门)."""
     max_failed_rechecks: Annotated[int, Field(ge=1)] = 2
     """R-TKT-FAIL / R-ESC-PROPERTY: failed re-checks after which the ticket escalates."""
     min_recheck_agencies: Annotated[int, Field(ge=1)] = 2
@@ -803,6 +805,9 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from agency_refs(
             "settings.non_signing_agencies", st.get("non_signing_agencies"), "R-AUTH-SEPARATION"
         )
+        office = st.get("accountability_office", "efficiency")
+        if isinstance(office, str) and office not in agencies:
+            yield "settings.accountability_office", f"unknown agency {office!r}", "R-ESC-OFFICIAL"
         yield from agency_refs(
             "settings.accountability_lead", st.get("accountability_lead"), "R-ESC-OFFICIAL"
         )

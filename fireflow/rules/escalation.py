@@ -120,7 +120,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
         out.append(
             Escalation(
                 "official",
-                ("efficiency",),
+                (plan.settings.accountability_office,),
                 "R-ESC-OFFICIAL",
                 "已验收问题经抽查仍未整改到位，由牵头部门转报效能部门督导问责",
                 "signed-off work found incomplete: referred to the efficiency office",

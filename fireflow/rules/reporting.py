@@ -418,7 +418,7 @@ def report_escalations(plan: Plan, statuses: Iterable[ObligationStatus]) -> list
     the report's recipients.
     """
     leads = plan.settings.accountability_lead
-    official = tuple(dict.fromkeys((*leads, "efficiency")))
+    official = tuple(dict.fromkeys((*leads, plan.settings.accountability_office)))
     out: list[ReportEscalation] = []
     for s in statuses:
         o = s.obligation
