@@ -45,6 +45,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import chinese_calendar
+from _common import env_int
 from chinese_calendar import is_workday
 
 import fireflow
@@ -86,20 +87,6 @@ def naive_calendar(start, n):
 
 
 # ----------------------------------------------------------------- helpers
-def env_int(name, default):
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 1:
-        print(f"{name} must be a positive whole number, got {raw!r}", file=sys.stderr)
-        sys.exit(2)
-    return value
-
-
 def make_pairs(count):
     """``count`` (start, n) pairs from random.Random(SEED), start drawn first."""
     rng = random.Random(SEED)

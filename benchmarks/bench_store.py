@@ -56,6 +56,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import attrs
+from _common import env_int
 
 import fireflow
 from fireflow import Ticket, load_plan
@@ -147,20 +148,6 @@ def restamp(events, tid):
 
 
 # ----------------------------------------------------------------- helpers
-def env_int(name, default):
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 1:
-        print(f"{name} must be a positive whole number, got {raw!r}", file=sys.stderr)
-        sys.exit(2)
-    return value
-
-
 def timed(fn):
     """Seconds for one call of ``fn``, gc off while timing."""
     gc.collect()
