@@ -16,7 +16,7 @@ from rich.table import Table
 from fireflow._console import console, print_json
 from fireflow.calendar import Calendar
 from fireflow.errors import FireflowError, PlanError
-from fireflow.plan import Plan, load_plan, plan_json_schema_text
+from fireflow.plan import load_plan, plan_json_schema_text
 from fireflow.reports_cli import register as register_reports
 from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
@@ -45,14 +45,10 @@ PlanArg = Annotated[str, typer.Argument(help="Built-in plan name or path to a pl
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _load(name: str) -> Plan:
-    return load_plan(name)
-
-
 @plan_app.command("show")
 def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     """Print a plan's phases and deadlines (阶段与报送时限)."""
-    plan = _load(name)
+    plan = load_plan(name)
     deadlines = plan.deadlines()
     if as_json:
         print_json(
@@ -127,7 +123,7 @@ def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate."
 @plan_app.command("rules")
 def plan_rules(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     """List the rule catalogue (规则目录) with clauses."""
-    plan = _load(name)
+    plan = load_plan(name)
     if as_json:
         print_json([r.model_dump(mode="json") for r in plan.rules])
         return
@@ -163,7 +159,7 @@ def calendar_deadline(
     except ValueError:
         typer.echo(f"START: not a date (YYYY-MM-DD): {start!r}", err=True)
         raise typer.Exit(2) from None
-    p = _load(plan)
+    p = load_plan(plan)
     cal = Calendar.for_plan(p, allow_provisional=provisional) if provisional else p.calendar
     period = cal.period(day, n, unit)  # type: ignore[arg-type] # checked by period()
     if as_json:
