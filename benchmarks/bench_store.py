@@ -62,7 +62,7 @@ import fireflow
 from fireflow import Ticket, load_plan
 from fireflow.errors import NotAuthorized
 from fireflow.store import SQLiteStore
-from fireflow.ticket import TicketState, evolve, fold
+from fireflow.ticket import TicketState, evolve, fold, fold_all
 
 REPEATS = 3
 BATCH = 100
@@ -318,6 +318,10 @@ def bench_replay(files, templates, n):
             return sum(1 for _ in s.read_all())
 
     def replay(_):
+        with SQLiteStore(path, create=False) as s:
+            return fold_all(stored.event for stored in s.read_all())
+
+    def replay_evolve(_):
         states: dict[str, TicketState] = {}
         get = states.get
         with SQLiteStore(path, create=False) as s:
@@ -332,13 +336,16 @@ def bench_replay(files, templates, n):
             "raw_read_json": (raw_read_json, None),
             "read_all_decode": (decode_only, None),
             "replay": (replay, None),
+            "replay_evolve": (replay_evolve, None),
         }
     )
-    raw_s, json_s, dec_s, rep_s = (
-        best[k] for k in ("raw_read", "raw_read_json", "read_all_decode", "replay")
+    raw_s, json_s, dec_s, rep_s, evo_s = (
+        best[k]
+        for k in ("raw_read", "raw_read_json", "read_all_decode", "replay", "replay_evolve")
     )
     raw_n, dec_n, states = results["raw_read"], results["read_all_decode"], results["replay"]
     ok = raw_n == dec_n == n and {t: st.version for t, st in states.items()} == expected
+    ok = ok and results["replay_evolve"] == states
     with SQLiteStore(path, create=False) as s:  # the replayed states are the folds
         for tid in list(expected)[:50]:
             ok = ok and states[tid] == fold(s.read(tid), tid)
@@ -353,6 +360,7 @@ def bench_replay(files, templates, n):
         "raw_read_json": side(n, json_s),
         "read_all_decode": side(n, dec_s),
         "replay": side(n, rep_s),
+        "replay_evolve": side(n, evo_s),
         "ratio": rep_s / raw_s,
         "ratio_vs_raw_read_json": rep_s / json_s,
         "states_ok": ok,
@@ -389,7 +397,8 @@ def print_replay(res):
         ("raw sqlite3 read", "raw_read"),
         ("raw read + json.loads", "raw_read_json"),
         ("read_all (decode, no fold)", "read_all_decode"),
-        ("replay (read_all + evolve)", "replay"),
+        ("replay (read_all + fold_all)", "replay"),
+        ("  same, evolve per event", "replay_evolve"),
     ):
         r = res[key]
         print(

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import attrs
+import orjson
 
 from fireflow.errors import InputLimitExceeded, InvalidArgument, NaiveDatetime
 
@@ -57,10 +58,6 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-# Encodes a payload to test its text for NFC at once (keys and values alike).
-_NFC_PROBE = json.JSONEncoder(ensure_ascii=False, check_circular=False)
-
-
 def _nfc_text(value: str) -> str:
     return _nfc_str(value)
 
@@ -69,13 +66,13 @@ def _nfc_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Payload text kept in NFC, so that encoding and decoding lose nothing.
 
     The common case (plain JSON data already in NFC) is recognised in one pass
-    of C code: encode the payload, test the text; only otherwise walk it.
+    of compiled code: encode the payload, test the bytes; only otherwise walk it.
     """
     try:
-        text = _NFC_PROBE.encode(payload)
-    except (TypeError, ValueError):  # not plain JSON: walk it (and report later)
+        raw = orjson.dumps(payload)
+    except TypeError:  # not plain JSON (orjson.JSONEncodeError): walk it, report later
         return _nfc(dict(payload))  # type: ignore[no-any-return]
-    if text.isascii() or unicodedata.is_normalized("NFC", text):
+    if raw.isascii() or unicodedata.is_normalized("NFC", raw.decode("utf-8")):
         return dict(payload)
     return _nfc(dict(payload))  # type: ignore[no-any-return]
 
@@ -201,8 +198,8 @@ def _nfc(value: Any) -> Any:
         return _nfc_str(value)
     if isinstance(value, list | tuple):
         return [_nfc(v) for v in value]
-    if isinstance(value, Mapping):
-        return {_nfc_str(k): _nfc(v) for k, v in value.items()}
+    if isinstance(value, Mapping):  # a key that is not text is left for the checks to name
+        return {(_nfc_str(k) if isinstance(k, str) else k): _nfc(v) for k, v in value.items()}
     return value
 
 
@@ -224,9 +221,12 @@ def event_to_data(event: Event) -> dict[str, Any]:
 def event_from_data(data: Mapping[str, Any], *, canonical: bool = False) -> Event:
     """Rebuild an event from :func:`event_to_data` output (or parsed JSON).
 
-    ``canonical=True`` is for data decoded from :func:`canonical_bytes` (an event
-    store's rows), whose text is NFC already: the normalisation pass is skipped.
+    ``canonical=True`` is for data freshly decoded from :func:`canonical_bytes`
+    (an event store's rows), whose text is NFC already: the normalisation pass
+    is skipped and the decoded payload is taken as it is, not copied.
     """
+    if canonical:
+        return _canonical_event(data)
     try:
         actor = data["actor"]
         fields: dict[str, Any] = {
@@ -245,12 +245,133 @@ def event_from_data(data: Mapping[str, Any], *, canonical: bool = False) -> Even
         }
     except KeyError as exc:
         raise InvalidArgument(str(exc.args[0]), "missing field in event data") from None
-    if not canonical:
-        return Event(**fields)
-    event = Event.__new__(Event)  # the converters' work is done: set the slots directly
-    for name, value in fields.items():
-        object.__setattr__(event, name, value)
-    return event
+    return Event(**fields)
+
+
+# The slots' own setters: an event is filled in without going through the frozen
+# ``__setattr__`` (about twice as fast as ``object.__setattr__`` by name).
+(
+    _SET_EVENT_ID,
+    _SET_TICKET_ID,
+    _SET_SEQ,
+    _SET_KIND,
+    _SET_AT,
+    _SET_ACTOR,
+    _SET_PAYLOAD,
+    _SET_EVIDENCE,
+    _SET_RULES,
+) = (
+    Event.__dict__[name].__set__
+    for name in (
+        "event_id",
+        "ticket_id",
+        "seq",
+        "kind",
+        "at",
+        "actor",
+        "payload",
+        "evidence",
+        "rules",
+    )
+)
+# Actors repeat endlessly in a replay (an agency and, mostly, no person): share them.
+_ACTORS: dict[tuple[str, str], Actor] = {}
+_ACTORS_MAX = 4096
+
+
+def _shared_actor(agency: str, person: str) -> Actor:
+    key = (agency, person)
+    found = _ACTORS.get(key)
+    if found is None:
+        if len(_ACTORS) >= _ACTORS_MAX:
+            _ACTORS.clear()
+        found = _ACTORS[key] = Actor(agency, person)
+    return found
+
+
+# Rule lists repeat too (one per kind of step): checked once, then shared.
+_RULES: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+
+def _shared_rules(rules: tuple[Any, ...]) -> tuple[str, ...]:
+    found = _RULES.get(rules)
+    if found is None:
+        for rule in rules:
+            if type(rule) is not str:
+                raise TypeError(f"rule ids must be text, got {rule!r}")
+        if len(_RULES) >= _ACTORS_MAX:
+            _RULES.clear()
+        found = _RULES[rules] = rules
+    return found
+
+
+def _canonical_event(data: Mapping[str, Any]) -> Event:
+    """:func:`event_from_data` for canonical data: the converters' work is done.
+
+    Every field must be there, as the canonical encoding writes them all, with
+    the types it writes (text, an integer ``seq``, text rule ids); a missing one
+    raises :class:`~fireflow.errors.InvalidArgument`, a wrong type :class:`TypeError`.
+    """
+    try:
+        actor = data["actor"]
+        event_id, ticket_id, seq = data["event_id"], data["ticket_id"], data["seq"]
+        kind, at = data["kind"], data["at"]
+        payload, evidence, rules = data["payload"], data["evidence"], data["rules"]
+        person, agency = actor["person"], actor["agency"]
+        if evidence:
+            evidence = tuple(Evidence(e["kind"], e["sha256"], e.get("note", "")) for e in evidence)
+    except KeyError as exc:
+        raise InvalidArgument(str(exc.args[0]), "missing field in event data") from None
+    if not (
+        type(event_id) is str
+        and type(ticket_id) is str
+        and type(seq) is int
+        and type(kind) is str
+        and type(agency) is str
+        and type(person) is str
+    ):
+        raise TypeError("event_id, ticket_id, kind and actor must be text, seq an integer")
+    rules = _shared_rules(tuple(rules)) if rules else ()
+    e = Event.__new__(Event)
+    _SET_EVENT_ID(e, event_id)
+    _SET_TICKET_ID(e, ticket_id)
+    _SET_SEQ(e, seq)
+    _SET_KIND(e, kind)
+    _SET_AT(e, parse_time(at))
+    _SET_ACTOR(e, _shared_actor(agency, person))
+    _SET_PAYLOAD(e, payload if type(payload) is dict else dict(payload))
+    _SET_EVIDENCE(e, evidence or ())
+    _SET_RULES(e, rules)
+    return e
+
+
+def _trusted_event(
+    event_id: str,
+    ticket_id: str,
+    seq: int,
+    kind: str,
+    at: datetime,
+    actor: Actor,
+    payload: dict[str, Any],
+    evidence: tuple[Evidence, ...],
+    rules: tuple[str, ...],
+) -> Event:
+    """An :class:`Event` from values the engine built and checked (``decide``).
+
+    The converters' work is done here at lower cost: the time must be aware and
+    the payload's text is normalised to NFC only when it is not NFC already.
+    """
+    e = Event.__new__(Event)
+    _SET_EVENT_ID(e, event_id)
+    _SET_TICKET_ID(e, ticket_id)
+    _SET_SEQ(e, seq)
+    _SET_KIND(e, kind)
+    _SET_AT(e, _freeze_time(at))
+    _SET_ACTOR(e, actor)
+    _SET_PAYLOAD(e, _nfc_payload(payload))
+    _SET_EVIDENCE(e, evidence)
+    _SET_RULES(e, rules)
+    return e
 
 
 # A JSON escape of a control character that check_json_value refuses (tab, newline and
@@ -299,7 +420,9 @@ def canonical_bytes_if_plain(e: Event) -> bytes | None:
     This is :func:`canonical_bytes` without its per-value Python
     walk: the whole encoded text is checked at once (NFC, refused control
     characters, lone surrogates) and a walk over the containers checks key types,
-    floats and depth.  Anything unusual returns ``None`` and takes the full path,
+    floats and depth.  The encoding is done by ``orjson`` (sorted keys), which
+    writes exactly the bytes of the standard library's encoder for such data;
+    the tests check that byte for byte.  Anything unusual returns ``None`` and takes the full path,
     which raises errors naming the field.  :func:`fireflow.store.chain.verify`
     re-encodes every stored event and compares.
     """
@@ -318,10 +441,14 @@ def canonical_bytes_if_plain(e: Event) -> bytes | None:
         "rules": list(e.rules),
     }
     try:
-        text = _ENCODER.encode(data)
-        out = text.encode("utf-8")
-    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        out = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
         return None
+    if out.isascii():  # NFC already; a refused control character shows as an escape or DEL
+        if (b"\\" in out or b"\x7f" in out) and _refused_control(out.decode("ascii")):
+            return None
+        return out
+    text = out.decode("utf-8")
     if _refused_control(text) or not unicodedata.is_normalized("NFC", text):
         return None
     return out

@@ -41,7 +41,7 @@ from fireflow.errors import (
     NotAuthorized,
     TransitionNotAllowed,
 )
-from fireflow.events import Actor, Event, Evidence, check_text, parse_time
+from fireflow.events import Actor, Event, Evidence, _trusted_event, check_text, parse_time
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.routing import Routing, route_for
 from fireflow.states import INITIAL_STATE, LIFECYCLE, build_machine, compiled_table
@@ -58,6 +58,7 @@ __all__ = [
     "decide",
     "evolve",
     "fold",
+    "fold_all",
     "refusal_event",
 ]
 
@@ -346,16 +347,16 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
     seq = state.version + 1
     event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
     return (
-        Event(
-            event_id=event_id,
-            ticket_id=state.ticket_id,
-            seq=seq,
-            kind=command.kind,
-            at=command.at,
-            actor=command.actor.to_actor(),
-            payload=payload,
-            evidence=tuple(e.to_evidence() for e in command.evidence),
-            rules=all_rules,
+        _trusted_event(
+            event_id,
+            state.ticket_id,
+            seq,
+            command.kind,
+            command.at,
+            command.actor.to_actor(),
+            payload,
+            tuple(e.to_evidence() for e in command.evidence) if command.evidence else (),
+            all_rules,
         ),
     )
 
@@ -680,109 +681,181 @@ _STEP = {
 _STATE_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(TicketState))
 _STATE_VALUES = operator.attrgetter(*_STATE_FIELDS)  # every field at once, in C
 _STATE_INDEX = {name: i for i, name in enumerate(_STATE_FIELDS)}
+# Positions of the fields in a state's value list (the fold works on such lists).
+_TID, _ST, _VER = _STATE_INDEX["ticket_id"], _STATE_INDEX["state"], _STATE_INDEX["version"]
+_COMMUNITY, _TOWN = _STATE_INDEX["community"], _STATE_INDEX["town"]
+_CATEGORY, _SUBTYPE = _STATE_INDEX["category"], _STATE_INDEX["subtype"]
+_LOCATION, _SOURCE = _STATE_INDEX["location"], _STATE_INDEX["source"]
+_REPORTED_AT, _LAST_AT = _STATE_INDEX["reported_at"], _STATE_INDEX["last_at"]
+_ROUTING, _DEADLINE = _STATE_INDEX["routing"], _STATE_INDEX["deadline"]
+_DEADLINE_RULES, _DEADLINES_SET = _STATE_INDEX["deadline_rules"], _STATE_INDEX["deadlines_set"]
+_RECTIFIED_BY, _CERTIFIED_BY = _STATE_INDEX["rectified_by"], _STATE_INDEX["certified_by"]
+_FAILED, _RECHECK_AGENCIES = _STATE_INDEX["failed_rechecks"], _STATE_INDEX["recheck_agencies"]
+_SIGNERS, _EVIDENCE = _STATE_INDEX["signers"], _STATE_INDEX["evidence"]
+_ESCALATED_TO, _EXPOSED = _STATE_INDEX["escalated_to"], _STATE_INDEX["exposed"]
+_PUNISHED, _REOPENED = _STATE_INDEX["punished"], _STATE_INDEX["reopened"]
+_REOPENED_AFTER = _STATE_INDEX["reopened_after_signoff"]
+_AFTER_PHOTO, _REFUSED = _STATE_INDEX["after_photo"], _STATE_INDEX["refused_attempts"]
+_OVERDUE_MARKED, _DEMOLISHED = _STATE_INDEX["overdue_marked"], _STATE_INDEX["demolished"]
+_INITIAL_VALUES: tuple[Any, ...] = _STATE_VALUES(TicketState(""))
 
 
 def _replace(state: TicketState, changes: dict[str, Any]) -> TicketState:
-    """``attrs.evolve`` without its per-call introspection (the replay hot path)."""
+    """``attrs.evolve`` without its per-call introspection."""
     values = list(_STATE_VALUES(state))
     for name, value in changes.items():
         values[_STATE_INDEX[name]] = value
     return TicketState(*values)
 
 
-def evolve(state: TicketState, event: Event) -> TicketState:
-    """Apply one event (through the compiled lifecycle table).  Pure."""
-    if event.ticket_id != state.ticket_id:
+def _apply(v: list[Any], event: Event) -> None:
+    """Apply one event to a state's value list, in place (the one body of evolve and fold).
+
+    Every check comes before the first change, so a refused event changes nothing.
+    """
+    if event.ticket_id != v[_TID]:
         raise InvalidArgument("ticket_id", f"event {event.event_id} is for {event.ticket_id!r}")
-    if event.seq != state.version + 1:
+    if event.seq != v[_VER] + 1:
         raise InvalidArgument(
-            "seq", f"event {event.event_id} has seq {event.seq}, expected {state.version + 1}"
+            "seq", f"event {event.event_id} has seq {event.seq}, expected {v[_VER] + 1}"
         )
-    if event.kind == "attempt_refused":  # recorded, but the ticket's clock does not move
-        return _replace(
-            state, {"version": event.seq, "refused_attempts": state.refused_attempts + 1}
-        )
-    changes: dict[str, Any] = {"version": event.seq, "last_at": event.at}
-    dest = _TABLE.get((state.state, event.kind))
+    kind = event.kind
+    if kind == "attempt_refused":  # recorded, but the ticket's clock does not move
+        v[_VER] = event.seq
+        v[_REFUSED] += 1
+        return
+    old = v[_ST]
+    dest = _TABLE.get((old, kind))
     if dest is None:
         raise TransitionNotAllowed(
             f"event {event.event_id} cannot apply",
             rule=None,
-            ticket=state.ticket_id,
-            state=state.state,
-            trigger=event.kind,
+            ticket=v[_TID],
+            state=old,
+            trigger=kind,
         )
-    changes["state"] = dest
     p = event.payload
-    kind = event.kind
-    if event.evidence:
-        changes["evidence"] = state.evidence + event.evidence
-        if any(e.kind == "photo_after" for e in event.evidence):
-            changes["after_photo"] = True
+    # Read what the payload must hold before changing anything.
     if kind == "report":
-        changes.update(
-            community=p["community"],
-            town=p["town"],
-            category=p["category"],
-            subtype=p.get("subtype"),
-            location=p["location"],
-            source=p["source"],
-            reported_at=event.at,
-        )
+        report = (p["community"], p["town"], p["category"], p.get("subtype"), p["location"])
+        report_source = p["source"]
     elif kind == "route":
-        changes["routing"] = Routing.from_data(p["routing"])
-    elif kind == "rectify":
-        changes["rectified_by"] = event.actor.agency
+        routing = Routing.from_data(p["routing"])
     elif kind in ("recheck_pass", "recheck_fail"):
-        changes["recheck_agencies"] = tuple(p["agencies"])
-        if kind == "recheck_fail":
-            changes["failed_rechecks"] = state.failed_rechecks + 1
+        agencies = tuple(p["agencies"])
     elif kind == "sign_off":
-        changes["signers"] = tuple(Actor(s["agency"], s.get("person", "")) for s in p["signers"])
-    elif kind == "mark_overdue":
-        changes["overdue_marked"] = state.overdue_marked + 1
+        signers = tuple(Actor(s["agency"], s.get("person", "")) for s in p["signers"])
     elif kind == "escalate":
-        changes["escalated_to"] = tuple(dict.fromkeys((*state.escalated_to, *p["targets"])))
+        escalated = tuple(dict.fromkeys((*v[_ESCALATED_TO], *p["targets"])))
+    deadline = (
+        date.fromisoformat(p["deadline"]) if kind in _INTO_RECTIFYING and "deadline" in p else None
+    )
+    v[_VER] = event.seq
+    v[_LAST_AT] = event.at
+    v[_ST] = dest
+    if event.evidence:
+        v[_EVIDENCE] = v[_EVIDENCE] + event.evidence
+        if any(e.kind == "photo_after" for e in event.evidence):
+            v[_AFTER_PHOTO] = True
+    if kind == "report":
+        v[_COMMUNITY], v[_TOWN], v[_CATEGORY], v[_SUBTYPE], v[_LOCATION] = report
+        v[_SOURCE] = report_source
+        v[_REPORTED_AT] = event.at
+    elif kind == "route":
+        v[_ROUTING] = routing
+    elif kind == "rectify":
+        v[_RECTIFIED_BY] = event.actor.agency
+    elif kind == "recheck_pass":
+        v[_RECHECK_AGENCIES] = agencies
+    elif kind == "recheck_fail":
+        v[_RECHECK_AGENCIES] = agencies
+        v[_FAILED] += 1
+        v[_AFTER_PHOTO] = False  # a new rectification needs a new after-photo
+    elif kind == "sign_off":
+        v[_SIGNERS] = signers
+    elif kind == "mark_overdue":
+        v[_OVERDUE_MARKED] += 1
+    elif kind == "escalate":
+        v[_ESCALATED_TO] = escalated
     elif kind == "expose":
-        changes["exposed"] = state.exposed + 1
+        v[_EXPOSED] += 1
     elif kind == "punish":
-        changes["punished"] = state.punished + 1
+        v[_PUNISHED] += 1
     elif kind == "certify":
-        changes["certified_by"] = event.actor.agency
+        v[_CERTIFIED_BY] = event.actor.agency
     elif kind == "demolish":
-        changes["demolished"] = True
-    if kind in ("reopen", "recheck_fail"):  # a new rectification needs a new after-photo
-        changes["after_photo"] = False
-    if kind == "reopen":
-        changes.update(
-            reopened=state.reopened + 1,
-            reopened_after_signoff=state.reopened_after_signoff
-            + (1 if state.state in ("signed_off", "archived") else 0),
-            signers=(),
-            recheck_agencies=(),
-        )
-    if kind in _INTO_RECTIFYING and "deadline" in p:
-        changes.update(
-            deadline=date.fromisoformat(p["deadline"]),
-            deadline_rules=tuple(r for r in event.rules if r.startswith("R-")),
-            deadlines_set=state.deadlines_set + 1,
-            rectified_by=None,
-        )
-    return _replace(state, changes)
+        v[_DEMOLISHED] = True
+    elif kind == "reopen":
+        v[_AFTER_PHOTO] = False
+        v[_REOPENED] += 1
+        if old in ("signed_off", "archived"):
+            v[_REOPENED_AFTER] += 1
+        v[_SIGNERS] = ()
+        v[_RECHECK_AGENCIES] = ()
+    if deadline is not None:
+        v[_DEADLINE] = deadline
+        v[_DEADLINE_RULES] = tuple(r for r in event.rules if r.startswith("R-"))
+        v[_DEADLINES_SET] += 1
+        v[_RECTIFIED_BY] = None
+
+
+def evolve(state: TicketState, event: Event) -> TicketState:
+    """Apply one event (through the compiled lifecycle table).  Pure."""
+    values = list(_STATE_VALUES(state))
+    _apply(values, event)
+    return TicketState(*values)
 
 
 def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:
-    """The state of a ticket: its events applied in order from the initial state."""
+    """The state of a ticket: its events applied in order from the initial state.
+
+    The same as ``evolve`` applied event by event, with the state built once.
+    """
     it = iter(events)
     first = next(it, None)
     if first is None:
         if ticket_id is None:
             raise InvalidArgument("events", "no events and no ticket id")
         return TicketState(ticket_id)
-    state = evolve(TicketState(ticket_id or first.ticket_id), first)
+    values = list(_INITIAL_VALUES)
+    values[_TID] = ticket_id or first.ticket_id
+    _apply(values, first)
     for e in it:
-        state = evolve(state, e)
-    return state
+        _apply(values, e)
+    return TicketState(*values)
+
+
+def fold_all(events: Iterable[Event]) -> dict[str, TicketState]:
+    """Every ticket's state from one stream of many tickets' events (a store's replay).
+
+    Each ticket's events must come in ``seq`` order, as a store's global order
+    gives them; tickets may interleave.  The result maps ticket ids to states,
+    in the order the tickets first appear, and equals ``fold`` per ticket.  Each
+    state is built once, not once per event.
+
+    >>> import pendulum
+    >>> plan = load_plan("changle-2022")
+    >>> a, b = Ticket("A", plan), Ticket("B", plan)
+    >>> at = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
+    >>> found = dict(community="金峰小区", town="金峰镇", category="evacuation_blocked",
+    ...              subtype="goods", location="inside", source="town_inspection")
+    >>> stream = [*a.command("report", at, "town", **found),
+    ...           *b.command("report", at, "town", **found), *a.command("route", at, "town")]
+    >>> states = fold_all(stream)
+    >>> list(states), states == {"A": a.state, "B": b.state}
+    (['A', 'B'], True)
+    >>> states["A"].version, states["B"].version
+    (2, 1)
+    """
+    lists: dict[str, list[Any]] = {}
+    get = lists.get
+    for e in events:
+        values = get(e.ticket_id)
+        if values is None:
+            values = lists[e.ticket_id] = list(_INITIAL_VALUES)
+            values[_TID] = e.ticket_id
+        _apply(values, e)
+    return {tid: TicketState(*values) for tid, values in lists.items()}
 
 
 # =========================================================================== #

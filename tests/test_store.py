@@ -11,6 +11,7 @@ import os
 import random
 import sqlite3
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
@@ -32,13 +33,17 @@ from fireflow.events import (
     Evidence,
     _refused_control,
     canonical_bytes,
+    canonical_bytes_if_plain,
     check_json_value,
+    event_from_data,
+    event_to_data,
 )
 from fireflow.store import (
     GENESIS,
     MAX_BATCH,
     Checkpoint,
     ConcurrencyConflict,
+    CorruptRecord,
     DuplicateEventId,
     EventStore,
     MemoryStore,
@@ -51,7 +56,7 @@ from fireflow.store import (
     verify,
 )
 from fireflow.store.base import prepare_batch
-from fireflow.store.chain import heads_digest, loads_strict, ticket_link
+from fireflow.store.chain import decode_event, heads_digest, loads_strict, ticket_link
 from fireflow.store.cli import main as store_main
 
 FULL = bool(os.environ.get("FIREFLOW_FULL"))
@@ -375,6 +380,104 @@ def test_prepared_bytes_are_exactly_canonical_bytes(payload, person, note):
     except InvalidArgument:
         got = None
     assert got == want
+
+
+def stdlib_canonical(e: Event) -> bytes:
+    """The reference encoding, by the standard library alone (what the format is defined by)."""
+    return json.dumps(
+        event_to_data(e), ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+    ).encode("utf-8")
+
+
+# Text the fast path must take: NFC, no refused control, no lone surrogate.
+plain_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list('\\"/bfu0aé長\t\n\r\u2028\U0001f525\x85')),
+        st.characters(exclude_categories=("Cs", "Cc")),
+    ),
+    max_size=12,
+).map(lambda t: unicodedata.normalize("NFC", t))
+plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | plain_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(plain_text, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=scaled(300))
+@given(st.dictionaries(plain_text, plain_values, max_size=4), plain_text, plain_text)
+def test_the_compiled_encoder_writes_the_standard_librarys_bytes(payload, person, note):
+    """orjson (sorted keys) gives byte for byte what ``json`` gives, and it is used."""
+    e = event(
+        payload=payload,
+        actor=Actor("property", person),
+        evidence=(Evidence("photo_after", "a" * 64, note),),
+    )
+    fast = canonical_bytes_if_plain(e)
+    assert fast is not None
+    assert fast == stdlib_canonical(e)
+
+
+@settings(max_examples=scaled(300))
+@given(st.dictionaries(tricky_text, json_values, max_size=4), tricky_text)
+def test_the_fast_encoder_is_exact_or_steps_aside(payload, person):
+    """On any input the fast path gives the reference bytes or ``None``, never other bytes."""
+    try:
+        e = event(payload=payload, actor=Actor("property", person))
+    except (InvalidArgument, TypeError, ValueError):
+        return
+    fast = canonical_bytes_if_plain(e)
+    if fast is not None:
+        assert fast == stdlib_canonical(e)
+
+
+def strict_decode(data: bytes) -> Event | str:
+    """The reference decoder (strict JSON, then the event), or the refusal's class name."""
+    try:
+        return event_from_data(loads_strict(data), canonical=True)
+    except (ValueError, TypeError, KeyError, AttributeError, InvalidArgument) as exc:
+        return type(exc).__name__
+
+
+def _mutations(data: bytes) -> st.SearchStrategy[bytes]:
+    text = data.decode("utf-8")
+    return st.sampled_from(
+        [
+            data,
+            text.replace('"seq":1', '"seq":1.0').encode(),  # a float
+            text.replace('"seq":1', '"seq":1,"seq":2').encode(),  # a repeated key
+            text.replace('{"actor"', '{ "actor"').encode(),  # not canonical, still JSON
+            text.replace('"kind":"rectify"', '"kind":"rectify","kind":"archive"').encode(),
+            text.replace('"payload":{', '"payload":{"x":1e400,').encode(),  # infinity
+            text.replace('"payload":{', '"payload":{"x":[1.5],').encode(),
+            text.replace('"payload":{', '"payload":{"x":{"y":[[2e+16]]},').encode(),
+            text.replace('"rules":[', '"rules":[1.5,').encode(),  # a float outside the payload
+            text.replace('"person":""', '"person":-0.0').encode(),
+            text.replace('"event_id":"', '"event_id":7,"x":"').encode(),  # not text
+            text.replace('"payload":{', '"payload":{"\\ud800":1,').encode(),  # lone surrogate
+            text[:-1].encode(),  # truncated
+            data + b" ",
+            b"[]",
+            b"\xff" + data,  # not UTF-8
+        ]
+    )
+
+
+@settings(max_examples=scaled(200))
+@given(st.dictionaries(plain_text, plain_values, max_size=3), st.data())
+def test_decoding_takes_the_fast_path_only_for_exact_canonical_rows(payload, data):
+    """The compiled decoder accepts exactly what the strict one accepts, with the same result."""
+    row = stdlib_canonical(event(payload=payload))
+    mutated = data.draw(_mutations(row))
+    want = strict_decode(mutated)
+    try:
+        got: Event | str = decode_event(mutated, 7)
+    except CorruptRecord:
+        got = "refused"
+    if isinstance(want, Event):
+        assert got == want
+    else:
+        assert got == "refused"
 
 
 @pytest.mark.parametrize("levels", range(MAX_DEPTH - 2, MAX_DEPTH + 3))

@@ -12,8 +12,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
-from strategies import base_data
+from strategies import base_data, scaled
 
 from fireflow import load_plan
 from fireflow.errors import (
@@ -28,7 +30,17 @@ from fireflow.plan import validate_plan_data
 from fireflow.rules.escalation import due_escalations
 from fireflow.rules.explain import explain
 from fireflow.rules.routing import route_for
-from fireflow.ticket import ActorIn, Command, Ticket, TicketState, decide, fold
+from fireflow.testing.strategies import event_sequences
+from fireflow.ticket import (
+    ActorIn,
+    Command,
+    Ticket,
+    TicketState,
+    decide,
+    evolve,
+    fold,
+    fold_all,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")
@@ -893,6 +905,39 @@ def test_fold_refuses_gaps_and_foreign_events():
         fold(t.events[1:])
     with pytest.raises(InvalidArgument):
         fold(t.events, "OTHER")
+
+
+@settings(max_examples=scaled(60), deadline=None)
+@given(
+    st.tuples(*(event_sequences(PLAN, ticket_id=f"T{k}") for k in range(3))),
+    st.randoms(use_true_random=False),
+)
+def test_fold_all_of_interleaved_tickets_is_each_tickets_fold(histories, rnd):
+    """Tickets interleaved in one stream (a store's global order) fold as each alone does,
+    and both equal evolve applied event by event."""
+    queues = [list(h) for h in histories]
+    stream = []
+    while any(queues):
+        q = rnd.choice([q for q in queues if q])
+        stream.append(q.pop(0))
+    states = fold_all(stream)
+    expected = {}
+    for k, h in enumerate(histories):
+        if not h:
+            continue
+        state = TicketState(f"T{k}")
+        for e in h:
+            state = evolve(state, e)
+        assert fold(h) == state
+        expected[f"T{k}"] = state
+    assert states == expected
+    assert list(states) == list(dict.fromkeys(e.ticket_id for e in stream))
+
+
+def test_fold_all_refuses_a_gap_like_fold():
+    t = full_lifecycle()
+    with pytest.raises(InvalidArgument):
+        fold_all([*t.events[:2], *t.events[3:]])
 
 
 def test_to_data_is_json():

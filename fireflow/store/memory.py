@@ -34,6 +34,7 @@ from fireflow.store.base import (
     check_position,
     prepare_batch,
     settle,
+    stored_event,
 )
 from fireflow.store.chain import GENESIS, decode_event, extend
 
@@ -132,7 +133,7 @@ class MemoryStore:
             rows = self._rows[from_position:]
             events = self._events[from_position:]
         for row, event in zip(rows, events, strict=True):
-            yield StoredEvent(row.position, event, row.ticket_hash, row.global_hash)
+            yield stored_event(row.position, event, row.ticket_hash, row.global_hash)
 
     def rows(self, from_position: int = 0) -> Iterator[StoredRow]:
         """The stored rows from ``from_position`` on, undecoded."""

@@ -57,6 +57,7 @@ from fireflow.store.base import (
     check_position,
     prepare_batch,
     settle,
+    stored_event,
 )
 from fireflow.store.chain import GENESIS, decode_event, extend
 from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
@@ -389,7 +390,7 @@ class SQLiteStore:
         while True:
             page = self._page(query, start)
             for position, data, ticket_hash, global_hash in page:
-                yield StoredEvent(position, decode_event(data, position), ticket_hash, global_hash)
+                yield stored_event(position, decode_event(data, position), ticket_hash, global_hash)
             if len(page) < _PAGE:
                 return
             start = page[-1][0] + 1
