@@ -437,7 +437,9 @@ def canonical_bytes_if_plain(e: Event) -> bytes | None:
         "at": e.at.isoformat(),
         "actor": {"agency": e.actor.agency, "person": e.actor.person},
         "payload": payload,
-        "evidence": [{"kind": x.kind, "sha256": x.sha256, "note": x.note} for x in e.evidence],
+        "evidence": [{"kind": x.kind, "sha256": x.sha256, "note": x.note} for x in e.evidence]
+        if e.evidence
+        else [],
         "rules": list(e.rules),
     }
     try:

@@ -256,7 +256,7 @@ def _check_event(e: object, i: int, ticket_id: str, seq: int) -> Event:
     if not isinstance(e.actor, Actor):
         raise InvalidArgument(f"{f}.actor", f"expected an Actor, got {type(e.actor).__name__}")
     check_id(e.actor.agency, f"{f}.actor.agency")
-    if not isinstance(e.payload, Mapping):
+    if type(e.payload) is not dict and not isinstance(e.payload, Mapping):
         raise InvalidArgument(f"{f}.payload", "expected a mapping")
     if not isinstance(e.evidence, tuple):
         raise InvalidArgument(f"{f}.evidence", "expected a tuple of Evidence")
@@ -267,9 +267,22 @@ def _check_event(e: object, i: int, ticket_id: str, seq: int) -> Event:
             raise InvalidArgument(f"{f}.evidence[{j}]", "expected an Evidence")
     if not isinstance(e.rules, tuple):
         raise InvalidArgument(f"{f}.rules", "expected a tuple of rule ids")
-    for j, rule in enumerate(e.rules):
-        check_id(rule, f"{f}.rules[{j}]")
+    try:
+        known = e.rules in _CHECKED_RULES  # rule lists repeat: each is checked once
+    except TypeError:  # an unhashable item: not an id, the loop below names it
+        known = False
+    if not known:
+        for j, rule in enumerate(e.rules):
+            check_id(rule, f"{f}.rules[{j}]")
+        if len(_CHECKED_RULES) >= _CHECKED_RULES_MAX:
+            _CHECKED_RULES.clear()
+        _CHECKED_RULES.add(e.rules)
     return e
+
+
+# Rule-id tuples already checked (ids are text, so equal tuples pass or fail alike).
+_CHECKED_RULES: set[tuple[str, ...]] = set()
+_CHECKED_RULES_MAX = 4096
 
 
 def _check_text_fields(e: Event, i: int) -> None:

@@ -101,6 +101,28 @@ def heads_digest(heads: Mapping[str, tuple[int, str]]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def extend_rows(
+    ticket_id: str,
+    prepared: Sequence[Prepared],
+    *,
+    position: int,
+    ticket_head: str,
+    global_head: str,
+) -> list[tuple[int, str, int, str, bytes, str, str]]:
+    """:func:`extend` as plain tuples in column order, ready for an ``INSERT``."""
+    rows: list[tuple[int, str, int, str, bytes, str, str]] = []
+    sha256 = hashlib.sha256
+    t_prev = ticket_head.encode("utf-8", "surrogatepass")
+    g_prev = global_head.encode("utf-8", "surrogatepass")
+    for e, data in prepared:
+        ticket_head = sha256(_TICKET_TAG + t_prev + b"\n" + data).hexdigest()
+        global_head = sha256(_GLOBAL_TAG + g_prev + b"\n" + data).hexdigest()
+        t_prev, g_prev = ticket_head.encode("ascii"), global_head.encode("ascii")
+        rows.append((position, ticket_id, e.seq, e.event_id, data, ticket_head, global_head))
+        position += 1
+    return rows
+
+
 def extend(
     ticket_id: str,
     prepared: Sequence[Prepared],
@@ -109,16 +131,17 @@ def extend(
     ticket_head: str,
     global_head: str,
 ) -> list[StoredRow]:
-    """The rows that append ``prepared`` after the given heads, starting at ``position``."""
-    rows: list[StoredRow] = []
-    for e, data in prepared:
-        ticket_head = ticket_link(ticket_head, data)
-        global_head = global_link(global_head, data)
-        rows.append(
-            StoredRow(position, ticket_id, e.seq, e.event_id, data, ticket_head, global_head)
+    """The rows that append ``prepared`` after the given heads, starting at ``position``.
+
+    Each row's hashes are :func:`ticket_link` and :func:`global_link` of the
+    previous heads and the row's bytes.
+    """
+    return [
+        StoredRow(*r)
+        for r in extend_rows(
+            ticket_id, prepared, position=position, ticket_head=ticket_head, global_head=global_head
         )
-        position += 1
-    return rows
+    ]
 
 
 # --------------------------------------------------------------------------- #

@@ -59,7 +59,7 @@ from fireflow.store.base import (
     settle,
     stored_event,
 )
-from fireflow.store.chain import GENESIS, decode_event, extend
+from fireflow.store.chain import GENESIS, decode_event, extend_rows
 from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
 
 __all__ = ["SCHEMA", "SQLiteStore"]
@@ -320,30 +320,19 @@ class SQLiteStore:
             if done is not None:
                 results.append(done)
                 continue
-            rows = extend(ticket_id, batch, position=position, ticket_head=head, global_head=g_head)
-            c.executemany(
-                _INSERT,
-                [
-                    (
-                        r.position,
-                        r.ticket_id,
-                        r.seq,
-                        r.event_id,
-                        r.data,
-                        r.ticket_hash,
-                        r.global_hash,
-                    )
-                    for r in rows
-                ],
+            rows = extend_rows(
+                ticket_id, batch, position=position, ticket_head=head, global_head=g_head
             )
-            position = rows[-1].position + 1
-            g_head = rows[-1].global_hash
+            c.executemany(_INSERT, rows)
+            tail = rows[-1]
+            position = tail[0] + 1
+            g_head = tail[6]
             results.append(
                 AppendResult(
                     ticket_id=ticket_id,
-                    version=rows[-1].seq,
-                    positions=tuple(r.position for r in rows),
-                    head=rows[-1].ticket_hash,
+                    version=tail[2],
+                    positions=tuple(r[0] for r in rows),
+                    head=tail[5],
                     global_head=g_head,
                 )
             )
