@@ -79,6 +79,7 @@ from fireflow.ticket import (
     decide,
     evolve,
     fold,
+    fold_all,
     refusal_event,
 )
 
@@ -143,6 +144,7 @@ __all__ = [
     "evolve",
     "explain",
     "fold",
+    "fold_all",
     "load_plan",
     "mermaid",
     "parse_plan",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import math
 import os
@@ -527,3 +528,26 @@ def test_cli_names_the_extra_when_pandas_or_matplotlib_is_missing(monkeypatch):
     assert res.exit_code == 1
     assert "pip install 'fireflow[sim]'" in res.output
     assert MISSING_EXTRA.splitlines()[0] in res.output
+
+
+# --------------------------------------------------------------------------- the collector
+def test_the_cyclic_collector_is_paused_during_a_run_and_restored_after(population):
+    seen: list[bool] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(gc.isenabled())
+        if done == 40:
+            raise KeyboardInterrupt  # a user stopping the run half-way
+
+    assert gc.isenabled()
+    with pytest.raises(KeyboardInterrupt):
+        simulate(PLAN, population, seed=5, progress=progress)
+    assert len(seen) == 40
+    assert not any(seen)  # off while the run went on
+    assert gc.isenabled()  # back on although the run failed
+    gc.disable()
+    try:
+        simulate(PLAN, generate_population(5, seed=1), seed=1)
+        assert not gc.isenabled()  # a caller's choice is left as it was
+    finally:
+        gc.enable()
