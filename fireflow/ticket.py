@@ -41,7 +41,15 @@ from fireflow.errors import (
     NotAuthorized,
     TransitionNotAllowed,
 )
-from fireflow.events import Actor, Event, Evidence, _trusted_event, check_text, parse_time
+from fireflow.events import (
+    Actor,
+    Event,
+    Evidence,
+    _shared_actor,
+    _trusted_event,
+    check_text,
+    parse_time,
+)
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.routing import Routing, route_for
 from fireflow.states import INITIAL_STATE, LIFECYCLE, build_machine, compiled_table
@@ -114,8 +122,8 @@ class ActorIn(_In):
     person: Text = ""
 
     def to_actor(self) -> Actor:
-        """The inside value object."""
-        return Actor(self.agency, self.person)
+        """The inside value object (equal actors are shared: they are frozen)."""
+        return _shared_actor(self.agency, self.person)
 
 
 class EvidenceIn(_In):
@@ -289,20 +297,23 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
         )
     if agency in entry.agencies:
         return entry.rules
-    allowed = set(entry.agencies)
-    if state.routing is not None:
+    routing = state.routing
+    if routing is not None:
         for role in entry.roles:
-            allowed.update(state.routing.role(role))
-    if agency not in allowed:
-        raise _refuse(
-            NotAuthorized,
-            state,
-            command,
-            f"agency {agency!r} may not {command.kind}; allowed: {', '.join(sorted(allowed))}",
-            rule=entry.rules[0] if entry.rules else "R-AUTH-ROLES",
-            zh=f"{agency} 无权执行此步骤",
-        )
-    return entry.rules
+            if agency in routing.role(role):
+                return entry.rules
+    allowed = set(entry.agencies)  # who may, for the message
+    if routing is not None:
+        for role in entry.roles:
+            allowed.update(routing.role(role))
+    raise _refuse(
+        NotAuthorized,
+        state,
+        command,
+        f"agency {agency!r} may not {command.kind}; allowed: {', '.join(sorted(allowed))}",
+        rule=entry.rules[0] if entry.rules else "R-AUTH-ROLES",
+        zh=f"{agency} 无权执行此步骤",
+    )
 
 
 def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tuple[Event, ...]:

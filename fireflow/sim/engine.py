@@ -146,6 +146,24 @@ def stream(seed: int, name: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:16], "big"))  # noqa: S311 (simulation, not secrets)
 
 
+_setattr = object.__setattr__
+
+
+def _command_from(template: Command, changes: dict[str, Any]) -> Command:
+    """``template.model_copy(update=changes)`` without pydantic's generic copy machinery.
+
+    For the simulator's own commands, whose values the library built (no
+    validation, as with ``model_copy``); the same fields, values and set of
+    fields given (the tests compare it with ``model_copy``).
+    """
+    out = Command.__new__(Command)
+    _setattr(out, "__dict__", {**template.__dict__, **changes})
+    _setattr(out, "__pydantic_fields_set__", template.__pydantic_fields_set__ | changes.keys())
+    _setattr(out, "__pydantic_extra__", None)
+    _setattr(out, "__pydantic_private__", None)
+    return out
+
+
 def _poisson(rng: random.Random, lam: float) -> int:
     """A Poisson draw (Knuth's method; a rounded normal above 30)."""
     if lam <= 0:
@@ -415,7 +433,7 @@ class _Run:
             self._templates[kind, agency] = tmpl
         extra["ticket_id"] = state.ticket_id
         extra["at"] = self.ats[day]
-        return self.execute_command(k, tmpl.model_copy(update=extra))
+        return self.execute_command(k, _command_from(tmpl, extra))
 
     def execute_command(self, k: int, command: Command) -> TicketState:
         """decide + evolve a ready command on ticket k."""
