@@ -6,6 +6,7 @@ The idempotency figure is printed (``pytest -s``).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -429,6 +430,57 @@ def test_the_fast_encoder_is_exact_or_steps_aside(payload, person):
     fast = canonical_bytes_if_plain(e)
     if fast is not None:
         assert fast == stdlib_canonical(e)
+
+
+_odd = st.one_of(
+    st.none(),
+    st.integers(-2, 3),
+    st.text(max_size=4),
+    st.sampled_from(["", "x" * 300, "a\x00b", "a\u2028b", "rectify", "T1", "T1/1", "property"]),
+    st.lists(st.text(max_size=2), max_size=2),
+    st.tuples(st.text(max_size=3)),
+    st.just(("R-OK", ["unhashable"])),
+    st.just(AT.replace(tzinfo=None)),  # naive
+    st.just(AT),
+    st.just(Actor("property")),
+    st.just(Actor("", "")),
+    st.just((Evidence("photo_after", "a" * 64),)),
+    st.just(("not evidence",)),
+)
+
+
+@settings(max_examples=scaled(300))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["event_id", "ticket_id", "seq", "kind", "at", "actor", "payload", "evidence", "rules"]
+        ),
+        _odd,
+        max_size=3,
+    ),
+    st.sampled_from(["T1", "T2"]),
+    st.integers(0, 2),
+)
+def test_the_quick_structural_check_vouches_only_for_valid_events(changes, ticket_id, seq):
+    """Whatever the quick check passes, the full check (which names faults) passes too."""
+    from fireflow.store.base import _check_event, _plainly_valid
+
+    e = copy.copy(event())
+    for name, value in changes.items():  # no converters: any value reaches the checks
+        object.__setattr__(e, name, value)
+    if _plainly_valid(e, ticket_id, seq):
+        assert _check_event(e, 0, ticket_id, seq) is e
+
+
+def test_the_quick_structural_check_passes_a_valid_event_once_its_rules_are_known():
+    from fireflow.store.base import _check_event, _plainly_valid
+
+    e = event(rules=("R-TKT-NEW-RULE-LIST",))
+    assert not _plainly_valid(e, "T1", 1)  # a rule list not seen yet: the full checks run
+    assert _check_event(e, 0, "T1", 1) is e
+    assert _plainly_valid(e, "T1", 1)
+    assert not _plainly_valid(e, "T1", 2)
+    assert not _plainly_valid(e, "T2", 1)
 
 
 def strict_decode(data: bytes) -> Event | str:

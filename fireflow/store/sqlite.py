@@ -306,24 +306,28 @@ class SQLiteStore:
         position, g_head = (last[0] + 1, last[1]) if last else (0, GENESIS)
         results: list[AppendResult] = []
         for ticket_id, batch, expected in prepared:
-            found: dict[str, StoredRow] = {}
-            ids = [e.event_id for e, _ in batch]
-            for i in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[i : i + _IN_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT {_ROW_COLUMNS} FROM events WHERE event_id IN ({marks})"  # noqa: S608 (only placeholders are interpolated)
-                for r in c.execute(query, chunk):
-                    row = StoredRow(*r)
-                    found[row.event_id] = row
             version, head = self._head_locked(ticket_id)
-            done = settle(ticket_id, batch, expected, version, found)
-            if done is not None:
+            rows = None
+            if version == expected:
+                # The common case: a new batch on the expected version.  Whether one of
+                # its ids is stored already is left to the UNIQUE index; if the insert is
+                # refused, it is undone and the batch settled against what is stored.
+                rows = extend_rows(
+                    ticket_id, batch, position=position, ticket_head=head, global_head=g_head
+                )
+                c.execute("SAVEPOINT fireflow_batch")
+                try:
+                    c.executemany(_INSERT, rows)
+                except sqlite3.IntegrityError:
+                    c.execute("ROLLBACK TO fireflow_batch")
+                    rows = None
+                c.execute("RELEASE fireflow_batch")
+            if rows is None:  # a stale version or a stored id: the stored result or an error
+                done = settle(ticket_id, batch, expected, version, self._stored(batch))
+                if done is None:  # only on the expected version, where the index refused
+                    raise StoreError(f"{self.path}: the file refused a batch that nothing explains")
                 results.append(done)
                 continue
-            rows = extend_rows(
-                ticket_id, batch, position=position, ticket_head=head, global_head=g_head
-            )
-            c.executemany(_INSERT, rows)
             tail = rows[-1]
             position = tail[0] + 1
             g_head = tail[6]
@@ -337,6 +341,19 @@ class SQLiteStore:
                 )
             )
         return results
+
+    def _stored(self, batch: list[Prepared]) -> dict[str, StoredRow]:
+        """The rows already stored under the batch's event ids (under the write lock)."""
+        found: dict[str, StoredRow] = {}
+        ids = [e.event_id for e, _ in batch]
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT {_ROW_COLUMNS} FROM events WHERE event_id IN ({marks})"  # noqa: S608 (only placeholders are interpolated)
+            for r in self._conn.execute(query, chunk):
+                row = StoredRow(*r)
+                found[row.event_id] = row
+        return found
 
     def _head_locked(self, ticket_id: str) -> tuple[int, str]:
         row = self._conn.execute(

@@ -1,0 +1,61 @@
+"""The benchmark scripts run (tiny sizes) and report what they promise; no duration is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_store_benchmark_checks_its_replayed_states(tmp_path):
+    out = run(
+        "bench_store.py",
+        "--json",
+        FIREFLOW_BENCH_SINGLE="20",
+        FIREFLOW_BENCH_BATCHED="300",
+        FIREFLOW_BENCH_REPLAY="700",
+        FIREFLOW_BENCH_DIR=str(tmp_path),
+    )
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    replay = res["replay"]
+    assert replay["events"] == 700
+    assert replay["states_ok"] is True
+    assert replay["ratio"] > 0
+    assert {"raw_read", "read_all_decode", "replay", "replay_evolve"} <= set(replay)
+    assert res["batched"]["fireflow"]["events"] == 300
+    assert list(tmp_path.iterdir()) == []  # the files are removed
+
+
+def test_simulator_benchmark_reports_a_size():
+    out = run("bench_sim.py", "--json", FIREFLOW_BENCH_SIM_TICKETS="150")
+    assert out.returncode == 0, out.stderr
+    (size,) = json.loads(out.stdout)["sizes"]
+    assert size["tickets"] > 0
+    assert size["events"] > size["tickets"]
+
+
+def test_floor_benchmark_runs_and_bad_settings_are_refused():
+    out = run("bench_floor.py", FIREFLOW_BENCH_FLOOR_CALLS="300")
+    assert out.returncode == 0, out.stderr
+    assert "us/event" in out.stdout
+    assert "8,855,584" in out.stdout
+    bad = run("bench_floor.py", FIREFLOW_BENCH_FLOOR_CALLS="zero")
+    assert bad.returncode == 2
+    assert "FIREFLOW_BENCH_FLOOR_CALLS" in bad.stderr
