@@ -6,7 +6,7 @@ around them does.  This script measures that work alone, on this machine, so
 the figures in ``benchmarks/README.md`` can be checked:
 
 * **Simulator** (1M tickets in under 60 s, through the real ``decide`` and
-  ``evolve``): per event, the new ``TicketState`` (31 fields, frozen), the copy of
+  ``evolve``): per event, the new ``TicketState`` (30 fields, frozen), the copy of
   the old state's values that ``evolve`` starts from, the ``Event`` that
   ``decide`` returns (slots filled directly, payload text checked for NFC), and
   the ``Command`` the simulator hands to ``decide``.  No rule is checked.
@@ -55,7 +55,7 @@ def sim_floor(n: int) -> dict[str, float]:
         kind="rectify", ticket_id="T0000001", at=at, actor=ActorIn(agency="property")
     )
     return {
-        "TicketState(31 fields)": best_us(lambda: TicketState(*values), n),
+        "TicketState(30 fields)": best_us(lambda: TicketState(*values), n),
         "copy of the state's values": best_us(lambda: list(_STATE_VALUES(state)), n),
         "Event (decide's)": best_us(
             lambda: _trusted_event(

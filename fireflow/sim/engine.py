@@ -954,11 +954,11 @@ class _Run:
 def _cyclic_gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for a run.
 
-    A run makes millions of long-lived objects without reference cycles (frozen
-    states, events, routings); the collector would scan them again and again
-    (about a tenth of a large run) and could free nothing.  Reference counting
-    still frees everything as usual.  The collector is switched back on after
-    the run, also when it fails, if it was on before.
+    A run makes millions of objects that live to its end (frozen states,
+    events, routings); the collector would scan them again and again (about a
+    tenth of a large run) while reference counting frees what the run drops.
+    The collector is switched back on after the run, also when it fails, if it
+    was on before, and then collects anything cyclic as usual.
     """
     was_on = gc.isenabled()
     gc.disable()
