@@ -16,6 +16,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from fireflow import load_plan
+from fireflow.testing.strategies import plan_data
 
 # The window the properties draw from.  chinese_calendar has official data for
 # these years; a period that runs past LAST would need 2027 data, which does
@@ -171,85 +172,15 @@ ids = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
 
 
 @st.composite
-def phase_boundaries(draw: st.DrawFn, year: int = 2022) -> list[tuple[date, date]]:
-    """Five contiguous inclusive windows covering the whole year."""
-    first, last = date(year, 1, 1), date(year, 12, 31)
-    cuts = draw(
-        st.lists(
-            st.dates(min_value=first + timedelta(days=1), max_value=last),
-            min_size=4,
-            max_size=4,
-            unique=True,
-        )
-    )
-    starts = [first, *sorted(cuts)]
-    ends = [s - timedelta(days=1) for s in starts[1:]] + [last]
-    return list(zip(starts, ends, strict=True))
-
-
-@st.composite
-def holiday_overrides(draw: st.DrawFn, year: int = 2031) -> dict[str, Any]:
-    """One valid ``holidays.overrides`` entry for ``year`` (rest and work days disjoint)."""
-    days = st.dates(min_value=date(year, 1, 1), max_value=date(year, 12, 31))
-    chosen = draw(st.lists(days, max_size=12, unique=True))
-    split = draw(st.integers(min_value=0, max_value=len(chosen)))
-    return {
-        "year": year,
-        "rest_days": sorted(d.isoformat() for d in chosen[:split]),
-        "work_days": sorted(d.isoformat() for d in chosen[split:]),
-        "note": draw(st.one_of(st.just(""), texts)),
-    }
-
-
-@st.composite
 def plan_variations(draw: st.DrawFn) -> dict[str, Any]:
-    """The built-in plan's data with a random set of valid changes."""
-    data = base_data()
-    s = data["settings"]
-    pr = data["progress_reports"]
-    maybe = st.booleans()
-
-    if draw(maybe):
-        s["holiday_policy"] = draw(st.sampled_from(["roll_forward", "roll_back", "none"]))
-    if draw(maybe):
-        s["rest_days"] = draw(st.sampled_from(["observed", "holidays_only"]))
-    if draw(maybe):
-        s["due_inclusive"] = draw(st.booleans())
-    if draw(maybe):
-        s["period_unit"] = draw(st.sampled_from(["calendar", "working"]))
-    if draw(maybe):
-        s["rectification_days"] = {
-            c["id"]: draw(st.integers(min_value=1, max_value=366)) for c in data["categories"]
-        }
-    if draw(maybe):
-        s["office_close"] = draw(
-            st.one_of(st.none(), st.times().map(lambda t: t.replace(microsecond=0).isoformat()))
-        )
-    if draw(maybe):
-        s["spot_check"]["ratio"] = draw(
-            st.floats(min_value=0.001, max_value=1.0, allow_nan=False, allow_infinity=False)
-        )
-    if draw(maybe):
-        s["new_community_since"] = draw(st.one_of(st.none(), dates().map(date.isoformat)))
-    if draw(maybe):
-        s["max_failed_rechecks"] = draw(st.integers(min_value=1, max_value=10))
-    if draw(maybe):
-        pr["offset"] = draw(st.integers(min_value=0, max_value=40))
-    if draw(maybe):
-        pr["unit"] = draw(st.sampled_from(["calendar", "working"]))
-    if draw(maybe):
-        pr["reading"] = draw(st.sampled_from(["on", "no_later_than", "within"]))
-    if draw(maybe):
-        data["timezone"] = draw(st.sampled_from(TIMEZONES))
-    if draw(maybe):
-        for ph, (start, end) in zip(data["phases"], draw(phase_boundaries()), strict=True):
-            ph["start"], ph["end"] = start.isoformat(), end.isoformat()
-    if draw(maybe):
-        data["deadlines"][0]["nominal"] = draw(
-            dates(date(2022, 1, 1), date(2022, 12, 31)).map(date.isoformat)
-        )
-    if draw(maybe):
-        # 等 ("and others"): the agency list and recipient lists are open
+    """The library's ``plan_data`` (every setting, phases, deadlines, overrides varied), plus
+    text that YAML would read as something else if a writer left it unquoted."""
+    data = draw(plan_data("changle-2022"))
+    if draw(st.booleans()):
+        data["name"]["zh"] = draw(st.one_of(texts, yaml_lookalikes))
+        data["source"] = draw(st.one_of(st.just(""), texts, yaml_lookalikes))
+    if draw(st.booleans()):
+        # 等 ("and others"): one more agency, its texts looking like YAML
         known = {a["id"] for a in data["agencies"]}
         new_id = draw(ids.filter(lambda i: i not in known))
         data["agencies"].append(
@@ -261,9 +192,4 @@ def plan_variations(draw: st.DrawFn) -> dict[str, Any]:
             }
         )
         data["deadlines"][0]["recipients"].append(new_id)
-    if draw(maybe):
-        data["name"]["zh"] = draw(st.one_of(texts, yaml_lookalikes))
-        data["source"] = draw(st.one_of(st.just(""), texts, yaml_lookalikes))
-    if draw(maybe):
-        data["holidays"]["overrides"] = [draw(holiday_overrides())]
     return data

@@ -357,6 +357,25 @@ json_values = st.recursive(
 )
 
 
+def checked_or_none(e: Event, *texts: str) -> bytes | None:
+    """``canonical_bytes`` after the full checks of the texts and the payload, or None."""
+    try:
+        for text in texts:
+            check_json_value(text)
+        check_json_value(e.payload)
+        return canonical_bytes(e)
+    except InvalidArgument:
+        return None
+
+
+def prepared_or_none(e: Event) -> bytes | None:
+    """The bytes the store would write for ``e`` as ticket T1's first event, or None."""
+    try:
+        return prepare_batch("T1", [e], 0)[0][1]
+    except InvalidArgument:
+        return None
+
+
 @settings(max_examples=scaled(300))
 @given(st.dictionaries(tricky_text, json_values, max_size=4), tricky_text, tricky_text)
 def test_prepared_bytes_are_exactly_canonical_bytes(payload, person, note):
@@ -369,18 +388,7 @@ def test_prepared_bytes_are_exactly_canonical_bytes(payload, person, note):
         )
     except (InvalidArgument, TypeError, ValueError):
         return  # not even an Event
-    try:
-        check_json_value(e.actor.person)
-        check_json_value(e.evidence[0].note)
-        check_json_value(e.payload)
-        want: bytes | None = canonical_bytes(e)
-    except InvalidArgument:
-        want = None
-    try:
-        got: bytes | None = prepare_batch("T1", [e], 0)[0][1]
-    except InvalidArgument:
-        got = None
-    assert got == want
+    assert prepared_or_none(e) == checked_or_none(e, e.actor.person, e.evidence[0].note)
 
 
 def stdlib_canonical(e: Event) -> bytes:
@@ -540,16 +548,7 @@ def test_depth_limit_is_the_same_on_every_path(levels, container):
         wrap_dict = container == "dict" or (container == "mixed" and i % 2)
         value = {"k": value} if wrap_dict else [value]
     e = event(payload={"x": value})
-    try:
-        check_json_value(e.payload)
-        want: bytes | None = canonical_bytes(e)
-    except InvalidArgument:
-        want = None
-    try:
-        got: bytes | None = prepare_batch("T1", [e], 0)[0][1]
-    except InvalidArgument:
-        got = None
-    assert got == want
+    assert prepared_or_none(e) == checked_or_none(e)
 
 
 @pytest.mark.parametrize(
