@@ -16,6 +16,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from fireflow import load_plan
+from fireflow.testing.strategies import TIMEZONES as LIBRARY_TIMEZONES
 from fireflow.testing.strategies import plan_data
 
 # The window the properties draw from.  chinese_calendar has official data for
@@ -26,19 +27,8 @@ LAST = date(2026, 12, 31)
 
 UNITS: tuple[str, ...] = ("calendar", "working", "month", "year")
 
-TIMEZONES: tuple[str, ...] = (
-    "Asia/Shanghai",
-    "UTC",
-    "Asia/Urumqi",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Europe/London",
-    "America/New_York",
-    "America/St_Johns",
-    "Australia/Sydney",
-    "Pacific/Kiritimati",
-    "Pacific/Pago_Pago",
-)
+#: The library's zones (DST, odd offsets) and one at UTC-11.
+TIMEZONES: tuple[str, ...] = (*LIBRARY_TIMEZONES, "Pacific/Pago_Pago")
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
