@@ -276,14 +276,14 @@ def event_from_data(data: Mapping[str, Any], *, canonical: bool = False) -> Even
 )
 # Actors repeat endlessly in a replay (an agency and, mostly, no person): share them.
 _ACTORS: dict[tuple[str, str], Actor] = {}
-_ACTORS_MAX = 4096
+_SHARED_MAX = 4096  # bounded: odd data cannot grow the shared tables forever
 
 
 def _shared_actor(agency: str, person: str) -> Actor:
     key = (agency, person)
     found = _ACTORS.get(key)
     if found is None:
-        if len(_ACTORS) >= _ACTORS_MAX:
+        if len(_ACTORS) >= _SHARED_MAX:
             _ACTORS.clear()
         found = _ACTORS[key] = Actor(agency, person)
     return found
@@ -299,7 +299,7 @@ def _shared_rules(rules: tuple[Any, ...]) -> tuple[str, ...]:
         for rule in rules:
             if type(rule) is not str:
                 raise TypeError(f"rule ids must be text, got {rule!r}")
-        if len(_RULES) >= _ACTORS_MAX:
+        if len(_RULES) >= _SHARED_MAX:
             _RULES.clear()
         found = _RULES[rules] = rules
     return found
@@ -331,14 +331,19 @@ def _canonical_event(data: Mapping[str, Any]) -> Event:
         and type(person) is str
     ):
         raise TypeError("event_id, ticket_id, kind and actor must be text, seq an integer")
-    rules = _shared_rules(tuple(rules)) if rules else ()
+    if rules:
+        rules = tuple(rules)
+        rules = _RULES.get(rules) or _shared_rules(rules)
+    else:
+        rules = ()
+    shared = _ACTORS.get((agency, person)) or _shared_actor(agency, person)
     e = Event.__new__(Event)
     _SET_EVENT_ID(e, event_id)
     _SET_TICKET_ID(e, ticket_id)
     _SET_SEQ(e, seq)
     _SET_KIND(e, kind)
     _SET_AT(e, parse_time(at))
-    _SET_ACTOR(e, _shared_actor(agency, person))
+    _SET_ACTOR(e, shared)
     _SET_PAYLOAD(e, payload if type(payload) is dict else dict(payload))
     _SET_EVIDENCE(e, evidence or ())
     _SET_RULES(e, rules)
