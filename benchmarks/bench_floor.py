@@ -32,7 +32,7 @@ import pendulum
 from _common import env_int
 
 from fireflow import load_plan
-from fireflow.events import Actor, Event, _trusted_event
+from fireflow.events import Actor, Event, _json_data, _trusted_event
 from fireflow.sim.engine import _command_from
 from fireflow.ticket import _STATE_VALUES, ActorIn, Command, TicketState
 
@@ -78,20 +78,7 @@ def sim_floor(n: int) -> dict[str, float]:
 
 
 def _encode(e: Event) -> bytes:
-    return orjson.dumps(
-        {
-            "event_id": e.event_id,
-            "ticket_id": e.ticket_id,
-            "seq": e.seq,
-            "kind": e.kind,
-            "at": e.at.isoformat(),
-            "actor": {"agency": e.actor.agency, "person": e.actor.person},
-            "payload": e.payload,
-            "evidence": [],
-            "rules": list(e.rules),
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
+    return orjson.dumps(_json_data(e), option=orjson.OPT_SORT_KEYS)
 
 
 def append_floor(rounds: int) -> dict[str, float]:

@@ -205,17 +205,9 @@ def _nfc(value: Any) -> Any:
 
 def event_to_data(event: Event) -> dict[str, Any]:
     """The event as plain JSON data (times as ISO-8601 with offset)."""
-    return {
-        "event_id": event.event_id,
-        "ticket_id": event.ticket_id,
-        "seq": event.seq,
-        "kind": event.kind,
-        "at": event.at.isoformat(),
-        "actor": {"agency": event.actor.agency, "person": event.actor.person},
-        "payload": _nfc(dict(event.payload)),
-        "evidence": [{"kind": e.kind, "sha256": e.sha256, "note": e.note} for e in event.evidence],
-        "rules": list(event.rules),
-    }
+    data = _json_data(event)
+    data["payload"] = _nfc(dict(event.payload))
+    return data
 
 
 def event_from_data(data: Mapping[str, Any], *, canonical: bool = False) -> Event:
@@ -336,18 +328,17 @@ def _canonical_event(data: Mapping[str, Any]) -> Event:
         rules = _RULES.get(rules) or _shared_rules(rules)
     else:
         rules = ()
-    shared = _ACTORS.get((agency, person)) or _shared_actor(agency, person)
-    e = Event.__new__(Event)
-    _SET_EVENT_ID(e, event_id)
-    _SET_TICKET_ID(e, ticket_id)
-    _SET_SEQ(e, seq)
-    _SET_KIND(e, kind)
-    _SET_AT(e, parse_time(at))
-    _SET_ACTOR(e, shared)
-    _SET_PAYLOAD(e, payload if type(payload) is dict else dict(payload))
-    _SET_EVIDENCE(e, evidence or ())
-    _SET_RULES(e, rules)
-    return e
+    return _filled(
+        event_id,
+        ticket_id,
+        seq,
+        kind,
+        parse_time(at),
+        _ACTORS.get((agency, person)) or _shared_actor(agency, person),
+        payload if type(payload) is dict else dict(payload),
+        evidence or (),
+        rules,
+    )
 
 
 def _trusted_event(
@@ -366,14 +357,39 @@ def _trusted_event(
     The converters' work is done here at lower cost: the time must be aware and
     the payload's text is normalised to NFC only when it is not NFC already.
     """
+    return _filled(
+        event_id,
+        ticket_id,
+        seq,
+        kind,
+        _freeze_time(at),
+        actor,
+        _nfc_payload(payload),
+        evidence,
+        rules,
+    )
+
+
+def _filled(
+    event_id: str,
+    ticket_id: str,
+    seq: int,
+    kind: str,
+    at: datetime,
+    actor: Actor,
+    payload: dict[str, Any],
+    evidence: tuple[Evidence, ...],
+    rules: tuple[str, ...],
+) -> Event:
+    """An :class:`Event` with its slots set directly: the caller has done the converters' work."""
     e = Event.__new__(Event)
     _SET_EVENT_ID(e, event_id)
     _SET_TICKET_ID(e, ticket_id)
     _SET_SEQ(e, seq)
     _SET_KIND(e, kind)
-    _SET_AT(e, _freeze_time(at))
+    _SET_AT(e, at)
     _SET_ACTOR(e, actor)
-    _SET_PAYLOAD(e, _nfc_payload(payload))
+    _SET_PAYLOAD(e, payload)
     _SET_EVIDENCE(e, evidence)
     _SET_RULES(e, rules)
     return e
@@ -419,6 +435,23 @@ def _plain(value: object, depth: int) -> bool:
     return t is str or t is int or t is bool or value is None
 
 
+def _json_data(e: Event) -> dict[str, Any]:
+    """The event as JSON data, its payload as it is (what the fast encoding writes)."""
+    return {
+        "event_id": e.event_id,
+        "ticket_id": e.ticket_id,
+        "seq": e.seq,
+        "kind": e.kind,
+        "at": e.at.isoformat(),
+        "actor": {"agency": e.actor.agency, "person": e.actor.person},
+        "payload": e.payload,
+        "evidence": [{"kind": x.kind, "sha256": x.sha256, "note": x.note} for x in e.evidence]
+        if e.evidence
+        else [],
+        "rules": list(e.rules),
+    }
+
+
 def canonical_bytes_if_plain(e: Event) -> bytes | None:
     """The canonical bytes of an event whose text needs no change, else ``None``.
 
@@ -434,21 +467,8 @@ def canonical_bytes_if_plain(e: Event) -> bytes | None:
     payload = e.payload
     if type(payload) is not dict or not _plain(payload, 0):
         return None
-    data = {
-        "event_id": e.event_id,
-        "ticket_id": e.ticket_id,
-        "seq": e.seq,
-        "kind": e.kind,
-        "at": e.at.isoformat(),
-        "actor": {"agency": e.actor.agency, "person": e.actor.person},
-        "payload": payload,
-        "evidence": [{"kind": x.kind, "sha256": x.sha256, "note": x.note} for x in e.evidence]
-        if e.evidence
-        else [],
-        "rules": list(e.rules),
-    }
     try:
-        out = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        out = orjson.dumps(_json_data(e), option=orjson.OPT_SORT_KEYS)
     except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
         return None
     if out.isascii():  # NFC already; a refused control character shows as an escape or DEL
