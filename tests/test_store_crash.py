@@ -18,6 +18,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from store_workers import histories
@@ -48,6 +49,22 @@ def wait_ready(proc: subprocess.Popen[str]) -> None:
     if line.strip() != "R":
         out, err = proc.communicate(timeout=30)
         pytest.fail(f"worker did not start: {line!r} {out!r} {err!r}")
+
+
+def start_together(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    """Wait until every worker is ready, start them at once, return each one's last JSON line."""
+    for p in procs:
+        wait_ready(p)
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
 
 
 def sql_checks(db: Path, bounds: dict[str, set[int]]) -> dict[str, int | bool]:
@@ -136,17 +153,7 @@ def test_four_writers_on_one_ticket_one_winner_per_version(tmp_path):
     with SQLiteStore(db) as store:
         store.append("RACE", setup, 0)
     procs = [spawn("race", str(db), str(w), str(wins)) for w in range(writers)]
-    for p in procs:
-        wait_ready(p)
-    for p in procs:
-        assert p.stdin is not None
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    results = start_together(procs)
     for r in results:
         assert r["other"] == [], r["other"]
         assert r["raw_sqlite"] == 0
@@ -182,17 +189,7 @@ def test_two_processes_sending_the_same_batches_store_each_event_once(tmp_path):
     db = tmp_path / "dup.db"
     SQLiteStore(db).close()
     procs = [spawn("dup", str(db), str(w), str(n_tickets)) for w in range(2)]
-    for p in procs:
-        wait_ready(p)
-    for p in procs:
-        assert p.stdin is not None
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    results = start_together(procs)
     batches = list(histories.schedule(n_tickets))
     events = sum(len(b) for _, _, b in batches)
     for r in results:
