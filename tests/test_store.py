@@ -469,26 +469,54 @@ _odd = st.one_of(
     st.sampled_from(["T1", "T2"]),
     st.integers(0, 2),
 )
-def test_the_quick_structural_check_vouches_only_for_valid_events(changes, ticket_id, seq):
-    """Whatever the quick check passes, the full check (which names faults) passes too."""
-    from fireflow.store.base import _check_event, _plainly_valid
+def test_the_structural_check_passes_only_well_formed_events_and_names_the_field(
+    changes, ticket_id, seq
+):
+    """Whatever reaches the store, the check returns a well-formed event or names a field."""
+    from fireflow.store.base import KINDS, MAX_EVIDENCE, _check_event
 
     e = copy.copy(event())
     for name, value in changes.items():  # no converters: any value reaches the checks
         object.__setattr__(e, name, value)
-    if _plainly_valid(e, ticket_id, seq):
-        assert _check_event(e, 0, ticket_id, seq) is e
+    try:
+        checked = _check_event(e, 0, ticket_id, seq)
+    except InvalidArgument as exc:
+        field = exc.field
+    except TypeError:  # an unhashable kind: refused, as before the fast path existed
+        return
+    else:
+        field = None
+    if field is not None:
+        assert field.startswith("events[0]")
+        return
+    assert checked is e
+    assert type(e.event_id) is str
+    assert e.event_id
+    assert e.ticket_id == ticket_id
+    assert e.seq == seq
+    assert e.kind in KINDS
+    assert e.at.utcoffset() is not None
+    assert isinstance(e.actor, Actor)
+    assert e.actor.agency
+    assert isinstance(e.evidence, tuple)
+    assert len(e.evidence) <= MAX_EVIDENCE
+    assert all(isinstance(x, Evidence) for x in e.evidence)
+    assert all(type(r) is str and r for r in e.rules)
 
 
-def test_the_quick_structural_check_passes_a_valid_event_once_its_rules_are_known():
-    from fireflow.store.base import _check_event, _plainly_valid
+def test_rule_lists_are_checked_once_and_a_bad_one_every_time():
+    from fireflow.store.base import _CHECKED_RULES, _check_event
 
-    e = event(rules=("R-TKT-NEW-RULE-LIST",))
-    assert not _plainly_valid(e, "T1", 1)  # a rule list not seen yet: the full checks run
-    assert _check_event(e, 0, "T1", 1) is e
-    assert _plainly_valid(e, "T1", 1)
-    assert not _plainly_valid(e, "T1", 2)
-    assert not _plainly_valid(e, "T2", 1)
+    good = event(rules=("R-TKT-NEW-RULE-LIST",))
+    assert good.rules not in _CHECKED_RULES
+    assert _check_event(good, 0, "T1", 1) is good
+    assert good.rules in _CHECKED_RULES
+    bad = event(rules=("R-OK", ""))
+    for _ in range(2):
+        with pytest.raises(InvalidArgument) as info:
+            _check_event(bad, 3, "T1", 1)
+        assert info.value.field == "events[3].rules[1]"
+    assert bad.rules not in _CHECKED_RULES
 
 
 def strict_decode(data: bytes) -> Event | str:

@@ -37,7 +37,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import attrs
 
@@ -201,10 +201,17 @@ class EventStore(Protocol):
 # Checks
 
 
+def _plain_id(value: object, max_length: int = MAX_ID_LENGTH) -> TypeGuard[str]:
+    """The common case of :func:`check_id`: printable text (no control characters, no lone
+    surrogates) of an allowed length.  Callers on a hot path test this first and build the
+    field's name for :func:`check_id` only when it fails."""
+    return type(value) is str and 0 < len(value) <= max_length and value.isprintable()
+
+
 def check_id(value: object, field: str, max_length: int = MAX_ID_LENGTH) -> str:
     """An identifier: a non-empty string without control characters or lone surrogates."""
-    if type(value) is str and 0 < len(value) <= max_length and value.isprintable():
-        return value  # printable text has no control characters and no surrogates
+    if _plain_id(value, max_length):
+        return value
     if not isinstance(value, str):
         raise InvalidArgument(field, f"expected a string, got {type(value).__name__}")
     if not value:
@@ -227,91 +234,74 @@ def check_position(value: object, field: str = "from_position") -> int:
     return value
 
 
-def _plainly_valid(e: object, ticket_id: str, seq: int) -> bool:
-    """Does an event pass every check of :func:`_check_event`?  One expression, no messages.
-
-    The common case, tested at the cost of one call; an event it does not
-    vouch for goes through :func:`_check_event`, which names what is wrong.
-    """
-    if type(e) is not Event:
-        return False
-    event_id, actor, at, rules = e.event_id, e.actor, e.at, e.rules
-    try:
-        return (
-            type(event_id) is str
-            and 0 < len(event_id) <= MAX_ID_LENGTH
-            and event_id.isprintable()
-            and e.ticket_id == ticket_id
-            and type(e.seq) is int
-            and e.seq == seq
-            and e.kind in KINDS
-            and isinstance(at, datetime)
-            and at.utcoffset() is not None
-            and type(actor) is Actor
-            and type(actor.agency) is str
-            and 0 < len(actor.agency) <= MAX_ID_LENGTH
-            and actor.agency.isprintable()
-            and type(e.payload) is dict
-            and type(e.evidence) is tuple
-            and len(e.evidence) <= MAX_EVIDENCE
-            and (not e.evidence or all(type(x) is Evidence for x in e.evidence))
-            and type(rules) is tuple
-            and rules in _CHECKED_RULES
-        )
-    except TypeError:  # an unhashable kind or rule id: the full checks name it
-        return False
-
-
 def _check_event(e: object, i: int, ticket_id: str, seq: int) -> Event:
-    """The structural checks (ids, ticket, seq, kind, time, types); text is checked later."""
-    f = f"events[{i}]"
+    """The structural checks (ids, ticket, seq, kind, time, types); text is checked later.
+
+    Field names for the errors are built only when a check fails (this runs for
+    every appended event).
+    """
     if not isinstance(e, Event):
-        raise InvalidArgument(f, f"expected an Event, got {type(e).__name__}")
-    check_id(e.event_id, f"{f}.event_id")
+        raise InvalidArgument(f"events[{i}]", f"expected an Event, got {type(e).__name__}")
+    if not _plain_id(e.event_id):
+        check_id(e.event_id, f"events[{i}].event_id")
     if e.ticket_id != ticket_id:
         raise InvalidArgument(
-            f"{f}.ticket_id", f"event for ticket {e.ticket_id!r} appended to ticket {ticket_id!r}"
+            f"events[{i}].ticket_id",
+            f"event for ticket {e.ticket_id!r} appended to ticket {ticket_id!r}",
         )
     if isinstance(e.seq, bool) or not isinstance(e.seq, int):
-        raise InvalidArgument(f"{f}.seq", f"expected an integer, got {type(e.seq).__name__}")
+        raise InvalidArgument(
+            f"events[{i}].seq", f"expected an integer, got {type(e.seq).__name__}"
+        )
     if e.seq != seq:
         raise InvalidArgument(
-            f"{f}.seq",
+            f"events[{i}].seq",
             f"expected {seq} (seq must follow the expected version {seq - 1 - i} "
             f"without gaps), got {e.seq}",
         )
     if e.kind not in KINDS:
         raise InvalidArgument(
-            f"{f}.kind", f"unknown kind {e.kind!r} (a lifecycle trigger or 'attempt_refused')"
+            f"events[{i}].kind",
+            f"unknown kind {e.kind!r} (a lifecycle trigger or 'attempt_refused')",
         )
-    if not isinstance(e.at, datetime):
-        raise InvalidArgument(f"{f}.at", f"expected a datetime, got {type(e.at).__name__}")
-    if e.at.tzinfo is None or e.at.utcoffset() is None:
-        raise NaiveDatetime(f"{f}.at")
-    if not isinstance(e.actor, Actor):
-        raise InvalidArgument(f"{f}.actor", f"expected an Actor, got {type(e.actor).__name__}")
-    check_id(e.actor.agency, f"{f}.actor.agency")
+    at = e.at
+    if not isinstance(at, datetime):
+        raise InvalidArgument(f"events[{i}].at", f"expected a datetime, got {type(at).__name__}")
+    if at.utcoffset() is None:  # also when there is no tzinfo at all
+        raise NaiveDatetime(f"events[{i}].at")
+    actor = e.actor
+    if not isinstance(actor, Actor):
+        raise InvalidArgument(
+            f"events[{i}].actor", f"expected an Actor, got {type(actor).__name__}"
+        )
+    if not _plain_id(actor.agency):
+        check_id(actor.agency, f"events[{i}].actor.agency")
     if type(e.payload) is not dict and not isinstance(e.payload, Mapping):
-        raise InvalidArgument(f"{f}.payload", "expected a mapping")
-    if not isinstance(e.evidence, tuple):
-        raise InvalidArgument(f"{f}.evidence", "expected a tuple of Evidence")
-    if len(e.evidence) > MAX_EVIDENCE:
-        raise InputLimitExceeded(f"{f}.evidence", f"more than {MAX_EVIDENCE} pieces of evidence")
-    for j, ev in enumerate(e.evidence):
-        if not isinstance(ev, Evidence):
-            raise InvalidArgument(f"{f}.evidence[{j}]", "expected an Evidence")
-    if not isinstance(e.rules, tuple):
-        raise InvalidArgument(f"{f}.rules", "expected a tuple of rule ids")
+        raise InvalidArgument(f"events[{i}].payload", "expected a mapping")
+    evidence = e.evidence
+    if not isinstance(evidence, tuple):
+        raise InvalidArgument(f"events[{i}].evidence", "expected a tuple of Evidence")
+    if evidence:
+        if len(evidence) > MAX_EVIDENCE:
+            raise InputLimitExceeded(
+                f"events[{i}].evidence", f"more than {MAX_EVIDENCE} pieces of evidence"
+            )
+        for j, ev in enumerate(evidence):
+            if not isinstance(ev, Evidence):
+                raise InvalidArgument(f"events[{i}].evidence[{j}]", "expected an Evidence")
+    rules = e.rules
+    if not isinstance(rules, tuple):
+        raise InvalidArgument(f"events[{i}].rules", "expected a tuple of rule ids")
     try:
-        known = e.rules in _CHECKED_RULES  # rule lists repeat: each is checked once
+        known = rules in _CHECKED_RULES  # rule lists repeat: each is checked once
     except TypeError:  # an unhashable item: not an id, the loop below names it
         known = False
     if not known:
-        for j, rule in enumerate(e.rules):
-            check_id(rule, f"{f}.rules[{j}]")
+        for j, rule in enumerate(rules):
+            check_id(rule, f"events[{i}].rules[{j}]")
         if len(_CHECKED_RULES) >= _CHECKED_RULES_MAX:
             _CHECKED_RULES.clear()
-        _CHECKED_RULES.add(e.rules)
+        _CHECKED_RULES.add(rules)
     return e
 
 
@@ -352,10 +342,8 @@ def prepare_batch(ticket_id: str, events: Sequence[Event], expected_version: int
         )
     out: list[Prepared] = []
     seen: set[str] = set()
-    seq = expected_version
     for i, raw in enumerate(batch):
-        seq += 1
-        e = raw if _plainly_valid(raw, ticket_id, seq) else _check_event(raw, i, ticket_id, seq)
+        e = _check_event(raw, i, ticket_id, expected_version + 1 + i)
         if e.event_id in seen:
             raise InvalidArgument(f"events[{i}].event_id", f"{e.event_id!r} repeated in the batch")
         seen.add(e.event_id)
