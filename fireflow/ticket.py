@@ -711,14 +711,6 @@ _OVERDUE_MARKED, _DEMOLISHED = _STATE_INDEX["overdue_marked"], _STATE_INDEX["dem
 _INITIAL_VALUES: tuple[Any, ...] = _STATE_VALUES(TicketState(""))
 
 
-def _replace(state: TicketState, changes: dict[str, Any]) -> TicketState:
-    """``attrs.evolve`` without its per-call introspection."""
-    values = list(_STATE_VALUES(state))
-    for name, value in changes.items():
-        values[_STATE_INDEX[name]] = value
-    return TicketState(*values)
-
-
 def _apply(v: list[Any], event: Event) -> None:
     """Apply one event to a state's value list, in place (the one body of evolve and fold).
 
