@@ -111,13 +111,9 @@ def extend_rows(
 ) -> list[tuple[int, str, int, str, bytes, str, str]]:
     """:func:`extend` as plain tuples in column order, ready for an ``INSERT``."""
     rows: list[tuple[int, str, int, str, bytes, str, str]] = []
-    sha256 = hashlib.sha256
-    t_prev = ticket_head.encode("utf-8", "surrogatepass")
-    g_prev = global_head.encode("utf-8", "surrogatepass")
     for e, data in prepared:
-        ticket_head = sha256(_TICKET_TAG + t_prev + b"\n" + data).hexdigest()
-        global_head = sha256(_GLOBAL_TAG + g_prev + b"\n" + data).hexdigest()
-        t_prev, g_prev = ticket_head.encode("ascii"), global_head.encode("ascii")
+        ticket_head = ticket_link(ticket_head, data)
+        global_head = global_link(global_head, data)
         rows.append((position, ticket_id, e.seq, e.event_id, data, ticket_head, global_head))
         position += 1
     return rows
