@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fireflow._console import console, print_json
+from fireflow._console import console, print_json, run_app
 from fireflow.calendar import Calendar
-from fireflow.errors import FireflowError, PlanError
+from fireflow.errors import PlanError
 from fireflow.plan import load_plan, plan_json_schema_text
 from fireflow.reports_cli import register as register_reports
 from fireflow.sim.cli import simulate_command
@@ -189,15 +189,7 @@ def calendar_deadline(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (used by the ``fireflow`` entry point)."""
-    try:
-        app(args=argv, prog_name="fireflow", standalone_mode=True)
-    except SystemExit as exc:  # click ends every run with SystemExit
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except FireflowError as exc:
-        typer.echo(f"错误 error: {exc}", err=True)
-        return 1
-    return 0
+    return run_app(app, argv, "fireflow")
 
 
 def entry() -> None:

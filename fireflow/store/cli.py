@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from fireflow._console import console, print_json
-from fireflow.errors import FireflowError, InvalidArgument, Refusal
+from fireflow._console import console, print_json, run_app
+from fireflow.errors import InvalidArgument, Refusal
 from fireflow.events import parse_time
 from fireflow.plan import load_plan
 from fireflow.rules.explain import explain
@@ -215,12 +215,4 @@ def store_replay(
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``store_app`` on its own; returns the exit code (as ``fireflow.cli.main`` does)."""
-    try:
-        store_app(args=argv, prog_name="fireflow store", standalone_mode=True)
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except FireflowError as exc:
-        typer.echo(f"错误 error: {exc}", err=True)
-        return 1
-    return 0
+    return run_app(store_app, argv, "fireflow store")
