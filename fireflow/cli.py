@@ -14,9 +14,8 @@ import typer
 from rich.table import Table
 
 from fireflow._console import console, print_json, run_app
-from fireflow.calendar import Calendar
 from fireflow.errors import PlanError
-from fireflow.plan import load_plan, plan_json_schema_text
+from fireflow.plan import calendar_for_plan, load_plan, plan_json_schema_text
 from fireflow.reports_cli import register as register_reports
 from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
@@ -160,7 +159,7 @@ def calendar_deadline(
         typer.echo(f"START: not a date (YYYY-MM-DD): {start!r}", err=True)
         raise typer.Exit(2) from None
     p = load_plan(plan)
-    cal = Calendar.for_plan(p, allow_provisional=provisional) if provisional else p.calendar
+    cal = calendar_for_plan(p, allow_provisional=provisional) if provisional else p.calendar
     period = cal.period(day, n, unit)  # type: ignore[arg-type] # checked by period()
     if as_json:
         print_json(

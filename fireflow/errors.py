@@ -132,15 +132,21 @@ class CalendarDataMissing(FireflowError, LookupError):
 
     fireflow never guesses a holiday calendar silently: ask for provisional
     estimates explicitly (``allow_provisional=True``) to get weekend-and-fixed-
-    holiday estimates, which are then marked provisional.
+    holiday estimates, which are then marked provisional.  ``year`` is the
+    year without data, ``field`` the argument whose value needed it
+    (``start``, ``n``, ``d``, ...) when known.
     """
 
-    def __init__(self, year: int, available: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, year: int, available: tuple[int, int] | None = None, *, field: str | None = None
+    ) -> None:
         self.year = year
         self.available = available
+        self.field = field
         span = f"; data covers {available[0]}-{available[1]}" if available else ""
+        where = f"{field}: " if field else ""
         super().__init__(
-            f"no official holiday data for {year} (缺少{year}年节假日数据){span}; "
+            f"{where}no official holiday data for {year} (缺少{year}年节假日数据){span}; "
             "add an override to the plan (holidays.overrides) or pass allow_provisional=True"
         )
 

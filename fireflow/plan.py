@@ -21,11 +21,12 @@ import functools
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
+import attrs
 import pendulum
 import yaml
 from pydantic import (
@@ -38,17 +39,28 @@ from pydantic import (
 )
 
 from fireflow._yaml import line_of, load_definition
+from fireflow.calendar import (
+    Calendar,
+    ChainSource,
+    ChineseCalendarSource,
+    CorrectedSource,
+    Correction,
+    HolidaySource,
+    OverrideSource,
+    YearData,
+    correction_problems,
+)
 from fireflow.errors import InvalidArgument, PlanError, PlanNotFound, Problem
-
-if TYPE_CHECKING:
-    from fireflow.calendar import Calendar, Deadline
+from fireflow.text import FreeText
 
 __all__ = [
     "PLAN_FORMAT",
     "Agency",
     "Authority",
     "Category",
+    "Deadline",
     "Form",
+    "HolidayCorrection",
     "HolidayOverride",
     "HolidaySettings",
     "Phase",
@@ -62,10 +74,12 @@ __all__ = [
     "Subtype",
     "Text",
     "builtin_plans",
+    "calendar_for_plan",
     "dump_plan",
     "load_plan",
     "parse_plan",
     "plan_json_schema",
+    "report_deadlines",
 ]
 
 #: The format tag every plan file carries; bumped on incompatible changes.
@@ -276,11 +290,28 @@ class HolidayOverride(_Model):
     note: str = ""
 
 
+class HolidayCorrection(_Model):
+    """One day of the official holiday data corrected, citing the document.
+
+    For an error in the ``chinese_calendar`` data found before the package
+    is fixed: ``kind`` is what the day really is (``working`` for a make-up
+    working day the data lacks, ``rest`` for a missing rest day); ``source``
+    cites the official notice (required).
+    """
+
+    date: date
+    kind: Literal["working", "rest"]
+    source: Annotated[FreeText, Field(min_length=1)]
+    """The official document that says what the day is (required)."""
+    note: FreeText = ""
+
+
 class HolidaySettings(_Model):
-    """Where official holidays come from, and per-year overrides."""
+    """Where official holidays come from, per-year overrides and single-day corrections."""
 
     source: Literal["chinese_calendar", "none"] = "chinese_calendar"
     overrides: tuple[HolidayOverride, ...] = ()
+    corrections: tuple[HolidayCorrection, ...] = ()
 
 
 class RuleEntry(_Model):
@@ -487,10 +518,12 @@ class Plan(_Model):
     # ------------------------------------------------------------ the calendar
     @functools.cached_property
     def calendar(self) -> Calendar:
-        """The plan's calendar: built-in holiday data plus the plan's overrides."""
-        from fireflow.calendar import Calendar  # noqa: PLC0415 (calendar imports plan)
+        """The plan's calendar: built-in holiday data, corrections and the plan's overrides.
 
-        return Calendar.for_plan(self)
+        Built by :func:`calendar_for_plan`; call that for another holiday source
+        or provisional estimates.
+        """
+        return calendar_for_plan(self)
 
     def deadlines(self, calendar: Calendar | None = None) -> list[Deadline]:
         """Every report deadline of the plan, in date order.
@@ -504,8 +537,6 @@ class Plan(_Model):
         >>> d["summary"].nominal, d["summary"].due  # 12-10 is a Saturday
         (datetime.date(2022, 12, 10), datetime.date(2022, 12, 12))
         """
-        from fireflow.calendar import report_deadlines  # noqa: PLC0415
-
         return report_deadlines(self, calendar or self.calendar)
 
     def rectification_period(self, category_id: str) -> tuple[int, PeriodUnit]:
@@ -523,6 +554,172 @@ class Plan(_Model):
         return yaml.dump(
             self.to_data(), Dumper=_PlanDumper, allow_unicode=True, sort_keys=False, width=100
         )
+
+
+# =========================================================================== #
+# The plan's calendar and report deadlines (the calendar itself knows no plans)
+
+
+def calendar_for_plan(
+    plan: Plan,
+    *,
+    source: HolidaySource | None = None,
+    allow_provisional: bool = False,
+) -> Calendar:
+    """The calendar of a plan: its time zone, policy, corrections and overrides.
+
+    The rest days of a year come from the plan's ``holidays.overrides`` when
+    it has one, else from ``source`` (by default the ``chinese_calendar``
+    data with :data:`~fireflow.calendar.BUILTIN_CORRECTIONS`, or nothing with
+    ``holidays.source: none``) with the plan's ``holidays.corrections``
+    applied.  ``plan.calendar`` is ``calendar_for_plan(plan)``, built once.
+
+    >>> plan = load_plan("changle-2022")
+    >>> rough = calendar_for_plan(plan, allow_provisional=True)
+    >>> rough.deadline(date(2100, 9, 30), 1).provisional
+    True
+    """
+    st = plan.settings
+    overrides = OverrideSource(
+        {
+            o.year: YearData.from_days(
+                o.year,
+                o.rest_days,
+                o.work_days,
+                source=f"plan {plan.id} override",
+                weekends=st.rest_days == "observed",
+            )
+            for o in plan.holidays.overrides
+        }
+    )
+    base: HolidaySource
+    if source is not None:
+        base = source
+    elif plan.holidays.source == "chinese_calendar":
+        base = ChineseCalendarSource(st.rest_days)
+    else:
+        base = OverrideSource({})
+    fixes = _corrections(plan.holidays.corrections)
+    if fixes:
+        base = CorrectedSource(base, fixes, field="holidays.corrections")
+    return Calendar(
+        source=ChainSource(overrides, base),
+        timezone=plan.timezone,
+        holiday_policy=st.holiday_policy,
+        office_close=st.office_close,
+        allow_provisional=allow_provisional,
+    )
+
+
+def _corrections(entries: Sequence[HolidayCorrection]) -> tuple[Correction, ...]:
+    return tuple(Correction(c.date, c.kind, source=c.source, note=c.note) for c in entries)
+
+
+@attrs.frozen
+class Deadline:
+    """A report obligation of the plan, with its computed due date.
+
+    ``nominal`` is the date the plan writes, ``due`` the last day on time
+    after the inclusive reading and the holiday policy, ``earliest`` the first
+    day of the submission window when the reading sets one.
+    """
+
+    id: str
+    name_zh: str
+    name_en: str
+    nominal: date
+    due: date
+    recipients: tuple[str, ...]
+    senders: tuple[str, ...]
+    rule: str
+    clause: str
+    rules: tuple[str, ...]
+    phase: str | None = None
+    earliest: date | None = None
+    provisional: bool = False
+
+    def to_data(self) -> dict[str, object]:
+        """JSON-compatible data (dates as ISO strings)."""
+        out: dict[str, object] = {}
+        for a in attrs.fields(Deadline):
+            v = getattr(self, a.name)
+            out[a.name] = (
+                v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v
+            )
+        return out
+
+
+def report_deadlines(plan: Plan, calendar: Calendar) -> list[Deadline]:
+    """Every report deadline of ``plan`` computed on ``calendar``, in date order.
+
+    Fixed-date deadlines ("X月X日前", R-DUE-INCLUSIVE) end on the nominal day
+    when inclusive, else the day before; progress reports follow the plan's
+    reading of 每阶段结束前5日 (R-DUE-PROGRESS).  The holiday policy then
+    applies (R-DUE-HOLIDAY).  ``plan.deadlines(calendar)`` calls it.
+    """
+    st = plan.settings
+    out: list[Deadline] = []
+    for fixed in plan.deadlines_fixed:
+        last = fixed.nominal if st.due_inclusive else fixed.nominal - timedelta(days=1)
+        due = calendar.adjust(last)
+        rules = [fixed.rule, "R-DUE-INCLUSIVE"]
+        if due != last:
+            rules.append("R-DUE-HOLIDAY")
+        out.append(
+            Deadline(
+                id=fixed.id,
+                name_zh=fixed.name.zh,
+                name_en=fixed.name.en,
+                nominal=fixed.nominal,
+                due=due,
+                recipients=fixed.recipients,
+                senders=fixed.senders,
+                rule=fixed.rule,
+                clause=fixed.clause,
+                rules=tuple(rules),
+                phase=None if (ph := plan.phase_on(fixed.nominal)) is None else ph.id,
+                provisional=calendar.is_provisional(due),
+            )
+        )
+    pr = plan.progress_reports
+    for phase in plan.phases:
+        if pr.offset == 0:
+            nominal = phase.end
+        elif pr.unit == "working":
+            nominal = calendar.working_days_before(phase.end, pr.offset)
+        else:
+            nominal = phase.end - timedelta(days=pr.offset)
+        nominal = max(nominal, phase.start)
+        earliest: date | None = None
+        if pr.reading == "on":
+            last, earliest = nominal, nominal
+        elif pr.reading == "no_later_than":
+            last, earliest = nominal, phase.start
+        else:  # within the last `offset` units of the phase
+            last, earliest = phase.end, min(nominal + timedelta(days=1), phase.end)
+        due = calendar.adjust(last)
+        rules = [pr.rule]
+        if due != last:
+            rules.append("R-DUE-HOLIDAY")
+        out.append(
+            Deadline(
+                id=f"progress.{phase.id}",
+                name_zh=f"{pr.name.zh}（{phase.name.zh}）",
+                name_en=f"{pr.name.en} ({phase.name.en})",
+                nominal=nominal,
+                due=due,
+                recipients=pr.recipients,
+                senders=pr.senders,
+                rule=pr.rule,
+                clause=pr.clause,
+                rules=tuple(rules),
+                phase=phase.id,
+                earliest=earliest,
+                provisional=calendar.is_provisional(due),
+            )
+        )
+    out.sort(key=lambda d: (d.due, d.nominal, d.id))
+    return out
 
 
 # =========================================================================== #
@@ -850,6 +1047,7 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
                     f"{d} is both a rest day and a work day",
                     "R-DUE-HOLIDAY",
                 )
+        yield from _correction_problems(data, hol, seen_years)
 
     yield from _route_problems(data, agencies, categories, rules)
 
@@ -857,6 +1055,40 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         for rid in ENGINE_RULE_IDS:
             if rid not in rules:
                 yield "rules", f"the engine cites {rid} but the catalogue lacks it", rid
+
+
+def _correction_problems(
+    data: Mapping[str, Any], hol: Mapping[str, Any], override_years: set[int]
+) -> Iterator[tuple[str, str, str | None]]:
+    """A correction lies in a year with official data, changes its day, and comes once."""
+    parsed: list[tuple[int, Correction]] = []
+    for i, item in _items(hol, "corrections"):
+        day, kind, cited = _as_date(item.get("date")), item.get("kind"), item.get("source")
+        if day is None or kind not in ("working", "rest") or not isinstance(cited, str):
+            continue  # a structure problem: pydantic reports it
+        if day.year in override_years:
+            yield (
+                f"holidays.corrections[{i}].date",
+                f"{day.year} is given whole by holidays.overrides: correct the override instead "
+                f"({day.year}年已由 overrides 整年给定)",
+                "R-DUE-HOLIDAY",
+            )
+            continue
+        try:
+            parsed.append((i, Correction(day, kind, source=cited)))
+        except InvalidArgument:
+            continue  # an empty or refused citation: pydantic reports it
+    if not parsed:
+        return
+    base: HolidaySource = OverrideSource({})
+    if hol.get("source", "chinese_calendar") == "chinese_calendar":
+        st = data.get("settings")
+        rest_days = st.get("rest_days", "observed") if isinstance(st, Mapping) else "observed"
+        base = ChineseCalendarSource(
+            "holidays_only" if rest_days == "holidays_only" else "observed"
+        )
+    for j, key, message in correction_problems(base, [c for _, c in parsed]):
+        yield f"holidays.corrections[{parsed[j][0]}].{key}", message, "R-DUE-HOLIDAY"
 
 
 def _goods_problems(

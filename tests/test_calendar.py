@@ -36,6 +36,7 @@ from fireflow import (
     Plan,
     ProvisionalDate,
     YearData,
+    calendar_for_plan,
     load_plan,
 )
 
@@ -412,7 +413,7 @@ def test_year_without_data_raises_calendar_data_missing() -> None:
         lambda cal: cal.period(date(2031, 4, 30), 1, "month"),
     ):
         with pytest.raises(CalendarDataMissing) as info:
-            call(Calendar.for_plan(PLAN))
+            call(calendar_for_plan(PLAN))
         assert info.value.year == 2031
         assert info.value.available is not None
         assert info.value.available[0] <= 2022 <= info.value.available[1] < 2031
@@ -433,7 +434,7 @@ def test_period_running_past_the_data_raises() -> None:
 
 
 def test_provisional_estimates_are_marked() -> None:
-    cal = Calendar.for_plan(PLAN, allow_provisional=True)
+    cal = calendar_for_plan(PLAN, allow_provisional=True)
     due = cal.deadline(date(2031, 4, 30), 1, "calendar")  # 05-01 (Thu) is a fixed holiday
     assert isinstance(due, ProvisionalDate)
     assert isinstance(due, date)
@@ -485,7 +486,7 @@ def test_replaced_holiday_source_is_used() -> None:
 
 def test_replaced_source_in_a_plan_calendar() -> None:
     src = _TinySource()
-    cal = Calendar.for_plan(PLAN, source=src)
+    cal = calendar_for_plan(PLAN, source=src)
     assert cal.is_rest_day(date(2030, 3, 4))
     with pytest.raises(CalendarDataMissing) as info:
         cal.is_rest_day(date(2022, 10, 1))
@@ -500,7 +501,7 @@ def test_override_year_usable_after_another_year() -> None:
     data["holidays"]["overrides"] = [
         {"year": 2031, "rest_days": ["2031-05-01"], "work_days": [], "note": ""}
     ]
-    cal = Calendar.for_plan(Plan.model_validate(data))
+    cal = calendar_for_plan(Plan.model_validate(data))
     assert cal.deadline(date(2022, 9, 30), 1) == date(2022, 10, 8)
     assert cal.is_rest_day(date(2031, 5, 1))  # a Thursday, rest by the override
     assert cal.deadline(date(2031, 4, 30), 1, "working") == date(2031, 5, 2)

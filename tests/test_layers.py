@@ -10,7 +10,11 @@ The layering as built (docs/architecture.md):
              │
     rules that only read the plan: routing
              │
-    states, events ── calendar ── plan ── errors
+    states, events ── plan (joins the calendar to a plan)
+                        │
+                      calendar (counts days; knows nothing of plans)
+                        │
+                      errors, text
 """
 
 import ast
@@ -24,7 +28,7 @@ PKG = pathlib.Path(__file__).resolve().parent.parent / "fireflow"
 FORBIDDEN = {
     "errors": ["plan", "calendar", "states", "events", "ticket", "rules", "store", "sim", "cli"],
     "plan": ["ticket", "rules", "store", "sim", "cli", "testing", "forms"],
-    "calendar": ["ticket", "rules", "store", "sim", "cli", "testing", "forms"],
+    "calendar": ["plan", "ticket", "rules", "store", "sim", "cli", "testing", "forms"],
     "states": ["plan", "calendar", "ticket", "rules", "store", "sim", "cli", "testing"],
     "events": ["plan", "calendar", "ticket", "rules", "store", "sim", "cli", "testing"],
     "rules/routing": ["ticket", "store", "sim", "cli", "testing", "forms"],
@@ -75,6 +79,16 @@ def test_pure_core_reads_no_clock_and_no_global_random():
             if isinstance(node, ast.ImportFrom) and node.module == "random":
                 names = {a.name for a in node.names}
                 assert names <= {"Random"}, f"{rel} imports {names} from random"
+
+
+def test_the_calendar_knows_nothing_of_plans():
+    # The scan above reads every import in the file, TYPE_CHECKING blocks included;
+    # here no code or annotation names a plan type either (the parsed tree keeps
+    # annotations as expressions), and the join sits above: plan imports calendar.
+    tree = ast.parse((PKG / "calendar.py").read_text(encoding="utf-8"))
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert not names & {"Plan", "TYPE_CHECKING", "Deadline"}
+    assert "calendar" in _imports(PKG / "plan.py")
 
 
 def test_the_import_scan_sees_real_imports():

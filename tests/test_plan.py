@@ -32,6 +32,7 @@ from fireflow import (
     PlanError,
     PlanNotFound,
     builtin_plans,
+    calendar_for_plan,
     dump_plan,
     load_plan,
     parse_plan,
@@ -384,7 +385,7 @@ def test_override_makes_a_year_without_data_work() -> None:
 
 def test_provisional_deadlines_are_marked() -> None:
     plan = _plan_2031()
-    cal = Calendar.for_plan(plan, allow_provisional=True)
+    cal = calendar_for_plan(plan, allow_provisional=True)
     got = _by_id(plan, cal)
     assert len(got) == 8
     assert all(d.provisional is True for d in got.values())

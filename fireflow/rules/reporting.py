@@ -46,7 +46,8 @@ from fireflow.plan import Plan
 from fireflow.rules.escalation import Escalation
 
 if TYPE_CHECKING:
-    from fireflow.calendar import Calendar, Deadline
+    from fireflow.calendar import Calendar
+    from fireflow.plan import Deadline
 
 __all__ = [
     "STATES",

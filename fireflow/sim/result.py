@@ -46,10 +46,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
-from fireflow.calendar import Deadline
 from fireflow.errors import InvalidArgument
 from fireflow.events import Event, canonical_bytes, event_to_data
-from fireflow.plan import Plan
+from fireflow.plan import Deadline, Plan
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.population import Population
 from fireflow.states import LIFECYCLE, STATES
