@@ -16,12 +16,16 @@ Periods follow 民法典 第二百零一条 to 第二百零三条 (see DOMAIN.md
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import pendulum
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import SHANGHAI, aware_datetimes, dates, periods, scaled
@@ -29,16 +33,24 @@ from strategies import SHANGHAI, aware_datetimes, dates, periods, scaled
 from fireflow import (
     Calendar,
     CalendarDataMissing,
+    ChineseCalendarSource,
+    CorrectedSource,
+    Correction,
     FireflowError,
     HolidaySource,
+    InputLimitExceeded,
     InvalidArgument,
     NaiveDatetime,
     Plan,
+    PlanError,
+    Problem,
     ProvisionalDate,
     YearData,
     calendar_for_plan,
     load_plan,
+    parse_plan,
 )
+from fireflow.calendar import BUILTIN_CORRECTIONS, MAX_PERIOD
 
 PLAN = load_plan("changle-2022")
 
@@ -312,9 +324,11 @@ def test_calendar_deadline_under_each_policy(period: tuple[date, int, str]) -> N
 
 
 @SLOW
-@given(periods(st.just("working"), first=date(2022, 1, 1), last=date(2026, 12, 31)).filter(
-    lambda p: p[0].year <= 2025
-))
+@given(
+    periods(st.just("working"), first=date(2022, 1, 1), last=date(2026, 12, 31)).filter(
+        lambda p: p[0].year <= 2025
+    )
+)
 def test_working_deadline_equals_brute_force_reference(period: tuple[date, int, str]) -> None:
     start, n, _ = period
     expected = reference_working_deadline(start, n)
@@ -565,3 +579,431 @@ def test_unknown_policy_and_bad_date_type_are_invalid() -> None:
     with pytest.raises(InvalidArgument) as info:
         PLAN.calendar.deadline("2022-03-01", 1)  # type: ignore[arg-type]
     assert info.value.field == "start"
+
+
+# =========================================================================== #
+# The 2005-12-31 make-up day (国办发明电〔2005〕35号)
+#
+# 国务院办公厅关于2006年部分节假日安排的通知: 元旦 1月1日—3日放假 … 将12月31日（星期六）、
+# 1月1日（星期日）两个公休日调至1月2日（星期一）、3日（星期二），12月31日（星期六）上班.
+# chinese_calendar 1.11 lacks the make-up Saturday; fireflow corrects it.
+
+MAKEUP_2005 = date(2005, 12, 31)
+
+
+def test_2005_12_31_is_a_make_up_working_day() -> None:
+    for cal in (PLAN.calendar, _calendar()):
+        assert cal.is_working_day(MAKEUP_2005)
+        assert not cal.is_rest_day(MAKEUP_2005)
+        # the notice's window, day by day: 12-31 works, 01-01..01-03 rest, weekends rest
+        for d in _span(date(2005, 12, 24), date(2006, 1, 8)):
+            rest = d in _span(date(2006, 1, 1), date(2006, 1, 3)) or (
+                d.weekday() >= 5 and d != MAKEUP_2005
+            )
+            assert cal.is_rest_day(d) is rest, d
+
+
+@pytest.mark.parametrize(
+    ("start", "n", "unit", "expected"),
+    [
+        (date(2005, 12, 30), 1, "working", date(2005, 12, 31)),  # Fri -> the make-up Sat
+        (date(2005, 12, 29), 2, "working", date(2005, 12, 31)),
+        (date(2005, 12, 30), 2, "working", date(2006, 1, 4)),  # 01-01..01-03 元旦
+        (date(2005, 12, 24), 5, "working", date(2005, 12, 30)),
+        (date(2005, 12, 24), 6, "working", date(2005, 12, 31)),
+        (date(2005, 12, 30), 1, "calendar", date(2005, 12, 31)),  # a working Saturday: no roll
+        (date(2005, 10, 31), 2, "month", date(2005, 12, 31)),  # a working Saturday: no roll
+        (date(2005, 12, 31), 1, "calendar", date(2006, 1, 4)),
+    ],
+)
+def test_deadlines_across_the_2005_make_up_day(
+    start: date, n: int, unit: str, expected: date
+) -> None:
+    assert PLAN.calendar.deadline(start, n, unit) == expected  # type: ignore[arg-type]
+    assert _calendar().period(start, n, unit).due == expected  # type: ignore[arg-type]
+
+
+def test_the_2005_correction_is_cited_and_recorded() -> None:
+    (fix,) = BUILTIN_CORRECTIONS
+    assert (fix.date, fix.kind) == (MAKEUP_2005, "working")
+    assert "国办发明电〔2005〕35号" in fix.source
+    assert "12月31日（星期六）上班" in fix.source
+    raw = ChineseCalendarSource(corrections=()).year_data(2005)
+    assert raw is not None
+    # without the correction the source says what the package says
+    assert raw.is_rest(MAKEUP_2005) is not chinese_calendar.is_workday(MAKEUP_2005)
+    data = _calendar().year_data(2005)
+    assert not data.is_rest(MAKEUP_2005)
+    if raw.is_rest(MAKEUP_2005):  # the package still lacks it: the correction is recorded
+        assert data.corrections == (fix,)
+        assert data.source.endswith("corrected: 2005-12-31 working")
+    else:  # pragma: no cover - a later package carries it: the correction changes nothing
+        assert data.corrections == ()
+    assert _calendar().year_data(2006).corrections == ()
+
+
+def test_the_data_agrees_with_the_package_on_every_other_day() -> None:
+    # 2004-2026: fireflow differs from chinese_calendar on the corrected days only
+    cal = _calendar()
+    corrected = {c.date for c in BUILTIN_CORRECTIONS}
+    for d in _span(date(2004, 1, 1), date(2026, 12, 31)):
+        if d in corrected:
+            assert cal.is_working_day(d)
+        else:
+            assert cal.is_working_day(d) is chinese_calendar.is_workday(d), d
+
+
+# =========================================================================== #
+# Single-day corrections: the Calendar API
+
+
+def _fix(
+    d: date, kind: str = "rest", source: str = "一份示例通知 (an example notice)"
+) -> Correction:
+    return Correction(d, kind, source=source)  # type: ignore[arg-type]
+
+
+def test_a_correction_in_the_calendar_api() -> None:
+    cal = _calendar(corrections=[_fix(date(2022, 10, 10))])  # a Monday made a rest day
+    assert cal.is_rest_day(date(2022, 10, 10))
+    assert cal.deadline(date(2022, 10, 9), 1, "working") == date(2022, 10, 11)
+    assert cal.deadline(date(2022, 10, 9), 1, "calendar") == date(2022, 10, 11)
+    assert cal.year_data(2022).corrections == (_fix(date(2022, 10, 10)),)
+    assert isinstance(cal.source, CorrectedSource)
+    wrapped = CorrectedSource(ChineseCalendarSource(), [_fix(date(2022, 10, 10))])
+    assert _calendar(source=wrapped).is_rest_day(date(2022, 10, 10))
+
+
+@pytest.mark.parametrize(
+    ("corrections", "field", "words"),
+    [
+        ([_fix(date(2031, 5, 6))], "corrections[0].date", "no holiday data for 2031"),
+        ([_fix(date(2022, 10, 1))], "corrections[0].kind", "changes nothing"),  # 国庆: rest
+        ([_fix(date(2022, 10, 8), "working")], "corrections[0].kind", "changes nothing"),
+        ([_fix(MAKEUP_2005, "working")], "corrections[0].kind", "changes nothing"),  # built in
+        (
+            [_fix(date(2022, 10, 10)), _fix(date(2022, 10, 10), "rest", "another")],
+            "corrections[1].date",
+            "more than once",
+        ),
+        ([{"date": "2022-10-10"}], "corrections[0]", "expected a Correction"),
+    ],
+)
+def test_bad_corrections_are_refused_in_the_calendar_api(
+    corrections: list[object], field: str, words: str
+) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        _calendar(corrections=corrections)
+    assert info.value.field == field
+    assert words in str(info.value)
+
+
+def test_a_correction_cites_its_document() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        _fix(date(2022, 10, 10), source="  ")
+    assert info.value.field == "source"
+    with pytest.raises(InvalidArgument) as info:
+        _fix(date(2022, 10, 10), source="国办\u202e发明电")
+    assert info.value.field == "source"
+    with pytest.raises(InvalidArgument) as info:
+        _fix(date(2022, 10, 10), kind="holiday")
+    assert info.value.field == "kind"
+    with pytest.raises(InvalidArgument) as info:
+        Correction(datetime(2022, 10, 10, tzinfo=UTC), "rest", source="x")  # type: ignore[arg-type]
+    assert info.value.field == "date"
+
+
+@FAST
+@given(
+    st.dates(date(2004, 1, 1), date(2026, 12, 31)),
+    st.sampled_from(["observed", "holidays_only"]),
+)
+def test_a_correction_changes_exactly_that_day(day: date, rest_days: str) -> None:
+    base = ChineseCalendarSource(rest_days)  # type: ignore[arg-type]
+    before = base.year_data(day.year)
+    assert before is not None
+    kind = "working" if before.is_rest(day) else "rest"
+    cal = _calendar(source=base, corrections=[_fix(day, kind)])
+    after = cal.year_data(day.year)
+    i = (day - date(day.year, 1, 1)).days
+    changed = [j for j in range(len(before.rest)) if before.rest[j] != after.rest[j]]
+    assert changed == [i]
+    assert cal.is_rest_day(day) is (kind == "rest")
+    for other in (day.year - 1, day.year + 1):  # the neighbouring years are untouched
+        if base.year_data(other) is not None:
+            assert cal.year_data(other).rest == base.year_data(other).rest  # type: ignore[union-attr]
+    if rest_days == "observed":  # the same through a plan's holidays.corrections
+        plan = _with_corrections([{"date": day, "kind": kind, "source": "示例 (example)"}])
+        theirs = plan.calendar.year_data(day.year).rest
+        ours = PLAN.calendar.year_data(day.year).rest
+        assert [j for j in range(len(ours)) if ours[j] != theirs[j]] == [i]
+
+
+# =========================================================================== #
+# Single-day corrections: the plan format
+
+
+def _with_corrections(corrections: list[dict[str, object]], **holidays: object) -> Plan:
+    data = PLAN.to_data()
+    data["holidays"] = {**data["holidays"], **holidays, "corrections": corrections}
+    return Plan.model_validate(data)
+
+
+def _plan_problems(corrections: list[dict[str, object]], **holidays: object) -> list[Problem]:
+    data = PLAN.to_data()
+    data["holidays"] = {**data["holidays"], **holidays, "corrections": corrections}
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    with pytest.raises(PlanError) as info:
+        parse_plan(text, source="p.yaml")
+    return list(info.value.problems)
+
+
+def test_a_plan_corrects_a_day() -> None:
+    entry = {"date": "2022-10-10", "kind": "rest", "source": "示例通知 (an example notice)"}
+    data = PLAN.to_data()
+    data["holidays"]["corrections"] = [entry]
+    plan = parse_plan(yaml.safe_dump(data, allow_unicode=True), source="p.yaml")
+    assert plan.holidays.corrections[0].date == date(2022, 10, 10)
+    cal = plan.calendar
+    assert cal.is_rest_day(date(2022, 10, 10))
+    assert cal.deadline(date(2022, 10, 9), 1, "working") == date(2022, 10, 11)
+    assert cal.year_data(2022).corrections[0].source == entry["source"]
+    assert cal.is_working_day(MAKEUP_2005)  # the built-in correction still holds
+    assert parse_plan(plan.to_yaml()) == plan  # the round trip keeps the correction
+
+
+@pytest.mark.parametrize(
+    ("corrections", "holidays", "expected"),
+    [
+        (  # a year without data
+            [{"date": "2031-05-06", "kind": "rest", "source": "x"}],
+            {},
+            [("holidays.corrections[0].date", "no holiday data for 2031")],
+        ),
+        (  # changes nothing: 2022-10-08 is a make-up working day already
+            [{"date": "2022-10-08", "kind": "working", "source": "国办发明电〔2021〕11号"}],
+            {},
+            [("holidays.corrections[0].kind", "changes nothing")],
+        ),
+        (  # changes nothing: fireflow already corrects 2005-12-31
+            [{"date": "2005-12-31", "kind": "working", "source": "国办发明电〔2005〕35号"}],
+            {},
+            [("holidays.corrections[0].kind", "changes nothing")],
+        ),
+        (  # the same day twice
+            [
+                {"date": "2022-10-10", "kind": "rest", "source": "x"},
+                {"date": "2022-10-10", "kind": "rest", "source": "y"},
+            ],
+            {},
+            [("holidays.corrections[1].date", "more than once")],
+        ),
+        (  # a year the overrides give whole
+            [{"date": "2031-05-06", "kind": "rest", "source": "x"}],
+            {"overrides": [{"year": 2031, "rest_days": ["2031-05-01"], "work_days": []}]},
+            [("holidays.corrections[0].date", "overrides")],
+        ),
+        (  # no official data at all
+            [{"date": "2022-10-10", "kind": "rest", "source": "x"}],
+            {"source": "none"},
+            [("holidays.corrections[0].date", "no holiday data for 2022")],
+        ),
+        (  # every correction cites its document
+            [{"date": "2022-10-10", "kind": "rest"}],
+            {},
+            [("holidays.corrections[0].source", "required")],
+        ),
+        (
+            [{"date": "2022-10-10", "kind": "rest", "source": ""}],
+            {},
+            [("holidays.corrections[0].source", "at least 1")],
+        ),
+        (
+            [{"date": "2022-10-10", "kind": "holiday", "source": "x"}],
+            {},
+            [("holidays.corrections[0].kind", "'working' or 'rest'")],
+        ),
+    ],
+)
+def test_bad_corrections_are_plan_errors_with_paths(
+    corrections: list[dict[str, object]],
+    holidays: dict[str, object],
+    expected: list[tuple[str, str]],
+) -> None:
+    problems = _plan_problems(corrections, **holidays)
+    found = [(p.path, p.message) for p in problems]
+    assert len(found) == len(expected), found
+    for (path, message), (want_path, words) in zip(found, expected, strict=True):
+        assert path == want_path
+        assert words in message
+    assert all(p.line is not None for p in problems)
+
+
+def test_plan_corrections_under_holidays_only() -> None:
+    # a working Saturday is a change when weekends are rest days (observed); with
+    # rest_days: holidays_only the Saturday is a working day already: no change
+    plan = _with_corrections([{"date": "2022-10-15", "kind": "working", "source": "x"}])
+    assert plan.calendar.is_working_day(date(2022, 10, 15))
+    data = PLAN.to_data()
+    data["settings"]["rest_days"] = "holidays_only"
+    data["holidays"]["corrections"] = [{"date": "2022-10-15", "kind": "working", "source": "x"}]
+    with pytest.raises(PlanError) as info:
+        parse_plan(yaml.safe_dump(data, allow_unicode=True))
+    assert [p.path for p in info.value.problems] == ["holidays.corrections[0].kind"]
+
+
+def test_plan_corrections_are_checked_when_the_calendar_is_built() -> None:
+    # a plan built without load-time validation still gets a typed error
+    plan = _with_corrections([{"date": "2031-05-06", "kind": "rest", "source": "x"}])
+    with pytest.raises(InvalidArgument) as info:
+        _ = plan.calendar
+    assert info.value.field == "holidays.corrections[0].date"
+
+
+# =========================================================================== #
+# Bounded periods (#11): limits per unit, no overflow, no long loops
+
+
+LIMITS = {"calendar": 36600, "working": 25000, "month": 1200, "year": 100}
+ROUGH = calendar_for_plan(PLAN, allow_provisional=True)
+
+
+def test_the_documented_limits() -> None:
+    assert dict(MAX_PERIOD) == LIMITS
+
+
+@pytest.mark.parametrize("unit", sorted(LIMITS))
+def test_n_beyond_the_limit_is_refused(unit: str) -> None:
+    rough = calendar_for_plan(PLAN, allow_provisional=True)
+    limit = LIMITS[unit]
+    for n in (limit + 1, 10**9):
+        for call in (
+            lambda: rough.deadline(date(2022, 1, 1), n, unit),  # type: ignore[arg-type]  # noqa: B023
+            lambda: rough.period(date(2022, 1, 1), n, unit),  # type: ignore[arg-type]  # noqa: B023
+            lambda: PLAN.calendar.deadline(date(2022, 1, 1), n, unit),  # type: ignore[arg-type]  # noqa: B023
+        ):
+            with pytest.raises(InputLimitExceeded) as info:
+                call()
+            assert info.value.field == "n"
+            assert str(n) in str(info.value)
+            assert unit in str(info.value)
+            assert str(limit) in str(info.value)
+    due = rough.deadline(date(2022, 1, 1), limit, unit)  # type: ignore[arg-type]
+    assert isinstance(due, ProvisionalDate)
+    assert 2100 <= due.year <= 2123
+
+
+def test_working_days_before_is_bounded() -> None:
+    rough = calendar_for_plan(PLAN, allow_provisional=True)
+    with pytest.raises(InputLimitExceeded) as info:
+        rough.working_days_before(date(2022, 1, 1), 25001)
+    assert info.value.field == "n"
+    assert "working" in str(info.value)
+    assert rough.working_days_before(date(2022, 1, 1), 25000).year >= 1920
+    for n in (0, -1, 1.5, True, "3", None):
+        with pytest.raises(InvalidArgument) as info:
+            PLAN.calendar.working_days_before(date(2022, 3, 1), n)  # type: ignore[arg-type]
+        assert info.value.field == "n"
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda cal: cal.deadline(date(9999, 12, 1), 60, "calendar"), "n"),
+        (lambda cal: cal.deadline(date.max, 1, "calendar"), "n"),
+        (lambda cal: cal.deadline(date(9999, 12, 1), 60, "working"), "n"),
+        (lambda cal: cal.deadline(date(9999, 1, 31), 12, "month"), "n"),
+        (lambda cal: cal.deadline(date(9990, 1, 1), 100, "year"), "n"),
+        (lambda cal: cal.working_days_before(date(1, 1, 5), 60), "n"),
+        (lambda cal: cal.working_days_before(date.min, 1), "n"),
+        (lambda cal: cal.next_working_day(date.max, include=False), "d"),
+        (lambda cal: cal.previous_working_day(date.min, include=False), "d"),
+        (lambda cal: cal.due_instant(date.max), "d"),
+        (lambda cal: cal.to_date(datetime.max.replace(tzinfo=UTC), "at"), "at"),
+        (lambda cal: cal.year_data(10000), "year"),
+        (lambda cal: cal.working_days_between(date(2022, 1, 1), date(2300, 1, 1)), "b"),
+    ],
+)
+def test_results_beyond_the_dates_are_typed_errors(call: object, field: str) -> None:
+    rough = calendar_for_plan(PLAN, allow_provisional=True)
+    with pytest.raises(InputLimitExceeded) as info:
+        call(rough)  # type: ignore[operator]
+    assert info.value.field == field
+    assert not isinstance(info.value, OverflowError)
+
+
+@FAST
+@given(
+    st.dates(date(1, 1, 1), date(9999, 12, 31)),
+    st.sampled_from(sorted(LIMITS)),
+    st.integers(min_value=1, max_value=36600),
+)
+def test_any_period_answers_or_refuses_with_a_typed_error(start: date, unit: str, n: int) -> None:
+    n = min(n, LIMITS[unit])
+    field: str | None = None
+    try:
+        due = ROUGH.deadline(start, n, unit)  # type: ignore[arg-type]
+    except InputLimitExceeded as err:
+        field = err.field  # past 9999-12-31, or no n-th working day within 200 years
+    else:
+        assert due > start
+    assert field in (None, "n")
+
+
+_HANG_GUARD = """
+import sys
+from datetime import date
+from fireflow import calendar_for_plan, load_plan, InputLimitExceeded
+cal = calendar_for_plan(load_plan("changle-2022"), allow_provisional=True)
+print(cal.deadline(date(2022, 1, 1), 25000, "working").isoformat())
+print(cal.working_days_before(date(2022, 1, 1), 25000).isoformat())
+print(cal.deadline(date(9000, 1, 1), 25000, "working").isoformat())
+for n in (25001, 10**9):
+    try:
+        cal.deadline(date(2022, 1, 1), n, "working")
+    except InputLimitExceeded as err:
+        print(err.field)
+"""
+
+
+def test_long_working_periods_with_provisional_data_answer_promptly() -> None:
+    # a hang guard, not a timing: the old code stepped a year at a time, rebuilding
+    # every table each step, and took minutes for 10**9
+    proc = subprocess.run(
+        [sys.executable, "-c", _HANG_GUARD],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    lines = proc.stdout.split()
+    assert lines[0] == ROUGH.deadline(date(2022, 1, 1), 25000, "working").isoformat()
+    assert lines[3:] == ["n", "n"]
+
+
+# =========================================================================== #
+# Missing data names the year and the argument (#16)
+
+
+@pytest.mark.parametrize(
+    ("call", "year", "field"),
+    [
+        (lambda cal: cal.deadline(date(2031, 4, 30), 1, "calendar"), 2031, "start"),
+        (lambda cal: cal.deadline(date(2026, 12, 1), 60, "working"), 2027, "n"),
+        (lambda cal: cal.deadline(date(2026, 12, 1), 60, "calendar"), 2027, "n"),
+        (lambda cal: cal.period(date(2026, 6, 1), 7, "month"), 2027, "n"),
+        (lambda cal: cal.working_days_before(date(2004, 1, 5), 30), 2003, "n"),
+        (lambda cal: cal.working_days_before(date(2031, 1, 5), 3), 2031, "d"),
+        (lambda cal: cal.is_rest_day(date(2031, 5, 1)), 2031, "d"),
+        (lambda cal: cal.next_working_day(date(2026, 12, 31), include=False), 2027, "d"),
+        (lambda cal: cal.adjust(date(2031, 5, 1)), 2031, "d"),
+        (lambda cal: cal.working_days_between(date(2022, 1, 1), date(2031, 1, 1)), 2031, "b"),
+        (lambda cal: cal.year_data(2031), 2031, "year"),
+    ],
+)
+def test_missing_data_names_the_year_and_the_argument(call: object, year: int, field: str) -> None:
+    with pytest.raises(CalendarDataMissing) as info:
+        call(PLAN.calendar)  # type: ignore[operator]
+    assert (info.value.year, info.value.field) == (year, field)
+    assert str(info.value).startswith(f"{field}: no official holiday data for {year}")
