@@ -348,6 +348,10 @@ def read_history(
     JSON-lines log raises :class:`~fireflow.errors.InvalidArgument`.
     """
     if not is_store(path):
+        if path.is_file() and path.stat().st_size == 0:
+            raise InvalidArgument(
+                "events", f"{path}: an empty file, neither a store nor an event log (空文件)"
+            )
         if checkpoint is not None:
             raise InvalidArgument(
                 "checkpoint", "a JSON-lines log has no hash chain to check against a checkpoint"

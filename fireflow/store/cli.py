@@ -30,7 +30,7 @@ from fireflow.plan import load_plan
 from fireflow.rules.explain import explain
 from fireflow.states import LIFECYCLE
 from fireflow.store.chain import Checkpoint, VerifyReport, checkpoint, verify
-from fireflow.store.errors import VerificationFailed
+from fireflow.store.errors import CorruptRecord, VerificationFailed
 from fireflow.store.sqlite import SQLiteStore
 from fireflow.text import escape_for_terminal
 from fireflow.ticket import TicketState, fold
@@ -201,10 +201,11 @@ def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
     failed = 0
     with _open(db) as store:
         for tid in store.tickets():
-            events = store.read(tid)
+            events = []
             try:
+                events = store.read(tid)
                 state = fold(events, tid)
-            except (Refusal, InvalidArgument) as exc:
+            except (Refusal, InvalidArgument, CorruptRecord) as exc:  # listed, not fatal
                 failed += 1
                 rows.append(
                     {"ticket": tid, "version": len(events), "state": None, "error": str(exc)}
