@@ -10,16 +10,20 @@ status 1 and one readable line, never a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fireflow import load_plan
 from fireflow.cli import main
@@ -372,3 +376,37 @@ def test_escape_helpers_keep_line_breaks(capsys):
     assert _lines("a\x1b\nb\u202e") == "a\\u001b\nb\\u202e"
 
 
+_UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    tid=st.text(
+        alphabet=st.characters(codec="utf-8", categories=("Cc", "Cf", "Zl", "Zp", "Lo", "Ll")),
+        min_size=1,
+        max_size=12,
+    )
+)
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["store", "tickets", "DB"],
+        ["store", "tickets", "DB", "--json"],
+        ["store", "verify", "DB"],
+        ["store", "verify", "DB", "--json"],
+    ],
+)
+def test_no_stored_text_reaches_the_terminal_raw(argv, tid, tmp_path_factory, capsys):
+    """Whatever a stored ticket id holds, nothing but line breaks is a control on the terminal."""
+    db = make_store(tmp_path_factory.mktemp("evil") / "evil.db")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE events SET ticket_id = ? WHERE ticket_id = 'T-1'", (tid,))
+    con.commit()
+    con.close()
+    _, out, err = run(argv, db, capsys)
+    raw = [c for c in out + err if c != "\n" and unicodedata.category(c) in _UNSAFE]
+    assert raw == [], (tid, out, err)
+    if argv[-1] == "--json" and argv[1] == "tickets":
+        assert tid in {r["ticket"] for r in json.loads(out)}  # the JSON still holds the id

@@ -142,7 +142,8 @@ def test_a_verified_form_carries_its_head_and_reads_back(db, tmp_path, capsys):
 def test_read_history_builds_from_the_verified_bytes(db):
     history = read_history(db)
     assert history.verified
-    assert history.events == [s.event for s in SQLiteStore(db, readonly=True).read_all()]
+    with SQLiteStore(db, readonly=True) as store:
+        assert history.events == [s.event for s in store.read_all()]
     assert set(history.heads or {}) == {"T-1", "T-2", "T-3"}
 
 

@@ -14,6 +14,7 @@ an input problem, 2 a usage error.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from fireflow._console import console, print_json, run_app
+from fireflow._console import console, run_app
 from fireflow.errors import FireflowError, InvalidArgument, Refusal
 from fireflow.events import parse_time
 from fireflow.plan import load_plan
@@ -77,6 +78,18 @@ def _errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _print_json(data: Any) -> None:
+    """JSON as :func:`fireflow._console.print_json` prints it, safe for a terminal.
+
+    ``json.dumps`` escapes C0 controls but, with the Chinese kept as text, not C1
+    controls (U+009B starts an escape sequence too), bidirectional or other
+    format characters: those are written as ``\\uXXXX`` escapes, which JSON
+    reads back as the same characters.
+    """
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
+    typer.echo(_lines(text))
 
 
 def _cell(value: object) -> Text:
@@ -166,7 +179,7 @@ def store_verify(
     with _open(db) as store:
         report = verify(store, cp)
     if as_json:
-        print_json(report.to_data())
+        _print_json(report.to_data())
     elif report.ok:
         typer.echo(
             f"✓ 校验通过 verified: {report.count} 条事件 events, {report.tickets} 个工单 tickets, "
@@ -220,7 +233,7 @@ def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
                 }
             )
     if as_json:
-        print_json(rows)
+        _print_json(rows)
     else:
         t = Table(title=Text(f"工单 Tickets · {_t(db.name)}"))
         for col in ("工单 Ticket", "版本 Version", "状态 State", "最后事件 Last event"):
@@ -259,7 +272,7 @@ def store_replay(
     state = fold(events, ticket)
     lines = explain(events, load_plan(plan))
     if as_json:
-        print_json({"ticket": ticket, "state": state.to_data(), "explain": lines})
+        _print_json({"ticket": ticket, "state": state.to_data(), "explain": lines})
         return
     typer.echo(
         f"工单 Ticket {_t(ticket)} · 版本 version {state.version} · "

@@ -52,9 +52,9 @@ and never creates a ``-wal`` or ``-shm`` file beside it:
   file, or where SQLite cannot use it (a read-only medium), the log cannot be
   read without recovering it first, which is a write: the store raises
   :class:`~fireflow.store.errors.StoreError` saying so.
-* Otherwise (no ``-wal`` file, or an empty one: nothing is pending, and no
-  writer has the store open, since a writer in WAL mode keeps its ``-wal``
-  file), everything committed is in the main file, which is opened with
+* Otherwise (no ``-wal`` file, or an empty one: the store was closed cleanly,
+  or a writer has just checkpointed its log), everything committed is in the
+  main file, which is opened with
   ``mode=ro&immutable=1``.  ``mode=ro`` alone would create ``-wal`` and ``-shm``
   files for a store in WAL mode (and fail on a read-only folder or medium);
   ``immutable=1`` tells SQLite not to look for them.  Because an immutable
