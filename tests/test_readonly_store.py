@@ -410,3 +410,13 @@ def test_no_stored_text_reaches_the_terminal_raw(argv, tid, tmp_path_factory, ca
     assert raw == [], (tid, out, err)
     if argv[-1] == "--json" and argv[1] == "tickets":
         assert tid in {r["ticket"] for r in json.loads(out)}  # the JSON still holds the id
+
+
+def test_a_path_with_uri_characters_is_opened_as_a_file(tmp_path):
+    folder = tmp_path / "a?b#c%20 d 长乐"
+    folder.mkdir()
+    db = make_store(folder / "x?mode=rw#.db")
+    before = snapshot(folder)
+    with SQLiteStore(db, readonly=True) as store:
+        assert verify(store).ok
+    assert snapshot(folder) == before

@@ -73,11 +73,11 @@ store raises it when the missing pages are read (``verify`` reports it).
 from __future__ import annotations
 
 import os
+import pathlib
 import random
 import sqlite3
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -160,7 +160,7 @@ def _connect_readonly(
     """
     if os.path.isdir(path):
         raise StoreError(f"{path}: a folder, not an event store (是文件夹，不是事件库)")
-    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    uri = pathlib.Path(os.path.abspath(path)).as_uri() + "?mode=ro"  # ?, # and % quoted
     wal = _size_or_none(path + "-wal")
     if wal:  # committed history may be in the log: read it the way SQLite readers do
         if not os.path.exists(path + "-shm"):
