@@ -426,11 +426,20 @@ def _history(events: Path, checkpoint_file: Path | None, unverified: bool) -> Hi
         raise typer.Exit(1) from None
 
 
+def _terminal(text: str) -> str:
+    """Text built from a log or store, each line escaped for a terminal (line breaks kept).
+
+    In JSON text the escapes (``\\u009b``) read back as the same characters.
+    """
+    return "\n".join(escape_for_terminal(line) for line in text.split("\n"))
+
+
 def _echo_frame(df: pd.DataFrame, as_json: bool) -> None:
     if as_json:
-        print_json(df.to_dict(orient="records"))
+        records = df.to_dict(orient="records")
+        typer.echo(_terminal(json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True)))
     else:
-        typer.echo(df.to_string(index=False))
+        typer.echo(_terminal(df.to_string(index=False)))
 
 
 # =========================================================================== #
@@ -801,10 +810,10 @@ def dossier_command(
     if html is not None:
         html.write_text(forms.dossier_html(data), encoding="utf-8")
     if json_out is None and html is None:
-        typer.echo(forms.dossier_json(data).decode("utf-8"), nl=False)
+        typer.echo(_terminal(forms.dossier_json(data).decode("utf-8")), nl=False)
     else:
         n = data["summary"]["tickets"]
-        typer.echo(f"✓ {community}: {n} 件隐患 tickets", err=True)
+        typer.echo(f"✓ {escape_for_terminal(community)}: {n} 件隐患 tickets", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -336,3 +336,19 @@ def test_a_repeated_event_id_in_a_log_is_refused(log):
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(InvalidArgument, match=":2: "):
         read_history(log)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["forms", "annex2"], ["forms", "annex2", "--json"], ["dossier", "金峰小区"]],
+    ids=str,
+)
+def test_log_text_reaches_the_terminal_escaped(argv, log, capsys):
+    """A bidirectional override passes the store's text checks; on a terminal it is shown."""
+    _edit(log, 0, lambda d: d["payload"].update(description="违停\u202e反向"))
+    code, out, err = run(capsys, *argv, "--events", log)
+    assert code == 0, err
+    assert "\u202e" not in out
+    assert "\\u202e" in out
+    if "--json" in argv or argv[0] == "dossier":
+        assert "违停\u202e反向" in json.dumps(json.loads(out), ensure_ascii=False)
