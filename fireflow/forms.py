@@ -11,6 +11,13 @@
   heads of an event store; as deterministic JSON (:func:`dossier_json`) and a
   printable HTML page (:func:`dossier_html`).
 
+Official documents say how far their events are vouched for: the command line
+verifies a store's hash chains before it builds a form or a dossier and passes
+the outcome (a ``verification`` mapping, see :func:`mark_form` and
+:func:`mark_dossier`) to be shown on every page: 已校验 verified (with the chain
+head verified against), 未经校验 UNVERIFIED (with the reason), or
+未经哈希链校验 not backed by a hash chain (a JSON-lines log).
+
 The annexes are pandas DataFrames with Chinese column headers (:func:`english`
 renames them); :func:`to_csv` writes UTF-8 with a byte-order mark so that Excel
 opens the Chinese correctly, :func:`to_xlsx` writes an Excel workbook.  pandas
@@ -61,6 +68,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DOSSIER_FORMAT",
     "FORM_IDS",
+    "UNCHAINED_HEADER",
+    "UNVERIFIED_HEADER",
+    "VERIFIED_HEADER",
     "annex1",
     "annex2",
     "annex3",
@@ -71,12 +81,24 @@ __all__ = [
     "english",
     "group_events",
     "headers",
+    "mark_dossier",
+    "mark_form",
     "read_csv",
     "read_xlsx",
     "ticket_states",
     "to_csv",
     "to_xlsx",
+    "verification_header",
+    "verification_text",
 ]
+
+#: The marker column's header: verified against a store's hash chains.
+VERIFIED_HEADER = "已校验 verified"
+#: The marker column's header: a store that did not verify, used on request (``--unverified``).
+UNVERIFIED_HEADER = "未经校验 UNVERIFIED"
+#: The marker column's header: events from a JSON-lines log, which has no hash chain.
+UNCHAINED_HEADER = "未经哈希链校验 NOT BACKED BY A HASH CHAIN"
+_MARKER_HEADERS = (VERIFIED_HEADER, UNVERIFIED_HEADER, UNCHAINED_HEADER)
 
 #: The format tag of a dossier's JSON.
 DOSSIER_FORMAT = "fireflow.dossier/1"
@@ -412,6 +434,70 @@ def build(
 
 
 # =========================================================================== #
+# The verification marker
+
+
+def verification_header(verification: Mapping[str, Any]) -> str:
+    """The marker a document carries on every page for this ``verification``.
+
+    ``verification`` is JSON data with at least ``verified`` (bool) and
+    ``source`` (``"store"`` or ``"event_log"``); a store's adds ``store``
+    (``global_head``, ``count``, ``tickets``), a failed one ``reason``.
+
+    >>> verification_header({"verified": False, "source": "event_log"})
+    '未经哈希链校验 NOT BACKED BY A HASH CHAIN'
+    """
+    if verification.get("verified") is True:
+        return VERIFIED_HEADER
+    if verification.get("source") == "event_log":
+        return UNCHAINED_HEADER
+    return UNVERIFIED_HEADER
+
+
+def verification_text(verification: Mapping[str, Any]) -> str:
+    """One line saying what the document's events were (or were not) verified against.
+
+    >>> v = {"verified": True, "source": "store",
+    ...      "store": {"global_head": "ab" * 32, "count": 3, "tickets": 1}}
+    >>> print(verification_text(v))  # doctest: +ELLIPSIS
+    已校验 verified: 事件库哈希链完整 ... global head abab...abab (3 events, 1 tickets)
+    """
+    head = verification_header(verification)
+    store = verification.get("store") or {}
+    if verification.get("verified") is True:
+        text = (
+            f"{head}: 事件库哈希链完整 the store's hash chains verify; "
+            f"global head {store.get('global_head', '')} "
+            f"({store.get('count', 0)} events, {store.get('tickets', 0)} tickets)"
+        )
+        cp = verification.get("checkpoint")
+        if cp:
+            text += f"; matches the checkpoint of {cp.get('at', '')}"
+        return text
+    reason = verification.get("reason") or ""
+    return f"{head}: {reason}" if reason else head
+
+
+def mark_form(df: pd.DataFrame, verification: Mapping[str, Any]) -> pd.DataFrame:
+    """A copy of a form with a last column saying how far its events are vouched for.
+
+    The column's header is :func:`verification_header` (so an empty form is marked
+    too) and every cell :func:`verification_text`.  :func:`to_csv`, :func:`to_xlsx`
+    write it as any column (the workbook's 说明 sheet repeats it);
+    :func:`read_csv` and :func:`read_xlsx` drop it again.
+    """
+    out = df.copy()
+    out[verification_header(verification)] = verification_text(verification)
+    out[verification_header(verification)] = out[verification_header(verification)].astype(str)
+    return out
+
+
+def _marker(df: pd.DataFrame) -> str | None:
+    last = str(df.columns[-1]) if len(df.columns) else None
+    return last if last in _MARKER_HEADERS else None
+
+
+# =========================================================================== #
 # CSV and XLSX
 
 
@@ -444,6 +530,9 @@ def read_csv(path: str | os.PathLike[str], form_id: str, plan: Plan | None = Non
 
     df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     _check_columns(df, form_id, plan)
+    marker = _marker(df)
+    if marker is not None:
+        df = df.drop(columns=[marker])
     ints = set(_int_columns(form_id, plan))
     for col in df.columns:
         if col not in ints:
@@ -453,7 +542,10 @@ def read_csv(path: str | os.PathLike[str], form_id: str, plan: Plan | None = Non
 
 def _check_columns(df: pd.DataFrame, form_id: str, plan: Plan | None) -> None:
     expected = [zh for _, zh in headers(form_id, plan)]
-    if list(df.columns) != expected:
+    columns = list(df.columns)
+    if _marker(df) is not None:  # the verification marker of mark_form
+        columns = columns[:-1]
+    if columns != expected:
         raise InvalidArgument(
             "columns", f"not a {form_id} table: expected columns {', '.join(expected)}"
         )
@@ -520,13 +612,18 @@ def to_xlsx(
         ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, 2 + 1.6 * width)
     ws.freeze_panes = "A2"
     about = wb.create_sheet("说明")
-    for key, value in (
+    marker = _marker(df)
+    about_rows = [
         ("表名", "／".join(form.names)),
         ("Form", form.title_en),
         ("条款", form.clause),
         ("方案", plan.name.zh),
         ("行数", str(len(df))),
-    ):
+    ]
+    if marker is not None:  # every sheet says how far the events are vouched for
+        text = str(df[marker].iloc[0]) if len(df) else marker
+        about_rows.insert(0, ("校验 Verification", text))
+    for key, value in about_rows:
         about.append([key, value])
         about.cell(about.max_row, 2).data_type = "s"
     buf = io.BytesIO()
@@ -542,8 +639,12 @@ def read_xlsx(path: str | os.PathLike[str], form_id: str, plan: Plan | None = No
     ints = set(_int_columns(form_id, plan))
     cols = [zh for _, zh in headers(form_id, plan)]
     dtypes: dict[str, Any] = {c: (object if c in ints else str) for c in cols}
+    dtypes.update(dict.fromkeys(_MARKER_HEADERS, str))
     df = pd.read_excel(path, sheet_name=0, dtype=dtypes, keep_default_na=False)
     _check_columns(df, form_id, plan)
+    marker = _marker(df)
+    if marker is not None:
+        df = df.drop(columns=[marker])
     return _typed(df, form_id, plan)
 
 
@@ -733,6 +834,17 @@ def dossier(
     }
 
 
+def mark_dossier(data: Mapping[str, Any], verification: Mapping[str, Any]) -> dict[str, Any]:
+    """The dossier with ``verified`` (true or false) and the ``verification`` it was built under.
+
+    :func:`dossier_html` shows it at the top and bottom of every printed page.
+    """
+    out = dict(data)
+    out["verified"] = verification.get("verified") is True
+    out["verification"] = dict(verification)
+    return out
+
+
 def dossier_json(data: Mapping[str, Any]) -> bytes:
     """The dossier as deterministic JSON bytes: sorted keys, UTF-8, two-space indent."""
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2, allow_nan=False)
@@ -754,8 +866,15 @@ code, .hash { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 9
   word-break: break-all; }
 .closed { color: #060; } .open { color: #a00; }
 footer { margin-top: 2em; font-size: 9pt; color: #555; }
+.mark { font-weight: bold; text-align: center; padding: .2em; font-size: 10pt;
+  border: 1px solid #060; color: #060; background: #fff; word-break: break-all; }
+.mark.unverified { border: 2px solid #a00; color: #a00; font-size: 12pt; }
 @media print {
   body { margin: 1cm; }
+  .mark.page { position: fixed; left: 0; right: 0; }
+  .mark.page.top { top: 0; }
+  .mark.page.bottom { bottom: 0; }
+  body.marked { margin-top: 2.5cm; margin-bottom: 2.5cm; }
   section.ticket { page-break-inside: avoid; }
   h2 { page-break-after: avoid; }
 }
@@ -774,15 +893,27 @@ def _row(*cells: Any, head: bool = False) -> str:
 def dossier_html(data: Mapping[str, Any]) -> str:
     """The dossier as a printable HTML page (Chinese headings, inline CSS, all text escaped)."""
     s = data["summary"]
+    verification = data.get("verification")
+    marks: list[str] = []
+    marks_end: list[str] = []
+    title_mark = statement = ""
+    if isinstance(verification, Mapping):
+        cls = "mark" if verification.get("verified") is True else "mark unverified"
+        statement = verification_text(verification)
+        # repeated at the top and bottom of every printed page (position: fixed in print)
+        marks = [f'<div class="{cls} page top">{_e(statement)}</div>']
+        marks_end = [f'<div class="{cls} page bottom">{_e(statement)}</div>']
+        title_mark = f"{verification_header(verification)} · "
     out = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN">',
         "<head>",
         '<meta charset="utf-8">',
-        f"<title>一区一档 · {_e(data['community'])}</title>",
+        f"<title>{_e(title_mark)}一区一档 · {_e(data['community'])}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
-        "<body>",
+        '<body class="marked">' if marks else "<body>",
+        *marks,
         "<h1>物业小区消防通道专项整治“一区一档”</h1>",
         f'<p class="sub">{_e(data["community"])} · {_e(data["town"])} · '
         f"{_e(data['plan_name'])}</p>",
@@ -857,8 +988,10 @@ def dossier_html(data: Mapping[str, Any]) -> str:
     out.append(
         "<footer>本档案由 fireflow 根据事件记录生成；照片以内容 SHA-256 引用。"
         "Generated by fireflow from the event log; photos are referenced by content hash."
-        "</footer>"
+        + (f"<br>{_e(statement)}" if statement else "")
+        + "</footer>"
     )
+    out.extend(marks_end)
     out.append("</body>")
     out.append("</html>")
     return "\n".join(out) + "\n"

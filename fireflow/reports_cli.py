@@ -7,12 +7,27 @@
   the seed as text; output JSON);
 * ``fireflow report due --on DATE`` and ``fireflow report status``: report
   obligations and their state;
-* ``fireflow forms annex1|annex2|annex3 --events FILE.jsonl [--xlsx OUT] [--csv OUT]``;
-* ``fireflow dossier COMMUNITY --events FILE.jsonl [--html OUT] [--json OUT]``.
+* ``fireflow forms annex1|annex2|annex3 --events LOG [--xlsx OUT] [--csv OUT]``;
+* ``fireflow dossier COMMUNITY --events LOG [--html OUT] [--json OUT]``.
 
-Event files hold one event per line, as :func:`fireflow.events.event_to_data`
-writes it.  Exit codes: 0 success, 1 a definition or input problem (or a draw
-that does not verify), 2 a usage error.
+``LOG`` is a fireflow SQLite store or a JSON-lines event log (one event per
+line, as :func:`fireflow.events.event_to_data` writes it).  Exit codes: 0
+success, 1 a definition or input problem (or a draw or store that does not
+verify), 2 a usage error.
+
+Official documents (forms and dossiers) come only from verified history
+(:func:`read_history`):
+
+* a store is opened read-only and its hash chains verified first (and checked
+  against ``--checkpoint FILE`` when one is given); when it does not verify,
+  nothing is produced (exit 1, the problems on stderr), unless ``--unverified``
+  asks for a draft, marked 未经校验 UNVERIFIED on every page;
+* a verified document says so and carries the global chain head (and each
+  ticket's head) it was verified against;
+* every line of a JSON-lines log passes the checks and limits of an append to a
+  store (:func:`fireflow.store.base.prepare_batch`; unknown keys refused, ``seq``
+  contiguous per ticket, event ids unique), and the document says it is
+  未经哈希链校验 not backed by a hash chain.
 """
 
 from __future__ import annotations
@@ -22,22 +37,30 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 
+import attrs
 import typer
 
 from fireflow._console import print_json
-from fireflow.errors import FireflowError, InvalidArgument
+from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
+from fireflow.text import escape_for_terminal
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from fireflow.store.base import EventStore, StoredRow
+    from fireflow.store.chain import Checkpoint, VerifyReport
+
 __all__ = [
+    "MAX_LOG_LINE",
+    "History",
     "dossier_command",
     "forms_app",
     "read_events",
+    "read_history",
     "register",
     "report_app",
     "spotcheck_app",
@@ -73,6 +96,18 @@ EventsOpt = Annotated[
         "--events", help="Event log: JSON lines of event_to_data, or a fireflow SQLite store."
     ),
 ]
+CheckpointOpt = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", help="A published checkpoint (JSON) the store must also match."),
+]
+UnverifiedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--unverified",
+        help="Produce the document even if the store does not verify, marked 未经校验 "
+        "UNVERIFIED on every page.",
+    ),
+]
 XlsxOpt = Annotated[Path | None, typer.Option("--xlsx", help="Write the form as XLSX here.")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write the form as CSV (UTF-8 BOM).")]
 
@@ -85,7 +120,7 @@ def _errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except FireflowError as exc:
-            typer.echo(f"错误 error: {exc}", err=True)
+            typer.echo(f"错误 error: {escape_for_terminal(str(exc))}", err=True)
             raise typer.Exit(1) from None
         except OSError as exc:
             typer.echo(f"错误 error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
@@ -130,41 +165,281 @@ def is_store(path: Path) -> bool:
 
 
 def store_heads(path: Path) -> dict[str, str]:
-    """The hash-chain head of every ticket in an SQLite store."""
+    """The hash-chain head of every ticket in an SQLite store (opened read-only, not verified)."""
     from fireflow.store import SQLiteStore  # noqa: PLC0415
 
-    with SQLiteStore(path, create=False) as store:
+    with SQLiteStore(path, readonly=True) as store:
         return {t: store.head(t) for t in store.tickets()}
+
+
+#: The longest line of a JSON-lines event log, in characters, refused before parsing
+#: (eight times the largest encoded event a store accepts: room for JSON escapes).
+MAX_LOG_LINE = 8 * 2 * 64 * 1024
+_EVENT_KEYS = frozenset(
+    ("event_id", "ticket_id", "seq", "kind", "at", "actor", "payload", "evidence", "rules")
+)
+_ACTOR_KEYS = frozenset(("agency", "person"))
+_EVIDENCE_KEYS = frozenset(("kind", "sha256", "note"))
+
+
+def _unknown(data: dict[Any, Any], known: frozenset[str], where: str) -> None:
+    extra = sorted(str(k) for k in data if k not in known)
+    if extra:
+        raise InvalidArgument(
+            where, f"unknown key(s) {', '.join(map(repr, extra[:5]))} (不允许未知字段)"
+        )
+
+
+def _log_event(data: object, where: str) -> Event:
+    """One line of a JSON-lines log as an event: the exact shape of ``event_to_data``."""
+    if not isinstance(data, dict):
+        raise InvalidArgument(where, "expected a JSON object (one event per line)")
+    _unknown(data, _EVENT_KEYS, where)
+    for key in ("event_id", "ticket_id", "kind", "at"):
+        if not isinstance(data.get(key), str):
+            raise InvalidArgument(f"{where}.{key}", "missing or not text")
+    seq = data.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise InvalidArgument(f"{where}.seq", "missing or not an integer")
+    actor = data.get("actor")
+    if not isinstance(actor, dict):
+        raise InvalidArgument(f"{where}.actor", "missing or not an object")
+    _unknown(actor, _ACTOR_KEYS, f"{where}.actor")
+    for key in ("agency", "person"):
+        if key in actor and not isinstance(actor[key], str):
+            raise InvalidArgument(f"{where}.actor.{key}", "not text")
+    if not isinstance(data.get("payload", {}), dict):
+        raise InvalidArgument(f"{where}.payload", "not an object")
+    evidence = data.get("evidence", [])
+    if not isinstance(evidence, list):
+        raise InvalidArgument(f"{where}.evidence", "not a list")
+    for j, item in enumerate(evidence):
+        if not isinstance(item, dict):
+            raise InvalidArgument(f"{where}.evidence[{j}]", "not an object")
+        _unknown(item, _EVIDENCE_KEYS, f"{where}.evidence[{j}]")
+        for key in ("kind", "sha256", "note"):
+            if key in item and not isinstance(item[key], str):
+                raise InvalidArgument(f"{where}.evidence[{j}].{key}", "not text")
+    rules = data.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+        raise InvalidArgument(f"{where}.rules", "not a list of rule ids")
+    return event_from_data(data)
+
+
+def _read_log(path: Path) -> list[Event]:
+    """A JSON-lines log, every line checked as an append to a store would check it."""
+    from fireflow.store.base import prepare_batch  # noqa: PLC0415
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidArgument("events", f"{path}: not UTF-8 text") from None
+    out: list[Event] = []
+    versions: dict[str, int] = {}
+    seen: set[str] = set()
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if len(line) > MAX_LOG_LINE:
+            raise InvalidArgument(
+                "events", f"{path}:{n}: a line of {len(line)} characters (at most {MAX_LOG_LINE})"
+            )
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument("events", f"{path}:{n}: not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InvalidArgument("events", f"{path}:{n}: nested too deeply") from None
+        try:
+            event = _log_event(data, "event")
+            ticket = event.ticket_id
+            # the checks and limits of an append: ids, kind, time, text, payload size,
+            # seq following the ticket's previous event without a gap
+            ((checked, _),) = prepare_batch(ticket, [event], versions.get(ticket, 0))
+        except FireflowError as exc:
+            kind = InputLimitExceeded if isinstance(exc, InputLimitExceeded) else InvalidArgument
+            raise kind("events", f"{path}:{n}: {exc}") from None
+        except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+            raise InvalidArgument("events", f"{path}:{n}: malformed event ({exc})") from None
+        if checked.event_id in seen:
+            raise InvalidArgument(
+                "events", f"{path}:{n}: event id {checked.event_id!r} appears twice"
+            )
+        seen.add(checked.event_id)
+        versions[ticket] = checked.seq
+        out.append(checked)
+    return out
 
 
 def read_events(path: Path) -> list[Event]:
     """The events of a JSON-lines file or of an SQLite store, in their recorded order.
 
-    An error names the file and line.
+    A store is opened read-only and *not* verified (documents use
+    :func:`read_history`); every line of a JSON-lines file passes the checks of
+    an append to a store.  An error names the file and line.
     """
     if is_store(path):
         from fireflow.store import SQLiteStore  # noqa: PLC0415
 
-        with SQLiteStore(path, create=False) as store:
+        with SQLiteStore(path, readonly=True) as store:
             return [s.event for s in store.read_all()]
-    out = []
-    for n, data in _iter_jsonl(path, "events"):
-        if not isinstance(data, dict):
-            raise InvalidArgument("events", f"{path}:{n}: expected a JSON object")
+    return _read_log(path)
+
+
+@attrs.frozen
+class History:
+    """Events for an official document, and how far they are vouched for.
+
+    ``verification`` is JSON data for the document (see
+    :func:`fireflow.forms.mark_form`): ``verified``, ``source`` (``"store"`` or
+    ``"event_log"``), ``reason`` when not verified, and for a store the figures
+    recomputed from it (``store``: ``count``, ``tickets``, ``global_head``,
+    ``tickets_digest``) and the ``checkpoint`` it matched.  ``heads`` are the
+    tickets' chain heads of a store (``None`` for a log).
+    """
+
+    events: list[Event]
+    verification: dict[str, Any]
+    heads: dict[str, str] | None = None
+    report: VerifyReport | None = None
+
+    @property
+    def verified(self) -> bool:
+        """True when the events come from a store whose chains verified."""
+        return self.verification.get("verified") is True
+
+
+class _Recorder:
+    """A store seen through :func:`fireflow.store.chain.verify`, keeping the rows it read.
+
+    The document is built from exactly the bytes that were verified, not from a
+    second read that could differ.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.seen: list[StoredRow] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def integrity_check(self) -> list[str]:
+        result: list[str] = self._store.integrity_check()
+        return result
+
+    def rows(self, from_position: int = 0) -> Iterator[StoredRow]:
+        for row in self._store.rows(from_position):
+            self.seen.append(row)
+            yield row
+
+
+_UNCHAINED = "JSON-lines 事件日志没有哈希链 a JSON-lines event log has no hash chain"
+
+
+def read_history(
+    path: Path, *, checkpoint: Checkpoint | None = None, unverified: bool = False
+) -> History:
+    """The events of a store, verified first, or of a JSON-lines log, checked line by line.
+
+    A store that does not verify (or does not match ``checkpoint``) raises
+    :class:`~fireflow.store.errors.VerificationFailed`, unless ``unverified`` is
+    true: then the rows that still decode are returned with
+    ``verification["verified"]`` false and the reason.  A ``checkpoint`` with a
+    JSON-lines log raises :class:`~fireflow.errors.InvalidArgument`.
+    """
+    if not is_store(path):
+        if path.is_file() and path.stat().st_size == 0:
+            raise InvalidArgument(
+                "events", f"{path}: an empty file, neither a store nor an event log (空文件)"
+            )
+        if checkpoint is not None:
+            raise InvalidArgument(
+                "checkpoint", "a JSON-lines log has no hash chain to check against a checkpoint"
+            )
+        log_events = _read_log(path)
+        return History(
+            log_events,
+            {"verified": False, "source": "event_log", "reason": _UNCHAINED},
+        )
+    from fireflow.store import SQLiteStore  # noqa: PLC0415
+    from fireflow.store.chain import decode_event, verify  # noqa: PLC0415
+    from fireflow.store.errors import CorruptRecord, VerificationFailed  # noqa: PLC0415
+
+    with SQLiteStore(path, readonly=True) as store:
+        recorder = _Recorder(store)
+        report = verify(cast("EventStore", recorder), checkpoint)
+    figures = {
+        "count": report.count,
+        "tickets": report.tickets,
+        "global_head": report.global_head,
+        "tickets_digest": report.tickets_digest,
+    }
+    events: list[Event] = []
+    heads: dict[str, str] = {}
+    for row in recorder.seen:
         try:
-            out.append(event_from_data(data))
-        except FireflowError as exc:
-            raise InvalidArgument("events", f"{path}:{n}: {exc}") from None
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise InvalidArgument("events", f"{path}:{n}: malformed event ({exc})") from None
-    return out
+            events.append(decode_event(row.data, row.position))
+        except CorruptRecord:
+            continue  # only when the store did not verify: reported below
+        heads[row.ticket_id] = row.ticket_hash
+    verification: dict[str, Any] = {
+        "verified": report.ok,
+        "source": "store",
+        "store": figures,
+        "checkpoint": checkpoint.to_data() if checkpoint is not None else None,
+    }
+    if not report.ok:
+        if not unverified:
+            raise VerificationFailed(report)
+        first = str(report.problems[0]) if report.problems else ""
+        verification["reason"] = (
+            f"事件库未通过校验 the store does not verify: {report.problem_count} problem(s); "
+            f"first: {first}"
+        )
+    return History(events, verification, heads if report.ok else None, report)
+
+
+def _history(events: Path, checkpoint_file: Path | None, unverified: bool) -> History:
+    """:func:`read_history` for a command: a failed verification prints why and exits 1."""
+    from fireflow.store.chain import Checkpoint  # noqa: PLC0415
+    from fireflow.store.cli import problem_lines  # noqa: PLC0415
+    from fireflow.store.errors import VerificationFailed  # noqa: PLC0415
+
+    cp = None
+    if checkpoint_file is not None:
+        try:
+            cp = Checkpoint.from_json(checkpoint_file.read_bytes())
+        except OSError as exc:
+            raise InvalidArgument(
+                "checkpoint", f"cannot read {checkpoint_file}: {exc.strerror or exc}"
+            ) from None
+    try:
+        return read_history(events, checkpoint=cp, unverified=unverified)
+    except VerificationFailed as exc:
+        typer.echo(
+            f"✗ 校验失败，未生成任何文件 {escape_for_terminal(str(events))} does not verify; "
+            "nothing was written (--unverified makes a draft marked 未经校验 UNVERIFIED):",
+            err=True,
+        )
+        for line in problem_lines(exc.report):
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from None
+
+
+def _terminal(text: str) -> str:
+    """Text built from a log or store, each line escaped for a terminal (line breaks kept).
+
+    In JSON text the escapes (``\\u009b``) read back as the same characters.
+    """
+    return "\n".join(escape_for_terminal(line) for line in text.split("\n"))
 
 
 def _echo_frame(df: pd.DataFrame, as_json: bool) -> None:
     if as_json:
-        print_json(df.to_dict(orient="records"))
+        records = df.to_dict(orient="records")
+        typer.echo(_terminal(json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True)))
     else:
-        typer.echo(df.to_string(index=False))
+        typer.echo(_terminal(df.to_string(index=False)))
 
 
 # =========================================================================== #
@@ -365,6 +640,8 @@ def _form(
     plan: str,
     as_json: bool,
     *,
+    checkpoint_file: Path | None = None,
+    unverified: bool = False,
     drawn: Path | None = None,
     findings: Path | None = None,
     towns: Path | None = None,
@@ -380,14 +657,16 @@ def _form(
     town_map = _read_json(towns, "towns") if towns is not None else None
     if town_map is not None and not isinstance(town_map, dict):
         raise InvalidArgument("towns", f"{towns}: expected a JSON object of town -> communities")
+    history = _history(events, checkpoint_file, unverified)  # before anything is written
     df = forms.build(
         form_id,
-        read_events(events),
+        history.events,
         p,
         draw_result,
         towns=town_map,
         findings=_findings(findings) if findings is not None else None,
     )
+    df = forms.mark_form(df, history.verification)
     if csv is not None:
         forms.to_csv(df, csv)
     if xlsx is not None:
@@ -411,9 +690,21 @@ def forms_annex1(
     ] = None,
     plan: PlanOpt = DEFAULT_PLAN,
     as_json: JsonOpt = False,
+    checkpoint_file: CheckpointOpt = None,
+    unverified: UnverifiedOpt = False,
 ) -> None:
     """附件1 摸底排查情况统计表 (self-inspection statistics)."""
-    _form("annex1", events, xlsx, csv, plan, as_json, towns=towns)
+    _form(
+        "annex1",
+        events,
+        xlsx,
+        csv,
+        plan,
+        as_json,
+        towns=towns,
+        checkpoint_file=checkpoint_file,
+        unverified=unverified,
+    )
 
 
 @forms_app.command("annex2")
@@ -424,9 +715,20 @@ def forms_annex2(
     csv: CsvOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
     as_json: JsonOpt = False,
+    checkpoint_file: CheckpointOpt = None,
+    unverified: UnverifiedOpt = False,
 ) -> None:
     """附件2 检查表／登记表 (inspection register)."""
-    _form("annex2", events, xlsx, csv, plan, as_json)
+    _form(
+        "annex2",
+        events,
+        xlsx,
+        csv,
+        plan,
+        as_json,
+        checkpoint_file=checkpoint_file,
+        unverified=unverified,
+    )
 
 
 @forms_app.command("annex3")
@@ -444,9 +746,22 @@ def forms_annex3(
     ] = None,
     plan: PlanOpt = DEFAULT_PLAN,
     as_json: JsonOpt = False,
+    checkpoint_file: CheckpointOpt = None,
+    unverified: UnverifiedOpt = False,
 ) -> None:
     """附件3 抽查表／抽查登记表 (spot-check register)."""
-    _form("annex3", events, xlsx, csv, plan, as_json, drawn=drawn, findings=findings)
+    _form(
+        "annex3",
+        events,
+        xlsx,
+        csv,
+        plan,
+        as_json,
+        drawn=drawn,
+        findings=findings,
+        checkpoint_file=checkpoint_file,
+        unverified=unverified,
+    )
 
 
 # =========================================================================== #
@@ -463,26 +778,42 @@ def dossier_command(
         Path | None, typer.Option("--heads", help="JSON: ticket id -> hash-chain head (hex).")
     ] = None,
     plan: PlanOpt = DEFAULT_PLAN,
+    checkpoint_file: CheckpointOpt = None,
+    unverified: UnverifiedOpt = False,
 ) -> None:
-    """一区一档 The dossier of one community: JSON and a printable HTML page."""
+    """一区一档 The dossier of one community: JSON and a printable HTML page.
+
+    A store is verified first (see the module documentation); the dossier
+    carries the chain heads it was verified against.
+    """
     from fireflow import forms  # noqa: PLC0415
 
     p = load_plan(plan)
+    if heads is not None and is_store(events):
+        typer.echo(
+            "错误 error: --heads: a store's chain heads are read from the store itself, "
+            "after it verifies (事件库自带哈希链头)",
+            err=True,
+        )
+        raise typer.Exit(2)
     chain = _read_json(heads, "heads") if heads is not None else None
-    if chain is None and is_store(events):  # a store carries its own chain heads
-        chain = store_heads(events)
     if chain is not None and not isinstance(chain, dict):
         raise InvalidArgument("heads", "expected a JSON object of ticket id -> head")
-    data = forms.dossier(read_events(events), community, p, chain)
+    history = _history(events, checkpoint_file, unverified)  # before anything is written
+    if history.heads is not None:  # a verified store vouches for its own heads
+        chain = history.heads
+    data = forms.mark_dossier(
+        forms.dossier(history.events, community, p, chain), history.verification
+    )
     if json_out is not None:
         json_out.write_bytes(forms.dossier_json(data))
     if html is not None:
         html.write_text(forms.dossier_html(data), encoding="utf-8")
     if json_out is None and html is None:
-        typer.echo(forms.dossier_json(data).decode("utf-8"), nl=False)
+        typer.echo(_terminal(forms.dossier_json(data).decode("utf-8")), nl=False)
     else:
         n = data["summary"]["tickets"]
-        typer.echo(f"✓ {community}: {n} 件隐患 tickets", err=True)
+        typer.echo(f"✓ {escape_for_terminal(community)}: {n} 件隐患 tickets", err=True)
 
 
 def register(app: typer.Typer) -> None:

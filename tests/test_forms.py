@@ -395,7 +395,13 @@ def test_cli_forms_and_dossier(tmp_path):
         app, ["dossier", "金峰小区", "--events", str(log), "--html", str(html), "--json", str(js)]
     )
     assert r.exit_code == 0, r.output
-    assert js.read_bytes() == dossier_json(dossier(EVENTS, "金峰小区", PLAN))
+    from fireflow.forms import mark_dossier
+    from fireflow.reports_cli import read_history
+
+    unchained = read_history(log).verification  # a JSON-lines log: no hash chain behind it
+    assert js.read_bytes() == dossier_json(
+        mark_dossier(dossier(EVENTS, "金峰小区", PLAN), unchained)
+    )
     assert "&lt;script&gt;" in html.read_text(encoding="utf-8")
     r = runner.invoke(app, ["dossier", "金峰小区", "--events", str(log)])
     assert r.stdout.encode("utf-8") == js.read_bytes()
@@ -429,7 +435,14 @@ def test_cli_reads_a_sqlite_store_and_its_chain_heads(tmp_path):
     js = tmp_path / "d.json"
     r = runner.invoke(app, ["dossier", "金峰小区", "--events", str(db), "--json", str(js)])
     assert r.exit_code == 0, r.output
-    assert js.read_bytes() == dossier_json(dossier(stored, "金峰小区", PLAN, heads))
+    from fireflow.forms import mark_dossier
+    from fireflow.reports_cli import read_history
+
+    verified = read_history(db).verification
+    assert verified["verified"] is True
+    assert js.read_bytes() == dossier_json(
+        mark_dossier(dossier(stored, "金峰小区", PLAN, heads), verified)
+    )
     assert heads["T-1"] in js.read_text(encoding="utf-8")
     r = runner.invoke(app, ["forms", "annex2", "--events", str(db), "--json"])
     assert r.exit_code == 0, r.output

@@ -1,32 +1,45 @@
 """``fireflow store``: checkpoints, verification, listing and replaying tickets (事件库命令).
 
-Every command opens an existing SQLite store (a missing file is an error, never
-a new empty store).  Output is for people (Chinese labels with English
+Every command opens an existing SQLite store read-only
+(``SQLiteStore(path, readonly=True)``): a missing file is an error, never a new
+empty store, and no command changes a byte of the store or creates a file
+beside it.  Text that comes from the store (ticket ids, states, problems) is
+printed through :func:`fireflow.text.escape_for_terminal`, so a control
+character stored in an id is shown as ``\\u001b``, never sent to the terminal.
+Output is for people (Chinese labels with English
 alongside) unless ``--json`` is given.  Exit codes: 0 success, 1 a mismatch or
 an input problem, 2 a usage error.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from fireflow._console import console, print_json, run_app
-from fireflow.errors import InvalidArgument, Refusal
+from fireflow._console import console, run_app
+from fireflow.errors import FireflowError, InvalidArgument, Refusal
 from fireflow.events import parse_time
 from fireflow.plan import load_plan
 from fireflow.rules.explain import explain
 from fireflow.states import LIFECYCLE
 from fireflow.store.chain import Checkpoint, VerifyReport, checkpoint, verify
-from fireflow.store.errors import VerificationFailed
+from fireflow.store.errors import CorruptRecord, VerificationFailed
 from fireflow.store.sqlite import SQLiteStore
+from fireflow.text import escape_for_terminal
 from fireflow.ticket import TicketState, fold
 
-__all__ = ["main", "store_app"]
+__all__ = ["main", "problem_lines", "store_app"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 store_app = typer.Typer(
     help="事件库 Event store: checkpoint, verify, list and replay tickets.",
@@ -40,11 +53,53 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 
 def _open(db: Path) -> SQLiteStore:
-    return SQLiteStore(db, create=False)
+    return SQLiteStore(db, readonly=True)
 
 
-def _problem_lines(report: VerifyReport) -> list[str]:
-    lines = [f"  ✗ {p}" for p in report.problems]
+def _t(value: object) -> str:
+    """Text from a store, safe to print on a terminal."""
+    return escape_for_terminal(str(value))
+
+
+def _lines(text: str) -> str:
+    """Multi-line text from a store, each line escaped (the line breaks kept)."""
+    return "\n".join(_t(line) for line in text.split("\n"))
+
+
+def _errors(func: Callable[P, R]) -> Callable[P, R]:
+    """A fireflow error becomes one escaped line on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except FireflowError as exc:
+            typer.echo(f"错误 error: {_t(exc)}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _print_json(data: Any) -> None:
+    """JSON as :func:`fireflow._console.print_json` prints it, safe for a terminal.
+
+    ``json.dumps`` escapes C0 controls but, with the Chinese kept as text, not C1
+    controls (U+009B starts an escape sequence too), bidirectional or other
+    format characters: those are written as ``\\uXXXX`` escapes, which JSON
+    reads back as the same characters.
+    """
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
+    typer.echo(_lines(text))
+
+
+def _cell(value: object) -> Text:
+    """A table cell: escaped for the terminal and never read as rich markup."""
+    return Text(_t(value))
+
+
+def problem_lines(report: VerifyReport) -> list[str]:
+    """The report's problems as lines for a terminal (escaped), with a count of the rest."""
+    lines = [f"  ✗ {_t(p)}" for p in report.problems]
     more = report.problem_count - len(report.problems)
     if more > 0:
         lines.append(f"  … 另有 {more} 处 and {more} more")
@@ -52,6 +107,7 @@ def _problem_lines(report: VerifyReport) -> list[str]:
 
 
 @store_app.command("checkpoint")
+@_errors
 def store_checkpoint(
     db: DbArg,
     at: Annotated[
@@ -85,7 +141,7 @@ def store_checkpoint(
             cp = checkpoint(store, when)
         except VerificationFailed as exc:
             typer.echo("✗ 校验失败，不生成检查点 the store does not verify:", err=True)
-            for line in _problem_lines(exc.report):
+            for line in problem_lines(exc.report):
                 typer.echo(line, err=True)
             raise typer.Exit(1) from None
     text = cp.to_json()
@@ -95,11 +151,12 @@ def store_checkpoint(
     out.write_text(text, encoding="utf-8")
     typer.echo(
         f"✓ 检查点 checkpoint: {cp.count} 条事件 events, {cp.tickets} 个工单 tickets, "
-        f"head {cp.global_head[:16]}…, at {cp.at.isoformat()} → {out}"
+        f"head {cp.global_head[:16]}…, at {cp.at.isoformat()} → {_t(out)}"
     )
 
 
 @store_app.command("verify")
+@_errors
 def store_verify(
     db: DbArg,
     checkpoint_file: Annotated[
@@ -114,13 +171,15 @@ def store_verify(
         try:
             text = checkpoint_file.read_text(encoding="utf-8")
         except OSError as exc:
-            typer.echo(f"错误 error: --checkpoint: cannot read {checkpoint_file}: {exc}", err=True)
+            typer.echo(
+                f"错误 error: --checkpoint: cannot read {_t(checkpoint_file)}: {_t(exc)}", err=True
+            )
             raise typer.Exit(1) from None
         cp = Checkpoint.from_json(text)
     with _open(db) as store:
         report = verify(store, cp)
     if as_json:
-        print_json(report.to_data())
+        _print_json(report.to_data())
     elif report.ok:
         typer.echo(
             f"✓ 校验通过 verified: {report.count} 条事件 events, {report.tickets} 个工单 tickets, "
@@ -137,7 +196,7 @@ def store_verify(
             f"in {report.count} events",
             err=True,
         )
-        for line in _problem_lines(report):
+        for line in problem_lines(report):
             typer.echo(line, err=True)
     if not report.ok:
         raise typer.Exit(1)
@@ -148,16 +207,18 @@ def _state_label(state: TicketState) -> str:
 
 
 @store_app.command("tickets")
+@_errors
 def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
     """List the tickets with their version and state (工单列表)."""
     rows: list[dict[str, Any]] = []
     failed = 0
     with _open(db) as store:
         for tid in store.tickets():
-            events = store.read(tid)
+            events = []
             try:
+                events = store.read(tid)
                 state = fold(events, tid)
-            except (Refusal, InvalidArgument) as exc:
+            except (Refusal, InvalidArgument, CorruptRecord) as exc:  # listed, not fatal
                 failed += 1
                 rows.append(
                     {"ticket": tid, "version": len(events), "state": None, "error": str(exc)}
@@ -172,23 +233,28 @@ def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
                 }
             )
     if as_json:
-        print_json(rows)
+        _print_json(rows)
     else:
-        t = Table(title=f"工单 Tickets · {db.name}")
+        t = Table(title=Text(f"工单 Tickets · {_t(db.name)}"))
         for col in ("工单 Ticket", "版本 Version", "状态 State", "最后事件 Last event"):
             t.add_column(col)
         for r in rows:
             if r["state"] is None:
-                t.add_row(r["ticket"], str(r["version"]), f"✗ {r['error']}", "")
+                t.add_row(
+                    _cell(r["ticket"]), _cell(r["version"]), _cell(f"✗ {r['error']}"), _cell("")
+                )
             else:
                 label = f"{LIFECYCLE.state(r['state']).zh} {r['state']}"
-                t.add_row(r["ticket"], str(r["version"]), label, r["last_at"] or "")
+                t.add_row(
+                    _cell(r["ticket"]), _cell(r["version"]), _cell(label), _cell(r["last_at"] or "")
+                )
         console().print(t)
     if failed:
         raise typer.Exit(1)
 
 
 @store_app.command("replay")
+@_errors
 def store_replay(
     db: DbArg,
     ticket: Annotated[str, typer.Argument(help="The ticket id.")],
@@ -199,18 +265,21 @@ def store_replay(
     with _open(db) as store:
         events = store.read(ticket)
     if not events:
-        typer.echo(f"错误 error: TICKET: no events for ticket {ticket!r} (无此工单)", err=True)
+        typer.echo(
+            f"错误 error: TICKET: no events for ticket {_t(repr(ticket))} (无此工单)", err=True
+        )
         raise typer.Exit(1)
     state = fold(events, ticket)
     lines = explain(events, load_plan(plan))
     if as_json:
-        print_json({"ticket": ticket, "state": state.to_data(), "explain": lines})
+        _print_json({"ticket": ticket, "state": state.to_data(), "explain": lines})
         return
     typer.echo(
-        f"工单 Ticket {ticket} · 版本 version {state.version} · 状态 state: {_state_label(state)}"
+        f"工单 Ticket {_t(ticket)} · 版本 version {state.version} · "
+        f"状态 state: {_t(_state_label(state))}"
     )
     for paragraph in lines:
-        typer.echo(paragraph)
+        typer.echo(_lines(paragraph))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,12 +31,49 @@
 >>> with SQLiteStore(path, create=False) as store:
 ...     store.read("T1") == [e], store.version("T1")
 (True, 1)
+>>> with SQLiteStore(path, readonly=True) as store:  # a reader: changes no byte, creates no file
+...     store.count(), sorted(p.name for p in path.parent.iterdir())
+(1, ['changle.db'])
 >>> tmp.cleanup()
+
+Read-only opening
+-----------------
+
+``SQLiteStore(path, readonly=True)`` is for everything that only reads a store
+(``fireflow store verify|tickets|replay|checkpoint``, ``fireflow dossier``,
+``fireflow forms``).  It never creates the file, never writes a byte of it,
+and never creates a ``-wal`` or ``-shm`` file beside it:
+
+* When a ``-wal`` file with content is there (a writer has the store open, or
+  stopped before it checkpointed), the committed history is partly in that log,
+  so the store is opened with SQLite's URI ``mode=ro``: SQLite reads the log
+  through its shared-memory index (``-shm``) as every reader does, taking its
+  read lock there; it never writes the store or its log.  Without the ``-shm``
+  file, or where SQLite cannot use it (a read-only medium), the log cannot be
+  read without recovering it first, which is a write: the store raises
+  :class:`~fireflow.store.errors.StoreError` saying so.
+* Otherwise (no ``-wal`` file, or an empty one: the store was closed cleanly,
+  or a writer has just checkpointed its log), everything committed is in the
+  main file, which is opened with
+  ``mode=ro&immutable=1``.  ``mode=ro`` alone would create ``-wal`` and ``-shm``
+  files for a store in WAL mode (and fail on a read-only folder or medium);
+  ``immutable=1`` tells SQLite not to look for them.  Because an immutable
+  file is read without locks, the store notes the file's identity, size and
+  modification time when it opens it and checks them after every read: a
+  writer that changed the file meanwhile makes the read fail with
+  :class:`~fireflow.store.errors.StoreError` ("read again"), never return a
+  mix of old and new pages.
+
+A read-only store refuses ``append`` with :class:`~fireflow.store.errors.StoreError`.
+An empty file, a foreign SQLite database or a file that is not SQLite at all
+raise :class:`~fireflow.store.errors.StoreError` naming the file; a truncated
+store raises it when the missing pages are read (``verify`` reports it).
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 import random
 import sqlite3
 import threading
@@ -101,6 +138,62 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _file_identity(path: str) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _size_or_none(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+
+
+def _connect_readonly(
+    path: str, timeout: float
+) -> tuple[sqlite3.Connection, tuple[int, int, int, int] | None]:
+    """Open ``path`` without writing or creating anything (see the module documentation).
+
+    Returns the connection and, for an ``immutable`` opening, the file's identity
+    to check after each read (``None`` when SQLite's own locking protects the reads).
+    """
+    if os.path.isdir(path):
+        raise StoreError(f"{path}: a folder, not an event store (是文件夹，不是事件库)")
+    uri = pathlib.Path(os.path.abspath(path)).as_uri() + "?mode=ro"  # ?, # and % quoted
+    wal = _size_or_none(path + "-wal")
+    if wal:  # committed history may be in the log: read it the way SQLite readers do
+        if not os.path.exists(path + "-shm"):
+            raise StoreError(
+                f"{path}: its write-ahead log ({path}-wal, {wal} bytes) has no -shm index; "
+                "reading it needs a recovery, which writes: open the store read-write once "
+                "(预写日志需恢复)"
+            )
+        try:
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{path}: its write-ahead log ({wal} bytes) cannot be read without writing "
+                f"({exc}); open the store read-write once (预写日志无法只读读取)"
+            ) from None
+        return conn, None
+    identity = _file_identity(path)
+    try:
+        conn = sqlite3.connect(
+            uri + "&immutable=1",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open: {exc}") from exc
+    return conn, identity
+
+
 def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "surrogateescape")
@@ -126,7 +219,11 @@ class SQLiteStore:
 
     ``path`` is the file; with ``create=False`` a missing file raises
     :class:`~fireflow.store.errors.StoreNotFound` instead of creating an empty
-    store.  ``busy_timeout_ms`` is how long SQLite itself waits for a lock;
+    store.  ``readonly=True`` opens an existing store for reading only: it
+    implies ``create=False``, never changes a byte of the file nor creates one
+    (see "Read-only opening" in the module documentation), and ``append``
+    raises :class:`~fireflow.store.errors.StoreError`.
+    ``busy_timeout_ms`` is how long SQLite itself waits for a lock;
     after that the store sleeps ``backoff_base * 2**(n-1)`` seconds (at most
     ``backoff_cap``; half of it fixed, half drawn from ``random.Random(retry_seed)``)
     and tries again, ``max_attempts`` times in all.  Processes sharing one file
@@ -139,6 +236,7 @@ class SQLiteStore:
         path: str | os.PathLike[str],
         *,
         create: bool = True,
+        readonly: bool = False,
         busy_timeout_ms: int = 5000,
         max_attempts: int = 8,
         backoff_base: float = 0.01,
@@ -156,6 +254,10 @@ class SQLiteStore:
             raise InvalidArgument(
                 "path", "an SQLite store needs a file path (MemoryStore for none)"
             )
+        for flag, flag_value in (("create", create), ("readonly", readonly)):
+            if not isinstance(flag_value, bool):
+                raise InvalidArgument(flag, f"expected true or false, got {flag_value!r}")
+        self.readonly = readonly
         for name, value, low in (
             ("busy_timeout_ms", busy_timeout_ms, 0),
             ("max_attempts", max_attempts, 1),
@@ -174,26 +276,31 @@ class SQLiteStore:
         self._rng = random.Random(retry_seed)  # noqa: S311
         self._sleep = sleep
         self._lock = threading.RLock()
-        if not create and not os.path.exists(self.path):
+        if (readonly or not create) and not os.path.exists(self.path):
             raise StoreNotFound(self.path)
-        try:
-            self._conn = sqlite3.connect(
-                self.path,
-                timeout=busy_timeout_ms / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open: {exc}") from exc
+        #: The file's identity when opened ``immutable``; checked after every read.
+        self._identity: tuple[int, int, int, int] | None = None
+        if readonly:
+            self._conn, self._identity = _connect_readonly(self.path, busy_timeout_ms / 1000)
+        else:
+            try:
+                self._conn = sqlite3.connect(
+                    self.path,
+                    timeout=busy_timeout_ms / 1000,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot open: {exc}") from exc
         try:
             self._run(self._configure)
-            self._run(lambda: self._setup(create))
+            self._run(lambda: self._setup(create and not readonly))
         except BaseException:
             self._conn.close()
             raise
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({self.path!r})"
+        return f"SQLiteStore({self.path!r}{', readonly=True' if self.readonly else ''})"
 
     # -------------------------------------------------------------- lifecycle
 
@@ -216,6 +323,9 @@ class SQLiteStore:
     def _configure(self) -> None:
         c = self._conn
         c.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        if self.readonly:
+            c.execute("PRAGMA query_only = ON")
+            return
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"{self.path}: cannot use write-ahead logging (journal_mode={mode})")
@@ -228,7 +338,9 @@ class SQLiteStore:
             self._check_schema()
             return
         if names & {"fireflow_meta", "events"} or not create:
-            raise StoreError(f"{self.path}: not a fireflow event store")
+            if not names and _size_or_none(self.path) == 0:
+                raise StoreError(f"{self.path}: an empty file, not a fireflow event store (空文件)")
+            raise StoreError(f"{self.path}: not a fireflow event store (不是 fireflow 事件库)")
         c.execute("BEGIN IMMEDIATE")
         try:
             for stmt in _CREATE:
@@ -262,7 +374,10 @@ class SQLiteStore:
             attempt += 1
             try:
                 with self._lock:
-                    return op()
+                    result = op()
+                    if self._identity is not None:
+                        self._check_unchanged()
+                    return result
             except sqlite3.Error as exc:
                 if not _is_busy(exc):
                     raise StoreError(f"{self.path}: {exc}") from exc
@@ -270,6 +385,18 @@ class SQLiteStore:
                     raise StoreBusy(self.path, attempts=attempt) from None
                 self.busy_retries += 1
                 self._sleep(self._delay(attempt))
+
+    def _check_unchanged(self) -> None:
+        """An ``immutable`` file must not have changed under a read (another process wrote)."""
+        try:
+            now = _file_identity(self.path)
+        except OSError:
+            now = None
+        if now != self._identity:
+            raise StoreError(
+                f"{self.path}: the file changed while it was being read (another process "
+                "wrote to it); read again (读取期间文件被修改，请重试)"
+            )
 
     # ------------------------------------------------------------------ write
 
@@ -281,6 +408,8 @@ class SQLiteStore:
 
     def append_many(self, batches: Iterable[Batch]) -> list[AppendResult]:
         """Append several batches in one transaction: all of them, or none."""
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only, nothing is appended (只读打开)")
         prepared = [(t, prepare_batch(t, evs, v), v) for t, evs, v in batches]
         if not prepared:
             return []
