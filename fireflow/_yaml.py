@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from fireflow._input import MAX_DEPTH, MAX_PROBLEMS, read_limited
-from fireflow.errors import FireflowError, Problem
+from fireflow.errors import FireflowError, InvalidArgument, Problem
 
 __all__ = [
     "MAX_ALIAS_NODES",
@@ -45,6 +45,7 @@ __all__ = [
     "capped",
     "line_of",
     "load_definition",
+    "problem_message",
     "read_definition",
 ]
 
@@ -358,3 +359,12 @@ def capped(problems: Sequence[Problem], source: str) -> list[Problem]:
             f"(另有 {rest} 个问题未列出, 共 {len(problems)} 个)",
         ),
     ]
+
+
+def problem_message(err: Mapping[str, Any]) -> str:
+    """A pydantic error's message, or the text policy's own words when it refused the value."""
+    ctx = err.get("ctx") or {}
+    cause = ctx.get("error") if isinstance(ctx, Mapping) else None
+    if isinstance(cause, InvalidArgument):
+        return str(cause).removeprefix(f"{cause.field}: ")
+    return str(err["msg"])

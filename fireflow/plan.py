@@ -38,7 +38,7 @@ from pydantic import (
     ValidationError,
 )
 
-from fireflow._yaml import capped, line_of, load_definition, read_definition
+from fireflow._yaml import capped, line_of, load_definition, problem_message, read_definition
 from fireflow.errors import InvalidArgument, PlanError, PlanNotFound, Problem
 from fireflow.text import check_name, check_text
 
@@ -618,7 +618,7 @@ def validate_plan_data(
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             path = _path(err["loc"])
-            found.append(Problem(source, path, _message(err), line=line_of(lines, path)))
+            found.append(Problem(source, path, problem_message(err), line=line_of(lines, path)))
     for path, message, rule in _semantic_problems(data):
         found.append(Problem(source, path, message, rule=rule, line=line_of(lines, path)))
     if found:
@@ -664,14 +664,6 @@ def _represent_text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 
 
 _PlanDumper.add_representer(str, _represent_text)
-
-
-def _message(err: Any) -> str:
-    """Pydantic's message, or the text policy's own words when it refused the value."""
-    cause = err.get("ctx", {}).get("error")
-    if isinstance(cause, InvalidArgument):
-        return str(cause).removeprefix(f"{cause.field}: ")
-    return str(err["msg"])
 
 
 def _path(loc: Sequence[int | str]) -> str:
