@@ -113,10 +113,9 @@ def load_definition(
     except _Refused as exc:
         raise error([exc.problem]) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        # libyaml may put the end of a stream without a final newline on the next line
-        line = min(mark.line + 1, text.count("\n") + 1) if mark is not None else None
-        raise error([Problem(source, "", f"not valid YAML: {exc}", line=line)]) from None
+        raise error(
+            [Problem(source, "", f"not valid YAML: {exc}", line=_error_line(exc, text))]
+        ) from None
     except (ValueError, TypeError) as exc:  # a value the constructor cannot build
         raise error([Problem(source, "", f"invalid value in YAML: {exc}")]) from None
     finally:
@@ -124,6 +123,20 @@ def load_definition(
     if node is None:
         raise error([Problem(source, "", f"empty {what} file")])
     return data, lines, problems
+
+
+def _error_line(exc: yaml.YAMLError, text: str) -> int | None:
+    """The line of a YAML error: its mark, or the position of a refused character."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        # libyaml may put the end of a stream without a final newline on the next line
+        return min(int(mark.line) + 1, text.count("\n") + 1)
+    position = getattr(exc, "position", None)
+    if isinstance(position, int):  # a ReaderError: libyaml counts bytes of UTF-8
+        if _Loader is yaml.SafeLoader:
+            return text.count("\n", 0, position) + 1
+        return text.encode("utf-8").count(b"\n", 0, position) + 1
+    return None
 
 
 def _check_text(text: str, source: str, error: ErrorFactory) -> None:
