@@ -313,10 +313,9 @@ def _scalar_node(loader: Any, event: Any) -> yaml.ScalarNode:
         # An impossible date (2022-02-30) or an integer too long for int(): read
         # as the text it is, so the model reports it with its path and line.
         try:
-            loader.construct_object(node)
+            loader.construct_object(node)  # kept: construct_document reuses it
         except ValueError:
             node.tag = _STR
-        finally:
             loader.constructed_objects.pop(node, None)
             loader.recursive_objects.pop(node, None)
     return node
