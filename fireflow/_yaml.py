@@ -35,6 +35,7 @@ import yaml
 
 from fireflow._input import MAX_DEPTH, MAX_PROBLEMS, read_limited
 from fireflow.errors import FireflowError, InvalidArgument, Problem
+from fireflow.text import escape_for_terminal
 
 __all__ = [
     "MAX_ALIAS_NODES",
@@ -184,7 +185,7 @@ def _child_path(top: _Open) -> str:
         return f"{top.path}[{len(top.node.value)}]"
     if top.key is None:
         return top.path
-    key = str(top.key.value) if isinstance(top.key, yaml.ScalarNode) else "?"
+    key = escape_for_terminal(str(top.key.value)) if isinstance(top.key, yaml.ScalarNode) else "?"
     return f"{top.path}.{key}" if top.path else key
 
 
@@ -328,7 +329,7 @@ def _index_lines(
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
-            key = str(key_node.value)
+            key = escape_for_terminal(str(key_node.value))  # paths are printed
             child = f"{path}.{key}" if path else key
             if key in seen:
                 problems.append(

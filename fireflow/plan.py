@@ -40,7 +40,7 @@ from pydantic import (
 
 from fireflow._yaml import capped, line_of, load_definition, problem_message, read_definition
 from fireflow.errors import InvalidArgument, PlanError, PlanNotFound, Problem
-from fireflow.text import check_name, check_text
+from fireflow.text import check_name, check_text, escape_for_terminal
 
 if TYPE_CHECKING:
     from fireflow.calendar import Calendar, Deadline
@@ -672,7 +672,8 @@ def _path(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            key = escape_for_terminal(str(part))  # paths are printed: keys come from the file
+            out += f".{key}" if out else key
     return out
 
 

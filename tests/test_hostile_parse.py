@@ -370,6 +370,18 @@ def test_plan_check_lists_at_most_the_cap(
     assert "more problems not listed" in output
 
 
+def test_plan_check_escapes_control_characters_in_field_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "escape.yaml"
+    path.write_text('format: fireflow.plan/1\n"x\\e[2J\\u202e": 1\n', encoding="utf-8")
+    code, output = _cli(capsys, "plan", "check", str(path))
+    assert code == 1
+    assert "\x1b" not in output
+    assert "\u202e" not in output
+    assert "x\\u001b[2J\\u202e: Extra inputs are not permitted" in output
+
+
 def test_plan_check_on_the_bomb_in_a_fresh_process(tmp_path: Path) -> None:
     path = tmp_path / "bomb.yaml"
     path.write_text(billion_laughs(), encoding="utf-8")

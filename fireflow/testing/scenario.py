@@ -53,7 +53,7 @@ from pydantic import (
 from fireflow._yaml import capped, line_of, load_definition, problem_message, read_definition
 from fireflow.errors import DefinitionError, Problem
 from fireflow.states import STATES
-from fireflow.text import check_name, check_text
+from fireflow.text import check_name, check_text, escape_for_terminal
 from fireflow.ticket import Source, TicketState, Trigger
 
 __all__ = [
@@ -715,6 +715,7 @@ def _path(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            key = escape_for_terminal(str(part))  # paths are printed: keys come from the file
+            out += f".{key}" if out else key
         previous = part
     return out
