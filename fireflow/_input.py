@@ -34,6 +34,7 @@ import csv
 import io
 import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,12 +92,7 @@ def read_limited(path: str | os.PathLike[str], limit: int, field: str) -> bytes:
     A missing file or a folder is an :class:`InvalidArgument`.
     """
     p = Path(path)
-    try:
-        size = p.stat().st_size
-    except FileNotFoundError:
-        raise InvalidArgument(field, f"no such file: {p} (文件不存在)") from None
-    if p.is_dir():
-        raise InvalidArgument(field, f"{p} is a folder, not a file (这是文件夹)")
+    size = _regular_file_size(p, field)
     if size > limit:
         raise InputLimitExceeded(field, _too_large(p, size, limit))
     with p.open("rb") as fh:
@@ -104,6 +100,19 @@ def read_limited(path: str | os.PathLike[str], limit: int, field: str) -> bytes:
     if len(data) > limit:
         raise InputLimitExceeded(field, _too_large(p, len(data), limit, at_least=True))
     return data
+
+
+def _regular_file_size(p: Path, field: str) -> int:
+    """The size of a regular file; a missing file, a folder or a device or pipe is refused."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InvalidArgument(field, f"no such file: {p} (文件不存在)") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidArgument(field, f"{p} is a folder, not a file (这是文件夹)")
+    if not stat.S_ISREG(st.st_mode):  # a pipe or a device would be read without end
+        raise InvalidArgument(field, f"{p} is not a regular file (不是普通文件)")
+    return st.st_size
 
 
 def _too_large(p: Path, size: int, limit: int, *, at_least: bool = False) -> str:
@@ -184,12 +193,7 @@ def iter_json_lines(
     """
     p = Path(path)
     source = str(p)
-    try:
-        size = p.stat().st_size
-    except FileNotFoundError:
-        raise InvalidArgument(field, f"no such file: {p} (文件不存在)") from None
-    if p.is_dir():
-        raise InvalidArgument(field, f"{p} is a folder, not a file (这是文件夹)")
+    size = _regular_file_size(p, field)
     if size > limit:
         raise InputLimitExceeded(field, _too_large(p, size, limit))
     total = 0

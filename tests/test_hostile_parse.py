@@ -12,6 +12,7 @@ asserted (a subprocess timeout guards against a hang).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -595,3 +596,12 @@ def test_folder_or_missing_file_is_a_typed_error(tmp_path: Path) -> None:
         load_population(tmp_path / "missing.csv")
     with pytest.raises(ScenarioError, match="no such file"):
         load_scenario(tmp_path / "missing.scenario.yaml")
+
+
+def test_a_pipe_is_refused_not_read_without_end(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidArgument, match="not a regular file"):
+        load_population(fifo)
+    with pytest.raises(ScenarioError, match="not a regular file"):
+        load_scenario(fifo)
