@@ -30,6 +30,7 @@ import attrs
 import pendulum
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -38,7 +39,7 @@ from pydantic import (
     ValidationError,
 )
 
-from fireflow._yaml import line_of, load_definition
+from fireflow._yaml import capped, line_of, load_definition, problem_message, read_definition
 from fireflow.calendar import (
     Calendar,
     ChainSource,
@@ -51,7 +52,7 @@ from fireflow.calendar import (
     correction_problems,
 )
 from fireflow.errors import InvalidArgument, PlanError, PlanNotFound, Problem
-from fireflow.text import FreeText
+from fireflow.text import FreeText, check_name, check_text, escape_for_terminal
 
 __all__ = [
     "PLAN_FORMAT",
@@ -63,6 +64,7 @@ __all__ = [
     "HolidayCorrection",
     "HolidayOverride",
     "HolidaySettings",
+    "Label",
     "Phase",
     "Plan",
     "ProgressReports",
@@ -95,7 +97,23 @@ ENGINE_RULE_IDS: tuple[str, ...] = (
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 RuleId = Annotated[str, StringConstraints(pattern=r"^R-[A-Z0-9]+(-[A-Z0-9]+)*$", max_length=64)]
-NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+def _name(value: str) -> str:
+    """An identifier or display name under the text policy (fireflow.text)."""
+    return check_name(value, "name")
+
+
+def _text(value: str) -> str:
+    """Free text under the text policy: controls and invisible characters refused."""
+    return check_text(value, "text", max_length=_MAX_PLAN_TEXT)
+
+
+#: Free text in a plan (rule quotes, summaries) may be longer than a ticket's description.
+_MAX_PLAN_TEXT = 20_000
+NameText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_name)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_text)]
+PlanText = Annotated[str, AfterValidator(_text)]
 PeriodUnit = Literal["calendar", "working"]
 HolidayPolicy = Literal["roll_forward", "roll_back", "none"]
 
@@ -107,7 +125,7 @@ class _Model(BaseModel):
 
 
 class Text(_Model):
-    """A label people read: Chinese first, English for developers."""
+    """A text people read: Chinese first, English for developers."""
 
     zh: NonEmpty
     en: NonEmpty
@@ -116,28 +134,39 @@ class Text(_Model):
         return f"{self.zh} ({self.en})"
 
 
+class Label(Text):
+    """A display name (of the plan, an agency, a phase, ...): one line, under the name policy.
+
+    Names are what people compare by eye, so they follow :func:`fireflow.text.check_name`:
+    NFC, no control, bidirectional or invisible format characters.
+    """
+
+    zh: NameText
+    en: NameText
+
+
 class Agency(_Model):
     """A department or party named by the plan (区住建局, 物业服务企业, ...)."""
 
     id: Id
-    name: Text
+    name: Label
     level: Literal["district", "town", "community", "external"]
-    note: str = ""
+    note: PlanText = ""
 
 
 class Subtype(_Model):
     """A finer kind of hazard inside a category (e-bike, zombie car, ...)."""
 
     id: Id
-    name: Text
+    name: Label
 
 
 class Category(_Model):
     """A hazard category (整治重点, 二(一)-(四))."""
 
     id: Id
-    name: Text
-    clause: str
+    name: Label
+    clause: PlanText
     covers: Text
     subtypes: tuple[Subtype, ...] = ()
 
@@ -153,10 +182,10 @@ class Phase(_Model):
     """A campaign phase (工作步骤): an inclusive window of dates."""
 
     id: Id
-    name: Text
+    name: Label
     start: date
     end: date
-    clause: str
+    clause: PlanText
     summary: Text
 
     @property
@@ -182,12 +211,12 @@ class ReportDeadline(_Model):
     """A fixed-date report obligation written in the plan ("X月X日前报送")."""
 
     id: Id
-    name: Text
+    name: Label
     nominal: date
     senders: tuple[Id, ...]
     recipients: tuple[Id, ...]
     rule: RuleId
-    clause: str
+    clause: PlanText
     contents: tuple[Text, ...] = ()
     """Minimum contents (等内容 means the list is a minimum)."""
 
@@ -202,8 +231,8 @@ class ProgressReports(_Model):
     """
 
     rule: RuleId
-    clause: str
-    name: Text
+    clause: PlanText
+    name: Label
     senders: tuple[Id, ...]
     recipients: tuple[Id, ...]
     offset: Annotated[int, Field(ge=0, le=366)] = 5
@@ -287,7 +316,7 @@ class HolidayOverride(_Model):
     year: Annotated[int, Field(ge=1949, le=2200)]
     rest_days: tuple[date, ...] = ()
     work_days: tuple[date, ...] = ()
-    note: str = ""
+    note: PlanText = ""
 
 
 class HolidayCorrection(_Model):
@@ -318,7 +347,7 @@ class RuleEntry(_Model):
     """One rule of the catalogue, with the clause that backs it."""
 
     id: RuleId
-    clause: str
+    clause: PlanText
     topic: Literal[
         "calendar", "reporting", "ticket", "routing", "escalation", "spotcheck", "authority"
     ]
@@ -326,11 +355,11 @@ class RuleEntry(_Model):
     """``plan`` = plan text; ``default`` = a library reading; ``mixed`` = both."""
     title_zh: NonEmpty
     title_en: NonEmpty
-    quote_zh: str
+    quote_zh: PlanText
     text_zh: NonEmpty
     gloss_en: NonEmpty
-    default_zh: str = ""
-    default_en: str = ""
+    default_zh: PlanText = ""
+    default_en: PlanText = ""
 
     @property
     def is_default(self) -> bool:
@@ -343,8 +372,8 @@ class Form(_Model):
 
     id: Id
     number: Annotated[int, Field(ge=1)]
-    names: tuple[NonEmpty, ...]
-    clause: str
+    names: tuple[NameText, ...]
+    clause: PlanText
     title_en: NonEmpty
 
 
@@ -385,7 +414,7 @@ class Route(_Model):
     certifier: Id | None = None
     """Who must certify before demolition (R-ROUTE-BUILDING), when any."""
     rules: tuple[RuleId, ...]
-    note: str = ""
+    note: PlanText = ""
 
 
 class Authority(_Model):
@@ -404,11 +433,11 @@ class Plan(_Model):
 
     format: Literal["fireflow.plan/1"]
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
-    name: Text
-    district: Text
+    name: Label
+    district: Label
     year: Annotated[int, Field(ge=1949, le=2200)]
     timezone: NonEmpty = "Asia/Shanghai"
-    source: str = ""
+    source: PlanText = ""
     agencies: tuple[Agency, ...]
     categories: tuple[Category, ...]
     phases: tuple[Phase, ...]
@@ -741,17 +770,17 @@ def builtin_plans() -> list[str]:
 def load_plan(name_or_path: str | os.PathLike[str]) -> Plan:
     """Load a built-in plan by name, or a plan file by path, and validate it.
 
-    Raises :class:`~fireflow.errors.PlanError` listing every problem, or
-    :class:`~fireflow.errors.PlanNotFound`.
+    Raises :class:`~fireflow.errors.PlanError` listing every problem (the
+    first :data:`~fireflow._yaml.MAX_PROBLEMS`, then their count), or
+    :class:`~fireflow.errors.PlanNotFound`.  A file is read within the limits
+    of :mod:`fireflow._yaml` (size, nodes, aliases, nesting).
     """
     if isinstance(name_or_path, str) and name_or_path in builtin_plans():
         return _load_builtin(name_or_path)
     path = Path(name_or_path)
     if path.is_file():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise PlanError([Problem(str(path), "", f"not UTF-8 text: {exc.reason}")]) from None
+        # at most MAX_DEFINITION_BYTES, checked before the file is read whole
+        text = read_definition(path, str(path), PlanError, "plan")
         return parse_plan(text, source=str(path))
     raise PlanNotFound(str(name_or_path), builtin_plans())
 
@@ -785,11 +814,12 @@ def validate_plan_data(
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             path = _path(err["loc"])
-            found.append(Problem(source, path, err["msg"], line=line_of(lines, path)))
+            found.append(Problem(source, path, problem_message(err), line=line_of(lines, path)))
     for path, message, rule in _semantic_problems(data):
         found.append(Problem(source, path, message, rule=rule, line=line_of(lines, path)))
     if found:
-        raise PlanError(sorted(found, key=lambda p: (p.line or 10**9, p.path, p.message)))
+        ordered = sorted(found, key=lambda p: (p.line or 10**9, p.path, p.message))
+        raise PlanError(capped(ordered, source))
     assert plan is not None
     return plan
 
@@ -838,7 +868,8 @@ def _path(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            key = escape_for_terminal(str(part))  # paths are printed: keys come from the file
+            out += f".{key}" if out else key
     return out
 
 
@@ -1102,7 +1133,7 @@ def _goods_problems(
                 if isinstance(subs, list)
                 else set()
             )
-            if sub_id not in known:
+            if not isinstance(sub_id, str) or sub_id not in known:
                 yield (
                     "settings.goods_on_fire_lane[1]",
                     f"unknown subtype {sub_id!r} of {cat_id!r}",
@@ -1128,14 +1159,15 @@ def _route_problems(
     seen: set[str] = set()
     for i, rt in _items(data, "routes"):
         where = f"routes[{i}]"
-        if rt.get("id") in seen:
-            yield f"{where}.id", f"duplicate id {rt.get('id')!r}", "R-AUTH-ROLES"
-        seen.add(str(rt.get("id")))
+        rid = rt.get("id")
+        if isinstance(rid, str) and rid in seen:
+            yield f"{where}.id", f"duplicate id {rid!r}", "R-AUTH-ROLES"
+        seen.add(str(rid))
         cat_id = rt.get("category")
         if isinstance(cat_id, str) and cat_id not in categories:
             yield f"{where}.category", f"unknown category {cat_id!r}", None
         for j, sub in enumerate(_list(rt.get("subtypes"))):
-            if isinstance(cat_id, str) and cat_id in subtypes and sub not in subtypes[cat_id]:
+            if isinstance(cat_id, str) and cat_id in subtypes and str(sub) not in subtypes[cat_id]:
                 yield f"{where}.subtypes[{j}]", f"unknown subtype {sub!r} of {cat_id!r}", None
         for key in ("rectifier", "lead", "supervisor", "recheck_lead", "certifier"):
             ref = rt.get(key)
@@ -1155,11 +1187,20 @@ def _route_problems(
                     None,
                 )
     if isinstance(data.get("routes"), list) and data.get("routes"):
-        routes = [rt for _, rt in _items(data, "routes")]
+        # (category, location) -> subtypes covered; "" = every subtype (a route naming none)
+        covered: dict[tuple[str, str], set[str]] = {}
+        for _, rt in _items(data, "routes"):
+            route_cat, place = rt.get("category"), rt.get("location", "any")
+            if not isinstance(route_cat, str) or place not in ("inside", "around", "any"):
+                continue
+            subs = {x for x in _list(rt.get("subtypes")) if isinstance(x, str)} or {""}
+            for loc in ("inside", "around") if place == "any" else (place,):
+                covered.setdefault((route_cat, loc), set()).update(subs)
         for cid in sorted(categories):
             for loc in ("inside", "around"):
+                have = covered.get((cid, loc), set())
                 for sub in sorted(subtypes.get(cid, set())) or [""]:
-                    if not any(_route_matches(rt, cid, loc, sub) for rt in routes):
+                    if "" not in have and sub not in have:
                         yield (
                             "routes",
                             f"no route for category {cid!r}, location {loc!r}, subtype {sub!r}",
@@ -1186,12 +1227,3 @@ def _route_problems(
         for trig in TRIGGERS:
             if trig not in seen_triggers:
                 yield "authority", f"no authority entry for trigger {trig!r}", "R-AUTH-ROLES"
-
-
-def _route_matches(rt: Mapping[str, Any], category: str, location: str, subtype: str) -> bool:
-    subs = _list(rt.get("subtypes"))
-    return (
-        rt.get("category") == category
-        and rt.get("location", "any") in (location, "any")
-        and (not subs or subtype in subs)
-    )

@@ -33,7 +33,6 @@ Official documents (forms and dossiers) come only from verified history
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -43,6 +42,7 @@ import attrs
 import typer
 
 from fireflow._console import print_json
+from fireflow._input import iter_json_lines, read_json
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
@@ -130,26 +130,13 @@ def _errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def _read_json(path: Path, field: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(field, f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise InvalidArgument(field, f"{path}: not UTF-8 text") from None
+    # bounded: MAX_INPUT_BYTES, MAX_DEPTH (fireflow._input); typed errors with the line
+    return read_json(path, field)
 
 
 def _iter_jsonl(path: Path, field: str) -> Iterator[tuple[int, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidArgument(field, f"{path}: not UTF-8 text") from None
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield n, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgument(field, f"{path}:{n}: not JSON ({exc.msg})") from None
+    # bounded: MAX_LOG_BYTES in all, MAX_LINE_BYTES a line, MAX_DEPTH (fireflow._input)
+    return iter_json_lines(path, field)
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

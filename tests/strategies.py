@@ -8,6 +8,7 @@ only what the plan format allows, so every drawn dict is a *valid* plan.
 from __future__ import annotations
 
 import copy
+import unicodedata
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -146,11 +147,18 @@ def periods(
 # --------------------------------------------------------------------------- #
 # Plan variations
 
-#: Text a person could type into a plan: any non-surrogate characters,
-#: including YAML-significant ones, non-empty after stripping.
-texts = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=16
-).filter(lambda s: bool(s.strip()))
+#: Text a person could type into a plan: any characters the text policy
+#: (fireflow.text) accepts, including YAML-significant ones, in NFC, non-empty
+#: after stripping.
+texts = (
+    st.text(
+        alphabet=st.characters(exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp")),
+        min_size=1,
+        max_size=16,
+    )
+    .map(lambda s: unicodedata.normalize("NFC", s))
+    .filter(lambda s: bool(s.strip()))
+)
 
 #: Strings YAML would read as something else if written unquoted.
 yaml_lookalikes = st.sampled_from(

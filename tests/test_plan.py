@@ -37,6 +37,7 @@ from fireflow import (
     load_plan,
     parse_plan,
 )
+from fireflow.plan import validate_plan_data
 
 PLAN = load_plan("changle-2022")
 BUILTIN_TEXT = (resources.files("fireflow") / "plans" / "changle-2022.yaml").read_text(
@@ -422,22 +423,28 @@ def test_dump_and_load_round_trip(
     assert load_plan(str(path)) == plan
 
 
-def test_round_trip_keeps_next_line_character() -> None:
-    # Regression: yaml.safe_dump(allow_unicode=True) once wrote U+0085 raw in a
-    # quoted scalar, which YAML reads back as a line break folded to a space.
+@pytest.mark.parametrize("text", ["房管科\x85supervises", "a\u2028b", "x\ufeffy", "a\u202eb"])
+def test_invisible_and_control_characters_are_refused(text: str) -> None:
+    # U+0085 (NEXT LINE, a C1 control), separators and format characters are
+    # refused by the text policy (fireflow.text), with the field's path.
     data = base_data()
-    data["agencies"][0]["note"] = "房管科\x85supervises"  # e.g. a cp1252 ellipsis pasted as latin-1
-    plan = Plan.model_validate(data)
-    assert parse_plan(plan.to_yaml()).agencies[0].note == "房管科\x85supervises"
+    data["agencies"][0]["note"] = text
+    with pytest.raises(PlanError) as info:
+        validate_plan_data(data)
+    assert [p.path for p in info.value.problems] == ["agencies[0].note"]
+    assert "refused" in info.value.problems[0].message
 
 
 @pytest.mark.parametrize(
-    "text", ["a\u2028b", "a\rb", "a\tb", "x\ufeffy", "yes", "null", "2022-01-01", "a: b", "#c"]
+    ("text", "is_name"),
+    [("a\rb", False), ("a\tb", False), ("yes", True), ("null", True), ("2022-01-01", True),
+     ("a: b", True), ("#c", True)],
 )
-def test_round_trip_keeps_awkward_text(text: str) -> None:
+def test_round_trip_keeps_awkward_text(text: str, is_name: bool) -> None:
     data = base_data()
     data["agencies"][0]["note"] = text
-    data["name"]["en"] = text
+    if is_name:
+        data["name"]["en"] = text
     plan = Plan.model_validate(data)
     again = parse_plan(plan.to_yaml())
     assert again == plan

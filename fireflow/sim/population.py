@@ -44,7 +44,9 @@ from pathlib import Path
 
 import attrs
 
-from fireflow.errors import InvalidArgument
+from fireflow._input import MAX_INPUT_BYTES, csv_rows, read_text
+from fireflow.errors import InputLimitExceeded, InvalidArgument
+from fireflow.text import check_name
 
 __all__ = [
     "CHANGLE_TOWNS",
@@ -114,10 +116,14 @@ _ALIASES: dict[str, str] = {
 _LABELS = {
     "town": "乡镇（街道） (town)",
     "community": "小区名称 (community)",
+    "company": "物业服务企业 (company)",
     "households": "户数 (households)",
     "buildings": "楼栋数 (buildings)",
     "id": "编号 (id)",
 }
+
+#: Columns holding ids and names, checked with fireflow.text.check_name.
+_NAMES = frozenset({"town", "community", "company", "id"})
 
 _NAME_HEADS = (
     "金", "华", "海", "阳", "福", "榕", "翠", "锦", "滨", "江", "东", "南", "新", "明", "盛",
@@ -388,11 +394,18 @@ def parse_population(rows: Iterable[Sequence[str]], source: str = "<data>") -> P
             continue
         where = f"{source}:{line}"
 
-        def cell(key: str, row: Sequence[str] = row) -> str:
+        def cell(key: str, row: Sequence[str] = row, where: str = where) -> str:
             i = columns.get(key)
             if i is None or i >= len(row):
                 return ""
-            return unicodedata.normalize("NFC", row[i]).strip()
+            value = row[i].strip()
+            if value and key in _NAMES:
+                # one text policy for names: "金峰小区" and "金峰小区\u200b" are not two communities
+                try:
+                    return check_name(value, _LABELS.get(key, key))
+                except InvalidArgument as exc:
+                    raise InputLimitExceeded("population", f"{where}: {exc}") from None
+            return unicodedata.normalize("NFC", value)
 
         town, name = cell("town"), cell("community")
         for key, value in (("town", town), ("community", name)):
@@ -425,14 +438,12 @@ def load_population(path: str | os.PathLike[str]) -> Population:
 
     Errors are :class:`~fireflow.errors.InvalidArgument` with ``field``
     ``population`` and a message naming the file, the line and the column.
+    The file is at most :data:`~fireflow._input.MAX_INPUT_BYTES` (checked
+    before it is read whole), a field at most
+    :data:`~fireflow._input.MAX_CSV_FIELD_CHARS` characters; town, community,
+    company and id follow the text policy of :mod:`fireflow.text`
+    (:class:`~fireflow.errors.InputLimitExceeded` otherwise).
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InvalidArgument("population", f"no such file: {p}") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidArgument(
-            "population", f"{p}: not UTF-8 text ({exc.reason}); save the CSV as UTF-8"
-        ) from None
-    return parse_population(csv.reader(io.StringIO(text)), source=str(p))
+    text = read_text(p, "population", MAX_INPUT_BYTES)
+    return parse_population(csv_rows(text, "population", str(p)), source=str(p))

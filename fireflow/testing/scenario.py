@@ -50,9 +50,10 @@ from pydantic import (
     model_validator,
 )
 
-from fireflow._yaml import line_of, load_definition
+from fireflow._yaml import capped, line_of, load_definition, problem_message, read_definition
 from fireflow.errors import DefinitionError, Problem
 from fireflow.states import STATES
+from fireflow.text import check_name, check_text, escape_for_terminal
 from fireflow.ticket import Source, TicketState, Trigger
 
 __all__ = [
@@ -96,10 +97,25 @@ SCENARIO_SUFFIX = ".scenario.yaml"
 
 RuleId = Annotated[str, StringConstraints(pattern=r"^R-[A-Z0-9]+(-[A-Z0-9]+)*$", max_length=64)]
 AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-Ident = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
-NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+def _name(value: str) -> str:
+    return check_name(value, "name")
+
+
+def _text(value: str) -> str:
+    return check_text(value, "text")
+
+
+def _optional_name(value: str) -> str:
+    return check_name(value, "name") if value else value
+
+
+#: Ticket, community, town, person ids and names: the text policy of fireflow.text
+#: (NFC; no control, bidirectional or invisible format characters; at most 128 characters).
+Ident = Annotated[str, StringConstraints(min_length=1), AfterValidator(_name)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_text)]
+FreeText = Annotated[str, AfterValidator(_text)]
 ErrorName = Literal["TransitionNotAllowed", "NotAuthorized", "InvalidCommand"]
 
 
@@ -185,7 +201,7 @@ class ActorSpec(_Model):
     """Who acts: an agency id and, optionally, a person.  Shorthand: ``town`` or ``town:李``."""
 
     agency: AgencyId
-    person: str = ""
+    person: Annotated[str, AfterValidator(_optional_name)] = ""
 
     def __str__(self) -> str:
         return f"{self.agency}:{self.person}" if self.person else self.agency
@@ -325,7 +341,7 @@ class TicketExpect(_Model):
 class _StepBase(_Model):
     rule: RuleId | None = None
     """The rule this step shows (named in failure reports)."""
-    note: str = ""
+    note: FreeText = ""
     """A remark for people (说明), shown in reports."""
 
 
@@ -343,14 +359,14 @@ class CommandStep(_StepBase):
     subtype: Ident | None = None
     location: Literal["inside", "around"] | None = None
     source: Source | None = None
-    description: str = ""
+    description: FreeText = ""
     evidence: tuple[EvidenceField, ...] = ()
     days: Annotated[int, Field(ge=1, le=366)] | None = None
     unit: Literal["calendar", "working"] | None = None
     participants: tuple[ActorField, ...] = ()
     signers: tuple[ActorField, ...] = ()
     targets: tuple[AgencyId, ...] = ()
-    reason: str = ""
+    reason: FreeText = ""
     expect: TicketExpect | None = None
 
     def command_data(self, at: datetime) -> dict[str, Any]:
@@ -468,7 +484,7 @@ class SpotCheckExpect(_Model):
     required: Annotated[int, Field(ge=0)] | None = None
     """Communities the ratio requires: ceil(ratio x N), per stratum, summed."""
     drawn: Annotated[int, Field(ge=0)] | None = None
-    communities: tuple[str, ...] | None = None
+    communities: tuple[Ident, ...] | None = None
     """The drawn community ids (compared as a set)."""
     rules: tuple[RuleId, ...] = ()
 
@@ -655,12 +671,8 @@ def is_scenario_file(path: str | os.PathLike[str]) -> bool:
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Load and validate a scenario file; :class:`ScenarioError` lists every problem."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([Problem(str(p), "", "no such file")]) from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError([Problem(str(p), "", f"not UTF-8 text: {exc.reason}")]) from None
+    # at most MAX_DEFINITION_BYTES, checked before the file is read whole
+    text = read_definition(p, str(p), ScenarioError, "scenario")
     return parse_scenario(text, source=str(p), path=p)
 
 
@@ -681,9 +693,12 @@ def parse_scenario(
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             where = _path(err["loc"])
-            problems.append(Problem(source, where, err["msg"], line=line_of(lines, where)))
+            problems.append(
+                Problem(source, where, problem_message(err), line=line_of(lines, where))
+            )
     if problems:
-        raise ScenarioError(sorted(problems, key=lambda p: (p.line or 10**9, p.path, p.message)))
+        ordered = sorted(problems, key=lambda p: (p.line or 10**9, p.path, p.message))
+        raise ScenarioError(capped(ordered, source))
     assert scenario is not None  # no problems means it validated
     scenario._path = Path(path) if path is not None else None
     scenario._lines = lines
@@ -700,6 +715,7 @@ def _path(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            key = escape_for_terminal(str(part))  # paths are printed: keys come from the file
+            out += f".{key}" if out else key
         previous = part
     return out

@@ -23,6 +23,7 @@ ticket could receive, and event sequences produced by the real engine.
 from __future__ import annotations
 
 import copy
+import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -66,8 +67,15 @@ TIMEZONES: tuple[str, ...] = (
 _PHOTO_BEFORE = {"kind": "photo_before", "sha256": "b" * 64}
 _PHOTO_AFTER = {"kind": "photo_after", "sha256": "a" * 64}
 
-_texts = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=16).filter(
-    lambda s: bool(s.strip())
+# texts the text policy (fireflow.text) accepts: no controls, format characters or separators
+_texts = (
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cf", "Zl", "Zp")),
+        min_size=1,
+        max_size=16,
+    )
+    .map(lambda s: unicodedata.normalize("NFC", s))
+    .filter(lambda s: bool(s.strip()))
 )
 _ids = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
 
