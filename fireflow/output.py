@@ -91,6 +91,7 @@ __all__ = [
     "FORMULA_TRIGGERS",
     "NEUTRALISER",
     "check_destination",
+    "check_folder",
     "csv_bytes",
     "frame_rows",
     "is_formula_like",
@@ -258,6 +259,17 @@ def check_destination(path: PathLike, *, create_folders: bool = False) -> Path:
         raise _io_error(path, exc) from None
     _check_existing(path, existing)
     return Path(os.fspath(path))
+
+
+def check_folder(path: PathLike) -> Path:
+    """Check an output folder without making it: a missing one is fine (it will be made).
+
+    Refused like :func:`prepare_folder`: a symbolic link, a file.  A command
+    calls this before long work, so that a bad ``--out`` is reported at once.
+    """
+    if _lstat(path) is None:
+        return Path(os.fspath(path))
+    return prepare_folder(path)
 
 
 def prepare_folder(path: PathLike, *, create: bool = False) -> Path:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
+from fireflow import output
 from fireflow._console import print_json
 from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
@@ -371,6 +372,9 @@ def _form(
 ) -> None:
     from fireflow import forms  # noqa: PLC0415
 
+    for out in (csv, xlsx):  # a bad destination is refused before any work or any write
+        if out is not None:
+            output.check_destination(out)
     p = load_plan(plan)
     draw_result = None
     if drawn is not None:
@@ -467,6 +471,9 @@ def dossier_command(
     """一区一档 The dossier of one community: JSON and a printable HTML page."""
     from fireflow import forms  # noqa: PLC0415
 
+    for out in (json_out, html):  # a bad destination is refused before any work or any write
+        if out is not None:
+            output.check_destination(out)
     p = load_plan(plan)
     chain = _read_json(heads, "heads") if heads is not None else None
     if chain is None and is_store(events):  # a store carries its own chain heads
@@ -475,9 +482,9 @@ def dossier_command(
         raise InvalidArgument("heads", "expected a JSON object of ticket id -> head")
     data = forms.dossier(read_events(events), community, p, chain)
     if json_out is not None:
-        json_out.write_bytes(forms.dossier_json(data))
+        output.write_bytes(json_out, forms.dossier_json(data))
     if html is not None:
-        html.write_text(forms.dossier_html(data), encoding="utf-8")
+        output.write_text(html, forms.dossier_html(data))
     if json_out is None and html is None:
         typer.echo(forms.dossier_json(data).decode("utf-8"), nl=False)
     else:
