@@ -32,6 +32,7 @@ __all__ = [
     "InvalidCommand",
     "NaiveDatetime",
     "NotAuthorized",
+    "OutputError",
     "PlanError",
     "PlanNotFound",
     "Problem",
@@ -149,6 +150,32 @@ class CalendarDataMissing(FireflowError, LookupError):
             f"{where}no official holiday data for {year} (缺少{year}年节假日数据){span}; "
             "add an override to the plan (holidays.overrides) or pass allow_provisional=True"
         )
+
+
+class OutputError(FireflowError, OSError):
+    """A file fireflow was asked to write was not written (what was there is untouched).
+
+    ``path`` is the destination, ``reason`` a short id of why: ``symlink``,
+    ``directory``, ``not_regular``, ``missing_folder``, ``not_a_folder``,
+    ``encoding`` or ``io`` (the operating system refused; ``errno`` is set).
+    It is also an :class:`OSError`, so code that catches file errors keeps working.
+
+    >>> err = OutputError("out/a.csv", "symlink", "the destination is a symbolic link")
+    >>> print(err)
+    cannot write out/a.csv: the destination is a symbolic link
+    >>> err.path, err.reason, isinstance(err, OSError)
+    ('out/a.csv', 'symlink', True)
+    """
+
+    def __init__(self, path: str, reason: str, message: str, *, errno: int | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot write {path}: {message}")
+        self.errno = errno
+        self.filename = path
+
+    def __str__(self) -> str:  # OSError's own would print "[Errno None] None: path"
+        return str(self.args[0])
 
 
 # --------------------------------------------------------------------------- #

@@ -20,7 +20,8 @@ head verified against), 未经校验 UNVERIFIED (with the reason), or
 
 The annexes are pandas DataFrames with Chinese column headers (:func:`english`
 renames them); :func:`to_csv` writes UTF-8 with a byte-order mark so that Excel
-opens the Chinese correctly, :func:`to_xlsx` writes an Excel workbook.  pandas
+opens the Chinese correctly, :func:`to_xlsx` writes an Excel workbook; both
+write through :mod:`fireflow.output` (atomic, symbolic links refused).  pandas
 and openpyxl are imported only when a form is built (``pip install
 fireflow[forms]``); ``import fireflow`` never needs them.
 
@@ -54,6 +55,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from fireflow import output
 from fireflow.errors import InvalidArgument
 from fireflow.events import Event, canonical_bytes
 from fireflow.plan import Plan, load_plan
@@ -116,8 +118,6 @@ _SOURCE = {
 }
 _EVIDENCE = {"photo_before": "整改前照片", "photo_after": "整改后照片", "document": "文件"}
 _PROBLEM, _CLEAR = "存在问题", "未发现问题"
-#: Text a spreadsheet would run as a formula begins with one of these (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 # =========================================================================== #
@@ -501,27 +501,16 @@ def _marker(df: pd.DataFrame) -> str | None:
 # CSV and XLSX
 
 
-def _escape(value: str) -> str:
-    """Prefix ``'`` to text a spreadsheet would run as a formula (and to a leading ``'``)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def _unescape(value: str) -> str:
-    return value[1:] if value.startswith("'") else value
-
-
 def to_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a form as CSV: UTF-8 with a byte-order mark, CRLF line ends, no index.
+    """Write a form as CSV for people, atomically (:mod:`fireflow.output`).
 
-    Text that would start a formula in a spreadsheet (``=``, ``+``, ``-``,
-    ``@``, tab, carriage return) gets a leading ``'``, and so does text that
-    starts with ``'``; :func:`read_csv` removes it again.
+    UTF-8 with a byte-order mark, CRLF line ends, no index, counts as
+    integers.  Text that a spreadsheet would run as a formula (``=``, ``+``,
+    ``-``, ``@``, their full-width forms, a leading tab or carriage return)
+    gets a leading ``'``, and so does text that starts with ``'``
+    (:func:`fireflow.output.neutralise`); :func:`read_csv` removes it again.
     """
-    out = df.copy()
-    for col in out.columns:
-        if out[col].dtype != "int64":
-            out[col] = out[col].map(_escape)
-    out.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    output.write_frame_csv(path, df)
 
 
 def read_csv(path: str | os.PathLike[str], form_id: str, plan: Plan | None = None) -> pd.DataFrame:
@@ -536,7 +525,7 @@ def read_csv(path: str | os.PathLike[str], form_id: str, plan: Plan | None = Non
     ints = set(_int_columns(form_id, plan))
     for col in df.columns:
         if col not in ints:
-            df[col] = df[col].map(_unescape)
+            df[col] = df[col].map(output.unneutralise)
     return _typed(df, form_id, plan)
 
 
@@ -628,8 +617,7 @@ def to_xlsx(
         about.cell(about.max_row, 2).data_type = "s"
     buf = io.BytesIO()
     wb.save(buf)
-    with open(path, "wb") as fh:
-        fh.write(_deterministic_zip(buf.getvalue()))
+    output.write_bytes(path, _deterministic_zip(buf.getvalue()))
 
 
 def read_xlsx(path: str | os.PathLike[str], form_id: str, plan: Plan | None = None) -> pd.DataFrame:

@@ -825,8 +825,14 @@ def validate_plan_data(
 
 
 def dump_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
-    """Write a plan as a YAML file that :func:`load_plan` reads back equal."""
-    Path(path).write_text(plan.to_yaml(), encoding="utf-8")
+    """Write a plan as a YAML file that :func:`load_plan` reads back equal.
+
+    The file is written atomically and a symbolic link is refused
+    (:mod:`fireflow.output`).
+    """
+    from fireflow import output  # noqa: PLC0415 (the one writer, needed only here)
+
+    output.write_text(path, plan.to_yaml())
 
 
 def plan_json_schema() -> dict[str, Any]:

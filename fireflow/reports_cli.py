@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 import attrs
 import typer
 
+from fireflow import output
 from fireflow._console import print_json
 from fireflow._input import iter_json_lines, read_json
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument
@@ -635,6 +636,9 @@ def _form(
 ) -> None:
     from fireflow import forms  # noqa: PLC0415
 
+    for out in (csv, xlsx):  # a bad destination is refused before any work or any write
+        if out is not None:
+            output.check_destination(out)
     p = load_plan(plan)
     draw_result = None
     if drawn is not None:
@@ -775,6 +779,9 @@ def dossier_command(
     """
     from fireflow import forms  # noqa: PLC0415
 
+    for out in (json_out, html):  # a bad destination is refused before any work or any write
+        if out is not None:
+            output.check_destination(out)
     p = load_plan(plan)
     if heads is not None and is_store(events):
         typer.echo(
@@ -793,9 +800,9 @@ def dossier_command(
         forms.dossier(history.events, community, p, chain), history.verification
     )
     if json_out is not None:
-        json_out.write_bytes(forms.dossier_json(data))
+        output.write_bytes(json_out, forms.dossier_json(data))
     if html is not None:
-        html.write_text(forms.dossier_html(data), encoding="utf-8")
+        output.write_text(html, forms.dossier_html(data))
     if json_out is None and html is None:
         typer.echo(_terminal(forms.dossier_json(data).decode("utf-8")), nl=False)
     else:

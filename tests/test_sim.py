@@ -461,7 +461,7 @@ def test_plots_and_report_are_written(tmp_path, result):
     page = index.read_text(encoding="utf-8")
     assert '<img src="states.png"' in page
     assert "按期整改归档率" in page
-    with (tmp_path / "out" / "timeline.csv").open(encoding="utf-8") as f:
+    with (tmp_path / "out" / "timeline.csv").open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0][:3] == ["date", "reported", "routed"]
     assert len(rows) == 366

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from fireflow import output
 from fireflow.errors import FireflowError
 
 __all__ = ["MISSING_EXTRA", "app", "main", "simulate_command"]
@@ -73,6 +74,7 @@ def simulate_command(
 
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
     try:
+        output.check_folder(out)  # a link or a file as --out is refused before simulating
         the_plan = load_plan(plan)
         pop = (
             load_population(population)

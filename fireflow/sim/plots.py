@@ -16,6 +16,7 @@ Sans, WenQuanYi, SimHei, ...); otherwise they are English only, so that no
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 import unicodedata
@@ -25,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fireflow import output
 from fireflow.plan import Plan
 from fireflow.sim.result import SimResult, require_sim_extra, state_labels
 from fireflow.states import STATES
@@ -277,9 +279,15 @@ def plot_escalations(result: SimResult, *, english: bool | None = None) -> Figur
 def save_plots(
     result: SimResult, out_dir: str | os.PathLike[str], *, english: bool | None = None
 ) -> dict[str, Path]:
-    """Write ``phases.png``, ``states.png`` and ``escalations.png``; return name -> path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``phases.png``, ``states.png`` and ``escalations.png``; return name -> path.
+
+    Each is drawn into memory and written atomically (:mod:`fireflow.output`);
+    ``out_dir`` is created when missing, refused when it is a link or a file.
+    """
+    out = output.prepare_folder(out_dir, create=True)
+    names = ("phases", "states", "escalations")
+    for name in names:  # refuse a link or a folder among them before drawing anything
+        output.check_destination(out / f"{name}.png")
     en = _english(english)
     figures = {
         "phases": plot_phases(result.plan, english=en),
@@ -289,7 +297,7 @@ def save_plots(
     paths: dict[str, Path] = {}
     with _style(en):
         for name, fig in figures.items():
-            path = out / f"{name}.png"
-            fig.savefig(path, dpi=100, metadata={"Software": None})
-            paths[name] = path
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+            paths[name] = output.write_bytes(out / f"{name}.png", buf.getvalue())
     return paths

@@ -31,9 +31,7 @@ True
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import itertools
 import math
 import os
@@ -44,6 +42,7 @@ from pathlib import Path
 
 import attrs
 
+from fireflow import output
 from fireflow._input import MAX_INPUT_BYTES, csv_rows, read_text
 from fireflow.errors import InputLimitExceeded, InvalidArgument
 from fireflow.text import check_name
@@ -189,29 +188,23 @@ class Population:
         return tuple(dict.fromkeys(c.company for c in self.communities if c.company))
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
-        """The population as Annex 4-shaped CSV text (UTF-8); also written to ``path``.
+        """The population as Annex 4-shaped CSV text; also written to ``path``.
 
-        The file gets a byte-order mark so that Excel opens it as UTF-8;
-        :func:`load_population` reads it back equal (but for ``source``).
+        The text is CSV for people (:func:`fireflow.output.csv_bytes`): CRLF
+        line ends, and names that a spreadsheet would run as a formula get a
+        leading ``'``.  The file is written atomically, with a byte-order
+        mark so that Excel and WPS open it as UTF-8; :func:`load_population`
+        reads it back equal (but for ``source``) as long as no name starts
+        with a formula character or ``'``.
         """
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CSV_COLUMNS)
-        for c in self.communities:
-            w.writerow(
-                (
-                    c.id,
-                    c.town,
-                    c.name,
-                    c.company,
-                    c.households or "",
-                    c.buildings or "",
-                )
-            )
-        text = buf.getvalue()
+        rows = [
+            (c.id, c.town, c.name, c.company, c.households or "", c.buildings or "")
+            for c in self.communities
+        ]
+        data = output.csv_bytes(rows, header=CSV_COLUMNS)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8-sig")
-        return text
+            output.write_bytes(path, data)
+        return data.decode("utf-8-sig")
 
 
 @attrs.frozen(kw_only=True)

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
+from fireflow import output
 from fireflow.errors import InvalidArgument
 from fireflow.events import Event, canonical_bytes, event_to_data
 from fireflow.plan import Deadline, Plan
@@ -318,7 +319,10 @@ class SimResult:
         import pandas as pd  # noqa: PLC0415
 
         rows = [(k, *KPI_LABELS[k], v) for k, v in self.kpis.items()]
-        return pd.DataFrame(rows, columns=["kpi", "指标", "KPI", "value"]).set_index("kpi")
+        # object dtype: counts stay int (300), shares stay float; one float column would
+        # turn every count into 300.0
+        frame = pd.DataFrame(rows, columns=["kpi", "指标", "KPI", "value"], dtype=object)
+        return frame.set_index("kpi")
 
     # -------------------------------------------------------------- timelines
     @functools.cached_property
@@ -517,19 +521,26 @@ class SimResult:
         """Write the timelines (CSV), the plots (PNG) and ``index.html`` into ``out_dir``.
 
         The HTML page refers to the PNG files by relative paths; every text is
-        HTML-escaped.  Returns the path of ``index.html``.
+        HTML-escaped.  Returns the path of ``index.html``.  Every file is
+        written atomically through :mod:`fireflow.output`: the CSVs are for
+        Excel and WPS (byte-order mark, CRLF, counts as integers, population
+        names that look like formulas neutralised); ``out_dir`` is created
+        when missing and refused when it is a symbolic link or a file, as is
+        a link or a folder in place of one of the files.
         """
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = output.prepare_folder(out_dir, create=True)
         timeline = self.timeline.reset_index(drop=True)
         timeline.insert(0, "date", [d.isoformat() for d in self.dates])
-        timeline.to_csv(out / "timeline.csv", index=False, encoding="utf-8")
         by_town = self.timeline_by_town.reset_index(drop=True)
         towns = self.population.towns
         by_town.insert(0, "town", [t for _ in self.dates for t in towns])
         by_town.insert(0, "date", [d.isoformat() for d in self.dates for _ in towns])
-        by_town.to_csv(out / "timeline_by_town.csv", index=False, encoding="utf-8")
-        self.kpi_table().to_csv(out / "kpis.csv", encoding="utf-8")
+        files = ("timeline.csv", "timeline_by_town.csv", "kpis.csv", "index.html")
+        for name in files:  # refuse a link or a folder among them before writing any
+            output.check_destination(out / name)
+        output.write_frame_csv(out / "timeline.csv", timeline)
+        output.write_frame_csv(out / "timeline_by_town.csv", by_town)
+        output.write_frame_csv(out / "kpis.csv", self.kpi_table(), index=True)
         plots = self.save_plots(out)
         e = html.escape
         reports = self.report_table()
@@ -578,9 +589,7 @@ population: {e(self.population.source)} · seed {self.seed} ·
 <a href="timeline_by_town.csv">timeline_by_town.csv</a> · <a href="kpis.csv">kpis.csv</a></p>
 </body></html>
 """
-        path = out / "index.html"
-        path.write_text(page, encoding="utf-8")
-        return path
+        return output.write_text(out / "index.html", page)
 
 
 def format_kpi(key: str, value: int | float) -> str:

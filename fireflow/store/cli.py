@@ -24,6 +24,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from fireflow import output
 from fireflow._console import console, run_app
 from fireflow.errors import FireflowError, InvalidArgument, Refusal
 from fireflow.events import parse_time
@@ -148,7 +149,7 @@ def store_checkpoint(
     if out is None:
         typer.echo(text, nl=False)
         return
-    out.write_text(text, encoding="utf-8")
+    output.write_text(out, text)
     typer.echo(
         f"✓ 检查点 checkpoint: {cp.count} 条事件 events, {cp.tickets} 个工单 tickets, "
         f"head {cp.global_head[:16]}…, at {cp.at.isoformat()} → {_t(out)}"

@@ -876,5 +876,7 @@ def junit_xml(results: Sequence[ScenarioResult], name: str = "fireflow conforman
 
 
 def write_junit(results: Sequence[ScenarioResult], path: str | os.PathLike[str]) -> None:
-    """Write :func:`junit_xml` to ``path``."""
-    Path(path).write_bytes(junit_xml(results))
+    """Write :func:`junit_xml` to ``path``, atomically (:mod:`fireflow.output`)."""
+    from fireflow import output  # noqa: PLC0415 (the one writer, needed only here)
+
+    output.write_bytes(path, junit_xml(results))
