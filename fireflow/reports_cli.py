@@ -33,6 +33,7 @@ Official documents (forms and dossiers) come only from verified history
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
