@@ -366,6 +366,12 @@ def test_a_link_among_the_report_files_is_refused_before_writing(tmp_path):
     assert info.value.reason == "symlink"
     assert victim.read_bytes() == b"mine"
     assert names(out) == ["index.html"]  # nothing else written either
+    (out / "index.html").unlink()
+    (out / "states.png").mkdir()  # a plot's name taken by a folder: refused before the CSVs
+    with pytest.raises(OutputError) as info:
+        result.write_report(out)
+    assert info.value.reason == "directory"
+    assert names(out) == ["states.png"]
 
 
 # --------------------------------------------------------------------------- #

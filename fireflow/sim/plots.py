@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CJK_FONTS",
+    "PLOT_NAMES",
     "cjk_font",
     "latin",
     "plot_escalations",
@@ -43,6 +44,9 @@ __all__ = [
     "plot_states",
     "save_plots",
 ]
+
+#: The plots :func:`save_plots` writes, as ``NAME.png``.
+PLOT_NAMES: tuple[str, ...] = ("phases", "states", "escalations")
 
 #: Font families searched for Chinese labels, in order of preference.
 CJK_FONTS: tuple[str, ...] = (
@@ -285,8 +289,7 @@ def save_plots(
     ``out_dir`` is created when missing, refused when it is a link or a file.
     """
     out = output.prepare_folder(out_dir, create=True)
-    names = ("phases", "states", "escalations")
-    for name in names:  # refuse a link or a folder among them before drawing anything
+    for name in PLOT_NAMES:  # refuse a link or a folder among them before drawing anything
         output.check_destination(out / f"{name}.png")
     en = _english(english)
     figures = {

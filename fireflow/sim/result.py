@@ -535,8 +535,10 @@ class SimResult:
         towns = self.population.towns
         by_town.insert(0, "town", [t for _ in self.dates for t in towns])
         by_town.insert(0, "date", [d.isoformat() for d in self.dates for _ in towns])
+        from fireflow.sim.plots import PLOT_NAMES  # noqa: PLC0415
+
         files = ("timeline.csv", "timeline_by_town.csv", "kpis.csv", "index.html")
-        for name in files:  # refuse a link or a folder among them before writing any
+        for name in (*files, *(f"{n}.png" for n in PLOT_NAMES)):  # all checked before any write
             output.check_destination(out / name)
         output.write_frame_csv(out / "timeline.csv", timeline)
         output.write_frame_csv(out / "timeline_by_town.csv", by_town)
