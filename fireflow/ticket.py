@@ -30,14 +30,24 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import attrs
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from fireflow.errors import (
+    InputLimitExceeded,
     InvalidArgument,
     InvalidCommand,
+    NaiveDatetime,
     NotAuthorized,
     TransitionNotAllowed,
 )
@@ -47,12 +57,12 @@ from fireflow.events import (
     Evidence,
     _shared_actor,
     _trusted_event,
-    check_text,
     parse_time,
 )
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.routing import Routing, route_for
 from fireflow.states import INITIAL_STATE, LIFECYCLE, build_machine, compiled_table
+from fireflow.text import FreeText, Name, check_name, escape_for_terminal
 
 __all__ = [
     "SOURCES",
@@ -101,25 +111,138 @@ Trigger = Literal[
     "reopen",
 ]
 _INTO_RECTIFYING = frozenset(t.trigger for t in LIFECYCLE.transitions if t.dest == "rectifying")
-Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_text)]
-Ident = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
+#: The most evidence items, participants or signers one command may carry.
+MAX_ITEMS = 64
+AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+def _optional_name(value: str) -> str:
+    return check_name(value, "value") if value else value
+
+
+#: A person's name: empty (not known) or a name under the text policy.
+PersonName = Annotated[str, AfterValidator(_optional_name)]
 
 
 # =========================================================================== #
 # Commands (the boundary: pydantic)
 
 
+def _path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return escape_for_terminal(text)
+
+
+def typed_error(exc: ValidationError) -> InvalidArgument:
+    """The typed error for pydantic's first complaint about a command's data.
+
+    The field path (``evidence[3].sha256``) becomes the error's ``field``; the
+    wording of a limit is the text policy's (:mod:`fireflow.text`), so a
+    mistake reads the same whether the model or the engine finds it.  Naive
+    datetimes become :class:`~fireflow.errors.NaiveDatetime`, limits
+    :class:`~fireflow.errors.InputLimitExceeded`, the rest
+    :class:`~fireflow.errors.InvalidArgument`.
+    """
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    path = _path(first["loc"]) or "<root>"
+    kind = first["type"]
+    ctx = first.get("ctx") or {}
+    value = first.get("input")
+    cause = ctx.get("error")
+    if isinstance(cause, InvalidArgument) and not first["loc"]:
+        path = ""  # raised by a nested model's own __init__: its field is the path
+    if isinstance(cause, NaiveDatetime):
+        return NaiveDatetime(path or cause.field)
+    if isinstance(cause, InvalidArgument):
+        if cause.field == "value":
+            field = path or "value"
+        else:
+            field = f"{path}.{cause.field}" if path else cause.field
+        message = str(cause).removeprefix(f"{cause.field}: ")
+        if cause.rule:
+            message = message.removesuffix(f" [{cause.rule}]")
+        return type(cause)(field, message, rule=cause.rule)
+    if kind in ("timezone_aware", "timezone_naive") or (
+        kind == "datetime_type" and isinstance(value, datetime)
+    ):
+        return NaiveDatetime(path)
+    if kind == "string_too_long":
+        n = len(value) if isinstance(value, str) else "?"
+        return InputLimitExceeded(path, f"{n} characters (at most {ctx.get('max_length')})")
+    if kind == "too_long":
+        return InputLimitExceeded(
+            path, f"{ctx.get('actual_length')} items (at most {ctx.get('max_length')})"
+        )
+    if kind == "missing":
+        return InvalidArgument(path, "required field missing (缺少必填字段)")
+    if kind == "extra_forbidden":
+        return InvalidArgument(path, "unknown field (未知字段)")
+    if kind == "literal_error":
+        return InvalidArgument(
+            path, f"{_shown(value)} is not one of {ctx.get('expected')} (取值无效)"
+        )
+    if kind == "string_pattern_mismatch":
+        return InvalidArgument(
+            path, f"{_shown(value)} does not match {ctx.get('pattern')} (格式无效)"
+        )
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = f"at least {ctx['ge']}" if "ge" in ctx else f"at most {ctx['le']}"
+        return InputLimitExceeded(path, f"{_shown(value)} out of range ({bound}) (超出范围)")
+    return InvalidArgument(path, f"{first['msg']}: {_shown(value)}")
+
+
 class _In(BaseModel):
+    """Commands and their parts.  Bad data raises a typed error, never pydantic's own.
+
+    Direct construction, :meth:`model_validate` and :meth:`model_validate_json`
+    all turn pydantic's ``ValidationError`` into the error of :func:`typed_error`.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise typed_error(exc) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate data (a mapping); bad data raises a typed error."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise typed_error(exc) from None
+
+    @classmethod
+    def model_validate_json(
+        cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any
+    ) -> Self:
+        """Validate JSON text; bad data raises a typed error."""
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as exc:
+            raise typed_error(exc) from None
 
 
 class ActorIn(_In):
     """An actor in a command: agency id and person."""
 
-    agency: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-    person: Text = ""
+    agency: AgencyId
+    person: PersonName = ""
 
     def to_actor(self) -> Actor:
         """The inside value object (equal actors are shared: they are frozen)."""
@@ -131,7 +254,7 @@ class EvidenceIn(_In):
 
     kind: Literal["photo_before", "photo_after", "document"]
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-    note: Text = ""
+    note: FreeText = ""
 
     def to_evidence(self) -> Evidence:
         """The inside value object."""
@@ -148,24 +271,24 @@ class Command(_In):
     """
 
     kind: Trigger
-    ticket_id: Ident
+    ticket_id: Name
     at: AwareDatetime
     actor: ActorIn
-    command_id: Ident | None = None
-    community: Ident | None = None
-    town: Ident | None = None
-    category: Ident | None = None
-    subtype: Ident | None = None
+    command_id: Name | None = None
+    community: Name | None = None
+    town: Name | None = None
+    category: Name | None = None
+    subtype: Name | None = None
     location: Literal["inside", "around"] | None = None
     source: Source | None = None
-    description: Text = ""
-    evidence: tuple[EvidenceIn, ...] = Field(default=(), max_length=64)
+    description: FreeText = ""
+    evidence: tuple[EvidenceIn, ...] = Field(default=(), max_length=MAX_ITEMS)
     days: Annotated[int, Field(ge=1, le=366)] | None = None
     unit: Literal["calendar", "working"] | None = None
-    participants: tuple[ActorIn, ...] = Field(default=(), max_length=64)
-    signers: tuple[ActorIn, ...] = Field(default=(), max_length=64)
-    targets: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")], ...] = ()
-    reason: Text = ""
+    participants: tuple[ActorIn, ...] = Field(default=(), max_length=MAX_ITEMS)
+    signers: tuple[ActorIn, ...] = Field(default=(), max_length=MAX_ITEMS)
+    targets: tuple[AgencyId, ...] = Field(default=(), max_length=MAX_ITEMS)
+    reason: FreeText = ""
 
 
 def command_json_schema() -> dict[str, Any]:

@@ -14,13 +14,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 from strategies import base_data, scaled
 
 from fireflow import load_plan
 from fireflow.errors import (
+    FireflowError,
+    InputLimitExceeded,
     InvalidArgument,
     InvalidCommand,
+    NaiveDatetime,
     NotAuthorized,
     Refusal,
     TransitionNotAllowed,
@@ -36,6 +38,7 @@ from fireflow.ticket import (
     Command,
     Ticket,
     TicketState,
+    command_json_schema,
     decide,
     evolve,
     fold,
@@ -184,7 +187,7 @@ def test_open_records_the_hazard():
 
 
 def test_open_unknown_location_refused_at_boundary():
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument, match="location"):
         Ticket("T1", PLAN).command("report", sh(2022, 3, 21), "town", **report_fields(location="x"))
 
 
@@ -787,7 +790,7 @@ def test_due_escalations_refuses_naive():
 
 
 def test_naive_datetime_refused_at_command():
-    with pytest.raises(ValidationError):
+    with pytest.raises(NaiveDatetime):
         Command(
             kind="route",
             ticket_id="T1",
@@ -795,7 +798,7 @@ def test_naive_datetime_refused_at_command():
             actor=ActorIn(agency="town"),
         )
     t = Ticket("T1", PLAN)
-    with pytest.raises(ValidationError):
+    with pytest.raises(NaiveDatetime):
         t.command("report", datetime(2022, 3, 21, 10), "town", **report_fields())  # noqa: DTZ001
     assert t.events == ()
 
@@ -987,3 +990,82 @@ def test_state_json_round_trip_full_lifecycle():
     for s in states:
         text = json.dumps(s.to_data(), ensure_ascii=False, sort_keys=True)
         assert TicketState.from_data(json.loads(text)) == s
+
+
+# --------------------------------------------------------------------------- #
+# The boundary: every mistake in a command's data is a typed error (#11, #12)
+
+GOOD = {"kind": "report", "ticket_id": "T1", "actor": {"agency": "town"}}
+
+
+def _command_data(**changes):
+    return {**GOOD, "at": sh(2022, 3, 21), **report_fields(), **changes}
+
+
+HOSTILE = [
+    ({"at": datetime(2022, 3, 21, 10)}, NaiveDatetime, "at", "时区"),  # noqa: DTZ001
+    ({"description": "x" * 2001}, InputLimitExceeded, "description", "at most 2000"),
+    ({"description": "a\x00b"}, InputLimitExceeded, "description", "U+0000"),
+    ({"reason": "\u202eevil"}, InputLimitExceeded, "reason", "U+202E"),
+    (
+        {"evidence": [PHOTO_BEFORE] * 10_000},
+        InputLimitExceeded,
+        "evidence",
+        "10000 items (at most 64)",
+    ),
+    ({"ticket_id": "T1\u200b"}, InputLimitExceeded, "ticket_id", "U+200B"),
+    ({"community": "金峰\u202e小区"}, InputLimitExceeded, "community", "U+202E"),
+    ({"town": "金峰镇\ufeff"}, InputLimitExceeded, "town", "U+FEFF"),
+    ({"command_id": "c\u2066"}, InputLimitExceeded, "command_id", "U+2066"),
+    ({"community": "x" * 129}, InputLimitExceeded, "community", "at most 128"),
+    ({"actor": {"agency": "town", "person": "李\u200d"}}, InputLimitExceeded, "actor.person", ""),
+    ({"actor": {"agency": "Town"}}, InvalidArgument, "actor.agency", ""),
+    ({"evidence": [{"kind": "photo_before", "sha256": "x"}]}, InvalidArgument,
+     "evidence[0].sha256", ""),
+    ({"participants": [{"agency": "fire", "person": "\x1b[2J"}]}, InputLimitExceeded,
+     "participants[0].person", "U+001B"),
+    ({"days": 0}, InputLimitExceeded, "days", "at least 1"),
+    ({"location": "x"}, InvalidArgument, "location", ""),
+    ({"unknown": 1}, InvalidArgument, "unknown", "unknown field"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("changes", "error", "field", "words"), HOSTILE)
+def test_bad_command_data_raises_a_typed_error_naming_the_field(changes, error, field, words):
+    data = _command_data(**changes)
+    for build in (lambda: Command(**data), lambda: Command.model_validate(data)):
+        with pytest.raises(error) as info:
+            build()
+        assert isinstance(info.value, FireflowError)
+        assert info.value.field == field
+        assert words in str(info.value)
+    t = Ticket("T1", PLAN)
+    with pytest.raises(error):
+        t.execute(data)
+    assert t.events == ()
+    assert t.state.version == 0
+
+
+def test_model_and_engine_word_a_limit_alike():
+    from fireflow.text import check_text
+
+    with pytest.raises(InputLimitExceeded) as model:
+        Command(**_command_data(description="x" * 2001))
+    with pytest.raises(InputLimitExceeded) as engine:
+        check_text("x" * 2001, "description")
+    assert str(model.value) == str(engine.value)
+
+
+def test_bad_json_command_raises_a_typed_error():
+    text = json.dumps({**GOOD, "at": "2022-03-21T10:00:00"})
+    with pytest.raises(NaiveDatetime):
+        Command.model_validate_json(text)
+
+
+def test_commands_still_validate_and_export_their_schema():
+    c = Command(**_command_data(description="第一行\n第二行"))
+    assert Command.model_validate(c.model_dump()) == c
+    assert Command.model_validate_json(c.model_dump_json()) == c
+    schema = command_json_schema()
+    assert schema["properties"]["evidence"]["maxItems"] == 64
+    assert "ticket_id" in schema["required"]
