@@ -439,10 +439,77 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
     )
 
 
+#: The years a command's time may fall in (the range of a plan's ``year``).
+MIN_YEAR, MAX_YEAR = 1949, 2200
+
+
+def _unknown_agency(plan: Plan, agency: str) -> bool:
+    try:
+        plan.agency(agency)
+    except InvalidArgument:
+        return True
+    return False
+
+
+def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
+    """The caller's mistakes, refused before any rule is asked (nothing is recorded).
+
+    The time (aware, within :data:`MIN_YEAR`-:data:`MAX_YEAR`, not before the
+    ticket's last event) and every agency the command names (actor,
+    participants, signers, targets) must be known to the plan.
+    """
+    at = command.at
+    if at.utcoffset() is None:  # only a command built without validation gets here
+        raise NaiveDatetime("at")
+    if not MIN_YEAR <= at.year <= MAX_YEAR:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"time {at.isoformat()} out of range (years {MIN_YEAR}-{MAX_YEAR})",
+            rule=None,
+            zh="时间超出范围",
+            field="at",
+        )
+    if state.last_at is not None and at < state.last_at:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"time goes backwards: {at.isoformat()} < {state.last_at.isoformat()}",
+            rule=None,
+            zh="时间早于上一事件",
+            field="at",
+        )
+    named: list[tuple[str, str]] = [("actor.agency", command.actor.agency)]
+    if command.participants or command.signers or command.targets:
+        named += [
+            (f"participants[{i}].agency", a.agency) for i, a in enumerate(command.participants)
+        ]
+        named += [(f"signers[{i}].agency", a.agency) for i, a in enumerate(command.signers)]
+        named += [(f"targets[{i}]", a) for i, a in enumerate(command.targets)]
+    for field, agency in named:
+        if _unknown_agency(plan, agency):
+            raise _refuse(
+                InvalidCommand,
+                state,
+                command,
+                f"unknown agency {agency!r} (not in plan {plan.id!r})",
+                rule=None,
+                zh="方案中没有该部门",
+                field=field,
+            )
+
+
 def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tuple[Event, ...]:
     """The events a command produces, or a typed refusal.  Pure: no I/O, no clock.
 
-    ``plan`` defaults to the built-in ``changle-2022``.
+    ``plan`` defaults to the built-in ``changle-2022``.  The caller's mistakes
+    (another ticket's id, a time out of range or going backwards, an agency the
+    plan does not know) are refused first, as
+    :class:`~fireflow.errors.InvalidCommand`; then the lifecycle
+    (:class:`~fireflow.errors.TransitionNotAllowed`), the authority
+    (:class:`~fireflow.errors.NotAuthorized`) and the step's own rule.
     """
     plan = plan or load_plan("changle-2022")
     if command.ticket_id != state.ticket_id:
@@ -454,16 +521,7 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
             rule=None,
             field="ticket_id",
         )
-    if state.last_at is not None and command.at < state.last_at:
-        raise _refuse(
-            InvalidCommand,
-            state,
-            command,
-            f"time goes backwards: {command.at.isoformat()} < {state.last_at.isoformat()}",
-            rule=None,
-            zh="时间早于上一事件",
-            field="at",
-        )
+    _check_entry(state, command, plan)
     if (state.state, command.kind) not in _TABLE:
         tdef = LIFECYCLE.transition(command.kind)
         raise _refuse(
@@ -936,6 +994,12 @@ def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:
     """The state of a ticket: its events applied in order from the initial state.
 
     The same as ``evolve`` applied event by event, with the state built once.
+    The events must be one ticket's, in ``seq`` order from 1 without gaps, each
+    with its own ``event_id``: another ticket's event, a gap, a repeated or
+    out-of-order ``seq`` and a repeated ``event_id`` raise
+    :class:`~fireflow.errors.InvalidArgument` naming the field, and so does an
+    event the lifecycle does not allow
+    (:class:`~fireflow.errors.TransitionNotAllowed`).
     """
     it = iter(events)
     first = next(it, None)
@@ -946,7 +1010,11 @@ def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:
     values = list(_INITIAL_VALUES)
     values[_TID] = ticket_id or first.ticket_id
     _apply(values, first)
+    seen = {first.event_id}
     for e in it:
+        if e.event_id in seen:
+            raise InvalidArgument("event_id", f"event id {e.event_id!r} appears twice")
+        seen.add(e.event_id)
         _apply(values, e)
     return TicketState(*values)
 
@@ -1005,8 +1073,10 @@ class Ticket:
         self, ticket_id: str, plan: Plan | None = None, events: Sequence[Event] = ()
     ) -> None:
         self.plan = plan or load_plan("changle-2022")
+        ticket_id = check_name(ticket_id, "ticket_id")
         self._events: list[Event] = list(events)
         self._state = fold(self._events, ticket_id)
+        self._event_ids = {e.event_id for e in self._events}
         self._live = _Live()
         build_machine(self._live, initial=self._state.state)
 
@@ -1036,9 +1106,25 @@ class Ticket:
         """Decide and apply a command; return its events.
 
         A :class:`~fireflow.errors.NotAuthorized` refusal is recorded as an
-        ``attempt_refused`` event (state unchanged) and then raised.
+        ``attempt_refused`` event (state unchanged) and then raised.  Every
+        other mistake (malformed data, an unknown agency, a repeated
+        ``command_id``, a time out of range) is raised before anything is
+        recorded.
         """
         cmd = command if isinstance(command, Command) else Command.model_validate(command)
+        cid = cmd.command_id
+        if cid is not None and (
+            f"{cid}/1" in self._event_ids or f"{cid}/refused" in self._event_ids
+        ):
+            raise _refuse(
+                InvalidCommand,
+                self._state,
+                cmd,
+                f"command id {cid!r} was used before on this ticket",
+                rule=None,
+                zh="命令编号重复",
+                field="command_id",
+            )
         try:
             events = decide(self._state, cmd, self.plan)
         except NotAuthorized as exc:
@@ -1056,6 +1142,7 @@ class Ticket:
             if self._live.state != new.state:  # pragma: no cover (the two engines disagree)
                 raise AssertionError(f"machine says {self._live.state}, table says {new.state}")
         self._events.append(event)
+        self._event_ids.add(event.event_id)
         self._state = new
 
     def command(

@@ -11,6 +11,7 @@ import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -709,7 +710,7 @@ def test_escalate_explicit_targets_open_list():
     t.command("refuse", at, "town")
     with pytest.raises(InvalidCommand) as info:
         t.command("escalate", at, "town", targets=["nobody"])
-    assert info.value.field == "targets"
+    assert info.value.field == "targets[0]"
     t.command("escalate", at, "town", targets=["police", "traffic_police"])
     assert t.state.escalated_to == ("police", "traffic_police")
 
@@ -1069,3 +1070,109 @@ def test_commands_still_validate_and_export_their_schema():
     schema = command_json_schema()
     assert schema["properties"]["evidence"]["maxItems"] == 64
     assert "ticket_id" in schema["required"]
+
+
+# --------------------------------------------------------------------------- #
+# One way for caller mistakes: refused before anything is recorded (#12 item 5)
+
+
+def test_unknown_actor_agency_refused_and_not_recorded():
+    t = Ticket("T1", PLAN)
+    with pytest.raises(InvalidCommand) as info:
+        t.command("report", sh(2022, 3, 21), "nobody", **report_fields())
+    assert info.value.field == "actor.agency"
+    assert t.events == ()
+    assert t.state.version == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"participants": [{"agency": "fire"}, {"agency": "ghost"}]}, "participants[1].agency"),
+        ({"signers": [{"agency": "ghost"}]}, "signers[0].agency"),
+        ({"targets": ["police", "ghost"]}, "targets[1]"),
+    ],
+)
+def test_unknown_agency_anywhere_refused_the_same_way(fields, field):
+    t = rectifying()
+    before = t.events
+    with pytest.raises(InvalidCommand) as info:
+        t.command("rectify", sh(2022, 3, 22), "nobody_known", **fields)
+    assert info.value.field == "actor.agency"  # the actor is checked first
+    with pytest.raises(InvalidCommand) as info:
+        t.command("rectify", sh(2022, 3, 22), "property", **fields)
+    assert info.value.field == field
+    assert "unknown agency" in str(info.value)
+    assert t.events == before
+
+
+def test_repeated_command_id_refused_before_recording():
+    t = Ticket("T1", PLAN)
+    t.command("report", sh(2022, 3, 21), "town", command_id="c-1", **report_fields())
+    with pytest.raises(InvalidCommand) as info:
+        t.command("route", sh(2022, 3, 21), "town", command_id="c-1")
+    assert info.value.field == "command_id"
+    assert [e.event_id for e in t.events] == ["c-1/1"]
+
+
+def test_repeated_command_id_of_a_refused_attempt_refused():
+    t = Ticket("T1", PLAN)
+    t.command("report", sh(2022, 3, 21), "town", command_id="c-1", **report_fields())
+    with pytest.raises(NotAuthorized):
+        t.command("route", sh(2022, 3, 21), "public", command_id="c-2")
+    with pytest.raises(InvalidCommand):
+        t.command("route", sh(2022, 3, 21), "public", command_id="c-2")
+    assert [e.event_id for e in t.events] == ["c-1/1", "c-2/refused"]
+
+
+@pytest.mark.parametrize("year", [1900, 2300])
+def test_time_out_of_range_refused_before_recording(year):
+    t = Ticket("T1", PLAN)
+    with pytest.raises(InvalidCommand) as info:  # even by an agency that may not report
+        t.command("route", datetime(year, 3, 21, tzinfo=SH), "public")
+    assert info.value.field == "at"
+    assert t.events == ()
+
+
+def test_naive_time_in_an_unvalidated_command_refused():
+    cmd = Command.model_construct(
+        kind="report",
+        ticket_id="T1",
+        at=datetime(2022, 3, 21),  # noqa: DTZ001
+        actor=ActorIn(agency="town"),
+    )
+    with pytest.raises(NaiveDatetime):
+        decide(TicketState("T1"), cmd, PLAN)
+
+
+def test_only_an_authority_refusal_of_a_known_actor_is_recorded():
+    t = Ticket("T1", PLAN)
+    t.command("report", sh(2022, 3, 21), "town", **report_fields())
+    with pytest.raises(NotAuthorized):
+        t.command("route", sh(2022, 3, 21), "public")
+    assert [e.kind for e in t.events] == ["report", "attempt_refused"]
+    assert t.state.version == 2
+
+
+def test_bad_ticket_id_refused_by_the_facade():
+    with pytest.raises(InputLimitExceeded):
+        Ticket("T1\u202e", PLAN)
+
+
+def test_fold_refuses_gaps_duplicates_and_reordering():
+    events = list(rectifying().events)
+    with pytest.raises(InvalidArgument) as info:
+        fold([events[0], events[2]])
+    assert info.value.field == "seq"
+    with pytest.raises(InvalidArgument) as info:
+        fold([events[0], events[0]])
+    assert info.value.field == "event_id"
+    with pytest.raises(InvalidArgument) as info:
+        fold([events[1], events[0]])
+    assert info.value.field == "seq"
+    twin = attrs.evolve(events[1], event_id=events[0].event_id)
+    with pytest.raises(InvalidArgument) as info:
+        fold([events[0], twin])
+    assert info.value.field == "event_id"
+    with pytest.raises(InvalidArgument):
+        Ticket("T1", PLAN, events=[events[0], twin])
