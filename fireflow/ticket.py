@@ -49,6 +49,7 @@ from fireflow.errors import (
     InvalidCommand,
     NaiveDatetime,
     NotAuthorized,
+    PlanMismatch,
     TransitionNotAllowed,
 )
 from fireflow.events import (
@@ -59,9 +60,16 @@ from fireflow.events import (
     _trusted_event,
     parse_time,
 )
+from fireflow.model import plan_binding, plan_digest, plan_rule_data
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.routing import Routing, route_for
-from fireflow.states import INITIAL_STATE, LIFECYCLE, build_machine, compiled_table
+from fireflow.states import (
+    INITIAL_STATE,
+    LIFECYCLE,
+    RECORD_ONLY_KINDS,
+    build_machine,
+    compiled_table,
+)
 from fireflow.text import FreeText, Name, check_name, escape_for_terminal
 
 __all__ = [
@@ -77,6 +85,9 @@ __all__ = [
     "evolve",
     "fold",
     "fold_all",
+    "plan_binding",
+    "plan_digest",
+    "plan_rule_data",
     "refusal_event",
 ]
 
@@ -109,6 +120,7 @@ Trigger = Literal[
     "clear",
     "resume",
     "reopen",
+    "migrate_plan",
 ]
 _INTO_RECTIFYING = frozenset(t.trigger for t in LIFECYCLE.transitions if t.dest == "rectifying")
 #: The most evidence items, participants or signers one command may carry.
@@ -334,6 +346,8 @@ class TicketState:
     refused_attempts: int = 0
     overdue_marked: int = 0
     demolished: bool = False
+    plan_id: str = ""
+    plan_digest: str = ""
 
     def to_data(self) -> dict[str, Any]:
         """JSON-compatible data."""
@@ -375,6 +389,31 @@ class TicketState:
             else:
                 kw[name] = value
         return cls(**kw)
+
+
+# =========================================================================== #
+# The plan a ticket is bound to
+
+
+def _check_binding(
+    state: TicketState, plan: Plan, migrate_from: tuple[str, str] | None = None
+) -> None:
+    """Refuse a history bound to another plan, unless ``migrate_from`` names that plan."""
+    if migrate_from is not None:
+        if len(migrate_from) != 2:
+            raise InvalidArgument("migrate_from", "expected (plan id, plan digest)")
+        if tuple(migrate_from) != (state.plan_id, state.plan_digest):
+            raise InvalidArgument(
+                "migrate_from",
+                f"the history is bound to {state.plan_id or 'no plan'!r} "
+                f"({state.plan_digest or '-'}), not {migrate_from[0]!r} ({migrate_from[1]})",
+            )
+        return
+    if not state.plan_digest:  # written before plan binding: read as before
+        return
+    given = plan_binding(plan)
+    if (state.plan_id, state.plan_digest) != given:
+        raise PlanMismatch(state.ticket_id, (state.plan_id, state.plan_digest), given)
 
 
 # =========================================================================== #
@@ -455,8 +494,9 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
     """The caller's mistakes, refused before any rule is asked (nothing is recorded).
 
     The time (aware, within :data:`MIN_YEAR`-:data:`MAX_YEAR`, not before the
-    ticket's last event) and every agency the command names (actor,
-    participants, signers, targets) must be known to the plan.
+    ticket's last event) and every agency the command names as actor,
+    participant or signer must be known to the plan (escalation targets are
+    checked by the ``escalate`` step, which cites its rule).
     """
     at = command.at
     if at.utcoffset() is None:  # only a command built without validation gets here
@@ -482,12 +522,11 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
             field="at",
         )
     named: list[tuple[str, str]] = [("actor.agency", command.actor.agency)]
-    if command.participants or command.signers or command.targets:
+    if command.participants or command.signers:  # targets: the escalate step, with its rule
         named += [
             (f"participants[{i}].agency", a.agency) for i, a in enumerate(command.participants)
         ]
         named += [(f"signers[{i}].agency", a.agency) for i, a in enumerate(command.signers)]
-        named += [(f"targets[{i}]", a) for i, a in enumerate(command.targets)]
     for field, agency in named:
         if _unknown_agency(plan, agency):
             raise _refuse(
@@ -522,6 +561,10 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
             field="ticket_id",
         )
     _check_entry(state, command, plan)
+    if command.kind == "migrate_plan":
+        return (_migrate(state, command, plan),)
+    if state.plan_digest:
+        _check_binding(state, plan)
     if (state.state, command.kind) not in _TABLE:
         tdef = LIFECYCLE.transition(command.kind)
         raise _refuse(
@@ -550,6 +593,58 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
             tuple(e.to_evidence() for e in command.evidence) if command.evidence else (),
             all_rules,
         ),
+    )
+
+
+def _migrate(state: TicketState, command: Command, plan: Plan) -> Event:
+    """The ``plan_migrated`` event: the ticket continues under ``plan`` from now on."""
+    to_id, to_digest = plan_binding(plan)
+    if state.state == INITIAL_STATE:
+        problem = "a ticket not yet reported is bound to a plan by its report"
+    elif (state.plan_id, state.plan_digest) == (to_id, to_digest):
+        problem = f"the ticket is already under plan {to_id!r} ({to_digest[:19]})"
+    elif not command.reason:
+        problem = "a plan migration needs a reason"
+    else:
+        problem = ""
+    if problem:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            problem,
+            rule=None,
+            zh="无需或无法改用新版方案",
+            field="kind",
+        )
+    if plan.agency(command.actor.agency).level != "district":
+        raise _refuse(
+            NotAuthorized,
+            state,
+            command,
+            f"only a district agency may move a ticket to another plan ({command.actor.agency!r})",
+            rule=None,
+            zh="仅区级部门可改用新版方案",
+        )
+    seq = state.version + 1
+    event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
+    payload = {
+        "from_id": state.plan_id,
+        "from_digest": state.plan_digest,
+        "to_id": to_id,
+        "to_digest": to_digest,
+        "reason": command.reason,
+    }
+    return _trusted_event(
+        event_id,
+        state.ticket_id,
+        seq,
+        "plan_migrated",
+        command.at,
+        command.actor.to_actor(),
+        payload,
+        (),
+        (),
     )
 
 
@@ -645,6 +740,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
         "source": command.source,
         "description": command.description,
     }
+    payload["plan_id"], payload["plan_digest"] = plan_binding(plan)
     return payload, ("R-TKT-OPEN",)
 
 
@@ -889,6 +985,7 @@ _PUNISHED, _REOPENED = _STATE_INDEX["punished"], _STATE_INDEX["reopened"]
 _REOPENED_AFTER = _STATE_INDEX["reopened_after_signoff"]
 _AFTER_PHOTO, _REFUSED = _STATE_INDEX["after_photo"], _STATE_INDEX["refused_attempts"]
 _OVERDUE_MARKED, _DEMOLISHED = _STATE_INDEX["overdue_marked"], _STATE_INDEX["demolished"]
+_PLAN_ID, _PLAN_DIGEST = _STATE_INDEX["plan_id"], _STATE_INDEX["plan_digest"]
 _INITIAL_VALUES: tuple[Any, ...] = _STATE_VALUES(TicketState(""))
 
 
@@ -908,6 +1005,16 @@ def _apply(v: list[Any], event: Event) -> None:
         v[_VER] = event.seq
         v[_REFUSED] += 1
         return
+    if kind == "plan_migrated":
+        p = event.payload
+        if (p["from_id"], p["from_digest"]) != (v[_PLAN_ID], v[_PLAN_DIGEST]):
+            raise InvalidArgument(
+                "payload.from_id", f"event {event.event_id} migrates from another plan"
+            )
+        v[_VER] = event.seq
+        v[_LAST_AT] = event.at
+        v[_PLAN_ID], v[_PLAN_DIGEST] = p["to_id"], p["to_digest"]
+        return
     old = v[_ST]
     dest = _TABLE.get((old, kind))
     if dest is None:
@@ -923,6 +1030,7 @@ def _apply(v: list[Any], event: Event) -> None:
     if kind == "report":
         report = (p["community"], p["town"], p["category"], p.get("subtype"), p["location"])
         report_source = p["source"]
+        bound = (p.get("plan_id", ""), p.get("plan_digest", ""))  # absent in older histories
     elif kind == "route":
         routing = Routing.from_data(p["routing"])
     elif kind in ("recheck_pass", "recheck_fail"):
@@ -945,6 +1053,7 @@ def _apply(v: list[Any], event: Event) -> None:
         v[_COMMUNITY], v[_TOWN], v[_CATEGORY], v[_SUBTYPE], v[_LOCATION] = report
         v[_SOURCE] = report_source
         v[_REPORTED_AT] = event.at
+        v[_PLAN_ID], v[_PLAN_DIGEST] = bound
     elif kind == "route":
         v[_ROUTING] = routing
     elif kind == "rectify":
@@ -990,7 +1099,13 @@ def evolve(state: TicketState, event: Event) -> TicketState:
     return TicketState(*values)
 
 
-def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:
+def fold(
+    events: Iterable[Event],
+    ticket_id: str | None = None,
+    *,
+    plan: Plan | None = None,
+    migrate_from: tuple[str, str] | None = None,
+) -> TicketState:
     """The state of a ticket: its events applied in order from the initial state.
 
     The same as ``evolve`` applied event by event, with the state built once.
@@ -1000,7 +1115,23 @@ def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:
     :class:`~fireflow.errors.InvalidArgument` naming the field, and so does an
     event the lifecycle does not allow
     (:class:`~fireflow.errors.TransitionNotAllowed`).
+
+    Given a ``plan``, the history must be bound to it (the plan id and digest
+    its ``report`` or latest ``plan_migrated`` event records), or
+    :class:`~fireflow.errors.PlanMismatch` is raised; ``migrate_from=(plan id,
+    digest)`` accepts a history bound to exactly that other plan, to be
+    continued after a ``migrate_plan`` command.  A history written before plan
+    binding (no plan in its ``report``) is folded as before, under any plan.
     """
+    state = _fold(events, ticket_id)
+    if plan is not None or migrate_from is not None:
+        if plan is None:
+            raise InvalidArgument("plan", "migrate_from needs the plan to migrate to")
+        _check_binding(state, plan, migrate_from)
+    return state
+
+
+def _fold(events: Iterable[Event], ticket_id: str | None) -> TicketState:
     it = iter(events)
     first = next(it, None)
     if first is None:
@@ -1019,13 +1150,17 @@ def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:
     return TicketState(*values)
 
 
-def fold_all(events: Iterable[Event]) -> dict[str, TicketState]:
+def fold_all(events: Iterable[Event], *, plan: Plan | None = None) -> dict[str, TicketState]:
     """Every ticket's state from one stream of many tickets' events (a store's replay).
 
     Each ticket's events must come in ``seq`` order, as a store's global order
     gives them; tickets may interleave.  The result maps ticket ids to states,
     in the order the tickets first appear, and equals ``fold`` per ticket.  Each
-    state is built once, not once per event.
+    state is built once, not once per event.  Gaps and repeated ``seq`` are
+    refused as by ``fold``; unique event ids are the store's promise (it
+    refuses a repeated one), not checked again here.  Given a ``plan``, every
+    ticket bound to a plan must be bound to this one
+    (:class:`~fireflow.errors.PlanMismatch`).
 
     >>> import pendulum
     >>> plan = load_plan("changle-2022")
@@ -1049,7 +1184,11 @@ def fold_all(events: Iterable[Event]) -> dict[str, TicketState]:
             values = lists[e.ticket_id] = list(_INITIAL_VALUES)
             values[_TID] = e.ticket_id
         _apply(values, e)
-    return {tid: TicketState(*values) for tid, values in lists.items()}
+    states = {tid: TicketState(*values) for tid, values in lists.items()}
+    if plan is not None:
+        for st in states.values():
+            _check_binding(st, plan)
+    return states
 
 
 # =========================================================================== #
@@ -1067,15 +1206,26 @@ class Ticket:
 
     It keeps a live ``transitions`` machine in step with the compiled table
     (``may(trigger)`` asks it), and records refused attempts as events.
+
+    ``events`` continue a stored history; it must be bound to ``plan``
+    (:class:`~fireflow.errors.PlanMismatch` otherwise).  To continue it under
+    another plan, pass ``migrate_from=(old plan id, old digest)`` and execute
+    a ``migrate_plan`` command first: it is recorded as a ``plan_migrated``
+    event.
     """
 
     def __init__(
-        self, ticket_id: str, plan: Plan | None = None, events: Sequence[Event] = ()
+        self,
+        ticket_id: str,
+        plan: Plan | None = None,
+        events: Sequence[Event] = (),
+        *,
+        migrate_from: tuple[str, str] | None = None,
     ) -> None:
         self.plan = plan or load_plan("changle-2022")
         ticket_id = check_name(ticket_id, "ticket_id")
         self._events: list[Event] = list(events)
-        self._state = fold(self._events, ticket_id)
+        self._state = fold(self._events, ticket_id, plan=self.plan, migrate_from=migrate_from)
         self._event_ids = {e.event_id for e in self._events}
         self._live = _Live()
         build_machine(self._live, initial=self._state.state)
@@ -1137,7 +1287,7 @@ class Ticket:
 
     def _apply(self, event: Event) -> None:
         new = evolve(self._state, event)
-        if event.kind != "attempt_refused":
+        if event.kind not in RECORD_ONLY_KINDS:
             getattr(self._live, event.kind)()
             if self._live.state != new.state:  # pragma: no cover (the two engines disagree)
                 raise AssertionError(f"machine says {self._live.state}, table says {new.state}")
