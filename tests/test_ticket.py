@@ -1177,6 +1177,23 @@ def test_fold_refuses_gaps_duplicates_and_reordering():
         Ticket("T1", PLAN, events=[events[0], twin])
 
 
+def test_every_state_field_and_event_kind_is_documented():
+    import pathlib
+
+    from fireflow.states import EVENT_KINDS
+
+    doc = (pathlib.Path(__file__).parent.parent / "docs" / "lifecycle.md").read_text("utf-8")
+    state_table = doc.split("## Ticket state", 1)[1].split("## What `fold` promises", 1)[0]
+    for field in attrs.fields(TicketState):
+        assert f"`{field.name}`" in state_table, field.name
+    payloads = doc.split("## Event payloads", 1)[1].split("## Ticket state", 1)[0]
+    for kind in EVENT_KINDS:
+        assert f"`{kind}`" in payloads, kind
+    limits = doc.split("## Commands: fields and limits", 1)[1].split("## Event ids", 1)[0]
+    for name in Command.model_fields:
+        assert f"`{name}`" in limits, name
+
+
 def test_unknown_escalation_target_refused_by_the_step_with_its_rule():
     t = rectifying()
     t.command("refuse", sh(2022, 3, 22), "town")
