@@ -31,6 +31,7 @@ from fireflow.errors import (
     NaiveDatetime,
     NotAuthorized,
     PlanError,
+    PlanMismatch,
     PlanNotFound,
     Problem,
     Refusal,
@@ -44,6 +45,7 @@ from fireflow.events import (
     event_from_data,
     event_to_data,
 )
+from fireflow.model import plan_binding, plan_digest, plan_rule_data
 from fireflow.plan import (
     Deadline,
     Phase,
@@ -122,6 +124,7 @@ __all__ = [
     "Phase",
     "Plan",
     "PlanError",
+    "PlanMismatch",
     "PlanNotFound",
     "Problem",
     "ProvisionalDate",
@@ -154,7 +157,10 @@ __all__ = [
     "load_plan",
     "mermaid",
     "parse_plan",
+    "plan_binding",
+    "plan_digest",
     "plan_json_schema",
+    "plan_rule_data",
     "refusal_event",
     "route_for",
 ]

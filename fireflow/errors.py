@@ -34,6 +34,7 @@ __all__ = [
     "NotAuthorized",
     "OutputError",
     "PlanError",
+    "PlanMismatch",
     "PlanNotFound",
     "Problem",
     "Refusal",
@@ -225,3 +226,23 @@ class InvalidCommand(Refusal, ValueError):
 
 class InputLimitExceeded(InvalidArgument):
     """An input is too large, too deep, or holds characters that are refused."""
+
+
+class PlanMismatch(FireflowError, ValueError):
+    """A ticket's history is bound to another plan than the one given (方案不一致).
+
+    ``recorded`` is the ``(plan id, digest)`` the history records (its
+    ``report`` event, or its latest ``plan_migrated`` event), ``given`` the
+    plan's own.  Continue under the new plan only through an explicit
+    migration, which is recorded (see docs/lifecycle.md).
+    """
+
+    def __init__(self, ticket: str, recorded: tuple[str, str], given: tuple[str, str]) -> None:
+        self.ticket = ticket
+        self.recorded = recorded
+        self.given = given
+        super().__init__(
+            f"ticket {ticket} was recorded under plan {recorded[0]!r} ({recorded[1][:19]}), "
+            f"not {given[0]!r} ({given[1][:19]}) (工单所依据的方案不一致); "
+            "pass migrate_from to continue under the new plan with a recorded migration"
+        )

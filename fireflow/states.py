@@ -32,9 +32,11 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "EVENT_KINDS",
     "FINAL_STATES",
     "INITIAL_STATE",
     "LIFECYCLE",
+    "RECORD_ONLY_KINDS",
     "STATES",
     "TRIGGERS",
     "Lifecycle",
@@ -295,6 +297,15 @@ LIFECYCLE = Lifecycle(
 
 STATES: tuple[str, ...] = tuple(s.id for s in LIFECYCLE.states)
 TRIGGERS: tuple[str, ...] = tuple(t.trigger for t in LIFECYCLE.transitions)
+#: Event kinds outside the lifecycle: recorded in a ticket's history, no transition.
+#: ``attempt_refused`` (a refused attempt) and ``plan_migrated`` (the ticket
+#: continues under another plan, docs/lifecycle.md), with their labels.
+RECORD_ONLY_KINDS: Mapping[str, tuple[str, str]] = {
+    "attempt_refused": ("被拒绝的操作", "Refused attempt"),
+    "plan_migrated": ("改用新版方案", "Plan migrated"),
+}
+#: Every kind an event may have: a lifecycle trigger or a record-only kind.
+EVENT_KINDS: tuple[str, ...] = (*TRIGGERS, *RECORD_ONLY_KINDS)
 INITIAL_STATE: str = LIFECYCLE.initial
 FINAL_STATES: frozenset[str] = frozenset(s.id for s in LIFECYCLE.states if s.final)
 

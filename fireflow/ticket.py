@@ -30,228 +30,93 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import attrs
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from fireflow.errors import (
     InvalidArgument,
     InvalidCommand,
+    NaiveDatetime,
     NotAuthorized,
+    PlanMismatch,
     TransitionNotAllowed,
 )
-from fireflow.events import (
-    Actor,
-    Event,
-    Evidence,
-    _shared_actor,
-    _trusted_event,
-    check_text,
-    parse_time,
+from fireflow.events import Actor, Event, _trusted_event
+from fireflow.model import (
+    MAX_ITEMS,
+    SOURCES,
+    ActorIn,
+    Command,
+    EvidenceIn,
+    Source,
+    TicketState,
+    Trigger,
+    command_json_schema,
+    plan_binding,
+    plan_digest,
+    plan_rule_data,
+    typed_error,
 )
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.routing import Routing, route_for
-from fireflow.states import INITIAL_STATE, LIFECYCLE, build_machine, compiled_table
+from fireflow.states import (
+    INITIAL_STATE,
+    LIFECYCLE,
+    RECORD_ONLY_KINDS,
+    build_machine,
+    compiled_table,
+)
+from fireflow.text import check_name
 
 __all__ = [
+    "MAX_ITEMS",
     "SOURCES",
     "ActorIn",
     "Command",
     "EvidenceIn",
+    "Source",
     "Ticket",
     "TicketState",
+    "Trigger",
     "authorize",
     "command_json_schema",
     "decide",
     "evolve",
     "fold",
     "fold_all",
+    "plan_binding",
+    "plan_digest",
+    "plan_rule_data",
     "refusal_event",
+    "typed_error",
 ]
 
-Source = Literal["self_inspection", "town_inspection", "spot_check", "patrol", "public_report"]
-SOURCES: tuple[str, ...] = (
-    "self_inspection",
-    "town_inspection",
-    "spot_check",
-    "patrol",
-    "public_report",
-)
 _TABLE = compiled_table()
-Trigger = Literal[
-    "report",
-    "route",
-    "set_deadline",
-    "rectify",
-    "apply_reinspection",
-    "recheck_pass",
-    "recheck_fail",
-    "sign_off",
-    "archive",
-    "mark_overdue",
-    "refuse",
-    "escalate",
-    "expose",
-    "punish",
-    "certify",
-    "demolish",
-    "clear",
-    "resume",
-    "reopen",
-]
 _INTO_RECTIFYING = frozenset(t.trigger for t in LIFECYCLE.transitions if t.dest == "rectifying")
-Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_text)]
-Ident = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
-
-
 # =========================================================================== #
-# Commands (the boundary: pydantic)
+# The plan a ticket is bound to
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-
-class ActorIn(_In):
-    """An actor in a command: agency id and person."""
-
-    agency: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-    person: Text = ""
-
-    def to_actor(self) -> Actor:
-        """The inside value object (equal actors are shared: they are frozen)."""
-        return _shared_actor(self.agency, self.person)
-
-
-class EvidenceIn(_In):
-    """Evidence in a command: a photo or document referenced by its SHA-256."""
-
-    kind: Literal["photo_before", "photo_after", "document"]
-    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-    note: Text = ""
-
-    def to_evidence(self) -> Evidence:
-        """The inside value object."""
-        return Evidence(self.kind, self.sha256, self.note)
-
-
-class Command(_In):
-    """A request to fire a trigger on a ticket, with what the step needs.
-
-    Fields beyond ``kind``, ``ticket_id``, ``at`` and ``actor`` are used by the
-    triggers that need them (``report``: community, town, category, subtype,
-    location, source; ``recheck_*``: participants; ``sign_off``: signers;
-    ``escalate``: targets; deadlines: days and unit).
-    """
-
-    kind: Trigger
-    ticket_id: Ident
-    at: AwareDatetime
-    actor: ActorIn
-    command_id: Ident | None = None
-    community: Ident | None = None
-    town: Ident | None = None
-    category: Ident | None = None
-    subtype: Ident | None = None
-    location: Literal["inside", "around"] | None = None
-    source: Source | None = None
-    description: Text = ""
-    evidence: tuple[EvidenceIn, ...] = Field(default=(), max_length=64)
-    days: Annotated[int, Field(ge=1, le=366)] | None = None
-    unit: Literal["calendar", "working"] | None = None
-    participants: tuple[ActorIn, ...] = Field(default=(), max_length=64)
-    signers: tuple[ActorIn, ...] = Field(default=(), max_length=64)
-    targets: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")], ...] = ()
-    reason: Text = ""
-
-
-def command_json_schema() -> dict[str, Any]:
-    """The JSON Schema of :class:`Command`."""
-    return Command.model_json_schema()
-
-
-# =========================================================================== #
-# State
-
-
-@attrs.frozen
-class TicketState:
-    """Everything the rules need to know about a ticket: the fold of its events."""
-
-    ticket_id: str
-    state: str = INITIAL_STATE
-    version: int = 0
-    community: str = ""
-    town: str = ""
-    category: str = ""
-    subtype: str | None = None
-    location: str = ""
-    source: str = ""
-    reported_at: datetime | None = None
-    last_at: datetime | None = None
-    routing: Routing | None = None
-    deadline: date | None = None
-    deadline_rules: tuple[str, ...] = ()
-    deadlines_set: int = 0
-    rectified_by: str | None = None
-    certified_by: str | None = None
-    failed_rechecks: int = 0
-    recheck_agencies: tuple[str, ...] = ()
-    signers: tuple[Actor, ...] = ()
-    evidence: tuple[Evidence, ...] = ()
-    escalated_to: tuple[str, ...] = ()
-    exposed: int = 0
-    punished: int = 0
-    reopened: int = 0
-    reopened_after_signoff: int = 0
-    after_photo: bool = False
-    refused_attempts: int = 0
-    overdue_marked: int = 0
-    demolished: bool = False
-
-    def to_data(self) -> dict[str, Any]:
-        """JSON-compatible data."""
-        out: dict[str, Any] = {}
-        for a in attrs.fields(TicketState):
-            v = getattr(self, a.name)
-            if isinstance(v, datetime | date):
-                v = v.isoformat()
-            elif isinstance(v, Routing):
-                v = v.to_data()
-            elif isinstance(v, tuple):
-                v = [attrs.asdict(x) if attrs.has(type(x)) else x for x in v]
-            out[a.name] = v
-        return out
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> TicketState:
-        """Rebuild a state from :meth:`to_data` output (or parsed JSON)."""
-        fields = {a.name: a for a in attrs.fields(TicketState)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise InvalidArgument(unknown[0], "unknown field in ticket state data")
-        kw: dict[str, Any] = {}
-        for name, value in data.items():
-            if value is None:
-                kw[name] = None
-            elif name in ("reported_at", "last_at"):
-                kw[name] = parse_time(value, name)
-            elif name == "deadline":
-                kw[name] = date.fromisoformat(value)
-            elif name == "routing":
-                kw[name] = Routing.from_data(value)
-            elif name == "signers":
-                kw[name] = tuple(Actor(**x) for x in value)
-            elif name == "evidence":
-                kw[name] = tuple(Evidence(**x) for x in value)
-            elif isinstance(value, list):
-                kw[name] = tuple(value)
-            else:
-                kw[name] = value
-        return cls(**kw)
+def _check_binding(
+    state: TicketState, plan: Plan, migrate_from: tuple[str, str] | None = None
+) -> None:
+    """Refuse a history bound to another plan, unless ``migrate_from`` names that plan."""
+    if migrate_from is not None:
+        if len(migrate_from) != 2:
+            raise InvalidArgument("migrate_from", "expected (plan id, plan digest)")
+        if tuple(migrate_from) != (state.plan_id, state.plan_digest):
+            raise InvalidArgument(
+                "migrate_from",
+                f"the history is bound to {state.plan_id or 'no plan'!r} "
+                f"({state.plan_digest or '-'}), not {migrate_from[0]!r} ({migrate_from[1]})",
+            )
+        return
+    if not state.plan_digest:  # written before plan binding: read as before
+        return
+    given = plan_binding(plan)
+    if (state.plan_id, state.plan_digest) != given:
+        raise PlanMismatch(state.ticket_id, (state.plan_id, state.plan_digest), given)
 
 
 # =========================================================================== #
@@ -316,10 +181,77 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
     )
 
 
+#: The years a command's time may fall in (the range of a plan's ``year``).
+MIN_YEAR, MAX_YEAR = 1949, 2200
+
+
+def _unknown_agency(plan: Plan, agency: str) -> bool:
+    try:
+        plan.agency(agency)
+    except InvalidArgument:
+        return True
+    return False
+
+
+def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
+    """The caller's mistakes, refused before any rule is asked (nothing is recorded).
+
+    The time (aware, within :data:`MIN_YEAR`-:data:`MAX_YEAR`, not before the
+    ticket's last event) and every agency the command names as actor,
+    participant or signer must be known to the plan (escalation targets are
+    checked by the ``escalate`` step, which cites its rule).
+    """
+    at = command.at
+    if at.utcoffset() is None:  # only a command built without validation gets here
+        raise NaiveDatetime("at")
+    if not MIN_YEAR <= at.year <= MAX_YEAR:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"time {at.isoformat()} out of range (years {MIN_YEAR}-{MAX_YEAR})",
+            rule=None,
+            zh="时间超出范围",
+            field="at",
+        )
+    if state.last_at is not None and at < state.last_at:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"time goes backwards: {at.isoformat()} < {state.last_at.isoformat()}",
+            rule=None,
+            zh="时间早于上一事件",
+            field="at",
+        )
+    named: list[tuple[str, str]] = [("actor.agency", command.actor.agency)]
+    if command.participants or command.signers:  # targets: the escalate step, with its rule
+        named += [
+            (f"participants[{i}].agency", a.agency) for i, a in enumerate(command.participants)
+        ]
+        named += [(f"signers[{i}].agency", a.agency) for i, a in enumerate(command.signers)]
+    for field, agency in named:
+        if _unknown_agency(plan, agency):
+            raise _refuse(
+                InvalidCommand,
+                state,
+                command,
+                f"unknown agency {agency!r} (not in plan {plan.id!r})",
+                rule=None,
+                zh="方案中没有该部门",
+                field=field,
+            )
+
+
 def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tuple[Event, ...]:
     """The events a command produces, or a typed refusal.  Pure: no I/O, no clock.
 
-    ``plan`` defaults to the built-in ``changle-2022``.
+    ``plan`` defaults to the built-in ``changle-2022``.  The caller's mistakes
+    (another ticket's id, a time out of range or going backwards, an agency the
+    plan does not know) are refused first, as
+    :class:`~fireflow.errors.InvalidCommand`; then the lifecycle
+    (:class:`~fireflow.errors.TransitionNotAllowed`), the authority
+    (:class:`~fireflow.errors.NotAuthorized`) and the step's own rule.
     """
     plan = plan or load_plan("changle-2022")
     if command.ticket_id != state.ticket_id:
@@ -331,16 +263,11 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
             rule=None,
             field="ticket_id",
         )
-    if state.last_at is not None and command.at < state.last_at:
-        raise _refuse(
-            InvalidCommand,
-            state,
-            command,
-            f"time goes backwards: {command.at.isoformat()} < {state.last_at.isoformat()}",
-            rule=None,
-            zh="时间早于上一事件",
-            field="at",
-        )
+    _check_entry(state, command, plan)
+    if command.kind == "migrate_plan":
+        return (_migrate(state, command, plan),)
+    if state.plan_digest:
+        _check_binding(state, plan)
     if (state.state, command.kind) not in _TABLE:
         tdef = LIFECYCLE.transition(command.kind)
         raise _refuse(
@@ -369,6 +296,58 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
             tuple(e.to_evidence() for e in command.evidence) if command.evidence else (),
             all_rules,
         ),
+    )
+
+
+def _migrate(state: TicketState, command: Command, plan: Plan) -> Event:
+    """The ``plan_migrated`` event: the ticket continues under ``plan`` from now on."""
+    to_id, to_digest = plan_binding(plan)
+    if state.state == INITIAL_STATE:
+        problem = "a ticket not yet reported is bound to a plan by its report"
+    elif (state.plan_id, state.plan_digest) == (to_id, to_digest):
+        problem = f"the ticket is already under plan {to_id!r} ({to_digest[:19]})"
+    elif not command.reason:
+        problem = "a plan migration needs a reason"
+    else:
+        problem = ""
+    if problem:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            problem,
+            rule=None,
+            zh="无需或无法改用新版方案",
+            field="kind",
+        )
+    if plan.agency(command.actor.agency).level != "district":
+        raise _refuse(
+            NotAuthorized,
+            state,
+            command,
+            f"only a district agency may move a ticket to another plan ({command.actor.agency!r})",
+            rule=None,
+            zh="仅区级部门可改用新版方案",
+        )
+    seq = state.version + 1
+    event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
+    payload = {
+        "from_id": state.plan_id,
+        "from_digest": state.plan_digest,
+        "to_id": to_id,
+        "to_digest": to_digest,
+        "reason": command.reason,
+    }
+    return _trusted_event(
+        event_id,
+        state.ticket_id,
+        seq,
+        "plan_migrated",
+        command.at,
+        command.actor.to_actor(),
+        payload,
+        (),
+        (),
     )
 
 
@@ -464,6 +443,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
         "source": command.source,
         "description": command.description,
     }
+    payload["plan_id"], payload["plan_digest"] = plan_binding(plan)
     return payload, ("R-TKT-OPEN",)
 
 
@@ -708,6 +688,7 @@ _PUNISHED, _REOPENED = _STATE_INDEX["punished"], _STATE_INDEX["reopened"]
 _REOPENED_AFTER = _STATE_INDEX["reopened_after_signoff"]
 _AFTER_PHOTO, _REFUSED = _STATE_INDEX["after_photo"], _STATE_INDEX["refused_attempts"]
 _OVERDUE_MARKED, _DEMOLISHED = _STATE_INDEX["overdue_marked"], _STATE_INDEX["demolished"]
+_PLAN_ID, _PLAN_DIGEST = _STATE_INDEX["plan_id"], _STATE_INDEX["plan_digest"]
 _INITIAL_VALUES: tuple[Any, ...] = _STATE_VALUES(TicketState(""))
 
 
@@ -727,6 +708,16 @@ def _apply(v: list[Any], event: Event) -> None:
         v[_VER] = event.seq
         v[_REFUSED] += 1
         return
+    if kind == "plan_migrated":
+        p = event.payload
+        if (p["from_id"], p["from_digest"]) != (v[_PLAN_ID], v[_PLAN_DIGEST]):
+            raise InvalidArgument(
+                "payload.from_id", f"event {event.event_id} migrates from another plan"
+            )
+        v[_VER] = event.seq
+        v[_LAST_AT] = event.at
+        v[_PLAN_ID], v[_PLAN_DIGEST] = p["to_id"], p["to_digest"]
+        return
     old = v[_ST]
     dest = _TABLE.get((old, kind))
     if dest is None:
@@ -742,6 +733,7 @@ def _apply(v: list[Any], event: Event) -> None:
     if kind == "report":
         report = (p["community"], p["town"], p["category"], p.get("subtype"), p["location"])
         report_source = p["source"]
+        bound = (p.get("plan_id", ""), p.get("plan_digest", ""))  # absent in older histories
     elif kind == "route":
         routing = Routing.from_data(p["routing"])
     elif kind in ("recheck_pass", "recheck_fail"):
@@ -764,6 +756,7 @@ def _apply(v: list[Any], event: Event) -> None:
         v[_COMMUNITY], v[_TOWN], v[_CATEGORY], v[_SUBTYPE], v[_LOCATION] = report
         v[_SOURCE] = report_source
         v[_REPORTED_AT] = event.at
+        v[_PLAN_ID], v[_PLAN_DIGEST] = bound
     elif kind == "route":
         v[_ROUTING] = routing
     elif kind == "rectify":
@@ -809,11 +802,39 @@ def evolve(state: TicketState, event: Event) -> TicketState:
     return TicketState(*values)
 
 
-def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:
+def fold(
+    events: Iterable[Event],
+    ticket_id: str | None = None,
+    *,
+    plan: Plan | None = None,
+    migrate_from: tuple[str, str] | None = None,
+) -> TicketState:
     """The state of a ticket: its events applied in order from the initial state.
 
     The same as ``evolve`` applied event by event, with the state built once.
+    The events must be one ticket's, in ``seq`` order from 1 without gaps, each
+    with its own ``event_id``: another ticket's event, a gap, a repeated or
+    out-of-order ``seq`` and a repeated ``event_id`` raise
+    :class:`~fireflow.errors.InvalidArgument` naming the field, and so does an
+    event the lifecycle does not allow
+    (:class:`~fireflow.errors.TransitionNotAllowed`).
+
+    Given a ``plan``, the history must be bound to it (the plan id and digest
+    its ``report`` or latest ``plan_migrated`` event records), or
+    :class:`~fireflow.errors.PlanMismatch` is raised; ``migrate_from=(plan id,
+    digest)`` accepts a history bound to exactly that other plan, to be
+    continued after a ``migrate_plan`` command.  A history written before plan
+    binding (no plan in its ``report``) is folded as before, under any plan.
     """
+    state = _fold(events, ticket_id)
+    if plan is not None or migrate_from is not None:
+        if plan is None:
+            raise InvalidArgument("plan", "migrate_from needs the plan to migrate to")
+        _check_binding(state, plan, migrate_from)
+    return state
+
+
+def _fold(events: Iterable[Event], ticket_id: str | None) -> TicketState:
     it = iter(events)
     first = next(it, None)
     if first is None:
@@ -823,18 +844,26 @@ def fold(events: Iterable[Event], ticket_id: str | None = None) -> TicketState:
     values = list(_INITIAL_VALUES)
     values[_TID] = ticket_id or first.ticket_id
     _apply(values, first)
+    seen = {first.event_id}
     for e in it:
+        if e.event_id in seen:
+            raise InvalidArgument("event_id", f"event id {e.event_id!r} appears twice")
+        seen.add(e.event_id)
         _apply(values, e)
     return TicketState(*values)
 
 
-def fold_all(events: Iterable[Event]) -> dict[str, TicketState]:
+def fold_all(events: Iterable[Event], *, plan: Plan | None = None) -> dict[str, TicketState]:
     """Every ticket's state from one stream of many tickets' events (a store's replay).
 
     Each ticket's events must come in ``seq`` order, as a store's global order
     gives them; tickets may interleave.  The result maps ticket ids to states,
     in the order the tickets first appear, and equals ``fold`` per ticket.  Each
-    state is built once, not once per event.
+    state is built once, not once per event.  Gaps and repeated ``seq`` are
+    refused as by ``fold``; unique event ids are the store's promise (it
+    refuses a repeated one), not checked again here.  Given a ``plan``, every
+    ticket bound to a plan must be bound to this one
+    (:class:`~fireflow.errors.PlanMismatch`).
 
     >>> import pendulum
     >>> plan = load_plan("changle-2022")
@@ -858,7 +887,11 @@ def fold_all(events: Iterable[Event]) -> dict[str, TicketState]:
             values = lists[e.ticket_id] = list(_INITIAL_VALUES)
             values[_TID] = e.ticket_id
         _apply(values, e)
-    return {tid: TicketState(*values) for tid, values in lists.items()}
+    states = {tid: TicketState(*values) for tid, values in lists.items()}
+    if plan is not None:
+        for st in states.values():
+            _check_binding(st, plan)
+    return states
 
 
 # =========================================================================== #
@@ -876,14 +909,27 @@ class Ticket:
 
     It keeps a live ``transitions`` machine in step with the compiled table
     (``may(trigger)`` asks it), and records refused attempts as events.
+
+    ``events`` continue a stored history; it must be bound to ``plan``
+    (:class:`~fireflow.errors.PlanMismatch` otherwise).  To continue it under
+    another plan, pass ``migrate_from=(old plan id, old digest)`` and execute
+    a ``migrate_plan`` command first: it is recorded as a ``plan_migrated``
+    event.
     """
 
     def __init__(
-        self, ticket_id: str, plan: Plan | None = None, events: Sequence[Event] = ()
+        self,
+        ticket_id: str,
+        plan: Plan | None = None,
+        events: Sequence[Event] = (),
+        *,
+        migrate_from: tuple[str, str] | None = None,
     ) -> None:
         self.plan = plan or load_plan("changle-2022")
+        ticket_id = check_name(ticket_id, "ticket_id")
         self._events: list[Event] = list(events)
-        self._state = fold(self._events, ticket_id)
+        self._state = fold(self._events, ticket_id, plan=self.plan, migrate_from=migrate_from)
+        self._event_ids = {e.event_id for e in self._events}
         self._live = _Live()
         build_machine(self._live, initial=self._state.state)
 
@@ -913,9 +959,25 @@ class Ticket:
         """Decide and apply a command; return its events.
 
         A :class:`~fireflow.errors.NotAuthorized` refusal is recorded as an
-        ``attempt_refused`` event (state unchanged) and then raised.
+        ``attempt_refused`` event (state unchanged) and then raised.  Every
+        other mistake (malformed data, an unknown agency, a repeated
+        ``command_id``, a time out of range) is raised before anything is
+        recorded.
         """
         cmd = command if isinstance(command, Command) else Command.model_validate(command)
+        cid = cmd.command_id
+        if cid is not None and (
+            f"{cid}/1" in self._event_ids or f"{cid}/refused" in self._event_ids
+        ):
+            raise _refuse(
+                InvalidCommand,
+                self._state,
+                cmd,
+                f"command id {cid!r} was used before on this ticket",
+                rule=None,
+                zh="命令编号重复",
+                field="command_id",
+            )
         try:
             events = decide(self._state, cmd, self.plan)
         except NotAuthorized as exc:
@@ -928,11 +990,12 @@ class Ticket:
 
     def _apply(self, event: Event) -> None:
         new = evolve(self._state, event)
-        if event.kind != "attempt_refused":
+        if event.kind not in RECORD_ONLY_KINDS:
             getattr(self._live, event.kind)()
             if self._live.state != new.state:  # pragma: no cover (the two engines disagree)
                 raise AssertionError(f"machine says {self._live.state}, table says {new.state}")
         self._events.append(event)
+        self._event_ids.add(event.event_id)
         self._state = new
 
     def command(

@@ -4,9 +4,11 @@ The layering as built (docs/architecture.md):
 
     cli ── sim, store, testing, forms, reports_cli
              │
+    ticket (decide / evolve / fold, the Ticket facade)
+             │
     rules that read tickets: escalation, explain, spotcheck, reporting
              │
-    ticket (decide / evolve / fold)
+    model (Command, ActorIn, EvidenceIn, TicketState, the plan binding)
              │
     rules that only read the plan: routing
              │
@@ -31,11 +33,24 @@ FORBIDDEN = {
     "calendar": ["plan", "ticket", "rules", "store", "sim", "cli", "testing", "forms"],
     "states": ["plan", "calendar", "ticket", "rules", "store", "sim", "cli", "testing"],
     "events": ["plan", "calendar", "ticket", "rules", "store", "sim", "cli", "testing"],
-    "rules/routing": ["ticket", "store", "sim", "cli", "testing", "forms"],
+    "rules/routing": ["model", "ticket", "store", "sim", "cli", "testing", "forms"],
+    "model": [
+        "ticket",
+        "store",
+        "sim",
+        "cli",
+        "testing",
+        "forms",
+        "rules.escalation",
+        "rules.explain",
+        "rules.spotcheck",
+        "rules.reporting",
+    ],
     "ticket": ["store", "sim", "cli", "testing", "forms", "rules.escalation", "rules.spotcheck"],
-    "rules/escalation": ["store", "sim", "cli", "testing", "forms"],
-    "rules/spotcheck": ["store", "sim", "cli", "testing"],
-    "rules/reporting": ["store", "sim", "cli", "testing"],
+    "rules/escalation": ["ticket", "store", "sim", "cli", "testing", "forms"],
+    "rules/explain": ["ticket", "store", "sim", "cli", "testing", "forms"],
+    "rules/spotcheck": ["ticket", "store", "sim", "cli", "testing"],
+    "rules/reporting": ["ticket", "store", "sim", "cli", "testing"],
     "store/base": ["sim", "cli", "testing", "forms"],
     "store/sqlite": ["sim", "cli", "testing", "forms"],
     "sim/engine": ["cli", "store"],
@@ -94,3 +109,11 @@ def test_the_calendar_knows_nothing_of_plans():
 def test_the_import_scan_sees_real_imports():
     # guards the guard: the scanner must find what ticket.py really imports
     assert {"rules.routing", "states", "events", "plan"} <= _imports(PKG / "ticket.py")
+
+
+def test_rules_import_the_model_not_the_engine():
+    # #12: the records rules read and build live in fireflow.model, beside events and states
+    for path in sorted((PKG / "rules").glob("*.py")):
+        assert "ticket" not in _imports(path), f"fireflow/rules/{path.name} imports the engine"
+    assert "model" in _imports(PKG / "rules" / "spotcheck.py")
+    assert {"model", "rules.routing"} <= _imports(PKG / "ticket.py")

@@ -11,16 +11,19 @@ import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 from strategies import base_data, scaled
 
 from fireflow import load_plan
 from fireflow.errors import (
+    FireflowError,
+    InputLimitExceeded,
     InvalidArgument,
     InvalidCommand,
+    NaiveDatetime,
     NotAuthorized,
     Refusal,
     TransitionNotAllowed,
@@ -36,6 +39,7 @@ from fireflow.ticket import (
     Command,
     Ticket,
     TicketState,
+    command_json_schema,
     decide,
     evolve,
     fold,
@@ -184,7 +188,7 @@ def test_open_records_the_hazard():
 
 
 def test_open_unknown_location_refused_at_boundary():
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument, match="location"):
         Ticket("T1", PLAN).command("report", sh(2022, 3, 21), "town", **report_fields(location="x"))
 
 
@@ -787,7 +791,7 @@ def test_due_escalations_refuses_naive():
 
 
 def test_naive_datetime_refused_at_command():
-    with pytest.raises(ValidationError):
+    with pytest.raises(NaiveDatetime):
         Command(
             kind="route",
             ticket_id="T1",
@@ -795,7 +799,7 @@ def test_naive_datetime_refused_at_command():
             actor=ActorIn(agency="town"),
         )
     t = Ticket("T1", PLAN)
-    with pytest.raises(ValidationError):
+    with pytest.raises(NaiveDatetime):
         t.command("report", datetime(2022, 3, 21, 10), "town", **report_fields())  # noqa: DTZ001
     assert t.events == ()
 
@@ -987,3 +991,213 @@ def test_state_json_round_trip_full_lifecycle():
     for s in states:
         text = json.dumps(s.to_data(), ensure_ascii=False, sort_keys=True)
         assert TicketState.from_data(json.loads(text)) == s
+
+
+# --------------------------------------------------------------------------- #
+# The boundary: every mistake in a command's data is a typed error (#11, #12)
+
+GOOD = {"kind": "report", "ticket_id": "T1", "actor": {"agency": "town"}}
+
+
+def _command_data(**changes):
+    return {**GOOD, "at": sh(2022, 3, 21), **report_fields(), **changes}
+
+
+HOSTILE = [
+    ({"at": datetime(2022, 3, 21, 10)}, NaiveDatetime, "at", "时区"),  # noqa: DTZ001
+    ({"description": "x" * 2001}, InputLimitExceeded, "description", "at most 2000"),
+    ({"description": "a\x00b"}, InputLimitExceeded, "description", "U+0000"),
+    ({"reason": "\u202eevil"}, InputLimitExceeded, "reason", "U+202E"),
+    (
+        {"evidence": [PHOTO_BEFORE] * 10_000},
+        InputLimitExceeded,
+        "evidence",
+        "10000 items (at most 64)",
+    ),
+    ({"ticket_id": "T1\u200b"}, InputLimitExceeded, "ticket_id", "U+200B"),
+    ({"community": "金峰\u202e小区"}, InputLimitExceeded, "community", "U+202E"),
+    ({"town": "金峰镇\ufeff"}, InputLimitExceeded, "town", "U+FEFF"),
+    ({"command_id": "c\u2066"}, InputLimitExceeded, "command_id", "U+2066"),
+    ({"community": "x" * 129}, InputLimitExceeded, "community", "at most 128"),
+    ({"actor": {"agency": "town", "person": "李\u200d"}}, InputLimitExceeded, "actor.person", ""),
+    ({"actor": {"agency": "Town"}}, InvalidArgument, "actor.agency", ""),
+    ({"evidence": [{"kind": "photo_before", "sha256": "x"}]}, InvalidArgument,
+     "evidence[0].sha256", ""),
+    ({"participants": [{"agency": "fire", "person": "\x1b[2J"}]}, InputLimitExceeded,
+     "participants[0].person", "U+001B"),
+    ({"days": 0}, InputLimitExceeded, "days", "at least 1"),
+    ({"location": "x"}, InvalidArgument, "location", ""),
+    ({"unknown": 1}, InvalidArgument, "unknown", "unknown field"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("changes", "error", "field", "words"), HOSTILE)
+def test_bad_command_data_raises_a_typed_error_naming_the_field(changes, error, field, words):
+    data = _command_data(**changes)
+    for build in (lambda: Command(**data), lambda: Command.model_validate(data)):
+        with pytest.raises(error) as info:
+            build()
+        assert isinstance(info.value, FireflowError)
+        assert info.value.field == field
+        assert words in str(info.value)
+    t = Ticket("T1", PLAN)
+    with pytest.raises(error):
+        t.execute(data)
+    assert t.events == ()
+    assert t.state.version == 0
+
+
+def test_model_and_engine_word_a_limit_alike():
+    from fireflow.text import check_text
+
+    with pytest.raises(InputLimitExceeded) as model:
+        Command(**_command_data(description="x" * 2001))
+    with pytest.raises(InputLimitExceeded) as engine:
+        check_text("x" * 2001, "description")
+    assert str(model.value) == str(engine.value)
+
+
+def test_bad_json_command_raises_a_typed_error():
+    text = json.dumps({**GOOD, "at": "2022-03-21T10:00:00"})
+    with pytest.raises(NaiveDatetime):
+        Command.model_validate_json(text)
+
+
+def test_commands_still_validate_and_export_their_schema():
+    c = Command(**_command_data(description="第一行\n第二行"))
+    assert Command.model_validate(c.model_dump()) == c
+    assert Command.model_validate_json(c.model_dump_json()) == c
+    schema = command_json_schema()
+    assert schema["properties"]["evidence"]["maxItems"] == 64
+    assert "ticket_id" in schema["required"]
+
+
+# --------------------------------------------------------------------------- #
+# One way for caller mistakes: refused before anything is recorded (#12 item 5)
+
+
+def test_unknown_actor_agency_refused_and_not_recorded():
+    t = Ticket("T1", PLAN)
+    with pytest.raises(InvalidCommand) as info:
+        t.command("report", sh(2022, 3, 21), "nobody", **report_fields())
+    assert info.value.field == "actor.agency"
+    assert t.events == ()
+    assert t.state.version == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"participants": [{"agency": "fire"}, {"agency": "ghost"}]}, "participants[1].agency"),
+        ({"signers": [{"agency": "ghost"}]}, "signers[0].agency"),
+    ],
+)
+def test_unknown_agency_anywhere_refused_the_same_way(fields, field):
+    t = rectifying()
+    before = t.events
+    with pytest.raises(InvalidCommand) as info:
+        t.command("rectify", sh(2022, 3, 22), "nobody_known", **fields)
+    assert info.value.field == "actor.agency"  # the actor is checked first
+    with pytest.raises(InvalidCommand) as info:
+        t.command("rectify", sh(2022, 3, 22), "property", **fields)
+    assert info.value.field == field
+    assert "unknown agency" in str(info.value)
+    assert t.events == before
+
+
+def test_repeated_command_id_refused_before_recording():
+    t = Ticket("T1", PLAN)
+    t.command("report", sh(2022, 3, 21), "town", command_id="c-1", **report_fields())
+    with pytest.raises(InvalidCommand) as info:
+        t.command("route", sh(2022, 3, 21), "town", command_id="c-1")
+    assert info.value.field == "command_id"
+    assert [e.event_id for e in t.events] == ["c-1/1"]
+
+
+def test_repeated_command_id_of_a_refused_attempt_refused():
+    t = Ticket("T1", PLAN)
+    t.command("report", sh(2022, 3, 21), "town", command_id="c-1", **report_fields())
+    with pytest.raises(NotAuthorized):
+        t.command("route", sh(2022, 3, 21), "public", command_id="c-2")
+    with pytest.raises(InvalidCommand):
+        t.command("route", sh(2022, 3, 21), "public", command_id="c-2")
+    assert [e.event_id for e in t.events] == ["c-1/1", "c-2/refused"]
+
+
+@pytest.mark.parametrize("year", [1900, 2300])
+def test_time_out_of_range_refused_before_recording(year):
+    t = Ticket("T1", PLAN)
+    with pytest.raises(InvalidCommand) as info:  # even by an agency that may not report
+        t.command("route", datetime(year, 3, 21, tzinfo=SH), "public")
+    assert info.value.field == "at"
+    assert t.events == ()
+
+
+def test_naive_time_in_an_unvalidated_command_refused():
+    cmd = Command.model_construct(
+        kind="report",
+        ticket_id="T1",
+        at=datetime(2022, 3, 21),  # noqa: DTZ001
+        actor=ActorIn(agency="town"),
+    )
+    with pytest.raises(NaiveDatetime):
+        decide(TicketState("T1"), cmd, PLAN)
+
+
+def test_only_an_authority_refusal_of_a_known_actor_is_recorded():
+    t = Ticket("T1", PLAN)
+    t.command("report", sh(2022, 3, 21), "town", **report_fields())
+    with pytest.raises(NotAuthorized):
+        t.command("route", sh(2022, 3, 21), "public")
+    assert [e.kind for e in t.events] == ["report", "attempt_refused"]
+    assert t.state.version == 2
+
+
+def test_bad_ticket_id_refused_by_the_facade():
+    with pytest.raises(InputLimitExceeded):
+        Ticket("T1\u202e", PLAN)
+
+
+def test_fold_refuses_gaps_duplicates_and_reordering():
+    events = list(rectifying().events)
+    with pytest.raises(InvalidArgument) as info:
+        fold([events[0], events[2]])
+    assert info.value.field == "seq"
+    with pytest.raises(InvalidArgument) as info:
+        fold([events[0], events[0]])
+    assert info.value.field == "event_id"
+    with pytest.raises(InvalidArgument) as info:
+        fold([events[1], events[0]])
+    assert info.value.field == "seq"
+    twin = attrs.evolve(events[1], event_id=events[0].event_id)
+    with pytest.raises(InvalidArgument) as info:
+        fold([events[0], twin])
+    assert info.value.field == "event_id"
+    with pytest.raises(InvalidArgument):
+        Ticket("T1", PLAN, events=[events[0], twin])
+
+
+def test_every_state_field_and_event_kind_is_documented():
+    import pathlib
+
+    from fireflow.states import EVENT_KINDS
+
+    doc = (pathlib.Path(__file__).parent.parent / "docs" / "lifecycle.md").read_text("utf-8")
+    state_table = doc.split("## Ticket state", 1)[1].split("## What `fold` promises", 1)[0]
+    for field in attrs.fields(TicketState):
+        assert f"`{field.name}`" in state_table, field.name
+    payloads = doc.split("## Event payloads", 1)[1].split("## Ticket state", 1)[0]
+    for kind in EVENT_KINDS:
+        assert f"`{kind}`" in payloads, kind
+    limits = doc.split("## Commands: fields and limits", 1)[1].split("## Event ids", 1)[0]
+    for name in Command.model_fields:
+        assert f"`{name}`" in limits, name
+
+
+def test_unknown_escalation_target_refused_by_the_step_with_its_rule():
+    t = rectifying()
+    t.command("refuse", sh(2022, 3, 22), "town")
+    with pytest.raises(InvalidCommand) as info:
+        t.command("escalate", sh(2022, 3, 22), "town", targets=["police", "ghost"])
+    assert (info.value.field, info.value.rule) == ("targets", "R-ESC-REFUSAL")
+    assert t.state.version == 4

@@ -22,8 +22,8 @@ from datetime import datetime
 import attrs
 
 from fireflow.errors import NaiveDatetime
+from fireflow.model import TicketState
 from fireflow.plan import Plan
-from fireflow.ticket import TicketState
 
 __all__ = ["Escalation", "due_escalations"]
 

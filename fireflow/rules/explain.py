@@ -8,26 +8,50 @@
 >>> at = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
 >>> _ = t.command("report", at, "town", community="C", town="T", category="fire_lane_vehicle",
 ...               subtype="private_car", location="inside", source="patrol")
->>> print(explain(t.events, plan)[0].splitlines()[0])
+>>> first = explain(t.events, plan)[0].splitlines()
+>>> print(first[0])
 #1 2022-03-21 10:00 乡镇（街道）政府: 登记隐患 (Record a hazard) → 已登记
+>>> print(first[1][:62])
+    方案 plan: 福州市长乐区物业小区消防通道专项联合整治行动方案 (changle-2022, 2022), 版本
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pendulum
 
 from fireflow.events import Event
+from fireflow.model import plan_digest
 from fireflow.plan import Plan
-from fireflow.states import LIFECYCLE, compiled_table
+from fireflow.states import LIFECYCLE, RECORD_ONLY_KINDS, compiled_table
 
 __all__ = ["explain"]
 
 
+def _plan_line(plan: Plan, version: str, payload: Any, id_key: str, digest_key: str) -> list[str]:
+    line = f"    方案 plan: {plan.name.zh} ({plan.id}, {plan.year}), 版本 version {version}"
+    recorded = (payload.get(id_key, ""), payload.get(digest_key, ""))
+    if not recorded[1]:
+        return [line, "    (此记录未绑定方案 history written before plans were recorded)"]
+    if recorded != (plan.id, version):
+        return [
+            line,
+            f"    记录所依据的方案 recorded under: {recorded[0]}, 版本 version {recorded[1]}",
+        ]
+    return [line]
+
+
 def explain(events: Iterable[Event], plan: Plan) -> list[str]:
-    """One paragraph per event: who did what, the new state, and why (rules, clauses)."""
+    """One paragraph per event: who did what, the new state, and why (rules, clauses).
+
+    The ``report`` paragraph names the plan and its version (the digest of its
+    rules, :func:`fireflow.model.plan_digest`), and says so when the history
+    was recorded under another version or under none.
+    """
     table = compiled_table()
+    version = ""
     state = LIFECYCLE.initial
     out: list[str] = []
     for e in events:
@@ -43,11 +67,26 @@ def explain(events: Iterable[Event], plan: Plan) -> list[str]:
             head = (
                 f"#{e.seq} {when} {who}: 被拒绝的操作 refused attempt ({e.payload.get('trigger')})"
             )
+        elif e.kind in RECORD_ONLY_KINDS:
+            zh, en = RECORD_ONLY_KINDS[e.kind]
+            head = f"#{e.seq} {when} {who}: {zh} ({en})"
         else:
             t = LIFECYCLE.transition(e.kind)
             state = table.get((state, e.kind), state)
             head = f"#{e.seq} {when} {who}: {t.zh} ({t.en}) → {LIFECYCLE.state(state).zh}"
         lines = [head]
+        if e.kind in ("report", "plan_migrated"):
+            version = version or plan_digest(plan)
+            if e.kind == "report":
+                lines += _plan_line(plan, version, e.payload, "plan_id", "plan_digest")
+            else:
+                lines.append(
+                    f"    自 from {e.payload.get('from_id')} {e.payload.get('from_digest')}"
+                    f" 至 to {e.payload.get('to_id')} {e.payload.get('to_digest')}"
+                )
+                lines += _plan_line(plan, version, e.payload, "to_id", "to_digest")[1:]
+            if e.payload.get("reason") and e.kind == "plan_migrated":
+                lines.append(f"    理由 reason: {e.payload['reason']}")
         if "deadline" in e.payload:
             lines.append(f"    整改期限 deadline: {e.payload['deadline']}")
         for rid in e.rules:

@@ -53,9 +53,9 @@ import attrs
 
 from fireflow.errors import InvalidArgument, NaiveDatetime
 from fireflow.events import check_json_value
+from fireflow.model import ActorIn, Command, TicketState
 from fireflow.plan import Plan
 from fireflow.states import compiled_table
-from fireflow.ticket import ActorIn, Command, TicketState
 
 __all__ = [
     "FORMAT",

@@ -52,7 +52,7 @@ from fireflow.events import (
     check_json_value,
     event_to_data,
 )
-from fireflow.states import TRIGGERS
+from fireflow.states import EVENT_KINDS
 from fireflow.store.errors import ConcurrencyConflict, DuplicateEventId
 
 __all__ = [
@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 #: The kinds an event may have: a trigger of the lifecycle, or a refused attempt.
-KINDS: frozenset[str] = frozenset((*TRIGGERS, "attempt_refused"))
+KINDS: frozenset[str] = frozenset(EVENT_KINDS)
 #: The most events one append may carry.
 MAX_BATCH = 1000
 #: The largest encoded event accepted (payload plus everything else), in bytes.
@@ -262,7 +262,7 @@ def _check_event(e: object, i: int, ticket_id: str, seq: int) -> Event:
     if e.kind not in KINDS:
         raise InvalidArgument(
             f"events[{i}].kind",
-            f"unknown kind {e.kind!r} (a lifecycle trigger or 'attempt_refused')",
+            f"unknown kind {e.kind!r} (a lifecycle trigger, 'attempt_refused' or 'plan_migrated')",
         )
     at = e.at
     if not isinstance(at, datetime):

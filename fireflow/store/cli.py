@@ -270,8 +270,9 @@ def store_replay(
             f"错误 error: TICKET: no events for ticket {_t(repr(ticket))} (无此工单)", err=True
         )
         raise typer.Exit(1)
-    state = fold(events, ticket)
-    lines = explain(events, load_plan(plan))
+    the_plan = load_plan(plan)
+    state = fold(events, ticket, plan=the_plan)  # PlanMismatch: recorded under another plan
+    lines = explain(events, the_plan)
     if as_json:
         _print_json({"ticket": ticket, "state": state.to_data(), "explain": lines})
         return

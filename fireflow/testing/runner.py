@@ -37,9 +37,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import attrs
-from pydantic import ValidationError
 
-from fireflow.errors import FireflowError, Problem, Refusal
+from fireflow.errors import FireflowError, InvalidArgument, Problem, Refusal
 from fireflow.events import Event
 from fireflow.plan import Plan, builtin_plans, load_plan, validate_plan_data
 from fireflow.rules.escalation import Escalation, due_escalations
@@ -363,10 +362,8 @@ class _Run:
         expect = step.expect or TicketExpect()
         try:
             command = Command.model_validate(step.command_data(at))
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(x) for x in first["loc"])
-            return [Mismatch("command", "a valid command", f"{where}: {first['msg']}")]
+        except InvalidArgument as exc:  # Command turns pydantic's errors into typed ones
+            return [Mismatch("command", "a valid command", str(exc))]
         refusal: Refusal | None = None
         events: tuple[Event, ...] = ()
         try:

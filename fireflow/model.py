@@ -1,0 +1,456 @@
+"""The model layer: the records rules read and build, and the plan a history follows.
+
+* :class:`Command` (with :class:`ActorIn` and :class:`EvidenceIn`): a request
+  to fire a trigger on a ticket; pydantic at the boundary, where bad data
+  raises a typed error (:func:`typed_error`), never pydantic's own;
+* :class:`TicketState`: everything the rules need to know about a ticket, the
+  fold of its events (attrs, frozen);
+* the plan binding: a ticket's ``report`` event records the plan's id and
+  :func:`plan_digest`, a digest of the plan's rule-relevant content
+  (:func:`plan_rule_data`); the engine refuses to continue a history under a
+  plan whose id or digest differs, unless the caller migrates it explicitly
+  (docs/lifecycle.md, "Events bound to their plan").
+
+This module sits beside :mod:`fireflow.events` and :mod:`fireflow.states`,
+below the rules that read tickets and the engine (:mod:`fireflow.ticket`,
+which re-exports these names), so ``fireflow/rules/`` imports the model, never
+the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Self
+
+import attrs
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from fireflow.errors import InputLimitExceeded, InvalidArgument, NaiveDatetime
+from fireflow.events import Actor, Evidence, _shared_actor, parse_time
+from fireflow.plan import Plan
+from fireflow.rules.routing import Routing
+from fireflow.states import INITIAL_STATE
+from fireflow.text import FreeText, Name, check_name, escape_for_terminal
+
+__all__ = [
+    "MAX_ITEMS",
+    "SOURCES",
+    "ActorIn",
+    "Command",
+    "EvidenceIn",
+    "Source",
+    "TicketState",
+    "Trigger",
+    "command_json_schema",
+    "plan_binding",
+    "plan_digest",
+    "plan_rule_data",
+    "typed_error",
+]
+
+Source = Literal["self_inspection", "town_inspection", "spot_check", "patrol", "public_report"]
+SOURCES: tuple[str, ...] = (
+    "self_inspection",
+    "town_inspection",
+    "spot_check",
+    "patrol",
+    "public_report",
+)
+Trigger = Literal[
+    "report",
+    "route",
+    "set_deadline",
+    "rectify",
+    "apply_reinspection",
+    "recheck_pass",
+    "recheck_fail",
+    "sign_off",
+    "archive",
+    "mark_overdue",
+    "refuse",
+    "escalate",
+    "expose",
+    "punish",
+    "certify",
+    "demolish",
+    "clear",
+    "resume",
+    "reopen",
+    "migrate_plan",
+]
+#: The most evidence items, participants or signers one command may carry.
+MAX_ITEMS = 64
+AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+def _optional_name(value: str) -> str:
+    return check_name(value, "value") if value else value
+
+
+#: A person's name: empty (not known) or a name under the text policy.
+PersonName = Annotated[str, AfterValidator(_optional_name)]
+
+
+# =========================================================================== #
+# Commands (the boundary: pydantic)
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return escape_for_terminal(text)
+
+
+def typed_error(exc: ValidationError) -> InvalidArgument:
+    """The typed error for pydantic's first complaint about a command's data.
+
+    The field path (``evidence[3].sha256``) becomes the error's ``field``; the
+    wording of a limit is the text policy's (:mod:`fireflow.text`), so a
+    mistake reads the same whether the model or the engine finds it.  Naive
+    datetimes become :class:`~fireflow.errors.NaiveDatetime`, limits
+    :class:`~fireflow.errors.InputLimitExceeded`, the rest
+    :class:`~fireflow.errors.InvalidArgument`.
+    """
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    path = _path(first["loc"]) or "<root>"
+    kind = first["type"]
+    ctx = first.get("ctx") or {}
+    value = first.get("input")
+    cause = ctx.get("error")
+    if isinstance(cause, InvalidArgument) and not first["loc"]:
+        path = ""  # raised by a nested model's own __init__: its field is the path
+    if isinstance(cause, NaiveDatetime):
+        return NaiveDatetime(path or cause.field)
+    if isinstance(cause, InvalidArgument):
+        if cause.field == "value":
+            field = path or "value"
+        else:
+            field = f"{path}.{cause.field}" if path else cause.field
+        message = str(cause).removeprefix(f"{cause.field}: ")
+        if cause.rule:
+            message = message.removesuffix(f" [{cause.rule}]")
+        return type(cause)(field, message, rule=cause.rule)
+    if kind in ("timezone_aware", "timezone_naive") or (
+        kind == "datetime_type" and isinstance(value, datetime)
+    ):
+        return NaiveDatetime(path)
+    if kind == "string_too_long":
+        n = len(value) if isinstance(value, str) else "?"
+        return InputLimitExceeded(path, f"{n} characters (at most {ctx.get('max_length')})")
+    if kind == "too_long":
+        return InputLimitExceeded(
+            path, f"{ctx.get('actual_length')} items (at most {ctx.get('max_length')})"
+        )
+    if kind == "missing":
+        return InvalidArgument(path, "required field missing (缺少必填字段)")
+    if kind == "extra_forbidden":
+        return InvalidArgument(path, "unknown field (未知字段)")
+    if kind == "literal_error":
+        return InvalidArgument(
+            path, f"{_shown(value)} is not one of {ctx.get('expected')} (取值无效)"
+        )
+    if kind == "string_pattern_mismatch":
+        return InvalidArgument(
+            path, f"{_shown(value)} does not match {ctx.get('pattern')} (格式无效)"
+        )
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = f"at least {ctx['ge']}" if "ge" in ctx else f"at most {ctx['le']}"
+        return InputLimitExceeded(path, f"{_shown(value)} out of range ({bound}) (超出范围)")
+    return InvalidArgument(path, f"{first['msg']}: {_shown(value)}")
+
+
+class _In(BaseModel):
+    """Commands and their parts.  Bad data raises a typed error, never pydantic's own.
+
+    Direct construction, :meth:`model_validate` and :meth:`model_validate_json`
+    all turn pydantic's ``ValidationError`` into the error of :func:`typed_error`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise typed_error(exc) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate data (a mapping); bad data raises a typed error."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise typed_error(exc) from None
+
+    @classmethod
+    def model_validate_json(
+        cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any
+    ) -> Self:
+        """Validate JSON text; bad data raises a typed error."""
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as exc:
+            raise typed_error(exc) from None
+
+
+class ActorIn(_In):
+    """An actor in a command: agency id and person."""
+
+    agency: AgencyId
+    person: PersonName = ""
+
+    def to_actor(self) -> Actor:
+        """The inside value object (equal actors are shared: they are frozen)."""
+        return _shared_actor(self.agency, self.person)
+
+
+class EvidenceIn(_In):
+    """Evidence in a command: a photo or document referenced by its SHA-256."""
+
+    kind: Literal["photo_before", "photo_after", "document"]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    note: FreeText = ""
+
+    def to_evidence(self) -> Evidence:
+        """The inside value object."""
+        return Evidence(self.kind, self.sha256, self.note)
+
+
+class Command(_In):
+    """A request to fire a trigger on a ticket, with what the step needs.
+
+    Fields beyond ``kind``, ``ticket_id``, ``at`` and ``actor`` are used by the
+    triggers that need them (``report``: community, town, category, subtype,
+    location, source; ``recheck_*``: participants; ``sign_off``: signers;
+    ``escalate``: targets; deadlines: days and unit).
+    """
+
+    kind: Trigger
+    ticket_id: Name
+    at: AwareDatetime
+    actor: ActorIn
+    command_id: Name | None = None
+    community: Name | None = None
+    town: Name | None = None
+    category: Name | None = None
+    subtype: Name | None = None
+    location: Literal["inside", "around"] | None = None
+    source: Source | None = None
+    description: FreeText = ""
+    evidence: tuple[EvidenceIn, ...] = Field(default=(), max_length=MAX_ITEMS)
+    days: Annotated[int, Field(ge=1, le=366)] | None = None
+    unit: Literal["calendar", "working"] | None = None
+    participants: tuple[ActorIn, ...] = Field(default=(), max_length=MAX_ITEMS)
+    signers: tuple[ActorIn, ...] = Field(default=(), max_length=MAX_ITEMS)
+    targets: tuple[AgencyId, ...] = Field(default=(), max_length=MAX_ITEMS)
+    reason: FreeText = ""
+
+
+def command_json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`Command`."""
+    return Command.model_json_schema()
+
+
+# =========================================================================== #
+# State
+
+
+@attrs.frozen
+class TicketState:
+    """Everything the rules need to know about a ticket: the fold of its events."""
+
+    ticket_id: str
+    state: str = INITIAL_STATE
+    version: int = 0
+    community: str = ""
+    town: str = ""
+    category: str = ""
+    subtype: str | None = None
+    location: str = ""
+    source: str = ""
+    reported_at: datetime | None = None
+    last_at: datetime | None = None
+    routing: Routing | None = None
+    deadline: date | None = None
+    deadline_rules: tuple[str, ...] = ()
+    deadlines_set: int = 0
+    rectified_by: str | None = None
+    certified_by: str | None = None
+    failed_rechecks: int = 0
+    recheck_agencies: tuple[str, ...] = ()
+    signers: tuple[Actor, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    escalated_to: tuple[str, ...] = ()
+    exposed: int = 0
+    punished: int = 0
+    reopened: int = 0
+    reopened_after_signoff: int = 0
+    after_photo: bool = False
+    refused_attempts: int = 0
+    overdue_marked: int = 0
+    demolished: bool = False
+    plan_id: str = ""
+    plan_digest: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON-compatible data."""
+        out: dict[str, Any] = {}
+        for a in attrs.fields(TicketState):
+            v = getattr(self, a.name)
+            if isinstance(v, datetime | date):
+                v = v.isoformat()
+            elif isinstance(v, Routing):
+                v = v.to_data()
+            elif isinstance(v, tuple):
+                v = [attrs.asdict(x) if attrs.has(type(x)) else x for x in v]
+            out[a.name] = v
+        return out
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> TicketState:
+        """Rebuild a state from :meth:`to_data` output (or parsed JSON)."""
+        fields = {a.name: a for a in attrs.fields(TicketState)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise InvalidArgument(unknown[0], "unknown field in ticket state data")
+        kw: dict[str, Any] = {}
+        for name, value in data.items():
+            if value is None:
+                kw[name] = None
+            elif name in ("reported_at", "last_at"):
+                kw[name] = parse_time(value, name)
+            elif name == "deadline":
+                kw[name] = date.fromisoformat(value)
+            elif name == "routing":
+                kw[name] = Routing.from_data(value)
+            elif name == "signers":
+                kw[name] = tuple(Actor(**x) for x in value)
+            elif name == "evidence":
+                kw[name] = tuple(Evidence(**x) for x in value)
+            elif isinstance(value, list):
+                kw[name] = tuple(value)
+            else:
+                kw[name] = value
+        return cls(**kw)
+
+
+# =========================================================================== #
+# The plan a ticket is bound to
+
+# Prose and labels people read, left out of the digest (everything else is in it):
+# every label (a mapping of exactly ``zh`` and ``en``) and these fields.
+_PROSE_TOP = ("source",)
+_PROSE_IN = {
+    "agencies": ("note",),
+    "routes": ("note",),
+    "forms": ("names", "title_en"),
+    "rules": (
+        "title_zh",
+        "title_en",
+        "quote_zh",
+        "text_zh",
+        "gloss_en",
+        "default_zh",
+        "default_en",
+    ),
+}
+
+
+def _without_labels(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _without_labels(v)
+            for k, v in value.items()
+            if not (isinstance(v, dict) and set(v) == {"zh", "en"})
+            and not (
+                isinstance(v, list)
+                and v
+                and all(isinstance(x, dict) and set(x) == {"zh", "en"} for x in v)
+            )
+        }
+    if isinstance(value, list):
+        return [_without_labels(v) for v in value]
+    return value
+
+
+def plan_rule_data(plan: Plan) -> dict[str, Any]:
+    """The part of a plan that decides what the engine does: what :func:`plan_digest` hashes.
+
+    The plan's data as JSON (``model_dump(mode="json")``), without the prose
+    and labels people read: every ``{zh, en}`` label (names, covers,
+    summaries, report contents), the top-level ``source``, agencies' and
+    routes' ``note``, forms' ``names`` and ``title_en``, and the wording of
+    the rule catalogue (``title_*``, ``quote_zh``, ``text_zh``, ``gloss_en``,
+    ``default_*``).  Ids, clauses, dates, settings, routes, authority and the
+    holiday settings stay: change any of them and the digest changes.
+
+    >>> from fireflow import load_plan
+    >>> data = plan_rule_data(load_plan("changle-2022"))
+    >>> "name" in data, data["id"], sorted(data["rules"][0])
+    (False, 'changle-2022', ['basis', 'clause', 'id', 'topic'])
+    """
+    data: dict[str, Any] = plan.model_dump(mode="json", by_alias=True)
+    for key in _PROSE_TOP:
+        data.pop(key, None)
+    for section, keys in _PROSE_IN.items():
+        for item in data.get(section) or ():
+            for key in keys:
+                item.pop(key, None)
+    out: dict[str, Any] = _without_labels(data)
+    return out
+
+
+_BINDINGS: dict[int, tuple[weakref.ref[Plan], tuple[str, str]]] = {}
+
+
+def plan_digest(plan: Plan) -> str:
+    """``sha256:`` and the hex SHA-256 of :func:`plan_rule_data` as canonical JSON.
+
+    Canonical JSON: keys sorted, no insignificant white space, text as UTF-8
+    (not escaped), so the digest is the same in every process and under any
+    ``PYTHONHASHSEED``.  It names the version of a plan's rules: a ticket's
+    ``report`` event records it (with the plan's id), and a history is only
+    continued under a plan with the same id and digest (docs/lifecycle.md).
+    """
+    return plan_binding(plan)[1]
+
+
+def plan_binding(plan: Plan) -> tuple[str, str]:
+    """``(plan id, plan digest)``, computed once per plan object."""
+    key = id(plan)  # an identity cache, checked through a weak reference; never an order
+    found = _BINDINGS.get(key)
+    if found is not None and found[0]() is plan:
+        return found[1]
+    text = json.dumps(
+        plan_rule_data(plan), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    binding = (plan.id, "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest())
+    if len(_BINDINGS) >= 64:
+        for k in [k for k, (ref, _) in _BINDINGS.items() if ref() is None]:
+            del _BINDINGS[k]
+    _BINDINGS[key] = (weakref.ref(plan), binding)
+    return binding
