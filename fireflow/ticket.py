@@ -28,7 +28,7 @@ returns the events it produces, or raises a typed refusal
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -542,7 +542,7 @@ def _step_set_deadline(state: TicketState, command: Command, plan: Plan) -> Step
     return _new_deadline(state, command, plan, state.category)
 
 
-def _plain(*rules: str) -> Any:
+def _plain(*rules: str) -> Callable[[TicketState, Command, Plan], Step]:
     """A step with nothing to check: it records the reason and cites ``rules``."""
 
     def step(state: TicketState, command: Command, plan: Plan) -> Step:
