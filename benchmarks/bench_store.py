@@ -100,7 +100,8 @@ def histories(plan):
     t.command("rectify", at + day, "property", "陈经理")
     t.command("apply_reinspection", at + day, "property")
     t.command("recheck_pass", at + day, "town", participants=[{"agency": "housing"}])
-    t.command("sign_off", at + 2 * day, "town", "王", signers=[{"agency": "housing"}])
+    signers = [{"agency": "housing", "person": "张"}]
+    t.command("sign_off", at + 2 * day, "town", "王", signers=signers)
     t.command("archive", at + 2 * day, "town", evidence=[PHOTO_AFTER])
     out.append(t.events)
     reopened = Ticket("T", plan, t.events)

@@ -245,7 +245,8 @@ class Command(_In):
 
     Fields beyond ``kind``, ``ticket_id``, ``at`` and ``actor`` are used by the
     triggers that need them (``report``: community, town, category, subtype,
-    location, source; ``recheck_*``: participants; ``sign_off``: signers;
+    location, source, and optionally delivered_on or new_community (新建, R-ROUTE-SIGN);
+    ``recheck_*``: participants; ``sign_off``: signers;
     ``escalate``: targets; deadlines: days and unit).
     """
 
@@ -268,6 +269,10 @@ class Command(_In):
     signers: tuple[ActorIn, ...] = Field(default=(), max_length=MAX_ITEMS)
     targets: tuple[AgencyId, ...] = Field(default=(), max_length=MAX_ITEMS)
     reason: FreeText = ""
+    delivered_on: date | None = None
+    """``report``: the day the community was delivered (交付), R-ROUTE-SIGN."""
+    new_community: bool | None = None
+    """``report``: the community is new (新建) or not, R-ROUTE-SIGN; wins over the date."""
 
 
 def command_json_schema() -> dict[str, Any]:
@@ -315,6 +320,10 @@ class TicketState:
     demolished: bool = False
     plan_id: str = ""
     plan_digest: str = ""
+    delivered_on: date | None = None
+    """When the community was delivered (交付), as reported (R-ROUTE-SIGN)."""
+    new_community: bool | None = None
+    """Whether the report said the community is new (新建), as reported (R-ROUTE-SIGN)."""
 
     def to_data(self) -> dict[str, Any]:
         """JSON-compatible data."""
@@ -343,7 +352,7 @@ class TicketState:
                 kw[name] = None
             elif name in ("reported_at", "last_at"):
                 kw[name] = parse_time(value, name)
-            elif name == "deadline":
+            elif name in ("deadline", "delivered_on"):
                 kw[name] = date.fromisoformat(value)
             elif name == "routing":
                 kw[name] = Routing.from_data(value)

@@ -303,7 +303,17 @@ class Settings(_Model):
     goods_on_fire_lane: tuple[Id, Id] = ("fire_lane_vehicle", "goods")
     """Goods piled on a fire-truck lane (四(三)): (category, subtype)."""
     new_community_since: date | None = None
-    """四(二): a 新建 community is one delivered on or after this date (None: not by date)."""
+    """R-ROUTE-SIGN, 四(二): a 新建 community is one delivered (交付) on or after this date
+    (None: not by date; then only a report that says ``new_community`` makes one new)."""
+    refusal_report_to: tuple[Id, ...] = ("police", "fire", "urban")
+    """R-ESC-REFUSAL, 四(二) 立即反馈属地公安、消防、城管等部门: the agencies a refusal is always
+    reported to; 等 lets a route's enforcers or the caller add more, never drop these."""
+    recheck_counting_levels: tuple[Literal["district", "town", "community", "external"], ...] = (
+        "district",
+        "town",
+    )
+    """R-TKT-REINSPECT, 五(三) 再组织相关部门复查: agency levels that count toward
+    ``min_recheck_agencies`` (government departments); the rectifier never counts."""
 
 
 class HolidayOverride(_Model):
@@ -413,6 +423,14 @@ class Route(_Model):
     """Who a refusal is reported to (R-ESC-REFUSAL)."""
     certifier: Id | None = None
     """Who must certify before demolition (R-ROUTE-BUILDING), when any."""
+    new_community: bool | None = None
+    """Match only tickets of new (``True``) or of other (``False``) communities; ``None``: any
+    (R-ROUTE-SIGN, 四(二) 新建物业小区)."""
+    punishers: tuple[Id, ...] = ()
+    """Agencies that may ``punish`` on this route in any open state, without waiting for an
+    escalation (四(二) 消防部门…对占用、堵塞、封闭消防车通道…依法进行查处)."""
+    punish_rules: tuple[RuleId, ...] = ()
+    """The rules a direct ``punish`` cites: a subset of ``rules``."""
     rules: tuple[RuleId, ...]
     note: PlanText = ""
 
@@ -567,6 +585,22 @@ class Plan(_Model):
         (datetime.date(2022, 12, 10), datetime.date(2022, 12, 12))
         """
         return report_deadlines(self, calendar or self.calendar)
+
+    def is_new_community(self, delivered_on: date | None, new_community: bool | None) -> bool:
+        """Is a community new (新建, R-ROUTE-SIGN)?  What the report says wins; else the date.
+
+        A report may say ``new_community`` outright, or give the delivery (交付) date, which
+        makes the community new when ``settings.new_community_since`` is set and the date is
+        on or after it (a default reading: the plan does not define 新建).
+
+        >>> plan = load_plan("changle-2022")
+        >>> plan.is_new_community(date(2021, 6, 1), None), plan.is_new_community(None, True)
+        (False, True)
+        """
+        if new_community is not None:
+            return new_community
+        since = self.settings.new_community_since
+        return delivered_on is not None and since is not None and delivered_on >= since
 
     def rectification_period(self, category_id: str) -> tuple[int, PeriodUnit]:
         """The default rectification period of a category (R-TKT-DEADLINE)."""
@@ -1051,6 +1085,9 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
             yield from agency_refs(
                 "settings.spot_check.participants", sc.get("participants"), "R-SPOT-RATIO"
             )
+        yield from agency_refs(
+            "settings.refusal_report_to", st.get("refusal_report_to"), "R-ESC-REFUSAL"
+        )
         goods = st.get("goods_on_fire_lane")
         if isinstance(goods, list) and len(goods) == 2:
             yield from _goods_problems(data, goods[0], goods[1])
@@ -1179,7 +1216,7 @@ def _route_problems(
             ref = rt.get(key)
             if isinstance(ref, str) and ref not in agencies:
                 yield f"{where}.{key}", f"unknown agency {ref!r}", None
-        for key in ("cooperating", "enforcers"):
+        for key in ("cooperating", "enforcers", "punishers"):
             value = rt.get(key)
             if isinstance(value, list):
                 for j, ref in enumerate(value):
@@ -1192,26 +1229,41 @@ def _route_problems(
                     f"unknown rule {ref!r} (not in the rule catalogue)",
                     None,
                 )
+        own = set(_list(rt.get("rules")))
+        for j, ref in enumerate(_list(rt.get("punish_rules"))):
+            if isinstance(ref, str) and ref not in own:
+                yield (
+                    f"{where}.punish_rules[{j}]",
+                    f"{ref!r} is not among the route's rules: a ticket cites its own route only",
+                    None,
+                )
+        if _list(rt.get("punishers")) and not _list(rt.get("punish_rules")):
+            yield f"{where}.punish_rules", "punishers need the rules they act under", None
     if isinstance(data.get("routes"), list) and data.get("routes"):
-        # (category, location) -> subtypes covered; "" = every subtype (a route naming none)
-        covered: dict[tuple[str, str], set[str]] = {}
+        # (category, location, new community?) -> subtypes covered; "" = every subtype
+        covered: dict[tuple[str, str, bool], set[str]] = {}
         for _, rt in _items(data, "routes"):
             route_cat, place = rt.get("category"), rt.get("location", "any")
             if not isinstance(route_cat, str) or place not in ("inside", "around", "any"):
                 continue
             subs = {x for x in _list(rt.get("subtypes")) if isinstance(x, str)} or {""}
+            flag = rt.get("new_community")
             for loc in ("inside", "around") if place == "any" else (place,):
-                covered.setdefault((route_cat, loc), set()).update(subs)
+                for new in (False, True):
+                    if flag in (None, new):
+                        covered.setdefault((route_cat, loc, new), set()).update(subs)
         for cid in sorted(categories):
             for loc in ("inside", "around"):
-                have = covered.get((cid, loc), set())
-                for sub in sorted(subtypes.get(cid, set())) or [""]:
-                    if "" not in have and sub not in have:
-                        yield (
-                            "routes",
-                            f"no route for category {cid!r}, location {loc!r}, subtype {sub!r}",
-                            "R-AUTH-ROLES",
-                        )
+                for new in (False, True):
+                    have = covered.get((cid, loc, new), set())
+                    for sub in sorted(subtypes.get(cid, set())) or [""]:
+                        if "" not in have and sub not in have:
+                            yield (
+                                "routes",
+                                f"no route for category {cid!r}, location {loc!r}, "
+                                f"subtype {sub!r}" + (", new community" if new else ""),
+                                "R-AUTH-ROLES",
+                            )
     seen_triggers: set[str] = set()
     for i, au in _items(data, "authority"):
         trig = au.get("trigger")

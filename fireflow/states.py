@@ -76,6 +76,10 @@ class TransitionDef:
     zh: str
     en: str
     rules: tuple[str, ...]
+    """The lifecycle rules of the trigger: the first is cited when the trigger is refused in
+    a state that does not allow it.  An accepted event cites what its step in
+    :mod:`fireflow.ticket` returns, one source (the lifecycle rule of the step, the
+    ticket's own route where the step is a route duty, the calendar rules of a deadline)."""
 
 
 @attrs.frozen
@@ -134,6 +138,20 @@ class Lifecycle:
 
 _S = StateDef
 _T = TransitionDef
+#: The open states where an agency's own enforcement duty applies (``punish``: 四(二)
+#: 消防部门…依法进行查处; which agencies may, and on which hazards, is route data).  Not
+#: ``certified``: only an illegal building gets there, and no agency punishes it directly.
+_OPEN = (
+    "reported",
+    "routed",
+    "rectifying",
+    "overdue",
+    "refused",
+    "escalated",
+    "rectified",
+    "reinspection_requested",
+    "passed",
+)
 
 #: The one declaration of the ticket lifecycle.
 LIFECYCLE = Lifecycle(
@@ -246,11 +264,11 @@ LIFECYCLE = Lifecycle(
         ),
         _T(
             "punish",
-            ("escalated",),
+            _OPEN,
             None,
             "依法查处",
             "Investigate and punish",
-            ("R-ROUTE-LANE-IN",),
+            ("R-ESC-REFUSAL",),
         ),
         _T(
             "certify",
@@ -274,7 +292,7 @@ LIFECYCLE = Lifecycle(
             "rectifying",
             "清理车辆、杂物",
             "Clear vehicles and goods",
-            ("R-ROUTE-LANE-IN", "R-ROUTE-LANE-OUT", "R-ROUTE-EVAC"),
+            ("R-ESC-REFUSAL",),
         ),
         _T(
             "resume",

@@ -28,7 +28,7 @@ returns the events it produces, or raises a typed refusal
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -145,9 +145,12 @@ def _refuse(
 
 
 def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ...]:
-    """Check that the actor may fire the trigger; return the rule ids that allow it.
+    """Check that the actor may fire the trigger; return the authority entry's rule ids.
 
-    Raises :class:`~fireflow.errors.NotAuthorized` naming the rule.
+    Raises :class:`~fireflow.errors.NotAuthorized` naming the rule.  An accepted
+    event does not cite these: its rules come from its step alone (see
+    :func:`decide`).  A refusal cites the entry's first rule that belongs to the
+    ticket (a routing rule of another route is never cited), else R-AUTH-ROLES.
     """
     entry = plan.authority_for(command.kind)
     agency = command.actor.agency
@@ -171,14 +174,31 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
     if routing is not None:
         for role in entry.roles:
             allowed.update(routing.role(role))
+    own = _route_rules(state, plan)
+    fitting = [r for r in entry.rules if not r.startswith("R-ROUTE-") or r in own]
     raise _refuse(
         NotAuthorized,
         state,
         command,
         f"agency {agency!r} may not {command.kind}; allowed: {', '.join(sorted(allowed))}",
-        rule=entry.rules[0] if entry.rules else "R-AUTH-ROLES",
+        rule=fitting[0] if fitting else "R-AUTH-ROLES",
         zh=f"{agency} 无权执行此步骤",
     )
+
+
+def _routing_of(state: TicketState, plan: Plan) -> Routing | None:
+    """The ticket's routing: recorded at ``route``, or (before it) the one it will get."""
+    if state.routing is not None:
+        return state.routing
+    if not state.category:
+        return None
+    new = plan.is_new_community(state.delivered_on, state.new_community)
+    return route_for(plan, state.category, state.location, state.subtype, new_community=new)
+
+
+def _route_rules(state: TicketState, plan: Plan) -> tuple[str, ...]:
+    routing = _routing_of(state, plan)
+    return routing.rules if routing is not None else ()
 
 
 #: The years a command's time may fall in (the range of a plan's ``year``).
@@ -278,10 +298,10 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
             rule=tdef.rules[0],
             zh=f"当前状态“{LIFECYCLE.state(state.state).zh}”不允许此操作",
         )
-    auth_rules = authorize(state, command, plan)
-    payload, rules = _STEP[command.kind](state, command, plan)
-    tdef = LIFECYCLE.transition(command.kind)
-    all_rules = tuple(dict.fromkeys((*tdef.rules, *auth_rules, *rules)))
+    authorize(state, command, plan)
+    payload, all_rules = _STEP[command.kind](state, command, plan)
+    if len(set(all_rules)) != len(all_rules):  # pragma: no cover (a step cites a rule twice)
+        raise AssertionError(f"{command.kind} cites a rule twice: {all_rules}")
     seq = state.version + 1
     event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
     return (
@@ -434,7 +454,35 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             zh="自查发现的问题须拍照建档",
             field="evidence",
         )
-    payload = {
+    since = plan.settings.new_community_since
+    delivered, new = command.delivered_on, command.new_community
+    if delivered is not None and delivered > _local_date(plan, command.at):
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"the community cannot be delivered ({delivered}) after the report",
+            rule="R-ROUTE-SIGN",
+            zh="交付日期晚于登记日期",
+            field="delivered_on",
+        )
+    if (
+        delivered is not None
+        and new is not None
+        and since is not None
+        and (delivered >= since) != new
+    ):
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"new_community={new} contradicts delivery on {delivered} "
+            f"(new_community_since {since})",
+            rule="R-ROUTE-SIGN",
+            zh="是否新建小区与交付日期不符",
+            field="new_community",
+        )
+    payload: dict[str, Any] = {
         "community": command.community,
         "town": command.town,
         "category": command.category,
@@ -444,49 +492,75 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
         "description": command.description,
     }
     payload["plan_id"], payload["plan_digest"] = plan_binding(plan)
+    if delivered is not None:
+        payload["delivered_on"] = delivered.isoformat()
+    if new is not None:
+        payload["new_community"] = new
     return payload, ("R-TKT-OPEN",)
 
 
 def _step_route(state: TicketState, command: Command, plan: Plan) -> Step:
-    routing = route_for(plan, state.category, state.location, state.subtype)
-    return {"routing": routing.to_data()}, routing.rules
+    routing = _routing_of(state, plan)
+    assert routing is not None  # a reported ticket has a category
+    return {"routing": routing.to_data()}, ("R-AUTH-ROLES", *routing.rules)
 
 
 def _step_set_deadline(state: TicketState, command: Command, plan: Plan) -> Step:
     return _new_deadline(state, command, plan, state.category)
 
 
-def _step_plain(state: TicketState, command: Command, plan: Plan) -> Step:
-    payload: dict[str, Any] = {}
-    if command.reason:
-        payload["reason"] = command.reason
-    return payload, ()
+def _plain(*rules: str) -> Callable[[TicketState, Command, Plan], Step]:
+    """A step with nothing to check: it records the reason and cites ``rules``."""
+
+    def step(state: TicketState, command: Command, plan: Plan) -> Step:
+        payload: dict[str, Any] = {}
+        if command.reason:
+            payload["reason"] = command.reason
+        return payload, rules
+
+    return step
 
 
 def _agencies(command: Command) -> list[str]:
     return list(dict.fromkeys([command.actor.agency, *(p.agency for p in command.participants)]))
 
 
+def _rectifier(state: TicketState) -> str | None:
+    return state.rectified_by or (state.routing.rectifier if state.routing else None)
+
+
+def _counts(plan: Plan, agency: str, rectifier: str | None) -> bool:
+    """Does an agency count toward a re-check (a government department, not the rectifier)?"""
+    return (
+        agency != rectifier and plan.agency(agency).level in plan.settings.recheck_counting_levels
+    )
+
+
 def _step_recheck(state: TicketState, command: Command, plan: Plan) -> Step:
     agencies = _agencies(command)
+    for a in agencies:
+        plan.agency(a)
     need = plan.settings.min_recheck_agencies
-    if len(agencies) < need:
+    rectifier = _rectifier(state)
+    counting = [a for a in agencies if _counts(plan, a, rectifier)]
+    if len(counting) < need:
         raise _refuse(
             InvalidCommand,
             state,
             command,
-            f"a re-check needs at least {need} agencies, got {', '.join(agencies)}",
+            f"a re-check needs at least {need} government departments other than the "
+            f"rectifier {rectifier!r}; counted: {', '.join(counting) or 'none'} "
+            f"(of {', '.join(agencies)})",
             rule="R-TKT-REINSPECT",
-            zh="复查须由乡镇牵头组织相关部门共同进行",
+            zh=f"复查须由乡镇牵头组织相关部门共同进行：整改方以外的政府部门不少于{need}个"
+            "（物业、群众、第三方可参加，不计入）",
             field="participants",
         )
-    for a in agencies:
-        plan.agency(a)
     payload: dict[str, Any] = {"agencies": agencies, "reason": command.reason}
     if command.kind == "recheck_fail":
         more, rules = _new_deadline(state, command, plan, state.category)
         payload.update(more)
-        return payload, ("R-TKT-FAIL", *rules)
+        return payload, ("R-TKT-FAIL", "R-TKT-REINSPECT", *rules)
     return payload, ("R-TKT-REINSPECT",)
 
 
@@ -514,6 +588,8 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 zh="第三方技术力量可参与检查，不得签字验收",
                 field="signers",
             )
+    seen: set[tuple[str, str]] = set()
+    for s in signers:
         if s.agency not in state.recheck_agencies:
             raise _refuse(
                 NotAuthorized,
@@ -524,6 +600,37 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 zh="签字人须为参与复查的验收责任人",
                 field="signers",
             )
+        if not _counts(plan, s.agency, rectifier):
+            raise _refuse(
+                NotAuthorized,
+                state,
+                command,
+                f"{s.agency!r} took part in the re-check but is not a department that signs",
+                rule="R-AUTH-ROLES",
+                zh="签字人须为参与复查的政府部门验收责任人",
+                field="signers",
+            )
+        if not s.person:
+            raise _refuse(
+                NotAuthorized,
+                state,
+                command,
+                f"a signer of {s.agency!r} must be a named person",
+                rule="R-AUTH-ROLES",
+                zh="验收签字须由具名的责任人签署",
+                field="signers",
+            )
+        if (s.agency, s.person) in seen:
+            raise _refuse(
+                NotAuthorized,
+                state,
+                command,
+                f"{s.person!r} of {s.agency!r} signs twice",
+                rule="R-AUTH-SEPARATION",
+                zh="同一责任人不得重复签字",
+                field="signers",
+            )
+        seen.add((s.agency, s.person))
     return {"signers": [{"agency": s.agency, "person": s.person} for s in signers]}, (
         "R-TKT-SIGNOFF",
         "R-AUTH-SEPARATION",
@@ -563,11 +670,17 @@ def _step_mark_overdue(state: TicketState, command: Command, plan: Plan) -> Step
 def _step_escalate(state: TicketState, command: Command, plan: Plan) -> Step:
     assert state.routing is not None
     if state.state == "overdue":
-        default: tuple[str, ...] = (state.routing.lead, state.routing.supervisor)
         rule = "R-ESC-OVERDUE"
-    else:
-        default, rule = state.routing.enforcers, "R-ESC-REFUSAL"
-    targets = list(dict.fromkeys(command.targets or default))
+        targets = list(
+            dict.fromkeys(command.targets or (state.routing.lead, state.routing.supervisor))
+        )
+    else:  # 拒不改正的，立即反馈属地公安、消防、城管等部门: 等 adds, never drops
+        rule = "R-ESC-REFUSAL"
+        targets = list(
+            dict.fromkeys(
+                (*plan.settings.refusal_report_to, *(command.targets or state.routing.enforcers))
+            )
+        )
     for t in targets:
         try:
             plan.agency(t)
@@ -623,7 +736,7 @@ def _step_clear(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"nothing to clear for category {state.category!r}",
-            rule="R-ROUTE-LANE-IN",
+            rule="R-AUTH-ROLES",
             zh="该类隐患不适用清理",
             field="kind",
         )
@@ -631,31 +744,49 @@ def _step_clear(state: TicketState, command: Command, plan: Plan) -> Step:
     return payload, (*found, *rules)
 
 
+_BACK_TO_RECTIFYING = {"resume": "R-ESC-REFUSAL", "reopen": "R-TKT-SPOTCHECK"}
+
+
 def _step_back_to_rectifying(state: TicketState, command: Command, plan: Plan) -> Step:
     payload, rules = _new_deadline(state, command, plan, state.category)
     payload["reason"] = command.reason
-    return payload, rules
+    return payload, (_BACK_TO_RECTIFYING[command.kind], *rules)
 
 
 def _step_punish(state: TicketState, command: Command, plan: Plan) -> Step:
-    rule = "R-ROUTE-LANE-IN" if state.category == "fire_lane_vehicle" else "R-ESC-PROPERTY"
-    return {"reason": command.reason}, (rule,)
+    routing = _routing_of(state, plan)
+    assert routing is not None  # punish is never allowed before a report
+    route = plan.route(routing.route)
+    if command.actor.agency in route.punishers:  # its own duty, in any open state (四(二))
+        return {"reason": command.reason}, route.punish_rules
+    if state.state != "escalated":
+        who = ", ".join(route.punishers) or "nobody"
+        raise _refuse(
+            TransitionNotAllowed,
+            state,
+            command,
+            f"{command.actor.agency!r} may punish only after an escalation "
+            f"(on route {route.id!r} {who} may punish directly)",
+            rule="R-ESC-REFUSAL",
+            zh="须经劝阻无效反馈后方可查处",
+        )
+    return {"reason": command.reason}, ("R-ESC-PROPERTY",)
 
 
 _STEP = {
     "report": _step_report,
     "route": _step_route,
     "set_deadline": _step_set_deadline,
-    "rectify": _step_plain,
-    "apply_reinspection": _step_plain,
+    "rectify": _plain("R-TKT-REINSPECT", "R-AUTH-ROLES"),
+    "apply_reinspection": _plain("R-TKT-REINSPECT"),
     "recheck_pass": _step_recheck,
     "recheck_fail": _step_recheck,
     "sign_off": _step_sign_off,
     "archive": _step_archive,
     "mark_overdue": _step_mark_overdue,
-    "refuse": _step_plain,
+    "refuse": _plain("R-ESC-REFUSAL"),
     "escalate": _step_escalate,
-    "expose": _step_plain,
+    "expose": _plain("R-ESC-EXPOSE"),
     "punish": _step_punish,
     "certify": _step_certify,
     "demolish": _step_demolish,
@@ -688,6 +819,7 @@ _PUNISHED, _REOPENED = _STATE_INDEX["punished"], _STATE_INDEX["reopened"]
 _REOPENED_AFTER = _STATE_INDEX["reopened_after_signoff"]
 _AFTER_PHOTO, _REFUSED = _STATE_INDEX["after_photo"], _STATE_INDEX["refused_attempts"]
 _OVERDUE_MARKED, _DEMOLISHED = _STATE_INDEX["overdue_marked"], _STATE_INDEX["demolished"]
+_DELIVERED_ON, _NEW_COMMUNITY = _STATE_INDEX["delivered_on"], _STATE_INDEX["new_community"]
 _PLAN_ID, _PLAN_DIGEST = _STATE_INDEX["plan_id"], _STATE_INDEX["plan_digest"]
 _INITIAL_VALUES: tuple[Any, ...] = _STATE_VALUES(TicketState(""))
 
@@ -734,6 +866,8 @@ def _apply(v: list[Any], event: Event) -> None:
         report = (p["community"], p["town"], p["category"], p.get("subtype"), p["location"])
         report_source = p["source"]
         bound = (p.get("plan_id", ""), p.get("plan_digest", ""))  # absent in older histories
+        delivered = p.get("delivered_on")
+        delivered_on = date.fromisoformat(delivered) if delivered is not None else None
     elif kind == "route":
         routing = Routing.from_data(p["routing"])
     elif kind in ("recheck_pass", "recheck_fail"):
@@ -757,6 +891,7 @@ def _apply(v: list[Any], event: Event) -> None:
         v[_SOURCE] = report_source
         v[_REPORTED_AT] = event.at
         v[_PLAN_ID], v[_PLAN_DIGEST] = bound
+        v[_DELIVERED_ON], v[_NEW_COMMUNITY] = delivered_on, p.get("new_community")
     elif kind == "route":
         v[_ROUTING] = routing
     elif kind == "rectify":

@@ -445,7 +445,9 @@ def _archived(tid, community, at):
     t.command("rectify", at + timedelta(days=1), "property")
     t.command("apply_reinspection", at + timedelta(days=1), "property")
     t.command("recheck_pass", at + timedelta(days=2), "town", participants=[{"agency": "fire"}])
-    t.command("sign_off", at + timedelta(days=2), "town", signers=[{"agency": "fire"}])
+    t.command(
+        "sign_off", at + timedelta(days=2), "town", signers=[{"agency": "fire", "person": "林"}]
+    )
     t.command("archive", at + timedelta(days=2), "town",
               evidence=[{"kind": "photo_after", "sha256": "a" * 64}])  # fmt: skip
     return t

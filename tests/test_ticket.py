@@ -106,7 +106,13 @@ def full_lifecycle(tid="T1"):
     at = sh(2022, 3, 21)
     t = rectifying(at, tid=tid, subtype="ebike_charging", description="楼道充电")
     to_passed(t, at + timedelta(days=1), participants=("housing", "fire"))
-    t.command("sign_off", at + timedelta(days=2), "town", "王", signers=[{"agency": "housing"}])
+    t.command(
+        "sign_off",
+        at + timedelta(days=2),
+        "town",
+        "王",
+        signers=[{"agency": "housing", "person": "张"}],
+    )
     t.command("archive", at + timedelta(days=2), "town", evidence=[PHOTO_AFTER])
     assert t.state.state == "archived"
     return t
@@ -330,7 +336,7 @@ def test_archive_needs_photo_after():
     at = sh(2022, 3, 22)
     t = rectifying()
     to_passed(t, at)
-    t.command("sign_off", at, "town", signers=[{"agency": "housing"}])
+    t.command("sign_off", at, "town", signers=[{"agency": "housing", "person": "张"}])
     with pytest.raises(InvalidCommand) as info:
         t.command("archive", at, "town")
     assert info.value.rule == "R-TKT-SIGNOFF"
@@ -346,12 +352,15 @@ def test_signers_must_have_taken_part_in_recheck():
     t = rectifying()
     to_passed(t, at, participants=("housing",))
     with pytest.raises(NotAuthorized) as info:
-        t.command("sign_off", at, "town", signers=[{"agency": "fire"}])
+        t.command("sign_off", at, "town", signers=[{"agency": "fire", "person": "张"}])
     assert info.value.rule == "R-TKT-SIGNOFF"
     assert info.value.field == "signers"
     assert t.state.state == "passed"
     (e,) = t.command(
-        "sign_off", at, "town", signers=[{"agency": "housing", "person": "张"}, {"agency": "town"}]
+        "sign_off",
+        at,
+        "town",
+        signers=[{"agency": "housing", "person": "张"}, {"agency": "town", "person": "张"}],
     )
     assert t.state.state == "signed_off"
     assert [s.agency for s in t.state.signers] == ["housing", "town"]
@@ -437,7 +446,7 @@ def test_route_lane_out_motor(subtype):
     assert r.rectifier == "traffic_police"
     assert r.lead == "traffic_police"
     assert "fire" in r.enforcers
-    assert r.rules == ("R-ROUTE-LANE-OUT",)
+    assert r.rules == ("R-ROUTE-LANE-OUT", "R-ROUTE-LANE-FIRE")
 
 
 @pytest.mark.parametrize("subtype", ["goods", "stall"])
@@ -446,7 +455,7 @@ def test_route_lane_out_other(subtype):
     assert r.rectifier == "urban"
     assert r.lead == "urban"
     assert "fire" in r.enforcers
-    assert r.rules == ("R-ROUTE-LANE-OUT",)
+    assert r.rules == ("R-ROUTE-LANE-OUT", "R-ROUTE-LANE-FIRE")
 
 
 @pytest.mark.parametrize("subtype", ["private_car", "goods", "motor_vehicle", "stall"])
@@ -459,7 +468,7 @@ def test_route_lane_in(subtype):
     assert "fire" in r.enforcers
     assert {"committee", "police", "micro_station", "property"} <= set(r.cooperating)
     assert "traffic_police" not in r.cooperating
-    assert set(r.rules) == {"R-ROUTE-LANE-IN", "R-ROUTE-SUPERVISE"}
+    assert set(r.rules) == {"R-ROUTE-LANE-IN", "R-ROUTE-SUPERVISE", "R-ROUTE-LANE-FIRE"}
 
 
 @pytest.mark.parametrize("subtype", ["unplated_vehicle", "zombie_vehicle"])
@@ -478,6 +487,10 @@ def test_route_lane_in_unplated(subtype):
 )
 def test_route_evac(location, subtype):
     r = route_for(PLAN, "evacuation_blocked", location, subtype)
+    if location == "around" and subtype in ("goods", "ebike_parked", "ebike_charging"):
+        # changed: urban's duty around communities (四(二)), see tests/test_routing.py
+        assert (r.route, r.rectifier, r.lead) == ("evacuation_around", "urban", "urban")
+        return
     assert r.rectifier == "property"
     assert r.lead == "town"
     assert r.supervisor == "housing"
@@ -615,9 +628,14 @@ def test_rectifier_cannot_sign():
     assert info.value.rule == "R-AUTH-SEPARATION"
     assert t.events[-1].kind == "attempt_refused"
     with pytest.raises(NotAuthorized):
-        t.command("sign_off", at, "town", signers=[{"agency": "housing"}, {"agency": "town"}])
+        t.command(
+            "sign_off",
+            at,
+            "town",
+            signers=[{"agency": "housing", "person": "张"}, {"agency": "town", "person": "张"}],
+        )
     assert t.state.state == "passed"
-    t.command("sign_off", at, "town", signers=[{"agency": "planning"}])
+    t.command("sign_off", at, "town", signers=[{"agency": "planning", "person": "张"}])
     assert t.state.state == "signed_off"
 
 
@@ -626,7 +644,7 @@ def test_property_rectifier_cannot_sign_even_if_present():
     t = rectifying()
     to_passed(t, at, participants=("property", "housing"))
     with pytest.raises(NotAuthorized) as info:
-        t.command("sign_off", at, "town", signers=[{"agency": "property"}])
+        t.command("sign_off", at, "town", signers=[{"agency": "property", "person": "张"}])
     assert info.value.rule == "R-AUTH-SEPARATION"
 
 
@@ -711,8 +729,9 @@ def test_escalate_explicit_targets_open_list():
     with pytest.raises(InvalidCommand) as info:
         t.command("escalate", at, "town", targets=["nobody"])
     assert info.value.field == "targets"
+    # 等 adds to 公安、消防、城管, never drops them (changed: the list used to shrink)
     t.command("escalate", at, "town", targets=["police", "traffic_police"])
-    assert t.state.escalated_to == ("police", "traffic_police")
+    assert t.state.escalated_to == ("police", "fire", "urban", "traffic_police")
 
 
 def test_expose():
@@ -843,7 +862,7 @@ def _commands():
                   unit="working")  # fmt: skip
     yield Command(
         kind="sign_off", ticket_id="T1", at=at, actor=ActorIn(agency="town"),
-        signers=[ActorIn(agency="housing"), ActorIn(agency="fire", person="王")],
+        signers=[ActorIn(agency="housing", person="张"), ActorIn(agency="fire", person="王")],
     )  # fmt: skip
     yield Command(
         kind="escalate", ticket_id="T1", at=at, actor=ActorIn(agency="town"),

@@ -43,9 +43,12 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
     """Every escalation due for ``state`` at the aware instant ``at``, in a fixed order.
 
     * refusal (R-ESC-REFUSAL): a refused ticket not yet escalated goes to the
-      route's enforcers; exposure on the notice board (R-ESC-EXPOSE) is due too;
+      plan's ``settings.refusal_report_to`` (公安、消防、城管) and the route's
+      enforcers (等); exposure on the notice board (R-ESC-EXPOSE) is due too;
     * overdue (R-ESC-OVERDUE): past the deadline with no application for
-      re-inspection goes to the town (lead) and the supervising agency;
+      re-inspection (still rectifying, or ``rectified`` and not applied for:
+      五(三) 整改完毕…立即申报复验) goes to the town (lead) and the supervising
+      agency;
     * repeated failed re-checks (R-ESC-PROPERTY): ``max_failed_rechecks`` or
       more: the property company's cooperation goes to ``housing`` and ``fire``;
     * spot-check findings (R-TKT-SPOTCHECK, R-ESC-OFFICIAL): a reopened ticket
@@ -62,7 +65,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
         out.append(
             Escalation(
                 "refusal",
-                routing.enforcers,
+                tuple(dict.fromkeys((*plan.settings.refusal_report_to, *routing.enforcers))),
                 "R-ESC-REFUSAL",
                 "劝阻无效拒不改正，立即反馈属地公安、消防、城管等部门",
                 "refused after dissuasion: report to police, fire, urban management",
@@ -79,7 +82,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
             )
         )
     if (
-        state.state in ("rectifying", "overdue")
+        state.state in ("rectifying", "overdue", "rectified")
         and state.deadline is not None
         and plan.calendar.is_late(state.deadline, at)
     ):

@@ -3,7 +3,7 @@
 >>> from fireflow import load_plan
 >>> r = route_for(load_plan("changle-2022"), "fire_lane_vehicle", "around", "zombie_vehicle")
 >>> r.rectifier, r.rules
-('traffic_police', ('R-ROUTE-LANE-OUT',))
+('traffic_police', ('R-ROUTE-LANE-OUT', 'R-ROUTE-LANE-FIRE'))
 """
 
 from __future__ import annotations
@@ -83,31 +83,56 @@ _SHARED: dict[tuple[Any, ...], Routing] = {}
 _SHARED_MAX = 4096
 
 
-def _score(route: Route, location: str, subtype: str) -> int | None:
+def _score(route: Route, location: str, subtype: str, new_community: bool) -> int | None:
     if route.location not in (location, "any"):
         return None
     if route.subtypes and subtype not in route.subtypes:
         return None
-    return (2 if route.location == location else 0) + (1 if route.subtypes else 0)
+    if route.new_community is not None and route.new_community != new_community:
+        return None
+    return (
+        (4 if route.new_community is not None else 0)
+        + (2 if route.location == location else 0)
+        + (1 if route.subtypes else 0)
+    )
 
 
-def route_for(plan: Plan, category: str, location: str, subtype: str | None = None) -> Routing:
+def route_for(
+    plan: Plan,
+    category: str,
+    location: str,
+    subtype: str | None = None,
+    *,
+    new_community: bool = False,
+) -> Routing:
     """The routing of a hazard; the most specific matching route wins.
 
+    ``new_community``: the community is new (新建, R-ROUTE-SIGN); see
+    :meth:`~fireflow.plan.Plan.is_new_community`.  A route that names it
+    (``new_community: true`` or ``false``) beats every route that does not.
     Raises :class:`~fireflow.errors.InvalidArgument` for an unknown category,
     subtype or location, naming the field.
+
+    >>> from fireflow import load_plan
+    >>> plan = load_plan("changle-2022")
+    >>> route_for(plan, "lane_or_sign_missing", "inside", "sign").lead
+    'town'
+    >>> route_for(plan, "lane_or_sign_missing", "inside", "sign", new_community=True).lead
+    'housing'
     """
-    key = (category, location, subtype)
+    key = (category, location, subtype, new_community)
     cache: dict[Any, Routing] = plan._index["routing"]
     found = cache.get(key)
     if found is not None:
         return found
-    routing = _route_for(plan, category, location, subtype)
+    routing = _route_for(plan, category, location, subtype, new_community)
     cache[key] = routing
     return routing
 
 
-def _route_for(plan: Plan, category: str, location: str, subtype: str | None) -> Routing:
+def _route_for(
+    plan: Plan, category: str, location: str, subtype: str | None, new_community: bool
+) -> Routing:
     cat = plan.category(category)
     if location not in ("inside", "around"):
         raise InvalidArgument("location", f"expected 'inside' or 'around', got {location!r}")
@@ -117,7 +142,7 @@ def _route_for(plan: Plan, category: str, location: str, subtype: str | None) ->
     for order, route in enumerate(plan.routes):
         if route.category != category:
             continue
-        score = _score(route, location, subtype or "")
+        score = _score(route, location, subtype or "", new_community)
         if score is not None and (best is None or score > best[0]):
             best = (score, -order, route)
     if best is None:

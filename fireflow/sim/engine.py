@@ -380,7 +380,9 @@ class _Run:
             return found
         st = self.plan.settings
         lead = self.who("recheck_pass", routing)
-        known = {a.id for a in self.plan.agencies}
+        # 五(三): government departments other than the rectifier count (R-TKT-REINSPECT)
+        levels = {a.id: a.level for a in self.plan.agencies}
+        known = {a for a, level in levels.items() if level in st.recheck_counting_levels}
         banned = {lead, routing.rectifier, *st.non_signing_agencies}
         pool = [
             a
@@ -394,12 +396,13 @@ class _Run:
             )
             if a not in banned and a in known
         ]
-        need = max(1, st.min_recheck_agencies - 1)
+        lead_counts = lead != routing.rectifier and lead in known
+        need = max(1, st.min_recheck_agencies - (1 if lead_counts else 0))
         participants = pool[:need]
         signers = [
             a
             for a in (lead, *participants)
-            if a != routing.rectifier and a not in st.non_signing_agencies
+            if a != routing.rectifier and a not in st.non_signing_agencies and a in known
         ]
         if not signers:
             raise InvalidArgument(
@@ -408,7 +411,11 @@ class _Run:
             )
         found = (
             tuple(self.actor_in(a) for a in participants),
-            tuple(self.actor_in(a) for a in signers),
+            # R-TKT-SIGNOFF: a named acceptance person of each signing department
+            tuple(
+                ActorIn.model_construct(agency=a, person=f"{self.plan.agency(a).name.zh}验收人")
+                for a in signers
+            ),
         )
         self._recheck_parties[routing.route] = found
         return found

@@ -73,7 +73,7 @@ def simple_paths(
     declaration order.
 
     >>> len(simple_paths(20)), len(simple_paths(20, closing=True))
-    (26, 57)
+    (26, 69)
     """
     if max_length < 0:
         raise ValueError(f"max_length must be >= 0, got {max_length}")
@@ -151,18 +151,24 @@ def default_start(plan: Plan) -> datetime:
 def _fields(state: TicketState, trigger: str, actor: str, plan: Plan) -> dict[str, object]:
     """Command fields that satisfy the step's own rule, where the state allows."""
     if trigger in ("recheck_pass", "recheck_fail"):
-        excluded = {actor, state.rectified_by, *plan.settings.non_signing_agencies}
-        if state.routing is not None:
-            excluded.add(state.routing.rectifier)
-        others = [a.id for a in plan.agencies if a.id not in excluded]
-        need = max(plan.settings.min_recheck_agencies - 1, 1)
-        return {"participants": [{"agency": a} for a in others[:need]]}
+        # 五(三): government departments other than the rectifier count (R-TKT-REINSPECT)
+        rectifier = state.rectified_by or (state.routing.rectifier if state.routing else None)
+        levels = plan.settings.recheck_counting_levels
+        counted = [a.id for a in plan.agencies if a.id != rectifier and a.level in levels]
+        others = [a for a in counted if a != actor and a not in plan.settings.non_signing_agencies]
+        need = plan.settings.min_recheck_agencies - (1 if actor in counted else 0)
+        return {"participants": [{"agency": a} for a in others[: max(need, 1)]]}
     if trigger == "sign_off":
         excluded = {state.rectified_by, *plan.settings.non_signing_agencies}
         if state.routing is not None:
             excluded.add(state.routing.rectifier)
-        signers = [a for a in state.recheck_agencies if a not in excluded]
-        return {"signers": [{"agency": a} for a in signers[:1]]}
+        levels = plan.settings.recheck_counting_levels
+        signers = [
+            a
+            for a in state.recheck_agencies
+            if a not in excluded and plan.agency(a).level in levels
+        ]
+        return {"signers": [{"agency": a, "person": "验收人"} for a in signers[:1]]}
     if trigger == "archive":
         return {"evidence": [_PHOTO_AFTER]}
     return {}

@@ -494,7 +494,9 @@ class _Run:
     def route(self, step: RouteStep) -> list[Mismatch]:
         r = step.route
         try:
-            routing = route_for(self.plan, r.category, r.location, r.subtype)
+            routing = route_for(
+                self.plan, r.category, r.location, r.subtype, new_community=r.new_community
+            )
         except FireflowError as exc:
             return [Mismatch("route", "a routing", f"error: {exc}", step.rule)]
         return _routing_check(routing, r.expect, "route")

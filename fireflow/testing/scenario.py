@@ -367,6 +367,8 @@ class CommandStep(_StepBase):
     signers: tuple[ActorField, ...] = ()
     targets: tuple[AgencyId, ...] = ()
     reason: FreeText = ""
+    delivered_on: date | None = None
+    new_community: bool | None = None
     expect: TicketExpect | None = None
 
     def command_data(self, at: datetime) -> dict[str, Any]:
@@ -378,7 +380,7 @@ class CommandStep(_StepBase):
             "actor": self.actor.model_dump(),
         }
         optional = ("command_id", "community", "town", "category", "subtype", "location")
-        for key in (*optional, "source", "days", "unit"):
+        for key in (*optional, "source", "days", "unit", "delivered_on", "new_community"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -456,6 +458,8 @@ class RouteSpec(_Model):
     category: NonEmpty
     location: Literal["inside", "around"]
     subtype: str | None = None
+    new_community: bool = False
+    """The community is new (新建, R-ROUTE-SIGN)."""
     expect: RoutingExpect
 
 

@@ -51,7 +51,8 @@ def _full(tid: str) -> Ticket:
     t.command("rectify", day, "property", "陈经理")
     t.command("apply_reinspection", day, "property")
     t.command("recheck_pass", day, "town", participants=[{"agency": "housing"}, {"agency": "fire"}])
-    t.command("sign_off", at + timedelta(days=2), "town", "王", signers=[{"agency": "housing"}])
+    signers = [{"agency": "housing", "person": "张"}]
+    t.command("sign_off", at + timedelta(days=2), "town", "王", signers=signers)
     t.command("archive", at + timedelta(days=2), "town", evidence=[PHOTO_AFTER])
     return t
 
