@@ -9,12 +9,13 @@ import io
 import json
 import os
 import pathlib
+import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fireflow import event_to_data, load_plan
@@ -488,3 +489,29 @@ def test_cli_checkpoint_out_to_a_folder_or_a_link(tmp_path, capsys):
     code, _, err = run(capsys, "store", "checkpoint", str(db), "--out", str(tmp_path / "ok.json"))
     assert code == 0, err
     assert json.loads((tmp_path / "ok.json").read_text(encoding="utf-8"))["count"] == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.text(
+        st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")),
+        min_size=1,
+        max_size=20,
+    )
+    .map(lambda s: unicodedata.normalize("NFC", s))
+    .filter(lambda s: s.strip() == s and s),
+    prefix=st.sampled_from(["", "=", "+", "-", "@", "＝", "'", "''"]),
+)
+def test_population_names_round_trip_through_the_neutralised_csv(tmp_path_factory, name, prefix):
+    # a name that looks like a formula is written neutralised and read back as it was
+    from fireflow.sim.population import Community, Population, load_population
+
+    full = prefix + name
+    pop = Population(
+        (Community(id="C1", name=full, town="金峰镇", company=full, households=1, buildings=1),),
+        source="t",
+    )
+    path = tmp_path_factory.mktemp("pop") / "p.csv"
+    pop.to_csv(path)
+    back = load_population(path).communities[0]
+    assert (back.name, back.company) == (full, full)

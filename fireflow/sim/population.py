@@ -391,7 +391,8 @@ def parse_population(rows: Iterable[Sequence[str]], source: str = "<data>") -> P
             i = columns.get(key)
             if i is None or i >= len(row):
                 return ""
-            value = row[i].strip()
+            # a cell fireflow's CSV writer neutralised ('=...) reads back as it was written
+            value = output.unneutralise(row[i].strip())
             if value and key in _NAMES:
                 # one text policy for names: "金峰小区" and "金峰小区\u200b" are not two communities
                 try:
