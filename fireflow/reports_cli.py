@@ -44,7 +44,7 @@ import typer
 
 from fireflow import output
 from fireflow._console import print_json
-from fireflow._input import iter_json_lines, read_json
+from fireflow._input import MAX_LINE_BYTES, iter_json_lines, read_json
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
@@ -161,9 +161,9 @@ def store_heads(path: Path) -> dict[str, str]:
         return {t: store.head(t) for t in store.tickets()}
 
 
-#: The longest line of a JSON-lines event log, in characters, refused before parsing
+#: The longest line of a JSON-lines event log, in bytes, refused before parsing
 #: (eight times the largest encoded event a store accepts: room for JSON escapes).
-MAX_LOG_LINE = 8 * 2 * 64 * 1024
+MAX_LOG_LINE = MAX_LINE_BYTES
 _EVENT_KEYS = frozenset(
     ("event_id", "ticket_id", "seq", "kind", "at", "actor", "payload", "evidence", "rules")
 )
@@ -219,26 +219,11 @@ def _read_log(path: Path) -> list[Event]:
     """A JSON-lines log, every line checked as an append to a store would check it."""
     from fireflow.store.base import prepare_batch  # noqa: PLC0415
 
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidArgument("events", f"{path}: not UTF-8 text") from None
     out: list[Event] = []
     versions: dict[str, int] = {}
     seen: set[str] = set()
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        if len(line) > MAX_LOG_LINE:
-            raise InvalidArgument(
-                "events", f"{path}:{n}: a line of {len(line)} characters (at most {MAX_LOG_LINE})"
-            )
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgument("events", f"{path}:{n}: not JSON ({exc.msg})") from None
-        except RecursionError:
-            raise InvalidArgument("events", f"{path}:{n}: nested too deeply") from None
+    # size, line length, UTF-8 and nesting are bounded by the shared reader
+    for n, data in iter_json_lines(path, "events"):
         try:
             event = _log_event(data, "event")
             ticket = event.ticket_id

@@ -297,7 +297,7 @@ BAD_LINES = {
     "5 MB description": (
         lambda d: d["payload"].update(description="长" * 5_000_000),
         InvalidArgument,
-        "line of",
+        "line longer than",
     ),
     "large payload": (
         lambda d: d["payload"].update(description="x" * 70_000),
