@@ -2,7 +2,9 @@
 
 Output is for people (Chinese labels with English alongside) unless
 ``--json`` is given, which prints stable, sorted JSON for other programs.
-Exit codes: 0 success, 1 a definition or input problem, 2 a usage error.
+Exit codes (see :mod:`fireflow._console`): 0 success, 1 a refusal, a failed
+check or bad input, 2 a usage error (including a number outside its limit),
+70 an internal error (a bug), 130 interrupted.  No input ends in a traceback.
 """
 
 from __future__ import annotations
@@ -13,16 +15,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fireflow._console import console, print_json, run_app
+from fireflow._console import EXIT_USAGE, console, fail, print_json, run_app, version_text
 from fireflow.calendar import Calendar
-from fireflow.errors import PlanError
+from fireflow.errors import FireflowError, InvalidArgument, PlanError
 from fireflow.plan import load_plan, plan_json_schema_text
 from fireflow.reports_cli import register as register_reports
 from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
 from fireflow.testing.cli import conformance_app
 
-__all__ = ["app", "entry", "main"]
+__all__ = ["MAX_PERIOD_UNITS", "app", "entry", "main"]
 
 app = typer.Typer(
     name="fireflow",
@@ -33,6 +35,29 @@ app = typer.Typer(
 )
 plan_app = typer.Typer(help="方案 Plans: show, check, rules, schema.", no_args_is_help=True)
 calendar_app = typer.Typer(help="日历 Calendar: legal deadlines.", no_args_is_help=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_show_version,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """fireflow: 消防通道专项整治规则引擎 (fire-passage campaign rules engine)."""
+
+
 app.add_typer(plan_app, name="plan")
 app.add_typer(calendar_app, name="calendar")
 register_reports(app)  # spotcheck, report, forms, dossier
@@ -41,6 +66,10 @@ app.add_typer(store_app, name="store")
 app.command("simulate")(simulate_command)
 
 DEFAULT_PLAN = "changle-2022"
+
+#: The longest period ``fireflow calendar deadline`` counts, per unit: about a
+#: century each, far beyond any deadline in a campaign plan, and quick to count.
+MAX_PERIOD_UNITS = {"calendar": 36600, "working": 25000, "month": 1200, "year": 100}
 PlanArg = Annotated[str, typer.Argument(help="Built-in plan name or path to a plan file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -153,15 +182,33 @@ def calendar_deadline(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """The last day of a period of N units that begins after START (期限计算)."""
+    """The last day of a period of N units that begins after START (期限计算).
+
+    N is at most 36600 calendar days, 25000 working days, 1200 months or 100 years.
+    """
     try:
         day = date.fromisoformat(start)
     except ValueError:
-        typer.echo(f"START: not a date (YYYY-MM-DD): {start!r}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(f"START: not a date (YYYY-MM-DD): {start!r}", EXIT_USAGE) from None
+    if unit not in MAX_PERIOD_UNITS:
+        units = " | ".join(MAX_PERIOD_UNITS)
+        raise fail(f"--unit: unknown unit {unit!r}; use one of {units}", EXIT_USAGE)
+    limit = MAX_PERIOD_UNITS[unit]
+    if not 1 <= n <= limit:
+        raise fail(
+            f"N: {n} is outside 1..{limit} for --unit {unit} (期限超出范围 at most {limit})",
+            EXIT_USAGE,
+        )
     p = load_plan(plan)
     cal = Calendar.for_plan(p, allow_provisional=provisional) if provisional else p.calendar
-    period = cal.period(day, n, unit)  # type: ignore[arg-type] # checked by period()
+    try:
+        period = cal.period(day, n, unit)  # type: ignore[arg-type] # checked above
+    except FireflowError:
+        raise
+    except (ValueError, OverflowError):  # the period ends after 9999-12-31
+        raise InvalidArgument(
+            "N", f"the period from {day} ends after the last representable date (9999-12-31)"
+        ) from None
     if as_json:
         print_json(
             {

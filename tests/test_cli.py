@@ -98,8 +98,71 @@ def test_calendar_deadline_errors_are_typed_and_exit_nonzero(capsys):
     code, _, err = run(capsys, "calendar", "deadline", "not-a-date", "1")
     assert code == 2
     code, _, err = run(capsys, "calendar", "deadline", "2022-01-05", "0")
+    assert code == 2  # a number outside its limit is a usage error
+    assert "N:" in err
+
+
+@pytest.mark.parametrize(
+    ("unit", "limit"), [("calendar", 36600), ("working", 25000), ("month", 1200), ("year", 100)]
+)
+def test_calendar_deadline_bounds_per_unit(capsys, unit, limit):
+    from fireflow.cli import MAX_PERIOD_UNITS
+
+    assert MAX_PERIOD_UNITS[unit] == limit
+    code, _, err = run(capsys, "calendar", "deadline", "2022-01-05", str(limit + 1), "--unit", unit)
+    assert code == 2
+    assert f"at most {limit}" in err
+    assert err.count("\n") == 1
+
+
+def test_calendar_deadline_huge_working_period_answers_at_once(capsys):
+    args = ("calendar", "deadline", "2022-01-01", "1000000000", "--unit", "working")
+    code, _, err = run(capsys, *args, "--provisional")
+    assert code == 2
+    assert "25000" in err
+
+
+def test_calendar_deadline_past_year_9999_is_an_input_error(capsys):
+    code, _, err = run(capsys, "calendar", "deadline", "9999-06-01", "100", "--unit", "year")
     assert code == 1
-    assert "n:" in err
+    assert "9999-12-31" in err
+    assert "Traceback" not in err
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"fireflow {version('fireflow')}"
+
+
+def test_flags_show_no_bool_label_in_help(capsys):
+    code, out, _ = run(capsys, "plan", "show", "--help")
+    assert code == 0
+    assert "--json" in out
+    assert "<bool>" not in out
+
+
+def test_usage_error_is_one_line_with_exit_2(capsys):
+    code, out, err = run(capsys, "plan", "show", "--no-such-option")
+    assert code == 2
+    assert err.startswith("用法错误 usage error: ")
+    assert err.count("\n") == 1
+    assert "fireflow plan show --help" in err
+
+
+def test_unexpected_exception_is_one_line_exit_70(capsys, monkeypatch):
+    import fireflow.cli as cli
+
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr(cli, "load_plan", boom)
+    code, _, err = run(capsys, "plan", "rules")
+    assert code == 70
+    assert err.count("\n") == 1
+    assert "ZeroDivisionError" in err and "report" in err
 
 
 def test_unknown_plan_and_command(capsys):
