@@ -2,9 +2,11 @@
 
 ``register(app)`` adds them to the ``fireflow`` command:
 
-* ``fireflow spotcheck inputs|commit|draw|verify``: the "双随机、一公开" draw
-  (inputs as a JSON file with ``communities``, ``inspectors``, ``conflicts``;
-  the seed as text; output JSON);
+* ``fireflow spotcheck seed|inputs|commit|draw|verify``: the "双随机、一公开"
+  draw (inputs as a JSON file with ``communities``, ``inspectors``,
+  ``conflicts``; the seed from ``--seed-file PATH``, standard input with
+  ``--seed -``, or, visible to ``ps`` and the shell history, ``--seed VALUE``;
+  output JSON);
 * ``fireflow report due --on DATE`` and ``fireflow report status``: report
   obligations and their state;
 * ``fireflow forms annex1|annex2|annex3 --events FILE.jsonl [--xlsx OUT] [--csv OUT]``;
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from fireflow._console import print_json
+from fireflow._console import EXIT_USAGE, fail, print_json
 from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
@@ -65,8 +67,21 @@ InputsArg = Annotated[
     typer.Argument(help="JSON file: communities, inspectors, conflicts (and team_size)."),
 ]
 SeedOpt = Annotated[
-    str, typer.Option("--seed", help="The seed, as text (at least 16 bytes of UTF-8).")
+    str | None,
+    typer.Option(
+        "--seed",
+        help="The seed as text, or - to read it from standard input. A seed given here "
+        "shows in `ps` and the shell history: prefer --seed-file or -.",
+    ),
 ]
+SeedFileOpt = Annotated[
+    Path | None,
+    typer.Option("--seed-file", help="Read the seed from this file (UTF-8; ends trimmed)."),
+]
+#: The most bytes read from a seed file or standard input.
+MAX_SEED_FILE_BYTES = 4096
+#: The bytes of a fresh seed from ``fireflow spotcheck seed`` (256 bits).
+FRESH_SEED_BYTES = 32
 EventsOpt = Annotated[
     Path,
     typer.Option(
@@ -78,18 +93,24 @@ CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write the form as CS
 
 
 def _errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Report fireflow and file errors as one line on stderr with exit code 1."""
+    """Report fireflow, file and text errors as one escaped line on stderr with exit code 1."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except FireflowError as exc:
-            typer.echo(f"错误 error: {exc}", err=True)
-            raise typer.Exit(1) from None
+            raise fail(str(exc)) from None
+        except IsADirectoryError as exc:
+            raise fail(
+                f"{exc.filename}: is a folder, expected a file (应为文件而非文件夹)"
+            ) from None
         except OSError as exc:
-            typer.echo(f"错误 error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
-            raise typer.Exit(1) from None
+            raise fail(f"{exc.filename or ''}: {exc.strerror or exc}") from None
+        except UnicodeError as exc:
+            raise fail(f"text is not valid UTF-8 or holds lone surrogates: {exc}") from None
+        except RecursionError:
+            raise fail("input nested too deeply (输入嵌套过深)") from None
 
     return wrapper
 
@@ -177,6 +198,44 @@ def _inputs(path: Path, plan: Plan) -> Any:
     return inputs_from_data(_read_json(path, "inputs"), plan)
 
 
+def _read_seed_bytes(stream: Any, where: str) -> str:
+    data = stream.read(MAX_SEED_FILE_BYTES + 1)
+    if len(data) > MAX_SEED_FILE_BYTES:
+        raise InvalidArgument("seed", f"{where}: more than {MAX_SEED_FILE_BYTES} bytes")
+    try:
+        text: str = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidArgument("seed", f"{where}: not UTF-8 text") from None
+    return text.strip()
+
+
+def _seed(seed: str | None, seed_file: Path | None) -> str:
+    """The seed from ``--seed VALUE``, ``--seed -`` (standard input) or ``--seed-file PATH``."""
+    if (seed is None) == (seed_file is None):
+        raise fail(
+            "give the seed once: --seed-file PATH, --seed - (stdin) or --seed VALUE", EXIT_USAGE
+        )
+    if seed_file is not None:
+        with seed_file.open("rb") as f:
+            return _read_seed_bytes(f, str(seed_file))
+    if seed == "-":
+        return _read_seed_bytes(typer.get_binary_stream("stdin"), "standard input")
+    assert seed is not None
+    return seed
+
+
+@spotcheck_app.command("seed")
+def spotcheck_seed() -> None:
+    """Print a fresh seed (生成随机种子): 256 bits from the operating system, as hex.
+
+    Keep it secret until the draw is published; write it to a file that only you
+    can read, e.g. ``(umask 077; fireflow spotcheck seed > seed.txt)``.
+    """
+    import secrets  # noqa: PLC0415 - the one place fireflow draws fresh randomness
+
+    typer.echo(secrets.token_hex(FRESH_SEED_BYTES))
+
+
 @spotcheck_app.command("inputs")
 @_errors
 def spotcheck_inputs(inputs: InputsArg, plan: PlanOpt = DEFAULT_PLAN) -> None:
@@ -186,34 +245,48 @@ def spotcheck_inputs(inputs: InputsArg, plan: PlanOpt = DEFAULT_PLAN) -> None:
 
 @spotcheck_app.command("commit")
 @_errors
-def spotcheck_commit(inputs: InputsArg, seed: SeedOpt, plan: PlanOpt = DEFAULT_PLAN) -> None:
+def spotcheck_commit(
+    inputs: InputsArg,
+    seed: SeedOpt = None,
+    seed_file: SeedFileOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+) -> None:
     """Print the commitment to publish before the draw (抽查前公布承诺值)."""
     from fireflow.rules.spotcheck import commit  # noqa: PLC0415
 
-    print_json(commit(_inputs(inputs, load_plan(plan)), seed).to_data())
+    the_seed = _seed(seed, seed_file)
+    print_json(commit(_inputs(inputs, load_plan(plan)), the_seed).to_data())
 
 
 @spotcheck_app.command("draw")
 @_errors
-def spotcheck_draw(inputs: InputsArg, seed: SeedOpt, plan: PlanOpt = DEFAULT_PLAN) -> None:
+def spotcheck_draw(
+    inputs: InputsArg,
+    seed: SeedOpt = None,
+    seed_file: SeedFileOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+) -> None:
     """Draw the communities and teams (双随机抽取), as JSON."""
     from fireflow.rules.spotcheck import draw  # noqa: PLC0415
 
-    print_json(draw(_inputs(inputs, load_plan(plan)), seed).to_data())
+    the_seed = _seed(seed, seed_file)
+    print_json(draw(_inputs(inputs, load_plan(plan)), the_seed).to_data())
 
 
 @spotcheck_app.command("verify")
 @_errors
 def spotcheck_verify(
     inputs: InputsArg,
-    seed: SeedOpt,
     commitment: Annotated[Path, typer.Option("--commitment", help="The published commitment.")],
     drawn: Annotated[Path, typer.Option("--draw", help="The published draw.")],
+    seed: SeedOpt = None,
+    seed_file: SeedFileOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Re-run a published draw and check it (验证抽查结果); exit 1 when it does not verify."""
     from fireflow.rules.spotcheck import Commitment, Draw, verify  # noqa: PLC0415
 
+    seed = _seed(seed, seed_file)
     result = verify(
         Commitment.from_data(_read_json(commitment, "commitment")),
         _inputs(inputs, load_plan(plan)),

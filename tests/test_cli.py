@@ -187,3 +187,77 @@ def test_simulate_is_the_main_job(tmp_path, capsys):
     assert (tmp_path / "index.html").is_file()
     assert (tmp_path / "timeline.csv").is_file()
     assert "抽查" in out
+
+
+def _spot_inputs(tmp_path):
+    path = tmp_path / "inputs.json"
+    path.write_text(
+        json.dumps(
+            {
+                "communities": [{"id": f"C{i}", "town": "金峰镇"} for i in range(12)],
+                "inspectors": [
+                    {"id": "H1", "agency": "housing", "name": "甲"},
+                    {"id": "F1", "agency": "fire", "name": "乙"},
+                ],
+                "conflicts": [],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_spotcheck_seed_is_fresh_256_bit_hex(capsys):
+    from fireflow.rules.spotcheck import MIN_SEED_BITS, seed_strength
+
+    code, first, _ = run(capsys, "spotcheck", "seed")
+    assert code == 0
+    code, second, _ = run(capsys, "spotcheck", "seed")
+    first, second = first.strip(), second.strip()
+    assert first != second
+    assert len(first) == 64 and int(first, 16) >= 0
+    assert seed_strength(first) >= MIN_SEED_BITS
+
+
+def test_seed_file_stdin_and_value_give_the_same_draw(tmp_path, capsys, monkeypatch):
+    import io
+
+    inputs = _spot_inputs(tmp_path)
+    seed = "5be1f0c7a9d24e6b8f3a1c0d9e7b6a52"
+    seed_file = tmp_path / "seed.txt"
+    seed_file.write_text(seed + "\n", encoding="utf-8")
+    _, by_value, _ = run(capsys, "spotcheck", "draw", str(inputs), "--seed", seed)
+    _, by_file, _ = run(capsys, "spotcheck", "draw", str(inputs), "--seed-file", str(seed_file))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(seed.encode() + b"\r\n")))
+    code, by_stdin, err = run(capsys, "spotcheck", "draw", str(inputs), "--seed", "-")
+    assert code == 0, err
+    assert by_value == by_file == by_stdin
+    assert json.loads(by_value)["assignments"]
+
+
+@pytest.mark.parametrize(
+    "seed", ["aaaaaaaaaaaaaaaa", "0123456789abcdef" * 2, "9f86d081884c7d659a2feaa0c55ad01"]
+)
+def test_weak_seeds_are_refused_on_every_spotcheck_command(tmp_path, capsys, seed):
+    inputs = _spot_inputs(tmp_path)
+    for command in ("commit", "draw"):
+        code, out, err = run(capsys, "spotcheck", command, str(inputs), "--seed", seed)
+        assert code == 1
+        assert out == ""
+        assert "R-SPOT-DOUBLE-RANDOM" in err and "128" in err
+        assert err.count("\n") == 1
+
+
+def test_seed_must_be_given_exactly_once(tmp_path, capsys):
+    inputs = _spot_inputs(tmp_path)
+    seed_file = tmp_path / "seed.txt"
+    seed_file.write_text("5be1f0c7a9d24e6b8f3a1c0d9e7b6a52", encoding="utf-8")
+    assert run(capsys, "spotcheck", "draw", str(inputs))[0] == 2
+    both = ("--seed", "5be1f0c7a9d24e6b8f3a1c0d9e7b6a52", "--seed-file", str(seed_file))
+    assert run(capsys, "spotcheck", "draw", str(inputs), *both)[0] == 2
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"ab" * 5000)
+    code, _, err = run(capsys, "spotcheck", "draw", str(inputs), "--seed-file", str(big))
+    assert code == 1
+    assert "4096" in err
