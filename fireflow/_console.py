@@ -9,7 +9,8 @@ command ends with one of these exit statuses and never with a traceback:
         a file that cannot be read or written (``OSError``), text that is
         not valid UTF-8 or holds lone surrogates (``UnicodeError``), input
         nested too deeply (``RecursionError``), a malformed CSV
-        (``csv.Error``), input too large for memory (``MemoryError``)
+        (``csv.Error``), malformed YAML (``yaml.YAMLError``), input too
+        large for memory (``MemoryError``)
 ``2``   a usage error: an unknown command or option, a missing or
         malformed argument, a number outside its documented limit
 ``70``  an internal error (``EX_SOFTWARE``): an exception fireflow did not
@@ -33,6 +34,7 @@ from importlib import metadata
 from typing import Any
 
 import typer
+import yaml
 from rich.console import Console
 from typer import core as typer_core
 
@@ -49,6 +51,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_USAGE",
     "MAX_ERROR_LINES",
+    "MAX_ERROR_LINE_LENGTH",
     "console",
     "error_line",
     "fail",
@@ -65,6 +68,8 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 #: At most this many lines of one error are printed (the rest are counted).
 MAX_ERROR_LINES = 40
+#: At most this many characters of one line of an error are printed.
+MAX_ERROR_LINE_LENGTH = 1000
 
 _REPORT_HINT = (
     "这是 fireflow 的缺陷，请报告 this is a bug in fireflow: please report it with the command "
@@ -94,16 +99,23 @@ def version_text() -> str:
         return "fireflow (version unknown: not installed)"
 
 
+def _clip(line: str) -> str:
+    if len(line) <= MAX_ERROR_LINE_LENGTH:
+        return line
+    return line[:MAX_ERROR_LINE_LENGTH] + " …"
+
+
 def error_line(message: str, prefix: str = "错误 error") -> str:
     """The lines of an error message for a terminal: escaped, bounded, first one prefixed.
 
     >>> print(error_line("CL-1\\x1b[2J: no such ticket"))
     错误 error: CL-1\\u001b[2J: no such ticket
     """
-    lines = message.splitlines() or [""]
-    shown = [escape_for_terminal(line) for line in lines[:MAX_ERROR_LINES]]
-    if len(lines) > MAX_ERROR_LINES:
-        more = len(lines) - MAX_ERROR_LINES
+    head = message[: MAX_ERROR_LINES * MAX_ERROR_LINE_LENGTH]
+    lines = head.splitlines()[:MAX_ERROR_LINES] or [""]
+    shown = [_clip(escape_for_terminal(line[: MAX_ERROR_LINE_LENGTH + 1])) for line in lines]
+    more = message.count("\n", len("\n".join(lines))) if len(lines) == MAX_ERROR_LINES else 0
+    if more:
         shown.append(f"  … 另有 {more} 行 and {more} more line(s)")
     shown[0] = f"{prefix}: {shown[0]}"
     return "\n".join(shown)
@@ -125,6 +137,8 @@ def _describe(exc: BaseException) -> tuple[str, int]:
         return "input too large for memory (输入过大)", EXIT_INPUT
     if isinstance(exc, UnicodeError):
         return f"text is not valid UTF-8 or holds lone surrogates (文本编码错误): {exc}", EXIT_INPUT
+    if isinstance(exc, yaml.YAMLError):  # a reader that let the parser's error through
+        return f"malformed YAML (YAML 格式错误): {exc}", EXIT_INPUT
     if isinstance(exc, csv.Error):
         return f"malformed CSV (CSV 格式错误): {exc}", EXIT_INPUT
     if isinstance(exc, IsADirectoryError):
@@ -186,6 +200,9 @@ def run_app(app: typer.Typer, argv: list[str] | None, prog_name: str) -> int:
         return 130
     except Exception as exc:  # the last resort: one line, never a traceback
         message, code = _describe(exc)
-        typer.echo(error_line(message), err=True)
+        try:
+            typer.echo(error_line(message), err=True)
+        except Exception:  # the message itself was too large to print
+            typer.echo(f"错误 error: {type(exc).__name__} (message too large to show)", err=True)
         return code
     return code if isinstance(code, int) else 0

@@ -189,7 +189,7 @@ def calendar_deadline(
     try:
         day = date.fromisoformat(start)
     except ValueError:
-        raise fail(f"START: not a date (YYYY-MM-DD): {start!r}", EXIT_USAGE) from None
+        raise fail(f"START: not a date (YYYY-MM-DD): {start[:40]!r}", EXIT_USAGE) from None
     if unit not in MAX_PERIOD_UNITS:
         units = " | ".join(MAX_PERIOD_UNITS)
         raise fail(f"--unit: unknown unit {unit!r}; use one of {units}", EXIT_USAGE)

@@ -317,8 +317,7 @@ def report_due(
     try:
         day = date.fromisoformat(on)
     except ValueError:
-        typer.echo(f"--on: not a date (YYYY-MM-DD): {on!r}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(f"--on: not a date (YYYY-MM-DD): {on[:40]!r}", EXIT_USAGE) from None
     items = deadlines_on(load_plan(plan), day)
     if as_json:
         print_json({"on": day.isoformat(), "deadlines": [i.to_data() for i in items]})

@@ -145,7 +145,7 @@ def test_flags_show_no_bool_label_in_help(capsys):
 
 
 def test_usage_error_is_one_line_with_exit_2(capsys):
-    code, out, err = run(capsys, "plan", "show", "--no-such-option")
+    code, _out, err = run(capsys, "plan", "show", "--no-such-option")
     assert code == 2
     assert err.startswith("用法错误 usage error: ")
     assert err.count("\n") == 1
@@ -162,7 +162,8 @@ def test_unexpected_exception_is_one_line_exit_70(capsys, monkeypatch):
     code, _, err = run(capsys, "plan", "rules")
     assert code == 70
     assert err.count("\n") == 1
-    assert "ZeroDivisionError" in err and "report" in err
+    assert "ZeroDivisionError" in err
+    assert "report" in err
 
 
 def test_unknown_plan_and_command(capsys):
@@ -216,7 +217,8 @@ def test_spotcheck_seed_is_fresh_256_bit_hex(capsys):
     code, second, _ = run(capsys, "spotcheck", "seed")
     first, second = first.strip(), second.strip()
     assert first != second
-    assert len(first) == 64 and int(first, 16) >= 0
+    assert len(first) == 64
+    assert int(first, 16) >= 0
     assert seed_strength(first) >= MIN_SEED_BITS
 
 
@@ -245,7 +247,8 @@ def test_weak_seeds_are_refused_on_every_spotcheck_command(tmp_path, capsys, see
         code, out, err = run(capsys, "spotcheck", command, str(inputs), "--seed", seed)
         assert code == 1
         assert out == ""
-        assert "R-SPOT-DOUBLE-RANDOM" in err and "128" in err
+        assert "R-SPOT-DOUBLE-RANDOM" in err
+        assert "128" in err
         assert err.count("\n") == 1
 
 

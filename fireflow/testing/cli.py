@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from fireflow.errors import FireflowError, Problem
+from fireflow._console import fail
+from fireflow.errors import FireflowError, InvalidArgument, Problem
 from fireflow.plan import Plan, load_plan
 from fireflow.testing.runner import (
     ScenarioResult,
@@ -24,6 +25,7 @@ from fireflow.testing.runner import (
     write_junit,
 )
 from fireflow.testing.scenario import Scenario, ScenarioError, load_scenario, scenario_json_schema
+from fireflow.text import escape_for_terminal
 
 __all__ = ["conformance_app"]
 
@@ -44,8 +46,7 @@ _MARK = {"passed": "PASS", "failed": "FAIL", "xfailed": "XFAIL", "xpassed": "XPA
 
 
 def _fail(exc: FireflowError) -> typer.Exit:
-    typer.echo(f"错误 error: {exc}", err=True)
-    return typer.Exit(1)
+    return fail(str(exc))
 
 
 @conformance_app.command("run")
@@ -66,6 +67,9 @@ def run(
         results = run_paths(paths, plan=plan)
     except FireflowError as exc:
         raise _fail(exc) from None
+    if not results:
+        shown = ", ".join(paths)
+        raise _fail(InvalidArgument("paths", f"no scenario files (*.scenario.yaml) in {shown}"))
     for r in results:
         typer.echo(f"{_MARK[r.outcome]:5} {r.scenario_id}  {r.title_zh}")
         if r.outcome in ("failed", "xpassed") or r.error is not None:
@@ -73,7 +77,10 @@ def run(
     if junit is not None:
         write_junit(results, junit)
     _summary(results)
-    if any(r.counts_as_failure for r in results):
+    failed = [r.scenario_id for r in results if r.counts_as_failure]
+    if failed:
+        shown = escape_for_terminal(", ".join(failed[:20])) + (" …" if len(failed) > 20 else "")
+        typer.echo(f"✗ {len(failed)} 个场景失败 scenario(s) failed: {shown}", err=True)
         raise typer.Exit(1)
 
 
