@@ -36,6 +36,7 @@ from typing import Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape as markup_escape
 from typer import core as typer_core
 
 try:  # typer 0.2x vendors click; earlier versions use click itself
@@ -56,7 +57,9 @@ __all__ = [
     "error_line",
     "fail",
     "print_json",
+    "rich_text",
     "run_app",
+    "term",
     "version_text",
 ]
 
@@ -80,6 +83,25 @@ _REPORT_HINT = (
 def console() -> Console:
     """A rich console; wide and unwrapped when not on a terminal (pipes, tests)."""
     return Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
+
+
+def term(text: object) -> str:
+    """``text`` for a terminal: each line escaped (:func:`escape_for_terminal`), newlines kept.
+
+    >>> print(term("金峰\\u202e小区\\n第二行"))
+    金峰\\u202e小区
+    第二行
+    """
+    return "\n".join(escape_for_terminal(line) for line in str(text).split("\n"))
+
+
+def rich_text(text: object) -> str:
+    """``text`` for a rich console or table: escaped like :func:`term`, and no markup.
+
+    >>> print(rich_text("[bold]x[/bold]"))
+    \\[bold]x\\[/bold]
+    """
+    return markup_escape(term(text))
 
 
 def print_json(data: Any) -> None:

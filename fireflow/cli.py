@@ -15,7 +15,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fireflow._console import EXIT_USAGE, console, fail, print_json, run_app, version_text
+from fireflow._console import (
+    EXIT_USAGE,
+    console,
+    fail,
+    print_json,
+    rich_text,
+    run_app,
+    term,
+    version_text,
+)
 from fireflow.calendar import Calendar
 from fireflow.errors import FireflowError, InvalidArgument, PlanError
 from fireflow.plan import load_plan, plan_json_schema_text
@@ -99,19 +108,19 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
         )
         return
     con = console()
-    con.print(f"[bold]{plan.name.zh}[/bold]\n{plan.name.en}")
-    con.print(f"{plan.district} · {plan.year} · {plan.timezone}")
+    con.print(f"[bold]{rich_text(plan.name.zh)}[/bold]\n{rich_text(plan.name.en)}")
+    con.print(rich_text(f"{plan.district} · {plan.year} · {plan.timezone}"))
     t = Table(title="阶段 Phases (R-CAL-PHASES)")
     for col in ("id", "阶段 Phase", "开始 Start", "结束 End", "天数 Days", "条款 Clause"):
         t.add_column(col)
     for p in plan.phases:
         t.add_row(
-            p.id,
-            f"{p.name.zh} {p.name.en}",
+            rich_text(p.id),
+            rich_text(f"{p.name.zh} {p.name.en}"),
             p.start.isoformat(),
             p.end.isoformat(),
             str(p.days),
-            p.clause,
+            rich_text(p.clause),
         )
     con.print(t)
     t = Table(title="报送时限 Deadlines")
@@ -127,7 +136,14 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     for d in deadlines:
         recipients = "、".join(plan.agency(a).name.zh for a in d.recipients)
         due = d.due.isoformat() + (" *" if d.due != d.nominal else "")
-        t.add_row(d.id, d.name_zh, d.nominal.isoformat(), due, recipients, " ".join(d.rules))
+        t.add_row(
+            rich_text(d.id),
+            rich_text(d.name_zh),
+            d.nominal.isoformat(),
+            due,
+            rich_text(recipients),
+            rich_text(" ".join(d.rules)),
+        )
     con.print(t)
     con.print("* 遇休息日顺延 due moved by the holiday policy (R-DUE-HOLIDAY, 民法典 第二百零三条)")
 
@@ -142,10 +158,11 @@ def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate."
             f"✗ 方案有 {len(exc.problems)} 处问题 / {len(exc.problems)} problem(s):", err=True
         )
         for p in exc.problems:
-            typer.echo(f"  {p}", err=True)
+            typer.echo(f"  {term(p)}", err=True)
         raise typer.Exit(1) from None
     typer.echo(
-        f"✓ 方案有效 plan is valid: {plan.id} ({len(plan.rules)} rules, {len(plan.phases)} phases)"
+        f"✓ 方案有效 plan is valid: {term(plan.id)} "
+        f"({len(plan.rules)} rules, {len(plan.phases)} phases)"
     )
 
 
@@ -156,12 +173,17 @@ def plan_rules(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([r.model_dump(mode="json") for r in plan.rules])
         return
-    t = Table(title=f"规则目录 Rule catalogue · {plan.id}")
+    t = Table(title=f"规则目录 Rule catalogue · {rich_text(plan.id)}")
     for col in ("id", "条款 Clause", "依据 Basis", "规则 Rule"):
         t.add_column(col)
     basis = {"plan": "方案原文 plan", "default": "默认解释 default", "mixed": "原文+默认 mixed"}
     for r in plan.rules:
-        t.add_row(r.id, r.clause, basis[r.basis], f"{r.title_zh} {r.title_en}")
+        t.add_row(
+            rich_text(r.id),
+            rich_text(r.clause),
+            basis[r.basis],
+            rich_text(f"{r.title_zh} {r.title_en}"),
+        )
     console().print(t)
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from fireflow._console import EXIT_USAGE, fail, print_json
+from fireflow._console import EXIT_USAGE, fail, print_json, term
 from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
@@ -116,12 +116,18 @@ def _errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def _read_json(path: Path, field: str) -> Any:
+    if path.is_dir():
+        raise InvalidArgument(field, f"{path}: is a folder, expected a JSON file")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InvalidArgument(field, f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
     except UnicodeDecodeError:
         raise InvalidArgument(field, f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise InvalidArgument(field, f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise InvalidArgument(field, f"{path}: not usable JSON ({exc})") from None
 
 
 def _iter_jsonl(path: Path, field: str) -> Iterator[tuple[int, Any]]:
@@ -185,7 +191,7 @@ def _echo_frame(df: pd.DataFrame, as_json: bool) -> None:
     if as_json:
         print_json(df.to_dict(orient="records"))
     else:
-        typer.echo(df.to_string(index=False))
+        typer.echo(term(df.to_string(index=False)))
 
 
 # =========================================================================== #
@@ -326,8 +332,10 @@ def report_due(
     for i in items:
         d = i.deadline
         typer.echo(
-            f"  {_DUE_ZH[i.state]:<5} {i.state:<10} {d.due.isoformat()}  {d.id:<26} "
-            f"{d.name_zh}  [{' '.join(d.rules)}]"
+            term(
+                f"  {_DUE_ZH[i.state]:<5} {i.state:<10} {d.due.isoformat()}  {d.id:<26} "
+                f"{d.name_zh}  [{' '.join(d.rules)}]"
+            )
         )
 
 
@@ -396,9 +404,11 @@ def report_status(
     for s in statuses:
         o = s.obligation
         who = o.town + (f"/{o.community}" if o.community else "")
-        typer.echo(f"{s.state_zh:<5} {s.state:<11} {o.due.isoformat()}  {o.report_id:<26} {who}")
+        typer.echo(
+            term(f"{s.state_zh:<5} {s.state:<11} {o.due.isoformat()}  {o.report_id:<26} {who}")
+        )
     for e in escalations:
-        typer.echo(f"⚠ {e.rule} → {'、'.join(e.targets)}: {e.reason_zh}")
+        typer.echo(term(f"⚠ {e.rule} → {'、'.join(e.targets)}: {e.reason_zh}"))
 
 
 # =========================================================================== #
@@ -468,7 +478,7 @@ def _form(
         _echo_frame(df, as_json)
     else:
         written = " ".join(str(x) for x in (csv, xlsx) if x is not None)
-        typer.echo(f"✓ {form_id}: {len(df)} 行 rows → {written}", err=True)
+        typer.echo(term(f"✓ {form_id}: {len(df)} 行 rows → {written}"), err=True)
 
 
 @forms_app.command("annex1")
@@ -554,7 +564,7 @@ def dossier_command(
         typer.echo(forms.dossier_json(data).decode("utf-8"), nl=False)
     else:
         n = data["summary"]["tickets"]
-        typer.echo(f"✓ {community}: {n} 件隐患 tickets", err=True)
+        typer.echo(term(f"✓ {community}: {n} 件隐患 tickets"), err=True)
 
 
 def register(app: typer.Typer) -> None:

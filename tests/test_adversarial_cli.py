@@ -478,7 +478,7 @@ CORPUS: list[Case] = [
         "--events",
         "{events-unknown-key.jsonl}",
         why="unknown key in the log",
-        pending="h-core",
+        pending="h-storeread",
     ),
     C(
         "dossier",
