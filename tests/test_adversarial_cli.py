@@ -638,11 +638,12 @@ def test_hostile_input_in_process(case: Case, files, capsys, monkeypatch) -> Non
     _check_output(case, code, out, err)
 
 
-def _limit_memory() -> None:  # pragma: no cover - runs in the child
-    import resource
-
-    cap = 1 << 30
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+# The child caps its own address space (1 GiB) before it runs the command, so a case that
+# eats memory fails fast instead of taking the machine with it.
+_CHILD = (
+    "import resource, sys; cap = 1 << 30; resource.setrlimit(resource.RLIMIT_AS, (cap, cap)); "
+    "from fireflow.cli import main; sys.exit(main())"
+)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_AS is POSIX")
@@ -651,12 +652,11 @@ def test_hostile_input_in_a_subprocess(case: Case, files) -> None:
     env = dict(os.environ, PYTHONIOENCODING="utf-8", COLUMNS="200")
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "fireflow.cli", *case.argv(files)],
+            [sys.executable, "-c", _CHILD, *case.argv(files)],
             input=case.stdin or b"",
             capture_output=True,
             timeout=30,
             env=env,
-            preexec_fn=_limit_memory,
             check=False,
         )
     except subprocess.TimeoutExpired:
