@@ -17,6 +17,7 @@ from rich.table import Table
 
 from fireflow._console import (
     EXIT_USAGE,
+    MAX_ERROR_LINES,
     console,
     fail,
     print_json,
@@ -150,15 +151,18 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
 
 @plan_app.command("check")
 def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate.")]) -> None:
-    """Validate a plan file and print every problem (校验方案文件)."""
+    """Validate a plan file and print its problems (校验方案文件): the first 40, and the count."""
     try:
         plan = load_plan(path)
     except PlanError as exc:
         typer.echo(
             f"✗ 方案有 {len(exc.problems)} 处问题 / {len(exc.problems)} problem(s):", err=True
         )
-        for p in exc.problems:
+        for p in exc.problems[:MAX_ERROR_LINES]:
             typer.echo(f"  {term(p)}", err=True)
+        more = len(exc.problems) - MAX_ERROR_LINES
+        if more > 0:
+            typer.echo(f"  … 另有 {more} 处 and {more} more", err=True)
         raise typer.Exit(1) from None
     typer.echo(
         f"✓ 方案有效 plan is valid: {term(plan.id)} "

@@ -264,3 +264,19 @@ def test_seed_must_be_given_exactly_once(tmp_path, capsys):
     code, _, err = run(capsys, "spotcheck", "draw", str(inputs), "--seed-file", str(big))
     assert code == 1
     assert "4096" in err
+
+
+def test_plan_check_lists_at_most_40_problems_and_counts_the_rest(capsys, monkeypatch):
+    import fireflow.cli as cli
+    from fireflow.errors import PlanError, Problem
+
+    def many(path):
+        raise PlanError([Problem("p.yaml", f"k{i}", "unknown key \x1b[2J") for i in range(100)])
+
+    monkeypatch.setattr(cli, "load_plan", many)
+    code, _, err = run(capsys, "plan", "check", "p.yaml")
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 1 + 40 + 1
+    assert "60 more" in lines[-1]
+    assert "\x1b" not in err
