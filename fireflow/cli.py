@@ -2,7 +2,9 @@
 
 Output is for people (Chinese labels with English alongside) unless
 ``--json`` is given, which prints stable, sorted JSON for other programs.
-Exit codes: 0 success, 1 a definition or input problem, 2 a usage error.
+Exit codes (see :mod:`fireflow._console`): 0 success, 1 a refusal, a failed
+check or bad input, 2 a usage error (including a number outside its limit),
+70 an internal error (a bug), 130 interrupted.  No input ends in a traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fireflow._console import console, print_json, run_app
+from fireflow._console import (
+    EXIT_USAGE,
+    MAX_ERROR_LINES,
+    console,
+    fail,
+    print_json,
+    rich_text,
+    run_app,
+    term,
+    version_text,
+)
 from fireflow.errors import PlanError
 from fireflow.plan import calendar_for_plan, load_plan, plan_json_schema_text
 from fireflow.reports_cli import register as register_reports
@@ -21,7 +33,7 @@ from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
 from fireflow.testing.cli import conformance_app
 
-__all__ = ["app", "entry", "main"]
+__all__ = ["MAX_PERIOD_UNITS", "app", "entry", "main"]
 
 app = typer.Typer(
     name="fireflow",
@@ -32,6 +44,29 @@ app = typer.Typer(
 )
 plan_app = typer.Typer(help="方案 Plans: show, check, rules, schema.", no_args_is_help=True)
 calendar_app = typer.Typer(help="日历 Calendar: legal deadlines.", no_args_is_help=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_show_version,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """fireflow: 消防通道专项整治规则引擎 (fire-passage campaign rules engine)."""
+
+
 app.add_typer(plan_app, name="plan")
 app.add_typer(calendar_app, name="calendar")
 register_reports(app)  # spotcheck, report, forms, dossier
@@ -40,6 +75,10 @@ app.add_typer(store_app, name="store")
 app.command("simulate")(simulate_command)
 
 DEFAULT_PLAN = "changle-2022"
+
+#: The longest period ``fireflow calendar deadline`` counts, per unit: about a
+#: century each, far beyond any deadline in a campaign plan, and quick to count.
+MAX_PERIOD_UNITS = {"calendar": 36600, "working": 25000, "month": 1200, "year": 100}
 PlanArg = Annotated[str, typer.Argument(help="Built-in plan name or path to a plan file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -69,19 +108,19 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
         )
         return
     con = console()
-    con.print(f"[bold]{plan.name.zh}[/bold]\n{plan.name.en}")
-    con.print(f"{plan.district} · {plan.year} · {plan.timezone}")
+    con.print(f"[bold]{rich_text(plan.name.zh)}[/bold]\n{rich_text(plan.name.en)}")
+    con.print(rich_text(f"{plan.district} · {plan.year} · {plan.timezone}"))
     t = Table(title="阶段 Phases (R-CAL-PHASES)")
     for col in ("id", "阶段 Phase", "开始 Start", "结束 End", "天数 Days", "条款 Clause"):
         t.add_column(col)
     for p in plan.phases:
         t.add_row(
-            p.id,
-            f"{p.name.zh} {p.name.en}",
+            rich_text(p.id),
+            rich_text(f"{p.name.zh} {p.name.en}"),
             p.start.isoformat(),
             p.end.isoformat(),
             str(p.days),
-            p.clause,
+            rich_text(p.clause),
         )
     con.print(t)
     t = Table(title="报送时限 Deadlines")
@@ -97,25 +136,36 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     for d in deadlines:
         recipients = "、".join(plan.agency(a).name.zh for a in d.recipients)
         due = d.due.isoformat() + (" *" if d.due != d.nominal else "")
-        t.add_row(d.id, d.name_zh, d.nominal.isoformat(), due, recipients, " ".join(d.rules))
+        t.add_row(
+            rich_text(d.id),
+            rich_text(d.name_zh),
+            d.nominal.isoformat(),
+            due,
+            rich_text(recipients),
+            rich_text(" ".join(d.rules)),
+        )
     con.print(t)
     con.print("* 遇休息日顺延 due moved by the holiday policy (R-DUE-HOLIDAY, 民法典 第二百零三条)")
 
 
 @plan_app.command("check")
 def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate.")]) -> None:
-    """Validate a plan file and print every problem (校验方案文件)."""
+    """Validate a plan file and print its problems (校验方案文件): the first 40, and the count."""
     try:
         plan = load_plan(path)
     except PlanError as exc:
         typer.echo(
             f"✗ 方案有 {len(exc.problems)} 处问题 / {len(exc.problems)} problem(s):", err=True
         )
-        for p in exc.problems:
-            typer.echo(f"  {p}", err=True)
+        for p in exc.problems[:MAX_ERROR_LINES]:
+            typer.echo(f"  {term(p)}", err=True)
+        more = len(exc.problems) - MAX_ERROR_LINES
+        if more > 0:
+            typer.echo(f"  … 另有 {more} 处 and {more} more", err=True)
         raise typer.Exit(1) from None
     typer.echo(
-        f"✓ 方案有效 plan is valid: {plan.id} ({len(plan.rules)} rules, {len(plan.phases)} phases)"
+        f"✓ 方案有效 plan is valid: {term(plan.id)} "
+        f"({len(plan.rules)} rules, {len(plan.phases)} phases)"
     )
 
 
@@ -126,12 +176,17 @@ def plan_rules(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([r.model_dump(mode="json") for r in plan.rules])
         return
-    t = Table(title=f"规则目录 Rule catalogue · {plan.id}")
+    t = Table(title=f"规则目录 Rule catalogue · {rich_text(plan.id)}")
     for col in ("id", "条款 Clause", "依据 Basis", "规则 Rule"):
         t.add_column(col)
     basis = {"plan": "方案原文 plan", "default": "默认解释 default", "mixed": "原文+默认 mixed"}
     for r in plan.rules:
-        t.add_row(r.id, r.clause, basis[r.basis], f"{r.title_zh} {r.title_en}")
+        t.add_row(
+            rich_text(r.id),
+            rich_text(r.clause),
+            basis[r.basis],
+            rich_text(f"{r.title_zh} {r.title_en}"),
+        )
     console().print(t)
 
 
@@ -152,15 +207,27 @@ def calendar_deadline(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """The last day of a period of N units that begins after START (期限计算)."""
+    """The last day of a period of N units that begins after START (期限计算).
+
+    N is at most 36600 calendar days, 25000 working days, 1200 months or 100 years.
+    """
     try:
         day = date.fromisoformat(start)
     except ValueError:
-        typer.echo(f"START: not a date (YYYY-MM-DD): {start!r}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(f"START: not a date (YYYY-MM-DD): {start[:40]!r}", EXIT_USAGE) from None
+    if unit not in MAX_PERIOD_UNITS:
+        units = " | ".join(MAX_PERIOD_UNITS)
+        raise fail(f"--unit: unknown unit {unit!r}; use one of {units}", EXIT_USAGE)
+    limit = MAX_PERIOD_UNITS[unit]
+    if not 1 <= n <= limit:
+        raise fail(
+            f"N: {n} is outside 1..{limit} for --unit {unit} (期限超出范围 at most {limit})",
+            EXIT_USAGE,
+        )
     p = load_plan(plan)
     cal = calendar_for_plan(p, allow_provisional=provisional) if provisional else p.calendar
-    period = cal.period(day, n, unit)  # type: ignore[arg-type] # checked by period()
+    # the calendar refuses n beyond its limits and periods past 9999-12-31 (typed errors)
+    period = cal.period(day, n, unit)  # type: ignore[arg-type] # checked above
     if as_json:
         print_json(
             {

@@ -2,9 +2,11 @@
 
 ``register(app)`` adds them to the ``fireflow`` command:
 
-* ``fireflow spotcheck inputs|commit|draw|verify``: the "双随机、一公开" draw
-  (inputs as a JSON file with ``communities``, ``inspectors``, ``conflicts``;
-  the seed as text; output JSON);
+* ``fireflow spotcheck seed|inputs|commit|draw|verify``: the "双随机、一公开"
+  draw (inputs as a JSON file with ``communities``, ``inspectors``,
+  ``conflicts``; the seed from ``--seed-file PATH``, standard input with
+  ``--seed -``, or, visible to ``ps`` and the shell history, ``--seed VALUE``;
+  output JSON);
 * ``fireflow report due --on DATE`` and ``fireflow report status``: report
   obligations and their state;
 * ``fireflow forms annex1|annex2|annex3 --events LOG [--xlsx OUT] [--csv OUT]``;
@@ -43,12 +45,11 @@ import attrs
 import typer
 
 from fireflow import output
-from fireflow._console import print_json
+from fireflow._console import EXIT_USAGE, fail, print_json, term
 from fireflow._input import MAX_LINE_BYTES, iter_json_lines, read_json
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
-from fireflow.text import escape_for_terminal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,8 +91,21 @@ InputsArg = Annotated[
     typer.Argument(help="JSON file: communities, inspectors, conflicts (and team_size)."),
 ]
 SeedOpt = Annotated[
-    str, typer.Option("--seed", help="The seed, as text (at least 16 bytes of UTF-8).")
+    str | None,
+    typer.Option(
+        "--seed",
+        help="The seed as text, or - to read it from standard input. A seed given here "
+        "shows in `ps` and the shell history: prefer --seed-file or -.",
+    ),
 ]
+SeedFileOpt = Annotated[
+    Path | None,
+    typer.Option("--seed-file", help="Read the seed from this file (UTF-8; ends trimmed)."),
+]
+#: The most bytes read from a seed file or standard input.
+MAX_SEED_FILE_BYTES = 4096
+#: The bytes of a fresh seed from ``fireflow spotcheck seed`` (256 bits).
+FRESH_SEED_BYTES = 32
 EventsOpt = Annotated[
     Path,
     typer.Option(
@@ -115,18 +129,24 @@ CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write the form as CS
 
 
 def _errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Report fireflow and file errors as one line on stderr with exit code 1."""
+    """Report fireflow, file and text errors as one escaped line on stderr with exit code 1."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except FireflowError as exc:
-            typer.echo(f"错误 error: {escape_for_terminal(str(exc))}", err=True)
-            raise typer.Exit(1) from None
+            raise fail(str(exc)) from None
+        except IsADirectoryError as exc:
+            raise fail(
+                f"{exc.filename}: is a folder, expected a file (应为文件而非文件夹)"
+            ) from None
         except OSError as exc:
-            typer.echo(f"错误 error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
-            raise typer.Exit(1) from None
+            raise fail(f"{exc.filename or ''}: {exc.strerror or exc}") from None
+        except UnicodeError as exc:
+            raise fail(f"text is not valid UTF-8 or holds lone surrogates: {exc}") from None
+        except RecursionError:
+            raise fail("input nested too deeply (输入嵌套过深)") from None
 
     return wrapper
 
@@ -391,7 +411,7 @@ def _history(events: Path, checkpoint_file: Path | None, unverified: bool) -> Hi
         return read_history(events, checkpoint=cp, unverified=unverified)
     except VerificationFailed as exc:
         typer.echo(
-            f"✗ 校验失败，未生成任何文件 {escape_for_terminal(str(events))} does not verify; "
+            f"✗ 校验失败，未生成任何文件 {term(str(events))} does not verify; "
             "nothing was written (--unverified makes a draft marked 未经校验 UNVERIFIED):",
             err=True,
         )
@@ -400,20 +420,12 @@ def _history(events: Path, checkpoint_file: Path | None, unverified: bool) -> Hi
         raise typer.Exit(1) from None
 
 
-def _terminal(text: str) -> str:
-    """Text built from a log or store, each line escaped for a terminal (line breaks kept).
-
-    In JSON text the escapes (``\\u009b``) read back as the same characters.
-    """
-    return "\n".join(escape_for_terminal(line) for line in text.split("\n"))
-
-
 def _echo_frame(df: pd.DataFrame, as_json: bool) -> None:
     if as_json:
         records = df.to_dict(orient="records")
-        typer.echo(_terminal(json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True)))
+        typer.echo(term(json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True)))
     else:
-        typer.echo(_terminal(df.to_string(index=False)))
+        typer.echo(term(df.to_string(index=False)))
 
 
 # =========================================================================== #
@@ -426,6 +438,44 @@ def _inputs(path: Path, plan: Plan) -> Any:
     return inputs_from_data(_read_json(path, "inputs"), plan)
 
 
+def _read_seed_bytes(stream: Any, where: str) -> str:
+    data = stream.read(MAX_SEED_FILE_BYTES + 1)
+    if len(data) > MAX_SEED_FILE_BYTES:
+        raise InvalidArgument("seed", f"{where}: more than {MAX_SEED_FILE_BYTES} bytes")
+    try:
+        text: str = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidArgument("seed", f"{where}: not UTF-8 text") from None
+    return text.strip()
+
+
+def _seed(seed: str | None, seed_file: Path | None) -> str:
+    """The seed from ``--seed VALUE``, ``--seed -`` (standard input) or ``--seed-file PATH``."""
+    if (seed is None) == (seed_file is None):
+        raise fail(
+            "give the seed once: --seed-file PATH, --seed - (stdin) or --seed VALUE", EXIT_USAGE
+        )
+    if seed_file is not None:
+        with seed_file.open("rb") as f:
+            return _read_seed_bytes(f, str(seed_file))
+    if seed == "-":
+        return _read_seed_bytes(typer.get_binary_stream("stdin"), "standard input")
+    assert seed is not None
+    return seed
+
+
+@spotcheck_app.command("seed")
+def spotcheck_seed() -> None:
+    """Print a fresh seed (生成随机种子): 256 bits from the operating system, as hex.
+
+    Keep it secret until the draw is published; write it to a file that only you
+    can read, e.g. ``(umask 077; fireflow spotcheck seed > seed.txt)``.
+    """
+    import secrets  # noqa: PLC0415 - the one place fireflow draws fresh randomness
+
+    typer.echo(secrets.token_hex(FRESH_SEED_BYTES))
+
+
 @spotcheck_app.command("inputs")
 @_errors
 def spotcheck_inputs(inputs: InputsArg, plan: PlanOpt = DEFAULT_PLAN) -> None:
@@ -435,34 +485,48 @@ def spotcheck_inputs(inputs: InputsArg, plan: PlanOpt = DEFAULT_PLAN) -> None:
 
 @spotcheck_app.command("commit")
 @_errors
-def spotcheck_commit(inputs: InputsArg, seed: SeedOpt, plan: PlanOpt = DEFAULT_PLAN) -> None:
+def spotcheck_commit(
+    inputs: InputsArg,
+    seed: SeedOpt = None,
+    seed_file: SeedFileOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+) -> None:
     """Print the commitment to publish before the draw (抽查前公布承诺值)."""
     from fireflow.rules.spotcheck import commit  # noqa: PLC0415
 
-    print_json(commit(_inputs(inputs, load_plan(plan)), seed).to_data())
+    the_seed = _seed(seed, seed_file)
+    print_json(commit(_inputs(inputs, load_plan(plan)), the_seed).to_data())
 
 
 @spotcheck_app.command("draw")
 @_errors
-def spotcheck_draw(inputs: InputsArg, seed: SeedOpt, plan: PlanOpt = DEFAULT_PLAN) -> None:
+def spotcheck_draw(
+    inputs: InputsArg,
+    seed: SeedOpt = None,
+    seed_file: SeedFileOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+) -> None:
     """Draw the communities and teams (双随机抽取), as JSON."""
     from fireflow.rules.spotcheck import draw  # noqa: PLC0415
 
-    print_json(draw(_inputs(inputs, load_plan(plan)), seed).to_data())
+    the_seed = _seed(seed, seed_file)
+    print_json(draw(_inputs(inputs, load_plan(plan)), the_seed).to_data())
 
 
 @spotcheck_app.command("verify")
 @_errors
 def spotcheck_verify(
     inputs: InputsArg,
-    seed: SeedOpt,
     commitment: Annotated[Path, typer.Option("--commitment", help="The published commitment.")],
     drawn: Annotated[Path, typer.Option("--draw", help="The published draw.")],
+    seed: SeedOpt = None,
+    seed_file: SeedFileOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Re-run a published draw and check it (验证抽查结果); exit 1 when it does not verify."""
     from fireflow.rules.spotcheck import Commitment, Draw, verify  # noqa: PLC0415
 
+    seed = _seed(seed, seed_file)
     result = verify(
         Commitment.from_data(_read_json(commitment, "commitment")),
         _inputs(inputs, load_plan(plan)),
@@ -493,8 +557,7 @@ def report_due(
     try:
         day = date.fromisoformat(on)
     except ValueError:
-        typer.echo(f"--on: not a date (YYYY-MM-DD): {on!r}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(f"--on: not a date (YYYY-MM-DD): {on[:40]!r}", EXIT_USAGE) from None
     items = deadlines_on(load_plan(plan), day)
     if as_json:
         print_json({"on": day.isoformat(), "deadlines": [i.to_data() for i in items]})
@@ -503,8 +566,10 @@ def report_due(
     for i in items:
         d = i.deadline
         typer.echo(
-            f"  {_DUE_ZH[i.state]:<5} {i.state:<10} {d.due.isoformat()}  {d.id:<26} "
-            f"{d.name_zh}  [{' '.join(d.rules)}]"
+            term(
+                f"  {_DUE_ZH[i.state]:<5} {i.state:<10} {d.due.isoformat()}  {d.id:<26} "
+                f"{d.name_zh}  [{' '.join(d.rules)}]"
+            )
         )
 
 
@@ -573,9 +638,11 @@ def report_status(
     for s in statuses:
         o = s.obligation
         who = o.town + (f"/{o.community}" if o.community else "")
-        typer.echo(f"{s.state_zh:<5} {s.state:<11} {o.due.isoformat()}  {o.report_id:<26} {who}")
+        typer.echo(
+            term(f"{s.state_zh:<5} {s.state:<11} {o.due.isoformat()}  {o.report_id:<26} {who}")
+        )
     for e in escalations:
-        typer.echo(f"⚠ {e.rule} → {'、'.join(e.targets)}: {e.reason_zh}")
+        typer.echo(term(f"⚠ {e.rule} → {'、'.join(e.targets)}: {e.reason_zh}"))
 
 
 # =========================================================================== #
@@ -652,7 +719,7 @@ def _form(
         _echo_frame(df, as_json)
     else:
         written = " ".join(str(x) for x in (csv, xlsx) if x is not None)
-        typer.echo(f"✓ {form_id}: {len(df)} 行 rows → {written}", err=True)
+        typer.echo(term(f"✓ {form_id}: {len(df)} 行 rows → {written}"), err=True)
 
 
 @forms_app.command("annex1")
@@ -790,10 +857,10 @@ def dossier_command(
     if html is not None:
         output.write_text(html, forms.dossier_html(data))
     if json_out is None and html is None:
-        typer.echo(_terminal(forms.dossier_json(data).decode("utf-8")), nl=False)
+        typer.echo(term(forms.dossier_json(data).decode("utf-8")), nl=False)
     else:
         n = data["summary"]["tickets"]
-        typer.echo(f"✓ {escape_for_terminal(community)}: {n} 件隐患 tickets", err=True)
+        typer.echo(term(f"✓ {community}: {n} 件隐患 tickets"), err=True)
 
 
 def register(app: typer.Typer) -> None:

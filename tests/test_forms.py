@@ -375,7 +375,7 @@ def test_cli_forms_and_dossier(tmp_path):
     r = runner.invoke(app, ["forms", "annex1", *args])
     assert "首占新城" in {row["小区"] for row in json.loads(r.stdout)}
     one = draw_inputs(PLAN, [Community("首占花园", "首占镇")], [Inspector("F1", "fire")])
-    d = draw(one, "s" * 16)
+    d = draw(one, "forms-cli-seed-8c41f0e2b7d95a63")
     drawn, found = tmp_path / "draw.json", tmp_path / "findings.json"
     drawn.write_text(json.dumps(d.to_data(), ensure_ascii=False), encoding="utf-8")
     finding = {"community": "首占花园", "category": "evacuation_blocked", "compliant": False}

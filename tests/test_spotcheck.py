@@ -6,6 +6,7 @@ The ratio is checked in exact arithmetic: "不低于10%" means drawn / N >= 10%,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +25,7 @@ from fireflow import InvalidArgument, load_plan
 from fireflow.forms import ticket_states
 from fireflow.rules.escalation import due_escalations
 from fireflow.rules.spotcheck import (
+    MIN_SEED_BITS,
     Commitment,
     Community,
     Conflict,
@@ -38,6 +40,7 @@ from fireflow.rules.spotcheck import (
     findings_to_commands,
     inputs_from_data,
     required_count,
+    seed_strength,
     verify,
 )
 from fireflow.ticket import Ticket
@@ -78,7 +81,12 @@ ratios = st.one_of(
     st.integers(min_value=1, max_value=100).map(lambda p: p / 100),
     st.floats(min_value=0.001, max_value=1.0, allow_nan=False, allow_infinity=False),
 )
-seeds = st.one_of(st.binary(min_size=16, max_size=48), st.text(min_size=16, max_size=40))
+# Strong seeds only (R-SPOT-DOUBLE-RANDOM refuses weak ones): digest bytes, and text led
+# by a hex digest so that hypothesis's favourite "0000…" cannot come out.
+seeds = st.one_of(
+    st.binary(min_size=1, max_size=48).map(lambda b: hashlib.sha256(b).digest()),
+    st.text(max_size=40).map(lambda t: hashlib.sha256(t.encode("utf-8")).hexdigest() + t),
+)
 
 
 # --------------------------------------------------------------------------- #
@@ -398,6 +406,55 @@ def test_bad_inputs_name_the_field(comms, pool, ties, field):
     with pytest.raises(InvalidArgument) as info:
         draw_inputs(PLAN, comms, pool, ties)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "aaaaaaaaaaaaaaaa",
+        "a" * 200,
+        b"\x00" * 64,
+        "0123456789abcdef" * 4,  # a block of 16 hex digits, repeated
+        "9f86d081884c7d659a2feaa0c55ad01",  # 31 hex digits: 124 bits
+        "1234567890" * 3 + "12",  # decimal digits: 106 bits
+        "x" * 2000,  # too long as well as weak
+    ],
+)
+def test_weak_seeds_are_refused_naming_the_rule(weak):
+    inputs = draw_inputs(PLAN, communities(3), POOL)
+    for func in (draw, commit):
+        with pytest.raises(InvalidArgument) as info:
+            func(inputs, weak)
+        assert info.value.field == "seed"
+        assert info.value.rule == "R-SPOT-DOUBLE-RANDOM"
+
+
+@pytest.mark.parametrize(
+    "strong",
+    [
+        "9f86d081884c7d659a2feaa0c55ad015",  # 32 hex digits: 128 bits
+        bytes(range(16)),
+        "2022-07-16 长乐区抽查 公开种子 A",  # the conformance suite's seed
+        "Jm3xQ9vT2pLw8nRk5sYd1A",  # 22 characters of secrets.token_urlsafe(16)
+    ],
+)
+def test_strong_seeds_are_accepted(strong):
+    assert seed_strength(strong) >= MIN_SEED_BITS
+    draw(draw_inputs(PLAN, communities(3), POOL), strong)
+
+
+@given(seed=st.binary(min_size=1, max_size=64) | st.text(min_size=1, max_size=64))
+def test_seed_strength_ignores_repetition(seed):
+    assert seed_strength(seed * 3) == seed_strength(seed)
+    assert seed_strength(seed[:1] * 40) == 0
+
+
+def test_a_weak_seed_fails_verification_instead_of_raising():
+    inputs = draw_inputs(PLAN, communities(3), POOL)
+    d = draw(inputs, SEED)
+    result = verify(commit(inputs, SEED), inputs, "aaaaaaaaaaaaaaaa", d)
+    assert not result.ok
+    assert [c.name for c in result.checks if not c.ok] == ["seed"]
 
 
 def test_bad_seed_and_team_size():

@@ -59,6 +59,8 @@ from fireflow.states import compiled_table
 
 __all__ = [
     "FORMAT",
+    "MAX_SEED_BYTES",
+    "MIN_SEED_BITS",
     "MIN_SEED_BYTES",
     "Assignment",
     "Check",
@@ -81,6 +83,7 @@ __all__ = [
     "findings_to_commands",
     "inputs_from_data",
     "required_count",
+    "seed_strength",
     "verify",
 ]
 
@@ -88,6 +91,10 @@ __all__ = [
 FORMAT = "fireflow.spotcheck/1"
 #: The shortest seed accepted: a short seed could be found from the commitment by trying.
 MIN_SEED_BYTES = 16
+#: The least apparent entropy of a seed, in bits (see :func:`seed_strength`).
+MIN_SEED_BITS = 128
+#: The longest seed accepted.
+MAX_SEED_BYTES = 1024
 _RATIO_RULE = "R-SPOT-RATIO"
 _RANDOM_RULE = "R-SPOT-DOUBLE-RANDOM"
 _MAX_ID = 128
@@ -492,6 +499,75 @@ def required_count(ratio: float, n: int) -> int:
 # Commit, draw, verify
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
+
+
+def _period(symbols: Sequence[object]) -> int:
+    """The length of the shortest block that ``symbols`` repeats (prefix function)."""
+    n = len(symbols)
+    fail = [0] * n
+    k = 0
+    for i in range(1, n):
+        while k and symbols[i] != symbols[k]:
+            k = fail[k - 1]
+        if symbols[i] == symbols[k]:
+            k += 1
+        fail[i] = k
+    p = n - (fail[-1] if n else 0)
+    return p if n % p == 0 else n
+
+
+def _bits_per_symbol(block: Sequence[object]) -> float:
+    if not all(isinstance(c, str) for c in block):
+        return 8.0  # raw bytes
+    chars = set(block)
+    if chars <= set("0123456789"):
+        return math.log2(10)
+    if chars <= _HEX:
+        return 4.0
+    text = "".join(str(c) for c in block)
+    if text.isascii() and text.isalpha() and (text.islower() or text.isupper()):
+        return math.log2(26)
+    if text.isascii() and text.isalpha():
+        return math.log2(52)
+    if text.isascii() and text.isalnum():
+        return math.log2(62)
+    if chars <= _BASE64:
+        return 6.0
+    return math.log2(95)  # printable ASCII, and the same flat rate for any other text
+
+
+def seed_strength(seed: bytes | str) -> float:
+    """The apparent entropy of a seed, in bits: a floor against obvious mistakes, not a proof.
+
+    The seed is cut to the shortest block it repeats (``abcabc`` counts as
+    ``abc``); one symbol repeated counts 0 bits.  Each symbol of the block then
+    counts by the smallest alphabet that holds them all: decimal digits 3.32
+    bits, hex digits 4, one-case letters 4.70, letters 5.70, letters and
+    digits 5.95, the base64 alphabet 6, any other text 6.57 per character,
+    bytes that are not printable ASCII 8.  Text-looking bytes count as text.
+
+    >>> seed_strength("a" * 64)
+    0.0
+    >>> seed_strength("0123456789abcdef" * 2)  # 32 hex digits, but a block of 16 repeated
+    64.0
+    >>> seed_strength("9f86d081884c7d659a2feaa0c55ad015")  # secrets.token_hex(16)
+    128.0
+    >>> seed_strength(bytes(range(16)))
+    128.0
+    """
+    if isinstance(seed, bytes) and all(0x20 <= b < 0x7F for b in seed):
+        seed = seed.decode("ascii")
+    symbols: Sequence[object] = list(seed)
+    if not symbols:
+        return 0.0
+    block = symbols[: _period(symbols)]
+    if len(set(block)) < 2:
+        return 0.0
+    return round(len(block) * _bits_per_symbol(block), 2)
+
+
 def _seed_bytes(seed: bytes | str) -> bytes:
     if isinstance(seed, str):
         try:
@@ -507,6 +583,20 @@ def _seed_bytes(seed: bytes | str) -> bytes:
             "seed",
             f"at least {MIN_SEED_BYTES} bytes (e.g. secrets.token_hex(16)); a short seed "
             "could be found from the commitment by trying",
+            rule=_RANDOM_RULE,
+        )
+    if len(raw) > MAX_SEED_BYTES:
+        raise InvalidArgument(
+            "seed", f"{len(raw)} bytes, at most {MAX_SEED_BYTES} (种子过长)", rule=_RANDOM_RULE
+        )
+    bits = seed_strength(raw if isinstance(seed, bytes) else _nfc(seed))
+    if bits < MIN_SEED_BITS:
+        raise InvalidArgument(
+            "seed",
+            f"too weak: about {bits:g} bits of apparent entropy, at least {MIN_SEED_BITS} "
+            "needed (种子随机性不足; one repeated character, a repeated block, or fewer than "
+            "32 hex digits can be guessed from the commitment): make one with "
+            "`fireflow spotcheck seed` or secrets.token_hex(32)",
             rule=_RANDOM_RULE,
         )
     return raw

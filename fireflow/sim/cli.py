@@ -7,8 +7,13 @@ population and writes into ``./fireflow-out``: ``index.html`` (the KPI table,
 the reports, the escalations and the plots), ``timeline.csv``,
 ``timeline_by_town.csv``, ``kpis.csv`` and the PNG plots.
 
-Exit codes: 0 success, 1 a missing extra or a bad input (plan, population),
-2 a usage error.
+Limits: ``--communities`` is at most :data:`MAX_COMMUNITIES` (a run takes
+about 3 ms per community, so the largest run takes under a minute, and says
+so before it starts); ``--seed`` is a whole number in ``0..2**63-1``.
+
+Exit codes: 0 success, 1 a missing extra or a bad input (plan, population,
+an ``--out`` that cannot be written), 2 a usage error (including a number
+outside its limit).
 """
 
 from __future__ import annotations
@@ -19,13 +24,23 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape as markup_escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from fireflow import output
+from fireflow._console import fail, run_app
 from fireflow.errors import FireflowError
+from fireflow.text import escape_for_terminal
 
-__all__ = ["MISSING_EXTRA", "app", "main", "simulate_command"]
+__all__ = ["MAX_COMMUNITIES", "MAX_SEED", "MISSING_EXTRA", "app", "main", "simulate_command"]
+
+#: The most communities ``--communities`` generates.
+MAX_COMMUNITIES = 10_000
+#: The largest ``--seed``.
+MAX_SEED = 2**63 - 1
+#: From this many communities on, the command says that the run takes a while.
+_SLOW_FROM = 2_000
 
 #: What the command prints when pandas or matplotlib is missing.
 MISSING_EXTRA = (
@@ -33,6 +48,11 @@ MISSING_EXTRA = (
     "pip install 'fireflow[sim]'\n"
     "推演需要安装 sim 扩展：pip install 'fireflow[sim]'"
 )
+
+
+def _safe(text: str) -> str:
+    """Plan text for a rich console: control characters escaped, no markup."""
+    return markup_escape(escape_for_terminal(text))
 
 
 def _missing() -> list[str]:
@@ -53,26 +73,33 @@ def simulate_command(
             "default: a generated population.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the run's random streams.")] = 2022,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the run's random streams."),
+    ] = 2022,
     out: Annotated[
         Path, typer.Option("--out", help="Directory for the report, CSV and PNG files.")
     ] = Path("fireflow-out"),
     communities: Annotated[
         int,
         typer.Option(
-            "--communities", min=1, help="Communities of the generated population (no CSV)."
+            "--communities",
+            min=1,
+            max=MAX_COMMUNITIES,
+            help="Communities of the generated population (no CSV).",
         ),
     ] = 300,
 ) -> None:
     """推演 Simulate the campaign and write a report (what-if simulator)."""
     missing = _missing()
     if missing:
-        typer.echo(MISSING_EXTRA, err=True)
-        raise typer.Exit(1)
+        raise fail(MISSING_EXTRA)
     from fireflow.plan import load_plan  # noqa: PLC0415
     from fireflow.sim import generate_population, load_population, simulate  # noqa: PLC0415
 
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    if out.exists() and not out.is_dir():
+        raise fail(f"--out: {out} exists and is not a folder (应为文件夹)")
     try:
         output.check_folder(out)  # a link or a file as --out is refused before simulating
         the_plan = load_plan(plan)
@@ -81,8 +108,15 @@ def simulate_command(
             if population is not None
             else generate_population(communities, seed=seed)
         )
+        if len(pop) >= _SLOW_FROM:
+            typer.echo(
+                f"推演 {len(pop)} 个小区约需 {len(pop) * 3 // 1000 + 1} 秒以上 "
+                f"simulating {len(pop)} communities takes a while (about 3 ms each)",
+                err=True,
+            )
         console.print(
-            f"[bold]{the_plan.name.zh}[/bold] · {the_plan.id} · {len(pop)} 个小区 communities "
+            f"[bold]{_safe(the_plan.name.zh)}[/bold] · {_safe(the_plan.id)} · "
+            f"{len(pop)} 个小区 communities "
             f"in {len(pop.towns)} 乡镇 towns · seed {seed}"
         )
         with Progress(
@@ -110,11 +144,9 @@ def simulate_command(
         console.print(table)
         index = result.write_report(out)
     except FireflowError as exc:
-        typer.echo(f"错误 error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     except OSError as exc:
-        typer.echo(f"错误 error: cannot write to {out}: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
     console.print(f"报告 report: {index}")
 
 
@@ -124,7 +156,7 @@ app.command("simulate")(simulate_command)
 
 def main() -> None:
     """Run the command on its own (``python -m fireflow.sim.cli``)."""
-    typer.run(simulate_command)
+    raise SystemExit(run_app(app, None, "fireflow-simulate"))
 
 
 if __name__ == "__main__":  # pragma: no cover

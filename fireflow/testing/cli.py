@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from fireflow.errors import FireflowError, Problem
+from fireflow._console import fail, term
+from fireflow.errors import FireflowError, InvalidArgument, Problem
 from fireflow.plan import Plan, load_plan
 from fireflow.testing.runner import (
     ScenarioResult,
@@ -44,8 +45,7 @@ _MARK = {"passed": "PASS", "failed": "FAIL", "xfailed": "XFAIL", "xpassed": "XPA
 
 
 def _fail(exc: FireflowError) -> typer.Exit:
-    typer.echo(f"错误 error: {exc}", err=True)
-    return typer.Exit(1)
+    return fail(str(exc))
 
 
 @conformance_app.command("run")
@@ -66,14 +66,20 @@ def run(
         results = run_paths(paths, plan=plan)
     except FireflowError as exc:
         raise _fail(exc) from None
+    if not results:
+        shown = ", ".join(paths)
+        raise _fail(InvalidArgument("paths", f"no scenario files (*.scenario.yaml) in {shown}"))
     for r in results:
-        typer.echo(f"{_MARK[r.outcome]:5} {r.scenario_id}  {r.title_zh}")
+        typer.echo(term(f"{_MARK[r.outcome]:5} {r.scenario_id}  {r.title_zh}"))
         if r.outcome in ("failed", "xpassed") or r.error is not None:
-            typer.echo("\n".join(f"      {line}" for line in r.report().splitlines()))
+            typer.echo(term("\n".join(f"      {line}" for line in r.report().splitlines())))
     if junit is not None:
         write_junit(results, junit)
     _summary(results)
-    if any(r.counts_as_failure for r in results):
+    failed = [r.scenario_id for r in results if r.counts_as_failure]
+    if failed:
+        shown = term(", ".join(failed[:20])) + (" …" if len(failed) > 20 else "")
+        typer.echo(f"✗ {len(failed)} 个场景失败 scenario(s) failed: {shown}", err=True)
         raise typer.Exit(1)
 
 
@@ -137,9 +143,11 @@ def coverage(
         for rule_id, ids in cov.by_rule.items():
             title = the_plan.rule(rule_id).title_zh
             shown = ", ".join(ids) if ids else "—— 无场景 UNCOVERED"
-            typer.echo(f"{rule_id:22} {title:10}\t{len(ids):2}  {shown}")
+            typer.echo(term(f"{rule_id:22} {title:10}") + f"\t{len(ids):2}  " + term(shown))
         for rule_id, ids in cov.unknown.items():
-            typer.echo(f"{rule_id:22} (not in plan {cov.plan_id})\t{', '.join(ids)}")
+            typer.echo(
+                term(f"{rule_id:22} (not in plan {cov.plan_id})") + "\t" + term(", ".join(ids))
+            )
         covered = len(cov.by_rule) - len(cov.uncovered)
         typer.echo(
             f"plan {cov.plan_id}: {len(cov.by_rule)} rules, {covered} covered, "

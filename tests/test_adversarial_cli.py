@@ -1,0 +1,720 @@
+"""The adversarial corpus: every ``fireflow`` command driven with hostile input.
+
+For every case: the documented exit status (1 bad input or a refusal, 2 a usage
+error), no traceback, exactly one readable error line (``错误 error: ...``,
+``用法错误 usage error: ...`` or a command's ``✗`` summary line), no raw control
+or bidirectional character on the terminal, and a bounded run (in-process
+through :func:`fireflow.cli.main`; the cases that could hang or eat memory run
+in a subprocess with a timeout and a memory cap).
+
+Cases whose fix belongs to another branch are in the corpus anyway, marked
+``xfail(strict=True, reason="pending h-<branch>")``; the marks come off when
+those branches are merged.  ``test_corpus_covers_every_command`` fails when a
+command is added without cases.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from fireflow.cli import app, main
+
+# --------------------------------------------------------------------------- #
+# Hostile files, built once
+
+_BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{c}: &{c} [{','.join(['*' + p] * 10)}]\n"
+    for p, c in zip("abcdefghi", "bcdefghij", strict=True)
+)
+_DEEP = 100_000
+LONE = "\udc80"  # a lone surrogate, as Python decodes undecodable argv bytes
+BIDI = "金峰\u202e小区"
+ZWSP = "金峰小区\u200b"
+HUGE = "9" * 5000
+SEED = "5be1f0c7a9d24e6b8f3a1c0d9e7b6a52"
+
+
+def _report_event() -> dict[str, Any]:
+    """One valid event: a town inspector reports a car in the fire lane of community C1."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from fireflow import Ticket, load_plan
+    from fireflow.events import event_to_data
+
+    t = Ticket("T-1", load_plan("changle-2022"))
+    t.command(
+        "report", datetime(2022, 3, 21, 10, tzinfo=ZoneInfo("Asia/Shanghai")), "town", "李",
+        community="C1", town="金峰镇", category="fire_lane_vehicle", subtype="private_car",
+        location="inside", source="town_inspection", description="占用消防车道",
+        evidence=[{"kind": "photo_before", "sha256": "ab" * 32}],
+    )  # fmt: skip
+    return dict(event_to_data(t.events[0]))
+
+
+def _files(d: Path) -> dict[str, str]:
+    f: dict[str, Path] = {}
+
+    def put(name: str, data: bytes | str) -> None:
+        p = d / name
+        p.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+        f[name] = p
+
+    f["missing"] = d / "missing.json"
+    f["folder"] = d / "folder"
+    f["folder"].mkdir()
+    put("empty", b"")
+    put("nul", b"\x00" * 64)
+    put("binary", b"\xff\xfe\x00\xc3garbage\x80")
+    put("deep.json", "[" * _DEEP + "]" * _DEEP)
+    put("deep.yaml", "a: " + "[" * _DEEP + "]" * _DEEP + "\n")
+    put("bomb.yaml", _BOMB)
+    put("unknown-keys.yaml", "".join(f"k{i}: v\n" for i in range(20_000)))
+    put("not-a-dict.json", "[1, 2, 3]")
+    put("huge-int.json", json.dumps({"communities": HUGE}))
+    put(
+        "inputs.json",
+        json.dumps(
+            {
+                "communities": [{"id": f"C{i}", "town": "金峰镇"} for i in range(12)],
+                "inspectors": [
+                    {"id": "H1", "agency": "housing", "name": "甲"},
+                    {"id": "F1", "agency": "fire", "name": "乙"},
+                ],
+                "conflicts": [],
+            },
+            ensure_ascii=False,
+        ),
+    )
+    put(
+        "inputs-bidi.json",
+        json.dumps(
+            {
+                "communities": [{"id": BIDI, "town": "金峰镇"}],
+                "inspectors": [{"id": "H1", "agency": "housing", "name": "甲"}],
+                "conflicts": [],
+            },
+            ensure_ascii=False,
+        ),
+    )
+    put("seed.txt", SEED + "\n")
+    put("weak-seed.txt", "a" * 64)
+    put("big-seed.txt", "ab" * 5000)
+    put("events.jsonl", "")
+    good = _report_event()
+    put("events-ok.jsonl", json.dumps(good, ensure_ascii=False) + "\n")
+    put("events-long.jsonl", json.dumps({**good, "description": "长" * 5_000_000}) + "\n")
+    put("events-nul.jsonl", json.dumps({**good, "description": "a\u0000b"}) + "\n")
+    put("events-bidi.jsonl", json.dumps({**good, "community": BIDI}) + "\n")
+    put("events-esc.jsonl", json.dumps({**good, "ticket": "T\x1b[2J"}) + "\n")
+    put("events-unknown-key.jsonl", json.dumps({**good, "surprise": 1}) + "\n")
+    put("events-list.jsonl", "[1, 2]\n")
+    put("events-lone.jsonl", '{"kind": "created", "ticket": "\\ud800"}\n')
+    put("events-deep.jsonl", "[" * _DEEP + "]" * _DEEP + "\n")
+    put("towns.json", json.dumps({"金峰镇": ["C1"]}, ensure_ascii=False))
+    put("heads-list.json", "[]")
+    put(
+        "pop-oversize.csv",
+        "乡镇（街道）,小区名称,物业服务企业,户数,楼栋数\n金峰镇," + "x" * 200_000 + ",y,1,1\n",
+    )
+    put("pop-nul.csv", "乡镇（街道）,小区名称,物业服务企业,户数,楼栋数\n金峰镇,\x00,y,1,1\n")
+    put("pop-huge.csv", f"乡镇（街道）,小区名称,物业服务企业,户数,楼栋数\n金峰镇,甲,y,{HUGE},1\n")
+    put("scenario-bad.scenario.yaml", "id: [unclosed\n")
+    put("target.txt", "keep me\n")
+    os.symlink(d / "target.txt", d / "link.txt")
+    f["link.txt"] = d / "link.txt"
+    os.symlink(d / "nowhere", d / "dangling")
+    f["dangling"] = d / "dangling"
+    put("foreign.db", b"")
+    con = sqlite3.connect(f["foreign.db"])
+    con.execute("create table t (x)")
+    con.commit()
+    con.close()
+    put("truncated.db", b"SQLite format 3\x00" + b"\x00" * 50)
+    from fireflow.store import SQLiteStore
+
+    with SQLiteStore(d / "store.db"):
+        pass
+    f["store.db"] = d / "store.db"
+    return {k: str(v) for k, v in f.items()}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return _files(tmp_path_factory.mktemp("hostile"))
+
+
+# --------------------------------------------------------------------------- #
+# The corpus
+
+
+@dataclass(frozen=True)
+class Case:
+    command: str  # the command path, e.g. "plan show"
+    args: tuple[str, ...]  # after the command path; "{name}" is a hostile file
+    code: int
+    why: str
+    pending: str | None = None  # the branch whose fix the case waits for
+    subprocess: bool = False  # could hang or eat memory on a branch without the fix
+    stdin: bytes | None = None
+    expect: str | None = None  # a text the error must hold (case-insensitive)
+    marks: tuple[Any, ...] = field(default=())
+
+    def argv(self, files: dict[str, str]) -> list[str]:
+        def fill(arg: str) -> str:
+            return re.sub(r"\{([\w.-]+)\}", lambda m: files[m.group(1)], arg)
+
+        return [*self.command.split(), *(fill(a) for a in self.args)]
+
+
+def C(command: str, *args: str, code: int = 1, why: str = "", **kw: Any) -> Case:
+    return Case(command, args, code, why or " ".join(args)[:40], **kw)
+
+
+CORPUS: list[Case] = [
+    # plan show / rules / check
+    C("plan show", "{missing}", why="missing plan file"),
+    C("plan show", "{folder}", why="folder as plan"),
+    C("plan show", "{nul}", why="NUL bytes"),
+    C("plan show", "{binary}", why="undecodable bytes"),
+    C("plan show", "{empty}", why="empty file"),
+    C("plan show", LONE, why="lone surrogate name"),
+    C("plan show", BIDI, why="bidi name"),
+    C("plan show", "--json", "--bogus", code=2, why="unknown option"),
+    C("plan show", "{deep.yaml}", why="deep nesting", subprocess=True),
+    C("plan rules", "{missing}", why="missing plan file"),
+    C("plan rules", "{folder}", why="folder as plan"),
+    C("plan rules", "{binary}", why="undecodable bytes"),
+    C("plan rules", "{dangling}", why="dangling symlink"),
+    C("plan check", "{missing}", why="missing plan file"),
+    C("plan check", "{folder}", why="folder as plan"),
+    C("plan check", "{nul}", why="NUL bytes"),
+    C("plan check", "{binary}", why="undecodable bytes"),
+    C("plan check", "{empty}", why="empty file"),
+    C("plan check", "{deep.yaml}", why="deep nesting", subprocess=True),
+    C(
+        "plan check",
+        "{bomb.yaml}",
+        why="alias bomb",
+        subprocess=True,
+        expect="alias",
+        pending="h-parse",
+    ),
+    C(
+        "plan check",
+        "{unknown-keys.yaml}",
+        why="20k unknown keys",
+        subprocess=True,
+    ),
+    C("plan check", code=2, why="missing argument"),
+    C("plan schema", "extra", code=2, why="unexpected argument"),
+    C("plan schema", "--bogus", code=2, why="unknown option"),
+    C("plan schema", LONE, code=2, why="lone surrogate argument"),
+    # calendar deadline
+    C("calendar deadline", "2022-01-01", "100000", "--unit", "year", code=2, why="100000 years"),
+    C(
+        "calendar deadline",
+        "2022-01-01",
+        "1000000000",
+        "--unit",
+        "working",
+        "--provisional",
+        code=2,
+        why="a billion working days",
+    ),
+    C("calendar deadline", "2022-01-01", "36601", code=2, why="calendar days over limit"),
+    C("calendar deadline", "2022-01-01", "1201", "--unit", "month", code=2, why="months"),
+    C("calendar deadline", "2022-01-01", HUGE, code=2, why="5000-digit number"),
+    C("calendar deadline", "2022-01-01", "-5", code=2, why="negative"),
+    C("calendar deadline", "9999-12-01", "100", "--unit", "year", why="past year 9999"),
+    C("calendar deadline", "2022-02-30", "1", code=2, why="invalid date"),
+    C("calendar deadline", LONE, "1", code=2, why="lone surrogate date"),
+    C("calendar deadline", "2022-01-01", "1", "--unit", BIDI, code=2, why="bidi unit"),
+    C("calendar deadline", "2022-01-01", "1", "--plan", "{folder}", why="folder as plan"),
+    C("calendar deadline", "2031-01-05", "1", why="no holiday data"),
+    # spotcheck
+    C("spotcheck seed", "extra", code=2, why="unexpected argument"),
+    C("spotcheck seed", "--bytes", "9", code=2, why="unknown option"),
+    C("spotcheck inputs", "{missing}", why="missing inputs"),
+    C("spotcheck inputs", "{folder}", why="folder as inputs"),
+    C("spotcheck inputs", "{binary}", why="undecodable bytes"),
+    C("spotcheck inputs", "{deep.json}", why="deep nesting"),
+    C("spotcheck inputs", "{not-a-dict.json}", why="a list, not an object"),
+    C("spotcheck inputs", "{huge-int.json}", why="huge number"),
+    C("spotcheck inputs", "{inputs-bidi.json}", why="bidi community id", pending="h-core"),
+    C("spotcheck commit", "{inputs.json}", "--seed", "aaaaaaaaaaaaaaaa", why="weak seed"),
+    C("spotcheck commit", "{inputs.json}", "--seed-file", "{weak-seed.txt}", why="weak seed file"),
+    C("spotcheck commit", "{inputs.json}", "--seed-file", "{folder}", why="folder as seed file"),
+    C("spotcheck commit", "{inputs.json}", "--seed-file", "{binary}", why="binary seed file"),
+    C("spotcheck commit", "{inputs.json}", "--seed-file", "{big-seed.txt}", why="seed > 4096 B"),
+    C("spotcheck commit", "{inputs.json}", "--seed", LONE * 40, why="lone surrogate seed"),
+    C("spotcheck commit", "{inputs.json}", code=2, why="no seed"),
+    C("spotcheck commit", "{deep.json}", "--seed", SEED, why="deep nesting"),
+    C("spotcheck draw", "{inputs.json}", "--seed", "0123456789abcdef" * 2, why="repeated block"),
+    C("spotcheck draw", "{inputs.json}", "--seed", "-", stdin=b"\xff\xfe" * 20, why="binary stdin"),
+    C("spotcheck draw", "{inputs.json}", "--seed", "-", stdin=b"", why="empty stdin"),
+    C(
+        "spotcheck draw",
+        "{inputs.json}",
+        "--seed",
+        SEED,
+        "--seed-file",
+        "{seed.txt}",
+        code=2,
+        why="two seeds",
+    ),
+    C("spotcheck draw", "{missing}", "--seed-file", "{seed.txt}", why="missing inputs"),
+    C(
+        "spotcheck verify",
+        "{inputs.json}",
+        "--seed-file",
+        "{seed.txt}",
+        "--commitment",
+        "{deep.json}",
+        "--draw",
+        "{deep.json}",
+        why="deep nesting",
+    ),
+    C(
+        "spotcheck verify",
+        "{inputs.json}",
+        "--seed-file",
+        "{seed.txt}",
+        "--commitment",
+        "{folder}",
+        "--draw",
+        "{missing}",
+        why="folder and missing",
+    ),
+    C(
+        "spotcheck verify",
+        "{inputs.json}",
+        "--seed-file",
+        "{seed.txt}",
+        "--commitment",
+        "{not-a-dict.json}",
+        "--draw",
+        "{not-a-dict.json}",
+        why="lists, not objects",
+    ),
+    C("spotcheck verify", "{inputs.json}", "--seed-file", "{seed.txt}", code=2, why="missing"),
+    # report
+    C("report due", "--on", "2022-02-30", code=2, why="invalid date"),
+    C("report due", "--on", LONE, code=2, why="lone surrogate date"),
+    C("report due", "--on", HUGE, code=2, why="huge number as date"),
+    C("report due", "--on", "2022-07-01", "--plan", "{binary}", why="binary plan"),
+    C("report due", code=2, why="missing --on"),
+    C(
+        "report status",
+        "--towns",
+        "{deep.json}",
+        "--at",
+        "2022-12-13T09:00+08:00",
+        why="deep nesting",
+    ),
+    C("report status", "--towns", "{folder}", "--at", "2022-12-13T09:00+08:00", why="folder"),
+    C("report status", "--towns", "{towns.json}", "--at", "2022-12-13T09:00", why="naive time"),
+    C("report status", "--towns", "{towns.json}", "--at", LONE, why="lone surrogate time"),
+    C(
+        "report status",
+        "--towns",
+        "{towns.json}",
+        "--at",
+        "2022-12-13T09:00+08:00",
+        "--submissions",
+        "{events-deep.jsonl}",
+        why="deep submissions",
+    ),
+    C(
+        "report status",
+        "--towns",
+        "{not-a-dict.json}",
+        "--at",
+        "2022-12-13T09:00+08:00",
+        why="towns as a list",
+    ),
+    # forms
+    *[
+        case
+        for form in ("annex1", "annex2", "annex3")
+        for case in (
+            C(f"forms {form}", "--events", "{missing}", why="missing events"),
+            C(f"forms {form}", "--events", "{folder}", why="folder as events"),
+            C(f"forms {form}", "--events", "{binary}", why="undecodable events"),
+            C(f"forms {form}", "--events", "{events-list.jsonl}", why="a list per line"),
+            C(f"forms {form}", "--events", "{events-deep.jsonl}", why="deep nesting"),
+            C(f"forms {form}", "--events", "{events-lone.jsonl}", why="lone surrogate"),
+            C(f"forms {form}", "--events", "{foreign.db}", why="foreign SQLite"),
+            C(f"forms {form}", "--events", "{truncated.db}", why="truncated SQLite"),
+            C(
+                f"forms {form}",
+                "--events",
+                "{events-ok.jsonl}",
+                "--csv",
+                "{folder}",
+                why="folder as --csv",
+            ),
+            C(
+                f"forms {form}",
+                "--events",
+                "{events-ok.jsonl}",
+                "--csv",
+                "{folder}/no/such.csv",
+                why="missing folder for --csv",
+            ),
+            C(
+                f"forms {form}",
+                "--events",
+                "{events-ok.jsonl}",
+                "--xlsx",
+                "{link.txt}",
+                why="symlink as --xlsx",
+                pending="h-output",
+            ),
+        )
+    ],
+    C("forms annex1", "--events", "{events-ok.jsonl}", "--towns", "{deep.json}", why="deep towns"),
+    C(
+        "forms annex1",
+        "--events",
+        "{events-ok.jsonl}",
+        "--towns",
+        "{not-a-dict.json}",
+        why="towns as a list",
+    ),
+    C("forms annex3", "--events", "{events-ok.jsonl}", "--draw", "{deep.json}", why="deep draw"),
+    C(
+        "forms annex3",
+        "--events",
+        "{events-ok.jsonl}",
+        "--findings",
+        "{not-a-dict.json}",
+        why="findings of numbers",
+    ),
+    C(
+        "forms annex2",
+        "--events",
+        "{events-long.jsonl}",
+        why="5 MB description",
+        pending="h-storeread",
+    ),
+    C(
+        "forms annex2",
+        "--events",
+        "{events-nul.jsonl}",
+        why="NUL in description",
+        pending="h-storeread",
+    ),
+    C(
+        "forms annex2",
+        "--events",
+        "{events-esc.jsonl}",
+        why="terminal escape in ticket id",
+        pending="h-storeread",
+    ),
+    C(
+        "forms annex2",
+        "--events",
+        "{events-ok.jsonl}",
+        "--csv",
+        "{link.txt}",
+        why="symlink as --csv",
+        pending="h-output",
+    ),
+    # dossier
+    C("dossier", "C1", "--events", "{missing}", why="missing events"),
+    C("dossier", "C1", "--events", "{folder}", why="folder as events"),
+    C("dossier", "C1", "--events", "{events-deep.jsonl}", why="deep nesting"),
+    C("dossier", "C1", "--events", "{foreign.db}", why="foreign SQLite"),
+    C(
+        "dossier",
+        "C1",
+        "--events",
+        "{events-ok.jsonl}",
+        "--heads",
+        "{heads-list.json}",
+        why="heads as a list",
+    ),
+    C("dossier", "C1", "--events", "{events-ok.jsonl}", "--html", "{folder}", why="folder --html"),
+    C(
+        "dossier",
+        "C1",
+        "--events",
+        "{events-ok.jsonl}",
+        "--json",
+        "{folder}/a/b.json",
+        why="missing folder --json",
+    ),
+    C(
+        "dossier",
+        "C1",
+        "--events",
+        "{events-ok.jsonl}",
+        "--html",
+        "{link.txt}",
+        why="symlink --html",
+        pending="h-output",
+    ),
+    C("dossier", BIDI, "--events", "{events-ok.jsonl}", why="bidi community"),
+    C("dossier", ZWSP, "--events", "{events-ok.jsonl}", why="zero-width community"),
+    C("dossier", LONE, "--events", "{events-ok.jsonl}", why="lone surrogate"),
+    C(
+        "dossier",
+        "C1",
+        "--events",
+        "{events-bidi.jsonl}",
+        why="bidi community in the log",
+        pending="h-storeread",
+    ),
+    C(
+        "dossier",
+        "C1",
+        "--events",
+        "{events-unknown-key.jsonl}",
+        why="unknown key in the log",
+        pending="h-storeread",
+    ),
+    C(
+        "dossier",
+        "C1",
+        "--events",
+        "{events-long.jsonl}",
+        why="5 MB description",
+        pending="h-storeread",
+    ),
+    C(
+        "dossier",
+        "C1",
+        "--events",
+        "{store.db}",
+        "--unverified",
+        code=0,
+        why="--unverified flag",
+        pending="h-storeread",
+    ),
+    # simulate
+    C("simulate", "--communities", "10001", code=2, why="over the limit"),
+    C("simulate", "--communities", HUGE, code=2, why="5000-digit number"),
+    C("simulate", "--communities", "0", code=2, why="zero"),
+    C("simulate", "--seed", "-1", code=2, why="negative seed"),
+    C("simulate", "--seed", HUGE, code=2, why="huge seed"),
+    C("simulate", "--out", "{target.txt}", "--communities", "5", why="file as --out"),
+    C(
+        "simulate",
+        "--population",
+        "{pop-oversize.csv}",
+        "--out",
+        "{folder}/sim",
+        why="oversize CSV field",
+    ),
+    C("simulate", "--population", "{pop-nul.csv}", "--out", "{folder}/sim", why="NUL in CSV"),
+    C("simulate", "--population", "{pop-huge.csv}", "--out", "{folder}/sim", why="huge count"),
+    C("simulate", "--population", "{folder}", "--out", "{folder}/sim", why="folder as CSV"),
+    C("simulate", "--population", "{binary}", "--out", "{folder}/sim", why="binary CSV"),
+    # conformance
+    C("conformance run", "{missing}", why="missing scenario"),
+    C("conformance run", "{folder}", why="folder with no scenario"),
+    C("conformance run", "{empty}", why="empty file as scenario"),
+    C("conformance run", "{scenario-bad.scenario.yaml}", why="bad YAML"),
+    C("conformance run", "{deep.yaml}", why="deep nesting", subprocess=True),
+    C(
+        "conformance run",
+        "{bomb.yaml}",
+        why="alias bomb",
+        subprocess=True,
+        expect="alias",
+        pending="h-parse",
+    ),
+    C("conformance run", "--plan", "{binary}", "{folder}", why="binary plan"),
+    C("conformance run", code=2, why="missing argument"),
+    C("conformance coverage", "{missing}", why="missing scenario"),
+    C("conformance coverage", "{scenario-bad.scenario.yaml}", why="bad YAML"),
+    C("conformance coverage", "--plan", "{folder}", why="folder as plan"),
+    C("conformance schema", "extra", code=2, why="unexpected argument"),
+    C("conformance schema", "--bogus", code=2, why="unknown option"),
+    # store
+    C("store verify", "{missing}", why="missing store"),
+    C("store verify", "{folder}", why="folder as store"),
+    C("store verify", "{binary}", why="not SQLite"),
+    C("store verify", "{foreign.db}", why="foreign SQLite"),
+    C("store verify", "{truncated.db}", why="truncated SQLite"),
+    C("store verify", "{store.db}", "--checkpoint", "{deep.json}", why="deep checkpoint"),
+    C("store verify", "{store.db}", "--checkpoint", "{folder}", why="folder checkpoint"),
+    C("store verify", "{store.db}", "--checkpoint", "{binary}", why="binary checkpoint"),
+    C("store verify", "{empty}", why="empty file"),
+    C("store tickets", "{missing}", why="missing store"),
+    C("store tickets", "{folder}", why="folder as store"),
+    C("store tickets", "{foreign.db}", why="foreign SQLite"),
+    C("store tickets", "{truncated.db}", why="truncated SQLite"),
+    C("store replay", "{missing}", "T1", why="missing store"),
+    C("store replay", "{store.db}", "T1", why="no such ticket"),
+    C("store replay", "{store.db}", LONE, why="lone surrogate ticket"),
+    C("store replay", "{store.db}", "T\x1b[2J", why="terminal escape in ticket"),
+    C("store replay", "{foreign.db}", "T1", why="foreign SQLite"),
+    C("store checkpoint", "{missing}", why="missing store"),
+    C("store checkpoint", "{store.db}", code=2, why="empty store, no --at"),
+    C(
+        "store checkpoint",
+        "{store.db}",
+        "--at",
+        "2022-13-45T00:00+08:00",
+        code=2,
+        why="invalid --at",
+    ),
+    C("store checkpoint", "{store.db}", "--at", LONE, code=2, why="lone surrogate --at"),
+    C(
+        "store checkpoint",
+        "{store.db}",
+        "--at",
+        "2022-07-01T00:00+08:00",
+        "--out",
+        "{folder}",
+        why="folder as --out",
+    ),
+    C(
+        "store checkpoint",
+        "{store.db}",
+        "--at",
+        "2022-07-01T00:00+08:00",
+        "--out",
+        "{link.txt}",
+        why="symlink --out",
+        pending="h-output",
+    ),
+]
+
+
+def _commands() -> set[str]:
+    found: set[str] = set()
+
+    def walk(cmd: Any, path: list[str]) -> None:
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, [*path, name])
+        else:
+            found.add(" ".join(path))
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def _param(case: Case) -> Any:
+    marks = list(case.marks)
+    if case.pending:
+        marks.append(pytest.mark.xfail(strict=True, reason=f"pending {case.pending}"))
+    return pytest.param(case, id=f"{case.command}: {case.why}", marks=marks)
+
+
+# --------------------------------------------------------------------------- #
+# The checks
+
+_PREFIXES = ("错误 error:", "用法错误 usage error:", "✗ ")
+
+
+def _check_output(case: Case, code: int, out: str, err: str) -> None:
+    assert "Traceback" not in out + err, err[-2000:]
+    assert code == case.code, f"exit {code}, expected {case.code}: {err[-1000:]}"
+    if code == 0:
+        return
+    if case.expect is not None:
+        assert case.expect.lower() in err.lower(), f"no {case.expect!r} in: {err[-1000:]!r}"
+    headed = [line for line in err.splitlines() if line.startswith(_PREFIXES)]
+    assert len(headed) == 1, f"expected one error line, got: {err[-2000:]!r}"
+    assert len(err.splitlines()) <= 45, "error output is not bounded"
+    for ch in err:
+        cat = unicodedata.category(ch)
+        assert ch == "\n" or cat not in ("Cc", "Cf", "Cs"), f"raw {ch!r} reached the terminal"
+
+
+IN_PROCESS = [_param(c) for c in CORPUS if not c.subprocess]
+IN_SUBPROCESS = [_param(c) for c in CORPUS if c.subprocess]
+
+
+@pytest.mark.parametrize("case", IN_PROCESS)
+def test_hostile_input_in_process(case: Case, files, capsys, monkeypatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(case.stdin or b"")))
+    code = main(case.argv(files))
+    out, err = capsys.readouterr()
+    _check_output(case, code, out, err)
+
+
+# The child caps its own address space (1 GiB) before it runs the command, so a case that
+# eats memory fails fast instead of taking the machine with it.
+_CHILD = (
+    "import resource, sys; cap = 1 << 30; resource.setrlimit(resource.RLIMIT_AS, (cap, cap)); "
+    "from fireflow.cli import main; sys.exit(main())"
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_AS is POSIX")
+@pytest.mark.parametrize("case", IN_SUBPROCESS)
+def test_hostile_input_in_a_subprocess(case: Case, files) -> None:
+    env = dict(os.environ, PYTHONIOENCODING="utf-8", COLUMNS="200")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, *case.argv(files)],
+            input=case.stdin or b"",
+            capture_output=True,
+            timeout=30,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("hung: no answer within the hang guard")
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    _check_output(case, proc.returncode, out, err)
+
+
+def test_corpus_covers_every_command() -> None:
+    covered = {c.command for c in CORPUS}
+    assert covered == _commands(), "a command without hostile cases (or a case for no command)"
+    counts = collections.Counter(c.command for c in CORPUS)
+    assert min(counts.values()) >= 2
+
+
+def test_a_few_cases_in_a_real_process_with_undecodable_argv(files) -> None:
+    """Bytes that are not UTF-8 on the command line reach fireflow as lone surrogates."""
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    for argv, code in (
+        ([b"plan", b"show", b"\xff\xfe"], 1),
+        ([b"calendar", b"deadline", b"\xff", b"1"], 2),
+        ([b"store", b"replay", files["store.db"].encode(), b"T\xff\x1b[2J"], 1),
+    ):
+        proc = subprocess.run(
+            [sys.executable.encode(), b"-m", b"fireflow.cli", *argv],
+            capture_output=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        err = proc.stderr.decode("utf-8", "replace")
+        assert proc.returncode == code, err
+        assert "Traceback" not in err
+        assert "\x1b" not in err
+
+
+def test_corpus_size_per_command() -> None:
+    """The figures the closing note reports (printed with ``pytest -s``)."""
+    counts = collections.Counter(c.command for c in CORPUS)
+    pending = collections.Counter(c.pending for c in CORPUS if c.pending)
+    print(f"\n{len(CORPUS)} cases over {len(counts)} commands; pending: {dict(pending)}")
+    for command, n in sorted(counts.items()):
+        print(f"  {n:3}  {command}")
+    assert sum(counts.values()) == len(CORPUS)
