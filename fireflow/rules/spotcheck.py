@@ -56,6 +56,7 @@ from fireflow.events import check_json_value
 from fireflow.model import ActorIn, Command, TicketState
 from fireflow.plan import Plan
 from fireflow.states import compiled_table
+from fireflow.text import check_name
 
 __all__ = [
     "FORMAT",
@@ -163,14 +164,10 @@ def _nfc(text: str) -> str:
 
 
 def _ident(value: Any, field: str, *, required: bool = True) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(field, f"expected text, got {type(value).__name__}")
-    check_json_value(value, field)
-    if required and not value.strip():
-        raise InvalidArgument(field, "must not be empty")
-    if len(value) > _MAX_ID:
-        raise InvalidArgument(field, f"longer than {_MAX_ID} characters")
-    return _nfc(value)
+    """An id or name of the inputs, under the one text policy (fireflow.text)."""
+    if not required and value == "":
+        return ""
+    return check_name(value, field, _MAX_ID)
 
 
 @attrs.frozen
