@@ -13,16 +13,21 @@ pytest::
     MyPlanMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=40)
     TestMyPlan = MyPlanMachine.TestCase
 
-Every step draws a command (mostly triggers the state allows and agencies the
-plan authorizes, some wrong ones, now and then a time going backwards) and
-checks that a refusal changes nothing but the recorded attempt, and that an
-accepted command produced one event citing its rules.  The invariants are
-the lifecycle's safety rules: nothing is filed without an independent
-multi-agency re-check, a signature and a photo (R-TKT-SIGNOFF,
-R-AUTH-SEPARATION); no demolition without certification (R-ROUTE-BUILDING);
-a deadline whenever rectification runs (R-TKT-DEADLINE); escalations always
-name targets and a rule; the fold of the events is the state; the live
-``transitions`` machine agrees with the compiled table.
+Every step either draws a command (``command``: mostly triggers the state
+allows and agencies the plan authorizes, some wrong ones, now and then a time
+going backwards) or steers the ticket on (``advance``: a forward trigger, an
+agency the engine accepts, well-formed fields), so that a good share of runs
+reach ``signed_off``, ``archived`` and a reopen (recorded as hypothesis events,
+``reached ...``).  Each checks that a refusal changes nothing but the recorded
+attempt, and that an accepted command produced one event citing its rules.
+
+The invariants are the lifecycle's safety rules: nothing is filed without an
+independent multi-agency re-check, a signature and a photo taken since the last
+failed re-check or reopen (R-TKT-SIGNOFF, R-AUTH-SEPARATION); no demolition
+without certification (R-ROUTE-BUILDING); a deadline whenever rectification
+runs (R-TKT-DEADLINE); escalations always name targets and a rule; the fold of
+the events is the state; the live ``transitions`` machine agrees with the
+compiled table.
 """
 
 from __future__ import annotations
