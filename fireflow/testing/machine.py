@@ -147,6 +147,7 @@ class TicketMachine(RuleBasedStateMachine):
         rectification or the filing, now and then with neither, which the filing
         must refuse) and a clock that moves forward (past the deadline for
         ``mark_overdue``).
+
         Without it, random commands rarely get past the re-check, the sign-off and
         the archive; with it, a good share of runs reach ``signed_off``,
         ``archived`` and a reopen, where the lifecycle's end invariants bite.
