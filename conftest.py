@@ -1,12 +1,27 @@
-"""Project-wide pytest settings: hypothesis profiles.
+"""Project-wide pytest settings: hypothesis profiles, and no silent skips in CI.
 
-The machine is shared and noisy, so no example has a deadline; ``ci`` (chosen
-when ``CI`` is set) is derandomized so that a CI run is reproducible, and
-``full`` (``FIREFLOW_FULL=1``) runs many more examples.  CI does not shrink.
+The machine is shared and noisy, so no example has a deadline; ``ci`` is
+derandomized so that a CI run is reproducible, and ``full``
+(``FIREFLOW_FULL=1``) runs many more examples.  CI does not shrink.
+
+Which profile runs: ``--hypothesis-profile NAME`` (what ``.ci/run`` passes, so
+CI does not depend on the host's environment), else ``full`` when
+``FIREFLOW_FULL`` is set, ``ci`` when ``CI`` is set, ``dev`` otherwise.  The
+profile is printed in the header of every run (by hypothesis), with
+pytest-randomly's seed (``-p randomly --randomly-seed=N`` replays an order).
+
+When ``CI`` is set, a skipped test fails the run unless its node id is listed in
+:data:`ALLOWED_SKIPS` with the reason it may skip there (see
+docs/development.md): a skip in CI usually means a missing dependency or an
+unregistered command, which must not pass as green.
 """
 
-import os
+from __future__ import annotations
 
+import os
+from collections.abc import Generator
+
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile("dev", deadline=None, max_examples=100)
@@ -25,3 +40,61 @@ settings.register_profile("full", deadline=None, max_examples=2000)
 settings.load_profile(
     "full" if os.environ.get("FIREFLOW_FULL") else "ci" if os.environ.get("CI") else "dev"
 )
+
+#: Tests that may be skipped in CI (node id -> why).  Every other skip fails CI.
+#: Keep this list short and say why each entry cannot run on the CI machine.
+ALLOWED_SKIPS: dict[str, str] = {}
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    # hypothesis prints its profile and pytest-randomly its seed; this says the skip policy
+    if _ci():
+        return [f"fireflow: CI is set, a skip not in ALLOWED_SKIPS ({len(ALLOWED_SKIPS)}) fails"]
+    return ["fireflow: CI is not set, skips are allowed"]
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if (
+        _ci()
+        and report.skipped
+        and not hasattr(report, "wasxfail")  # an expected failure is not a skip
+        and item.nodeid not in ALLOWED_SKIPS
+    ):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped in CI: {_skip_reason(report)}\n"
+            "A skip in CI fails the run unless its node id is in ALLOWED_SKIPS "
+            "(conftest.py, documented in docs/development.md)."
+        )
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A whole module skipped at collection (``importorskip`` at the top) counts too."""
+    report = yield
+    if _ci() and report.skipped and collector.nodeid not in ALLOWED_SKIPS:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"module skipped in CI: {_skip_reason(report)}\n"
+            "A skip in CI fails the run unless its node id is in ALLOWED_SKIPS "
+            "(conftest.py, documented in docs/development.md)."
+        )
+    return report

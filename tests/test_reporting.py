@@ -51,12 +51,31 @@ def by_key(statuses):
     return {s.obligation.key: s for s in statuses}
 
 
+# Due dates of the 2022 plan, derived by hand from the plan and the 2022 calendar:
+# ledger 五(二) "3月15日前报送" (Tue); dossier 五(三) "7月15日前" (Fri); summary 六(六)
+# "12月10日前" (Sat, rolled forward to Mon 12-12); progress 六(六) "每阶段结束前5日":
+# phases 五(一)-(五) end 01-31, 03-15, 07-15, 10-15, 12-31, so 01-26 (Wed), 03-10 (Thu),
+# 07-10 (Sun, rolled to Mon 07-11), 10-10 (Mon, a working day after the National Day
+# holiday), 12-26 (Mon).
+DUE_2022 = {
+    "ledger": date(2022, 3, 15),
+    "dossier": date(2022, 7, 15),
+    "summary": date(2022, 12, 12),
+    "progress.mobilization": date(2022, 1, 26),
+    "progress.self_inspection": date(2022, 3, 10),
+    "progress.rectification": date(2022, 7, 11),
+    "progress.spot_check": date(2022, 10, 10),
+    "progress.consolidation": date(2022, 12, 26),
+}
+
+
 # --------------------------------------------------------------------------- #
 # Due dates against the calendar
 
 
 def test_due_dates_2022():
     due = {d.id: d.due for d in PLAN.deadlines()}
+    assert due == DUE_2022
     assert due["ledger"] == date(2022, 3, 15)
     assert due["dossier"] == date(2022, 7, 15)
     assert due["summary"] == date(2022, 12, 12)  # 12-10 is a Saturday: rolled forward
@@ -79,8 +98,8 @@ def test_obligations_per_town_and_per_community():
     town_level = [o for o in obs if o.report_id != "ledger"]
     assert all(o.community is None for o in town_level)
     assert len(town_level) == 2 * 7  # dossier, summary, five progress reports per town
-    for o in obs:  # every due date is the plan's, per the calendar
-        assert o.due == {d.id: d.due for d in PLAN.deadlines()}[o.report_id]
+    for o in obs:  # every due date is the hand-derived one
+        assert o.due == DUE_2022[o.report_id]
     summary = next(o for o in obs if o.report_id == "summary")
     assert summary.contents_zh == SUMMARY_ITEMS
     assert summary.rules == ("R-DUE-SUMMARY", "R-DUE-INCLUSIVE", "R-DUE-HOLIDAY")

@@ -185,9 +185,12 @@ def test_hazards_and_instants(data):
 
 
 def test_ticket_machine_runs():
+    # derandomize: without it the runs come from hypothesis's process-wide generator,
+    # whose n-th seed goes to the n-th hypothesis test of the process, so what this
+    # test exercised (and which mutants it caught) depended on the tests before it
     run_state_machine_as_test(
         TicketMachine,
-        settings=settings(max_examples=15, stateful_step_count=30, database=None),
+        settings=settings(max_examples=15, stateful_step_count=30, database=None, derandomize=True),
     )
 
 

@@ -20,6 +20,6 @@ for (const f of process.argv.slice(2)) {
   }
 }
 // negative control: broken text must fail
-try { await mermaid.parse('stateDiagram-v2\n  a --> : :: -->'); console.log('control: unexpectedly parsed'); }
+try { await mermaid.parse('stateDiagram-v2\n  a --> : :: -->'); console.log('control: unexpectedly parsed'); failed++; }
 catch (e) { console.log('control: broken text rejected as expected'); }
 process.exit(failed ? 1 : 0);
