@@ -26,6 +26,7 @@ from fireflow._console import (
     term,
     version_text,
 )
+from fireflow.calendar import MAX_PERIOD
 from fireflow.errors import PlanError
 from fireflow.plan import calendar_for_plan, load_plan, plan_json_schema_text
 from fireflow.reports_cli import register as register_reports
@@ -78,7 +79,7 @@ DEFAULT_PLAN = "changle-2022"
 
 #: The longest period ``fireflow calendar deadline`` counts, per unit: about a
 #: century each, far beyond any deadline in a campaign plan, and quick to count.
-MAX_PERIOD_UNITS = {"calendar": 36600, "working": 25000, "month": 1200, "year": 100}
+MAX_PERIOD_UNITS = MAX_PERIOD  # one source: the calendar's own bounds
 PlanArg = Annotated[str, typer.Argument(help="Built-in plan name or path to a plan file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
