@@ -155,14 +155,15 @@ def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate."
     try:
         plan = load_plan(path)
     except PlanError as exc:
-        typer.echo(
-            f"✗ 方案有 {len(exc.problems)} 处问题 / {len(exc.problems)} problem(s):", err=True
-        )
-        for p in exc.problems[:MAX_ERROR_LINES]:
+        typer.echo(f"✗ 方案有 {exc.total} 处问题 / {exc.total} problem(s):", err=True)
+        # a capped list ends with a line counting the rest: the count is said below instead
+        listed = exc.problems if len(exc.problems) <= exc.total else exc.problems[:-1]
+        shown = listed[:MAX_ERROR_LINES]
+        for p in shown:
             typer.echo(f"  {term(p)}", err=True)
-        more = len(exc.problems) - MAX_ERROR_LINES
+        more = exc.total - len(shown)
         if more > 0:
-            typer.echo(f"  … 另有 {more} 处 and {more} more", err=True)
+            typer.echo(f"  … 另有 {more} 处问题未列出 / {more} more problems not listed", err=True)
         raise typer.Exit(1) from None
     typer.echo(
         f"✓ 方案有效 plan is valid: {term(plan.id)} "

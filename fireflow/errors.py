@@ -84,9 +84,11 @@ class PlanError(DefinitionError, ValueError):
       p.yaml: phases[0].end: end before start
     """
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], *, total: int | None = None) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
-        n = len(self.problems)
+        #: how many problems the file has (``problems`` may list only the first of them)
+        self.total: int = len(self.problems) if total is None else total
+        n = self.total
         lines = [f"plan is invalid ({n} problem{'s' if n != 1 else ''}):"]
         lines += [f"  {p}" for p in self.problems]
         super().__init__("\n".join(lines))

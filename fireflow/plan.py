@@ -853,7 +853,7 @@ def validate_plan_data(
         found.append(Problem(source, path, message, rule=rule, line=line_of(lines, path)))
     if found:
         ordered = sorted(found, key=lambda p: (p.line or 10**9, p.path, p.message))
-        raise PlanError(capped(ordered, source))
+        raise PlanError(capped(ordered, source), total=len(ordered))
     assert plan is not None
     return plan
 
