@@ -1051,3 +1051,15 @@ def test_canonical_decoding_builds_the_same_event():
         fast = event_from_data(data, canonical=True)
         assert fast == event_from_data(data) == e
         assert canonical_bytes(fast) == canonical_bytes(e)
+
+
+@pytest.mark.parametrize("bad", ["\u202e", "\u200b", "\u2066", "\ufeff", "\u00ad", "\u2028"])
+def test_store_ids_follow_the_text_policy(bad):
+    # "T-1" and "T-1\u200b" would look like one ticket and be two: refused at the store too
+    from fireflow.errors import InputLimitExceeded
+    from fireflow.store.base import check_id
+
+    assert check_id("金峰小区\u3000T-1", "ticket_id") == "金峰小区\u3000T-1"  # a visible space is fine
+    with pytest.raises(InputLimitExceeded) as info:
+        check_id(f"T-1{bad}", "ticket_id")
+    assert info.value.field == "ticket_id"

@@ -54,6 +54,7 @@ from fireflow.events import (
 )
 from fireflow.states import EVENT_KINDS
 from fireflow.store.errors import ConcurrencyConflict, DuplicateEventId
+from fireflow.text import refused_character
 
 __all__ = [
     "KINDS",
@@ -209,7 +210,8 @@ def _plain_id(value: object, max_length: int = MAX_ID_LENGTH) -> TypeGuard[str]:
 
 
 def check_id(value: object, field: str, max_length: int = MAX_ID_LENGTH) -> str:
-    """An identifier: a non-empty string without control characters or lone surrogates."""
+    """An identifier: a non-empty string without control, bidirectional or invisible format
+    characters or lone surrogates (the policy of :mod:`fireflow.text`)."""
     if _plain_id(value, max_length):
         return value
     if not isinstance(value, str):
@@ -224,6 +226,12 @@ def check_id(value: object, field: str, max_length: int = MAX_ID_LENGTH) -> str:
         raise InputLimitExceeded(field, "lone surrogate in text") from None
     if _ID_CONTROL.search(value):
         raise InputLimitExceeded(field, "control character in an identifier")
+    # the one text policy (fireflow.text): no bidirectional or invisible format characters
+    bad = refused_character(value)
+    if bad is not None:
+        raise InputLimitExceeded(
+            field, f"character U+{ord(bad):04X} refused in an identifier (标识中不允许该字符)"
+        )
     return value
 
 
