@@ -7,6 +7,8 @@ import pytest
 from fireflow import _input, _yaml, text
 from fireflow.calendar import MAX_PERIOD
 from fireflow.rules import spotcheck
+from fireflow.sim.population import MAX_POPULATION
+from fireflow.sim.sweep import MAX_SWEEP_RUNS, MAX_WORKERS
 
 DOC = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text("utf-8")
 
@@ -23,6 +25,9 @@ LIMITS = [
     (_input.MAX_CSV_FIELD_CHARS, 131_072, "| `MAX_CSV_FIELD_CHARS`"),
     (_input.MAX_LOG_BYTES, 256 * 1024 * 1024, "| `MAX_LOG_BYTES`"),
     (_input.MAX_LINE_BYTES, 1024 * 1024, "| `MAX_LINE_BYTES`"),
+    (MAX_POPULATION, 1_000_000, "| `generate_population(communities)`"),
+    (MAX_SWEEP_RUNS, 10_000, "| `sweep(...)` scenarios"),
+    (MAX_WORKERS, 256, "| `sweep(..., workers=)`"),
     (spotcheck.MIN_SEED_BITS, 128, "| `MIN_SEED_BITS`"),
     (spotcheck.MAX_SEED_BYTES, 1024, "| `MAX_SEED_BYTES`"),
 ]
@@ -39,6 +44,8 @@ SHOWN = {
     131_072: ["131,072"],
     256 * 1024 * 1024: ["256 MiB"],
     1024: ["1024 bytes"],
+    1_000_000: ["1,000,000"],
+    256: ["1 to 256"],
 }
 
 

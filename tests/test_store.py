@@ -1059,7 +1059,8 @@ def test_store_ids_follow_the_text_policy(bad):
     from fireflow.errors import InputLimitExceeded
     from fireflow.store.base import check_id
 
-    assert check_id("金峰小区\u3000T-1", "ticket_id") == "金峰小区\u3000T-1"  # a visible space is fine
+    # a visible space (U+3000) is fine
+    assert check_id("金峰小区\u3000T-1", "ticket_id") == "金峰小区\u3000T-1"
     with pytest.raises(InputLimitExceeded) as info:
         check_id(f"T-1{bad}", "ticket_id")
     assert info.value.field == "ticket_id"

@@ -260,6 +260,11 @@ def _unique(name: str, taken: dict[str, int]) -> str:
     return name if n == 0 else f"{name}{n + 1}期"
 
 
+#: The most communities :func:`generate_population` draws (a country's worth: about a
+#: quarter of China's property-managed communities; see docs/security.md).
+MAX_POPULATION = 1_000_000
+
+
 def generate_population(
     communities: int = 300,
     *,
@@ -280,10 +285,18 @@ def generate_population(
         raise InvalidArgument(
             "communities", f"expected a positive whole number, got {communities!r}"
         )
+    if communities > MAX_POPULATION:
+        raise InputLimitExceeded(
+            "communities", f"{communities} communities (at most {MAX_POPULATION:,})"
+        )
     if towns is None:
         towns = max(len(p.towns), math.ceil(communities / p.communities_per_town))
-    if towns < 1:
+    if isinstance(towns, bool) or not isinstance(towns, int) or towns < 1:
         raise InvalidArgument("towns", f"expected a positive whole number, got {towns!r}")
+    if towns > communities and towns > len(p.towns):
+        raise InputLimitExceeded(
+            "towns", f"{towns} towns for {communities} communities (at most one per community)"
+        )
     named = list(p.towns[:towns])
     mean_weight = sum(w for _, w in p.towns) / len(p.towns)
     town_list = named + [(f"乡镇{i + 1:05d}", mean_weight) for i in range(len(named), towns)]

@@ -27,6 +27,7 @@ import calendar as _stdcal
 import copy
 import json
 import multiprocessing
+import operator
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import attrs
 
-from fireflow.errors import InvalidArgument
+from fireflow.errors import InputLimitExceeded, InvalidArgument
 from fireflow.plan import Plan, validate_plan_data
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.engine import simulate
@@ -225,6 +226,11 @@ def _plan_json(plan: Plan) -> str:
     return json.dumps(plan.to_data(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+#: The most runs (scenarios x seeds) one :func:`sweep` takes, and the most workers.
+MAX_SWEEP_RUNS = 10_000
+MAX_WORKERS = 256
+
+
 def sweep(
     plan: Plan,
     population: Population,
@@ -249,9 +255,26 @@ def sweep(
     require_sim_extra()
     import pandas as pd  # noqa: PLC0415
 
-    seed_list = [int(s) for s in seeds]
+    seed_list: list[int] = []
+    for i, s in enumerate(seeds):  # a generator of seeds is read no further than the limit
+        if len(seed_list) >= MAX_SWEEP_RUNS:
+            raise InputLimitExceeded("seeds", f"more than {MAX_SWEEP_RUNS:,} seeds")
+        try:
+            seed_list.append(operator.index(s))  # ints, numpy integers; not floats or text
+        except TypeError:
+            raise InvalidArgument(f"seeds[{i}]", f"expected a whole number, got {s!r}") from None
     if not seed_list:
         raise InvalidArgument("seeds", "need at least one seed")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise InvalidArgument("workers", f"expected 1 to {MAX_WORKERS}, got {workers!r}")
+    scenario_list = _scenarios(scenarios)
+    runs = len(scenario_list) * len(seed_list)
+    if runs > MAX_SWEEP_RUNS:
+        raise InputLimitExceeded(
+            "seeds",
+            f"{len(scenario_list)} scenarios x {len(seed_list)} seeds = {runs:,} runs "
+            f"(at most {MAX_SWEEP_RUNS:,})",
+        )
     base = _plan_json(plan)
     tasks = [
         Task(
@@ -262,7 +285,7 @@ def sweep(
             s.behaviour,
             digest,
         )
-        for s in _scenarios(scenarios)
+        for s in scenario_list
         for seed in seed_list
     ]
     if executor == "serial":
