@@ -1,0 +1,166 @@
+"""Tests written to kill mutants that survived the rest of the suite (issue 17, item 6).
+
+Each test names the one-line change of the library it catches.  The expected values are
+written out from the plan, the Civil Code or the published formats, never computed with the
+library call under test.  ``tools/mutation.py`` runs this file for every core module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from fireflow import load_plan
+from fireflow.calendar import Calendar
+from fireflow.errors import InvalidCommand
+from fireflow.store.chain import GENESIS, extend_rows, heads_digest, ticket_link
+from fireflow.ticket import Ticket
+
+PLAN = load_plan("changle-2022")
+SH = ZoneInfo("Asia/Shanghai")
+AT = datetime(2022, 3, 21, 10, tzinfo=SH)  # a Monday
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- #
+# store/chain: the per-ticket hash chains the previous hash (docs/store.md)
+
+
+def test_ticket_link_chains_the_previous_hash():
+    """Mutant: ``ticket_link`` (or ``extend_rows``) drops the previous hash."""
+    data = b'{"kind":"report"}'
+    first = _sha(b"fireflow/ticket/1\n" + GENESIS.encode() + b"\n" + data)
+    assert ticket_link(GENESIS, data) == first
+    second = _sha(b"fireflow/ticket/1\n" + first.encode() + b"\n" + data)
+    assert ticket_link(first, data) == second
+    assert second != first  # the same bytes at another place of the chain hash differently
+
+
+def test_extend_rows_chains_each_row_on_the_one_before():
+    """Mutant: ``extend_rows`` links every row on GENESIS instead of the previous head."""
+
+    class _E:
+        def __init__(self, seq: int) -> None:
+            self.seq, self.event_id = seq, f"e{seq}"
+
+    a, b = b'{"n":1}', b'{"n":2}'
+    rows = extend_rows(
+        "T-1", [(_E(1), a), (_E(2), b)], position=0, ticket_head=GENESIS, global_head=GENESIS
+    )  # type: ignore[list-item]
+    t1 = _sha(b"fireflow/ticket/1\n" + GENESIS.encode() + b"\n" + a)
+    t2 = _sha(b"fireflow/ticket/1\n" + t1.encode() + b"\n" + b)
+    g1 = _sha(b"fireflow/global/1\n" + GENESIS.encode() + b"\n" + a)
+    g2 = _sha(b"fireflow/global/1\n" + g1.encode() + b"\n" + b)
+    assert [(r[0], r[5], r[6]) for r in rows] == [(0, t1, g1), (1, t2, g2)]
+
+
+# --------------------------------------------------------------------------- #
+# store/chain: the heads digest is over the heads sorted by ticket id
+
+
+def test_heads_digest_does_not_depend_on_insertion_order():
+    """Mutant: ``heads_digest`` iterates ``heads.items()`` unsorted."""
+    h1, h2 = "1" * 64, "2" * 64
+    text = json.dumps([["A-1", 3, h1], ["B-2", 1, h2]], separators=(",", ":"))
+    expected = _sha(text.encode())
+    assert heads_digest({"B-2": (1, h2), "A-1": (3, h1)}) == expected
+    assert heads_digest({"A-1": (3, h1), "B-2": (1, h2)}) == expected
+
+
+# --------------------------------------------------------------------------- #
+# ticket: the lifecycle rules
+
+
+def _building_ticket() -> Ticket:
+    t = Ticket("B-1", PLAN)
+    t.command(
+        "report", AT, "town", community="金峰小区", town="金峰镇",
+        category="spacing_illegal_building", subtype="structure", location="inside",
+        source="town_inspection",
+    )  # fmt: skip
+    t.command("route", AT, "town")
+    t.command("set_deadline", AT, "town")
+    return t
+
+
+def test_demolish_cites_the_deadline_and_sets_one():
+    """Mutant: ``demolish`` drops the deadline rules (cites R-ROUTE-BUILDING only)."""
+    t = _building_ticket()
+    t.command("certify", AT, "planning")
+    (event,) = t.command("demolish", AT + timedelta(days=1), "town")
+    assert event.rules == ("R-ROUTE-BUILDING", "R-TKT-DEADLINE")
+    assert "R-TKT-DEADLINE" in t.state.deadline_rules
+
+
+def _fire_lane_ticket() -> Ticket:
+    t = Ticket("F-1", PLAN)
+    t.command(
+        "report", AT, "town", community="金峰小区", town="金峰镇",
+        category="fire_lane_vehicle", subtype="private_car", location="inside",
+        source="town_inspection",
+        evidence=[{"kind": "photo_before", "sha256": "b" * 64}],
+    )  # fmt: skip
+    t.command("route", AT, "town")
+    t.command("set_deadline", AT, "town")
+    return t
+
+
+def test_failed_recheck_needs_a_new_after_photo():
+    """Mutant: ``recheck_fail`` does not reset the after-photo flag.
+
+    The plan (四(一)) files a ticket with a photo of the rectified state; a photo of a
+    rectification that then failed its re-check shows nothing that was accepted.
+    """
+    t = _fire_lane_ticket()
+    t.command("rectify", AT, "property", evidence=[{"kind": "photo_after", "sha256": "a" * 64}])
+    assert t.state.after_photo
+    t.command("apply_reinspection", AT, "property")
+    parts = [{"agency": "housing", "person": "张"}, {"agency": "fire", "person": "李"}]
+    t.command("recheck_fail", AT + timedelta(days=1), "town", participants=parts)
+    assert not t.state.after_photo
+    t.command("rectify", AT + timedelta(days=2), "property")  # no new photo
+    t.command("apply_reinspection", AT + timedelta(days=2), "property")
+    t.command("recheck_pass", AT + timedelta(days=3), "town", participants=parts)
+    t.command("sign_off", AT + timedelta(days=3), "town", signers=[parts[0]])
+    with pytest.raises(InvalidCommand) as err:
+        t.command("archive", AT + timedelta(days=3), "town")
+    assert err.value.rule == "R-TKT-SIGNOFF"
+    assert t.state.state == "signed_off"
+    t.command(
+        "archive", AT + timedelta(days=3), "town",
+        evidence=[{"kind": "photo_after", "sha256": "c" * 64}],
+    )  # fmt: skip
+    assert t.state.state == "archived"
+
+
+# --------------------------------------------------------------------------- #
+# calendar
+
+
+def test_next_working_day_past_the_end_of_the_tables():
+    """Mutant: the next-year jump in ``_next_working`` uses an impossible date (12-32).
+
+    2022-12-31 is a Saturday, 2023-01-01 a Sunday and 2023-01-02 the New Year holiday in lieu
+    (State Council notice for 2023), so the first working day is Tuesday 2023-01-03.  A fresh
+    calendar has built its tables up to 2022 only when asked about 2022.
+    """
+    cal = Calendar()
+    assert cal.next_working_day(date(2022, 12, 31)) == date(2023, 1, 3)
+    assert Calendar().next_working_day(date(2023, 12, 30), include=False) == date(2024, 1, 2)
+
+
+def test_next_working_day_on_the_last_representable_day():
+    """Mutant: ``o > _LAST_ORDINAL`` becomes ``>=`` in ``_next_working``.
+
+    9999-12-31 is a Friday: with provisional data it is its own next working day, not "beyond".
+    """
+    cal = Calendar(allow_provisional=True)
+    assert date.max.weekday() == 4
+    assert cal.next_working_day(date.max) == date.max
