@@ -17,8 +17,9 @@ import pytest
 from fireflow import load_plan
 from fireflow.calendar import Calendar
 from fireflow.errors import InvalidCommand
+from fireflow.events import canonical_bytes, event_from_data
 from fireflow.store.chain import GENESIS, extend_rows, heads_digest, ticket_link
-from fireflow.ticket import Ticket
+from fireflow.ticket import Ticket, fold
 
 PLAN = load_plan("changle-2022")
 SH = ZoneInfo("Asia/Shanghai")
@@ -164,3 +165,17 @@ def test_next_working_day_on_the_last_representable_day():
     cal = Calendar(allow_provisional=True)
     assert date.max.weekday() == 4
     assert cal.next_working_day(date.max) == date.max
+
+
+def test_demolition_survives_a_round_trip_through_the_stored_bytes():
+    """Mutant: ``kind == "demolish"`` in ``evolve`` becomes ``kind is "demolish"``.
+
+    The literal in a test is the same object as the library's, so only events read back from
+    bytes (as a store does) tell ``is`` from ``==``: their ``kind`` is a new string.
+    """
+    t = _building_ticket()
+    t.command("certify", AT, "planning")
+    t.command("demolish", AT + timedelta(days=1), "town")
+    assert t.state.demolished
+    replayed = [event_from_data(json.loads(canonical_bytes(e))) for e in t.events]
+    assert fold(replayed, "B-1", plan=PLAN) == t.state

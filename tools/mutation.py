@@ -202,11 +202,11 @@ def run_module(
         result.tried += 1
         m = item.mutations[0]
         if outcome.worker_outcome != WorkerOutcome.NORMAL:
-            result.incompetent += 1
+            verdict = "incompetent"
         elif outcome.test_outcome == TestOutcome.KILLED:
-            result.killed += 1
+            verdict = "killed"
         elif outcome.test_outcome == TestOutcome.SURVIVED:
-            result.survived += 1
+            verdict = "survived"
             result.survivors.append(
                 {
                     "operator": m.operator_name,
@@ -216,10 +216,11 @@ def run_module(
                 }
             )
         else:
-            result.incompetent += 1
+            verdict = "incompetent"
+        setattr(result, verdict, getattr(result, verdict) + 1)
         print(
-            f"  {name}: {result.tried} tried, {result.killed} killed, "
-            f"{result.survived} survived ({m.operator_name} line {m.start_pos[0]})",
+            f"  {name}: {verdict}: {m.operator_name} line {m.start_pos[0]} "
+            f"({result.tried} tried, {result.killed} killed, {result.survived} survived)",
             flush=True,
         )
     result.seconds = round(time.monotonic() - start, 1)
