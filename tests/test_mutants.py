@@ -16,8 +16,9 @@ import pytest
 
 from fireflow import load_plan
 from fireflow.calendar import Calendar
-from fireflow.errors import InvalidCommand
-from fireflow.events import canonical_bytes, event_from_data
+from fireflow.errors import InputLimitExceeded, InvalidArgument, InvalidCommand
+from fireflow.events import canonical_bytes, check_json_value, event_from_data
+from fireflow.plan import Plan
 from fireflow.store.chain import GENESIS, extend_rows, heads_digest, ticket_link
 from fireflow.ticket import Ticket, fold
 
@@ -179,3 +180,69 @@ def test_demolition_survives_a_round_trip_through_the_stored_bytes():
     assert t.state.demolished
     replayed = [event_from_data(json.loads(canonical_bytes(e))) for e in t.events]
     assert fold(replayed, "B-1", plan=PLAN) == t.state
+
+
+def _report_sign(plan: Plan, **fields: object) -> Ticket:
+    t = Ticket("S-1", plan)
+    t.command(
+        "report", AT, "town", community="金峰小区", town="金峰镇",
+        category="lane_or_sign_missing", subtype="sign", location="inside",
+        source="town_inspection", **fields,
+    )  # fmt: skip
+    return t
+
+
+def test_a_report_that_denies_a_delivery_on_or_after_the_date_is_refused():
+    """Mutant: ``(delivered >= since) != new`` becomes ``<= new`` (R-ROUTE-SIGN, 四(二) 新建).
+
+    With ``new_community_since`` 2020-01-01 a community delivered on 2021-06-30 is new: a
+    report saying it is not contradicts its own date; one delivered in 2015 is not new.
+    """
+    since = date(2020, 1, 1)
+    plan = PLAN.model_copy(
+        update={"settings": PLAN.settings.model_copy(update={"new_community_since": since})}
+    )
+    with pytest.raises(InvalidCommand) as err:
+        _report_sign(plan, delivered_on=date(2021, 6, 30), new_community=False)
+    assert (err.value.field, err.value.rule) == ("new_community", "R-ROUTE-SIGN")
+    with pytest.raises(InvalidCommand):
+        _report_sign(plan, delivered_on=since, new_community=False)  # on the day: new
+    t = _report_sign(plan, delivered_on=date(2015, 1, 1), new_community=False)
+    assert t.state.new_community is False
+    assert _report_sign(plan, delivered_on=since, new_community=True).state.new_community
+
+
+def test_migrating_to_the_plan_in_force_is_refused():
+    """Mutant: the "already under this plan" check ``==`` becomes ``>`` in ``_migrate``."""
+    t = _fire_lane_ticket()
+    before = t.state
+    with pytest.raises(InvalidCommand) as err:
+        t.command("migrate_plan", AT, "housing", reason="新版方案")
+    assert err.value.field == "kind"
+    assert "already under plan" in str(err.value)
+    assert (t.state.plan_id, t.state.plan_digest) == (before.plan_id, before.plan_digest)
+    assert all(e.kind != "plan_migrated" for e in t.events)
+
+
+# --------------------------------------------------------------------------- #
+# events: what the canonical encoding accepts
+
+
+def _nested(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+def test_check_json_value_takes_string_keys_and_counts_depth_in_mappings():
+    """Mutants: ``not isinstance(k, str)`` negated; ``depth + 1`` into ``depth + 0`` for a
+    mapping's values.  MAX_DEPTH is 16 (docs/security.md): a leaf 16 mappings deep is the
+    deepest allowed."""
+    check_json_value({"a": {"b": [1, "x", None, True]}})
+    with pytest.raises(InvalidArgument) as err:
+        check_json_value({1: "x"})
+    assert err.value.field == "payload"
+    check_json_value(_nested(16))
+    with pytest.raises(InputLimitExceeded):
+        check_json_value(_nested(17))

@@ -51,7 +51,12 @@ ROOT = Path(__file__).resolve().parent.parent
 #: tests/test_mutants.py (the tests written to kill survivors) runs for every module.
 TESTS: dict[str, tuple[str, ...]] = {
     "calendar": ("tests/test_calendar.py",),
-    "ticket": ("tests/test_ticket.py", "tests/test_states.py", "tests/test_citations.py"),
+    "ticket": (
+        "tests/test_ticket.py",
+        "tests/test_states.py",
+        "tests/test_citations.py",
+        "tests/test_routing.py",
+    ),
     "events": (
         "tests/test_vectors.py",
         "tests/test_hostile_parse.py",
