@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from store_workers import histories
 
 from fireflow import load_plan
 from fireflow.calendar import Calendar
 from fireflow.errors import InputLimitExceeded, InvalidArgument, InvalidCommand
 from fireflow.events import canonical_bytes, check_json_value, event_from_data
 from fireflow.plan import Plan
+from fireflow.store import SQLiteStore, verify
 from fireflow.store.chain import GENESIS, extend_rows, heads_digest, ticket_link
 from fireflow.ticket import Ticket, fold
 
@@ -246,3 +249,31 @@ def test_check_json_value_takes_string_keys_and_counts_depth_in_mappings():
     check_json_value(_nested(16))
     with pytest.raises(InputLimitExceeded):
         check_json_value(_nested(17))
+
+
+# --------------------------------------------------------------------------- #
+# store/chain: what verify says about a broken seq
+
+
+def test_verify_names_the_expected_seq(tmp_path):
+    """Mutant: the message's ``state[0] + 1`` becomes ``state[0] - 1`` in ``verify``.
+
+    The second event of a ticket has seq 2; a row whose seq column is broken is reported with
+    the seq it should have had.
+    """
+    path = tmp_path / "seq.db"
+    with SQLiteStore(path) as store:
+        for tid, version, events in histories.schedule(2):
+            store.append(tid, events, version)
+    con = sqlite3.connect(path, isolation_level=None)
+    tid = con.execute("SELECT ticket_id FROM events WHERE position = 0").fetchone()[0]
+    (second,) = con.execute(
+        "SELECT position FROM events WHERE ticket_id = ? AND seq = 2", (tid,)
+    ).fetchone()
+    con.execute("UPDATE events SET seq = 99 WHERE position = ?", (second,))
+    con.close()
+    with SQLiteStore(path, create=False) as store:
+        report = verify(store)
+    seq = [p for p in report.problems if p.what == "seq" and p.position == second]
+    assert len(seq) == 1
+    assert "expected seq 2, found 99" in str(seq[0])
