@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from store_workers import histories
 
-from fireflow import load_plan
+from fireflow import load_plan, route_for
 from fireflow.calendar import Calendar
 from fireflow.errors import InputLimitExceeded, InvalidArgument, InvalidCommand
 from fireflow.events import canonical_bytes, check_json_value, event_from_data
@@ -277,3 +277,47 @@ def test_verify_names_the_expected_seq(tmp_path):
     seq = [p for p in report.problems if p.what == "seq" and p.position == second]
     assert len(seq) == 1
     assert "expected seq 2, found 99" in str(seq[0])
+
+
+# --------------------------------------------------------------------------- #
+# rules/routing: the most specific route wins, wherever the plan lists it
+
+
+def test_routing_does_not_depend_on_the_order_of_the_routes():
+    """Mutants: ``score > best[0]`` into ``!=``; the score's ``+`` into ``<<``.
+
+    ``route_for`` picks the most specific matching route (new-community, then location, then
+    subtype); the built-in plan has no two equally specific matches, so listing its routes in
+    the reverse order changes no routing.
+    """
+    data = PLAN.model_dump(mode="json")
+    data["routes"] = list(reversed(data["routes"]))
+    reversed_plan = Plan.model_validate(data)
+    n = 0
+    for cat in PLAN.categories:
+        for location in ("inside", "around"):
+            for sub in [s.id for s in cat.subtypes] or [None]:
+                for new in (False, True):
+                    want = route_for(PLAN, cat.id, location, sub, new_community=new)
+                    got = route_for(reversed_plan, cat.id, location, sub, new_community=new)
+                    assert got == want, (cat.id, location, sub, new)
+                    n += 1
+    assert n == 56
+
+
+def test_a_route_naming_the_subtype_beats_one_naming_none():
+    """Mutant: the score's ``+ (1 if route.subtypes else 0)`` into ``<< ...``.
+
+    Two routes for evacuation hazards anywhere, the general one listed first: a hazard of a
+    subtype the second route names goes to the second (more specific), others to the first.
+    """
+    data = PLAN.model_dump(mode="json")
+    (first, *_) = [r for r in data["routes"] if r["category"] == "evacuation_blocked"]
+    general = dict(first, id="evac_any", location="any", subtypes=[], new_community=None)
+    goods = dict(general, id="evac_any_goods", subtypes=["goods"])
+    data["routes"] = [r for r in data["routes"] if r["category"] != "evacuation_blocked"]
+    data["routes"] += [general, goods]
+    plan = Plan.model_validate(data)
+    assert route_for(plan, "evacuation_blocked", "inside", "goods").route == "evac_any_goods"
+    assert route_for(plan, "evacuation_blocked", "around", "goods").route == "evac_any_goods"
+    assert route_for(plan, "evacuation_blocked", "inside", None).route == "evac_any"
