@@ -13,6 +13,7 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from store_workers import histories
 
@@ -20,7 +21,9 @@ from fireflow import load_plan, route_for
 from fireflow.calendar import Calendar
 from fireflow.errors import InputLimitExceeded, InvalidArgument, InvalidCommand
 from fireflow.events import canonical_bytes, check_json_value, event_from_data
+from fireflow.model import TicketState
 from fireflow.plan import Plan
+from fireflow.rules.escalation import due_escalations
 from fireflow.store import SQLiteStore, verify
 from fireflow.store.chain import GENESIS, extend_rows, heads_digest, ticket_link
 from fireflow.ticket import Ticket, fold
@@ -321,3 +324,39 @@ def test_a_route_naming_the_subtype_beats_one_naming_none():
     assert route_for(plan, "evacuation_blocked", "inside", "goods").route == "evac_any_goods"
     assert route_for(plan, "evacuation_blocked", "around", "goods").route == "evac_any_goods"
     assert route_for(plan, "evacuation_blocked", "inside", None).route == "evac_any"
+
+
+# --------------------------------------------------------------------------- #
+# rules/escalation: what is due, and only then
+
+
+def _due(ticket: TicketState, /, **changes: object) -> dict[str, tuple[str, ...]]:
+    s = attrs.evolve(ticket, **changes)  # type: ignore[misc]
+    return {e.kind: e.targets for e in due_escalations(s, AT, PLAN)}
+
+
+def test_exposure_is_due_once_for_a_refusal_and_names_the_plan_agencies():
+    """Mutants: ``not state.exposed`` loses its ``not``; ``_exposers`` drops the plan's list.
+
+    四(二) 发动群众参与: a refusal is exposed on the notice board (R-ESC-EXPOSE); the plan's
+    authority table lets property, committee and town expose, after the route's lead.
+    """
+    t = _fire_lane_ticket()
+    t.command("refuse", AT, "town")
+    lead = t.state.routing.lead  # type: ignore[union-attr]
+    due = _due(t.state)
+    assert due["expose"] == tuple(dict.fromkeys((lead, "property", "committee", "town")))
+    assert "expose" not in _due(t.state, exposed=1)
+
+
+@pytest.mark.parametrize("state", ["overdue", "refused", "signed_off", "passed", "escalated"])
+def test_spot_check_escalations_only_while_rectifying(state):
+    """Mutants: ``state.state == "rectifying"`` into ``<``, ``<=``, ``>``, ``>=``, ``!=``; the
+    ``and`` of the official referral into ``or`` (R-TKT-SPOTCHECK, R-ESC-OFFICIAL)."""
+    t = _fire_lane_ticket()
+    base = t.state
+    assert set(_due(base, reopened=1, reopened_after_signoff=1)) >= {"spot_check", "official"}
+    assert "official" not in _due(base, reopened=1, reopened_after_signoff=0)
+    assert not {"spot_check", "official"} & set(_due(base))
+    other = _due(base, state=state, reopened=1, reopened_after_signoff=1)
+    assert not {"spot_check", "official"} & set(other)
