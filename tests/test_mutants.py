@@ -16,14 +16,16 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 from store_workers import histories
+from strategies import base_data
 
 from fireflow import load_plan, route_for
 from fireflow.calendar import Calendar
 from fireflow.errors import InputLimitExceeded, InvalidArgument, InvalidCommand
 from fireflow.events import canonical_bytes, check_json_value, event_from_data
-from fireflow.model import TicketState
-from fireflow.plan import Plan
+from fireflow.model import TicketState, plan_binding
+from fireflow.plan import Plan, validate_plan_data
 from fireflow.rules.escalation import due_escalations
+from fireflow.rules.explain import explain
 from fireflow.store import SQLiteStore, verify
 from fireflow.store.chain import GENESIS, extend_rows, heads_digest, ticket_link
 from fireflow.ticket import Ticket, fold
@@ -360,3 +362,34 @@ def test_spot_check_escalations_only_while_rectifying(state):
     assert not {"spot_check", "official"} & set(_due(base))
     other = _due(base, state=state, reopened=1, reopened_after_signoff=1)
     assert not {"spot_check", "official"} & set(other)
+
+
+# --------------------------------------------------------------------------- #
+# rules/explain: the paragraphs of a report and of a plan migration
+
+
+def test_explain_names_the_person_and_the_migration_once():
+    """Mutants in ``explain``: the person test negated; ``e.kind == "report"`` into ``<=``;
+    the migration's reason line dropped (``==`` into ``!=``); its plan line repeated."""
+    t = Ticket("X-1", PLAN)
+    t.command(
+        "report", AT, "town", "李", community="金峰小区", town="金峰镇",
+        category="evacuation_blocked", subtype="goods", location="inside",
+        source="town_inspection",
+    )  # fmt: skip
+    t.command("route", AT, "town")
+    data = base_data()
+    data["settings"]["rectification_days"]["evacuation_blocked"] = 10
+    other = validate_plan_data(data)
+    m = Ticket("X-1", other, events=t.events, migrate_from=plan_binding(PLAN))
+    m.command("migrate_plan", AT + timedelta(days=1), "housing", reason="区领导小组通过新版方案")
+    report, route, migration = explain(m.events, other)
+    assert report.startswith("#1 2022-03-21 10:00 ")
+    assert report.splitlines()[0].split(": ")[0].endswith("（李）")
+    assert route.splitlines()[0].split(": ")[0].endswith("政府")  # no person: the agency alone
+    assert sum("方案 plan:" in line for line in report.splitlines()) == 1
+    assert "记录所依据的方案 recorded under: changle-2022" in report
+    lines = migration.splitlines()
+    assert not any("方案 plan:" in line for line in lines)
+    assert "    理由 reason: 区领导小组通过新版方案" in lines
+    assert "记录所依据的方案" not in migration
