@@ -48,7 +48,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument, NaiveDatetime
-from fireflow.events import MAX_PAYLOAD_BYTES, Actor, Event, Evidence, canonical_bytes
+from fireflow.events import MAX_DEPTH, MAX_PAYLOAD_BYTES, Actor, Event, Evidence, canonical_bytes
 from fireflow.store.base import MAX_BATCH, EventStore, StoredRow
 from fireflow.store.chain import GENESIS, checkpoint, verify
 from fireflow.store.errors import (
@@ -170,6 +170,13 @@ def _chain(tag: bytes, datas: list[bytes]) -> str:
     return head
 
 
+def _deep() -> object:
+    value: object = "x"
+    for _ in range(MAX_DEPTH + 2):
+        value = [value]
+    return value
+
+
 def _too_big() -> list[Event]:
     return [contract_event(payload={"x": "长" * MAX_PAYLOAD_BYTES})]
 
@@ -195,6 +202,35 @@ _BAD = [
     pytest.param(
         lambda: [contract_event(kind="delete")], InvalidArgument, "events[0].kind", id="kind"
     ),
+    pytest.param(
+        lambda: [contract_event(payload={"x": _deep()})], InputLimitExceeded,
+        "events[0].payload.x" + "[0]" * MAX_DEPTH, id="payload-depth",
+    ),
+    pytest.param(
+        lambda: [contract_event(payload={"note": "bell\x07"})], InputLimitExceeded,
+        "events[0].payload.note", id="payload-control-character",
+    ),
+    pytest.param(
+        lambda: [contract_event(actor=Actor("property", "\udc80"))], InputLimitExceeded,
+        "events[0].actor.person", id="person-lone-surrogate",
+    ),
+    pytest.param(
+        lambda: [contract_event(event_id="T1/\n1")], InputLimitExceeded, "events[0].event_id",
+        id="event-id-newline",
+    ),
+    pytest.param(
+        lambda: [contract_event(rules=("R-\x00",))], InputLimitExceeded, "events[0].rules[0]",
+        id="rule-control-character",
+    ),
+    pytest.param(
+        lambda: [contract_event(seq=1), contract_event(seq=3)], InvalidArgument,
+        "events[1].seq", id="seq-gap-inside",
+    ),
+    pytest.param(
+        lambda: [contract_event(seq=1), contract_event(seq=2, event_id="T1/1")],
+        InvalidArgument, "events[1].event_id", id="id-repeated-in-batch",
+    ),
+    pytest.param(lambda: ["not an event"], InvalidArgument, "events[0]", id="not-an-event"),
     pytest.param(lambda: [], InvalidArgument, "events", id="empty"),
     pytest.param(
         lambda: contract_history("T1", MAX_BATCH + 1), InputLimitExceeded, "events",
@@ -258,7 +294,22 @@ class StoreContract:
             store.append(tid, [contract_event(tid)], 0)
         assert store.tickets() == sorted(ids)
 
+    def test_reads_return_what_the_bytes_say(self, store: EventStore) -> None:
+        payload = {"reason": "楼道堆物"}
+        store.append("T1", [contract_event(payload=payload)], 0)
+        payload["reason"] = "改过"  # the payload dict is the caller's
+        assert store.read("T1")[0].payload["reason"] == "楼道堆物"
+
+    def test_a_batch_is_all_or_nothing(self, store: EventStore) -> None:
+        good = [contract_event(seq=1), contract_event(seq=2)]
+        with pytest.raises(InvalidArgument) as info:
+            store.append("T1", [*good, contract_event(seq=3, payload={"x": 1.5})], 0)
+        assert info.value.field == "events[2].payload.x"
+        assert store.count() == 0
+
     def test_bad_positions_and_ids_in_reads(self, store: EventStore) -> None:
+        with pytest.raises(InvalidArgument):
+            store.version(3)  # type: ignore[arg-type]
         with pytest.raises(InvalidArgument) as info:
             list(store.read_all(-1))
         assert info.value.field == "from_position"
@@ -358,11 +409,31 @@ class StoreContract:
         assert getattr(info.value, "field", None) == field
         assert store.count() == 0
 
+    @pytest.mark.parametrize(
+        ("ticket_id", "expected", "field"),
+        [
+            ("", 0, "ticket_id"),
+            ("T\x001", 0, "ticket_id"),
+            ("x" * 300, 0, "ticket_id"),
+            ("T1", -1, "expected_version"),
+            ("T1", True, "expected_version"),
+            ("T1", "0", "expected_version"),
+        ],
+    )
+    def test_bad_ticket_ids_and_versions(
+        self, store: EventStore, ticket_id: str, expected: int, field: str
+    ) -> None:
+        with pytest.raises(InvalidArgument) as info:
+            store.append(ticket_id, [contract_event()], expected)
+        assert info.value.field == field
+        assert store.count() == 0
+
     def test_a_naive_datetime_is_refused(self, store: EventStore) -> None:
         e = contract_event()
         object.__setattr__(e, "at", datetime(2022, 3, 21, 10))  # noqa: DTZ001 (the point)
-        with pytest.raises(NaiveDatetime):
+        with pytest.raises(NaiveDatetime) as info:
             store.append("T1", [e], 0)
+        assert info.value.field == "events[0].at"
         assert store.count() == 0
 
     def test_a_payload_just_under_the_limit_is_stored(self, store: EventStore) -> None:
