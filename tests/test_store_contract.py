@@ -285,3 +285,30 @@ def test_many_processes_create_the_schema_once_and_append_without_loss(pg):
     with _pg_store(pg, readonly=True) as reader:
         assert reader.count() == 24
         assert verify(reader).ok
+
+
+def test_an_append_that_waits_too_long_for_the_global_lock_is_busy(pg):
+    """Another transaction holds the chain-head row: the append gives up, typed, writing nothing."""
+    import psycopg
+    from psycopg import sql
+
+    from fireflow.store import StoreBusy
+
+    with _pg_store(pg, lock_timeout_ms=200) as store:
+        store.append("T1", contract_history("T1", 1), 0)
+        with psycopg.connect(pg[0]) as other:  # a transaction, left open
+            other.execute(
+                sql.SQL("SELECT next FROM {}.fireflow_head FOR UPDATE").format(
+                    sql.Identifier(pg[1])
+                )
+            )
+            with pytest.raises(StoreBusy):
+                store.append("T2", contract_history("T2", 1), 0)
+            other.rollback()
+        assert store.count() == 1
+        store.append("T2", contract_history("T2", 1), 0)  # the store still works
+        assert verify(store).ok
+    for bad in (0, True, "1s"):
+        with pytest.raises(InvalidArgument) as info:
+            _pg_store(pg, lock_timeout_ms=bad)
+        assert info.value.field == "lock_timeout_ms"

@@ -66,7 +66,7 @@ from fireflow.store.base import (
     stored_event,
 )
 from fireflow.store.chain import GENESIS, decode_event, extend_rows
-from fireflow.store.errors import CorruptRecord, StoreError, StoreNotFound
+from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "SchemaTooNew", "StoreUnavailable"]
 
@@ -163,7 +163,10 @@ class PostgresStore:
     ``None``); ``schema`` the schema holding the tables (lowercase letters, digits
     and ``_``).  ``create=False`` raises :class:`~fireflow.store.errors.StoreNotFound`
     where there are no tables instead of creating them; ``readonly=True`` implies it
-    and opens a read-only session.  ``connect_timeout`` is in seconds.  One store is
+    and opens a read-only session.  ``connect_timeout`` is in seconds;
+    ``lock_timeout_ms`` is how long an append waits for the global order's lock
+    (held by other appends) before it gives up with
+    :class:`~fireflow.store.errors.StoreBusy` (nothing written).  One store is
     one connection, usable from several threads (calls take turns); open one store
     per process or per worker for parallel writers.
     """
@@ -176,6 +179,7 @@ class PostgresStore:
         create: bool = True,
         readonly: bool = False,
         connect_timeout: int = 10,
+        lock_timeout_ms: int = 30_000,
     ) -> None:
         if conninfo is None:
             conninfo = os.environ.get(ENV_URL)
@@ -197,6 +201,10 @@ class PostgresStore:
             raise InvalidArgument("connect_timeout", "expected a whole number of seconds")
         if connect_timeout < 1:
             raise InvalidArgument("connect_timeout", f"expected >= 1, got {connect_timeout}")
+        if isinstance(lock_timeout_ms, bool) or not isinstance(lock_timeout_ms, int):
+            raise InvalidArgument("lock_timeout_ms", "expected a whole number of milliseconds")
+        if lock_timeout_ms < 1:
+            raise InvalidArgument("lock_timeout_ms", f"expected >= 1, got {lock_timeout_ms}")
         self.schema = schema
         self.readonly = readonly
         self.target = _describe(conninfo, schema)
@@ -209,6 +217,11 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"{self.target}: cannot connect: {_reason(exc)}") from None
         try:
+            self._run(
+                lambda: self._conn.execute(
+                    "SELECT set_config('lock_timeout', %s, false)", (f"{lock_timeout_ms}ms",)
+                )
+            )
             if readonly:
                 self._run(
                     lambda: self._conn.execute(
@@ -250,6 +263,8 @@ class PostgresStore:
         try:
             with self._lock:
                 return op()
+        except psycopg.errors.LockNotAvailable:
+            raise StoreBusy(self.target, attempts=1) from None
         except psycopg.OperationalError as exc:
             if self._conn.closed or self._conn.broken:
                 raise StoreUnavailable(self.target, _reason(exc)) from None
