@@ -26,10 +26,9 @@ from hypothesis import strategies as st
 from store_workers import histories
 from strategies import scaled
 
-from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument, NaiveDatetime
+from fireflow.errors import InvalidArgument, NaiveDatetime
 from fireflow.events import (
     MAX_DEPTH,
-    MAX_PAYLOAD_BYTES,
     Actor,
     Event,
     Evidence,
@@ -42,11 +41,9 @@ from fireflow.events import (
 )
 from fireflow.store import (
     GENESIS,
-    MAX_BATCH,
     Checkpoint,
     ConcurrencyConflict,
     CorruptRecord,
-    DuplicateEventId,
     EventStore,
     MemoryStore,
     SQLiteStore,
@@ -93,22 +90,8 @@ def append_history(s: EventStore, k: int) -> list[Event]:
 
 
 # --------------------------------------------------------------------------- #
-# The contract, on both stores
-
-
-def test_both_stores_are_event_stores(store):
-    assert isinstance(store, EventStore)
-
-
-def test_an_empty_store(store):
-    assert store.tickets() == []
-    assert store.count() == 0
-    assert store.version("CL-1") == 0
-    assert store.head("CL-1") == GENESIS
-    assert store.read("CL-1") == []
-    assert list(store.read_all()) == []
-    assert list(store.rows()) == []
-    assert verify(store).ok
+# The contract, on both stores (the backend-neutral cases are in fireflow.testing.store_contract,
+# run on memory, SQLite and PostgreSQL by tests/test_store_contract.py)
 
 
 def test_append_then_read_a_whole_history(store):
@@ -134,16 +117,6 @@ def test_append_then_read_a_whole_history(store):
     assert verify(store).ok
 
 
-def test_reads_return_what_the_bytes_say(store):
-    """Events come back decoded from their bytes: mutating the appended payload changes nothing."""
-    payload = {"reason": "楼道堆物"}
-    e = attrs.evolve(histories.templates()[2][4], ticket_id="T1", event_id="T1/1", seq=1)
-    e = attrs.evolve(e, payload=payload)
-    store.append("T1", [e], 0)
-    e.payload["reason"] = "改过"  # type: ignore[index] # the payload dict is the caller's
-    assert store.read("T1")[0].payload == {"reason": "楼道堆物"}
-
-
 def test_global_order_is_append_order_across_tickets(store):
     plan = list(histories.schedule(6))
     for tid, v, events in plan:
@@ -157,190 +130,9 @@ def test_global_order_is_append_order_across_tickets(store):
     assert store.tickets() == sorted({tid for tid, _, _ in plan})
 
 
-def test_tickets_sort_by_code_point_in_both_stores(store):
-    for tid in ("长乐-2", "CL-10", "CL-9", "Ω-1", "cl-1"):
-        store.append(tid, [event(tid)], 0)
-    assert store.tickets() == sorted(["长乐-2", "CL-10", "CL-9", "Ω-1", "cl-1"])
-
-
-def test_a_stale_expected_version_is_a_conflict(store):
-    store.append("T1", [event()], 0)
-    clerk_b = event(event_id="T1/other")
-    with pytest.raises(ConcurrencyConflict) as info:
-        store.append("T1", [clerk_b], 0)
-    assert (info.value.ticket_id, info.value.expected, info.value.actual) == ("T1", 0, 1)
-    assert info.value.field == "expected_version"
-    with pytest.raises(ConcurrencyConflict) as info:  # a version from the future
-        store.append("T1", [event(seq=6)], 5)
-    assert (info.value.expected, info.value.actual) == (5, 1)
-    assert store.count() == 1
-
-
-def test_the_same_id_with_other_content_is_refused(store):
-    store.append("T1", [event()], 0)
-    other = event("T2", event_id="T1/1")
-    with pytest.raises(DuplicateEventId) as info:
-        store.append("T2", [other], 0)
-    assert info.value.field == "events[0].event_id"
-    assert info.value.position == 0
-    assert store.count() == 1
-
-
-def test_re_sending_a_batch_returns_the_stored_result(store):
-    events = list(histories.history(1))
-    tid = events[0].ticket_id
-    first = store.append(tid, events[:4], 0)
-    again = store.append(tid, events[:4], 0)
-    assert again == first
-    assert again.replayed
-    assert not first.replayed
-    part = store.append(tid, events[:2], 0)  # a prefix of a stored batch: stored already
-    assert part.replayed
-    assert part.version == 2
-    assert part.positions == (0, 1)
-    store.append(tid, events[4:], 4)
-    assert store.append(tid, events[:4], 0) == first  # still, after more appends
-    assert store.count() == len(events)
-
-
-def test_a_batch_is_all_or_nothing(store):
-    good = [event(seq=1), event(seq=2)]
-    bad = event(seq=3, payload={"x": 1.5})
-    with pytest.raises(InvalidArgument) as info:
-        store.append("T1", [*good, bad], 0)
-    assert info.value.field == "events[2].payload.x"
-    assert store.count() == 0
-
-
-def test_append_many_is_all_or_nothing(store):
-    store.append("T2", [event("T2")], 0)
-    with pytest.raises(ConcurrencyConflict):
-        store.append_many(
-            [
-                ("T1", [event("T1")], 0),
-                ("T3", [event("T3")], 0),
-                ("T2", [event("T2", event_id="b")], 0),
-            ]
-        )
-    assert store.tickets() == ["T2"]
-    results = store.append_many(
-        [("T1", [event("T1")], 0), ("T1", [event("T1", 2)], 1), ("T1", [event("T1")], 0)]
-    )
-    assert [r.version for r in results] == [1, 2, 1]
-    assert [r.replayed for r in results] == [False, False, True]
-    assert store.version("T1") == 2
-    assert store.append_many([]) == []
-
-
-def test_bad_positions_and_ids_in_reads(store):
-    with pytest.raises(InvalidArgument) as info:
-        list(store.read_all(-1))
-    assert info.value.field == "from_position"
-    with pytest.raises(InvalidArgument) as info:
-        store.read("")
-    assert info.value.field == "ticket_id"
-    with pytest.raises(InvalidArgument):
-        store.version(3)  # type: ignore[arg-type]
-
-
 # --------------------------------------------------------------------------- #
-# Input limits: checked before anything is written, each naming its field
-
-
-def _naive(e: Event) -> Event:
-    object.__setattr__(e, "at", datetime(2022, 3, 21, 10))  # noqa: DTZ001 (the point of the test)
-    return e
-
-
-deep: object = "x"
-for _ in range(MAX_DEPTH + 2):
-    deep = [deep]
-
-BAD = [
-    pytest.param(
-        lambda: [event(payload={"x": "长" * MAX_PAYLOAD_BYTES})],
-        InputLimitExceeded, "events[0].payload", id="payload-size",
-    ),
-    pytest.param(
-        lambda: [event(payload={"x": deep})], InputLimitExceeded,
-        "events[0].payload.x" + "[0]" * MAX_DEPTH, id="payload-depth",
-    ),
-    pytest.param(
-        lambda: [event(payload={"note": "a\ud800b"})], InputLimitExceeded,
-        "events[0].payload.note", id="payload-lone-surrogate",
-    ),
-    pytest.param(
-        lambda: [event(payload={"note": "bell\x07"})], InputLimitExceeded,
-        "events[0].payload.note", id="payload-control-character",
-    ),
-    pytest.param(
-        lambda: [event(actor=Actor("property", "\udc80"))], InputLimitExceeded,
-        "events[0].actor.person", id="person-lone-surrogate",
-    ),
-    pytest.param(
-        lambda: [event(event_id="T1/\n1")], InputLimitExceeded, "events[0].event_id",
-        id="event-id-control-character",
-    ),
-    pytest.param(
-        lambda: [event(rules=("R-\x00",))], InputLimitExceeded, "events[0].rules[0]",
-        id="rule-control-character",
-    ),
-    pytest.param(lambda: [_naive(event())], NaiveDatetime, "events[0].at", id="naive-datetime"),
-    pytest.param(
-        lambda: [event("T9")], InvalidArgument, "events[0].ticket_id", id="other-ticket"
-    ),
-    pytest.param(lambda: [event(seq=2)], InvalidArgument, "events[0].seq", id="seq-gap"),
-    pytest.param(
-        lambda: [event(seq=1), event(seq=3)], InvalidArgument, "events[1].seq", id="seq-gap-inside"
-    ),
-    pytest.param(
-        lambda: [event(kind="delete")], InvalidArgument, "events[0].kind", id="unknown-kind"
-    ),
-    pytest.param(
-        lambda: [event(seq=1), event(seq=2, event_id="T1/1")], InvalidArgument,
-        "events[1].event_id", id="id-repeated-in-batch",
-    ),
-    pytest.param(lambda: [], InvalidArgument, "events", id="empty-batch"),
-    pytest.param(
-        lambda: [event(seq=i + 1) for i in range(MAX_BATCH + 1)], InputLimitExceeded, "events",
-        id="batch-too-large",
-    ),
-    pytest.param(lambda: ["not an event"], InvalidArgument, "events[0]", id="not-an-event"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("make_events", "error", "field"), BAD)
-def test_input_limits_name_the_field_and_write_nothing(store, make_events, error, field):
-    with pytest.raises(error) as info:
-        store.append("T1", make_events(), 0)
-    assert info.value.field == field
-    assert isinstance(info.value, FireflowError)
-    assert store.count() == 0
-
-
-@pytest.mark.parametrize(
-    ("ticket_id", "expected", "field"),
-    [
-        ("", 0, "ticket_id"),
-        ("T\x001", 0, "ticket_id"),
-        ("x" * 300, 0, "ticket_id"),
-        ("T1", -1, "expected_version"),
-        ("T1", True, "expected_version"),
-        ("T1", "0", "expected_version"),
-    ],
-)
-def test_bad_ticket_ids_and_versions(store, ticket_id, expected, field):
-    with pytest.raises(InvalidArgument) as info:
-        store.append(ticket_id, [event()], expected)
-    assert info.value.field == field
-    assert store.count() == 0
-
-
-def test_a_payload_just_under_the_limit_is_accepted(store):
-    text = "x" * (MAX_PAYLOAD_BYTES - len('{"x":""}'))
-    r = store.append("T1", [event(payload={"x": text})], 0)
-    assert r.version == 1
-    assert store.read("T1")[0].payload["x"] == text
+# Input limits: the cases run on every backend in the contract suite
+# (fireflow.testing.store_contract, tests/test_store_contract.py); the encoders' own checks here
 
 
 # Text that stresses the fast encoder: combining marks (NFC), escapes, controls, surrogates.

@@ -5,6 +5,9 @@
 * :class:`SQLiteStore`: the embedded default, one SQLite file (WAL,
   ``synchronous=FULL``, ``BEGIN IMMEDIATE``, retries with backoff).
 * :class:`MemoryStore`: the same contract in memory.
+* :class:`PostgresStore` (:mod:`fireflow.store.postgres`): the same contract on a
+  PostgreSQL server (the ``postgres`` extra, psycopg 3); imported on first use, so
+  the other stores need no driver.
 * :mod:`fireflow.store.chain`: hash chains, :func:`verify`, :class:`Checkpoint`.
 
 >>> from datetime import datetime, timezone
@@ -50,6 +53,18 @@ from fireflow.store.errors import (
 from fireflow.store.memory import MemoryStore
 from fireflow.store.sqlite import SQLiteStore
 
+_POSTGRES = ("PostgresStore", "SchemaTooNew", "StoreUnavailable")
+
+
+def __getattr__(name: str) -> object:
+    """``PostgresStore`` and its errors, imported when first asked for (needs psycopg)."""
+    if name in _POSTGRES:
+        from fireflow.store import postgres  # noqa: PLC0415 (optional driver)
+
+        return getattr(postgres, name)
+    raise AttributeError(f"module 'fireflow.store' has no attribute {name!r}")
+
+
 __all__ = [
     "GENESIS",
     "MAX_BATCH",
@@ -62,10 +77,13 @@ __all__ = [
     "EventStore",
     "MemoryStore",
     "Mismatch",
+    "PostgresStore",
     "SQLiteStore",
+    "SchemaTooNew",
     "StoreBusy",
     "StoreError",
     "StoreNotFound",
+    "StoreUnavailable",
     "StoredEvent",
     "StoredRow",
     "VerificationFailed",

@@ -1,0 +1,526 @@
+"""The server event store: PostgreSQL through psycopg 3 (``pip install 'fireflow[postgres]'``).
+
+The same contract as :class:`~fireflow.store.sqlite.SQLiteStore`, the same checks
+(:func:`~fireflow.store.base.prepare_batch`), the same canonical bytes and the same
+chain links (:func:`~fireflow.store.chain.extend_rows`): the same appends give the
+same rows, heads and :func:`~fireflow.store.chain.checkpoint` in both.
+
+* **Where.** ``PostgresStore(conninfo)`` takes a libpq connection string
+  (``postgresql://user@host/db`` or ``host=... dbname=...``); without one it reads
+  ``FIREFLOW_DATABASE_URL``.  Its tables live in one schema (``fireflow`` unless
+  ``schema=`` names another), created on first use.
+* **Versioned schema.** The table ``fireflow_schema`` holds the schema's version
+  (:data:`SCHEMA_VERSION`).  An older version is upgraded when a writer opens the
+  store; a newer one (written by a newer fireflow) is refused with
+  :class:`SchemaTooNew` and nothing is touched.
+* **One global order.** Each append locks the single row of ``fireflow_head``
+  (``SELECT ... FOR UPDATE``), which holds the next position and the global chain's
+  head, reads the ticket's version under that lock, writes the rows and moves the
+  head in the same transaction.  So appends commit one at a time, in the order
+  their positions say, and a reader never sees position ``p + 1`` without ``p``.
+  What it costs: the global chain makes every event depend on the one before it,
+  so appends of *different* tickets also wait for each other; their checks and
+  canonical encoding run before the lock, in parallel, but the hashing, the
+  inserts and the commit (one WAL flush) run one transaction at a time.  A batch
+  of many events pays the lock and the flush once; reads never wait for it.
+* **One winner per version.** Two writers of the same ticket and version: the
+  first to take the lock writes; the second, under the lock, sees the new version
+  and gets :class:`~fireflow.store.errors.ConcurrencyConflict`.  Re-sending stored
+  events returns the stored result (``replayed=True``); an id stored with other
+  content is :class:`~fireflow.store.errors.DuplicateEventId` (the ``UNIQUE``
+  index has the last word).
+* **Typed errors.** A server that cannot be reached, refuses the login or goes
+  away raises :class:`StoreUnavailable`; any other database error
+  :class:`~fireflow.store.errors.StoreError`.  Only parameterised SQL is sent
+  (the schema name is quoted as an identifier by psycopg).
+* **Readers.** ``readonly=True`` opens the session read-only
+  (``SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY``, enforced by the
+  server), creates nothing and refuses ``append``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from fireflow.errors import InvalidArgument
+from fireflow.events import Event
+from fireflow.store.base import (
+    AppendResult,
+    Batch,
+    Prepared,
+    StoredEvent,
+    StoredRow,
+    check_id,
+    check_position,
+    prepare_batch,
+    settle,
+    stored_event,
+)
+from fireflow.store.chain import GENESIS, decode_event, extend_rows
+from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
+
+__all__ = ["SCHEMA_VERSION", "PostgresStore", "SchemaTooNew", "StoreUnavailable"]
+
+#: The version of the tables this fireflow writes (kept in ``fireflow_schema``).
+SCHEMA_VERSION = 1
+#: The environment variable read when no connection string is given.
+ENV_URL = "FIREFLOW_DATABASE_URL"
+
+_T = TypeVar("_T")
+_PAGE = 2000
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+#: Key of the advisory lock that serialises creating and upgrading the tables.
+_DDL_LOCK = 0x66697265  # "fire"
+
+# Statements to create version 1; {s} is the schema, quoted by psycopg.
+_CREATE: tuple[str, ...] = (
+    "CREATE SCHEMA IF NOT EXISTS {s}",
+    """CREATE TABLE IF NOT EXISTS {s}.fireflow_schema (
+        one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+        version integer NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.events (
+        position    bigint PRIMARY KEY CHECK (position >= 0),
+        ticket_id   text NOT NULL,
+        seq         integer NOT NULL CHECK (seq >= 1),
+        event_id    text NOT NULL UNIQUE,
+        data        bytea NOT NULL,
+        ticket_hash text NOT NULL,
+        global_hash text NOT NULL,
+        UNIQUE (ticket_id, seq)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.fireflow_head (
+        one         boolean PRIMARY KEY DEFAULT true CHECK (one),
+        next        bigint NOT NULL CHECK (next >= 0),
+        global_hash text NOT NULL
+    )""",
+)
+#: Upgrades: the statements that take version ``n`` to ``n + 1`` (none yet).
+_UPGRADES: dict[int, tuple[str, ...]] = {}
+_ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached, refused the login, or went away.
+
+    Nothing is known to be written by the failed call: an append that raised this
+    may or may not have committed; re-send it (appends are idempotent).
+    ``target`` names the server and database (never the password).
+    """
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        self.field = "conninfo"
+        super().__init__(
+            f"{target}: the database server is unavailable: {reason} (数据库服务器不可用)"
+        )
+
+
+class SchemaTooNew(StoreError):
+    """The store's tables were written by a newer fireflow (schema ``found`` > ``supported``)."""
+
+    def __init__(self, target: str, *, found: int, supported: int) -> None:
+        self.target = target
+        self.found = found
+        self.supported = supported
+        self.field = "fireflow_schema.version"
+        super().__init__(
+            f"{target}: store schema version {found} is newer than this fireflow supports "
+            f"({supported}); upgrade fireflow (库结构版本过新)"
+        )
+
+
+def _describe(conninfo: str, schema: str) -> str:
+    """``host:port/dbname schema`` for messages: never the password."""
+    try:
+        d = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return f"PostgreSQL (schema {schema})"
+    host = d.get("host") or d.get("hostaddr") or "localhost"
+    port = f":{d['port']}" if d.get("port") else ""
+    db = d.get("dbname") or d.get("user") or ""
+    return f"postgresql {host}{port}/{db} (schema {schema})"
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__
+
+
+class PostgresStore:
+    """An :class:`~fireflow.store.base.EventStore` in a PostgreSQL database.
+
+    ``conninfo`` is a libpq connection string (``FIREFLOW_DATABASE_URL`` when
+    ``None``); ``schema`` the schema holding the tables (lowercase letters, digits
+    and ``_``).  ``create=False`` raises :class:`~fireflow.store.errors.StoreNotFound`
+    where there are no tables instead of creating them; ``readonly=True`` implies it
+    and opens a read-only session.  ``connect_timeout`` is in seconds;
+    ``lock_timeout_ms`` is how long an append waits for the global order's lock
+    (held by other appends) before it gives up with
+    :class:`~fireflow.store.errors.StoreBusy` (nothing written).  One store is
+    one connection, usable from several threads (calls take turns); open one store
+    per process or per worker for parallel writers.
+    """
+
+    def __init__(
+        self,
+        conninfo: str | None = None,
+        *,
+        schema: str = "fireflow",
+        create: bool = True,
+        readonly: bool = False,
+        connect_timeout: int = 10,
+        lock_timeout_ms: int = 30_000,
+    ) -> None:
+        if conninfo is None:
+            conninfo = os.environ.get(ENV_URL)
+            if not conninfo:
+                raise InvalidArgument(
+                    "conninfo", f"no connection string given and {ENV_URL} is not set"
+                )
+        if not isinstance(conninfo, str) or not conninfo.strip():
+            raise InvalidArgument("conninfo", "expected a libpq connection string")
+        if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+            raise InvalidArgument(
+                "schema",
+                "expected 1-63 lowercase letters, digits or '_', not starting with a digit",
+            )
+        for flag, flag_value in (("create", create), ("readonly", readonly)):
+            if not isinstance(flag_value, bool):
+                raise InvalidArgument(flag, f"expected true or false, got {flag_value!r}")
+        if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, int):
+            raise InvalidArgument("connect_timeout", "expected a whole number of seconds")
+        if connect_timeout < 1:
+            raise InvalidArgument("connect_timeout", f"expected >= 1, got {connect_timeout}")
+        if isinstance(lock_timeout_ms, bool) or not isinstance(lock_timeout_ms, int):
+            raise InvalidArgument("lock_timeout_ms", "expected a whole number of milliseconds")
+        if lock_timeout_ms < 1:
+            raise InvalidArgument("lock_timeout_ms", f"expected >= 1, got {lock_timeout_ms}")
+        self.schema = schema
+        self.readonly = readonly
+        self.target = _describe(conninfo, schema)
+        self._lock = threading.RLock()
+        self._s = sql.Identifier(schema)
+        try:
+            self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(self.target, _reason(exc)) from None
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.target}: cannot connect: {_reason(exc)}") from None
+        try:
+            self._run(
+                lambda: self._conn.execute(
+                    "SELECT set_config('lock_timeout', %s, false)", (f"{lock_timeout_ms}ms",)
+                )
+            )
+            if readonly:
+                self._run(
+                    lambda: self._conn.execute(
+                        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+                    )
+                )
+            self._run(lambda: self._setup(create and not readonly))
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.target!r}{', readonly=True' if self.readonly else ''})"
+
+    # -------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Close the connection (the store cannot be used afterwards)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _q(self, text: str) -> sql.Composed:
+        """A statement with the schema quoted in (the only thing ever put into SQL text)."""
+        return sql.SQL(text).format(s=self._s)
+
+    def _run(self, op: Callable[[], _T]) -> _T:
+        """Run ``op`` under the connection lock; database errors become typed store errors."""
+        try:
+            with self._lock:
+                return op()
+        except psycopg.errors.LockNotAvailable:
+            raise StoreBusy(self.target, attempts=1) from None
+        except psycopg.OperationalError as exc:
+            if self._conn.closed or self._conn.broken:
+                raise StoreUnavailable(self.target, _reason(exc)) from None
+            raise StoreError(f"{self.target}: {_reason(exc)}") from None
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.target}: {_reason(exc)}") from None
+
+    def _version_found(self) -> int | None:
+        """The schema version in ``fireflow_schema``; ``None`` when there are no tables."""
+        exists = self._conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (f'"{self.schema}".fireflow_schema',)
+        ).fetchone()
+        if not exists or not exists[0]:
+            return None
+        row = self._conn.execute(self._q("SELECT version FROM {s}.fireflow_schema")).fetchone()
+        if row is None or not isinstance(row[0], int):
+            raise StoreError(
+                f"{self.target}: fireflow_schema holds no version (不是 fireflow 事件库)"
+            )
+        return int(row[0])
+
+    def _setup(self, create: bool) -> None:
+        found = self._version_found()
+        if found == SCHEMA_VERSION:
+            return
+        if found is not None and found > SCHEMA_VERSION:
+            raise SchemaTooNew(self.target, found=found, supported=SCHEMA_VERSION)
+        if found is None and not create:
+            raise StoreNotFound(self.target)
+        if found is not None and self.readonly:
+            raise StoreError(
+                f"{self.target}: store schema version {found} needs an upgrade to "
+                f"{SCHEMA_VERSION}; open it read-write once (库结构需升级)"
+            )
+        # One creator or upgrader at a time: a session-level advisory lock taken *before*
+        # the transaction, so that the transaction starts after the previous creator's
+        # commit and sees its tables (a lock taken inside a transaction does not refresh
+        # what that transaction knows of the catalog).
+        self._conn.execute("SELECT pg_advisory_lock(%s)", (_DDL_LOCK,))
+        try:
+            with self._conn.transaction():
+                self._create_or_upgrade()
+        finally:
+            if not self._conn.closed and not self._conn.broken:
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (_DDL_LOCK,))
+
+    def _create_or_upgrade(self) -> None:
+        found = self._version_found()
+        if found is None:
+            for stmt in _CREATE:
+                self._conn.execute(self._q(stmt))
+            self._conn.execute(
+                self._q("INSERT INTO {s}.fireflow_schema (version) VALUES (%s)"),
+                (SCHEMA_VERSION,),
+            )
+            self._conn.execute(
+                self._q("INSERT INTO {s}.fireflow_head (next, global_hash) VALUES (0, %s)"),
+                (GENESIS,),
+            )
+            return
+        if found > SCHEMA_VERSION:
+            raise SchemaTooNew(self.target, found=found, supported=SCHEMA_VERSION)
+        while found < SCHEMA_VERSION:
+            for stmt in _UPGRADES[found]:
+                self._conn.execute(self._q(stmt))
+            found += 1
+            self._conn.execute(self._q("UPDATE {s}.fireflow_schema SET version = %s"), (found,))
+
+    def schema_version(self) -> int:
+        """The version recorded in the store's ``fireflow_schema`` table."""
+        version = self._run(self._version_found)
+        if version is None:
+            raise StoreNotFound(self.target)
+        return version
+
+    # ------------------------------------------------------------------ write
+
+    def append(
+        self, ticket_id: str, events: Sequence[Event], expected_version: int
+    ) -> AppendResult:
+        """Append one ticket's batch, all or nothing, if its version is ``expected_version``."""
+        return self.append_many([(ticket_id, events, expected_version)])[0]
+
+    def append_many(self, batches: Iterable[Batch]) -> list[AppendResult]:
+        """Append several batches in one transaction: all of them, or none."""
+        if self.readonly:
+            raise StoreError(f"{self.target}: opened read-only, nothing is appended (只读打开)")
+        prepared = [(t, prepare_batch(t, evs, v), v) for t, evs, v in batches]
+        if not prepared:
+            return []
+        return self._run(lambda: self._write(prepared))
+
+    def _write(self, prepared: list[tuple[str, list[Prepared], int]]) -> list[AppendResult]:
+        c = self._conn
+        with c.transaction():
+            head = c.execute(
+                self._q("SELECT next, global_hash FROM {s}.fireflow_head FOR UPDATE")
+            ).fetchone()
+            if head is None:
+                raise StoreError(f"{self.target}: fireflow_head has no row (不是 fireflow 事件库)")
+            position, g_head = int(head[0]), str(head[1])
+            results: list[AppendResult] = []
+            for ticket_id, batch, expected in prepared:
+                version, t_head = self._head(ticket_id)
+                rows = None
+                if version == expected:
+                    rows = extend_rows(
+                        ticket_id, batch, position=position, ticket_head=t_head, global_head=g_head
+                    )
+                    try:
+                        with c.transaction(), c.cursor() as cur:  # a savepoint
+                            cur.executemany(
+                                self._q(
+                                    f"INSERT INTO {{s}}.events ({_ROW_COLUMNS}) "  # noqa: S608 (constant)
+                                    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                                ),
+                                rows,
+                            )
+                    except psycopg.errors.UniqueViolation:
+                        rows = None
+                if rows is None:  # a stale version or a stored id: the stored result or an error
+                    done = settle(ticket_id, batch, expected, version, self._stored(batch))
+                    if done is None:
+                        raise StoreError(
+                            f"{self.target}: the database refused a batch that nothing explains"
+                        )
+                    results.append(done)
+                    continue
+                tail = rows[-1]
+                position = tail[0] + 1
+                g_head = tail[6]
+                results.append(
+                    AppendResult(
+                        ticket_id=ticket_id,
+                        version=tail[2],
+                        positions=tuple(r[0] for r in rows),
+                        head=tail[5],
+                        global_head=g_head,
+                    )
+                )
+            c.execute(
+                self._q("UPDATE {s}.fireflow_head SET next = %s, global_hash = %s"),
+                (position, g_head),
+            )
+        return results
+
+    def _stored(self, batch: list[Prepared]) -> dict[str, StoredRow]:
+        """The rows already stored under the batch's event ids."""
+        ids = [e.event_id for e, _ in batch]
+        cur = self._conn.execute(
+            self._q(f"SELECT {_ROW_COLUMNS} FROM {{s}}.events WHERE event_id = ANY(%s)"),  # noqa: S608 (constant)
+            (ids,),
+        )
+        return {str(r[3]): _row(r) for r in cur.fetchall()}
+
+    def _head(self, ticket_id: str) -> tuple[int, str]:
+        row = self._conn.execute(
+            self._q(
+                "SELECT seq, ticket_hash FROM {s}.events WHERE ticket_id = %s "
+                "ORDER BY seq DESC LIMIT 1"
+            ),
+            (ticket_id,),
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+    # ------------------------------------------------------------------- read
+
+    def read(self, ticket_id: str) -> list[Event]:
+        """One ticket's events in ``seq`` order (empty for an unknown ticket)."""
+        check_id(ticket_id, "ticket_id")
+        rows = self._run(
+            lambda: self._conn.execute(
+                self._q(
+                    "SELECT position, seq, data FROM {s}.events WHERE ticket_id = %s ORDER BY seq"
+                ),
+                (ticket_id,),
+            ).fetchall()
+        )
+        out: list[Event] = []
+        for position, seq, data in rows:
+            e = decode_event(bytes(data), position)
+            if e.ticket_id != ticket_id or e.seq != seq:
+                raise CorruptRecord(
+                    position, "data", "the row's ticket or seq differs from its data"
+                )
+            out.append(e)
+        return out
+
+    def _page(self, columns: str, start: int) -> list[Any]:
+        query = self._q(
+            f"SELECT {columns} FROM {{s}}.events WHERE position >= %s "  # noqa: S608 (constant)
+            "ORDER BY position LIMIT %s"
+        )
+        return self._run(lambda: self._conn.execute(query, (start, _PAGE)).fetchall())
+
+    def read_all(self, from_position: int = 0) -> Iterator[StoredEvent]:
+        """Every event from ``from_position`` on, in the global order (read in pages)."""
+        start = check_position(from_position)
+        while True:
+            page = self._page("position, data, ticket_hash, global_hash", start)
+            for position, data, ticket_hash, global_hash in page:
+                yield stored_event(
+                    position, decode_event(bytes(data), position), ticket_hash, global_hash
+                )
+            if len(page) < _PAGE:
+                return
+            start = page[-1][0] + 1
+
+    def rows(self, from_position: int = 0) -> Iterator[StoredRow]:
+        """The stored rows from ``from_position`` on, undecoded (read in pages)."""
+        start = check_position(from_position)
+        while True:
+            page = self._page(_ROW_COLUMNS, start)
+            for r in page:
+                yield _row(r)
+            if len(page) < _PAGE:
+                return
+            start = page[-1][0] + 1
+
+    def tickets(self) -> list[str]:
+        """The ids of every ticket with at least one event, sorted by code point."""
+        rows = self._run(
+            lambda: self._conn.execute(
+                self._q('SELECT DISTINCT ticket_id COLLATE "C" AS t FROM {s}.events ORDER BY t')
+            ).fetchall()
+        )
+        return [str(r[0]) for r in rows]
+
+    def version(self, ticket_id: str) -> int:
+        """The ticket's version (0 for an unknown ticket)."""
+        check_id(ticket_id, "ticket_id")
+        return self._run(lambda: self._head(ticket_id))[0]
+
+    def head(self, ticket_id: str) -> str:
+        """The ticket's chain hash (:data:`~fireflow.store.chain.GENESIS` for none)."""
+        check_id(ticket_id, "ticket_id")
+        return self._run(lambda: self._head(ticket_id))[1]
+
+    def count(self) -> int:
+        """How many events the store holds (the next global position)."""
+        row = self._run(
+            lambda: self._conn.execute(
+                self._q("SELECT position FROM {s}.events ORDER BY position DESC LIMIT 1")
+            ).fetchone()
+        )
+        return int(row[0]) + 1 if row else 0
+
+
+def _row(r: Sequence[Any]) -> StoredRow:
+    position, ticket_id, seq, event_id, data, ticket_hash, global_hash = r
+    return StoredRow(
+        position=int(position),
+        ticket_id=str(ticket_id),
+        seq=int(seq),
+        event_id=str(event_id),
+        data=bytes(data),
+        ticket_hash=str(ticket_hash),
+        global_hash=str(global_hash),
+    )

@@ -1,0 +1,395 @@
+"""Tests written to kill mutants that survived the rest of the suite (issue 17, item 6).
+
+Each test names the one-line change of the library it catches.  The expected values are
+written out from the plan, the Civil Code or the published formats, never computed with the
+library call under test.  ``tools/mutation.py`` runs this file for every core module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+from store_workers import histories
+from strategies import base_data
+
+from fireflow import load_plan, route_for
+from fireflow.calendar import Calendar
+from fireflow.errors import InputLimitExceeded, InvalidArgument, InvalidCommand
+from fireflow.events import canonical_bytes, check_json_value, event_from_data
+from fireflow.model import TicketState, plan_binding
+from fireflow.plan import Plan, validate_plan_data
+from fireflow.rules.escalation import due_escalations
+from fireflow.rules.explain import explain
+from fireflow.store import SQLiteStore, verify
+from fireflow.store.chain import GENESIS, extend_rows, heads_digest, ticket_link
+from fireflow.ticket import Ticket, fold
+
+PLAN = load_plan("changle-2022")
+SH = ZoneInfo("Asia/Shanghai")
+AT = datetime(2022, 3, 21, 10, tzinfo=SH)  # a Monday
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- #
+# store/chain: the per-ticket hash chains the previous hash (docs/store.md)
+
+
+def test_ticket_link_chains_the_previous_hash():
+    """Mutant: ``ticket_link`` (or ``extend_rows``) drops the previous hash."""
+    data = b'{"kind":"report"}'
+    first = _sha(b"fireflow/ticket/1\n" + GENESIS.encode() + b"\n" + data)
+    assert ticket_link(GENESIS, data) == first
+    second = _sha(b"fireflow/ticket/1\n" + first.encode() + b"\n" + data)
+    assert ticket_link(first, data) == second
+    assert second != first  # the same bytes at another place of the chain hash differently
+
+
+def test_extend_rows_chains_each_row_on_the_one_before():
+    """Mutant: ``extend_rows`` links every row on GENESIS instead of the previous head."""
+
+    class _E:
+        def __init__(self, seq: int) -> None:
+            self.seq, self.event_id = seq, f"e{seq}"
+
+    a, b = b'{"n":1}', b'{"n":2}'
+    rows = extend_rows(
+        "T-1", [(_E(1), a), (_E(2), b)], position=0, ticket_head=GENESIS, global_head=GENESIS
+    )  # type: ignore[list-item]
+    t1 = _sha(b"fireflow/ticket/1\n" + GENESIS.encode() + b"\n" + a)
+    t2 = _sha(b"fireflow/ticket/1\n" + t1.encode() + b"\n" + b)
+    g1 = _sha(b"fireflow/global/1\n" + GENESIS.encode() + b"\n" + a)
+    g2 = _sha(b"fireflow/global/1\n" + g1.encode() + b"\n" + b)
+    assert [(r[0], r[5], r[6]) for r in rows] == [(0, t1, g1), (1, t2, g2)]
+
+
+# --------------------------------------------------------------------------- #
+# store/chain: the heads digest is over the heads sorted by ticket id
+
+
+def test_heads_digest_does_not_depend_on_insertion_order():
+    """Mutant: ``heads_digest`` iterates ``heads.items()`` unsorted."""
+    h1, h2 = "1" * 64, "2" * 64
+    text = json.dumps([["A-1", 3, h1], ["B-2", 1, h2]], separators=(",", ":"))
+    expected = _sha(text.encode())
+    assert heads_digest({"B-2": (1, h2), "A-1": (3, h1)}) == expected
+    assert heads_digest({"A-1": (3, h1), "B-2": (1, h2)}) == expected
+
+
+# --------------------------------------------------------------------------- #
+# ticket: the lifecycle rules
+
+
+def _building_ticket() -> Ticket:
+    t = Ticket("B-1", PLAN)
+    t.command(
+        "report", AT, "town", community="金峰小区", town="金峰镇",
+        category="spacing_illegal_building", subtype="structure", location="inside",
+        source="town_inspection",
+    )  # fmt: skip
+    t.command("route", AT, "town")
+    t.command("set_deadline", AT, "town")
+    return t
+
+
+def test_demolish_cites_the_deadline_and_sets_one():
+    """Mutant: ``demolish`` drops the deadline rules (cites R-ROUTE-BUILDING only)."""
+    t = _building_ticket()
+    t.command("certify", AT, "planning")
+    (event,) = t.command("demolish", AT + timedelta(days=1), "town")
+    assert event.rules == ("R-ROUTE-BUILDING", "R-TKT-DEADLINE")
+    assert "R-TKT-DEADLINE" in t.state.deadline_rules
+
+
+def _fire_lane_ticket() -> Ticket:
+    t = Ticket("F-1", PLAN)
+    t.command(
+        "report", AT, "town", community="金峰小区", town="金峰镇",
+        category="fire_lane_vehicle", subtype="private_car", location="inside",
+        source="town_inspection",
+        evidence=[{"kind": "photo_before", "sha256": "b" * 64}],
+    )  # fmt: skip
+    t.command("route", AT, "town")
+    t.command("set_deadline", AT, "town")
+    return t
+
+
+def test_failed_recheck_needs_a_new_after_photo():
+    """Mutant: ``recheck_fail`` does not reset the after-photo flag.
+
+    The plan (四(一)) files a ticket with a photo of the rectified state; a photo of a
+    rectification that then failed its re-check shows nothing that was accepted.
+    """
+    t = _fire_lane_ticket()
+    t.command("rectify", AT, "property", evidence=[{"kind": "photo_after", "sha256": "a" * 64}])
+    assert t.state.after_photo
+    t.command("apply_reinspection", AT, "property")
+    parts = [{"agency": "housing", "person": "张"}, {"agency": "fire", "person": "李"}]
+    t.command("recheck_fail", AT + timedelta(days=1), "town", participants=parts)
+    assert not t.state.after_photo
+    t.command("rectify", AT + timedelta(days=2), "property")  # no new photo
+    t.command("apply_reinspection", AT + timedelta(days=2), "property")
+    t.command("recheck_pass", AT + timedelta(days=3), "town", participants=parts)
+    t.command("sign_off", AT + timedelta(days=3), "town", signers=[parts[0]])
+    with pytest.raises(InvalidCommand) as err:
+        t.command("archive", AT + timedelta(days=3), "town")
+    assert err.value.rule == "R-TKT-SIGNOFF"
+    assert t.state.state == "signed_off"
+    t.command(
+        "archive", AT + timedelta(days=3), "town",
+        evidence=[{"kind": "photo_after", "sha256": "c" * 64}],
+    )  # fmt: skip
+    assert t.state.state == "archived"
+
+
+# --------------------------------------------------------------------------- #
+# calendar
+
+
+def test_next_working_day_past_the_end_of_the_tables():
+    """Mutant: the next-year jump in ``_next_working`` uses an impossible date (12-32).
+
+    2022-12-31 is a Saturday, 2023-01-01 a Sunday and 2023-01-02 the New Year holiday in lieu
+    (State Council notice for 2023), so the first working day is Tuesday 2023-01-03.  A fresh
+    calendar has built its tables up to 2022 only when asked about 2022.
+    """
+    cal = Calendar()
+    assert cal.next_working_day(date(2022, 12, 31)) == date(2023, 1, 3)
+    assert Calendar().next_working_day(date(2023, 12, 30), include=False) == date(2024, 1, 2)
+
+
+def test_next_working_day_on_the_last_representable_day():
+    """Mutant: ``o > _LAST_ORDINAL`` becomes ``>=`` in ``_next_working``.
+
+    9999-12-31 is a Friday: with provisional data it is its own next working day, not "beyond".
+    """
+    cal = Calendar(allow_provisional=True)
+    assert date.max.weekday() == 4
+    assert cal.next_working_day(date.max) == date.max
+
+
+def test_demolition_survives_a_round_trip_through_the_stored_bytes():
+    """Mutant: ``kind == "demolish"`` in ``evolve`` becomes ``kind is "demolish"``.
+
+    The literal in a test is the same object as the library's, so only events read back from
+    bytes (as a store does) tell ``is`` from ``==``: their ``kind`` is a new string.
+    """
+    t = _building_ticket()
+    t.command("certify", AT, "planning")
+    t.command("demolish", AT + timedelta(days=1), "town")
+    assert t.state.demolished
+    replayed = [event_from_data(json.loads(canonical_bytes(e))) for e in t.events]
+    assert fold(replayed, "B-1", plan=PLAN) == t.state
+
+
+def _report_sign(plan: Plan, **fields: object) -> Ticket:
+    t = Ticket("S-1", plan)
+    t.command(
+        "report", AT, "town", community="金峰小区", town="金峰镇",
+        category="lane_or_sign_missing", subtype="sign", location="inside",
+        source="town_inspection", **fields,
+    )  # fmt: skip
+    return t
+
+
+def test_a_report_that_denies_a_delivery_on_or_after_the_date_is_refused():
+    """Mutant: ``(delivered >= since) != new`` becomes ``<= new`` (R-ROUTE-SIGN, 四(二) 新建).
+
+    With ``new_community_since`` 2020-01-01 a community delivered on 2021-06-30 is new: a
+    report saying it is not contradicts its own date; one delivered in 2015 is not new.
+    """
+    since = date(2020, 1, 1)
+    plan = PLAN.model_copy(
+        update={"settings": PLAN.settings.model_copy(update={"new_community_since": since})}
+    )
+    with pytest.raises(InvalidCommand) as err:
+        _report_sign(plan, delivered_on=date(2021, 6, 30), new_community=False)
+    assert (err.value.field, err.value.rule) == ("new_community", "R-ROUTE-SIGN")
+    with pytest.raises(InvalidCommand):
+        _report_sign(plan, delivered_on=since, new_community=False)  # on the day: new
+    t = _report_sign(plan, delivered_on=date(2015, 1, 1), new_community=False)
+    assert t.state.new_community is False
+    assert _report_sign(plan, delivered_on=since, new_community=True).state.new_community
+
+
+def test_migrating_to_the_plan_in_force_is_refused():
+    """Mutant: the "already under this plan" check ``==`` becomes ``>`` in ``_migrate``."""
+    t = _fire_lane_ticket()
+    before = t.state
+    with pytest.raises(InvalidCommand) as err:
+        t.command("migrate_plan", AT, "housing", reason="新版方案")
+    assert err.value.field == "kind"
+    assert "already under plan" in str(err.value)
+    assert (t.state.plan_id, t.state.plan_digest) == (before.plan_id, before.plan_digest)
+    assert all(e.kind != "plan_migrated" for e in t.events)
+
+
+# --------------------------------------------------------------------------- #
+# events: what the canonical encoding accepts
+
+
+def _nested(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+def test_check_json_value_takes_string_keys_and_counts_depth_in_mappings():
+    """Mutants: ``not isinstance(k, str)`` negated; ``depth + 1`` into ``depth + 0`` for a
+    mapping's values.  MAX_DEPTH is 16 (docs/security.md): a leaf 16 mappings deep is the
+    deepest allowed."""
+    check_json_value({"a": {"b": [1, "x", None, True]}})
+    with pytest.raises(InvalidArgument) as err:
+        check_json_value({1: "x"})
+    assert err.value.field == "payload"
+    check_json_value(_nested(16))
+    with pytest.raises(InputLimitExceeded):
+        check_json_value(_nested(17))
+
+
+# --------------------------------------------------------------------------- #
+# store/chain: what verify says about a broken seq
+
+
+def test_verify_names_the_expected_seq(tmp_path):
+    """Mutant: the message's ``state[0] + 1`` becomes ``state[0] - 1`` in ``verify``.
+
+    The second event of a ticket has seq 2; a row whose seq column is broken is reported with
+    the seq it should have had.
+    """
+    path = tmp_path / "seq.db"
+    with SQLiteStore(path) as store:
+        for tid, version, events in histories.schedule(2):
+            store.append(tid, events, version)
+    con = sqlite3.connect(path, isolation_level=None)
+    tid = con.execute("SELECT ticket_id FROM events WHERE position = 0").fetchone()[0]
+    (second,) = con.execute(
+        "SELECT position FROM events WHERE ticket_id = ? AND seq = 2", (tid,)
+    ).fetchone()
+    con.execute("UPDATE events SET seq = 99 WHERE position = ?", (second,))
+    con.close()
+    with SQLiteStore(path, create=False) as store:
+        report = verify(store)
+    seq = [p for p in report.problems if p.what == "seq" and p.position == second]
+    assert len(seq) == 1
+    assert "expected seq 2, found 99" in str(seq[0])
+
+
+# --------------------------------------------------------------------------- #
+# rules/routing: the most specific route wins, wherever the plan lists it
+
+
+def test_routing_does_not_depend_on_the_order_of_the_routes():
+    """Mutants: ``score > best[0]`` into ``!=``; the score's ``+`` into ``<<``.
+
+    ``route_for`` picks the most specific matching route (new-community, then location, then
+    subtype); the built-in plan has no two equally specific matches, so listing its routes in
+    the reverse order changes no routing.
+    """
+    data = PLAN.model_dump(mode="json")
+    data["routes"] = list(reversed(data["routes"]))
+    reversed_plan = Plan.model_validate(data)
+    n = 0
+    for cat in PLAN.categories:
+        for location in ("inside", "around"):
+            for sub in [s.id for s in cat.subtypes] or [None]:
+                for new in (False, True):
+                    want = route_for(PLAN, cat.id, location, sub, new_community=new)
+                    got = route_for(reversed_plan, cat.id, location, sub, new_community=new)
+                    assert got == want, (cat.id, location, sub, new)
+                    n += 1
+    assert n == 56
+
+
+def test_a_route_naming_the_subtype_beats_one_naming_none():
+    """Mutant: the score's ``+ (1 if route.subtypes else 0)`` into ``<< ...``.
+
+    Two routes for evacuation hazards anywhere, the general one listed first: a hazard of a
+    subtype the second route names goes to the second (more specific), others to the first.
+    """
+    data = PLAN.model_dump(mode="json")
+    (first, *_) = [r for r in data["routes"] if r["category"] == "evacuation_blocked"]
+    general = dict(first, id="evac_any", location="any", subtypes=[], new_community=None)
+    goods = dict(general, id="evac_any_goods", subtypes=["goods"])
+    data["routes"] = [r for r in data["routes"] if r["category"] != "evacuation_blocked"]
+    data["routes"] += [general, goods]
+    plan = Plan.model_validate(data)
+    assert route_for(plan, "evacuation_blocked", "inside", "goods").route == "evac_any_goods"
+    assert route_for(plan, "evacuation_blocked", "around", "goods").route == "evac_any_goods"
+    assert route_for(plan, "evacuation_blocked", "inside", None).route == "evac_any"
+
+
+# --------------------------------------------------------------------------- #
+# rules/escalation: what is due, and only then
+
+
+def _due(ticket: TicketState, /, **changes: object) -> dict[str, tuple[str, ...]]:
+    s = attrs.evolve(ticket, **changes)  # type: ignore[misc]
+    return {e.kind: e.targets for e in due_escalations(s, AT, PLAN)}
+
+
+def test_exposure_is_due_once_for_a_refusal_and_names_the_plan_agencies():
+    """Mutants: ``not state.exposed`` loses its ``not``; ``_exposers`` drops the plan's list.
+
+    四(二) 发动群众参与: a refusal is exposed on the notice board (R-ESC-EXPOSE); the plan's
+    authority table lets property, committee and town expose, after the route's lead.
+    """
+    t = _fire_lane_ticket()
+    t.command("refuse", AT, "town")
+    lead = t.state.routing.lead  # type: ignore[union-attr]
+    due = _due(t.state)
+    assert due["expose"] == tuple(dict.fromkeys((lead, "property", "committee", "town")))
+    assert "expose" not in _due(t.state, exposed=1)
+
+
+@pytest.mark.parametrize("state", ["overdue", "refused", "signed_off", "passed", "escalated"])
+def test_spot_check_escalations_only_while_rectifying(state):
+    """Mutants: ``state.state == "rectifying"`` into ``<``, ``<=``, ``>``, ``>=``, ``!=``; the
+    ``and`` of the official referral into ``or`` (R-TKT-SPOTCHECK, R-ESC-OFFICIAL)."""
+    t = _fire_lane_ticket()
+    base = t.state
+    assert set(_due(base, reopened=1, reopened_after_signoff=1)) >= {"spot_check", "official"}
+    assert "official" not in _due(base, reopened=1, reopened_after_signoff=0)
+    assert not {"spot_check", "official"} & set(_due(base))
+    other = _due(base, state=state, reopened=1, reopened_after_signoff=1)
+    assert not {"spot_check", "official"} & set(other)
+
+
+# --------------------------------------------------------------------------- #
+# rules/explain: the paragraphs of a report and of a plan migration
+
+
+def test_explain_names_the_person_and_the_migration_once():
+    """Mutants in ``explain``: the person test negated; ``e.kind == "report"`` into ``<=``;
+    the migration's reason line dropped (``==`` into ``!=``); its plan line repeated."""
+    t = Ticket("X-1", PLAN)
+    t.command(
+        "report", AT, "town", "李", community="金峰小区", town="金峰镇",
+        category="evacuation_blocked", subtype="goods", location="inside",
+        source="town_inspection",
+    )  # fmt: skip
+    t.command("route", AT, "town")
+    data = base_data()
+    data["settings"]["rectification_days"]["evacuation_blocked"] = 10
+    other = validate_plan_data(data)
+    m = Ticket("X-1", other, events=t.events, migrate_from=plan_binding(PLAN))
+    m.command("migrate_plan", AT + timedelta(days=1), "housing", reason="区领导小组通过新版方案")
+    report, route, migration = explain(m.events, other)
+    assert report.startswith("#1 2022-03-21 10:00 ")
+    assert report.splitlines()[0].split(": ")[0].endswith("（李）")
+    assert route.splitlines()[0].split(": ")[0].endswith("政府")  # no person: the agency alone
+    assert sum("方案 plan:" in line for line in report.splitlines()) == 1
+    assert "记录所依据的方案 recorded under: changle-2022" in report
+    lines = migration.splitlines()
+    assert not any("方案 plan:" in line for line in lines)
+    assert "    理由 reason: 区领导小组通过新版方案" in lines
+    assert "记录所依据的方案" not in migration
