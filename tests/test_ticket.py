@@ -28,7 +28,7 @@ from fireflow.errors import (
     Refusal,
     TransitionNotAllowed,
 )
-from fireflow.events import canonical_bytes, event_from_data, event_to_data
+from fireflow.events import Actor, canonical_bytes, event_from_data, event_to_data
 from fireflow.plan import validate_plan_data
 from fireflow.rules.escalation import due_escalations
 from fireflow.rules.explain import explain
@@ -93,11 +93,12 @@ def to_reinspection(t, at):
     assert t.state.state == "reinspection_requested"
 
 
-def to_passed(t, at, participants=("housing",)):
+def to_passed(t, at, participants=("housing",), person="张"):
+    """Through a passed re-check: the lead and each participant named ``person``."""
     to_reinspection(t, at)
     t.command(
-        "recheck_pass", at, t.state.routing.recheck_lead,
-        participants=[{"agency": a} for a in participants],
+        "recheck_pass", at, t.state.routing.recheck_lead, person,
+        participants=[{"agency": a, "person": person} for a in participants],
     )  # fmt: skip
     assert t.state.state == "passed"
 
@@ -367,10 +368,66 @@ def test_signers_must_have_taken_part_in_recheck():
     assert set(e.rules) >= {"R-TKT-SIGNOFF", "R-AUTH-SEPARATION"}
 
 
+def test_signer_must_be_a_person_of_the_recheck():
+    # 五(三) 复查合格后由验收相关责任人签字: housing took part through 张; 王 of housing did not
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_passed(t, at, participants=("housing",), person="张")
+    assert t.events[-1].payload["people"] == [
+        {"agency": "town", "person": "张"},
+        {"agency": "housing", "person": "张"},
+    ]
+    assert t.state.recheck_people == (Actor("town", "张"), Actor("housing", "张"))
+    with pytest.raises(NotAuthorized) as info:
+        t.command("sign_off", at, "town", signers=[{"agency": "housing", "person": "王"}])
+    assert (info.value.rule, info.value.field) == ("R-TKT-SIGNOFF", "signers")
+    assert "王" in str(info.value)
+    assert t.state.state == "passed"
+    t.command("sign_off", at, "town", signers=[{"agency": "housing", "person": "张"}])
+    assert t.state.state == "signed_off"
+
+
+def test_recheck_people_replaced_by_each_recheck_and_cleared_on_reopen():
+    t = rectifying(sh(2022, 3, 21))
+    to_reinspection(t, sh(2022, 3, 22))
+    t.command(
+        "recheck_fail",
+        sh(2022, 3, 22),
+        "town",
+        "甲",
+        participants=[{"agency": "housing", "person": "乙"}],
+    )
+    assert t.state.recheck_people == (Actor("town", "甲"), Actor("housing", "乙"))
+    to_passed(t, sh(2022, 3, 23), participants=("fire",), person="丙")
+    assert t.state.recheck_people == (Actor("town", "丙"), Actor("fire", "丙"))
+    with pytest.raises(NotAuthorized):  # 乙 took part in the failed re-check, not this one
+        t.command(
+            "sign_off", sh(2022, 3, 23), "town", signers=[{"agency": "housing", "person": "乙"}]
+        )
+    t.command("reopen", sh(2022, 3, 24), "housing", reason="抽查")
+    assert t.state.recheck_people == ()
+    assert TicketState.from_data(json.loads(json.dumps(t.state.to_data()))) == t.state
+
+
+def test_old_recheck_without_people_falls_back_to_the_agency_check():
+    # a history written before re-checks recorded their people: any named person of a
+    # department that took part may sign (documented in docs/lifecycle.md)
+    t = rectifying(sh(2022, 3, 21))
+    to_passed(t, sh(2022, 3, 22), participants=("housing",))
+    old = t.events[-1]
+    payload = {k: v for k, v in old.payload.items() if k != "people"}
+    events = (*t.events[:-1], attrs.evolve(old, payload=payload))
+    t2 = Ticket("T1", PLAN, events=events)
+    assert t2.state.recheck_people == ()
+    assert t2.state.recheck_agencies == ("town", "housing")
+    t2.command("sign_off", sh(2022, 3, 22), "town", signers=[{"agency": "housing", "person": "王"}])
+    assert t2.state.state == "signed_off"
+
+
 def test_sign_off_without_signers_is_the_actor():
     at = sh(2022, 3, 22)
     t = rectifying()
-    to_passed(t, at)
+    to_passed(t, at, person="李")
     t.command("sign_off", at, "town", "李")
     assert [(s.agency, s.person) for s in t.state.signers] == [("town", "李")]
 

@@ -207,11 +207,16 @@ class TicketMachine(RuleBasedStateMachine):
             excluded = {agency, state.rectified_by, rectifier, *settings.non_signing_agencies}
             others = [a for a in self.agencies if a not in excluded]
             need = max(settings.min_recheck_agencies - 1, 1)
-            return {"participants": [{"agency": a} for a in others[:need]]}
+            return {"participants": [{"agency": a, "person": "人"} for a in others[:need]]}
         if kind == "sign_off":
+            # 五(三) 复查合格后由验收相关责任人签字: a named person of the last re-check
             excluded = {state.rectified_by, rectifier, *settings.non_signing_agencies}
-            signers = [a for a in state.recheck_agencies if a not in excluded]
-            return {"signers": [{"agency": a, "person": "人"} for a in signers[:1]]}
+            signers = [
+                {"agency": p.agency, "person": p.person}
+                for p in state.recheck_people
+                if p.person and p.agency not in excluded
+            ]
+            return {"signers": signers[:1]}
         if kind in ("rectify", "archive") and data.draw(st.booleans(), label="photo_after"):
             # the after-photo comes with the rectification or with the filing
             return {"evidence": [_PHOTO_AFTER]}
@@ -291,13 +296,17 @@ class TicketMachine(RuleBasedStateMachine):
                 st.lists(st.sampled_from(self.agencies), max_size=3, unique=True),
                 label="participants",
             )
-            fields["participants"] = [{"agency": a} for a in parts]
+            fields["participants"] = [{"agency": a, "person": "人"} for a in parts]
         elif kind == "sign_off":
-            pool = (*self.ticket.state.recheck_agencies, *self.agencies)
+            s = self.ticket.state
+            pool = (
+                *((p.agency, p.person or "人") for p in s.recheck_people),
+                *((a, "人") for a in self.agencies),
+            )
             signers = data.draw(
                 st.lists(st.sampled_from(pool), max_size=3, unique=True), label="signers"
             )
-            fields["signers"] = [{"agency": a, "person": "人"} for a in signers]
+            fields["signers"] = [{"agency": a, "person": n} for a, n in signers]
         elif kind == "archive":
             if data.draw(st.integers(0, 4), label="photo_after") > 0:
                 fields["evidence"] = [_PHOTO_AFTER]
@@ -328,6 +337,7 @@ class TicketMachine(RuleBasedStateMachine):
                 assert signer.agency != s.routing.rectifier
                 assert signer.agency not in self.plan.settings.non_signing_agencies
                 assert signer.agency in s.recheck_agencies
+                assert signer in s.recheck_people, "a signer who took no part in the re-check"
         if s.state == "archived":
             done = [e for e in self.ticket.events if e.kind != "attempt_refused"]
             assert [e.kind for e in done[-3:]] == ["recheck_pass", "sign_off", "archive"]
