@@ -684,6 +684,8 @@ def _step_mark_overdue(state: TicketState, command: Command, plan: Plan) -> Step
             zh="整改期限未届满",
             field="at",
         )
+    if state.state == "rectified":  # 五(三) 整改完毕…要立即申报复验: not applied for in time
+        return {"deadline": state.deadline.isoformat()}, ("R-ESC-OVERDUE", "R-TKT-REINSPECT")
     return {"deadline": state.deadline.isoformat()}, ("R-ESC-OVERDUE",)
 
 
