@@ -33,7 +33,7 @@ compiled table.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 import attrs
@@ -42,6 +42,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from fireflow.errors import InvalidCommand, NotAuthorized, Refusal
+from fireflow.events import Actor, Event
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.escalation import due_escalations
 from fireflow.states import LIFECYCLE, RECORD_ONLY_KINDS, TRIGGERS, triggers_from
@@ -52,8 +53,11 @@ __all__ = ["TicketMachine"]
 
 _PHOTO_BEFORE = {"kind": "photo_before", "sha256": "b" * 64}
 _PHOTO_AFTER = {"kind": "photo_after", "sha256": "a" * 64}
-#: Fields a refused (but recorded) attempt may change.
-_COUNTERS = frozenset({"version", "refused_attempts", "last_at"})
+#: Fields a refused (but recorded) attempt may change: not the clock (``last_at``), as in
+#: the engine, so that a refused attempt never pushes the ticket's time forward.
+_COUNTERS = frozenset({"version", "refused_attempts"})
+#: Triggers that start a new rectification with a new deadline (R-TKT-DEADLINE).
+_NEW_DEADLINE = frozenset({"set_deadline", "recheck_fail", "resume", "reopen", "clear", "demolish"})
 #: The triggers that move a ticket on towards its end, per state (drawn by ``advance``;
 #: a failed re-check now and then, so that the after-photo must be taken again).
 FORWARD: dict[str, tuple[str, ...]] = {
@@ -264,9 +268,43 @@ class TicketMachine(RuleBasedStateMachine):
         assert t.state.version == before.version + 1
         assert before.last_at is None or at >= before.last_at
         assert kind in allowed
+        self.check_resets(before, events[0], t.state)
         self.reached.add(t.state.state)
         if kind == "reopen":
             self.reached.add("reopened")
+
+    def check_resets(self, before: TicketState, event: Event, after: TicketState) -> None:
+        """What an accepted step must reset, exactly as the engine does.
+
+        The clock moves to the event's time; a failed re-check and a reopen clear the
+        after-photo (a new rectification needs a new photo, R-TKT-SIGNOFF), a reopen the
+        re-check and its signers (R-TKT-SPOTCHECK); every step into a new rectification
+        sets the event's deadline and clears who rectified (R-TKT-DEADLINE, R-TKT-FAIL);
+        ``mark_overdue`` counts once (R-ESC-OVERDUE); nothing else resets a flag.
+        """
+        kind = event.kind
+        assert after.last_at == event.at, "an accepted step moves the clock to its time"
+        photo = any(x.kind == "photo_after" for x in event.evidence)
+        if kind in ("recheck_fail", "reopen"):
+            assert not after.after_photo, f"{kind} must reset the after-photo"
+        else:
+            assert after.after_photo == (before.after_photo or photo)
+        if kind == "reopen":
+            assert (after.signers, after.recheck_agencies, after.recheck_people) == ((), (), ())
+            assert after.reopened == before.reopened + 1
+        if kind in ("recheck_pass", "recheck_fail"):
+            assert after.recheck_people == tuple(
+                Actor(p["agency"], p["person"]) for p in event.payload["people"]
+            )
+        if kind in _NEW_DEADLINE and "deadline" in event.payload:
+            assert after.deadline == date.fromisoformat(event.payload["deadline"])
+            assert after.deadlines_set == before.deadlines_set + 1
+            assert after.rectified_by is None
+        else:
+            assert (after.deadline, after.deadlines_set) == (before.deadline, before.deadlines_set)
+        marked = 1 if kind == "mark_overdue" else 0
+        assert after.overdue_marked == before.overdue_marked + marked
+        assert after.failed_rechecks == before.failed_rechecks + (kind == "recheck_fail")
 
     def teardown(self) -> None:
         """Record how far the run got (``--hypothesis-show-statistics`` shows the shares)."""
