@@ -73,7 +73,7 @@ def simple_paths(
     declaration order.
 
     >>> len(simple_paths(20)), len(simple_paths(20, closing=True))
-    (26, 69)
+    (34, 95)
     """
     if max_length < 0:
         raise ValueError(f"max_length must be >= 0, got {max_length}")
