@@ -99,7 +99,8 @@ def histories(plan):
     _opened(t, at, "evacuation_blocked", "ebike_charging")
     t.command("rectify", at + day, "property", "陈经理")
     t.command("apply_reinspection", at + day, "property")
-    t.command("recheck_pass", at + day, "town", participants=[{"agency": "housing"}])
+    parts = [{"agency": "housing", "person": "张"}]
+    t.command("recheck_pass", at + day, "town", participants=parts)
     signers = [{"agency": "housing", "person": "张"}]
     t.command("sign_off", at + 2 * day, "town", "王", signers=signers)
     t.command("archive", at + 2 * day, "town", evidence=[PHOTO_AFTER])

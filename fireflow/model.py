@@ -307,6 +307,8 @@ class TicketState:
     certified_by: str | None = None
     failed_rechecks: int = 0
     recheck_agencies: tuple[str, ...] = ()
+    recheck_people: tuple[Actor, ...] = ()
+    """Who took part in the last re-check (its actor and participants), R-TKT-SIGNOFF."""
     signers: tuple[Actor, ...] = ()
     evidence: tuple[Evidence, ...] = ()
     escalated_to: tuple[str, ...] = ()
@@ -356,7 +358,7 @@ class TicketState:
                 kw[name] = date.fromisoformat(value)
             elif name == "routing":
                 kw[name] = Routing.from_data(value)
-            elif name == "signers":
+            elif name in ("signers", "recheck_people"):
                 kw[name] = tuple(Actor(**x) for x in value)
             elif name == "evidence":
                 kw[name] = tuple(Evidence(**x) for x in value)

@@ -230,9 +230,11 @@ LIFECYCLE = Lifecycle(
             "Photograph and file in the dossier",
             ("R-TKT-SIGNOFF",),
         ),
+        # R-ESC-OVERDUE; from ``rectified`` too: 五(三) 隐患整改完毕，物业服务企业要立即申报复验,
+        # so a rectification past its deadline and never applied for is overdue as well
         _T(
             "mark_overdue",
-            ("rectifying",),
+            ("rectifying", "rectified"),
             "overdue",
             "逾期",
             "Mark overdue",

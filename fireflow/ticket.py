@@ -556,7 +556,16 @@ def _step_recheck(state: TicketState, command: Command, plan: Plan) -> Step:
             "（物业、群众、第三方可参加，不计入）",
             field="participants",
         )
-    payload: dict[str, Any] = {"agencies": agencies, "reason": command.reason}
+    # 五(三) 复查合格后由验收相关责任人签字: the people who took part, so that only they sign
+    actor = command.actor
+    people = dict.fromkeys(
+        [(actor.agency, actor.person), *((p.agency, p.person) for p in command.participants)]
+    )
+    payload: dict[str, Any] = {
+        "agencies": agencies,
+        "people": [{"agency": a, "person": n} for a, n in people],
+        "reason": command.reason,
+    }
     if command.kind == "recheck_fail":
         more, rules = _new_deadline(state, command, plan, state.category)
         payload.update(more)
@@ -620,6 +629,17 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 zh="验收签字须由具名的责任人签署",
                 field="signers",
             )
+        if state.recheck_people and Actor(s.agency, s.person) not in state.recheck_people:
+            # older histories recorded only the agencies of a re-check: the agency check above
+            raise _refuse(
+                NotAuthorized,
+                state,
+                command,
+                f"{s.person!r} of {s.agency!r} took no part in the re-check",
+                rule="R-TKT-SIGNOFF",
+                zh="签字人须为本人参与复查的验收责任人",
+                field="signers",
+            )
         if (s.agency, s.person) in seen:
             raise _refuse(
                 NotAuthorized,
@@ -664,6 +684,8 @@ def _step_mark_overdue(state: TicketState, command: Command, plan: Plan) -> Step
             zh="整改期限未届满",
             field="at",
         )
+    if state.state == "rectified":  # 五(三) 整改完毕…要立即申报复验: not applied for in time
+        return {"deadline": state.deadline.isoformat()}, ("R-ESC-OVERDUE", "R-TKT-REINSPECT")
     return {"deadline": state.deadline.isoformat()}, ("R-ESC-OVERDUE",)
 
 
@@ -813,6 +835,7 @@ _ROUTING, _DEADLINE = _STATE_INDEX["routing"], _STATE_INDEX["deadline"]
 _DEADLINE_RULES, _DEADLINES_SET = _STATE_INDEX["deadline_rules"], _STATE_INDEX["deadlines_set"]
 _RECTIFIED_BY, _CERTIFIED_BY = _STATE_INDEX["rectified_by"], _STATE_INDEX["certified_by"]
 _FAILED, _RECHECK_AGENCIES = _STATE_INDEX["failed_rechecks"], _STATE_INDEX["recheck_agencies"]
+_RECHECK_PEOPLE = _STATE_INDEX["recheck_people"]
 _SIGNERS, _EVIDENCE = _STATE_INDEX["signers"], _STATE_INDEX["evidence"]
 _ESCALATED_TO, _EXPOSED = _STATE_INDEX["escalated_to"], _STATE_INDEX["exposed"]
 _PUNISHED, _REOPENED = _STATE_INDEX["punished"], _STATE_INDEX["reopened"]
@@ -872,6 +895,8 @@ def _apply(v: list[Any], event: Event) -> None:
         routing = Routing.from_data(p["routing"])
     elif kind in ("recheck_pass", "recheck_fail"):
         agencies = tuple(p["agencies"])
+        # absent in older histories: sign-off then falls back to the agency check
+        people = tuple(Actor(x["agency"], x["person"]) for x in p.get("people", ()))
     elif kind == "sign_off":
         signers = tuple(Actor(s["agency"], s.get("person", "")) for s in p["signers"])
     elif kind == "escalate":
@@ -897,9 +922,9 @@ def _apply(v: list[Any], event: Event) -> None:
     elif kind == "rectify":
         v[_RECTIFIED_BY] = event.actor.agency
     elif kind == "recheck_pass":
-        v[_RECHECK_AGENCIES] = agencies
+        v[_RECHECK_AGENCIES], v[_RECHECK_PEOPLE] = agencies, people
     elif kind == "recheck_fail":
-        v[_RECHECK_AGENCIES] = agencies
+        v[_RECHECK_AGENCIES], v[_RECHECK_PEOPLE] = agencies, people
         v[_FAILED] += 1
         v[_AFTER_PHOTO] = False  # a new rectification needs a new after-photo
     elif kind == "sign_off":
@@ -922,7 +947,7 @@ def _apply(v: list[Any], event: Event) -> None:
         if old in ("signed_off", "archived"):
             v[_REOPENED_AFTER] += 1
         v[_SIGNERS] = ()
-        v[_RECHECK_AGENCIES] = ()
+        v[_RECHECK_AGENCIES], v[_RECHECK_PEOPLE] = (), ()
     if deadline is not None:
         v[_DEADLINE] = deadline
         v[_DEADLINE_RULES] = tuple(r for r in event.rules if r.startswith("R-"))

@@ -143,6 +143,71 @@ def test_cli_run_builtin_suite(tmp_path):
 # Readable failures
 
 
+def test_builtin_suite_cites_exactly_on_every_accepted_step():
+    # issue 17: a step that drops or adds a rule must fail the suite, not only one that drops
+    # a listed rule (rules_exact beside the contains-style rules)
+    for path in SUITE_FILES:
+        s = load_scenario(path)
+        for i, step in enumerate(s.steps):
+            if not hasattr(step, "kind"):
+                continue
+            e = step.expect
+            if e is not None and (e.refused is not None or e.accepted is False):
+                continue
+            where = f"{path.name}:{s.line_of(i)}: no rules_exact"
+            assert e is not None, where
+            assert e.rules_exact, where
+
+
+def _exact(rules: str) -> str:
+    return GOOD.replace(
+        "expect: {state: rectifying, deadline: 2022-03-24}",
+        f"expect: {{state: rectifying, deadline: 2022-03-24, rules_exact: {rules}}}",
+    )
+
+
+def test_rules_exact_passes_in_any_order():
+    assert run_scenario(parse_scenario(_exact("[R-TKT-DEADLINE]"), "x.scenario.yaml")).ok
+
+
+@pytest.mark.parametrize(
+    ("rules", "at_stake"),
+    [
+        ("[R-TKT-DEADLINE, R-DUE-HOLIDAY]", "R-DUE-HOLIDAY"),  # one more than cited
+        ("[R-DUE-HOLIDAY]", "R-DUE-HOLIDAY"),  # another rule
+    ],
+)
+def test_rules_exact_fails_on_a_missing_or_extra_rule(rules, at_stake):
+    result = run_scenario(parse_scenario(_exact(rules), "x.scenario.yaml"))
+    (step,) = result.failures
+    (m,) = [m for m in step.mismatches if m.what == "rules_exact"]
+    assert m.actual == "[R-TKT-DEADLINE]"
+    assert m.rule == at_stake
+    # the contains-style check passes where the exact one fails
+    loose = _exact(rules).replace("rules_exact:", "rules:")
+    loose_ok = run_scenario(parse_scenario(loose, "x.scenario.yaml")).ok
+    assert loose_ok == (rules == "[R-TKT-DEADLINE]")
+
+
+@pytest.mark.parametrize(
+    ("expect", "message"),
+    [
+        ("{refused: {error: NotAuthorized}, rules_exact: [R-TKT-DEADLINE]}", "no event"),
+        ("{rules_exact: []}", "rules_exact"),
+        ("{rules_exact: [R-TKT-DEADLINE, R-TKT-DEADLINE]}", "twice"),
+    ],
+)
+def test_rules_exact_malformed(expect, message):
+    text = GOOD.replace("expect: {state: rectifying, deadline: 2022-03-24}", f"expect: {expect}")
+    with pytest.raises(ScenarioError, match=message):
+        parse_scenario(text, "x.scenario.yaml")
+
+
+def test_schema_has_rules_exact():
+    text = json.dumps(scenario_json_schema())
+    assert '"rules_exact"' in text
+
+
 def test_wrong_scenario_fails_with_step_expected_actual_rule():
     result = run_scenario(parse_scenario(WRONG, "small.scenario.yaml"))
     assert not result.ok

@@ -40,7 +40,8 @@ t.command("recheck_fail", at + timedelta(days=2), "town",
 t.command("rectify", at + timedelta(days=3), "property")
 t.command("apply_reinspection", at + timedelta(days=3), "property")
 t.command("recheck_pass", at + timedelta(days=4), "town",
-          participants=[{"agency": "fire"}, {"agency": "housing"}, {"agency": "third_party"}])
+          participants=[{"agency": "fire", "person": "周"}, {"agency": "housing", "person": "王"},
+                        {"agency": "third_party"}])
 t.command("sign_off", at + timedelta(days=4), "town",
           signers=[{"agency": "housing", "person": "王"}, {"agency": "fire", "person": "周"}])
 t.command("archive", at + timedelta(days=4), "town",

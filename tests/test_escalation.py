@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fireflow import PlanError, due_escalations, load_plan
+from fireflow import InvalidCommand, NotAuthorized, PlanError, due_escalations, load_plan
 from fireflow.plan import validate_plan_data
 from fireflow.ticket import Ticket
 
@@ -56,6 +56,35 @@ def test_overdue_iff_past_deadline_whether_rectified_or_not(rectify_after_h, che
     when = AT + timedelta(hours=rectify_after_h, minutes=check_after_min)
     late = PLAN.calendar.is_late(t.state.deadline, when)
     assert any(e.kind == "overdue" for e in due_escalations(t.state, when, PLAN)) == late
+
+
+def test_an_overdue_rectified_ticket_can_be_marked_overdue_and_escalated():
+    # the escalation due from `rectified` has a trigger to act on it (R-ESC-OVERDUE, 五(三))
+    t = rectifying()
+    t.command("rectify", AT + timedelta(days=1), "property")
+    early = datetime(2022, 3, 24, 23, 59, tzinfo=SH)
+    with pytest.raises(InvalidCommand) as info:  # the deadline runs to 24:00 of 03-24
+        t.command("mark_overdue", early, "town")
+    assert (info.value.rule, info.value.field) == ("R-ESC-OVERDUE", "at")
+    assert t.state.state == "rectified"
+    with pytest.raises(NotAuthorized):  # the rectifier does not mark itself overdue
+        t.command("mark_overdue", datetime(2022, 3, 25, tzinfo=SH), "property")
+    (e,) = t.command("mark_overdue", datetime(2022, 3, 25, tzinfo=SH), "housing")
+    assert e.rules == ("R-ESC-OVERDUE", "R-TKT-REINSPECT")
+    assert e.payload == {"deadline": "2022-03-24"}
+    assert (t.state.state, t.state.overdue_marked) == ("overdue", 1)
+    t.command("escalate", datetime(2022, 3, 25, 9, tzinfo=SH), "town")
+    assert t.state.escalated_to == ("town", "housing")
+    t.command("resume", datetime(2022, 3, 25, 10, tzinfo=SH), "town")
+    t.command("rectify", datetime(2022, 3, 26, 10, tzinfo=SH), "property")
+    t.command("apply_reinspection", datetime(2022, 3, 26, 10, tzinfo=SH), "property")
+    assert t.state.state == "reinspection_requested"
+
+
+def test_mark_overdue_from_rectifying_cites_only_the_overdue_rule():
+    t = rectifying()
+    (e,) = t.command("mark_overdue", datetime(2022, 3, 25, tzinfo=SH), "town")
+    assert e.rules == ("R-ESC-OVERDUE",)
 
 
 # 四(二) 拒不改正的，立即反馈属地公安、消防、城管等部门

@@ -75,7 +75,8 @@ def lifecycle(tid, community, town, when, *, description="", signed=True):
     t.command("rectify", when + timedelta(days=3), "property")
     t.command("apply_reinspection", when + timedelta(days=3), "property")
     t.command("recheck_pass", when + timedelta(days=4), "town",
-              participants=[{"agency": "housing"}, {"agency": "fire"}])  # fmt: skip
+              participants=[{"agency": "housing", "person": "王"},
+                            {"agency": "fire", "person": "周"}])  # fmt: skip
     if signed:
         signers = [{"agency": "housing", "person": "王"}, {"agency": "fire", "person": "周"}]
         t.command("sign_off", when + timedelta(days=4), "town", signers=signers)

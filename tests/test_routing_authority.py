@@ -82,7 +82,9 @@ def test_counting_levels_are_plan_data():
 @pytest.fixture
 def passed():
     t = reinspection()
-    t.command("recheck_pass", AT, "town", participants=parts("housing", "property", "public"))
+    more = [{"agency": "housing", "person": "王"}]  # 张 and 王 of housing both take part
+    everyone = [*parts("housing", "property", "public"), *more]
+    t.command("recheck_pass", AT, "town", "李", participants=everyone)
     return t
 
 

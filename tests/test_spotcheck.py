@@ -501,7 +501,8 @@ def _archived(tid, community, at):
     t.command("set_deadline", at, "town")
     t.command("rectify", at + timedelta(days=1), "property")
     t.command("apply_reinspection", at + timedelta(days=1), "property")
-    t.command("recheck_pass", at + timedelta(days=2), "town", participants=[{"agency": "fire"}])
+    parts = [{"agency": "fire", "person": "林"}]
+    t.command("recheck_pass", at + timedelta(days=2), "town", participants=parts)
     t.command(
         "sign_off", at + timedelta(days=2), "town", signers=[{"agency": "fire", "person": "林"}]
     )

@@ -79,6 +79,23 @@ def test_compiled_table_matches_declaration():
     assert table[("reinspection_requested", "recheck_fail")] == "rectifying"
     assert table[("refused", "expose")] == "refused"  # internal transition
     assert ("new", "archive") not in table
+    # R-ESC-OVERDUE, 五(三) 整改完毕…立即申报复验: a rectification not applied for is overdue too
+    assert (
+        table[("rectified", "mark_overdue")] == table[("rectifying", "mark_overdue")] == "overdue"
+    )
+
+
+def test_mark_overdue_from_rectified_in_machine_and_diagram():
+    class M:
+        pass
+
+    m = M()
+    build_machine(m, initial="rectified")
+    assert m.may_mark_overdue()
+    m.mark_overdue()
+    assert m.state == "overdue"
+    assert "mark_overdue" in triggers_from("rectified")
+    assert "    s_rectified --> s_overdue : 逾期 mark_overdue" in mermaid().splitlines()
 
 
 @pytest.mark.parametrize(

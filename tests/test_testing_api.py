@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -294,3 +296,104 @@ def test_realize_path_with_a_given_hazard():
     overdue = realize_path(("report", "route", "set_deadline", "mark_overdue"), PLAN)
     assert overdue is not None
     assert overdue[-1].at > overdue[-2].at
+
+
+# --------------------------------------------------------------------------- #
+# The public TicketMachine follows the engine on every reset (issue: every reset tested)
+
+_SH = ZoneInfo("Asia/Shanghai")
+_PART = [{"agency": "housing", "person": "张"}]
+_SIGN = [{"agency": "housing", "person": "张"}]
+_PHOTO = [{"kind": "photo_after", "sha256": "a" * 64}]
+#: a path through every reset: a refused attempt, an overdue mark, a refusal and resume,
+#: a failed re-check, a sign-off, a filing and a reopen (kind, day, agency, fields)
+_RESET_PATH = [
+    ("report", 21, "town", {"community": "小区A", "town": "金峰镇",
+                            "category": "evacuation_blocked", "subtype": "goods",
+                            "location": "inside", "source": "town_inspection"}),
+    ("route", 21, "town", {}),
+    ("set_deadline", 21, "town", {}),
+    ("rectify", 22, "fire", {}),  # refused: not the rectifier; recorded, the clock stays
+    ("mark_overdue", 25, "town", {}),
+    ("refuse", 25, "property", {}),
+    ("resume", 28, "town", {}),
+    ("rectify", 29, "property", {"evidence": _PHOTO}),
+    ("apply_reinspection", 29, "property", {}),
+    ("recheck_fail", 30, "town", {"participants": _PART}),
+    ("rectify", 31, "property", {"evidence": _PHOTO}),
+    ("apply_reinspection", 31, "property", {}),
+    ("recheck_pass", 31, "town", {"participants": _PART}),
+    ("sign_off", 31, "town", {"signers": _SIGN}),
+    ("archive", 31, "town", {}),
+    ("reopen", 40, "fire", {"reason": "抽查"}),
+]  # fmt: skip
+
+
+def _run_reset_path(machine: TicketMachine) -> None:
+    for kind, day, agency, fields in _RESET_PATH:
+        at = datetime(2022, 3, 1, 10, tzinfo=_SH) + timedelta(days=day - 1)
+        machine.execute(kind, at, agency, fields)
+
+
+def test_ticket_machine_follows_the_engine_on_every_reset():
+    m = TicketMachine()
+    _run_reset_path(m)
+    t = m.ticket
+    assert [e.kind for e in t.events].count("attempt_refused") == 1
+    assert t.state.state == "rectifying"
+    assert (t.state.overdue_marked, t.state.failed_rechecks, t.state.reopened) == (1, 1, 1)
+    assert m.refusals == 1
+    assert m.accepted == len(_RESET_PATH) - 1
+
+
+@pytest.mark.parametrize(
+    "deviation",
+    [
+        {"after_photo": True},  # a failed re-check or reopen that kept the after-photo
+        {"deadline": None},  # a new rectification without its deadline
+        {"overdue_marked": 7},
+        {"recheck_people": ()},
+        {"last_at": None},
+    ],
+    ids=lambda d: next(iter(d)),
+)
+def test_ticket_machine_catches_an_engine_that_forgets_a_reset(deviation):
+    m = TicketMachine()
+    _run_reset_path(m)
+    events = m.ticket.events
+    for i, e in enumerate(events):
+        if e.kind in ("attempt_refused", "report"):
+            continue
+        before, after = fold(events[:i]), fold(events[: i + 1])
+        m.check_resets(before, e, after)  # the engine's own states pass
+    checked = 0
+    for i, e in enumerate(events):
+        if e.kind not in ("recheck_fail", "reopen", "resume", "mark_overdue", "recheck_pass"):
+            continue
+        before, after = fold(events[:i]), fold(events[: i + 1])
+        wrong = attrs.evolve(after, **deviation)
+        if wrong == after:
+            continue
+        try:
+            m.check_resets(before, e, wrong)
+        except AssertionError:
+            checked += 1
+        else:
+            raise AssertionError(f"{e.kind}: the machine accepted {deviation}")
+    assert checked
+
+
+def test_ticket_machine_refuses_an_engine_whose_refusal_moves_the_clock(monkeypatch):
+    import fireflow.ticket as engine
+
+    real = engine._apply
+
+    def moving_clock(v, event):
+        real(v, event)
+        if event.kind == "attempt_refused":
+            v[engine._LAST_AT] = event.at
+
+    monkeypatch.setattr(engine, "_apply", moving_clock)
+    m = TicketMachine()
+    with pytest.raises(AssertionError, match="last_at"):
+        _run_reset_path(m)

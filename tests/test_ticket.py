@@ -28,7 +28,7 @@ from fireflow.errors import (
     Refusal,
     TransitionNotAllowed,
 )
-from fireflow.events import canonical_bytes, event_from_data, event_to_data
+from fireflow.events import Actor, canonical_bytes, event_from_data, event_to_data
 from fireflow.plan import validate_plan_data
 from fireflow.rules.escalation import due_escalations
 from fireflow.rules.explain import explain
@@ -93,11 +93,12 @@ def to_reinspection(t, at):
     assert t.state.state == "reinspection_requested"
 
 
-def to_passed(t, at, participants=("housing",)):
+def to_passed(t, at, participants=("housing",), person="张"):
+    """Through a passed re-check: the lead and each participant named ``person``."""
     to_reinspection(t, at)
     t.command(
-        "recheck_pass", at, t.state.routing.recheck_lead,
-        participants=[{"agency": a} for a in participants],
+        "recheck_pass", at, t.state.routing.recheck_lead, person,
+        participants=[{"agency": a, "person": person} for a in participants],
     )  # fmt: skip
     assert t.state.state == "passed"
 
@@ -367,10 +368,66 @@ def test_signers_must_have_taken_part_in_recheck():
     assert set(e.rules) >= {"R-TKT-SIGNOFF", "R-AUTH-SEPARATION"}
 
 
+def test_signer_must_be_a_person_of_the_recheck():
+    # 五(三) 复查合格后由验收相关责任人签字: housing took part through 张; 王 of housing did not
+    at = sh(2022, 3, 22)
+    t = rectifying()
+    to_passed(t, at, participants=("housing",), person="张")
+    assert t.events[-1].payload["people"] == [
+        {"agency": "town", "person": "张"},
+        {"agency": "housing", "person": "张"},
+    ]
+    assert t.state.recheck_people == (Actor("town", "张"), Actor("housing", "张"))
+    with pytest.raises(NotAuthorized) as info:
+        t.command("sign_off", at, "town", signers=[{"agency": "housing", "person": "王"}])
+    assert (info.value.rule, info.value.field) == ("R-TKT-SIGNOFF", "signers")
+    assert "王" in str(info.value)
+    assert t.state.state == "passed"
+    t.command("sign_off", at, "town", signers=[{"agency": "housing", "person": "张"}])
+    assert t.state.state == "signed_off"
+
+
+def test_recheck_people_replaced_by_each_recheck_and_cleared_on_reopen():
+    t = rectifying(sh(2022, 3, 21))
+    to_reinspection(t, sh(2022, 3, 22))
+    t.command(
+        "recheck_fail",
+        sh(2022, 3, 22),
+        "town",
+        "甲",
+        participants=[{"agency": "housing", "person": "乙"}],
+    )
+    assert t.state.recheck_people == (Actor("town", "甲"), Actor("housing", "乙"))
+    to_passed(t, sh(2022, 3, 23), participants=("fire",), person="丙")
+    assert t.state.recheck_people == (Actor("town", "丙"), Actor("fire", "丙"))
+    with pytest.raises(NotAuthorized):  # 乙 took part in the failed re-check, not this one
+        t.command(
+            "sign_off", sh(2022, 3, 23), "town", signers=[{"agency": "housing", "person": "乙"}]
+        )
+    t.command("reopen", sh(2022, 3, 24), "housing", reason="抽查")
+    assert t.state.recheck_people == ()
+    assert TicketState.from_data(json.loads(json.dumps(t.state.to_data()))) == t.state
+
+
+def test_old_recheck_without_people_falls_back_to_the_agency_check():
+    # a history written before re-checks recorded their people: any named person of a
+    # department that took part may sign (documented in docs/lifecycle.md)
+    t = rectifying(sh(2022, 3, 21))
+    to_passed(t, sh(2022, 3, 22), participants=("housing",))
+    old = t.events[-1]
+    payload = {k: v for k, v in old.payload.items() if k != "people"}
+    events = (*t.events[:-1], attrs.evolve(old, payload=payload))
+    t2 = Ticket("T1", PLAN, events=events)
+    assert t2.state.recheck_people == ()
+    assert t2.state.recheck_agencies == ("town", "housing")
+    t2.command("sign_off", sh(2022, 3, 22), "town", signers=[{"agency": "housing", "person": "王"}])
+    assert t2.state.state == "signed_off"
+
+
 def test_sign_off_without_signers_is_the_actor():
     at = sh(2022, 3, 22)
     t = rectifying()
-    to_passed(t, at)
+    to_passed(t, at, person="李")
     t.command("sign_off", at, "town", "李")
     assert [(s.agency, s.person) for s in t.state.signers] == [("town", "李")]
 
@@ -1235,3 +1292,99 @@ def test_unknown_escalation_target_refused_by_the_step_with_its_rule():
         t.command("escalate", sh(2022, 3, 22), "town", targets=["police", "ghost"])
     assert (info.value.field, info.value.rule) == ("targets", "R-ESC-REFUSAL")
     assert t.state.version == 4
+
+
+# --------------------------------------------------------------------------- #
+# Every reset (R-TKT-SIGNOFF, R-TKT-FAIL, R-TKT-SPOTCHECK, R-ESC-*): what a step clears
+
+
+def _signed_off(t, at):
+    to_passed(t, at, participants=("housing",))
+    t.command("sign_off", at, "town", signers=[{"agency": "housing", "person": "张"}])
+
+
+def test_after_photo_reset_by_a_failed_recheck():
+    # 须对整改后的情况拍照建档: a photo of the rectification that failed does not file the next one
+    t = rectifying(sh(2022, 3, 21))
+    t.command("rectify", sh(2022, 3, 22), "property", evidence=[PHOTO_AFTER])
+    assert t.state.after_photo
+    t.command("apply_reinspection", sh(2022, 3, 22), "property")
+    t.command("recheck_fail", sh(2022, 3, 23), "town", participants=[{"agency": "housing"}])
+    assert not t.state.after_photo
+    _signed_off(t, sh(2022, 3, 24))
+    with pytest.raises(InvalidCommand) as info:
+        t.command("archive", sh(2022, 3, 24), "town")
+    assert (info.value.rule, info.value.field) == ("R-TKT-SIGNOFF", "evidence")
+    t.command("archive", sh(2022, 3, 24), "town", evidence=[PHOTO_AFTER])
+    assert t.state.state == "archived"
+
+
+def test_after_photo_and_recheck_reset_by_a_reopen():
+    t = rectifying(sh(2022, 3, 21))
+    t.command("rectify", sh(2022, 3, 22), "property", evidence=[PHOTO_AFTER])
+    t.command("apply_reinspection", sh(2022, 3, 22), "property")
+    t.command(
+        "recheck_pass",
+        sh(2022, 3, 23),
+        "town",
+        "张",
+        participants=[{"agency": "housing", "person": "张"}],
+    )
+    t.command("sign_off", sh(2022, 3, 23), "town", signers=[{"agency": "housing", "person": "张"}])
+    t.command("archive", sh(2022, 3, 23), "town")  # the photo given with the rectification
+    t.command("reopen", sh(2022, 8, 1), "fire", reason="抽查")
+    s = t.state
+    assert (s.after_photo, s.signers, s.recheck_agencies, s.recheck_people) == (False, (), (), ())
+    assert s.rectified_by is None
+    _signed_off(t, sh(2022, 8, 2))
+    with pytest.raises(InvalidCommand):
+        t.command("archive", sh(2022, 8, 2), "town")
+
+
+def test_a_refused_attempt_moves_neither_clock_nor_state():
+    t = rectifying(sh(2022, 3, 21))
+    before = t.state
+    with pytest.raises(NotAuthorized):
+        t.command("rectify", sh(2022, 3, 22), "fire")  # not the rectifier
+    after = t.state
+    assert t.events[-1].kind == "attempt_refused"
+    assert t.events[-1].at == sh(2022, 3, 22)  # recorded at its own time
+    assert after.last_at == before.last_at == sh(2022, 3, 21)
+    assert after.state == before.state
+    assert attrs.evolve(after, version=before.version, refused_attempts=0) == before
+    # the clock did not move: a later command may still come before the refused attempt
+    t.command("rectify", sh(2022, 3, 21, 12), "property")
+    assert t.state.last_at == sh(2022, 3, 21, 12)
+
+
+def test_deadline_reset_on_resume_and_reopen():
+    t = rectifying(sh(2022, 3, 21))
+    assert t.state.deadline == date(2022, 3, 24)
+    t.command("refuse", sh(2022, 3, 22), "property")
+    t.command("resume", sh(2022, 3, 28), "town", reason="已劝导")
+    # 3 days from Mon 03-28: Thu 03-31; a new rectification runs
+    assert (t.state.deadline, t.state.deadlines_set) == (date(2022, 3, 31), 2)
+    assert "R-TKT-DEADLINE" in t.state.deadline_rules
+    _signed_off(t, sh(2022, 3, 29))
+    t.command("reopen", sh(2022, 8, 1), "fire", reason="抽查")
+    # 3 days from Mon 08-01: Thu 08-04
+    assert (t.state.deadline, t.state.deadlines_set) == (date(2022, 8, 4), 3)
+
+
+def test_overdue_flags_follow_the_current_deadline():
+    t = rectifying(sh(2022, 3, 21))
+    late = sh(2022, 3, 25, 0)
+    assert [e.kind for e in due_escalations(t.state, late, PLAN)] == ["overdue"]
+    t.command("mark_overdue", late, "town")
+    assert (t.state.state, t.state.overdue_marked) == ("overdue", 1)
+    with pytest.raises(TransitionNotAllowed):  # marked once per rectification
+        t.command("mark_overdue", late, "town")
+    t.command("refuse", late, "property")
+    t.command("resume", sh(2022, 3, 28), "town")
+    # the new deadline (03-31) is not yet past: nothing overdue, the count is history
+    assert [e.kind for e in due_escalations(t.state, sh(2022, 3, 31, 23), PLAN)] == []
+    assert t.state.overdue_marked == 1
+    with pytest.raises(InvalidCommand):
+        t.command("mark_overdue", sh(2022, 3, 31, 23), "town")
+    t.command("mark_overdue", sh(2022, 4, 1, 0), "town")
+    assert t.state.overdue_marked == 2

@@ -48,7 +48,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
     * overdue (R-ESC-OVERDUE): past the deadline with no application for
       re-inspection (still rectifying, or ``rectified`` and not applied for:
       五(三) 整改完毕…立即申报复验) goes to the town (lead) and the supervising
-      agency;
+      agency; ``mark_overdue`` acts on it from either state;
     * repeated failed re-checks (R-ESC-PROPERTY): ``max_failed_rechecks`` or
       more: the property company's cooperation goes to ``housing`` and ``fire``;
     * spot-check findings (R-TKT-SPOTCHECK, R-ESC-OFFICIAL): a reopened ticket

@@ -409,13 +409,15 @@ class _Run:
                 "plan",
                 f"route {routing.route!r}: nobody may sign off a re-check (R-AUTH-SEPARATION)",
             )
+        # R-TKT-SIGNOFF: a named acceptance person of each signing department, who takes
+        # part in the re-check (the lead's among the participants) and then signs
+        named = {
+            a: ActorIn.model_construct(agency=a, person=f"{self.plan.agency(a).name.zh}验收人")
+            for a in dict.fromkeys((*signers, *participants))
+        }
         found = (
-            tuple(self.actor_in(a) for a in participants),
-            # R-TKT-SIGNOFF: a named acceptance person of each signing department
-            tuple(
-                ActorIn.model_construct(agency=a, person=f"{self.plan.agency(a).name.zh}验收人")
-                for a in signers
-            ),
+            tuple(named[a] for a in dict.fromkeys((*participants, *signers))),
+            tuple(named[a] for a in signers),
         )
         self._recheck_parties[routing.route] = found
         return found

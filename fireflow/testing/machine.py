@@ -33,7 +33,7 @@ compiled table.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 import attrs
@@ -42,9 +42,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from fireflow.errors import InvalidCommand, NotAuthorized, Refusal
+from fireflow.events import Actor, Event
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.escalation import due_escalations
-from fireflow.states import TRIGGERS, triggers_from
+from fireflow.states import LIFECYCLE, RECORD_ONLY_KINDS, TRIGGERS, triggers_from
 from fireflow.testing.paths import authorized_agencies, default_start, hazards_of
 from fireflow.ticket import SOURCES, Command, Ticket, TicketState, decide, fold
 
@@ -52,8 +53,11 @@ __all__ = ["TicketMachine"]
 
 _PHOTO_BEFORE = {"kind": "photo_before", "sha256": "b" * 64}
 _PHOTO_AFTER = {"kind": "photo_after", "sha256": "a" * 64}
-#: Fields a refused (but recorded) attempt may change.
-_COUNTERS = frozenset({"version", "refused_attempts", "last_at"})
+#: Fields a refused (but recorded) attempt may change: not the clock (``last_at``), as in
+#: the engine, so that a refused attempt never pushes the ticket's time forward.
+_COUNTERS = frozenset({"version", "refused_attempts"})
+#: Triggers that start a new rectification with a new deadline (R-TKT-DEADLINE).
+_NEW_DEADLINE = frozenset({"set_deadline", "recheck_fail", "resume", "reopen", "clear", "demolish"})
 #: The triggers that move a ticket on towards its end, per state (drawn by ``advance``;
 #: a failed re-check now and then, so that the after-photo must be taken again).
 FORWARD: dict[str, tuple[str, ...]] = {
@@ -207,11 +211,16 @@ class TicketMachine(RuleBasedStateMachine):
             excluded = {agency, state.rectified_by, rectifier, *settings.non_signing_agencies}
             others = [a for a in self.agencies if a not in excluded]
             need = max(settings.min_recheck_agencies - 1, 1)
-            return {"participants": [{"agency": a} for a in others[:need]]}
+            return {"participants": [{"agency": a, "person": "人"} for a in others[:need]]}
         if kind == "sign_off":
+            # 五(三) 复查合格后由验收相关责任人签字: a named person of the last re-check
             excluded = {state.rectified_by, rectifier, *settings.non_signing_agencies}
-            signers = [a for a in state.recheck_agencies if a not in excluded]
-            return {"signers": [{"agency": a, "person": "人"} for a in signers[:1]]}
+            signers = [
+                {"agency": p.agency, "person": p.person}
+                for p in state.recheck_people
+                if p.person and p.agency not in excluded
+            ]
+            return {"signers": signers[:1]}
         if kind in ("rectify", "archive") and data.draw(st.booleans(), label="photo_after"):
             # the after-photo comes with the rectification or with the filing
             return {"evidence": [_PHOTO_AFTER]}
@@ -259,9 +268,43 @@ class TicketMachine(RuleBasedStateMachine):
         assert t.state.version == before.version + 1
         assert before.last_at is None or at >= before.last_at
         assert kind in allowed
+        self.check_resets(before, events[0], t.state)
         self.reached.add(t.state.state)
         if kind == "reopen":
             self.reached.add("reopened")
+
+    def check_resets(self, before: TicketState, event: Event, after: TicketState) -> None:
+        """What an accepted step must reset, exactly as the engine does.
+
+        The clock moves to the event's time; a failed re-check and a reopen clear the
+        after-photo (a new rectification needs a new photo, R-TKT-SIGNOFF), a reopen the
+        re-check and its signers (R-TKT-SPOTCHECK); every step into a new rectification
+        sets the event's deadline and clears who rectified (R-TKT-DEADLINE, R-TKT-FAIL);
+        ``mark_overdue`` counts once (R-ESC-OVERDUE); nothing else resets a flag.
+        """
+        kind = event.kind
+        assert after.last_at == event.at, "an accepted step moves the clock to its time"
+        photo = any(x.kind == "photo_after" for x in event.evidence)
+        if kind in ("recheck_fail", "reopen"):
+            assert not after.after_photo, f"{kind} must reset the after-photo"
+        else:
+            assert after.after_photo == (before.after_photo or photo)
+        if kind == "reopen":
+            assert (after.signers, after.recheck_agencies, after.recheck_people) == ((), (), ())
+            assert after.reopened == before.reopened + 1
+        if kind in ("recheck_pass", "recheck_fail"):
+            assert after.recheck_people == tuple(
+                Actor(p["agency"], p["person"]) for p in event.payload["people"]
+            )
+        if kind in _NEW_DEADLINE and "deadline" in event.payload:
+            assert after.deadline == date.fromisoformat(event.payload["deadline"])
+            assert after.deadlines_set == before.deadlines_set + 1
+            assert after.rectified_by is None
+        else:
+            assert (after.deadline, after.deadlines_set) == (before.deadline, before.deadlines_set)
+        marked = 1 if kind == "mark_overdue" else 0
+        assert after.overdue_marked == before.overdue_marked + marked
+        assert after.failed_rechecks == before.failed_rechecks + (kind == "recheck_fail")
 
     def teardown(self) -> None:
         """Record how far the run got (``--hypothesis-show-statistics`` shows the shares)."""
@@ -291,13 +334,17 @@ class TicketMachine(RuleBasedStateMachine):
                 st.lists(st.sampled_from(self.agencies), max_size=3, unique=True),
                 label="participants",
             )
-            fields["participants"] = [{"agency": a} for a in parts]
+            fields["participants"] = [{"agency": a, "person": "人"} for a in parts]
         elif kind == "sign_off":
-            pool = (*self.ticket.state.recheck_agencies, *self.agencies)
+            s = self.ticket.state
+            pool = (
+                *((p.agency, p.person or "人") for p in s.recheck_people),
+                *((a, "人") for a in self.agencies),
+            )
             signers = data.draw(
                 st.lists(st.sampled_from(pool), max_size=3, unique=True), label="signers"
             )
-            fields["signers"] = [{"agency": a, "person": "人"} for a in signers]
+            fields["signers"] = [{"agency": a, "person": n} for a, n in signers]
         elif kind == "archive":
             if data.draw(st.integers(0, 4), label="photo_after") > 0:
                 fields["evidence"] = [_PHOTO_AFTER]
@@ -328,12 +375,12 @@ class TicketMachine(RuleBasedStateMachine):
                 assert signer.agency != s.routing.rectifier
                 assert signer.agency not in self.plan.settings.non_signing_agencies
                 assert signer.agency in s.recheck_agencies
+                assert signer in s.recheck_people, "a signer who took no part in the re-check"
         if s.state == "archived":
-            done = [e for e in self.ticket.events if e.kind != "attempt_refused"]
-            # fire may punish a fire-lane obstruction in any open state (R-ROUTE-LANE-FIRE):
-            # a punishment leaves the state as it is, so it may fall between these steps
-            steps = [e.kind for e in done if e.kind != "punish"]
-            assert steps[-3:] == ["recheck_pass", "sign_off", "archive"]
+            done = [e for e in self.ticket.events if e.kind not in RECORD_ONLY_KINDS]
+            # the steps that moved the ticket (``punish`` and ``expose`` keep the state)
+            moves = [e.kind for e in done if LIFECYCLE.transition(e.kind).dest is not None]
+            assert moves[-3:] == ["recheck_pass", "sign_off", "archive"]
             # the photo must show this rectification: one taken before a failed
             # re-check or a reopen does not count (R-TKT-SIGNOFF)
             reset = max(

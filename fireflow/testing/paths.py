@@ -73,7 +73,7 @@ def simple_paths(
     declaration order.
 
     >>> len(simple_paths(20)), len(simple_paths(20, closing=True))
-    (26, 69)
+    (34, 95)
     """
     if max_length < 0:
         raise ValueError(f"max_length must be >= 0, got {max_length}")
@@ -157,18 +157,20 @@ def _fields(state: TicketState, trigger: str, actor: str, plan: Plan) -> dict[st
         counted = [a.id for a in plan.agencies if a.id != rectifier and a.level in levels]
         others = [a for a in counted if a != actor and a not in plan.settings.non_signing_agencies]
         need = plan.settings.min_recheck_agencies - (1 if actor in counted else 0)
-        return {"participants": [{"agency": a} for a in others[: max(need, 1)]]}
+        people = others[: max(need, 1)]  # named: they may sign off (R-TKT-SIGNOFF)
+        return {"participants": [{"agency": a, "person": "验收人"} for a in people]}
     if trigger == "sign_off":
         excluded = {state.rectified_by, *plan.settings.non_signing_agencies}
         if state.routing is not None:
             excluded.add(state.routing.rectifier)
         levels = plan.settings.recheck_counting_levels
+        # 五(三) 复查合格后由验收相关责任人签字: a named person of the last re-check
         signers = [
-            a
-            for a in state.recheck_agencies
-            if a not in excluded and plan.agency(a).level in levels
+            {"agency": p.agency, "person": p.person}
+            for p in state.recheck_people
+            if p.person and p.agency not in excluded and plan.agency(p.agency).level in levels
         ]
-        return {"signers": [{"agency": a, "person": "验收人"} for a in signers[:1]]}
+        return {"signers": signers[:1]}
     if trigger == "archive":
         return {"evidence": [_PHOTO_AFTER]}
     return {}

@@ -416,6 +416,16 @@ class _Run:
             out.append(Mismatch("deadline", _show(expect.deadline), _show(state.deadline)))
         if event is not None:
             out += _rules_check("rules", event.rules, expect.rules, expect.not_rules)
+            if expect.rules_exact is not None and set(event.rules) != set(expect.rules_exact):
+                want = sorted(expect.rules_exact)
+                out.append(
+                    Mismatch(
+                        "rules_exact",
+                        f"cites exactly {', '.join(want)}",
+                        _show(list(event.rules)),
+                        sorted(set(want) ^ set(event.rules))[0],
+                    )
+                )
         if expect.routing is not None:
             out += _routing_check(state.routing, expect.routing, "routing")
         if expect.values:

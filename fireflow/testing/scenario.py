@@ -311,7 +311,8 @@ class TicketExpect(_Model):
     ``accepted`` (the default when a command step has no ``refused``) or
     ``refused``; then the ticket's ``state``, ``deadline`` (``null`` = none),
     ``rules`` the new event cites (at least these), ``not_rules`` it must not
-    cite, ``routing``, ``escalations`` due at a moment, and ``values`` of any
+    cite, ``rules_exact`` every rule it cites (these and no others, in any order),
+    ``routing``, ``escalations`` due at a moment, and ``values`` of any
     other ticket field (as in ``TicketState.to_data()``).
     """
 
@@ -321,6 +322,8 @@ class TicketExpect(_Model):
     deadline: date | None = None
     rules: tuple[RuleId, ...] = ()
     not_rules: tuple[RuleId, ...] = ()
+    rules_exact: Annotated[tuple[RuleId, ...], Field(min_length=1)] | None = None
+    """Every rule the new event cites: these and no others, in any order."""
     routing: RoutingExpect | None = None
     escalations: EscalationsExpect | None = None
     values: Annotated[dict[str, Any] | None, AfterValidator(_state_values)] = None
@@ -329,8 +332,11 @@ class TicketExpect(_Model):
     def _consistent(self) -> TicketExpect:
         if self.refused is not None and self.accepted:
             raise ValueError("a step cannot be both accepted and refused")
-        if (self.refused is not None or self.accepted is False) and (self.rules or self.not_rules):
-            raise ValueError("a refused command records no event: drop rules/not_rules")
+        cites = self.rules or self.not_rules or self.rules_exact is not None
+        if (self.refused is not None or self.accepted is False) and cites:
+            raise ValueError("a refused command records no event: drop rules/not_rules/rules_exact")
+        if self.rules_exact is not None and len(set(self.rules_exact)) != len(self.rules_exact):
+            raise ValueError("rules_exact names a rule twice")
         return self
 
 
@@ -409,7 +415,13 @@ class CheckStep(_StepBase):
     @model_validator(mode="after")
     def _no_outcome(self) -> CheckStep:
         e = self.expect
-        if e.accepted is not None or e.refused is not None or e.rules or e.not_rules:
+        if (
+            e.accepted is not None
+            or e.refused is not None
+            or e.rules
+            or e.not_rules
+            or e.rules_exact is not None
+        ):
             raise ValueError("a check step runs no command: use state, deadline, routing, ...")
         return self
 

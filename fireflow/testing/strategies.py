@@ -286,15 +286,24 @@ def _command(
             parts = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))
         else:
             parts = draw(st.lists(st.sampled_from(agencies), max_size=3, unique=True))
-        fields["participants"] = [{"agency": a} for a in parts]
+        fields["participants"] = [{"agency": a, "person": "人"} for a in parts]
     elif kind == "sign_off":
         barred = {state.rectified_by, *plan.settings.non_signing_agencies}
         if state.routing is not None:
             barred.add(state.routing.rectifier)
-        fit = [a for a in state.recheck_agencies if a not in barred]
-        pool = fit if likely_valid and fit else [*state.recheck_agencies, *agencies]
-        signers = draw(st.lists(st.sampled_from(pool), max_size=3, unique=True), label="signers")
-        fields["signers"] = [{"agency": a, "person": "人"} for a in signers]
+        # 五(三): the named people of the last re-check sign (R-TKT-SIGNOFF)
+        fit: list[tuple[str, str]] = [
+            (p.agency, p.person)
+            for p in state.recheck_people
+            if p.person and p.agency not in barred
+        ]
+        people = (
+            fit
+            if likely_valid and fit
+            else [*fit, *((a, "人") for a in (*state.recheck_agencies, *agencies))]
+        )
+        signers = draw(st.lists(st.sampled_from(people), max_size=3, unique=True), label="signers")
+        fields["signers"] = [{"agency": a, "person": n} for a, n in signers]
     elif kind == "archive":
         if likely_valid or draw(st.integers(0, 4), label="photo_after") > 0:
             fields["evidence"] = [_PHOTO_AFTER]

@@ -50,7 +50,8 @@ def _full(tid: str) -> Ticket:
     day = at + timedelta(days=1)
     t.command("rectify", day, "property", "陈经理")
     t.command("apply_reinspection", day, "property")
-    t.command("recheck_pass", day, "town", participants=[{"agency": "housing"}, {"agency": "fire"}])
+    parts = [{"agency": "housing", "person": "张"}, {"agency": "fire"}]
+    t.command("recheck_pass", day, "town", participants=parts)
     signers = [{"agency": "housing", "person": "张"}]
     t.command("sign_off", at + timedelta(days=2), "town", "王", signers=signers)
     t.command("archive", at + timedelta(days=2), "town", evidence=[PHOTO_AFTER])
