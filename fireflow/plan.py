@@ -1025,6 +1025,15 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
                 f"campaign year is {year} but the first phase starts {start}",
                 "R-CAL-PHASES",
             )
+        elif year is not None:
+            # every date left from another year, in the same round as the first one
+            for key, day in (("start", start), ("end", end)):
+                if day and day.year < year:
+                    yield (
+                        f"phases[{i}].{key}",
+                        f"{day} is before the campaign year {year} (早于方案年度 {year})",
+                        "R-CAL-PHASES",
+                    )
         prev_end, prev_id = end, str(ph.get("id", ""))
     if not phases and isinstance(data.get("phases"), list):
         yield "phases", "a plan needs at least one phase", "R-CAL-PHASES"
@@ -1036,7 +1045,13 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from agency_refs(f"deadlines[{i}].recipients", dl.get("recipients"), dl.get("rule"))
         yield from rule_ref(f"deadlines[{i}].rule", dl.get("rule"))
         nominal = _as_date(dl.get("nominal"))
-        if nominal and first and last and not first <= nominal <= last:
+        if nominal and year is not None and nominal.year < year:
+            yield (
+                f"deadlines[{i}].nominal",
+                f"{nominal} is before the campaign year {year} (早于方案年度 {year})",
+                dl.get("rule") if isinstance(dl.get("rule"), str) else None,
+            )
+        elif nominal and first and last and not first <= nominal <= last:
             yield (
                 f"deadlines[{i}].nominal",
                 f"{nominal} is outside the campaign ({first} to {last})",

@@ -437,8 +437,15 @@ def test_invisible_and_control_characters_are_refused(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "is_name"),
-    [("a\rb", False), ("a\tb", False), ("yes", True), ("null", True), ("2022-01-01", True),
-     ("a: b", True), ("#c", True)],
+    [
+        ("a\rb", False),
+        ("a\tb", False),
+        ("yes", True),
+        ("null", True),
+        ("2022-01-01", True),
+        ("a: b", True),
+        ("#c", True),
+    ],
 )
 def test_round_trip_keeps_awkward_text(text: str, is_name: bool) -> None:
     data = base_data()
@@ -514,6 +521,29 @@ def test_many_mistakes_are_reported_together(tmp_path: Path) -> None:
     assert f"{path}:{expected[5][1]}: timezone" in str(err)
 
 
+def test_a_plan_moved_to_another_year_gets_every_problem_in_one_round(tmp_path: Path) -> None:
+    # The year changed and nothing else: the first phase's year, every other date
+    # left in 2022, a structure problem, an unknown rule and an unknown agency in a
+    # setting all come in the same run (not one round per kind).
+    t = _edit(BUILTIN_TEXT, "year: 2022\n", "year: 2023\n")
+    t = _edit(t, "    end: 2022-10-15\n", "    end: 2022-10-15x\n")  # not a date
+    t = _edit(t, "    rule: R-DUE-SUMMARY\n", "    rule: R-DUE-NOPE\n")
+    t = _edit(t, "accountability_office: efficiency", "accountability_office: nobody")
+    path = tmp_path / "moved.yaml"
+    path.write_text(t, encoding="utf-8")
+    err = _load_error(path)
+    paths = {p.path: p.message for p in err.problems}
+    assert "campaign year is 2023" in paths["phases[0].start"]
+    for i in (1, 2, 3, 4):
+        assert "before the campaign year 2023" in paths[f"phases[{i}].start"]
+    assert "before the campaign year 2023" in paths["deadlines[0].nominal"]
+    assert "before the campaign year 2023" in paths["deadlines[1].nominal"]
+    assert "phases[3].end" in paths  # the structure problem
+    assert "R-DUE-NOPE" in paths["deadlines[2].rule"]
+    assert "nobody" in paths["settings.accountability_office"]
+    assert err.total == len(err.problems)
+
+
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
@@ -579,7 +609,7 @@ def test_unknown_plan_name(tmp_path: Path) -> None:
         ("  - id: dossier\n", "  - id: ledger\n", "deadlines[1].id"),
         ("  - id: spot_check\n", "  - id: rectification\n", "phases[3].id"),
         ("  - id: annex3\n", "  - id: annex2\n", "forms[2].id"),
-        ("  - id: \"R-DUE-DOSSIER\"\n", "  - id: \"R-DUE-LEDGER\"\n", None),
+        ('  - id: "R-DUE-DOSSIER"\n', '  - id: "R-DUE-LEDGER"\n', None),
     ],
 )
 def test_duplicate_ids(tmp_path: Path, old: str, new: str, path: str | None) -> None:
