@@ -75,12 +75,15 @@ __all__ = [
     "SpotCheckSettings",
     "Subtype",
     "Text",
+    "YearCoverage",
     "builtin_plans",
+    "calendar_coverage",
     "calendar_for_plan",
     "dump_plan",
     "load_plan",
     "parse_plan",
     "plan_json_schema",
+    "reach_years",
     "report_deadlines",
 ]
 
@@ -572,6 +575,21 @@ class Plan(_Model):
         """
         return calendar_for_plan(self)
 
+    def provisional(self) -> Plan:
+        """This plan with provisional estimates for years without holiday data.
+
+        Its :attr:`calendar` (used by every engine that computes dates) is
+        :func:`calendar_for_plan` with ``allow_provisional=True``: dates in a year
+        without official data or override are estimates, marked provisional.
+
+        >>> plan = load_plan("changle-2022").provisional()
+        >>> plan.calendar.is_provisional(date(2100, 1, 4)), plan == load_plan("changle-2022")
+        (True, True)
+        """
+        copy = self.model_copy()
+        copy.__dict__["calendar"] = calendar_for_plan(copy, allow_provisional=True)
+        return copy
+
     def deadlines(self, calendar: Calendar | None = None) -> list[Deadline]:
         """Every report deadline of the plan, in date order.
 
@@ -672,6 +690,103 @@ def calendar_for_plan(
         office_close=st.office_close,
         allow_provisional=allow_provisional,
     )
+
+
+@attrs.frozen
+class YearCoverage:
+    """Where the rest days of one year come from, for a plan.
+
+    ``kind`` is ``official`` (the ``chinese_calendar`` package, ``detail`` naming
+    its version), ``corrected`` (official data with the plan's or the built-in
+    single-day corrections), ``override`` (the plan's ``holidays.overrides``),
+    ``provisional`` (an estimate, asked for) or ``missing`` (no data: dates in
+    that year cannot be computed).
+    """
+
+    year: int
+    kind: Literal["official", "corrected", "override", "provisional", "missing"]
+    detail: str
+
+    def to_data(self) -> dict[str, object]:
+        """JSON-compatible data."""
+        return {"year": self.year, "kind": self.kind, "detail": self.detail}
+
+    def __str__(self) -> str:
+        zh = {
+            "official": "官方数据",
+            "corrected": "官方数据（单日更正）",
+            "override": "方案给定",
+            "provisional": "估算",
+            "missing": "缺少数据",
+        }[self.kind]
+        return f"{self.year}: {zh} {self.kind} ({self.detail})"
+
+
+def reach_years(plan: Plan) -> range:
+    """The years the campaign and its longest deadlines can reach.
+
+    From the first phase's year to the year of the campaign's last day plus the
+    longest rectification period (a working-day period counted generously: two
+    calendar days per working day, and a month for holidays and the roll forward).
+
+    >>> reach_years(load_plan("changle-2022"))
+    range(2022, 2024)
+    """
+    longest = max(plan.settings.rectification_days.values(), default=0)
+    if plan.settings.period_unit == "working":
+        longest = 2 * longest
+    last = plan.end + timedelta(days=longest + 31)
+    return range(plan.start.year, last.year + 1)
+
+
+def calendar_coverage(
+    plan: Plan, years: Sequence[int] | range | None = None, *, allow_provisional: bool = False
+) -> list[YearCoverage]:
+    """Where each year's rest days come from (default: :func:`reach_years`).
+
+    >>> [(c.year, c.kind) for c in calendar_coverage(load_plan("changle-2022"))]
+    [(2022, 'official'), (2023, 'official')]
+    >>> calendar_coverage(load_plan("changle-2022"), [2005])[0].detail.split("; ")[1]
+    'corrected: 2005-12-31 working'
+    """
+    overrides = {o.year: o for o in plan.holidays.overrides}
+    base: HolidaySource | None = None
+    if plan.holidays.source == "chinese_calendar":
+        base = ChineseCalendarSource(plan.settings.rest_days)
+    fixes = _corrections(plan.holidays.corrections)
+    out: list[YearCoverage] = []
+    for year in reach_years(plan) if years is None else years:
+        if year in overrides:
+            note = overrides[year].note
+            detail = f"plan {plan.id} holidays.overrides" + (f": {note}" if note else "")
+            out.append(YearCoverage(year, "override", detail))
+            continue
+        found = base.year_data(year) if base is not None else None
+        if found is None:
+            if allow_provisional:
+                out.append(
+                    YearCoverage(year, "provisional", "weekends and fixed-date holidays only")
+                )
+            else:
+                out.append(
+                    YearCoverage(
+                        year,
+                        "missing",
+                        f"add holidays.overrides for {year} to the plan, or pass --provisional "
+                        f"(在 holidays.overrides 中给出 {year} 年休息日，或用 --provisional)",
+                    )
+                )
+            continue
+        mine = [c for c in fixes if c.date.year == year]
+        if mine:
+            found = found.corrected(mine)
+        if found.corrections:
+            days = ", ".join(f"{c.date} {c.kind}" for c in found.corrections)
+            source = found.source.split(",", 1)[0]
+            out.append(YearCoverage(year, "corrected", f"{source}; corrected: {days}"))
+        else:
+            out.append(YearCoverage(year, "official", found.source))
+    return out
 
 
 def _corrections(entries: Sequence[HolidayCorrection]) -> tuple[Correction, ...]:

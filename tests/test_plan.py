@@ -708,3 +708,117 @@ def test_output_is_identical_across_hash_seeds() -> None:
     assert first["deadlines"] == [d.to_data() for d in PLAN.deadlines()]
     assert "arson" in first["error"]
     assert "theft" in first["error"]
+
+
+# =========================================================================== #
+# Calendar coverage said up front (plan check, plan show, --provisional, tickets)
+
+
+def _plan_file(tmp_path: Path, plan: Plan, name: str = "plan.yaml") -> Path:
+    path = tmp_path / name
+    dump_plan(plan, path)
+    return path
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from fireflow.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_coverage_names_each_years_source() -> None:
+    from fireflow.plan import calendar_coverage, reach_years
+
+    assert reach_years(PLAN) == range(2022, 2024)  # the longest period crosses 2022-12-31
+    assert [c.kind for c in calendar_coverage(PLAN)] == ["official", "official"]
+    assert "chinese_calendar" in calendar_coverage(PLAN)[0].detail
+    assert calendar_coverage(PLAN, [2005])[0].kind == "corrected"  # built-in correction
+    plan = _plan_2031(rest_days=["2031-07-10"])
+    kinds = {c.year: c.kind for c in calendar_coverage(plan)}
+    assert kinds == {2031: "override", 2032: "missing"}
+    kinds = {c.year: c.kind for c in calendar_coverage(plan, allow_provisional=True)}
+    assert kinds == {2031: "override", 2032: "provisional"}
+
+
+def test_plan_check_warns_about_every_year_without_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _cli(capsys, "plan", "check", str(_plan_file(tmp_path, _plan_2031())))
+    assert code == 0
+    assert "✓" in out
+    warnings = [line for line in out.splitlines() if line.startswith("⚠")]
+    assert [w.split(":")[0] for w in warnings] == ["⚠ 2031", "⚠ 2032"]
+    assert all("holidays.overrides" in w and "--provisional" in w for w in warnings)
+    code, out, _ = _cli(capsys, "plan", "check", str(_plan_file(tmp_path, PLAN, "c.yaml")))
+    assert code == 0
+    assert "⚠" not in out
+
+
+def test_plan_show_prints_what_needs_no_calendar_then_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(_plan_file(tmp_path, _plan_2031()))
+    code, out, err = _cli(capsys, "plan", "show", path)
+    assert code == 1
+    assert "2031-03-16" in out  # the phases
+    assert "区住建局" in out  # the recipients
+    assert "缺少 2031 年" in err
+    assert "holidays.overrides" in err
+    assert "--provisional" in err
+    code, out, _ = _cli(capsys, "plan", "show", path, "--provisional", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert all(d["provisional"] for d in data["deadlines"])
+    assert [c["kind"] for c in data["calendar"]] == ["provisional", "provisional"]
+    code, out, _ = _cli(capsys, "plan", "show", "--json")
+    assert [c["kind"] for c in json.loads(out)["calendar"]] == ["official", "official"]
+    path = str(_plan_file(tmp_path, _plan_2031(rest_days=["2031-07-10"]), "o.yaml"))
+    code, out, _ = _cli(capsys, "plan", "show", path, "--provisional")
+    assert code == 0
+    assert "2031: 方案给定 override" in out
+    assert "2032: 估算 provisional" in out
+
+
+def test_report_due_takes_provisional(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(_plan_file(tmp_path, _plan_2031()))
+    code, _, err = _cli(capsys, "report", "due", "--on", "2031-03-17", "--plan", path)
+    assert code == 1
+    assert "2031" in err
+    code, out, _ = _cli(
+        capsys, "report", "due", "--on", "2031-03-17", "--plan", path, "--provisional", "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["deadlines"]
+
+
+def test_a_deadline_into_a_year_without_data_is_refused_before_recording() -> None:
+    from fireflow.ticket import Ticket
+
+    plan = _plan_2031(rest_days=["2031-07-10"])  # 2031 given, 2032 not
+    t = Ticket("T1", plan)
+    at = datetime(2031, 12, 1, 9, tzinfo=UTC)
+    fields = {
+        "community": "金峰小区",
+        "town": "金峰镇",
+        "category": "evacuation_blocked",
+        "subtype": "goods",
+        "location": "inside",
+        "source": "town_inspection",
+    }
+    t.command("report", at, "town", **fields)
+    t.command("route", at, "town")
+    before = t.state
+    with pytest.raises(CalendarDataMissing) as info:
+        t.command("set_deadline", at, "town", days=60)
+    assert (info.value.year, info.value.field) == (2032, "days")
+    assert "holidays.overrides" in str(info.value)
+    assert t.state == before
+    (event,) = t.command("set_deadline", at, "town", days=10)  # inside 2031: fine
+    assert event.payload["deadline"] == "2031-12-11"
+    provisional = Ticket("T2", plan.provisional())
+    provisional.command("report", at, "town", **fields)
+    provisional.command("route", at, "town")
+    (event,) = provisional.command("set_deadline", at, "town", days=60)
+    assert event.payload["deadline"].startswith("2032-01")
