@@ -237,6 +237,7 @@ class ProgressReports(_Model):
     clause: PlanText
     name: Label
     senders: tuple[Id, ...]
+    """Who reports; ``[]``: the plan has no progress reports (none are due, none shown)."""
     recipients: tuple[Id, ...]
     offset: Annotated[int, Field(ge=0, le=366)] = 5
     unit: PeriodUnit = "calendar"
@@ -250,8 +251,9 @@ class SpotCheckSettings(_Model):
     rounding: Literal["ceil"] = "ceil"
     base: Literal["district", "town", "with_problems"] = "district"
     method: Literal["double_random", "simple_random"] = "double_random"
-    lead: tuple[Id, ...] = ("housing", "fire")
-    participants: tuple[Id, ...] = ("urban", "police", "planning")
+    lead: tuple[Id, ...]
+    """The agencies that lead the spot check (no default: the plan names its own)."""
+    participants: tuple[Id, ...] = ()
 
 
 def _time_text_only(value: Any) -> Any:
@@ -286,11 +288,12 @@ class Settings(_Model):
     """R-TKT-DEADLINE: may a rectification deadline run past the dossier date (07-15)?"""
     office_close: Annotated[time | None, BeforeValidator(_time_text_only)] = None
     """R-DUE-HOLIDAY: None = a due day ends at 24:00; else at this local time."""
-    spot_check: SpotCheckSettings = SpotCheckSettings()
-    accountability_lead: tuple[Id, ...] = ("housing", "fire")
-    """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is."""
-    accountability_office: Id = "efficiency"
-    """R-ESC-OFFICIAL: the office that officials are referred to (效能部门)."""
+    spot_check: SpotCheckSettings
+    """No default: its ``lead`` names the plan's own agencies."""
+    accountability_lead: tuple[Id, ...]
+    """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is (no default: the plan's own agencies)."""
+    accountability_office: Id
+    """R-ESC-OFFICIAL: the office that officials are referred to (效能部门; no default)."""
     max_failed_rechecks: Annotated[int, Field(ge=1)] = 2
     """R-TKT-FAIL / R-ESC-PROPERTY: failed re-checks after which the ticket escalates."""
     min_recheck_agencies: Annotated[int, Field(ge=1)] = 2
@@ -299,16 +302,17 @@ class Settings(_Model):
         Literal["self_inspection", "town_inspection", "spot_check", "patrol", "public_report"], ...
     ] = ("self_inspection",)
     """R-TKT-OPEN: report sources that must come with a photo (拍照建档)."""
-    non_signing_agencies: tuple[Id, ...] = ("third_party",)
+    non_signing_agencies: tuple[Id, ...] = ()
     """R-AUTH-SEPARATION: agencies that inspect but never sign off."""
     joint_meeting_interval_days: Annotated[int, Field(ge=1)] = 30
     """六(五): the frequency of 定期 joint meetings."""
-    goods_on_fire_lane: tuple[Id, Id] = ("fire_lane_vehicle", "goods")
-    """Goods piled on a fire-truck lane (四(三)): (category, subtype)."""
+    goods_on_fire_lane: tuple[Id, Id] | None = None
+    """Goods piled on a fire-truck lane (四(三)): (category, subtype); None: the plan files
+    them under no particular category (the report's own category stands)."""
     new_community_since: date | None = None
     """R-ROUTE-SIGN, 四(二): a 新建 community is one delivered (交付) on or after this date
     (None: not by date; then only a report that says ``new_community`` makes one new)."""
-    refusal_report_to: tuple[Id, ...] = ("police", "fire", "urban")
+    refusal_report_to: tuple[Id, ...] = ()
     """R-ESC-REFUSAL, 四(二) 立即反馈属地公安、消防、城管等部门: the agencies a refusal is always
     reported to; 等 lets a route's enforcers or the caller add more, never drop these."""
     recheck_counting_levels: tuple[Literal["district", "town", "community", "external"], ...] = (
@@ -421,7 +425,8 @@ class Route(_Model):
     supervisor: Id
     """The supervising agency that overdue tickets escalate to (R-ESC-OVERDUE)."""
     cooperating: tuple[Id, ...] = ()
-    recheck_lead: Id = "town"
+    recheck_lead: Id
+    """Who leads the re-check and signs off (no default: the plan names its own agency)."""
     enforcers: tuple[Id, ...] = ()
     """Who a refusal is reported to (R-ESC-REFUSAL)."""
     certifier: Id | None = None
@@ -860,7 +865,8 @@ def report_deadlines(plan: Plan, calendar: Calendar) -> list[Deadline]:
             )
         )
     pr = plan.progress_reports
-    for phase in plan.phases:
+    # a campaign without 每阶段结束前N日 reports says so with `senders: []`: none are due
+    for phase in plan.phases if pr.senders else ():
         if pr.offset == 0:
             nominal = phase.end
         elif pr.unit == "working":
@@ -1203,7 +1209,7 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from agency_refs(
             "settings.non_signing_agencies", st.get("non_signing_agencies"), "R-AUTH-SEPARATION"
         )
-        office = st.get("accountability_office", "efficiency")
+        office = st.get("accountability_office")
         if isinstance(office, str) and office not in agencies:
             yield "settings.accountability_office", f"unknown agency {office!r}", "R-ESC-OFFICIAL"
         yield from agency_refs(

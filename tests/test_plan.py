@@ -38,6 +38,7 @@ from fireflow import (
     parse_plan,
 )
 from fireflow.plan import validate_plan_data
+from fireflow.testing.strategies import plan_data as fireflow_plan_data
 
 PLAN = load_plan("changle-2022")
 BUILTIN_TEXT = (resources.files("fireflow") / "plans" / "changle-2022.yaml").read_text(
@@ -822,3 +823,67 @@ def test_a_deadline_into_a_year_without_data_is_refused_before_recording() -> No
     provisional.command("route", at, "town")
     (event,) = provisional.command("set_deadline", at, "town", days=60)
     assert event.payload["deadline"].startswith("2032-01")
+
+
+# =========================================================================== #
+# Every setting checked against the plan's own ids; round trips of any valid plan
+
+
+@settings(max_examples=scaled(40), deadline=None, database=None)
+@given(fireflow_plan_data())
+def test_any_valid_plan_round_trips_exactly(data: dict[str, Any]) -> None:
+    plan = validate_plan_data(data, "<hypothesis>")
+    text = plan.to_yaml()
+    again = parse_plan(text)
+    assert again == plan
+    assert again.to_yaml() == text
+
+
+def test_renamed_agencies_leave_no_changle_id_behind() -> None:
+    from fireflow.testing.strategies import _renamed_agencies
+
+    data = _renamed_agencies(base_data(), "_b")
+    for key in ("non_signing_agencies", "refusal_report_to", "goods_on_fire_lane"):
+        del data["settings"][key]
+    plan = validate_plan_data(data)
+    assert plan.settings.accountability_office == "efficiency_b"
+    assert plan.settings.refusal_report_to == ()
+    assert plan.settings.goods_on_fire_lane is None
+    assert parse_plan(plan.to_yaml()) == plan
+    assert "housing" not in {a.id for a in plan.agencies}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "path"),
+    [
+        ("accountability_office", "efficiency_x", "settings.accountability_office"),
+        ("accountability_lead", ["housing", "nobody"], "settings.accountability_lead[1]"),
+        ("non_signing_agencies", ["nobody"], "settings.non_signing_agencies[0]"),
+        ("refusal_report_to", ["police", "nobody"], "settings.refusal_report_to[1]"),
+        ("goods_on_fire_lane", ["nowhere", "goods"], "settings.goods_on_fire_lane[0]"),
+    ],
+)
+def test_every_id_setting_is_checked(key: str, value: Any, path: str) -> None:
+    data = base_data()
+    data["settings"][key] = value
+    with pytest.raises(PlanError) as info:
+        validate_plan_data(data)
+    assert [p.path for p in info.value.problems] == [path]
+
+
+@pytest.mark.parametrize("key", ["accountability_office", "accountability_lead", "spot_check"])
+def test_settings_naming_agencies_have_no_hidden_default(key: str) -> None:
+    data = base_data()
+    del data["settings"][key]
+    with pytest.raises(PlanError) as info:
+        validate_plan_data(data)
+    assert any(p.path == f"settings.{key}" for p in info.value.problems)
+
+
+def test_progress_reports_can_be_switched_off() -> None:
+    data = base_data()
+    data["progress_reports"]["senders"] = []
+    plan = validate_plan_data(data)
+    ids = [d.id for d in plan.deadlines()]
+    assert ids == ["ledger", "dossier", "summary"]
+    assert parse_plan(plan.to_yaml()) == plan
