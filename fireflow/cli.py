@@ -27,8 +27,16 @@ from fireflow._console import (
     version_text,
 )
 from fireflow.calendar import MAX_PERIOD
-from fireflow.errors import PlanError
-from fireflow.plan import calendar_for_plan, load_plan, plan_json_schema_text
+from fireflow.errors import CalendarDataMissing, PlanError
+from fireflow.plan import (
+    Deadline,
+    Plan,
+    YearCoverage,
+    calendar_coverage,
+    calendar_for_plan,
+    load_plan,
+    plan_json_schema_text,
+)
 from fireflow.reports_cli import register as register_reports
 from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
@@ -84,11 +92,46 @@ PlanArg = Annotated[str, typer.Argument(help="Built-in plan name or path to a pl
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-@plan_app.command("show")
-def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
-    """Print a plan's phases and deadlines (阶段与报送时限)."""
+ProvisionalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--provisional",
+        help="Estimate years with no holiday data (weekends and fixed holidays; marked 估算).",
+    ),
+]
+
+
+def load_plan_for(name: str, provisional: bool = False) -> Plan:
+    """The plan by name or path; with provisional estimates when ``provisional``."""
     plan = load_plan(name)
-    deadlines = plan.deadlines()
+    return plan.provisional() if provisional else plan
+
+
+def _missing_line(err: CalendarDataMissing) -> str:
+    return (
+        f"✗ 缺少 {err.year} 年节假日数据，无法计算截止日期 / no official holiday data for "
+        f"{err.year}: dates cannot be computed. Fix: add holidays.overrides for {err.year} "
+        f"to the plan (方案中给出该年休息日), or pass --provisional for estimates (估算)"
+    )
+
+
+@plan_app.command("show")
+def plan_show(
+    name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False, provisional: ProvisionalOpt = False
+) -> None:
+    """Print a plan's phases and deadlines (阶段与报送时限), and where each year's dates come from.
+
+    Phases and recipients need no calendar: they are printed even when a year
+    lacks holiday data; the due dates then need an override or ``--provisional``.
+    """
+    plan = load_plan_for(name, provisional)
+    coverage = calendar_coverage(plan, allow_provisional=provisional)
+    missing: CalendarDataMissing | None = None
+    deadlines: list[Deadline] = []
+    try:
+        deadlines = plan.deadlines()
+    except CalendarDataMissing as exc:
+        missing = exc
     if as_json:
         print_json(
             {
@@ -105,8 +148,12 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
                     for p in plan.phases
                 ],
                 "deadlines": [d.to_data() for d in deadlines],
+                "calendar": [c.to_data() for c in coverage],
+                "calendar_missing": None if missing is None else missing.year,
             }
         )
+        if missing is not None:
+            raise fail(_missing_line(missing))
         return
     con = console()
     con.print(f"[bold]{rich_text(plan.name.zh)}[/bold]\n{rich_text(plan.name.en)}")
@@ -124,6 +171,28 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
             rich_text(p.clause),
         )
     con.print(t)
+    if missing is not None:
+        t = Table(title="报送事项 Reports (截止日期无法计算 due dates not computed)")
+        for col in ("id", "名称 Name", "方案日期 Nominal", "报送对象 Recipients"):
+            t.add_column(col)
+        for f in plan.deadlines_fixed:
+            t.add_row(
+                rich_text(f.id),
+                rich_text(f.name.zh),
+                f.nominal.isoformat(),
+                rich_text("、".join(plan.agency(a).name.zh for a in f.recipients)),
+            )
+        pr = plan.progress_reports
+        if pr.senders:
+            t.add_row(
+                "progress.*",
+                rich_text(pr.name.zh),
+                f"每阶段结束前{pr.offset}日",
+                rich_text("、".join(plan.agency(a).name.zh for a in pr.recipients)),
+            )
+        con.print(t)
+        _print_coverage(coverage)
+        raise fail(_missing_line(missing))
     t = Table(title="报送时限 Deadlines")
     for col in (
         "id",
@@ -137,6 +206,8 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
     for d in deadlines:
         recipients = "、".join(plan.agency(a).name.zh for a in d.recipients)
         due = d.due.isoformat() + (" *" if d.due != d.nominal else "")
+        if d.provisional:
+            due += " 估算"
         t.add_row(
             rich_text(d.id),
             rich_text(d.name_zh),
@@ -147,6 +218,13 @@ def plan_show(name: PlanArg = DEFAULT_PLAN, as_json: JsonOpt = False) -> None:
         )
     con.print(t)
     con.print("* 遇休息日顺延 due moved by the holiday policy (R-DUE-HOLIDAY, 民法典 第二百零三条)")
+    _print_coverage(coverage)
+
+
+def _print_coverage(coverage: list[YearCoverage]) -> None:
+    typer.echo("节假日数据来源 holiday data by year:")
+    for c in coverage:
+        typer.echo(f"  {term(str(c))}")
 
 
 @plan_app.command("check")
@@ -169,6 +247,13 @@ def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate."
         f"✓ 方案有效 plan is valid: {term(plan.id)} "
         f"({len(plan.rules)} rules, {len(plan.phases)} phases)"
     )
+    for c in calendar_coverage(plan):
+        if c.kind == "missing":
+            typer.echo(
+                f"⚠ {c.year}: 无官方节假日数据，方案也未给出 no official holiday data and no "
+                f"override; dates reaching {c.year} cannot be computed. Fix: add "
+                f"holidays.overrides for {c.year}, or pass --provisional (估算)"
+            )
 
 
 @plan_app.command("rules")
@@ -204,9 +289,7 @@ def calendar_deadline(
     n: Annotated[int, typer.Argument(help="Length of the period.")],
     unit: Annotated[str, typer.Option(help="calendar | working | month | year")] = "calendar",
     plan: Annotated[str, typer.Option(help="Built-in plan name or plan file.")] = DEFAULT_PLAN,
-    provisional: Annotated[
-        bool, typer.Option("--provisional", help="Allow estimates for years with no holiday data.")
-    ] = False,
+    provisional: ProvisionalOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """The last day of a period of N units that begins after START (期限计算).

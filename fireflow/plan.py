@@ -75,12 +75,15 @@ __all__ = [
     "SpotCheckSettings",
     "Subtype",
     "Text",
+    "YearCoverage",
     "builtin_plans",
+    "calendar_coverage",
     "calendar_for_plan",
     "dump_plan",
     "load_plan",
     "parse_plan",
     "plan_json_schema",
+    "reach_years",
     "report_deadlines",
 ]
 
@@ -234,6 +237,7 @@ class ProgressReports(_Model):
     clause: PlanText
     name: Label
     senders: tuple[Id, ...]
+    """Who reports; ``[]``: the plan has no progress reports (none are due, none shown)."""
     recipients: tuple[Id, ...]
     offset: Annotated[int, Field(ge=0, le=366)] = 5
     unit: PeriodUnit = "calendar"
@@ -247,8 +251,9 @@ class SpotCheckSettings(_Model):
     rounding: Literal["ceil"] = "ceil"
     base: Literal["district", "town", "with_problems"] = "district"
     method: Literal["double_random", "simple_random"] = "double_random"
-    lead: tuple[Id, ...] = ("housing", "fire")
-    participants: tuple[Id, ...] = ("urban", "police", "planning")
+    lead: tuple[Id, ...]
+    """The agencies that lead the spot check (no default: the plan names its own)."""
+    participants: tuple[Id, ...] = ()
 
 
 def _time_text_only(value: Any) -> Any:
@@ -283,11 +288,12 @@ class Settings(_Model):
     """R-TKT-DEADLINE: may a rectification deadline run past the dossier date (07-15)?"""
     office_close: Annotated[time | None, BeforeValidator(_time_text_only)] = None
     """R-DUE-HOLIDAY: None = a due day ends at 24:00; else at this local time."""
-    spot_check: SpotCheckSettings = SpotCheckSettings()
-    accountability_lead: tuple[Id, ...] = ("housing", "fire")
-    """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is."""
-    accountability_office: Id = "efficiency"
-    """R-ESC-OFFICIAL: the office that officials are referred to (效能部门)."""
+    spot_check: SpotCheckSettings
+    """No default: its ``lead`` names the plan's own agencies."""
+    accountability_lead: tuple[Id, ...]
+    """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is (no default: the plan's own agencies)."""
+    accountability_office: Id
+    """R-ESC-OFFICIAL: the office that officials are referred to (效能部门; no default)."""
     max_failed_rechecks: Annotated[int, Field(ge=1)] = 2
     """R-TKT-FAIL / R-ESC-PROPERTY: failed re-checks after which the ticket escalates."""
     min_recheck_agencies: Annotated[int, Field(ge=1)] = 2
@@ -296,16 +302,17 @@ class Settings(_Model):
         Literal["self_inspection", "town_inspection", "spot_check", "patrol", "public_report"], ...
     ] = ("self_inspection",)
     """R-TKT-OPEN: report sources that must come with a photo (拍照建档)."""
-    non_signing_agencies: tuple[Id, ...] = ("third_party",)
+    non_signing_agencies: tuple[Id, ...] = ()
     """R-AUTH-SEPARATION: agencies that inspect but never sign off."""
     joint_meeting_interval_days: Annotated[int, Field(ge=1)] = 30
     """六(五): the frequency of 定期 joint meetings."""
-    goods_on_fire_lane: tuple[Id, Id] = ("fire_lane_vehicle", "goods")
-    """Goods piled on a fire-truck lane (四(三)): (category, subtype)."""
+    goods_on_fire_lane: tuple[Id, Id] | None = None
+    """Goods piled on a fire-truck lane (四(三)): (category, subtype); None: the plan files
+    them under no particular category (the report's own category stands)."""
     new_community_since: date | None = None
     """R-ROUTE-SIGN, 四(二): a 新建 community is one delivered (交付) on or after this date
     (None: not by date; then only a report that says ``new_community`` makes one new)."""
-    refusal_report_to: tuple[Id, ...] = ("police", "fire", "urban")
+    refusal_report_to: tuple[Id, ...] = ()
     """R-ESC-REFUSAL, 四(二) 立即反馈属地公安、消防、城管等部门: the agencies a refusal is always
     reported to; 等 lets a route's enforcers or the caller add more, never drop these."""
     recheck_counting_levels: tuple[Literal["district", "town", "community", "external"], ...] = (
@@ -418,7 +425,8 @@ class Route(_Model):
     supervisor: Id
     """The supervising agency that overdue tickets escalate to (R-ESC-OVERDUE)."""
     cooperating: tuple[Id, ...] = ()
-    recheck_lead: Id = "town"
+    recheck_lead: Id
+    """Who leads the re-check and signs off (no default: the plan names its own agency)."""
     enforcers: tuple[Id, ...] = ()
     """Who a refusal is reported to (R-ESC-REFUSAL)."""
     certifier: Id | None = None
@@ -572,6 +580,21 @@ class Plan(_Model):
         """
         return calendar_for_plan(self)
 
+    def provisional(self) -> Plan:
+        """This plan with provisional estimates for years without holiday data.
+
+        Its :attr:`calendar` (used by every engine that computes dates) is
+        :func:`calendar_for_plan` with ``allow_provisional=True``: dates in a year
+        without official data or override are estimates, marked provisional.
+
+        >>> plan = load_plan("changle-2022").provisional()
+        >>> plan.calendar.is_provisional(date(2100, 1, 4)), plan == load_plan("changle-2022")
+        (True, True)
+        """
+        copy = self.model_copy()
+        copy.__dict__["calendar"] = calendar_for_plan(copy, allow_provisional=True)
+        return copy
+
     def deadlines(self, calendar: Calendar | None = None) -> list[Deadline]:
         """Every report deadline of the plan, in date order.
 
@@ -674,6 +697,103 @@ def calendar_for_plan(
     )
 
 
+@attrs.frozen
+class YearCoverage:
+    """Where the rest days of one year come from, for a plan.
+
+    ``kind`` is ``official`` (the ``chinese_calendar`` package, ``detail`` naming
+    its version), ``corrected`` (official data with the plan's or the built-in
+    single-day corrections), ``override`` (the plan's ``holidays.overrides``),
+    ``provisional`` (an estimate, asked for) or ``missing`` (no data: dates in
+    that year cannot be computed).
+    """
+
+    year: int
+    kind: Literal["official", "corrected", "override", "provisional", "missing"]
+    detail: str
+
+    def to_data(self) -> dict[str, object]:
+        """JSON-compatible data."""
+        return {"year": self.year, "kind": self.kind, "detail": self.detail}
+
+    def __str__(self) -> str:
+        zh = {
+            "official": "官方数据",
+            "corrected": "官方数据（单日更正）",
+            "override": "方案给定",
+            "provisional": "估算",
+            "missing": "缺少数据",
+        }[self.kind]
+        return f"{self.year}: {zh} {self.kind} ({self.detail})"
+
+
+def reach_years(plan: Plan) -> range:
+    """The years the campaign and its longest deadlines can reach.
+
+    From the first phase's year to the year of the campaign's last day plus the
+    longest rectification period (a working-day period counted generously: two
+    calendar days per working day, and a month for holidays and the roll forward).
+
+    >>> reach_years(load_plan("changle-2022"))
+    range(2022, 2024)
+    """
+    longest = max(plan.settings.rectification_days.values(), default=0)
+    if plan.settings.period_unit == "working":
+        longest = 2 * longest
+    last = plan.end + timedelta(days=longest + 31)
+    return range(plan.start.year, last.year + 1)
+
+
+def calendar_coverage(
+    plan: Plan, years: Sequence[int] | range | None = None, *, allow_provisional: bool = False
+) -> list[YearCoverage]:
+    """Where each year's rest days come from (default: :func:`reach_years`).
+
+    >>> [(c.year, c.kind) for c in calendar_coverage(load_plan("changle-2022"))]
+    [(2022, 'official'), (2023, 'official')]
+    >>> calendar_coverage(load_plan("changle-2022"), [2005])[0].detail.split("; ")[1]
+    'corrected: 2005-12-31 working'
+    """
+    overrides = {o.year: o for o in plan.holidays.overrides}
+    base: HolidaySource | None = None
+    if plan.holidays.source == "chinese_calendar":
+        base = ChineseCalendarSource(plan.settings.rest_days)
+    fixes = _corrections(plan.holidays.corrections)
+    out: list[YearCoverage] = []
+    for year in reach_years(plan) if years is None else years:
+        if year in overrides:
+            note = overrides[year].note
+            detail = f"plan {plan.id} holidays.overrides" + (f": {note}" if note else "")
+            out.append(YearCoverage(year, "override", detail))
+            continue
+        found = base.year_data(year) if base is not None else None
+        if found is None:
+            if allow_provisional:
+                out.append(
+                    YearCoverage(year, "provisional", "weekends and fixed-date holidays only")
+                )
+            else:
+                out.append(
+                    YearCoverage(
+                        year,
+                        "missing",
+                        f"add holidays.overrides for {year} to the plan, or pass --provisional "
+                        f"(在 holidays.overrides 中给出 {year} 年休息日，或用 --provisional)",
+                    )
+                )
+            continue
+        mine = [c for c in fixes if c.date.year == year]
+        if mine:
+            found = found.corrected(mine)
+        if found.corrections:
+            days = ", ".join(f"{c.date} {c.kind}" for c in found.corrections)
+            source = found.source.split(",", 1)[0]
+            out.append(YearCoverage(year, "corrected", f"{source}; corrected: {days}"))
+        else:
+            out.append(YearCoverage(year, "official", found.source))
+    return out
+
+
 def _corrections(entries: Sequence[HolidayCorrection]) -> tuple[Correction, ...]:
     return tuple(Correction(c.date, c.kind, source=c.source, note=c.note) for c in entries)
 
@@ -745,7 +865,8 @@ def report_deadlines(plan: Plan, calendar: Calendar) -> list[Deadline]:
             )
         )
     pr = plan.progress_reports
-    for phase in plan.phases:
+    # a campaign without 每阶段结束前N日 reports says so with `senders: []`: none are due
+    for phase in plan.phases if pr.senders else ():
         if pr.offset == 0:
             nominal = phase.end
         elif pr.unit == "working":
@@ -1025,6 +1146,15 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
                 f"campaign year is {year} but the first phase starts {start}",
                 "R-CAL-PHASES",
             )
+        elif year is not None:
+            # every date left from another year, in the same round as the first one
+            for key, day in (("start", start), ("end", end)):
+                if day and day.year < year:
+                    yield (
+                        f"phases[{i}].{key}",
+                        f"{day} is before the campaign year {year} (早于方案年度 {year})",
+                        "R-CAL-PHASES",
+                    )
         prev_end, prev_id = end, str(ph.get("id", ""))
     if not phases and isinstance(data.get("phases"), list):
         yield "phases", "a plan needs at least one phase", "R-CAL-PHASES"
@@ -1036,7 +1166,13 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from agency_refs(f"deadlines[{i}].recipients", dl.get("recipients"), dl.get("rule"))
         yield from rule_ref(f"deadlines[{i}].rule", dl.get("rule"))
         nominal = _as_date(dl.get("nominal"))
-        if nominal and first and last and not first <= nominal <= last:
+        if nominal and year is not None and nominal.year < year:
+            yield (
+                f"deadlines[{i}].nominal",
+                f"{nominal} is before the campaign year {year} (早于方案年度 {year})",
+                dl.get("rule") if isinstance(dl.get("rule"), str) else None,
+            )
+        elif nominal and first and last and not first <= nominal <= last:
             yield (
                 f"deadlines[{i}].nominal",
                 f"{nominal} is outside the campaign ({first} to {last})",
@@ -1073,7 +1209,7 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from agency_refs(
             "settings.non_signing_agencies", st.get("non_signing_agencies"), "R-AUTH-SEPARATION"
         )
-        office = st.get("accountability_office", "efficiency")
+        office = st.get("accountability_office")
         if isinstance(office, str) and office not in agencies:
             yield "settings.accountability_office", f"unknown agency {office!r}", "R-ESC-OFFICIAL"
         yield from agency_refs(

@@ -86,6 +86,20 @@ forms_app = typer.Typer(
 
 PlanOpt = Annotated[str, typer.Option("--plan", help="Built-in plan name or plan file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ProvisionalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--provisional",
+        help="Estimate years with no holiday data (weekends and fixed holidays; marked 估算).",
+    ),
+]
+
+
+def _plan(name: str, provisional: bool) -> Plan:
+    plan = load_plan(name)
+    return plan.provisional() if provisional else plan
+
+
 InputsArg = Annotated[
     Path,
     typer.Argument(help="JSON file: communities, inspectors, conflicts (and team_size)."),
@@ -550,6 +564,7 @@ def report_due(
     on: Annotated[str, typer.Option("--on", help="The day, YYYY-MM-DD.")],
     plan: PlanOpt = DEFAULT_PLAN,
     as_json: JsonOpt = False,
+    provisional: ProvisionalOpt = False,
 ) -> None:
     """What is due or late on a day, per the plan (某日报送事项)."""
     from fireflow.rules.reporting import deadlines_on  # noqa: PLC0415
@@ -558,7 +573,7 @@ def report_due(
         day = date.fromisoformat(on)
     except ValueError:
         raise fail(f"--on: not a date (YYYY-MM-DD): {on[:40]!r}", EXIT_USAGE) from None
-    items = deadlines_on(load_plan(plan), day)
+    items = deadlines_on(_plan(plan, provisional), day)
     if as_json:
         print_json({"on": day.isoformat(), "deadlines": [i.to_data() for i in items]})
         return
@@ -583,6 +598,7 @@ def report_status(
     ] = None,
     plan: PlanOpt = DEFAULT_PLAN,
     as_json: JsonOpt = False,
+    provisional: ProvisionalOpt = False,
 ) -> None:
     """Every town's obligations at an instant, and the escalations due (R-ESC-OFFICIAL)."""
     from fireflow.rules.reporting import (  # noqa: PLC0415
@@ -591,7 +607,7 @@ def report_status(
         status,
     )
 
-    p = load_plan(plan)
+    p = _plan(plan, provisional)
     when = parse_time(at, "at")
     subs = []
     if submissions is not None:

@@ -35,6 +35,7 @@ from typing import Any
 import attrs
 
 from fireflow.errors import (
+    CalendarDataMissing,
     InvalidArgument,
     InvalidCommand,
     NaiveDatetime,
@@ -401,7 +402,11 @@ def _new_deadline(state: TicketState, command: Command, plan: Plan, category: st
     if command.unit is not None:
         unit = command.unit
     start = _local_date(plan, command.at)
-    period = plan.calendar.period(start, days, unit)
+    try:
+        period = plan.calendar.period(start, days, unit)
+    except CalendarDataMissing as err:  # refused before anything is recorded: name the field
+        field = "at" if err.year == start.year else "days"
+        raise CalendarDataMissing(err.year, err.available, field=field) from None
     due = period.due
     rules: list[str] = ["R-TKT-DEADLINE", *period.rules]
     if not plan.settings.deadlines_may_pass_dossier:

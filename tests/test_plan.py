@@ -38,6 +38,7 @@ from fireflow import (
     parse_plan,
 )
 from fireflow.plan import validate_plan_data
+from fireflow.testing.strategies import plan_data as fireflow_plan_data
 
 PLAN = load_plan("changle-2022")
 BUILTIN_TEXT = (resources.files("fireflow") / "plans" / "changle-2022.yaml").read_text(
@@ -437,8 +438,15 @@ def test_invisible_and_control_characters_are_refused(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "is_name"),
-    [("a\rb", False), ("a\tb", False), ("yes", True), ("null", True), ("2022-01-01", True),
-     ("a: b", True), ("#c", True)],
+    [
+        ("a\rb", False),
+        ("a\tb", False),
+        ("yes", True),
+        ("null", True),
+        ("2022-01-01", True),
+        ("a: b", True),
+        ("#c", True),
+    ],
 )
 def test_round_trip_keeps_awkward_text(text: str, is_name: bool) -> None:
     data = base_data()
@@ -514,6 +522,29 @@ def test_many_mistakes_are_reported_together(tmp_path: Path) -> None:
     assert f"{path}:{expected[5][1]}: timezone" in str(err)
 
 
+def test_a_plan_moved_to_another_year_gets_every_problem_in_one_round(tmp_path: Path) -> None:
+    # The year changed and nothing else: the first phase's year, every other date
+    # left in 2022, a structure problem, an unknown rule and an unknown agency in a
+    # setting all come in the same run (not one round per kind).
+    t = _edit(BUILTIN_TEXT, "year: 2022\n", "year: 2023\n")
+    t = _edit(t, "    end: 2022-10-15\n", "    end: 2022-10-15x\n")  # not a date
+    t = _edit(t, "    rule: R-DUE-SUMMARY\n", "    rule: R-DUE-NOPE\n")
+    t = _edit(t, "accountability_office: efficiency", "accountability_office: nobody")
+    path = tmp_path / "moved.yaml"
+    path.write_text(t, encoding="utf-8")
+    err = _load_error(path)
+    paths = {p.path: p.message for p in err.problems}
+    assert "campaign year is 2023" in paths["phases[0].start"]
+    for i in (1, 2, 3, 4):
+        assert "before the campaign year 2023" in paths[f"phases[{i}].start"]
+    assert "before the campaign year 2023" in paths["deadlines[0].nominal"]
+    assert "before the campaign year 2023" in paths["deadlines[1].nominal"]
+    assert "phases[3].end" in paths  # the structure problem
+    assert "R-DUE-NOPE" in paths["deadlines[2].rule"]
+    assert "nobody" in paths["settings.accountability_office"]
+    assert err.total == len(err.problems)
+
+
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
@@ -579,7 +610,7 @@ def test_unknown_plan_name(tmp_path: Path) -> None:
         ("  - id: dossier\n", "  - id: ledger\n", "deadlines[1].id"),
         ("  - id: spot_check\n", "  - id: rectification\n", "phases[3].id"),
         ("  - id: annex3\n", "  - id: annex2\n", "forms[2].id"),
-        ("  - id: \"R-DUE-DOSSIER\"\n", "  - id: \"R-DUE-LEDGER\"\n", None),
+        ('  - id: "R-DUE-DOSSIER"\n', '  - id: "R-DUE-LEDGER"\n', None),
     ],
 )
 def test_duplicate_ids(tmp_path: Path, old: str, new: str, path: str | None) -> None:
@@ -678,3 +709,181 @@ def test_output_is_identical_across_hash_seeds() -> None:
     assert first["deadlines"] == [d.to_data() for d in PLAN.deadlines()]
     assert "arson" in first["error"]
     assert "theft" in first["error"]
+
+
+# =========================================================================== #
+# Calendar coverage said up front (plan check, plan show, --provisional, tickets)
+
+
+def _plan_file(tmp_path: Path, plan: Plan, name: str = "plan.yaml") -> Path:
+    path = tmp_path / name
+    dump_plan(plan, path)
+    return path
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from fireflow.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_coverage_names_each_years_source() -> None:
+    from fireflow.plan import calendar_coverage, reach_years
+
+    assert reach_years(PLAN) == range(2022, 2024)  # the longest period crosses 2022-12-31
+    assert [c.kind for c in calendar_coverage(PLAN)] == ["official", "official"]
+    assert "chinese_calendar" in calendar_coverage(PLAN)[0].detail
+    assert calendar_coverage(PLAN, [2005])[0].kind == "corrected"  # built-in correction
+    plan = _plan_2031(rest_days=["2031-07-10"])
+    kinds = {c.year: c.kind for c in calendar_coverage(plan)}
+    assert kinds == {2031: "override", 2032: "missing"}
+    kinds = {c.year: c.kind for c in calendar_coverage(plan, allow_provisional=True)}
+    assert kinds == {2031: "override", 2032: "provisional"}
+
+
+def test_plan_check_warns_about_every_year_without_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _cli(capsys, "plan", "check", str(_plan_file(tmp_path, _plan_2031())))
+    assert code == 0
+    assert "✓" in out
+    warnings = [line for line in out.splitlines() if line.startswith("⚠")]
+    assert [w.split(":")[0] for w in warnings] == ["⚠ 2031", "⚠ 2032"]
+    assert all("holidays.overrides" in w and "--provisional" in w for w in warnings)
+    code, out, _ = _cli(capsys, "plan", "check", str(_plan_file(tmp_path, PLAN, "c.yaml")))
+    assert code == 0
+    assert "⚠" not in out
+
+
+def test_plan_show_prints_what_needs_no_calendar_then_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(_plan_file(tmp_path, _plan_2031()))
+    code, out, err = _cli(capsys, "plan", "show", path)
+    assert code == 1
+    assert "2031-03-16" in out  # the phases
+    assert "区住建局" in out  # the recipients
+    assert "缺少 2031 年" in err
+    assert "holidays.overrides" in err
+    assert "--provisional" in err
+    code, out, _ = _cli(capsys, "plan", "show", path, "--provisional", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert all(d["provisional"] for d in data["deadlines"])
+    assert [c["kind"] for c in data["calendar"]] == ["provisional", "provisional"]
+    code, out, _ = _cli(capsys, "plan", "show", "--json")
+    assert [c["kind"] for c in json.loads(out)["calendar"]] == ["official", "official"]
+    path = str(_plan_file(tmp_path, _plan_2031(rest_days=["2031-07-10"]), "o.yaml"))
+    code, out, _ = _cli(capsys, "plan", "show", path, "--provisional")
+    assert code == 0
+    assert "2031: 方案给定 override" in out
+    assert "2032: 估算 provisional" in out
+
+
+def test_report_due_takes_provisional(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(_plan_file(tmp_path, _plan_2031()))
+    code, _, err = _cli(capsys, "report", "due", "--on", "2031-03-17", "--plan", path)
+    assert code == 1
+    assert "2031" in err
+    code, out, _ = _cli(
+        capsys, "report", "due", "--on", "2031-03-17", "--plan", path, "--provisional", "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["deadlines"]
+
+
+def test_a_deadline_into_a_year_without_data_is_refused_before_recording() -> None:
+    from fireflow.ticket import Ticket
+
+    plan = _plan_2031(rest_days=["2031-07-10"])  # 2031 given, 2032 not
+    t = Ticket("T1", plan)
+    at = datetime(2031, 12, 1, 9, tzinfo=UTC)
+    fields = {
+        "community": "金峰小区",
+        "town": "金峰镇",
+        "category": "evacuation_blocked",
+        "subtype": "goods",
+        "location": "inside",
+        "source": "town_inspection",
+    }
+    t.command("report", at, "town", **fields)
+    t.command("route", at, "town")
+    before = t.state
+    with pytest.raises(CalendarDataMissing) as info:
+        t.command("set_deadline", at, "town", days=60)
+    assert (info.value.year, info.value.field) == (2032, "days")
+    assert "holidays.overrides" in str(info.value)
+    assert t.state == before
+    (event,) = t.command("set_deadline", at, "town", days=10)  # inside 2031: fine
+    assert event.payload["deadline"] == "2031-12-11"
+    provisional = Ticket("T2", plan.provisional())
+    provisional.command("report", at, "town", **fields)
+    provisional.command("route", at, "town")
+    (event,) = provisional.command("set_deadline", at, "town", days=60)
+    assert event.payload["deadline"].startswith("2032-01")
+
+
+# =========================================================================== #
+# Every setting checked against the plan's own ids; round trips of any valid plan
+
+
+@settings(max_examples=scaled(40), deadline=None, database=None)
+@given(fireflow_plan_data())
+def test_any_valid_plan_round_trips_exactly(data: dict[str, Any]) -> None:
+    plan = validate_plan_data(data, "<hypothesis>")
+    text = plan.to_yaml()
+    again = parse_plan(text)
+    assert again == plan
+    assert again.to_yaml() == text
+
+
+def test_renamed_agencies_leave_no_changle_id_behind() -> None:
+    from fireflow.testing.strategies import _renamed_agencies
+
+    data = _renamed_agencies(base_data(), "_b")
+    for key in ("non_signing_agencies", "refusal_report_to", "goods_on_fire_lane"):
+        del data["settings"][key]
+    plan = validate_plan_data(data)
+    assert plan.settings.accountability_office == "efficiency_b"
+    assert plan.settings.refusal_report_to == ()
+    assert plan.settings.goods_on_fire_lane is None
+    assert parse_plan(plan.to_yaml()) == plan
+    assert "housing" not in {a.id for a in plan.agencies}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "path"),
+    [
+        ("accountability_office", "efficiency_x", "settings.accountability_office"),
+        ("accountability_lead", ["housing", "nobody"], "settings.accountability_lead[1]"),
+        ("non_signing_agencies", ["nobody"], "settings.non_signing_agencies[0]"),
+        ("refusal_report_to", ["police", "nobody"], "settings.refusal_report_to[1]"),
+        ("goods_on_fire_lane", ["nowhere", "goods"], "settings.goods_on_fire_lane[0]"),
+    ],
+)
+def test_every_id_setting_is_checked(key: str, value: Any, path: str) -> None:
+    data = base_data()
+    data["settings"][key] = value
+    with pytest.raises(PlanError) as info:
+        validate_plan_data(data)
+    assert [p.path for p in info.value.problems] == [path]
+
+
+@pytest.mark.parametrize("key", ["accountability_office", "accountability_lead", "spot_check"])
+def test_settings_naming_agencies_have_no_hidden_default(key: str) -> None:
+    data = base_data()
+    del data["settings"][key]
+    with pytest.raises(PlanError) as info:
+        validate_plan_data(data)
+    assert any(p.path == f"settings.{key}" for p in info.value.problems)
+
+
+def test_progress_reports_can_be_switched_off() -> None:
+    data = base_data()
+    data["progress_reports"]["senders"] = []
+    plan = validate_plan_data(data)
+    ids = [d.id for d in plan.deadlines()]
+    assert ids == ["ledger", "dossier", "summary"]
+    assert parse_plan(plan.to_yaml()) == plan

@@ -89,6 +89,13 @@ def simulate_command(
             help="Communities of the generated population (no CSV).",
         ),
     ] = 300,
+    provisional: Annotated[
+        bool,
+        typer.Option(
+            "--provisional",
+            help="Estimate years with no holiday data (weekends and fixed holidays; marked 估算).",
+        ),
+    ] = False,
 ) -> None:
     """推演 Simulate the campaign and write a report (what-if simulator)."""
     missing = _missing()
@@ -103,6 +110,8 @@ def simulate_command(
     try:
         output.check_folder(out)  # a link or a file as --out is refused before simulating
         the_plan = load_plan(plan)
+        if provisional:
+            the_plan = the_plan.provisional()
         pop = (
             load_population(population)
             if population is not None

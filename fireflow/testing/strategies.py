@@ -179,7 +179,73 @@ def _plan_data(draw: st.DrawFn, base: Plan) -> dict[str, Any]:
                 "note": "",
             }
         ]
+    if draw(maybe):
+        # settings left at their defaults: none of them names an id of the base plan
+        optional = sorted(k for k in _OPTIONAL_SETTINGS if k in s)
+        for key in draw(st.lists(st.sampled_from(optional), unique=True)) if optional else ():
+            del s[key]
+    if draw(maybe):
+        # another district's agencies: every agency id renamed wherever it is used
+        suffix = draw(st.sampled_from(["_b", "_x2", "_gl"]))
+        data = _renamed_agencies(data, suffix)
     return data
+
+
+#: Settings with a default that names no plan id (leaving them out is valid for any plan).
+_OPTIONAL_SETTINGS = (
+    "holiday_policy",
+    "rest_days",
+    "due_inclusive",
+    "period_unit",
+    "deadlines_may_pass_dossier",
+    "office_close",
+    "max_failed_rechecks",
+    "min_recheck_agencies",
+    "photo_required_sources",
+    "non_signing_agencies",
+    "joint_meeting_interval_days",
+    "goods_on_fire_lane",
+    "new_community_since",
+    "refusal_report_to",
+    "recheck_counting_levels",
+)
+
+
+def _renamed_agencies(data: dict[str, Any], suffix: str) -> dict[str, Any]:
+    """``data`` with every agency id ``a`` written ``a + suffix`` wherever a value names it.
+
+    Agency references are values equal to an agency id (ids of other kinds never
+    equal one in the plans this varies; text fields are never a bare id).
+    """
+    ids = {a["id"] for a in data["agencies"]}
+
+    def walk(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        if isinstance(value, str) and value in ids and key not in _TEXT_KEYS:
+            return value + suffix
+        return value
+
+    out: dict[str, Any] = walk(data)
+    return out
+
+
+_TEXT_KEYS = frozenset(
+    {
+        "zh",
+        "en",
+        "note",
+        "clause",
+        "source",
+        "quote_zh",
+        "text_zh",
+        "level",
+        "recheck_counting_levels",
+    }
+)
+"""Keys whose values are text or agency levels, never agency ids (`town` is both)."""
 
 
 def plan_data(base: Plan | str = "changle-2022") -> st.SearchStrategy[dict[str, Any]]:
@@ -187,8 +253,9 @@ def plan_data(base: Plan | str = "changle-2022") -> st.SearchStrategy[dict[str, 
 
     Varied: every setting of ``settings``, the reading of the progress
     reports, the time zone, the phase windows (contiguous, same campaign),
-    a fixed deadline's date, an added agency (等), names, and a holiday
-    override for a year without official data.
+    a fixed deadline's date, an added agency (等), names, a holiday
+    override for a year without official data, settings left at their
+    defaults, and every agency id renamed (another district's agencies).
     """
     return _plan_data(_base(base))
 
