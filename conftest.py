@@ -10,6 +10,13 @@ CI does not depend on the host's environment), else ``full`` when
 profile is printed in the header of every run (by hypothesis), with
 pytest-randomly's seed (``-p randomly --randomly-seed=N`` replays an order).
 
+Hypothesis mixes constants found in the source of every *local* module already
+imported into what it draws (its "local constants" pool, filled as modules are
+imported).  The pool, and with it what a derandomized test draws, therefore
+depended on which tests ran before: the cause of the order-dependent results of
+issue 17.  :func:`pytest_configure` imports every fireflow module before any test
+runs, so the pool is the same whatever the order or selection of tests.
+
 When ``CI`` is set, a skipped test fails the run unless its node id is listed in
 :data:`ALLOWED_SKIPS` with the reason it may skip there (see
 docs/development.md): a skip in CI usually means a missing dependency or an
@@ -18,7 +25,9 @@ unregistered command, which must not pass as green.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from collections.abc import Generator
 
 import pytest
@@ -44,6 +53,17 @@ settings.load_profile(
 #: Tests that may be skipped in CI (node id -> why).  Every other skip fails CI.
 #: Keep this list short and say why each entry cannot run on the CI machine.
 ALLOWED_SKIPS: dict[str, str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Import every fireflow module first: hypothesis's constant pool is then fixed."""
+    import fireflow
+
+    for module in pkgutil.walk_packages(fireflow.__path__, "fireflow."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # an optional extra not installed: its tests skip anyway
+            continue
 
 
 def _ci() -> bool:

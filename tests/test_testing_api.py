@@ -38,7 +38,7 @@ from fireflow.testing.strategies import (
     plans,
     populations,
 )
-from fireflow.ticket import Command, TicketState, decide, fold
+from fireflow.ticket import Command, TicketState, decide, evolve, fold
 
 PLAN = load_plan("changle-2022")
 HAPPY = (
@@ -159,15 +159,21 @@ def test_event_sequences_come_from_the_engine(events):
 
 
 def test_event_sequences_reach_deep_states():
+    # every state a drawn ticket passes through counts, not only where it ends:
+    # about one sequence in ten ends in reinspection_requested, but most that get
+    # that far pass through it, so 60 examples reach it whatever hypothesis draws
     reached: set[str] = set()
 
     @settings(max_examples=60, database=None, derandomize=True)
     @given(event_sequences(PLAN, max_commands=30))
     def collect(events):
-        reached.add(fold(events, "T1").state)
+        state = TicketState("T1")
+        for e in events:
+            state = evolve(state, e)
+            reached.add(state.state)
 
     collect()
-    assert {"rectifying", "rectified", "reinspection_requested"} <= reached
+    assert {"rectifying", "rectified", "reinspection_requested", "passed"} <= reached
 
 
 @FAST
