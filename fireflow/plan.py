@@ -118,6 +118,11 @@ NameText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_name)
 NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_text)]
 PlanText = Annotated[str, AfterValidator(_text)]
 PeriodUnit = Literal["calendar", "working"]
+Level = Literal["province", "city", "county", "district", "town", "community", "external"]
+"""Where an agency sits: government levels from province down to town, then community
+parties and external ones (experts)."""
+GOVERNMENT_LEVELS: tuple[Level, ...] = ("province", "city", "county", "district", "town")
+"""The levels of government departments (相关部门): by default they count at a re-check."""
 HolidayPolicy = Literal["roll_forward", "roll_back", "none"]
 
 
@@ -153,7 +158,7 @@ class Agency(_Model):
 
     id: Id
     name: Label
-    level: Literal["district", "town", "community", "external"]
+    level: Level
     note: PlanText = ""
 
 
@@ -284,8 +289,10 @@ class Settings(_Model):
     """R-DUE-HOLIDAY / R-TKT-DEADLINE: the unit of rectification periods."""
     rectification_days: Mapping[Id, Annotated[int, Field(ge=1, le=366)]]
     """R-TKT-DEADLINE: rectification period (限期) per hazard category."""
-    deadlines_may_pass_dossier: bool = True
-    """R-TKT-DEADLINE: may a rectification deadline run past the dossier date (07-15)?"""
+    rectification_cap: Id | None = None
+    """R-TKT-DEADLINE: the id of a fixed report deadline (``deadlines``) that no rectification
+    deadline may run past (a deadline that would is cut to that due day, citing the deadline's
+    own rule); None: rectification deadlines may run past every report date."""
     office_close: Annotated[time | None, BeforeValidator(_time_text_only)] = None
     """R-DUE-HOLIDAY: None = a due day ends at 24:00; else at this local time."""
     spot_check: SpotCheckSettings
@@ -315,12 +322,10 @@ class Settings(_Model):
     refusal_report_to: tuple[Id, ...] = ()
     """R-ESC-REFUSAL, 四(二) 立即反馈属地公安、消防、城管等部门: the agencies a refusal is always
     reported to; 等 lets a route's enforcers or the caller add more, never drop these."""
-    recheck_counting_levels: tuple[Literal["district", "town", "community", "external"], ...] = (
-        "district",
-        "town",
-    )
+    recheck_counting_levels: tuple[Level, ...] = GOVERNMENT_LEVELS
     """R-TKT-REINSPECT, 五(三) 再组织相关部门复查: agency levels that count toward
-    ``min_recheck_agencies`` (government departments); the rectifier never counts."""
+    ``min_recheck_agencies`` and whose people may sign off (default: every government
+    level, :data:`GOVERNMENT_LEVELS`); the rectifier never counts."""
 
 
 class HolidayOverride(_Model):
@@ -1224,6 +1229,23 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from agency_refs(
             "settings.refusal_report_to", st.get("refusal_report_to"), "R-ESC-REFUSAL"
         )
+        if "deadlines_may_pass_dossier" in st:
+            yield (
+                "settings.deadlines_may_pass_dossier",
+                "replaced by settings.rectification_cap: write `rectification_cap: dossier` "
+                "(the id of the capping deadline) for false, leave it out for true "
+                "(改用 rectification_cap：写明封顶的报送期限 id)",
+                "R-TKT-DEADLINE",
+            )
+        cap = st.get("rectification_cap")
+        fixed = _ids(data, "deadlines")
+        if isinstance(cap, str) and cap not in fixed:
+            yield (
+                "settings.rectification_cap",
+                f"unknown deadline {cap!r} (known: {', '.join(sorted(fixed)) or 'none'}); "
+                "the cap names one of the plan's fixed report deadlines",
+                "R-TKT-DEADLINE",
+            )
         goods = st.get("goods_on_fire_lane")
         if isinstance(goods, list) and len(goods) == 2:
             yield from _goods_problems(data, goods[0], goods[1])
@@ -1260,11 +1282,76 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from _correction_problems(data, hol, seen_years)
 
     yield from _route_problems(data, agencies, categories, rules)
+    yield from _sign_off_problems(data)
 
     if isinstance(data.get("rules"), list):
         for rid in ENGINE_RULE_IDS:
             if rid not in rules:
                 yield "rules", f"the engine cites {rid} but the catalogue lacks it", rid
+
+
+def _sign_off_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """Whoever may fire ``sign_off`` may also sign (R-TKT-SIGNOFF, R-AUTH-SEPARATION).
+
+    Two rights meet at a sign-off (五(三) 复查合格后由验收相关责任人签字): the authority to
+    record it (``authority`` entry ``sign_off``, by agency or route role) and the right to
+    be a signer (an agency at a level of ``settings.recheck_counting_levels``, not in
+    ``settings.non_signing_agencies``, not the ticket's rectifier, named, and present at
+    the re-check).  A sign-off with no signers is signed by its actor, so every agency
+    the authority names, and every agency a named role holds on any route, must be at a
+    level that signs and not be a non-signing agency; the role ``rectifier`` is refused.
+    An agency that rectified a ticket and leads its re-check (Changle's town on
+    ``illegal_building``) records the sign-off with the other departments as signers.
+    """
+    levels = {str(a.get("id")): a.get("level") for _, a in _items(data, "agencies") if "id" in a}
+    st = data.get("settings")
+    st = st if isinstance(st, Mapping) else {}
+    counting = st.get("recheck_counting_levels", GOVERNMENT_LEVELS)
+    counting = set(counting) if isinstance(counting, list | tuple) else set(GOVERNMENT_LEVELS)
+    never = {x for x in _list(st.get("non_signing_agencies")) if isinstance(x, str)}
+
+    def why_not(agency: str) -> str | None:
+        if agency in never:
+            return "is in settings.non_signing_agencies"
+        level = levels.get(agency)
+        if isinstance(level, str) and level not in counting:
+            return f"is at level {level!r}, not in settings.recheck_counting_levels"
+        return None
+
+    for i, au in _items(data, "authority"):
+        if au.get("trigger") != "sign_off":
+            continue
+        for j, ref in enumerate(_list(au.get("agencies"))):
+            if isinstance(ref, str) and ref in levels and (reason := why_not(ref)):
+                yield (
+                    f"authority[{i}].agencies[{j}]",
+                    f"{ref!r} may fire sign_off but may not sign: it {reason} "
+                    f"(可记录验收签字者须本身可签字)",
+                    "R-AUTH-SEPARATION",
+                )
+        for j, role in enumerate(_list(au.get("roles"))):
+            if role == "rectifier":
+                yield (
+                    f"authority[{i}].roles[{j}]",
+                    "the rectifier never signs off its own re-check (整改方不得签字验收)",
+                    "R-AUTH-SEPARATION",
+                )
+                continue
+            for k, rt in _items(data, "routes"):
+                held = rt.get(role) if isinstance(role, str) else None
+                for ref in held if isinstance(held, list) else [held]:
+                    if not isinstance(ref, str) or ref not in levels:
+                        continue
+                    # the route's own rectifier may still record the others' signatures
+                    # (illegal_building: the town demolishes and leads the re-check)
+                    if reason := why_not(ref):
+                        yield (
+                            f"routes[{k}].{role}",
+                            f"{ref!r} holds role {role!r}, which may fire sign_off "
+                            f"(authority[{i}]), but may not sign: it {reason} "
+                            f"(可记录验收签字者须本身可签字)",
+                            "R-AUTH-SEPARATION",
+                        )
 
 
 def _correction_problems(

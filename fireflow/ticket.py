@@ -341,14 +341,15 @@ def _migrate(state: TicketState, command: Command, plan: Plan) -> Event:
             zh="无需或无法改用新版方案",
             field="kind",
         )
-    if plan.agency(command.actor.agency).level != "district":
+    if plan.agency(command.actor.agency).level not in ("province", "city", "county", "district"):
         raise _refuse(
             NotAuthorized,
             state,
             command,
-            f"only a district agency may move a ticket to another plan ({command.actor.agency!r})",
+            f"only an agency at district level or above may move a ticket to another plan "
+            f"({command.actor.agency!r})",
             rule=None,
-            zh="仅区级部门可改用新版方案",
+            zh="仅区（县）级及以上部门可改用新版方案",
         )
     seq = state.version + 1
     event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
@@ -409,11 +410,12 @@ def _new_deadline(state: TicketState, command: Command, plan: Plan, category: st
         raise CalendarDataMissing(err.year, err.available, field=field) from None
     due = period.due
     rules: list[str] = ["R-TKT-DEADLINE", *period.rules]
-    if not plan.settings.deadlines_may_pass_dossier:
-        dossier = next((d for d in plan.deadlines() if d.id == "dossier"), None)
-        if dossier is not None and start <= dossier.due < due:
-            due = dossier.due  # capped: the holiday roll of the raw end no longer decides it
-            rules = [r for r in rules if r != "R-DUE-HOLIDAY"] + ["R-DUE-DOSSIER"]
+    cap_id = plan.settings.rectification_cap
+    if cap_id is not None:
+        cap = next((d for d in plan.deadlines() if d.id == cap_id), None)
+        if cap is not None and start <= cap.due < due:
+            due = cap.due  # capped: the holiday roll of the raw end no longer decides it
+            rules = [r for r in rules if r != "R-DUE-HOLIDAY"] + [cap.rule]
     payload = {"deadline": due.isoformat(), "days": days, "unit": unit, "start": start.isoformat()}
     return payload, tuple(rules)
 
