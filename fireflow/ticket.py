@@ -218,7 +218,9 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
     """The caller's mistakes, refused before any rule is asked (nothing is recorded).
 
     The time (aware, within :data:`MIN_YEAR`-:data:`MAX_YEAR`, not before the
-    ticket's last event) and every agency the command names as actor,
+    campaign's first day, a ``report`` not after its last day (R-CAL-PHASES; the
+    work on a ticket already recorded may run on past the end, as its deadline
+    may), not before the ticket's last event) and every agency the command names as actor,
     participant or signer must be known to the plan (escalation targets are
     checked by the ``escalate`` step, which cites its rule).
     """
@@ -233,6 +235,21 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
             f"time {at.isoformat()} out of range (years {MIN_YEAR}-{MAX_YEAR})",
             rule=None,
             zh="时间超出范围",
+            field="at",
+        )
+    day = plan.local_date(at, "at")
+    if day < plan.start or (command.kind == "report" and day > plan.end):
+        # a 2022 command under a 2023 plan: refused, not recorded under the wrong campaign
+        when = "before the campaign starts" if day < plan.start else "after the campaign ends"
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"{day} is {when} (plan {plan.id}: {plan.start} to {plan.end}); "
+            "record it under the plan of its own campaign",
+            rule="R-CAL-PHASES",
+            zh=f"日期 {day} 不在本方案整治期间（{plan.start} 至 {plan.end}）内，"
+            "请在其所属年度的方案下登记",
             field="at",
         )
     if state.last_at is not None and at < state.last_at:
