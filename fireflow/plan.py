@@ -60,6 +60,7 @@ __all__ = [
     "Authority",
     "Category",
     "Deadline",
+    "DerivedFrom",
     "Form",
     "HolidayCorrection",
     "HolidayOverride",
@@ -69,6 +70,7 @@ __all__ = [
     "Plan",
     "ProgressReports",
     "ReportDeadline",
+    "ReviewNote",
     "Route",
     "RuleEntry",
     "Settings",
@@ -459,6 +461,25 @@ class Authority(_Model):
     rules: tuple[RuleId, ...]
 
 
+class DerivedFrom(_Model):
+    """The plan a plan was made from by ``fireflow plan new`` (:mod:`fireflow.plan_new`)."""
+
+    plan: NonEmpty
+    """The source plan's id."""
+    district: Label
+    year: Annotated[int, Field(ge=1949, le=2200)]
+
+
+class ReviewNote(_Model):
+    """A place marked for review (待复核) by ``fireflow plan new``; delete it once checked."""
+
+    path: NonEmpty
+    """The field, e.g. ``rules[3].quote_zh``."""
+    kind: Literal["district", "year", "date", "number", "id", "calendar", "holidays"]
+    found: tuple[PlanText, ...] = ()
+    note: PlanText = ""
+
+
 class Plan(_Model):
     """A campaign plan.  Build it with :func:`load_plan` or :func:`parse_plan`."""
 
@@ -469,6 +490,10 @@ class Plan(_Model):
     year: Annotated[int, Field(ge=1949, le=2200)]
     timezone: NonEmpty = "Asia/Shanghai"
     source: PlanText = ""
+    derived_from: DerivedFrom | None = None
+    """The plan this one was made from (``fireflow plan new``), or None."""
+    review: tuple[ReviewNote, ...] = ()
+    """Places still to review (``fireflow plan new``); ``plan check`` lists them."""
     agencies: tuple[Agency, ...]
     categories: tuple[Category, ...]
     phases: tuple[Phase, ...]
