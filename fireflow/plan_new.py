@@ -302,15 +302,16 @@ def derive_plan(
         "district": source.district.model_dump(mode="json"),
         "year": source.year,
     }
-    items.append(
-        ReviewItem(
-            "id",
-            "id",
-            (new_id,),
-            f"the plan's id, chosen by plan new from {source.id}: keep it or give your own "
-            f"(方案编号由 plan new 生成，可改)",
+    if plan_id is None:
+        items.append(
+            ReviewItem(
+                "id",
+                "id",
+                (new_id,),
+                f"the plan's id, chosen by plan new from {source.id}: keep it or give your own "
+                f"(方案编号由 plan new 生成，可改)",
+            )
         )
-    )
     if district_en is None:
         items.append(
             ReviewItem(
