@@ -4,7 +4,7 @@ The 鼓楼区 campaign here is made up for the tutorial: it keeps Changle's phas
 15% of communities, gives stairwell goods 5 days and fire-lane cars 2, lets the district emergency
 management bureau (区应急管理局) join re-checks and sign off, and has e-bike charging in stairwells
 led by the fire brigade.  Run it to print the plan (or ``python gulou_2023.py FILE`` to write it);
-examples/plans/gulou-2023.yaml is its output.
+examples/scenarios/gulou-2023.plan.yaml is its output.
 """
 
 from __future__ import annotations

@@ -61,6 +61,7 @@ __all__ = [
     "Category",
     "Deadline",
     "DerivedFrom",
+    "EngineRules",
     "Form",
     "HolidayCorrection",
     "HolidayOverride",
@@ -92,13 +93,34 @@ __all__ = [
 #: The format tag every plan file carries; bumped on incompatible changes.
 PLAN_FORMAT = "fireflow.plan/1"
 
-#: Rule ids the engine itself cites in its decisions: every plan must define them.
-ENGINE_RULE_IDS: tuple[str, ...] = (
-    "R-CAL-PHASES",
-    "R-DUE-HOLIDAY",
-    "R-DUE-INCLUSIVE",
-    "R-DUE-PROGRESS",
-)
+#: The decisions of the engine that cite a rule, and the built-in (Changle) id of each.
+#: A plan names its own id for each in ``engine_rules`` (default: these ids); the engine
+#: cites :meth:`Plan.cite` of them, and validation refuses a plan whose catalogue lacks one.
+ENGINE_RULES: dict[str, str] = {
+    "phases": "R-CAL-PHASES",  # 五: a date inside the campaign, the phase of a day
+    "due_inclusive": "R-DUE-INCLUSIVE",  # "X月X日前" includes that day
+    "holiday": "R-DUE-HOLIDAY",  # a due day on a rest day
+    "open": "R-TKT-OPEN",  # report: a hazard enters the ledger
+    "deadline": "R-TKT-DEADLINE",  # every transition into rectifying sets a deadline
+    "reinspect": "R-TKT-REINSPECT",  # rectify, apply, re-check
+    "sign_off": "R-TKT-SIGNOFF",  # sign-off and filing
+    "recheck_fail": "R-TKT-FAIL",  # a failed re-check returns to rectification
+    "spot_check_reopen": "R-TKT-SPOTCHECK",  # reopen after a spot check
+    "roles": "R-AUTH-ROLES",  # who performs a step
+    "separation": "R-AUTH-SEPARATION",  # who may not sign
+    "overdue": "R-ESC-OVERDUE",  # past the deadline
+    "refusal": "R-ESC-REFUSAL",  # refused after dissuasion
+    "expose": "R-ESC-EXPOSE",  # exposure on the notice board
+    "property": "R-ESC-PROPERTY",  # the property company's cooperation
+    "official": "R-ESC-OFFICIAL",  # accountability of officials
+    "building": "R-ROUTE-BUILDING",  # certify and demolish
+    "new_community": "R-ROUTE-SIGN",  # a 新建 community
+    "spot_ratio": "R-SPOT-RATIO",  # the spot-check ratio
+    "spot_random": "R-SPOT-DOUBLE-RANDOM",  # the double-random draw
+}
+_CANONICAL_KEY = {rule: key for key, rule in ENGINE_RULES.items()}
+#: Kept for callers of the earlier name: the built-in ids of :data:`ENGINE_RULES`.
+ENGINE_RULE_IDS: tuple[str, ...] = tuple(ENGINE_RULES.values())
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 RuleId = Annotated[str, StringConstraints(pattern=r"^R-[A-Z0-9]+(-[A-Z0-9]+)*$", max_length=64)]
@@ -303,6 +325,10 @@ class Settings(_Model):
     """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is (no default: the plan's own agencies)."""
     accountability_office: Id
     """R-ESC-OFFICIAL: the office that officials are referred to (效能部门; no default)."""
+    property_escalation_to: tuple[Id, ...]
+    """R-ESC-PROPERTY, 六(四) 由区住建局、区消防救援大队…予以严肃查处: who a property company
+    that cooperates poorly (``max_failed_rechecks`` failed re-checks) escalates to (no
+    default: the plan's own agencies)."""
     max_failed_rechecks: Annotated[int, Field(ge=1)] = 2
     """R-TKT-FAIL / R-ESC-PROPERTY: failed re-checks after which the ticket escalates."""
     min_recheck_agencies: Annotated[int, Field(ge=1)] = 2
@@ -461,6 +487,35 @@ class Authority(_Model):
     rules: tuple[RuleId, ...]
 
 
+class EngineRules(_Model):
+    """The rule id each decision of the engine cites (see :data:`ENGINE_RULES`).
+
+    The built-in plan gives Changle's ids; another plan may give its own, each of
+    which must be in its catalogue.
+    """
+
+    phases: RuleId = "R-CAL-PHASES"
+    due_inclusive: RuleId = "R-DUE-INCLUSIVE"
+    holiday: RuleId = "R-DUE-HOLIDAY"
+    open: RuleId = "R-TKT-OPEN"
+    deadline: RuleId = "R-TKT-DEADLINE"
+    reinspect: RuleId = "R-TKT-REINSPECT"
+    sign_off: RuleId = "R-TKT-SIGNOFF"
+    recheck_fail: RuleId = "R-TKT-FAIL"
+    spot_check_reopen: RuleId = "R-TKT-SPOTCHECK"
+    roles: RuleId = "R-AUTH-ROLES"
+    separation: RuleId = "R-AUTH-SEPARATION"
+    overdue: RuleId = "R-ESC-OVERDUE"
+    refusal: RuleId = "R-ESC-REFUSAL"
+    expose: RuleId = "R-ESC-EXPOSE"
+    property: RuleId = "R-ESC-PROPERTY"
+    official: RuleId = "R-ESC-OFFICIAL"
+    building: RuleId = "R-ROUTE-BUILDING"
+    new_community: RuleId = "R-ROUTE-SIGN"
+    spot_ratio: RuleId = "R-SPOT-RATIO"
+    spot_random: RuleId = "R-SPOT-DOUBLE-RANDOM"
+
+
 class DerivedFrom(_Model):
     """The plan a plan was made from by ``fireflow plan new`` (:mod:`fireflow.plan_new`)."""
 
@@ -505,8 +560,19 @@ class Plan(_Model):
     rules: tuple[RuleEntry, ...]
     routes: tuple[Route, ...] = ()
     authority: tuple[Authority, ...] = ()
+    engine_rules: EngineRules = EngineRules()
+    """The rule id each decision of the engine cites (default: the built-in ids)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def cite(self, rule: str) -> str:
+        """The plan's id for a rule the engine cites by its built-in id (others unchanged).
+
+        >>> load_plan("changle-2022").cite("R-TKT-OPEN")
+        'R-TKT-OPEN'
+        """
+        key = _CANONICAL_KEY.get(rule)
+        return rule if key is None else str(getattr(self.engine_rules, key))
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Plan:
         """A copy (pydantic's); cached lookups and the calendar are rebuilt for it."""
@@ -875,9 +941,9 @@ def report_deadlines(plan: Plan, calendar: Calendar) -> list[Deadline]:
     for fixed in plan.deadlines_fixed:
         last = fixed.nominal if st.due_inclusive else fixed.nominal - timedelta(days=1)
         due = calendar.adjust(last)
-        rules = [fixed.rule, "R-DUE-INCLUSIVE"]
+        rules = [fixed.rule, plan.cite("R-DUE-INCLUSIVE")]
         if due != last:
-            rules.append("R-DUE-HOLIDAY")
+            rules.append(plan.cite("R-DUE-HOLIDAY"))
         out.append(
             Deadline(
                 id=fixed.id,
@@ -914,7 +980,7 @@ def report_deadlines(plan: Plan, calendar: Calendar) -> list[Deadline]:
         due = calendar.adjust(last)
         rules = [pr.rule]
         if due != last:
-            rules.append("R-DUE-HOLIDAY")
+            rules.append(plan.cite("R-DUE-HOLIDAY"))
         out.append(
             Deadline(
                 id=f"progress.{phase.id}",
@@ -1254,6 +1320,15 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from agency_refs(
             "settings.refusal_report_to", st.get("refusal_report_to"), "R-ESC-REFUSAL"
         )
+        yield from agency_refs(
+            "settings.property_escalation_to", st.get("property_escalation_to"), "R-ESC-PROPERTY"
+        )
+        if isinstance(st.get("property_escalation_to"), list) and not st["property_escalation_to"]:
+            yield (
+                "settings.property_escalation_to",
+                "name at least one agency (至少一个部门)",
+                "R-ESC-PROPERTY",
+            )
         if "deadlines_may_pass_dossier" in st:
             yield (
                 "settings.deadlines_may_pass_dossier",
@@ -1310,9 +1385,19 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
     yield from _sign_off_problems(data)
 
     if isinstance(data.get("rules"), list):
-        for rid in ENGINE_RULE_IDS:
-            if rid not in rules:
-                yield "rules", f"the engine cites {rid} but the catalogue lacks it", rid
+        declared = data.get("engine_rules")
+        declared = declared if isinstance(declared, Mapping) else {}
+        for key, builtin in ENGINE_RULES.items():
+            rid = declared.get(key, builtin)
+            if isinstance(rid, str) and rid not in rules:
+                where = f"engine_rules.{key}" if key in declared else "rules"
+                yield (
+                    where,
+                    f"the engine cites {rid} for {key!r} but the catalogue lacks it: add it to "
+                    f"rules, or name the plan's own rule in engine_rules.{key} "
+                    f"(引擎引用的规则须在规则目录中)",
+                    None,
+                )
 
 
 def _sign_off_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:

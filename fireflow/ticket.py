@@ -161,7 +161,7 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
             state,
             command,
             "the plan names nobody for this step",
-            rule="R-AUTH-ROLES",
+            rule=plan.cite("R-AUTH-ROLES"),
             zh="方案未规定该步骤的执行部门",
         )
     if agency in entry.agencies:
@@ -182,7 +182,7 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
         state,
         command,
         f"agency {agency!r} may not {command.kind}; allowed: {', '.join(sorted(allowed))}",
-        rule=fitting[0] if fitting else "R-AUTH-ROLES",
+        rule=fitting[0] if fitting else plan.cite("R-AUTH-ROLES"),
         zh=f"{agency} 无权执行此步骤",
     )
 
@@ -247,7 +247,7 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
             command,
             f"{day} is {when} (plan {plan.id}: {plan.start} to {plan.end}); "
             "record it under the plan of its own campaign",
-            rule="R-CAL-PHASES",
+            rule=plan.cite("R-CAL-PHASES"),
             zh=f"日期 {day} 不在本方案整治期间（{plan.start} 至 {plan.end}）内，"
             "请在其所属年度的方案下登记",
             field="at",
@@ -313,13 +313,15 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
             state,
             command,
             f"not allowed in state {state.state!r} (allowed from: {', '.join(tdef.sources)})",
-            rule=tdef.rules[0],
+            rule=plan.cite(tdef.rules[0]),
             zh=f"当前状态“{LIFECYCLE.state(state.state).zh}”不允许此操作",
         )
     authorize(state, command, plan)
-    payload, all_rules = _STEP[command.kind](state, command, plan)
-    if len(set(all_rules)) != len(all_rules):  # pragma: no cover (a step cites a rule twice)
-        raise AssertionError(f"{command.kind} cites a rule twice: {all_rules}")
+    payload, cited = _STEP[command.kind](state, command, plan)
+    if len(set(cited)) != len(cited):  # pragma: no cover (a step cites a rule twice)
+        raise AssertionError(f"{command.kind} cites a rule twice: {cited}")
+    # the plan's own ids (engine_rules); two decisions may share one id in another plan
+    all_rules = tuple(dict.fromkeys(plan.cite(r) for r in cited))
     seq = state.version + 1
     event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
     return (
@@ -449,7 +451,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"missing {', '.join(missing)}",
-            rule="R-TKT-OPEN",
+            rule=plan.cite("R-TKT-OPEN"),
             zh="登记隐患须写明小区、乡镇、类别、位置和来源",
             field=missing[0],
         )
@@ -464,7 +466,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             category.subtype(subtype)
     except InvalidArgument as exc:
         raise _refuse(
-            InvalidCommand, state, command, str(exc), rule="R-TKT-OPEN", field=exc.field
+            InvalidCommand, state, command, str(exc), rule=plan.cite("R-TKT-OPEN"), field=exc.field
         ) from None
     if command.source in plan.settings.photo_required_sources and not any(
         e.kind == "photo_before" for e in command.evidence
@@ -474,7 +476,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"a {command.source} report needs a photo",
-            rule="R-TKT-OPEN",
+            rule=plan.cite("R-TKT-OPEN"),
             zh="自查发现的问题须拍照建档",
             field="evidence",
         )
@@ -486,7 +488,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"the community cannot be delivered ({delivered}) after the report",
-            rule="R-ROUTE-SIGN",
+            rule=plan.cite("R-ROUTE-SIGN"),
             zh="交付日期晚于登记日期",
             field="delivered_on",
         )
@@ -502,7 +504,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             command,
             f"new_community={new} contradicts delivery on {delivered} "
             f"(new_community_since {since})",
-            rule="R-ROUTE-SIGN",
+            rule=plan.cite("R-ROUTE-SIGN"),
             zh="是否新建小区与交付日期不符",
             field="new_community",
         )
@@ -575,7 +577,7 @@ def _step_recheck(state: TicketState, command: Command, plan: Plan) -> Step:
             f"a re-check needs at least {need} government departments other than the "
             f"rectifier {rectifier!r}; counted: {', '.join(counting) or 'none'} "
             f"(of {', '.join(agencies)})",
-            rule="R-TKT-REINSPECT",
+            rule=plan.cite("R-TKT-REINSPECT"),
             zh=f"复查须由乡镇牵头组织相关部门共同进行：整改方以外的政府部门不少于{need}个"
             "（物业、群众、第三方可参加，不计入）",
             field="participants",
@@ -607,7 +609,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.agency!r} rectified this ticket and may not sign off its own re-check",
-                rule="R-AUTH-SEPARATION",
+                rule=plan.cite("R-AUTH-SEPARATION"),
                 zh="整改单位不得为自身整改验收签字",
                 field="signers",
             )
@@ -617,7 +619,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.agency!r} inspects but never signs off",
-                rule="R-AUTH-SEPARATION",
+                rule=plan.cite("R-AUTH-SEPARATION"),
                 zh="第三方技术力量可参与检查，不得签字验收",
                 field="signers",
             )
@@ -629,7 +631,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.agency!r} took no part in the re-check",
-                rule="R-TKT-SIGNOFF",
+                rule=plan.cite("R-TKT-SIGNOFF"),
                 zh="签字人须为参与复查的验收责任人",
                 field="signers",
             )
@@ -639,7 +641,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.agency!r} took part in the re-check but is not a department that signs",
-                rule="R-AUTH-ROLES",
+                rule=plan.cite("R-AUTH-ROLES"),
                 zh="签字人须为参与复查的政府部门验收责任人",
                 field="signers",
             )
@@ -649,7 +651,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"a signer of {s.agency!r} must be a named person",
-                rule="R-AUTH-ROLES",
+                rule=plan.cite("R-AUTH-ROLES"),
                 zh="验收签字须由具名的责任人签署",
                 field="signers",
             )
@@ -660,7 +662,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.person!r} of {s.agency!r} took no part in the re-check",
-                rule="R-TKT-SIGNOFF",
+                rule=plan.cite("R-TKT-SIGNOFF"),
                 zh="签字人须为本人参与复查的验收责任人",
                 field="signers",
             )
@@ -670,7 +672,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.person!r} of {s.agency!r} signs twice",
-                rule="R-AUTH-SEPARATION",
+                rule=plan.cite("R-AUTH-SEPARATION"),
                 zh="同一责任人不得重复签字",
                 field="signers",
             )
@@ -689,7 +691,7 @@ def _step_archive(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             "filing needs a photo of the rectified state",
-            rule="R-TKT-SIGNOFF",
+            rule=plan.cite("R-TKT-SIGNOFF"),
             zh="须对整改后的情况拍照建档",
             field="evidence",
         )
@@ -704,7 +706,7 @@ def _step_mark_overdue(state: TicketState, command: Command, plan: Plan) -> Step
             state,
             command,
             f"the deadline {state.deadline} has not passed at {command.at.isoformat()}",
-            rule="R-ESC-OVERDUE",
+            rule=plan.cite("R-ESC-OVERDUE"),
             zh="整改期限未届满",
             field="at",
         )
@@ -716,12 +718,12 @@ def _step_mark_overdue(state: TicketState, command: Command, plan: Plan) -> Step
 def _step_escalate(state: TicketState, command: Command, plan: Plan) -> Step:
     assert state.routing is not None
     if state.state == "overdue":
-        rule = "R-ESC-OVERDUE"
+        rule = plan.cite("R-ESC-OVERDUE")
         targets = list(
             dict.fromkeys(command.targets or (state.routing.lead, state.routing.supervisor))
         )
     else:  # 拒不改正的，立即反馈属地公安、消防、城管等部门: 等 adds, never drops
-        rule = "R-ESC-REFUSAL"
+        rule = plan.cite("R-ESC-REFUSAL")
         targets = list(
             dict.fromkeys(
                 (*plan.settings.refusal_report_to, *(command.targets or state.routing.enforcers))
@@ -748,7 +750,7 @@ def _step_certify(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"category {state.category!r} is not an illegal-building hazard",
-            rule="R-ROUTE-BUILDING",
+            rule=plan.cite("R-ROUTE-BUILDING"),
             zh="仅违章建筑需认定",
             field="kind",
         )
@@ -758,7 +760,7 @@ def _step_certify(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"only {certifier!r} certifies illegal buildings",
-            rule="R-ROUTE-BUILDING",
+            rule=plan.cite("R-ROUTE-BUILDING"),
             zh="违章建筑由资源规划部门认定",
         )
     return {"reason": command.reason}, ("R-ROUTE-BUILDING",)
@@ -782,7 +784,7 @@ def _step_clear(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"nothing to clear for category {state.category!r}",
-            rule="R-AUTH-ROLES",
+            rule=plan.cite("R-AUTH-ROLES"),
             zh="该类隐患不适用清理",
             field="kind",
         )
@@ -813,7 +815,7 @@ def _step_punish(state: TicketState, command: Command, plan: Plan) -> Step:
             command,
             f"{command.actor.agency!r} may punish only after an escalation "
             f"(on route {route.id!r} {who} may punish directly)",
-            rule="R-ESC-REFUSAL",
+            rule=plan.cite("R-ESC-REFUSAL"),
             zh="须经劝阻无效反馈后方可查处",
         )
     return {"reason": command.reason}, ("R-ESC-PROPERTY",)

@@ -2,7 +2,7 @@
 
 The 2027 example is a doctest of the page itself; this file runs the shell commands the page shows,
 checks that the page's script is examples/gulou_2023.py and that the script writes the committed
-examples/plans/gulou-2023.yaml, and puts that plan to work: plan check, a ticket, its scenario.
+examples/scenarios/gulou-2023.plan.yaml, and puts that plan to work: plan check, a ticket, its scenario.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fireflow.testing.runner import run_paths
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "adapting.md").read_text(encoding="utf-8")
 SCRIPT = ROOT / "examples" / "gulou_2023.py"
-EXAMPLE = ROOT / "examples" / "plans" / "gulou-2023.yaml"
+EXAMPLE = ROOT / "examples" / "scenarios" / "gulou-2023.plan.yaml"
 SCENARIO = ROOT / "examples" / "scenarios" / "gulou-2023.scenario.yaml"
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -185,3 +185,92 @@ def test_a_new_agency_that_joins_rechecks_and_signs_off() -> None:
     _sign_off(data)["agencies"] = ["emergency"]
     plan = validate_plan_data(data)
     assert plan.authority_for("sign_off").agencies == ("emergency",)  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- #
+# Rules the engine cites come from the plan (engine_rules)
+
+
+def _renamed(data: dict[str, Any], old: str, new: str) -> None:
+    """Rename a rule id in the catalogue and wherever the plan cites it."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return new if node == old else node
+
+    data.update(walk({k: v for k, v in data.items()}))
+
+
+def _gulou_ids() -> Any:
+    data = base_data()
+    _renamed(data, "R-TKT-OPEN", "R-GL-OPEN")
+    _renamed(data, "R-ESC-OVERDUE", "R-GL-OVERDUE")
+    return validate_plan_data(data)
+
+
+def test_the_builtin_plan_declares_changle_ids() -> None:
+    plan = _plan()
+    assert plan.engine_rules.open == "R-TKT-OPEN"
+    assert plan.cite("R-ESC-PROPERTY") == "R-ESC-PROPERTY"
+    assert plan.cite("R-DUE-DOSSIER") == "R-DUE-DOSSIER"  # not an engine decision
+    assert plan.settings.property_escalation_to == ("housing", "fire")
+
+
+def test_a_plan_with_its_own_ids_is_cited_by_them() -> None:
+    from fireflow import InvalidCommand
+    from fireflow.rules.escalation import due_escalations
+
+    plan = _gulou_ids()
+    assert plan.engine_rules.open == "R-GL-OPEN"
+    t = _rectifying(
+        plan, datetime(2022, 3, 21, 10, tzinfo=SH), category="evacuation_blocked", subtype="goods"
+    )
+    assert t.events[0].rules == ("R-GL-OPEN",)
+    due = due_escalations(t.state, datetime(2022, 3, 26, 10, tzinfo=SH), plan)
+    assert [e.rule for e in due] == ["R-GL-OVERDUE"]
+    t.command("mark_overdue", datetime(2022, 3, 26, 10, tzinfo=SH), "housing")
+    assert "R-GL-OVERDUE" in t.events[-1].rules
+    assert "R-ESC-OVERDUE" not in t.events[-1].rules
+    # a refusal cites the plan's id too
+    other = Ticket("T2", plan)
+    with pytest.raises(InvalidCommand) as info:
+        other.command("report", datetime(2022, 3, 21, 10, tzinfo=SH), "town", community="C")
+    assert info.value.rule == "R-GL-OPEN"
+
+
+def test_an_engine_rule_the_catalogue_lacks_is_refused() -> None:
+    data = base_data()
+    data["engine_rules"]["open"] = "R-GL-OPEN"
+    assert ("engine_rules.open", None) in _problems(data)
+    # a catalogue without the built-in id and no engine_rules entry: named under rules
+    data = base_data()
+    del data["engine_rules"]
+    data["rules"] = [r for r in data["rules"] if r["id"] != "R-ESC-EXPOSE"]
+    with pytest.raises(PlanError) as info:
+        validate_plan_data(data)
+    assert any(p.path == "rules" and "'expose'" in p.message for p in info.value.problems)
+
+
+def test_property_escalation_targets_are_plan_data() -> None:
+    from fireflow.rules.escalation import due_escalations
+
+    plan = _plan(property_escalation_to=["town"], max_failed_rechecks=1)
+    t = _rectifying(
+        plan, datetime(2022, 3, 21, 10, tzinfo=SH), category="evacuation_blocked", subtype="goods"
+    )
+    t.command("rectify", datetime(2022, 3, 22, 10, tzinfo=SH), "property")
+    t.command("apply_reinspection", datetime(2022, 3, 22, 11, tzinfo=SH), "property")
+    t.command(
+        "recheck_fail",
+        datetime(2022, 3, 23, 10, tzinfo=SH),
+        "town",
+        participants=[{"agency": "housing", "person": "王"}],
+    )
+    due = due_escalations(t.state, datetime(2022, 3, 23, 11, tzinfo=SH), plan)
+    assert [(e.kind, e.targets) for e in due if e.kind == "property"] == [("property", ("town",))]
+    data = base_data()
+    data["settings"]["property_escalation_to"] = []
+    assert ("settings.property_escalation_to", "R-ESC-PROPERTY") in _problems(data)
