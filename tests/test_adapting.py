@@ -2,7 +2,8 @@
 
 The 2027 example is a doctest of the page itself; this file runs the shell commands the page shows,
 checks that the page's script is examples/gulou_2023.py and that the script writes the committed
-examples/scenarios/gulou-2023.plan.yaml, and puts that plan to work: plan check, a ticket, its scenario.
+examples/scenarios/gulou-2023.plan.yaml, and puts that plan to work: plan check, a ticket, its
+scenario.
 """
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ def _renamed(data: dict[str, Any], old: str, new: str) -> None:
             return [walk(v) for v in node]
         return new if node == old else node
 
-    data.update(walk({k: v for k, v in data.items()}))
+    data.update(walk(dict(data)))
 
 
 def _gulou_ids() -> Any:
