@@ -290,7 +290,8 @@ def derive_plan(
     en = check_name(en, "district_en")
     years = year - source.year
     data = source.to_data()
-    items: list[ReviewItem] = []
+    # entries the source still has stay: nothing unchecked is dropped on the way
+    items: list[ReviewItem] = [ReviewItem(n.path, n.kind, n.found, n.note) for n in source.review]
 
     # -- identity
     new_id = plan_id or _default_id(district, en, year)
@@ -420,6 +421,7 @@ def derive_plan(
                 )
             )
 
+    items = list(dict.fromkeys(items))
     data["review"] = [i.to_data() for i in items]
     plan = validate_plan_data(data, f"<plan new from {source.id}>")
 

@@ -222,3 +222,7 @@ def test_cli_writes_a_valid_file_and_plan_check_warns(
     assert again.year == 2024
     assert again.derived_from is not None
     assert again.derived_from.district.zh == "鼓楼区"
+    # the entries still open in the source are carried over, none dropped
+    assert {(n.path, n.kind, n.found) for n in plan.review} <= {
+        (n.path, n.kind, n.found) for n in again.review
+    }
