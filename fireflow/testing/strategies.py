@@ -294,10 +294,14 @@ def hazards(plan: Plan) -> st.SearchStrategy[tuple[str, str, str | None]]:
 def instants(
     plan: Plan, *, first: date | None = None, last: date | None = None
 ) -> st.SearchStrategy[datetime]:
-    """Aware instants between ``first`` and ``last`` (default: the campaign), any of
+    """Aware instants between ``first`` and ``last`` (default: the campaign, a day in from
+    each end, so that the instant lies in the campaign in the plan's zone whatever zone it is
+    written in: the engine refuses a command dated before the campaign), any of
     :data:`TIMEZONES` (imaginary DST-gap times left out)."""
-    lo = first or plan.start
-    hi = last or plan.end
+    lo = first or plan.start + timedelta(days=1)
+    hi = last or plan.end - timedelta(days=1)
+    if hi < lo:  # a campaign of a day or two: its own days
+        lo, hi = first or plan.start, last or plan.end
     return st.datetimes(
         min_value=datetime(lo.year, lo.month, lo.day),  # noqa: DTZ001 (bounds of an aware strategy)
         max_value=datetime(hi.year, hi.month, hi.day, 23, 59, 59),  # noqa: DTZ001
