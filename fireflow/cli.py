@@ -9,12 +9,14 @@ check or bad input, 2 a usage error (including a number outside its limit),
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from fireflow import output
 from fireflow._console import (
     EXIT_USAGE,
     MAX_ERROR_LINES,
@@ -27,7 +29,8 @@ from fireflow._console import (
     version_text,
 )
 from fireflow.calendar import MAX_PERIOD
-from fireflow.errors import CalendarDataMissing, PlanError
+from fireflow.errors import CalendarDataMissing, FireflowError, PlanError
+from fireflow.model import plan_digest
 from fireflow.plan import (
     Deadline,
     Plan,
@@ -37,6 +40,7 @@ from fireflow.plan import (
     load_plan,
     plan_json_schema_text,
 )
+from fireflow.plan_new import derive_plan, foreign_text
 from fireflow.reports_cli import register as register_reports
 from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
@@ -51,7 +55,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-plan_app = typer.Typer(help="方案 Plans: show, check, rules, schema.", no_args_is_help=True)
+plan_app = typer.Typer(help="方案 Plans: show, check, new, rules, schema.", no_args_is_help=True)
 calendar_app = typer.Typer(help="日历 Calendar: legal deadlines.", no_args_is_help=True)
 
 
@@ -245,8 +249,9 @@ def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate."
         raise typer.Exit(1) from None
     typer.echo(
         f"✓ 方案有效 plan is valid: {term(plan.id)} "
-        f"({len(plan.rules)} rules, {len(plan.phases)} phases)"
+        f"({len(plan.rules)} rules, {len(plan.phases)} phases), digest {plan_digest(plan)}"
     )
+    _review_lines(plan)
     for c in calendar_coverage(plan):
         if c.kind == "missing":
             typer.echo(
@@ -254,6 +259,82 @@ def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate."
                 f"override; dates reaching {c.year} cannot be computed. Fix: add "
                 f"holidays.overrides for {c.year}, or pass --provisional (估算)"
             )
+
+
+def _review_lines(plan: Plan) -> None:
+    """Warn (exit 0) about review entries left and text naming another district or year."""
+    if plan.review:
+        typer.echo(
+            f"⚠ {len(plan.review)} 处待复核 item(s) marked for review (review:); "
+            "check each and delete its entry"
+        )
+        for note in plan.review[:MAX_ERROR_LINES]:
+            found = "、".join(note.found)
+            typer.echo(term(f"  {note.path}: {note.kind} {found} — {note.note}"))
+        if len(plan.review) > MAX_ERROR_LINES:
+            typer.echo(f"  … 另有 {len(plan.review) - MAX_ERROR_LINES} 处 / more not listed")
+    foreign = foreign_text(plan)
+    for item in foreign[:MAX_ERROR_LINES]:
+        typer.echo(term(f"⚠ {item.path}: {'、'.join(item.found)} — {item.note}"))
+    if len(foreign) > MAX_ERROR_LINES:
+        typer.echo(f"⚠ … 另有 {len(foreign) - MAX_ERROR_LINES} 处 / more not listed")
+
+
+@plan_app.command("new")
+def plan_new(
+    source: Annotated[
+        str, typer.Option("--from", help="The plan to start from: built-in name or plan file.")
+    ],
+    district: Annotated[str, typer.Option("--district", help="The new district, e.g. 鼓楼区.")],
+    year: Annotated[int, typer.Option("--year", help="The campaign year, e.g. 2023.")],
+    out: Annotated[
+        str | None, typer.Option("--out", help="Write the plan here (default: print it).")
+    ] = None,
+    plan_id: Annotated[
+        str | None, typer.Option("--id", help="The new plan's id (default: from the district).")
+    ] = None,
+    district_en: Annotated[
+        str | None, typer.Option("--district-en", help="The district's English name.")
+    ] = None,
+) -> None:
+    """A new plan from an existing one (新方案): dates moved, text to review listed and marked."""
+    try:
+        plan, items = derive_plan(
+            load_plan(source),
+            district=district,
+            year=year,
+            district_en=district_en,
+            plan_id=plan_id,
+        )
+    except FireflowError as exc:
+        raise fail(str(exc)) from None
+    header = (
+        f"# 由 fireflow plan new 从 {plan.derived_from.plan if plan.derived_from else source} "
+        f"生成 / made by fireflow plan new.\n"
+        "# review: 列出须复核之处：逐条核对、修改后删除该条；fireflow plan check 列出余下各条。\n"
+        "# review: lists what to check; fix each and delete its entry. plan check lists the rest.\n"
+    )
+    text = header + plan.to_yaml()
+    if out is None:
+        typer.echo(term(text), nl=False)
+    else:
+        try:
+            output.write_text(out, text)
+        except FireflowError as exc:
+            raise fail(str(exc)) from None
+    where = sys.stderr if out is None else sys.stdout
+    print(
+        term(
+            f"✓ 新方案 new plan {plan.id} ({plan.district.zh}, {plan.year})"
+            + (f" → {out}" if out else "")
+            + f"; {len(items)} 处待复核 item(s) to review (review:)"
+        ),
+        file=where,
+    )
+    for item in items[:MAX_ERROR_LINES]:
+        print(term(f"  {item}"), file=where)
+    if len(items) > MAX_ERROR_LINES:
+        print(f"  … 另有 {len(items) - MAX_ERROR_LINES} 处 / more in the file", file=where)
 
 
 @plan_app.command("rules")

@@ -374,7 +374,7 @@ class TicketState:
 
 # Prose and labels people read, left out of the digest (everything else is in it):
 # every label (a mapping of exactly ``zh`` and ``en``) and these fields.
-_PROSE_TOP = ("source",)
+_PROSE_TOP = ("source", "derived_from", "review")
 _PROSE_IN = {
     "agencies": ("note",),
     "routes": ("note",),

@@ -60,6 +60,8 @@ __all__ = [
     "Authority",
     "Category",
     "Deadline",
+    "DerivedFrom",
+    "EngineRules",
     "Form",
     "HolidayCorrection",
     "HolidayOverride",
@@ -69,6 +71,7 @@ __all__ = [
     "Plan",
     "ProgressReports",
     "ReportDeadline",
+    "ReviewNote",
     "Route",
     "RuleEntry",
     "Settings",
@@ -90,13 +93,34 @@ __all__ = [
 #: The format tag every plan file carries; bumped on incompatible changes.
 PLAN_FORMAT = "fireflow.plan/1"
 
-#: Rule ids the engine itself cites in its decisions: every plan must define them.
-ENGINE_RULE_IDS: tuple[str, ...] = (
-    "R-CAL-PHASES",
-    "R-DUE-HOLIDAY",
-    "R-DUE-INCLUSIVE",
-    "R-DUE-PROGRESS",
-)
+#: The decisions of the engine that cite a rule, and the built-in (Changle) id of each.
+#: A plan names its own id for each in ``engine_rules`` (default: these ids); the engine
+#: cites :meth:`Plan.cite` of them, and validation refuses a plan whose catalogue lacks one.
+ENGINE_RULES: dict[str, str] = {
+    "phases": "R-CAL-PHASES",  # 五: a date inside the campaign, the phase of a day
+    "due_inclusive": "R-DUE-INCLUSIVE",  # "X月X日前" includes that day
+    "holiday": "R-DUE-HOLIDAY",  # a due day on a rest day
+    "open": "R-TKT-OPEN",  # report: a hazard enters the ledger
+    "deadline": "R-TKT-DEADLINE",  # every transition into rectifying sets a deadline
+    "reinspect": "R-TKT-REINSPECT",  # rectify, apply, re-check
+    "sign_off": "R-TKT-SIGNOFF",  # sign-off and filing
+    "recheck_fail": "R-TKT-FAIL",  # a failed re-check returns to rectification
+    "spot_check_reopen": "R-TKT-SPOTCHECK",  # reopen after a spot check
+    "roles": "R-AUTH-ROLES",  # who performs a step
+    "separation": "R-AUTH-SEPARATION",  # who may not sign
+    "overdue": "R-ESC-OVERDUE",  # past the deadline
+    "refusal": "R-ESC-REFUSAL",  # refused after dissuasion
+    "expose": "R-ESC-EXPOSE",  # exposure on the notice board
+    "property": "R-ESC-PROPERTY",  # the property company's cooperation
+    "official": "R-ESC-OFFICIAL",  # accountability of officials
+    "building": "R-ROUTE-BUILDING",  # certify and demolish
+    "new_community": "R-ROUTE-SIGN",  # a 新建 community
+    "spot_ratio": "R-SPOT-RATIO",  # the spot-check ratio
+    "spot_random": "R-SPOT-DOUBLE-RANDOM",  # the double-random draw
+}
+_CANONICAL_KEY = {rule: key for key, rule in ENGINE_RULES.items()}
+#: Kept for callers of the earlier name: the built-in ids of :data:`ENGINE_RULES`.
+ENGINE_RULE_IDS: tuple[str, ...] = tuple(ENGINE_RULES.values())
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 RuleId = Annotated[str, StringConstraints(pattern=r"^R-[A-Z0-9]+(-[A-Z0-9]+)*$", max_length=64)]
@@ -118,6 +142,11 @@ NameText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_name)
 NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_text)]
 PlanText = Annotated[str, AfterValidator(_text)]
 PeriodUnit = Literal["calendar", "working"]
+Level = Literal["province", "city", "county", "district", "town", "community", "external"]
+"""Where an agency sits: government levels from province down to town, then community
+parties and external ones (experts)."""
+GOVERNMENT_LEVELS: tuple[Level, ...] = ("province", "city", "county", "district", "town")
+"""The levels of government departments (相关部门): by default they count at a re-check."""
 HolidayPolicy = Literal["roll_forward", "roll_back", "none"]
 
 
@@ -153,7 +182,7 @@ class Agency(_Model):
 
     id: Id
     name: Label
-    level: Literal["district", "town", "community", "external"]
+    level: Level
     note: PlanText = ""
 
 
@@ -284,8 +313,10 @@ class Settings(_Model):
     """R-DUE-HOLIDAY / R-TKT-DEADLINE: the unit of rectification periods."""
     rectification_days: Mapping[Id, Annotated[int, Field(ge=1, le=366)]]
     """R-TKT-DEADLINE: rectification period (限期) per hazard category."""
-    deadlines_may_pass_dossier: bool = True
-    """R-TKT-DEADLINE: may a rectification deadline run past the dossier date (07-15)?"""
+    rectification_cap: Id | None = None
+    """R-TKT-DEADLINE: the id of a fixed report deadline (``deadlines``) that no rectification
+    deadline may run past (a deadline that would is cut to that due day, citing the deadline's
+    own rule); None: rectification deadlines may run past every report date."""
     office_close: Annotated[time | None, BeforeValidator(_time_text_only)] = None
     """R-DUE-HOLIDAY: None = a due day ends at 24:00; else at this local time."""
     spot_check: SpotCheckSettings
@@ -294,6 +325,10 @@ class Settings(_Model):
     """R-ESC-OFFICIAL: who the 牵头部门 of 六(四) is (no default: the plan's own agencies)."""
     accountability_office: Id
     """R-ESC-OFFICIAL: the office that officials are referred to (效能部门; no default)."""
+    property_escalation_to: tuple[Id, ...]
+    """R-ESC-PROPERTY, 六(四) 由区住建局、区消防救援大队…予以严肃查处: who a property company
+    that cooperates poorly (``max_failed_rechecks`` failed re-checks) escalates to (no
+    default: the plan's own agencies)."""
     max_failed_rechecks: Annotated[int, Field(ge=1)] = 2
     """R-TKT-FAIL / R-ESC-PROPERTY: failed re-checks after which the ticket escalates."""
     min_recheck_agencies: Annotated[int, Field(ge=1)] = 2
@@ -315,12 +350,10 @@ class Settings(_Model):
     refusal_report_to: tuple[Id, ...] = ()
     """R-ESC-REFUSAL, 四(二) 立即反馈属地公安、消防、城管等部门: the agencies a refusal is always
     reported to; 等 lets a route's enforcers or the caller add more, never drop these."""
-    recheck_counting_levels: tuple[Literal["district", "town", "community", "external"], ...] = (
-        "district",
-        "town",
-    )
+    recheck_counting_levels: tuple[Level, ...] = GOVERNMENT_LEVELS
     """R-TKT-REINSPECT, 五(三) 再组织相关部门复查: agency levels that count toward
-    ``min_recheck_agencies`` (government departments); the rectifier never counts."""
+    ``min_recheck_agencies`` and whose people may sign off (default: every government
+    level, :data:`GOVERNMENT_LEVELS`); the rectifier never counts."""
 
 
 class HolidayOverride(_Model):
@@ -454,6 +487,54 @@ class Authority(_Model):
     rules: tuple[RuleId, ...]
 
 
+class EngineRules(_Model):
+    """The rule id each decision of the engine cites (see :data:`ENGINE_RULES`).
+
+    The built-in plan gives Changle's ids; another plan may give its own, each of
+    which must be in its catalogue.
+    """
+
+    phases: RuleId = "R-CAL-PHASES"
+    due_inclusive: RuleId = "R-DUE-INCLUSIVE"
+    holiday: RuleId = "R-DUE-HOLIDAY"
+    open: RuleId = "R-TKT-OPEN"
+    deadline: RuleId = "R-TKT-DEADLINE"
+    reinspect: RuleId = "R-TKT-REINSPECT"
+    sign_off: RuleId = "R-TKT-SIGNOFF"
+    recheck_fail: RuleId = "R-TKT-FAIL"
+    spot_check_reopen: RuleId = "R-TKT-SPOTCHECK"
+    roles: RuleId = "R-AUTH-ROLES"
+    separation: RuleId = "R-AUTH-SEPARATION"
+    overdue: RuleId = "R-ESC-OVERDUE"
+    refusal: RuleId = "R-ESC-REFUSAL"
+    expose: RuleId = "R-ESC-EXPOSE"
+    property: RuleId = "R-ESC-PROPERTY"
+    official: RuleId = "R-ESC-OFFICIAL"
+    building: RuleId = "R-ROUTE-BUILDING"
+    new_community: RuleId = "R-ROUTE-SIGN"
+    spot_ratio: RuleId = "R-SPOT-RATIO"
+    spot_random: RuleId = "R-SPOT-DOUBLE-RANDOM"
+
+
+class DerivedFrom(_Model):
+    """The plan a plan was made from by ``fireflow plan new`` (:mod:`fireflow.plan_new`)."""
+
+    plan: NonEmpty
+    """The source plan's id."""
+    district: Label
+    year: Annotated[int, Field(ge=1949, le=2200)]
+
+
+class ReviewNote(_Model):
+    """A place marked for review (待复核) by ``fireflow plan new``; delete it once checked."""
+
+    path: NonEmpty
+    """The field, e.g. ``rules[3].quote_zh``."""
+    kind: Literal["district", "year", "date", "number", "id", "calendar", "holidays"]
+    found: tuple[PlanText, ...] = ()
+    note: PlanText = ""
+
+
 class Plan(_Model):
     """A campaign plan.  Build it with :func:`load_plan` or :func:`parse_plan`."""
 
@@ -464,6 +545,10 @@ class Plan(_Model):
     year: Annotated[int, Field(ge=1949, le=2200)]
     timezone: NonEmpty = "Asia/Shanghai"
     source: PlanText = ""
+    derived_from: DerivedFrom | None = None
+    """The plan this one was made from (``fireflow plan new``), or None."""
+    review: tuple[ReviewNote, ...] = ()
+    """Places still to review (``fireflow plan new``); ``plan check`` lists them."""
     agencies: tuple[Agency, ...]
     categories: tuple[Category, ...]
     phases: tuple[Phase, ...]
@@ -475,8 +560,19 @@ class Plan(_Model):
     rules: tuple[RuleEntry, ...]
     routes: tuple[Route, ...] = ()
     authority: tuple[Authority, ...] = ()
+    engine_rules: EngineRules = EngineRules()
+    """The rule id each decision of the engine cites (default: the built-in ids)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def cite(self, rule: str) -> str:
+        """The plan's id for a rule the engine cites by its built-in id (others unchanged).
+
+        >>> load_plan("changle-2022").cite("R-TKT-OPEN")
+        'R-TKT-OPEN'
+        """
+        key = _CANONICAL_KEY.get(rule)
+        return rule if key is None else str(getattr(self.engine_rules, key))
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Plan:
         """A copy (pydantic's); cached lookups and the calendar are rebuilt for it."""
@@ -845,9 +941,9 @@ def report_deadlines(plan: Plan, calendar: Calendar) -> list[Deadline]:
     for fixed in plan.deadlines_fixed:
         last = fixed.nominal if st.due_inclusive else fixed.nominal - timedelta(days=1)
         due = calendar.adjust(last)
-        rules = [fixed.rule, "R-DUE-INCLUSIVE"]
+        rules = [fixed.rule, plan.cite("R-DUE-INCLUSIVE")]
         if due != last:
-            rules.append("R-DUE-HOLIDAY")
+            rules.append(plan.cite("R-DUE-HOLIDAY"))
         out.append(
             Deadline(
                 id=fixed.id,
@@ -884,7 +980,7 @@ def report_deadlines(plan: Plan, calendar: Calendar) -> list[Deadline]:
         due = calendar.adjust(last)
         rules = [pr.rule]
         if due != last:
-            rules.append("R-DUE-HOLIDAY")
+            rules.append(plan.cite("R-DUE-HOLIDAY"))
         out.append(
             Deadline(
                 id=f"progress.{phase.id}",
@@ -1224,6 +1320,32 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from agency_refs(
             "settings.refusal_report_to", st.get("refusal_report_to"), "R-ESC-REFUSAL"
         )
+        yield from agency_refs(
+            "settings.property_escalation_to", st.get("property_escalation_to"), "R-ESC-PROPERTY"
+        )
+        if isinstance(st.get("property_escalation_to"), list) and not st["property_escalation_to"]:
+            yield (
+                "settings.property_escalation_to",
+                "name at least one agency (至少一个部门)",
+                "R-ESC-PROPERTY",
+            )
+        if "deadlines_may_pass_dossier" in st:
+            yield (
+                "settings.deadlines_may_pass_dossier",
+                "replaced by settings.rectification_cap: write `rectification_cap: dossier` "
+                "(the id of the capping deadline) for false, leave it out for true "
+                "(改用 rectification_cap：写明封顶的报送期限 id)",
+                "R-TKT-DEADLINE",
+            )
+        cap = st.get("rectification_cap")
+        fixed = _ids(data, "deadlines")
+        if isinstance(cap, str) and cap not in fixed:
+            yield (
+                "settings.rectification_cap",
+                f"unknown deadline {cap!r} (known: {', '.join(sorted(fixed)) or 'none'}); "
+                "the cap names one of the plan's fixed report deadlines",
+                "R-TKT-DEADLINE",
+            )
         goods = st.get("goods_on_fire_lane")
         if isinstance(goods, list) and len(goods) == 2:
             yield from _goods_problems(data, goods[0], goods[1])
@@ -1260,11 +1382,86 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         yield from _correction_problems(data, hol, seen_years)
 
     yield from _route_problems(data, agencies, categories, rules)
+    yield from _sign_off_problems(data)
 
     if isinstance(data.get("rules"), list):
-        for rid in ENGINE_RULE_IDS:
-            if rid not in rules:
-                yield "rules", f"the engine cites {rid} but the catalogue lacks it", rid
+        declared = data.get("engine_rules")
+        declared = declared if isinstance(declared, Mapping) else {}
+        for key, builtin in ENGINE_RULES.items():
+            rid = declared.get(key, builtin)
+            if isinstance(rid, str) and rid not in rules:
+                where = f"engine_rules.{key}" if key in declared else "rules"
+                yield (
+                    where,
+                    f"the engine cites {rid} for {key!r} but the catalogue lacks it: add it to "
+                    f"rules, or name the plan's own rule in engine_rules.{key} "
+                    f"(引擎引用的规则须在规则目录中)",
+                    None,
+                )
+
+
+def _sign_off_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """Whoever may fire ``sign_off`` may also sign (R-TKT-SIGNOFF, R-AUTH-SEPARATION).
+
+    Two rights meet at a sign-off (五(三) 复查合格后由验收相关责任人签字): the authority to
+    record it (``authority`` entry ``sign_off``, by agency or route role) and the right to
+    be a signer (an agency at a level of ``settings.recheck_counting_levels``, not in
+    ``settings.non_signing_agencies``, not the ticket's rectifier, named, and present at
+    the re-check).  A sign-off with no signers is signed by its actor, so every agency
+    the authority names, and every agency a named role holds on any route, must be at a
+    level that signs and not be a non-signing agency; the role ``rectifier`` is refused.
+    An agency that rectified a ticket and leads its re-check (Changle's town on
+    ``illegal_building``) records the sign-off with the other departments as signers.
+    """
+    levels = {str(a.get("id")): a.get("level") for _, a in _items(data, "agencies") if "id" in a}
+    st = data.get("settings")
+    st = st if isinstance(st, Mapping) else {}
+    counting = st.get("recheck_counting_levels", GOVERNMENT_LEVELS)
+    counting = set(counting) if isinstance(counting, list | tuple) else set(GOVERNMENT_LEVELS)
+    never = {x for x in _list(st.get("non_signing_agencies")) if isinstance(x, str)}
+
+    def why_not(agency: str) -> str | None:
+        if agency in never:
+            return "is in settings.non_signing_agencies"
+        level = levels.get(agency)
+        if isinstance(level, str) and level not in counting:
+            return f"is at level {level!r}, not in settings.recheck_counting_levels"
+        return None
+
+    for i, au in _items(data, "authority"):
+        if au.get("trigger") != "sign_off":
+            continue
+        for j, ref in enumerate(_list(au.get("agencies"))):
+            if isinstance(ref, str) and ref in levels and (reason := why_not(ref)):
+                yield (
+                    f"authority[{i}].agencies[{j}]",
+                    f"{ref!r} may fire sign_off but may not sign: it {reason} "
+                    f"(可记录验收签字者须本身可签字)",
+                    "R-AUTH-SEPARATION",
+                )
+        for j, role in enumerate(_list(au.get("roles"))):
+            if role == "rectifier":
+                yield (
+                    f"authority[{i}].roles[{j}]",
+                    "the rectifier never signs off its own re-check (整改方不得签字验收)",
+                    "R-AUTH-SEPARATION",
+                )
+                continue
+            for k, rt in _items(data, "routes"):
+                held = rt.get(role) if isinstance(role, str) else None
+                for ref in held if isinstance(held, list) else [held]:
+                    if not isinstance(ref, str) or ref not in levels:
+                        continue
+                    # the route's own rectifier may still record the others' signatures
+                    # (illegal_building: the town demolishes and leads the re-check)
+                    if reason := why_not(ref):
+                        yield (
+                            f"routes[{k}].{role}",
+                            f"{ref!r} holds role {role!r}, which may fire sign_off "
+                            f"(authority[{i}]), but may not sign: it {reason} "
+                            f"(可记录验收签字者须本身可签字)",
+                            "R-AUTH-SEPARATION",
+                        )
 
 
 def _correction_problems(

@@ -161,7 +161,7 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
             state,
             command,
             "the plan names nobody for this step",
-            rule="R-AUTH-ROLES",
+            rule=plan.cite("R-AUTH-ROLES"),
             zh="方案未规定该步骤的执行部门",
         )
     if agency in entry.agencies:
@@ -182,7 +182,7 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
         state,
         command,
         f"agency {agency!r} may not {command.kind}; allowed: {', '.join(sorted(allowed))}",
-        rule=fitting[0] if fitting else "R-AUTH-ROLES",
+        rule=fitting[0] if fitting else plan.cite("R-AUTH-ROLES"),
         zh=f"{agency} 无权执行此步骤",
     )
 
@@ -218,7 +218,9 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
     """The caller's mistakes, refused before any rule is asked (nothing is recorded).
 
     The time (aware, within :data:`MIN_YEAR`-:data:`MAX_YEAR`, not before the
-    ticket's last event) and every agency the command names as actor,
+    campaign's first day, a ``report`` not after its last day (R-CAL-PHASES; the
+    work on a ticket already recorded may run on past the end, as its deadline
+    may), not before the ticket's last event) and every agency the command names as actor,
     participant or signer must be known to the plan (escalation targets are
     checked by the ``escalate`` step, which cites its rule).
     """
@@ -233,6 +235,21 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
             f"time {at.isoformat()} out of range (years {MIN_YEAR}-{MAX_YEAR})",
             rule=None,
             zh="时间超出范围",
+            field="at",
+        )
+    day = plan.local_date(at, "at")
+    if day < plan.start or (command.kind == "report" and day > plan.end):
+        # a 2022 command under a 2023 plan: refused, not recorded under the wrong campaign
+        when = "before the campaign starts" if day < plan.start else "after the campaign ends"
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"{day} is {when} (plan {plan.id}: {plan.start} to {plan.end}); "
+            "record it under the plan of its own campaign",
+            rule=plan.cite("R-CAL-PHASES"),
+            zh=f"日期 {day} 不在本方案整治期间（{plan.start} 至 {plan.end}）内，"
+            "请在其所属年度的方案下登记",
             field="at",
         )
     if state.last_at is not None and at < state.last_at:
@@ -296,13 +313,15 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
             state,
             command,
             f"not allowed in state {state.state!r} (allowed from: {', '.join(tdef.sources)})",
-            rule=tdef.rules[0],
+            rule=plan.cite(tdef.rules[0]),
             zh=f"当前状态“{LIFECYCLE.state(state.state).zh}”不允许此操作",
         )
     authorize(state, command, plan)
-    payload, all_rules = _STEP[command.kind](state, command, plan)
-    if len(set(all_rules)) != len(all_rules):  # pragma: no cover (a step cites a rule twice)
-        raise AssertionError(f"{command.kind} cites a rule twice: {all_rules}")
+    payload, cited = _STEP[command.kind](state, command, plan)
+    if len(set(cited)) != len(cited):  # pragma: no cover (a step cites a rule twice)
+        raise AssertionError(f"{command.kind} cites a rule twice: {cited}")
+    # the plan's own ids (engine_rules); two decisions may share one id in another plan
+    all_rules = tuple(dict.fromkeys(plan.cite(r) for r in cited))
     seq = state.version + 1
     event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
     return (
@@ -341,14 +360,15 @@ def _migrate(state: TicketState, command: Command, plan: Plan) -> Event:
             zh="无需或无法改用新版方案",
             field="kind",
         )
-    if plan.agency(command.actor.agency).level != "district":
+    if plan.agency(command.actor.agency).level not in ("province", "city", "county", "district"):
         raise _refuse(
             NotAuthorized,
             state,
             command,
-            f"only a district agency may move a ticket to another plan ({command.actor.agency!r})",
+            f"only an agency at district level or above may move a ticket to another plan "
+            f"({command.actor.agency!r})",
             rule=None,
-            zh="仅区级部门可改用新版方案",
+            zh="仅区（县）级及以上部门可改用新版方案",
         )
     seq = state.version + 1
     event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
@@ -409,11 +429,12 @@ def _new_deadline(state: TicketState, command: Command, plan: Plan, category: st
         raise CalendarDataMissing(err.year, err.available, field=field) from None
     due = period.due
     rules: list[str] = ["R-TKT-DEADLINE", *period.rules]
-    if not plan.settings.deadlines_may_pass_dossier:
-        dossier = next((d for d in plan.deadlines() if d.id == "dossier"), None)
-        if dossier is not None and start <= dossier.due < due:
-            due = dossier.due  # capped: the holiday roll of the raw end no longer decides it
-            rules = [r for r in rules if r != "R-DUE-HOLIDAY"] + ["R-DUE-DOSSIER"]
+    cap_id = plan.settings.rectification_cap
+    if cap_id is not None:
+        cap = next((d for d in plan.deadlines() if d.id == cap_id), None)
+        if cap is not None and start <= cap.due < due:
+            due = cap.due  # capped: the holiday roll of the raw end no longer decides it
+            rules = [r for r in rules if r != "R-DUE-HOLIDAY"] + [cap.rule]
     payload = {"deadline": due.isoformat(), "days": days, "unit": unit, "start": start.isoformat()}
     return payload, tuple(rules)
 
@@ -430,7 +451,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"missing {', '.join(missing)}",
-            rule="R-TKT-OPEN",
+            rule=plan.cite("R-TKT-OPEN"),
             zh="登记隐患须写明小区、乡镇、类别、位置和来源",
             field=missing[0],
         )
@@ -445,7 +466,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             category.subtype(subtype)
     except InvalidArgument as exc:
         raise _refuse(
-            InvalidCommand, state, command, str(exc), rule="R-TKT-OPEN", field=exc.field
+            InvalidCommand, state, command, str(exc), rule=plan.cite("R-TKT-OPEN"), field=exc.field
         ) from None
     if command.source in plan.settings.photo_required_sources and not any(
         e.kind == "photo_before" for e in command.evidence
@@ -455,7 +476,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"a {command.source} report needs a photo",
-            rule="R-TKT-OPEN",
+            rule=plan.cite("R-TKT-OPEN"),
             zh="自查发现的问题须拍照建档",
             field="evidence",
         )
@@ -467,7 +488,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"the community cannot be delivered ({delivered}) after the report",
-            rule="R-ROUTE-SIGN",
+            rule=plan.cite("R-ROUTE-SIGN"),
             zh="交付日期晚于登记日期",
             field="delivered_on",
         )
@@ -483,7 +504,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
             command,
             f"new_community={new} contradicts delivery on {delivered} "
             f"(new_community_since {since})",
-            rule="R-ROUTE-SIGN",
+            rule=plan.cite("R-ROUTE-SIGN"),
             zh="是否新建小区与交付日期不符",
             field="new_community",
         )
@@ -556,7 +577,7 @@ def _step_recheck(state: TicketState, command: Command, plan: Plan) -> Step:
             f"a re-check needs at least {need} government departments other than the "
             f"rectifier {rectifier!r}; counted: {', '.join(counting) or 'none'} "
             f"(of {', '.join(agencies)})",
-            rule="R-TKT-REINSPECT",
+            rule=plan.cite("R-TKT-REINSPECT"),
             zh=f"复查须由乡镇牵头组织相关部门共同进行：整改方以外的政府部门不少于{need}个"
             "（物业、群众、第三方可参加，不计入）",
             field="participants",
@@ -588,7 +609,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.agency!r} rectified this ticket and may not sign off its own re-check",
-                rule="R-AUTH-SEPARATION",
+                rule=plan.cite("R-AUTH-SEPARATION"),
                 zh="整改单位不得为自身整改验收签字",
                 field="signers",
             )
@@ -598,7 +619,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.agency!r} inspects but never signs off",
-                rule="R-AUTH-SEPARATION",
+                rule=plan.cite("R-AUTH-SEPARATION"),
                 zh="第三方技术力量可参与检查，不得签字验收",
                 field="signers",
             )
@@ -610,7 +631,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.agency!r} took no part in the re-check",
-                rule="R-TKT-SIGNOFF",
+                rule=plan.cite("R-TKT-SIGNOFF"),
                 zh="签字人须为参与复查的验收责任人",
                 field="signers",
             )
@@ -620,7 +641,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.agency!r} took part in the re-check but is not a department that signs",
-                rule="R-AUTH-ROLES",
+                rule=plan.cite("R-AUTH-ROLES"),
                 zh="签字人须为参与复查的政府部门验收责任人",
                 field="signers",
             )
@@ -630,7 +651,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"a signer of {s.agency!r} must be a named person",
-                rule="R-AUTH-ROLES",
+                rule=plan.cite("R-AUTH-ROLES"),
                 zh="验收签字须由具名的责任人签署",
                 field="signers",
             )
@@ -641,7 +662,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.person!r} of {s.agency!r} took no part in the re-check",
-                rule="R-TKT-SIGNOFF",
+                rule=plan.cite("R-TKT-SIGNOFF"),
                 zh="签字人须为本人参与复查的验收责任人",
                 field="signers",
             )
@@ -651,7 +672,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 state,
                 command,
                 f"{s.person!r} of {s.agency!r} signs twice",
-                rule="R-AUTH-SEPARATION",
+                rule=plan.cite("R-AUTH-SEPARATION"),
                 zh="同一责任人不得重复签字",
                 field="signers",
             )
@@ -670,7 +691,7 @@ def _step_archive(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             "filing needs a photo of the rectified state",
-            rule="R-TKT-SIGNOFF",
+            rule=plan.cite("R-TKT-SIGNOFF"),
             zh="须对整改后的情况拍照建档",
             field="evidence",
         )
@@ -685,7 +706,7 @@ def _step_mark_overdue(state: TicketState, command: Command, plan: Plan) -> Step
             state,
             command,
             f"the deadline {state.deadline} has not passed at {command.at.isoformat()}",
-            rule="R-ESC-OVERDUE",
+            rule=plan.cite("R-ESC-OVERDUE"),
             zh="整改期限未届满",
             field="at",
         )
@@ -697,12 +718,12 @@ def _step_mark_overdue(state: TicketState, command: Command, plan: Plan) -> Step
 def _step_escalate(state: TicketState, command: Command, plan: Plan) -> Step:
     assert state.routing is not None
     if state.state == "overdue":
-        rule = "R-ESC-OVERDUE"
+        rule = plan.cite("R-ESC-OVERDUE")
         targets = list(
             dict.fromkeys(command.targets or (state.routing.lead, state.routing.supervisor))
         )
     else:  # 拒不改正的，立即反馈属地公安、消防、城管等部门: 等 adds, never drops
-        rule = "R-ESC-REFUSAL"
+        rule = plan.cite("R-ESC-REFUSAL")
         targets = list(
             dict.fromkeys(
                 (*plan.settings.refusal_report_to, *(command.targets or state.routing.enforcers))
@@ -729,7 +750,7 @@ def _step_certify(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"category {state.category!r} is not an illegal-building hazard",
-            rule="R-ROUTE-BUILDING",
+            rule=plan.cite("R-ROUTE-BUILDING"),
             zh="仅违章建筑需认定",
             field="kind",
         )
@@ -739,7 +760,7 @@ def _step_certify(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"only {certifier!r} certifies illegal buildings",
-            rule="R-ROUTE-BUILDING",
+            rule=plan.cite("R-ROUTE-BUILDING"),
             zh="违章建筑由资源规划部门认定",
         )
     return {"reason": command.reason}, ("R-ROUTE-BUILDING",)
@@ -763,7 +784,7 @@ def _step_clear(state: TicketState, command: Command, plan: Plan) -> Step:
             state,
             command,
             f"nothing to clear for category {state.category!r}",
-            rule="R-AUTH-ROLES",
+            rule=plan.cite("R-AUTH-ROLES"),
             zh="该类隐患不适用清理",
             field="kind",
         )
@@ -794,7 +815,7 @@ def _step_punish(state: TicketState, command: Command, plan: Plan) -> Step:
             command,
             f"{command.actor.agency!r} may punish only after an escalation "
             f"(on route {route.id!r} {who} may punish directly)",
-            rule="R-ESC-REFUSAL",
+            rule=plan.cite("R-ESC-REFUSAL"),
             zh="须经劝阻无效反馈后方可查处",
         )
     return {"reason": command.reason}, ("R-ESC-PROPERTY",)

@@ -749,8 +749,10 @@ def test_plan_check_warns_about_every_year_without_data(
     code, out, _ = _cli(capsys, "plan", "check", str(_plan_file(tmp_path, _plan_2031())))
     assert code == 0
     assert "✓" in out
-    warnings = [line for line in out.splitlines() if line.startswith("⚠")]
+    warnings = [line for line in out.splitlines() if line.startswith("⚠ 20")]
     assert [w.split(":")[0] for w in warnings] == ["⚠ 2031", "⚠ 2032"]
+    # the 2022 text of R-CAL-PHASES left in a 2031 plan is named too
+    assert "⚠ rules[0].quote_zh: 2022" in out
     assert all("holidays.overrides" in w and "--provisional" in w for w in warnings)
     code, out, _ = _cli(capsys, "plan", "check", str(_plan_file(tmp_path, PLAN, "c.yaml")))
     assert code == 0

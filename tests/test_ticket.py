@@ -266,7 +266,7 @@ def test_deadline_on_make_up_day():
 
 
 def test_deadline_clamped_to_dossier_date():
-    plan = plan_with(deadlines_may_pass_dossier=False)
+    plan = plan_with(rectification_cap="dossier")
     at = sh(2022, 7, 1)
     t = rectifying(at, plan=plan, category="spacing_illegal_building", subtype="structure")
     assert t.state.deadline == date(2022, 7, 15)

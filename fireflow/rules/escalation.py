@@ -50,7 +50,8 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
       五(三) 整改完毕…立即申报复验) goes to the town (lead) and the supervising
       agency; ``mark_overdue`` acts on it from either state;
     * repeated failed re-checks (R-ESC-PROPERTY): ``max_failed_rechecks`` or
-      more: the property company's cooperation goes to ``housing`` and ``fire``;
+      more: the property company's cooperation goes to the plan's
+      ``settings.property_escalation_to`` (Changle: ``housing`` and ``fire``);
     * spot-check findings (R-TKT-SPOTCHECK, R-ESC-OFFICIAL): a reopened ticket
       orders the responsible department to finish, and a ticket that had been
       signed off as rectified is referred to the efficiency office (弄虚作假).
@@ -66,7 +67,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
             Escalation(
                 "refusal",
                 tuple(dict.fromkeys((*plan.settings.refusal_report_to, *routing.enforcers))),
-                "R-ESC-REFUSAL",
+                plan.cite("R-ESC-REFUSAL"),
                 "劝阻无效拒不改正，立即反馈属地公安、消防、城管等部门",
                 "refused after dissuasion: report to police, fire, urban management",
             )
@@ -76,7 +77,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
             Escalation(
                 "expose",
                 _exposers(plan, routing.lead),
-                "R-ESC-EXPOSE",
+                plan.cite("R-ESC-EXPOSE"),
                 "通过小区公示栏等方式曝光，发动业主共同督促整改",
                 "expose on the community notice board and mobilise owners",
             )
@@ -90,7 +91,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
             Escalation(
                 "overdue",
                 tuple(dict.fromkeys((routing.lead, routing.supervisor))),
-                "R-ESC-OVERDUE",
+                plan.cite("R-ESC-OVERDUE"),
                 f"逾期（期限 {state.deadline}）未申报复验",
                 f"past the deadline {state.deadline} without applying for re-inspection",
             )
@@ -103,8 +104,8 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
         out.append(
             Escalation(
                 "property",
-                ("housing", "fire"),
-                "R-ESC-PROPERTY",
+                plan.settings.property_escalation_to,
+                plan.cite("R-ESC-PROPERTY"),
                 f"复查{state.failed_rechecks}次不合格，物业企业配合落实不力",
                 f"{state.failed_rechecks} failed re-checks: the property company cooperates poorly",
             )
@@ -114,7 +115,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
             Escalation(
                 "spot_check",
                 (routing.rectifier, routing.lead),
-                "R-TKT-SPOTCHECK",
+                plan.cite("R-TKT-SPOTCHECK"),
                 "抽查发现整治不彻底、整改不到位，责令相关责任部门整改到位",
                 "spot check found rectification incomplete: ordered to finish",
             )
@@ -124,7 +125,7 @@ def due_escalations(state: TicketState, at: datetime, plan: Plan) -> list[Escala
             Escalation(
                 "official",
                 (plan.settings.accountability_office,),
-                "R-ESC-OFFICIAL",
+                plan.cite("R-ESC-OFFICIAL"),
                 "已验收问题经抽查仍未整改到位，由牵头部门转报效能部门督导问责",
                 "signed-off work found incomplete: referred to the efficiency office",
             )

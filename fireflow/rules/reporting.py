@@ -363,7 +363,7 @@ def status(
         else:
             state = "missing" if cal.is_late(o.due, at) else "not_yet_due"
         if state in ("late", "missing"):
-            rules.append("R-ESC-OFFICIAL")
+            rules.append(plan.cite("R-ESC-OFFICIAL"))
         early = bool(
             first is not None
             and o.earliest is not None
@@ -431,7 +431,7 @@ def report_escalations(plan: Plan, statuses: Iterable[ObligationStatus]) -> list
                 ReportEscalation(
                     kind=f"report_{s.state}",
                     targets=official,
-                    rule="R-ESC-OFFICIAL",
+                    rule=plan.cite("R-ESC-OFFICIAL"),
                     reason_zh=f"{who}：{o.name_zh}{zh}（截止 {o.due}），"
                     "由牵头部门转报效能部门督导问责",
                     reason_en=f"{who}: {o.name_en} {en} (due {o.due}); "
@@ -439,7 +439,7 @@ def report_escalations(plan: Plan, statuses: Iterable[ObligationStatus]) -> list
                     report_id=o.report_id,
                     town=o.town,
                     community=o.community,
-                    rules=("R-ESC-OFFICIAL", *o.rules),
+                    rules=(plan.cite("R-ESC-OFFICIAL"), *o.rules),
                 )
             )
         if s.missing_contents and s.submissions:

@@ -1108,7 +1108,7 @@ def findings_to_commands(
             raise InvalidArgument(
                 f"findings[{i}].community",
                 f"community {f.community!r} was not drawn for the spot check",
-                rule="R-TKT-SPOTCHECK",
+                rule=plan.cite("R-TKT-SPOTCHECK"),
             )
         try:
             category = plan.category(f.category)
@@ -1132,7 +1132,9 @@ def findings_to_commands(
                     "the tickets are still open"
                     if still_open
                     else "no ticket in the ledger: record a new one with source spot_check",
-                    ("R-TKT-SPOTCHECK",) if still_open else ("R-TKT-SPOTCHECK", "R-TKT-OPEN"),
+                    (plan.cite("R-TKT-SPOTCHECK"),)
+                    if still_open
+                    else (plan.cite("R-TKT-SPOTCHECK"), plan.cite("R-TKT-OPEN")),
                 )
             )
             continue
@@ -1152,7 +1154,9 @@ def findings_to_commands(
                 command_id=f"spotcheck-{cid[:32]}",
                 reason=reason[:2000],
             )
-            reopen.append(ReopenOrder(command, f.community, f.category, ("R-TKT-SPOTCHECK",)))
+            reopen.append(
+                ReopenOrder(command, f.community, f.category, (plan.cite("R-TKT-SPOTCHECK"),))
+            )
     return SpotCheckOrders(tuple(reopen), tuple(unmatched))
 
 

@@ -41,7 +41,13 @@ PlanOpt = Annotated[
     ),
 ]
 
-_MARK = {"passed": "PASS", "failed": "FAIL", "xfailed": "XFAIL", "xpassed": "XPASS"}
+_MARK = {
+    "passed": "PASS",
+    "failed": "FAIL",
+    "xfailed": "XFAIL",
+    "xpassed": "XPASS",
+    "skipped": "SKIP",
+}
 
 
 def _fail(exc: FireflowError) -> typer.Exit:
@@ -71,6 +77,8 @@ def run(
         raise _fail(InvalidArgument("paths", f"no scenario files (*.scenario.yaml) in {shown}"))
     for r in results:
         typer.echo(term(f"{_MARK[r.outcome]:5} {r.scenario_id}  {r.title_zh}"))
+        if r.skipped is not None:
+            typer.echo(term(f"      {r.skipped}"))
         if r.outcome in ("failed", "xpassed") or r.error is not None:
             typer.echo(term("\n".join(f"      {line}" for line in r.report().splitlines())))
     if junit is not None:
@@ -87,7 +95,8 @@ def _summary(results: list[ScenarioResult]) -> None:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    parts = [f"{counts[k]} {k}" for k in ("passed", "failed", "xfailed", "xpassed") if k in counts]
+    kinds = ("passed", "failed", "xfailed", "xpassed", "skipped")
+    parts = [f"{counts[k]} {k}" for k in kinds if k in counts]
     steps = sum(len(r.steps) for r in results)
     typer.echo(f"{len(results)} scenarios, {steps} steps: {', '.join(parts) or 'nothing to run'}")
 

@@ -40,6 +40,7 @@ import attrs
 
 from fireflow.errors import FireflowError, InvalidArgument, Problem, Refusal
 from fireflow.events import Event
+from fireflow.model import plan_binding
 from fireflow.plan import Plan, builtin_plans, load_plan, validate_plan_data
 from fireflow.rules.escalation import Escalation, due_escalations
 from fireflow.rules.routing import Routing, route_for
@@ -133,15 +134,20 @@ class ScenarioResult:
     error: str | None = None
     xfail: str | None = None
     rule_titles: Mapping[str, str] = attrs.field(factory=dict, eq=False)
+    skipped: str | None = None
+    """Why the scenario did not run: it was written for another plan than the one given."""
 
     @property
     def ok(self) -> bool:
-        """True when the scenario loaded, its plan loaded, and every step held."""
-        return self.error is None and all(s.ok for s in self.steps)
+        """True when the scenario loaded, its plan loaded, it ran, and every step held."""
+        return self.error is None and self.skipped is None and all(s.ok for s in self.steps)
 
     @property
-    def outcome(self) -> Literal["passed", "failed", "xfailed", "xpassed"]:
-        """``passed``/``failed``; for a known gap (``xfail``) ``xfailed``/``xpassed``."""
+    def outcome(self) -> Literal["passed", "failed", "xfailed", "xpassed", "skipped"]:
+        """``passed``/``failed``; for a known gap (``xfail``) ``xfailed``/``xpassed``;
+        ``skipped`` for a scenario written for another plan than the one given."""
+        if self.skipped is not None:
+            return "skipped"
         if self.xfail is not None:
             return "xpassed" if self.ok else "xfailed"
         return "passed" if self.ok else "failed"
@@ -167,6 +173,9 @@ class ScenarioResult:
         lines.append(f"  rules: {', '.join(self.rules)}")
         if self.xfail is not None:
             lines.append(f"  known gap (xfail): {self.xfail}")
+        if self.skipped is not None:
+            lines.append(f"  skipped (跳过): {self.skipped}")
+            return "\n".join(lines)
         if self.error is not None:
             lines.append("  error (不能运行 could not run):")
             lines += [f"    {line}" for line in self.error.splitlines()]
@@ -235,12 +244,18 @@ class PlanCache:
             self._base[key] = load_plan(key.removeprefix("builtin:"))
         return key, self._base[key]
 
+    def base_plan_for(self, scenario: Scenario) -> Plan:
+        """The plan a scenario runs on (its own, or the override), before its overrides."""
+        return self._base_for(scenario)[1]
+
+    def _base_for(self, scenario: Scenario) -> tuple[str, Plan]:
+        if self.override is not None:
+            return self._load(self.override, Path.cwd())
+        return self._load(scenario.plan, scenario.base_dir())
+
     def plan_for(self, scenario: Scenario) -> Plan:
         """The plan a scenario runs on (its own, or the override), with its overrides."""
-        if self.override is not None:
-            key, plan = self._load(self.override, Path.cwd())
-        else:
-            key, plan = self._load(scenario.plan, scenario.base_dir())
+        key, plan = self._base_for(scenario)
         if not scenario.plan_overrides:
             return plan
         text = json.dumps(scenario.plan_overrides, sort_keys=True, default=str)
@@ -671,13 +686,33 @@ def _lookup(data: Any, path: str) -> Any:
     return value
 
 
+def _written_for_mismatch(scenario: Scenario, plan: Plan) -> str:
+    """Why ``plan`` is not the plan the scenario was written for ("" when it is)."""
+    intended = scenario.intended_plan()
+    if intended is None:
+        return ""
+    plan_id, digest = plan_binding(plan)
+    if intended.id != plan_id:
+        return f"written for plan {intended.id}, not {plan_id} (为方案 {intended.id} 编写)"
+    if intended.digest is not None and intended.digest != digest:
+        return (
+            f"written for plan {intended.id} {intended.digest[:19]}…, "
+            f"not this version {digest[:19]}…: another version of the plan "
+            "(为该方案的另一版本编写)"
+        )
+    return ""
+
+
 def run_scenario(
     scenario: Scenario, plan: PlanSpec | None = None, *, plans: PlanCache | None = None
 ) -> ScenarioResult:
     """Run one scenario; ``plan`` replaces the scenario's own plan when given.
 
     Never raises for a failing expectation or a plan that does not load: the
-    result says what went wrong.
+    result says what went wrong.  A scenario written for another plan
+    (:meth:`~fireflow.testing.scenario.Scenario.intended_plan`: another id, or
+    the same id with another digest) is ``skipped`` when a plan replaces its
+    own, and an error when its own plan is not the one it declares.
     """
     cache = plans if plans is not None else PlanCache(plan)
     base = ScenarioResult(
@@ -690,6 +725,17 @@ def run_scenario(
         xfail=scenario.xfail,
     )
     try:
+        base_plan = cache.base_plan_for(scenario)
+        mismatch = _written_for_mismatch(scenario, base_plan)
+        if mismatch and cache.override is not None:
+            return attrs.evolve(base, plan_id=base_plan.id, skipped=mismatch)
+        if mismatch:
+            return attrs.evolve(
+                base,
+                plan_id=base_plan.id,
+                error=f"{mismatch}: update written_for, or the scenario, to its plan "
+                "(场景声明的方案与其方案不一致)",
+            )
         the_plan = cache.plan_for(scenario)
     except FireflowError as exc:
         return attrs.evolve(base, error=str(exc))
@@ -849,7 +895,7 @@ def junit_xml(results: Sequence[ScenarioResult], name: str = "fireflow conforman
     """
     failures = sum(1 for r in results if r.error is None and r.counts_as_failure)
     errors = sum(1 for r in results if r.error is not None and r.xfail is None)
-    skipped = sum(1 for r in results if r.outcome == "xfailed")
+    skipped = sum(1 for r in results if r.outcome in ("xfailed", "skipped"))
     counts = {
         "tests": str(len(results)),
         "failures": str(failures),
@@ -870,6 +916,8 @@ def junit_xml(results: Sequence[ScenarioResult], name: str = "fireflow conforman
         first = r.failures[0].mismatches[0] if r.failures else None
         if r.outcome == "xfailed":
             ET.SubElement(case, "skipped", {"message": f"xfail: {r.xfail}"})
+        elif r.skipped is not None:
+            ET.SubElement(case, "skipped", {"message": r.skipped})
         elif r.error is not None:
             ET.SubElement(case, "error", {"message": r.error.splitlines()[0]}).text = r.report()
         elif r.outcome == "xpassed":

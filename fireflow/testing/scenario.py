@@ -52,6 +52,7 @@ from pydantic import (
 
 from fireflow._yaml import capped, line_of, load_definition, problem_message, read_definition
 from fireflow.errors import DefinitionError, Problem
+from fireflow.plan import builtin_plans
 from fireflow.states import STATES
 from fireflow.text import check_name, check_text, escape_for_terminal
 from fireflow.ticket import Source, TicketState, Trigger
@@ -84,6 +85,7 @@ __all__ = [
     "SpotCheckStep",
     "Step",
     "TicketExpect",
+    "WrittenFor",
     "is_scenario_file",
     "load_scenario",
     "parse_scenario",
@@ -606,6 +608,20 @@ Step = Annotated[
 _TAGS = frozenset(tag for _, tag in _STEP_KEYS)
 
 
+class WrittenFor(_Model):
+    """The plan a scenario was written for: its id and, optionally, its digest.
+
+    ``digest`` is :func:`fireflow.plan_digest` of that plan (``sha256:`` and 64 hex
+    digits); with it, a plan that keeps the id but changes its rules counts as another
+    plan.  See :func:`fireflow.testing.runner.run_scenario` for what a mismatch does.
+    """
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=128)]
+    digest: (
+        Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$", max_length=71)] | None
+    ) = None
+
+
 class Scenario(_Model):
     """A conformance scenario: a plan, the rules it covers, and steps.
 
@@ -613,7 +629,9 @@ class Scenario(_Model):
     ``plan_overrides`` is merged into the plan's data (mappings merge key by
     key, anything else replaces) and validated like a plan file.
     ``xfail`` marks a known gap: the reason why the scenario is expected to
-    fail (strict: a pass is reported).
+    fail (strict: a pass is reported).  ``written_for`` names the plan the
+    scenario was written for (id, optionally digest); a scenario whose ``plan``
+    is a built-in name was written for that plan unless it says otherwise.
     """
 
     format: Literal["fireflow.scenario/1"] = "fireflow.scenario/1"
@@ -624,6 +642,7 @@ class Scenario(_Model):
     plan: NonEmpty = "changle-2022"
     plan_overrides: dict[str, Any] = Field(default_factory=dict)
     xfail: str | None = None
+    written_for: WrittenFor | None = None
     steps: Annotated[tuple[Step, ...], Field(min_length=1)]
 
     _path: Path | None = PrivateAttr(default=None)
@@ -652,6 +671,15 @@ class Scenario(_Model):
     def line_of(self, index: int) -> int | None:
         """The line of step ``index`` (0-based) in its file, when known."""
         return self._lines.get(f"steps[{index}]")
+
+    def intended_plan(self) -> WrittenFor | None:
+        """The plan the scenario was written for: ``written_for``, else its built-in ``plan``.
+
+        None when neither says (a scenario naming a plan file and no ``written_for``).
+        """
+        if self.written_for is not None:
+            return self.written_for
+        return WrittenFor(id=self.plan) if self.plan in builtin_plans() else None
 
     def base_dir(self) -> Path:
         """The folder relative plan paths are resolved against."""

@@ -26,14 +26,14 @@ import copy
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
 from fireflow.errors import NotAuthorized, Refusal
 from fireflow.events import Event
-from fireflow.plan import Plan, load_plan, validate_plan_data
+from fireflow.plan import Level, Plan, load_plan, validate_plan_data
 from fireflow.states import TRIGGERS, triggers_from
 from fireflow.testing.paths import authorized_agencies, default_start, hazards_of
 from fireflow.testing.population import TOWN_NAMES, Population, generate_population
@@ -119,7 +119,8 @@ def _plan_data(draw: st.DrawFn, base: Plan) -> dict[str, Any]:
             c["id"]: draw(st.integers(min_value=1, max_value=366)) for c in data["categories"]
         }
     if draw(maybe):
-        s["deadlines_may_pass_dossier"] = draw(st.booleans())
+        ids = [d["id"] for d in data["deadlines"]]
+        s["rectification_cap"] = draw(st.one_of(st.none(), st.sampled_from(ids))) if ids else None
     if draw(maybe):
         s["office_close"] = draw(
             st.one_of(st.none(), st.times().map(lambda t: t.replace(microsecond=0).isoformat()))
@@ -157,7 +158,7 @@ def _plan_data(draw: st.DrawFn, base: Plan) -> dict[str, Any]:
             {
                 "id": new_id,
                 "name": {"zh": draw(_texts), "en": draw(_texts)},
-                "level": draw(st.sampled_from(["district", "town", "community", "external"])),
+                "level": draw(st.sampled_from(sorted(get_args(Level)))),
                 "note": draw(st.one_of(st.just(""), _texts)),
             }
         )
@@ -197,7 +198,7 @@ _OPTIONAL_SETTINGS = (
     "rest_days",
     "due_inclusive",
     "period_unit",
-    "deadlines_may_pass_dossier",
+    "rectification_cap",
     "office_close",
     "max_failed_rechecks",
     "min_recheck_agencies",
@@ -293,10 +294,14 @@ def hazards(plan: Plan) -> st.SearchStrategy[tuple[str, str, str | None]]:
 def instants(
     plan: Plan, *, first: date | None = None, last: date | None = None
 ) -> st.SearchStrategy[datetime]:
-    """Aware instants between ``first`` and ``last`` (default: the campaign), any of
+    """Aware instants between ``first`` and ``last`` (default: the campaign, a day in from
+    each end, so that the instant lies in the campaign in the plan's zone whatever zone it is
+    written in: the engine refuses a command dated before the campaign), any of
     :data:`TIMEZONES` (imaginary DST-gap times left out)."""
-    lo = first or plan.start
-    hi = last or plan.end
+    lo = first or plan.start + timedelta(days=1)
+    hi = last or plan.end - timedelta(days=1)
+    if hi < lo:  # a campaign of a day or two: its own days
+        lo, hi = first or plan.start, last or plan.end
     return st.datetimes(
         min_value=datetime(lo.year, lo.month, lo.day),  # noqa: DTZ001 (bounds of an aware strategy)
         max_value=datetime(hi.year, hi.month, hi.day, 23, 59, 59),  # noqa: DTZ001
