@@ -2,10 +2,19 @@
 
 Figures are built with matplotlib's object-oriented API on the Agg canvas,
 attached inside each function: nothing touches pyplot or the global backend,
-at import or later, so a notebook's own backend is left alone.  Labels are
-Chinese with English when a CJK font is installed (Noto Sans CJK, Source Han
-Sans, WenQuanYi, SimHei, ...); otherwise they are English only, so that no
-"missing glyph" warning is ever raised.
+at import or later, so a notebook's own backend is left alone.  These PNG
+plots are for notebooks and documents; the HTML report draws its charts as
+SVG in the reader's browser (:mod:`fireflow.sim.svg`), Chinese on any machine.
+
+Labels are Chinese with English when a CJK font is installed (Noto Sans CJK,
+Source Han Sans, WenQuanYi, SimHei, Microsoft YaHei, PingFang, ...).
+:func:`cjk_font` finds one even when it was installed after matplotlib built
+its font cache: it looks in matplotlib's list, then at the usual font files
+of Linux, macOS and Windows, then asks fontconfig (``fc-list :lang=zh``),
+and registers the file it finds with matplotlib (no cache to clear).  Without
+one, labels are English only (no "missing glyph" warning is ever raised) and
+the ``fireflow.sim.plots`` logger says once how to get Chinese labels
+(:data:`NO_CJK_FONT`).
 
 >>> from fireflow import load_plan
 >>> fig = plot_phases(load_plan("changle-2022"), english=True)
@@ -17,8 +26,11 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import os
 import re
+import shutil
+import subprocess
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,8 +48,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CJK_FONTS",
+    "CJK_FONT_FILES",
+    "NO_CJK_FONT",
     "PLOT_NAMES",
     "cjk_font",
+    "find_cjk_font_files",
     "latin",
     "plot_escalations",
     "plot_phases",
@@ -81,9 +96,94 @@ _STATE_COLOURS = {
 }
 
 
+#: Font files with Chinese glyphs looked for when matplotlib's list has none (globs).
+CJK_FONT_FILES: tuple[str, ...] = (
+    # Debian and Ubuntu (fonts-noto-cjk, fonts-wqy-*, fonts-arphic-*), Fedora, Arch
+    "/usr/share/fonts/opentype/noto/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/google-noto-sans-cjk-fonts/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/opentype/source-han-sans/SourceHanSans*.[ot]t[cf]",
+    "/usr/share/fonts/adobe-source-han-sans/SourceHanSans*.[ot]t[cf]",
+    "/usr/share/fonts/truetype/wqy/wqy-*.tt[cf]",
+    "/usr/share/fonts/wqy-*/wqy-*.tt[cf]",
+    "/usr/share/fonts/truetype/arphic/*.tt[cf]",
+    "/usr/share/fonts/truetype/droid/DroidSansFallback*.ttf",
+    # macOS
+    "/System/Library/Fonts/PingFang.ttc",
+    "/System/Library/Fonts/STHeiti*.ttc",
+    "/System/Library/Fonts/Hiragino Sans GB.ttc",
+    "/Library/Fonts/Arial Unicode.ttf",
+    # Windows
+    "C:/Windows/Fonts/msyh.ttc",
+    "C:/Windows/Fonts/simhei.ttf",
+    "C:/Windows/Fonts/simsun.ttc",
+)
+
+#: What the ``fireflow.sim.plots`` logger says, once, when no CJK font is found.
+NO_CJK_FONT = (
+    "没有找到中文字体，PNG 图表只用英文标注（HTML 报告中的图表不受影响）。"
+    "安装中文字体后即可显示中文，无需清除 matplotlib 缓存："
+    "Debian/Ubuntu: sudo apt install fonts-noto-cjk；Fedora: sudo dnf install "
+    "google-noto-sans-cjk-fonts。\n"
+    "No CJK font found: the PNG plots are labelled in English (the HTML report's charts "
+    "are not affected). Install one and fireflow finds it, no matplotlib cache to clear: "
+    "Debian/Ubuntu: sudo apt install fonts-noto-cjk; Fedora: sudo dnf install "
+    "google-noto-sans-cjk-fonts; macOS and Windows ship one."
+)
+
+_log = logging.getLogger(__name__)
+
+
+def _has_chinese(path: str) -> str | None:
+    """The family name of the font file ``path`` when it has Chinese glyphs, else None."""
+    from matplotlib.ft2font import FT2Font  # noqa: PLC0415
+
+    try:
+        font = FT2Font(path)
+        if all(font.get_char_index(ord(ch)) for ch in "中文消防"):
+            return str(font.family_name)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return None
+
+
+def find_cjk_font_files(
+    patterns: tuple[str, ...] = CJK_FONT_FILES, *, fontconfig: bool = True
+) -> list[str]:
+    """Font files with Chinese glyphs: the known places (``patterns``), then fontconfig.
+
+    Each file is checked for the glyphs of 中文消防; the list is sorted within
+    each source, so the same machine gives the same answer.
+    """
+    import glob  # noqa: PLC0415
+
+    found: list[str] = []
+    for pattern in patterns:
+        found += sorted(glob.glob(pattern))
+    fc_list = shutil.which("fc-list") if fontconfig else None
+    if fc_list is not None:
+        try:
+            listed = subprocess.run(  # noqa: S603 (a fixed command, no shell)
+                [fc_list, ":lang=zh", "file"], capture_output=True, text=True, timeout=20,
+                check=False,
+            )  # fmt: skip
+            files = (line.split(":", 1)[0].strip() for line in listed.stdout.splitlines())
+            found += sorted(f for f in files if f)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return [f for f in dict.fromkeys(found) if _has_chinese(f) is not None]
+
+
 @functools.cache
 def cjk_font() -> str | None:
-    """The name of an installed font with Chinese glyphs, or None (searched once)."""
+    """The family name of an installed font with Chinese glyphs, or None (searched once).
+
+    matplotlib's own list first (:data:`CJK_FONTS`); then the files of
+    :func:`find_cjk_font_files`, the first of which is registered with
+    matplotlib (``fontManager.addfont``): a font installed after matplotlib
+    built its cache is found without clearing it.
+    """
     require_sim_extra()
     from matplotlib import font_manager  # noqa: PLC0415
 
@@ -92,7 +192,17 @@ def cjk_font() -> str | None:
         for name in names:
             if name == wanted or name.startswith(wanted):
                 return name
+    for path in find_cjk_font_files():
+        family = _has_chinese(path)
+        if family is not None:
+            font_manager.fontManager.addfont(path)
+            return family
     return None
+
+
+@functools.cache
+def _say_no_cjk_font() -> None:
+    _log.warning(NO_CJK_FONT)
 
 
 def _mdates() -> Any:
@@ -103,7 +213,12 @@ def _mdates() -> Any:
 
 
 def _english(english: bool | None) -> bool:
-    return cjk_font() is None if english is None else english or cjk_font() is None
+    if english is True:
+        return True
+    if cjk_font() is None:
+        _say_no_cjk_font()
+        return True
+    return False
 
 
 @contextmanager
