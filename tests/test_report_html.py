@@ -96,17 +96,100 @@ def hostile():
 # --------------------------------------------------------------------------- no HTML from strings
 
 #: HTML and SVG elements ("<data>" and "<root>" stay placeholders in messages).
-_ELEMENTS = (
-    "html head body title style script meta link base div span p a br hr table thead tbody tfoot "
-    "tr td th caption col colgroup h1 h2 h3 h4 h5 h6 ul ol li dl dt dd img figure figcaption "
-    "section article header footer main nav aside strong em b i u small sub sup code pre "
-    "blockquote form input button select option textarea label iframe object embed video audio "
-    "source canvas noscript template details summary svg g path rect line circle polyline "
-    "polygon text tspan defs marker use image foreignObject"
-).split()
-_TAG = re.compile(
-    r"</?(" + "|".join(_ELEMENTS) + r")(\s|/?>|$)|<!DOCTYPE", re.IGNORECASE
-)
+_ELEMENTS = [
+    "html",
+    "head",
+    "body",
+    "title",
+    "style",
+    "script",
+    "meta",
+    "link",
+    "base",
+    "div",
+    "span",
+    "p",
+    "a",
+    "br",
+    "hr",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "td",
+    "th",
+    "caption",
+    "col",
+    "colgroup",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "img",
+    "figure",
+    "figcaption",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "main",
+    "nav",
+    "aside",
+    "strong",
+    "em",
+    "b",
+    "i",
+    "u",
+    "small",
+    "sub",
+    "sup",
+    "code",
+    "pre",
+    "blockquote",
+    "form",
+    "input",
+    "button",
+    "select",
+    "option",
+    "textarea",
+    "label",
+    "iframe",
+    "object",
+    "embed",
+    "video",
+    "audio",
+    "source",
+    "canvas",
+    "noscript",
+    "template",
+    "details",
+    "summary",
+    "svg",
+    "g",
+    "path",
+    "rect",
+    "line",
+    "circle",
+    "polyline",
+    "polygon",
+    "text",
+    "tspan",
+    "defs",
+    "marker",
+    "use",
+    "image",
+    "foreignObject",
+]
+_TAG = re.compile(r"</?(" + "|".join(_ELEMENTS) + r")(\s|/?>|$)|<!DOCTYPE", re.IGNORECASE)
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -125,9 +208,13 @@ def html_in_strings(source: str) -> list[tuple[int, str]]:
     skip = _docstrings(tree)
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
-            if _TAG.search(node.value):
-                found.append((node.lineno, node.value[:60]))
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in skip
+            and _TAG.search(node.value)
+        ):
+            found.append((node.lineno, node.value[:60]))
     return found
 
 
@@ -224,12 +311,11 @@ def test_counts_are_integers_and_dates_stay_on_one_line(run, report):
             assert shown == f"{value:,}", key
             assert ".0" not in shown
     assert re.search(r"\d\.0<", report) is None  # no 300.0 anywhere
-    assert number(300.0) == "300" and number(1285.0) == "1,285"
+    assert number(300.0) == "300"
+    assert number(1285.0) == "1,285"
     dates = re.findall(r"<td[^>]*>(2022-\d\d-\d\d)</td>", report)
     assert dates
-    assert all(
-        f'<td class="date">{d}</td>' in report for d in dates
-    )  # every date cell is nowrap
+    assert all(f'<td class="date">{d}</td>' in report for d in dates)  # every date cell is nowrap
     assert ".date { white-space: nowrap; }" in report
     assert "@page { size: A4;" in report
     assert "section.part { break-before: page;" in report
@@ -292,14 +378,16 @@ def test_the_report_has_every_chart_inline_and_loads_nothing(run, report):
     assert "<img" not in report
     assert "<script" not in report
     assert re.search(r"""(src|href)=["']?(https?:)?//""", report) is None
-    assert "@import" not in report and "url(http" not in report
+    assert "@import" not in report
+    assert "url(http" not in report
 
 
 def test_the_notebook_summary_is_a_compact_kpi_and_town_table(run):
     html = run._repr_html_()
     assert html.startswith('<div class="fireflow-sim">')
     assert html.count("<table") == 2
-    assert "<html" not in html and "<style" not in html
+    assert "<html" not in html
+    assert "<style" not in html
     for town in run.population.towns:
         assert f"<td>{town}</td>" in html
     assert "模拟数据" in html
@@ -321,7 +409,8 @@ def test_charts_keep_chinese_labels_as_svg_text(run):
         assert root.tag == f"{SVG}svg"
         texts[name] = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
         assert "http" not in chart.replace('xmlns="http://www.w3.org/2000/svg"', "")
-        assert "<image" not in chart and "href" not in chart
+        assert "<image" not in chart
+        assert "href" not in chart
     shown = " ".join(texts["phases"])
     for p in PLAN.phases:
         assert p.name.zh in shown
@@ -400,6 +489,140 @@ def test_the_width_estimate_is_at_least_dejavu_sans():
     assert svg_mod.text_width("金峰镇", 10) == 30.0
 
 
+# --------------------------------------------------------------------------- PNG plots
+
+
+def _build_test_cjk_font(path: Path) -> None:
+    """A tiny TrueType font, "Fireflow Test CJK": a one-em box for every CJK character."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    fb = FontBuilder(1000, isTTF=True)
+    fb.setupGlyphOrder([".notdef", "box"])
+    ranges = ((0x3000, 0x303F), (0x4E00, 0x9FFF), (0xFF00, 0xFFEF), (0x201C, 0x201D))
+    fb.setupCharacterMap({c: "box" for lo, hi in ranges for c in range(lo, hi + 1)})
+    pen = TTGlyphPen(None)
+    pen.moveTo((100, -100))
+    pen.lineTo((100, 800))
+    pen.lineTo((900, 800))
+    pen.lineTo((900, -100))
+    pen.closePath()
+    fb.setupGlyf({".notdef": TTGlyphPen(None).glyph(), "box": pen.glyph()})
+    fb.setupHorizontalMetrics({".notdef": (500, 0), "box": (1000, 100)})
+    fb.setupHorizontalHeader(ascent=880, descent=-120)
+    fb.setupNameTable({"familyName": "Fireflow Test CJK", "styleName": "Regular"})
+    fb.setupOS2(sTypoAscender=880, sTypoDescender=-120, usWinAscent=880, usWinDescent=120)
+    fb.setupPost()
+    fb.save(str(path))
+
+
+@pytest.fixture
+def cjk_installed_late(tmp_path, monkeypatch):
+    """A CJK font that matplotlib's font cache has never seen, in a place fireflow looks."""
+    from matplotlib import font_manager
+
+    from fireflow.sim import plots
+
+    _build_test_cjk_font(tmp_path / "FireflowTestCJK.ttf")
+    monkeypatch.setattr(plots, "CJK_FONTS", ())  # as if matplotlib's list had none
+    monkeypatch.setattr(plots, "CJK_FONT_FILES", (str(tmp_path / "*.ttf"),))
+    monkeypatch.setattr(plots.shutil, "which", lambda name: None)  # no fontconfig
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", list(font_manager.fontManager.ttflist))
+    plots.cjk_font.cache_clear()
+    yield plots
+    plots.cjk_font.cache_clear()
+
+
+@pytest.fixture
+def no_cjk_font(monkeypatch):
+    from fireflow.sim import plots
+
+    monkeypatch.setattr(plots, "CJK_FONTS", ())
+    monkeypatch.setattr(plots, "CJK_FONT_FILES", ())
+    monkeypatch.setattr(plots.shutil, "which", lambda name: None)
+    plots.cjk_font.cache_clear()
+    plots._say_no_cjk_font.cache_clear()
+    yield plots
+    plots.cjk_font.cache_clear()
+    plots._say_no_cjk_font.cache_clear()
+
+
+def _png_problems(fig) -> list[str]:
+    """Text outside the figure or overlapping other text, as drawn by matplotlib."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = []
+    for ax in fig.axes:
+        for labels, limits, i in (
+            (ax.get_xticklabels(), ax.get_xlim(), 0),
+            (ax.get_yticklabels(), ax.get_ylim(), 1),
+        ):
+            lo, hi = sorted(limits)
+            for t in labels:
+                if not lo <= t.get_position()[i] <= hi:
+                    t.set_visible(False)  # a tick outside the view is not drawn
+    for t in fig.findobj(Text):
+        if not t.get_visible() or not t.get_text().strip() or t.get_figure() is None:
+            continue
+        b = t.get_window_extent(renderer)
+        boxes.append((t.get_text(), (b.x0, fig.bbox.height - b.y1, b.width, b.height)))
+    return _problems((fig.bbox.width, fig.bbox.height), boxes, slack=1.0)
+
+
+def test_the_png_check_sees_a_clipped_title_and_overlapping_labels():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_title("Changle District joint campaign against blocked fire passages " * 2)
+    ax.text(0.5, 0.5, "Mobilization")
+    ax.text(0.52, 0.5, "Self-inspection")
+    problems = _png_problems(fig)
+    assert any(p.startswith("outside") and "Changle" in p for p in problems)
+    assert any(p.startswith("overlap") and "Mobilization" in p for p in problems)
+
+
+def test_png_plots_find_a_font_installed_after_matplotlibs_cache(cjk_installed_late, run):
+    plots = cjk_installed_late
+    assert plots.find_cjk_font_files() == [
+        str(Path(plots.CJK_FONT_FILES[0]).parent / "FireflowTestCJK.ttf")
+    ]
+    assert plots.cjk_font() == "Fireflow Test CJK"
+    fig = plots.plot_phases(PLAN)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[0] == "动员部署 Mobilization"
+    for fig in (plots.plot_phases(PLAN), plots.plot_states(run), plots.plot_escalations(run)):
+        assert not _png_problems(fig)
+    names = [t.get_text() for t in plots.plot_escalations(run).axes[0].get_yticklabels()]
+    assert "区住建局" in names
+    assert "housing" not in " ".join(names)
+
+
+def test_png_plots_without_a_cjk_font_are_english_and_say_once_how_to_fix_it(
+    no_cjk_font, run, caplog
+):
+    plots = no_cjk_font
+    with caplog.at_level("WARNING", logger="fireflow.sim.plots"):
+        figs = [plots.plot_phases(PLAN), plots.plot_states(run), plots.plot_escalations(run)]
+        plots.plot_states(run)
+    said = [r.getMessage() for r in caplog.records if r.name == "fireflow.sim.plots"]
+    assert said == [plots.NO_CJK_FONT]
+    assert "apt install fonts-noto-cjk" in said[0]
+    assert "没有找到中文字体" in said[0]
+    for fig in figs:
+        texts = " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+        assert all(ord(ch) < 0x2E80 for ch in texts), texts[:200]
+        assert not _png_problems(fig)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="fireflow.sim.plots"):
+        plots.plot_phases(PLAN, english=True)  # asked for English: nothing to say
+    assert not caplog.records
+
+
 def chromium() -> str | None:
     """A headless Chromium on this machine (``FIREFLOW_CHROMIUM`` names one), or None."""
     named = os.environ.get("FIREFLOW_CHROMIUM")
@@ -445,7 +668,9 @@ def _chromium_run(page: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _charts_page(charts: dict[str, str]) -> str:
     figures = "".join(f'<figure id="{n}">{c}</figure>' for n, c in charts.items())
-    return f'<!DOCTYPE html><html lang="zh-CN"><meta charset="utf-8"><body>{figures}</body></html>'
+    style = "<style>svg{max-width:100%;height:auto;display:block;margin:0 0 12px 0}</style>"
+    head = f'<!DOCTYPE html><html lang="zh-CN"><meta charset="utf-8">{style}'
+    return f"{head}<body>{figures}</body></html>"
 
 
 @pytest.mark.skipif(chromium() is None, reason="no headless Chromium on this machine")
@@ -492,7 +717,7 @@ def screenshot(path: Path, tmp: Path) -> None:
     del charts["towns"]
     page = tmp / "charts.html"
     page.write_text(_charts_page(charts), encoding="utf-8")
-    res = _chromium_run(page, f"--screenshot={path}", "--window-size=900,1010")
+    res = _chromium_run(page, f"--screenshot={path}", "--window-size=960,1000")
     if res.returncode != 0:
         raise SystemExit(res.stderr)
 

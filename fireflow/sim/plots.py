@@ -149,9 +149,10 @@ def _has_chinese(path: str) -> str | None:
 
 
 def find_cjk_font_files(
-    patterns: tuple[str, ...] = CJK_FONT_FILES, *, fontconfig: bool = True
+    patterns: tuple[str, ...] | None = None, *, fontconfig: bool = True
 ) -> list[str]:
-    """Font files with Chinese glyphs: the known places (``patterns``), then fontconfig.
+    """Font files with Chinese glyphs: the known places (``patterns``, default
+    :data:`CJK_FONT_FILES`), then fontconfig (``fc-list :lang=zh``).
 
     Each file is checked for the glyphs of 中文消防; the list is sorted within
     each source, so the same machine gives the same answer.
@@ -159,7 +160,7 @@ def find_cjk_font_files(
     import glob  # noqa: PLC0415
 
     found: list[str] = []
-    for pattern in patterns:
+    for pattern in CJK_FONT_FILES if patterns is None else patterns:
         found += sorted(glob.glob(pattern))
     fc_list = shutil.which("fc-list") if fontconfig else None
     if fc_list is not None:
@@ -228,8 +229,8 @@ def _style(english: bool) -> Iterator[None]:
     rc: Any = {"axes.spines.top": False, "axes.spines.right": False}
     font = cjk_font()
     if not english and font is not None:
-        rc["font.family"] = "sans-serif"
-        rc["font.sans-serif"] = [font, "DejaVu Sans"]
+        # a list of families: glyphs missing from the CJK font fall back to DejaVu Sans
+        rc["font.family"] = [font, "DejaVu Sans"]
         rc["axes.unicode_minus"] = False
     with matplotlib.rc_context(rc):
         yield
@@ -240,9 +241,35 @@ def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    fig = Figure(figsize=(width, height), dpi=100)
+    # constrained layout keeps titles, tick labels and axis labels inside the figure
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` columns (a CJK character is two)."""
+    lines, line, cols = [], "", 0
+    for word in re.split(r"(?<=[ ])", text):
+        w = sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in word)
+        if line and cols + w > width:
+            lines.append(line.rstrip())
+            line, cols = "", 0
+        line, cols = line + word, cols + w
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _drop_overlapping(fig: Figure, texts: list[Any]) -> None:
+    """Hide each text that would overlap one drawn before it (for labels placed in data space)."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    kept: list[Any] = []
+    for t in texts:
+        box = t.get_window_extent(renderer)
+        if any(box.overlaps(k) for k in kept):
+            t.set_visible(False)
+        else:
+            kept.append(box)
 
 
 def latin(text: str) -> str:
@@ -313,9 +340,9 @@ def plot_phases(plan: Plan, *, english: bool | None = None) -> Figure:
         ax.set_ylim(rows - 0.4, -0.6)
         ax.set_xlim(mdates.date2num(plan.start) - 3, mdates.date2num(plan.end) + 12)
         _date_axis(ax)
-        ax.set_title(_label(plan.name.zh, plan.name.en, en)[:110], fontsize=10)
+        title = latin(plan.name.en) if en else f"{plan.name.zh}\n{plan.name.en}"
+        ax.set_title(_wrap(title, 120), fontsize=10)
         ax.set_xlabel(_label("日期", f"Date ({plan.year}, {plan.timezone})", en))
-        fig.subplots_adjust(left=0.27, right=0.98, top=0.93, bottom=0.1)
     return fig
 
 
@@ -331,16 +358,18 @@ def plot_states(result: SimResult, *, english: bool | None = None) -> Figure:
     with _style(en):
         fig = _figure(11, 5)
         ax = fig.add_subplot(1, 1, 1)
+        phase_names = []
         for i, p in enumerate(result.plan.phases):
             ax.axvspan(
                 mdates.date2num(p.start), mdates.date2num(p.end + timedelta(days=1)),
                 color=_PHASE_COLOURS[i % len(_PHASE_COLOURS)], alpha=0.08, linewidth=0,
             )  # fmt: skip
-            ax.text(
-                mdates.date2num(p.start) + p.days / 2, 1.0, _label(p.name.zh, p.name.en, en),
+            phase_names.append(ax.text(
+                mdates.date2num(p.start) + p.days / 2, 1.0,
+                latin(p.name.en) if en else p.name.zh,
                 transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7,
                 color="#555555",
-            )  # fmt: skip
+            ))  # fmt: skip
         x = mdates.date2num(list(result.dates))
         if shown:
             ax.stackplot(
@@ -349,13 +378,15 @@ def plot_states(result: SimResult, *, english: bool | None = None) -> Figure:
                 labels=[labels[s] for s in shown],
                 colors=[_STATE_COLOURS.get(s, "#999999") for s in shown],
             )
-            ax.legend(loc="upper left", fontsize=7, ncol=2, frameon=False)
+            fig.legend(loc="outside lower center", fontsize=7, ncol=min(4, len(shown)),
+                       frameon=False)  # fmt: skip
         _date_axis(ax)
         ax.set_xlim(x[0], x[-1] + 1)
         ax.set_ylabel(_label("隐患数", "Tickets", en))
         title = _label("隐患状态（每日末）", "Ticket states at the end of each day", en)
         ax.set_title(f"{title} · {_name(result.name, en)}", fontsize=10, pad=16)
-        fig.subplots_adjust(left=0.07, right=0.98, top=0.9, bottom=0.08)
+        fig.canvas.draw()  # lay out, then hide phase names that do not fit their span
+        _drop_overlapping(fig, phase_names)
     return fig
 
 
@@ -384,14 +415,14 @@ def plot_escalations(result: SimResult, *, english: bool | None = None) -> Figur
                 left = [a + b for a, b in zip(left, values, strict=True)]
             ax.set_yticks(range(len(agencies)))
             ax.set_yticklabels(
-                [_label(names[a].zh, a, en) if a in names else str(a) for a in agencies]
+                [(latin(names[a].en) if en else names[a].zh) if a in names else a for a in agencies]
             )
             ax.invert_yaxis()
             ax.legend(fontsize=7, frameon=False, loc="lower right")
             ax.set_xlabel(_label("次数", "Escalations (per target agency)", en))
         title = _label("移交与问责（按部门、规则）", "Escalations by agency and rule", en)
         ax.set_title(f"{title} · {_name(result.name, en)}", fontsize=10)
-        fig.subplots_adjust(left=0.22, right=0.98, top=0.9, bottom=0.12)
+
     return fig
 
 
