@@ -728,3 +728,62 @@ if __name__ == "__main__":  # python tests/test_report_html.py screenshot OUT.pn
     if sys.argv[1:2] == ["screenshot"]:
         with tempfile.TemporaryDirectory() as d:
             screenshot(Path(sys.argv[2]).resolve(), Path(d))
+
+
+# --------------------------------------------------------------------------- docs offline
+
+_EXTERNAL_TAG = re.compile(
+    r"<(script|link|img|iframe|source|embed)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//",
+    re.IGNORECASE,
+)
+_EXTERNAL_CSS = re.compile(r"(@import\s+(url\()?|url\()\s*[\"']?(https?:)?//", re.IGNORECASE)
+
+
+def test_the_lifecycle_picture_in_the_docs_is_up_to_date():
+    """docs/img/lifecycle.svg is lifecycle_svg() byte for byte (regenerate: docs/lifecycle.md)."""
+    committed = (ROOT / "docs" / "img" / "lifecycle.svg").read_bytes()
+    assert committed == svg_mod.lifecycle_svg().encode("utf-8")
+    root = ET.fromstring(committed)
+    texts = " ".join("".join(t.itertext()) for t in root.iter(f"{SVG}text"))
+    from fireflow.states import LIFECYCLE
+
+    for state in LIFECYCLE.states:
+        assert state.zh in texts
+        assert state.id in texts
+    arrows = [p for p in root.iter(f"{SVG}path") if p.get("marker-end")]
+    moves = sum(len(t.sources) for t in LIFECYCLE.transitions if t.dest is not None)
+    assert len(arrows) == moves
+    for page in ("lifecycle.md", "index.md"):
+        assert "](img/lifecycle.svg)" in (ROOT / "docs" / page).read_text(encoding="utf-8")
+
+
+def test_the_external_reference_scan_sees_cdn_links():
+    assert _EXTERNAL_TAG.search('<script src="https://cdnjs.cloudflare.com/x.js"></script>')
+    assert _EXTERNAL_TAG.search("<link rel=stylesheet href=//cdn.example/x.css>")
+    assert not _EXTERNAL_TAG.search('<script src="js/base.js"></script><a href="https://x">')
+    assert _EXTERNAL_CSS.search("@import url('https://fonts.example/css');")
+    assert not _EXTERNAL_CSS.search("url(\"data:image/svg+xml,%3csvg xmlns='http://www.w3.org'\")")
+
+
+def test_the_built_docs_load_nothing_from_the_internet(tmp_path):
+    pytest.importorskip("mkdocs")  # the docs extra; .ci/run installs it, so CI never skips
+    site = tmp_path / "site"
+    res = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= 10
+    found = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        found += [f"{page.name}: {m.group(0)}" for m in _EXTERNAL_TAG.finditer(text)]
+        found += [f"{page.name}: {m.group(0)}" for m in _EXTERNAL_CSS.finditer(text)]
+    for css in sorted(site.rglob("*.css")):
+        text = css.read_text(encoding="utf-8", errors="replace")
+        found += [f"{css.name}: {m.group(0)}" for m in _EXTERNAL_CSS.finditer(text)]
+    assert not found, found
+    lifecycle = (site / "lifecycle.html").read_text(encoding="utf-8")
+    assert '<img alt="The ticket lifecycle' in lifecycle
+    assert (site / "img" / "lifecycle.svg").read_bytes() == svg_mod.lifecycle_svg().encode()

@@ -645,43 +645,64 @@ def charts(result: SimResult) -> dict[str, str]:
 
 
 def lifecycle_svg(lifecycle: Lifecycle = LIFECYCLE) -> str:
-    """The ticket lifecycle as an SVG picture: states by distance from the start, and every edge.
+    """The ticket lifecycle as an SVG picture, top to bottom, every transition an arrow.
 
-    States are placed in columns by their shortest distance from the initial
-    state; each box shows the Chinese name and the id; an edge is a curve
-    with an arrow, its trigger (Chinese and id) in a tooltip.  The same
-    lifecycle gives the same bytes.
+    States are placed in rows by their shortest distance from the initial
+    state (within a row, near the states they come from); each box shows the
+    Chinese name and the id, a final state has a bold box.  A transition to a
+    later row runs down; one back to an earlier row or within a row runs along
+    the right-hand side.  Each arrow's tooltip names its trigger (Chinese and
+    id).  Triggers that keep the state (``expose``, ``punish``) are listed
+    under the picture.  The same lifecycle gives the same bytes.
     """
-    dist = {lifecycle.initial: 0}
-    queue = [lifecycle.initial]
-    edges: list[tuple[str, str, str]] = []
-    for t in lifecycle.transitions:
-        for src in t.sources:
-            edges.append((src, t.dest or src, f"{t.zh} {t.trigger}"))
-    while queue:
-        s = queue.pop(0)
-        for src, dst, _ in edges:
-            if src == s and dst not in dist:
-                dist[dst] = dist[s] + 1
-                queue.append(dst)
-    order = [s.id for s in lifecycle.states]
-    for s in order:
-        dist.setdefault(s, max(dist.values()) + 1)
-    columns: dict[int, list[str]] = {}
-    for s in order:
-        columns.setdefault(dist[s], []).append(s)
     by_id = {s.id: s for s in lifecycle.states}
-    box_w = max(text_width(by_id[s].zh, 13) for s in order)
-    box_w = max(box_w, *(text_width(s, _SMALL) for s in order)) + 16
-    box_h, col_gap, row_gap = 40.0, 54.0, 18.0
-    tallest = max(len(v) for v in columns.values())
-    height = tallest * (box_h + row_gap) + row_gap + 30
-    width = len(columns) * (box_w + col_gap) + col_gap
-    pos: dict[str, tuple[float, float]] = {}
-    for c, states in sorted(columns.items()):
-        offset = (tallest - len(states)) * (box_h + row_gap) / 2
-        for r, s in enumerate(states):
-            pos[s] = (col_gap + c * (box_w + col_gap), row_gap + offset + r * (box_h + row_gap))
+    order = [s.id for s in lifecycle.states]
+    edges: list[tuple[str, str, str]] = []
+    in_place: list[str] = []
+    for t in lifecycle.transitions:
+        if t.dest is None:
+            in_place.append(f"{t.zh} {t.trigger}")
+            continue
+        for src in t.sources:
+            edges.append((src, t.dest, f"{t.zh} {t.trigger}"))
+    rank = {lifecycle.initial: 0}
+    queue = [lifecycle.initial]
+    while queue:
+        cur = queue.pop(0)
+        for src, dst, _ in edges:
+            if src == cur and dst not in rank:
+                rank[dst] = rank[cur] + 1
+                queue.append(dst)
+    for sid in order:
+        rank.setdefault(sid, max(rank.values()) + 1)
+    rows: dict[int, list[str]] = {}
+    for sid in order:
+        rows.setdefault(rank[sid], []).append(sid)
+    box_w = max(max(text_width(by_id[x].zh, 13), text_width(x, _SMALL)) for x in order) + 16
+    box_h, gap_x, gap_y, left = 40.0, 26.0, 34.0, 12.0
+    widest = max(len(v) for v in rows.values())
+    span = widest * box_w + (widest - 1) * gap_x
+    # order each row by where its states come from (mean x of their parents), then as declared
+    x_of: dict[str, float] = {}
+    for r in sorted(rows):
+        members = rows[r]
+        if r > 0:
+
+            def parent_x(sid: str, r: int = r) -> float:
+                xs = [x_of[a] for a, b, _ in edges if b == sid and a in x_of and rank[a] < r]
+                return sum(xs) / len(xs) if xs else span / 2
+
+            members.sort(key=lambda sid: (parent_x(sid), order.index(sid)))
+        width = len(members) * box_w + (len(members) - 1) * gap_x
+        for i, sid in enumerate(members):
+            x_of[sid] = left + (span - width) / 2 + i * (box_w + gap_x) + box_w / 2
+    y_of = {sid: 10 + rank[sid] * (box_h + gap_y) for sid in order}
+    n_back = sum(1 for a, b, _ in edges if rank[b] <= rank[a])
+    right_edge = left + span + 24 + 7 * n_back
+    note = "原地操作（状态不变）In-place triggers: " + "、".join(in_place) if in_place else ""
+    foot = 10 + (max(rows) + 1) * (box_h + gap_y)
+    width = max(right_edge + 12, text_width(note, _SMALL) + 2 * left)
+    height = foot + (36 if note else 16)
     root = _svg(width, height, "隐患工单生命周期 Ticket lifecycle")
     defs = SubElement(root, "defs")
     marker = SubElement(
@@ -690,33 +711,51 @@ def lifecycle_svg(lifecycle: Lifecycle = LIFECYCLE) -> str:
         {"id": "arrow", "viewBox": "0 0 10 10", "refX": "9", "refY": "5", "markerWidth": "7",
          "markerHeight": "7", "orient": "auto-start-reverse"},
     )  # fmt: skip
-    SubElement(marker, "path", {"d": "M0 0L10 5L0 10Z", "fill": "#777"})
-    lines = SubElement(root, "g", {"fill": "none", "stroke": "#999", "stroke-width": "1"})
+    SubElement(marker, "path", {"d": "M0 0L10 5L0 10Z", "fill": "#666"})
+    lines = SubElement(root, "g", {"fill": "none", "stroke": "#888", "stroke-width": "1.2"})
+    outs: dict[str, int] = {}
+    back = 0
     for src, dst, label in edges:
-        (x1, y1), (x2, y2) = pos[src], pos[dst]
-        if src == dst:
-            cx, cy = x1 + box_w / 2, y1
-            d = _pd("M", cx - 10, cy, "C", cx - 20, cy - 16, cx + 20, cy - 16, cx + 10, cy)
-        elif x2 > x1:
-            d = _curve(x1 + box_w, y1 + box_h / 2, x2, y2 + box_h / 2)
-        elif x2 < x1:
-            d = _curve(x1, y1 + box_h / 2 + 6, x2 + box_w, y2 + box_h / 2 + 6)
-        else:
-            sx = x1 + box_w - 10
-            d = _curve(sx, y1 + (box_h if y2 > y1 else 0), sx, y2 + (0 if y2 > y1 else box_h))
-        path = SubElement(lines, "path", {"d": d, "marker-end": "url(#arrow)"})
+        x1, y1, x2, y2 = x_of[src], y_of[src], x_of[dst], y_of[dst]
+        if rank[dst] > rank[src]:
+            k = outs.get(src, 0)
+            outs[src] = k + 1
+            sx = x1 + (k % 5 - 2) * 8
+            mid = (y1 + box_h + y2) / 2
+            d = _pd("M", sx, y1 + box_h, "C", sx, mid, x2, mid, x2, y2)
+            colour = "#888"
+        elif rank[dst] == rank[src]:  # an arc below the row to the right, above it to the left
+            sign = 1 if x2 > x1 else -1
+            edge_y = y1 + (box_h if sign > 0 else 0)
+            bend = edge_y + sign * (10 + 4 * abs(x2 - x1) / (box_w + gap_x))
+            d = _pd("M", x1 + sign * 12, edge_y, "C", x1 + sign * 12, bend, x2 - sign * 12, bend,
+                    x2 - sign * 12, edge_y)  # fmt: skip
+            colour = "#c0504d"
+        elif rank[src] - rank[dst] == 1:  # one row up: from the top to the bottom
+            d = _pd("M", x1 + 16, y1, "C", x1 + 16, y1 - gap_y / 2, x2 + 30, y2 + box_h + gap_y / 2,
+                    x2 + 30, y2 + box_h)  # fmt: skip
+            colour = "#c0504d"
+        else:  # further up: along the right-hand side
+            back += 1
+            bulge = left + span + 24 + 7 * back
+            sy, ey = y1 + box_h / 2 + 6, y2 + box_h / 2 - 6
+            d = _pd("M", x1 + box_w / 2, sy, "C", bulge, sy, bulge, ey, x2 + box_w / 2, ey)
+            colour = "#c0504d"
+        path = SubElement(lines, "path", {"d": d, "marker-end": "url(#arrow)", "stroke": colour})
         SubElement(path, "title").text = f"{by_id[src].zh} → {by_id[dst].zh}：{label}"
     boxes = SubElement(root, "g")
-    for s in order:
-        x, y = pos[s]
-        final = by_id[s].final
+    for sid in order:
+        x, y = x_of[sid] - box_w / 2, y_of[sid]
+        final = by_id[sid].final
         _rect(boxes, x, y, box_w, box_h, "#fff", stroke="#333",
-              **{"stroke-width": "2" if final else "1", "rx": "4"})  # fmt: skip
-        _text(boxes, x + box_w / 2, y + 17, by_id[s].zh, anchor="middle", size=13,
-              tooltip=by_id[s].en)  # fmt: skip
-        _text(boxes, x + box_w / 2, y + 32, s, anchor="middle", size=_SMALL, fill="#555")
-    _text(root, col_gap, height - 10, "粗框：终态 Bold box: final state. 悬停连线可见操作 "
-          "Hover an arrow for its trigger.", size=_SMALL, fill="#555")  # fmt: skip
+              **{"stroke-width": "2.5" if final else "1", "rx": "4"})  # fmt: skip
+        _text(boxes, x + box_w / 2, y + 17, by_id[sid].zh, anchor="middle", size=13,
+              tooltip=by_id[sid].en)  # fmt: skip
+        _text(boxes, x + box_w / 2, y + 32, sid, anchor="middle", size=_SMALL, fill="#555")
+    legend = "粗框：终态；红线：回到前面或同一行的状态。Bold box: final; red: back or sideways."
+    _text(root, left, foot + 4, legend, size=_SMALL, fill="#555")
+    if note:
+        _text(root, left, foot + 22, note, size=_SMALL, fill="#555")
     return _out(root) + "\n"
 
 
