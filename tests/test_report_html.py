@@ -34,6 +34,8 @@ from itertools import combinations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fireflow import load_plan
 from fireflow.sim import Behaviour, generate_population, simulate
@@ -787,3 +789,49 @@ def test_the_built_docs_load_nothing_from_the_internet(tmp_path):
     lifecycle = (site / "lifecycle.html").read_text(encoding="utf-8")
     assert '<img alt="The ticket lifecycle' in lifecycle
     assert (site / "img" / "lifecycle.svg").read_bytes() == svg_mod.lifecycle_svg().encode()
+
+
+# --------------------------------------------------------------------------- properties
+
+_names = (
+    st.text(
+        st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Zl", "Zp")), min_size=1, max_size=40
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+
+
+@given(_names)
+def test_any_name_round_trips_through_a_template_as_text(name):
+    from html.parser import HTMLParser
+
+    class Title(HTMLParser):
+        text = ""
+        inside = False
+
+        def handle_starttag(self, tag, attrs):
+            self.inside = tag == "title"
+
+        def handle_endtag(self, tag):
+            self.inside = False
+
+        def handle_data(self, data):
+            if self.inside:
+                self.text += data
+
+    page = render("base.html.j2", title=name)
+    parser = Title(convert_charrefs=True)
+    parser.feed(page)
+    assert parser.text == name
+    assert page.count("<") == render("base.html.j2", title="x").count("<")
+
+
+@given(_names, st.floats(min_value=0, max_value=300), st.sampled_from([10.0, 11.0, 13.0]))
+def test_a_shortened_label_fits_and_keeps_its_start(name, width, size):
+    shown = svg_mod.fit(name, width, size)
+    if shown:
+        assert svg_mod.text_width(shown, size) <= width
+        assert shown == name or (shown.endswith("…") and name.startswith(shown[:-1].rstrip()))
+    else:
+        assert svg_mod.text_width(name[:1] + "…", size) > width or not name
