@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from fireflow.errors import InvalidArgument
-from fireflow.plan import Plan
+from fireflow.plan import Deadline, Plan
 from fireflow.states import LIFECYCLE, STATES, Lifecycle
 
 if TYPE_CHECKING:
@@ -46,12 +46,14 @@ __all__ = [
     "CHART_NAMES",
     "FONT_FAMILY",
     "charts",
+    "escalations_by_agency",
     "escalations_svg",
     "fit",
     "lifecycle_svg",
     "phases_svg",
     "states_svg",
     "text_width",
+    "town_series",
     "towns_svg",
 ]
 
@@ -97,103 +99,16 @@ _TOWN_GROUPS: tuple[tuple[str, str, str, frozenset[str]], ...] = (
 # Advance widths of the printable ASCII characters (U+0020 to U+007E) in DejaVu Sans, the
 # widest usual fallback font, in hundredths of an em, rounded up.  Any other character that
 # is not wide counts one em.
+# fmt: off
 _ASCII_EM: tuple[int, ...] = (
-    32,
-    41,
-    46,
-    84,
-    64,
-    96,
-    78,
-    28,
-    40,
-    40,
-    50,
-    84,
-    32,
-    37,
-    32,
-    34,
-    64,
-    64,
-    64,
-    64,
-    64,
-    64,
-    64,
-    64,
-    64,
-    64,
-    34,
-    34,
-    84,
-    84,
-    84,
-    54,
-    100,
-    69,
-    69,
-    70,
-    78,
-    64,
-    58,
-    78,
-    76,
-    30,
-    30,
-    66,
-    56,
-    87,
-    75,
-    79,
-    61,
-    79,
-    70,
-    64,
-    62,
-    74,
-    69,
-    99,
-    69,
-    62,
-    69,
-    40,
-    34,
-    40,
-    84,
-    50,
-    50,
-    62,
-    64,
-    55,
-    64,
-    62,
-    36,
-    64,
-    64,
-    28,
-    28,
-    58,
-    28,
-    98,
-    64,
-    62,
-    64,
-    64,
-    42,
-    53,
-    40,
-    64,
-    60,
-    82,
-    60,
-    60,
-    53,
-    64,
-    34,
-    64,
-    84,
+    32, 41, 46, 84, 64, 96, 78, 28, 40, 40, 50, 84, 32, 37, 32, 34,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 34, 34, 84, 84, 84, 54,
+    100, 69, 69, 70, 78, 64, 58, 78, 76, 30, 30, 66, 56, 87, 75, 79,
+    61, 79, 70, 64, 62, 74, 69, 99, 69, 62, 69, 40, 34, 40, 84, 50,
+    50, 62, 64, 55, 64, 62, 36, 64, 64, 28, 28, 58, 28, 98, 64, 62,
+    64, 64, 42, 53, 40, 64, 60, 82, 60, 60, 53, 64, 34, 64, 84,
 )
+# fmt: on
 
 
 def text_width(text: str, size: float) -> float:
@@ -356,7 +271,7 @@ def _legend(
 # --------------------------------------------------------------------------- charts
 
 
-def phases_svg(plan: Plan, deadlines: Sequence[object] | None = None) -> str:
+def phases_svg(plan: Plan, deadlines: Sequence[Deadline] | None = None) -> str:
     """The phases as a Gantt chart, and every report deadline (``plan.deadlines()``).
 
     Each deadline is a row with a diamond on its due day (after the holiday
@@ -365,7 +280,7 @@ def phases_svg(plan: Plan, deadlines: Sequence[object] | None = None) -> str:
     """
     dls = list(deadlines) if deadlines is not None else list(plan.deadlines())
     rows: list[tuple[str, str]] = [(p.name.zh, f"{p.name.en} ({p.id})") for p in plan.phases]
-    rows += [(str(getattr(d, "name_zh", "")), _deadline_tip(d)) for d in dls]
+    rows += [(d.name_zh, _deadline_tip(d)) for d in dls]
     label_w = min(320.0, max(text_width(zh, _FONT) for zh, _ in rows) + 12)
     plot_w, row_h, top = 640.0, 22.0, 8.0
     days = (plan.end - plan.start).days + 1
@@ -395,8 +310,7 @@ def phases_svg(plan: Plan, deadlines: Sequence[object] | None = None) -> str:
     if dls:
         _line(g, 0, top + first * row_h, width, top + first * row_h, stroke="#ccc")
     for j, d in enumerate(dls, start=first):
-        due = getattr(d, "due", plan.end)
-        nominal = getattr(d, "nominal", due)
+        due, nominal = d.due, d.nominal
         y = top + j * row_h + 11
         x = x0 + ((due - plan.start).days + 0.5) * day_w
         _line(g, x, top, x, top + len(rows) * row_h, stroke="#bbb", **{"stroke-dasharray": "2 3"})
@@ -414,11 +328,10 @@ def phases_svg(plan: Plan, deadlines: Sequence[object] | None = None) -> str:
     return _out(root)
 
 
-def _deadline_tip(d: object) -> str:
-    parts = [str(getattr(d, "name_en", "")), f"({getattr(d, 'id', '')})"]
-    nominal, due = getattr(d, "nominal", None), getattr(d, "due", None)
-    if nominal is not None and due is not None and nominal != due:
-        parts.append(f"方案日期 {nominal:%m-%d}，顺延至 {due:%m-%d}")
+def _deadline_tip(d: Deadline) -> str:
+    parts = [d.name_en, f"({d.id})"]
+    if d.nominal != d.due:
+        parts.append(f"方案日期 {d.nominal:%m-%d}，顺延至 {d.due:%m-%d}")
     return " ".join(parts)
 
 
@@ -757,14 +670,6 @@ def lifecycle_svg(lifecycle: Lifecycle = LIFECYCLE) -> str:
     if note:
         _text(root, left, foot + 22, note, size=_SMALL, fill="#555")
     return _out(root) + "\n"
-
-
-def _curve(x1: float, y1: float, x2: float, y2: float) -> str:
-    mid = (x1 + x2) / 2
-    if x1 == x2:
-        mid_y = (y1 + y2) / 2
-        return _pd("M", x1, y1, "C", x1 + 24, mid_y, x2 + 24, mid_y, x2, y2)
-    return _pd("M", x1, y1, "C", mid, y1, mid, y2, x2, y2)
 
 
 def _pd(*parts: str | float) -> str:
