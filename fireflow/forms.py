@@ -44,7 +44,6 @@ fireflow[forms]``); ``import fireflow`` never needs them.
 from __future__ import annotations
 
 import hashlib
-import html
 import io
 import json
 import os
@@ -681,6 +680,9 @@ def _ticket_entry(
             "result": "pass" if e.kind == "recheck_pass" else "fail",
             "result_zh": "合格" if e.kind == "recheck_pass" else "不合格",
             "agencies": list(e.payload.get("agencies", [])),
+            "agencies_zh": {
+                str(a): _agency_zh(plan, str(a)) for a in e.payload.get("agencies", [])
+            },
             "reason": str(e.payload.get("reason", "")),
             "by": _actor(plan, e),
         }
@@ -839,147 +841,24 @@ def dossier_json(data: Mapping[str, Any]) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-_CSS = """
-body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
-  sans-serif; margin: 2em; color: #111; font-size: 11pt; }
-h1 { font-size: 18pt; text-align: center; margin-bottom: .2em; }
-p.sub { text-align: center; color: #444; margin-top: 0; }
-h2 { font-size: 14pt; border-bottom: 2px solid #333; padding-bottom: .2em; margin-top: 1.5em; }
-h3 { font-size: 12pt; margin: 0 0 .5em 0; }
-table { border-collapse: collapse; width: 100%; margin: .5em 0; }
-th, td { border: 1px solid #999; padding: .25em .5em; text-align: left; vertical-align: top; }
-th { background: #eee; white-space: nowrap; }
-section.ticket { border: 1px solid #666; padding: .8em; margin: 1em 0; }
-code, .hash { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 9pt;
-  word-break: break-all; }
-.closed { color: #060; } .open { color: #a00; }
-footer { margin-top: 2em; font-size: 9pt; color: #555; }
-.mark { font-weight: bold; text-align: center; padding: .2em; font-size: 10pt;
-  border: 1px solid #060; color: #060; background: #fff; word-break: break-all; }
-.mark.unverified { border: 2px solid #a00; color: #a00; font-size: 12pt; }
-@media print {
-  body { margin: 1cm; }
-  .mark.page { position: fixed; left: 0; right: 0; }
-  .mark.page.top { top: 0; }
-  .mark.page.bottom { bottom: 0; }
-  body.marked { margin-top: 2.5cm; margin-bottom: 2.5cm; }
-  section.ticket { page-break-inside: avoid; }
-  h2 { page-break-after: avoid; }
-}
-"""
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _row(*cells: Any, head: bool = False) -> str:
-    tag = "th" if head else "td"
-    return "<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
-
-
 def dossier_html(data: Mapping[str, Any]) -> str:
-    """The dossier as a printable HTML page (Chinese headings, inline CSS, all text escaped)."""
-    s = data["summary"]
+    """The dossier as a printable HTML page (template ``dossier.html.j2``, every text escaped).
+
+    Departments are shown by their Chinese names (the id in a tooltip); with a
+    ``verification`` (:func:`mark_dossier`) its statement is printed at the top
+    and bottom of every page and in the footer.
+    """
+    from fireflow.templates import render  # noqa: PLC0415 (jinja2 is loaded only for pages)
+
     verification = data.get("verification")
-    marks: list[str] = []
-    marks_end: list[str] = []
-    title_mark = statement = ""
+    page_mark = None
+    title = f"一区一档 · {data['community']}"
+    statement = ""
     if isinstance(verification, Mapping):
-        cls = "mark" if verification.get("verified") is True else "mark unverified"
         statement = verification_text(verification)
-        # repeated at the top and bottom of every printed page (position: fixed in print)
-        marks = [f'<div class="{cls} page top">{_e(statement)}</div>']
-        marks_end = [f'<div class="{cls} page bottom">{_e(statement)}</div>']
-        title_mark = f"{verification_header(verification)} · "
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>{_e(title_mark)}一区一档 · {_e(data['community'])}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        '<body class="marked">' if marks else "<body>",
-        *marks,
-        "<h1>物业小区消防通道专项整治“一区一档”</h1>",
-        f'<p class="sub">{_e(data["community"])} · {_e(data["town"])} · '
-        f"{_e(data['plan_name'])}</p>",
-        "<h2>基本情况</h2>",
-        "<table>",
-        _row("小区", _e(data["community"])),
-        _row("乡镇（街道）", _e(data["town"])),
-        _row("隐患总数", _e(s["tickets"])),
-        _row("已整改销号", _e(s["closed"])),
-        _row("未完成", _e(s["open"])),
-        _row("事件摘要 SHA-256", f'<span class="hash">{_e(data["events_digest"])}</span>'),
-        "</table>",
-        "<h2>隐患清单</h2>",
-        "<table>",
-        _row("编号", "问题类别", "具体问题", "位置", "发现时间", "整改期限", "状态", head=True),
-    ]
-    for t in data["tickets"]:
-        cls = "closed" if t["closed"] else "open"
-        out.append(
-            _row(
-                _e(t["ticket_id"]),
-                _e(t["category_zh"]),
-                _e(t["subtype_zh"]),
-                _e(t["location_zh"]),
-                _e((t["reported_at"] or "")[:10]),
-                _e(t["deadline"] or ""),
-                f'<span class="{cls}">{_e(t["state_zh"])}</span>',
-            )
-        )
-    out.append("</table>")
-    out.append("<h2>逐项档案</h2>")
-    for t in data["tickets"]:
-        out.append('<section class="ticket">')
-        out.append(f"<h3>{_e(t['ticket_id'])} · {_e(t['category_zh'])}</h3>")
-        out.append("<table>")
-        out.append(_row("问题描述", _e(t["description"])))
-        out.append(_row("来源", _e(t["source_zh"])))
-        out.append(_row("当前状态", _e(t["state_zh"])))
-        out.append(_row("整改期限", _e(t["deadline"] or "")))
-        for label, key in (("整改前照片", "photos_before"), ("整改后照片", "photos_after")):
-            hashes = "<br>".join(f'<span class="hash">{_e(h)}</span>' for h in t[key]) or "—"
-            out.append(_row(label, hashes))
-        rechecks = "<br>".join(
-            _e(f"{r['at'][:10]} {r['result_zh']}（{'、'.join(r['agencies'])}）{r['reason']}")
-            for r in t["rechecks"]
-        )
-        out.append(_row("复查记录", rechecks or "—"))
-        signers = "<br>".join(_e(f"{x['agency_zh']} {x['person']}".strip()) for x in t["signers"])
-        out.append(_row("验收签字", signers or "—"))
-        out.append(_row("依据规则", _e(" ".join(t["rules"]))))
-        head = t["chain_head"]
-        out.append(_row("哈希链头", f'<span class="hash">{_e(head)}</span>' if head else "—"))
-        out.append("</table>")
-        out.append("<table>")
-        out.append(_row("序号", "时间", "操作", "经办", "规则", head=True))
-        for h in t["history"]:
-            who = f"{h['actor']['agency_zh']} {h['actor']['person']}".strip()
-            what = h["kind_zh"] + (f"（期限 {h['deadline']}）" if "deadline" in h else "")
-            if "reason" in h:
-                what += f"：{h['reason']}"
-            out.append(
-                _row(_e(h["seq"]), _e(h["local"]), _e(what), _e(who), _e(" ".join(h["rules"])))
-            )
-        out.append("</table>")
-        out.append("</section>")
-    out.append("<h2>规则依据</h2>")
-    out.append("<table>")
-    out.append(_row("规则", "条款", "名称", head=True))
-    for r in data["rules"]:
-        out.append(_row(_e(r["id"]), _e(r["clause"]), _e(r["title_zh"])))
-    out.append("</table>")
-    out.append(
-        "<footer>本档案由 fireflow 根据事件记录生成；照片以内容 SHA-256 引用。"
-        "Generated by fireflow from the event log; photos are referenced by content hash."
-        + (f"<br>{_e(statement)}" if statement else "")
-        + "</footer>"
+        cls = "mark" if verification.get("verified") is True else "mark unverified"
+        page_mark = {"cls": cls, "text": statement}
+        title = f"{verification_header(verification)} · {title}"
+    return render(
+        "dossier.html.j2", title=title, data=data, page_mark=page_mark, statement=statement
     )
-    out.extend(marks_end)
-    out.append("</body>")
-    out.append("</html>")
-    return "\n".join(out) + "\n"

@@ -314,7 +314,7 @@ def test_dossier_html_escapes_everything():
     assert page.startswith("<!DOCTYPE html>")
     assert '<html lang="zh-CN">' in page
     assert "<script>" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     for heading in ("一区一档", "基本情况", "隐患清单", "逐项档案", "规则依据"):
         assert heading in page
     assert photo("T-1-after") in page
@@ -322,6 +322,22 @@ def test_dossier_html_escapes_everything():
     evil = dossier(EVENTS, "金峰小区", PLAN)
     evil["community"] = "</title><script>x()</script>"
     assert "<script>" not in dossier_html(evil)
+
+
+def test_dossier_html_names_departments_in_chinese_with_the_id_as_a_tooltip():
+    page = dossier_html(dossier(EVENTS, "金峰小区", PLAN))
+    t1 = page.split("<h3>T-1 · ", 1)[1]
+    recheck = t1.split("<th>复查记录</th>", 1)[1].split("</tr>", 1)[0]
+    housing_fire = '<span title="housing">区住建局</span>、<span title="fire">区消防救援大队</span>'
+    assert housing_fire + "）" in recheck
+    for raw_id in ("town、", "（town", "housing、"):
+        assert raw_id not in page
+    assert '<span title="town">乡镇（街道）政府 李</span>' in page  # who acted, in the history
+    assert '<td class="date">2022-03-21</td>' in page  # dates never wrap mid-date
+    assert "@page { size: A4;" in page  # printable on A4
+    data = dossier(EVENTS, "金峰小区", PLAN)  # the ids stay in the JSON
+    t1_data = next(t for t in data["tickets"] if t["ticket_id"] == "T-1")
+    assert t1_data["rechecks"][-1]["agencies"] == ["town", "housing", "fire"]
 
 
 def test_dossier_errors_name_the_field():

@@ -459,8 +459,10 @@ def test_plots_and_report_are_written(tmp_path, result):
     for png in ("phases.png", "states.png", "escalations.png"):
         assert (tmp_path / "out" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = index.read_text(encoding="utf-8")
-    assert '<img src="states.png"' in page
+    assert '<figure id="chart-states">' in page  # the charts are inline SVG
+    assert '<a href="states.png">states.png</a>' in page  # the PNGs are linked for documents
     assert "按期整改归档率" in page
+    assert {"towns.csv", "open_communities.csv"} <= names
     with (tmp_path / "out" / "timeline.csv").open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0][:3] == ["date", "reported", "routed"]

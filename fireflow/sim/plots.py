@@ -2,10 +2,19 @@
 
 Figures are built with matplotlib's object-oriented API on the Agg canvas,
 attached inside each function: nothing touches pyplot or the global backend,
-at import or later, so a notebook's own backend is left alone.  Labels are
-Chinese with English when a CJK font is installed (Noto Sans CJK, Source Han
-Sans, WenQuanYi, SimHei, ...); otherwise they are English only, so that no
-"missing glyph" warning is ever raised.
+at import or later, so a notebook's own backend is left alone.  These PNG
+plots are for notebooks and documents; the HTML report draws its charts as
+SVG in the reader's browser (:mod:`fireflow.sim.svg`), Chinese on any machine.
+
+Labels are Chinese with English when a CJK font is installed (Noto Sans CJK,
+Source Han Sans, WenQuanYi, SimHei, Microsoft YaHei, PingFang, ...).
+:func:`cjk_font` finds one even when it was installed after matplotlib built
+its font cache: it looks in matplotlib's list, then at the usual font files
+of Linux, macOS and Windows, then asks fontconfig (``fc-list :lang=zh``),
+and registers the file it finds with matplotlib (no cache to clear).  Without
+one, labels are English only (no "missing glyph" warning is ever raised) and
+the ``fireflow.sim.plots`` logger says once how to get Chinese labels
+(:data:`NO_CJK_FONT`).
 
 >>> from fireflow import load_plan
 >>> fig = plot_phases(load_plan("changle-2022"), english=True)
@@ -17,8 +26,11 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import os
 import re
+import shutil
+import subprocess
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,8 +48,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CJK_FONTS",
+    "CJK_FONT_FILES",
+    "NO_CJK_FONT",
     "PLOT_NAMES",
     "cjk_font",
+    "find_cjk_font_files",
     "latin",
     "plot_escalations",
     "plot_phases",
@@ -81,9 +96,95 @@ _STATE_COLOURS = {
 }
 
 
+#: Font files with Chinese glyphs looked for when matplotlib's list has none (globs).
+CJK_FONT_FILES: tuple[str, ...] = (
+    # Debian and Ubuntu (fonts-noto-cjk, fonts-wqy-*, fonts-arphic-*), Fedora, Arch
+    "/usr/share/fonts/opentype/noto/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/google-noto-sans-cjk-fonts/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/opentype/source-han-sans/SourceHanSans*.[ot]t[cf]",
+    "/usr/share/fonts/adobe-source-han-sans/SourceHanSans*.[ot]t[cf]",
+    "/usr/share/fonts/truetype/wqy/wqy-*.tt[cf]",
+    "/usr/share/fonts/wqy-*/wqy-*.tt[cf]",
+    "/usr/share/fonts/truetype/arphic/*.tt[cf]",
+    "/usr/share/fonts/truetype/droid/DroidSansFallback*.ttf",
+    # macOS
+    "/System/Library/Fonts/PingFang.ttc",
+    "/System/Library/Fonts/STHeiti*.ttc",
+    "/System/Library/Fonts/Hiragino Sans GB.ttc",
+    "/Library/Fonts/Arial Unicode.ttf",
+    # Windows
+    "C:/Windows/Fonts/msyh.ttc",
+    "C:/Windows/Fonts/simhei.ttf",
+    "C:/Windows/Fonts/simsun.ttc",
+)
+
+#: What the ``fireflow.sim.plots`` logger says, once, when no CJK font is found.
+NO_CJK_FONT = (
+    "没有找到中文字体，PNG 图表只用英文标注（HTML 报告中的图表不受影响）。"
+    "安装中文字体后即可显示中文，无需清除 matplotlib 缓存："
+    "Debian/Ubuntu: sudo apt install fonts-noto-cjk；Fedora: sudo dnf install "
+    "google-noto-sans-cjk-fonts。\n"
+    "No CJK font found: the PNG plots are labelled in English (the HTML report's charts "
+    "are not affected). Install one and fireflow finds it, no matplotlib cache to clear: "
+    "Debian/Ubuntu: sudo apt install fonts-noto-cjk; Fedora: sudo dnf install "
+    "google-noto-sans-cjk-fonts; macOS and Windows ship one."
+)
+
+_log = logging.getLogger(__name__)
+
+
+def _has_chinese(path: str) -> str | None:
+    """The family name of the font file ``path`` when it has Chinese glyphs, else None."""
+    from matplotlib.ft2font import FT2Font  # noqa: PLC0415
+
+    try:
+        font = FT2Font(path)
+        if all(font.get_char_index(ord(ch)) for ch in "中文消防"):
+            return str(font.family_name)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return None
+
+
+def find_cjk_font_files(
+    patterns: tuple[str, ...] | None = None, *, fontconfig: bool = True
+) -> list[str]:
+    """Font files with Chinese glyphs: the known places (``patterns``, default
+    :data:`CJK_FONT_FILES`), then fontconfig (``fc-list :lang=zh``).
+
+    Each file is checked for the glyphs of 中文消防; the list is sorted within
+    each source, so the same machine gives the same answer.
+    """
+    import glob  # noqa: PLC0415
+
+    found: list[str] = []
+    for pattern in CJK_FONT_FILES if patterns is None else patterns:
+        found += sorted(glob.glob(pattern))
+    fc_list = shutil.which("fc-list") if fontconfig else None
+    if fc_list is not None:
+        try:
+            listed = subprocess.run(  # noqa: S603 (a fixed command, no shell)
+                [fc_list, ":lang=zh", "file"], capture_output=True, text=True, timeout=20,
+                check=False,
+            )  # fmt: skip
+            files = (line.split(":", 1)[0].strip() for line in listed.stdout.splitlines())
+            found += sorted(f for f in files if f)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return [f for f in dict.fromkeys(found) if _has_chinese(f) is not None]
+
+
 @functools.cache
 def cjk_font() -> str | None:
-    """The name of an installed font with Chinese glyphs, or None (searched once)."""
+    """The family name of an installed font with Chinese glyphs, or None (searched once).
+
+    matplotlib's own list first (:data:`CJK_FONTS`); then the files of
+    :func:`find_cjk_font_files`, the first of which is registered with
+    matplotlib (``fontManager.addfont``): a font installed after matplotlib
+    built its cache is found without clearing it.
+    """
     require_sim_extra()
     from matplotlib import font_manager  # noqa: PLC0415
 
@@ -92,7 +193,17 @@ def cjk_font() -> str | None:
         for name in names:
             if name == wanted or name.startswith(wanted):
                 return name
+    for path in find_cjk_font_files():
+        family = _has_chinese(path)
+        if family is not None:
+            font_manager.fontManager.addfont(path)
+            return family
     return None
+
+
+@functools.cache
+def _say_no_cjk_font() -> None:
+    _log.warning(NO_CJK_FONT)
 
 
 def _mdates() -> Any:
@@ -103,7 +214,12 @@ def _mdates() -> Any:
 
 
 def _english(english: bool | None) -> bool:
-    return cjk_font() is None if english is None else english or cjk_font() is None
+    if english is True:
+        return True
+    if cjk_font() is None:
+        _say_no_cjk_font()
+        return True
+    return False
 
 
 @contextmanager
@@ -113,8 +229,8 @@ def _style(english: bool) -> Iterator[None]:
     rc: Any = {"axes.spines.top": False, "axes.spines.right": False}
     font = cjk_font()
     if not english and font is not None:
-        rc["font.family"] = "sans-serif"
-        rc["font.sans-serif"] = [font, "DejaVu Sans"]
+        # a list of families: glyphs missing from the CJK font fall back to DejaVu Sans
+        rc["font.family"] = [font, "DejaVu Sans"]
         rc["axes.unicode_minus"] = False
     with matplotlib.rc_context(rc):
         yield
@@ -125,9 +241,35 @@ def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    fig = Figure(figsize=(width, height), dpi=100)
+    # constrained layout keeps titles, tick labels and axis labels inside the figure
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` columns (a CJK character is two)."""
+    lines, line, cols = [], "", 0
+    for word in re.split(r"(?<=[ ])", text):
+        w = sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in word)
+        if line and cols + w > width:
+            lines.append(line.rstrip())
+            line, cols = "", 0
+        line, cols = line + word, cols + w
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _drop_overlapping(fig: Figure, texts: list[Any]) -> None:
+    """Hide each text that would overlap one drawn before it (for labels placed in data space)."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    kept: list[Any] = []
+    for t in texts:
+        box = t.get_window_extent(renderer)
+        if any(box.overlaps(k) for k in kept):
+            t.set_visible(False)
+        else:
+            kept.append(box)
 
 
 def latin(text: str) -> str:
@@ -198,9 +340,9 @@ def plot_phases(plan: Plan, *, english: bool | None = None) -> Figure:
         ax.set_ylim(rows - 0.4, -0.6)
         ax.set_xlim(mdates.date2num(plan.start) - 3, mdates.date2num(plan.end) + 12)
         _date_axis(ax)
-        ax.set_title(_label(plan.name.zh, plan.name.en, en)[:110], fontsize=10)
+        title = latin(plan.name.en) if en else f"{plan.name.zh}\n{plan.name.en}"
+        ax.set_title(_wrap(title, 120), fontsize=10)
         ax.set_xlabel(_label("日期", f"Date ({plan.year}, {plan.timezone})", en))
-        fig.subplots_adjust(left=0.27, right=0.98, top=0.93, bottom=0.1)
     return fig
 
 
@@ -216,16 +358,18 @@ def plot_states(result: SimResult, *, english: bool | None = None) -> Figure:
     with _style(en):
         fig = _figure(11, 5)
         ax = fig.add_subplot(1, 1, 1)
+        phase_names = []
         for i, p in enumerate(result.plan.phases):
             ax.axvspan(
                 mdates.date2num(p.start), mdates.date2num(p.end + timedelta(days=1)),
                 color=_PHASE_COLOURS[i % len(_PHASE_COLOURS)], alpha=0.08, linewidth=0,
             )  # fmt: skip
-            ax.text(
-                mdates.date2num(p.start) + p.days / 2, 1.0, _label(p.name.zh, p.name.en, en),
+            phase_names.append(ax.text(
+                mdates.date2num(p.start) + p.days / 2, 1.0,
+                latin(p.name.en) if en else p.name.zh,
                 transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7,
                 color="#555555",
-            )  # fmt: skip
+            ))  # fmt: skip
         x = mdates.date2num(list(result.dates))
         if shown:
             ax.stackplot(
@@ -234,13 +378,15 @@ def plot_states(result: SimResult, *, english: bool | None = None) -> Figure:
                 labels=[labels[s] for s in shown],
                 colors=[_STATE_COLOURS.get(s, "#999999") for s in shown],
             )
-            ax.legend(loc="upper left", fontsize=7, ncol=2, frameon=False)
+            fig.legend(loc="outside lower center", fontsize=7, ncol=min(4, len(shown)),
+                       frameon=False)  # fmt: skip
         _date_axis(ax)
         ax.set_xlim(x[0], x[-1] + 1)
         ax.set_ylabel(_label("隐患数", "Tickets", en))
         title = _label("隐患状态（每日末）", "Ticket states at the end of each day", en)
         ax.set_title(f"{title} · {_name(result.name, en)}", fontsize=10, pad=16)
-        fig.subplots_adjust(left=0.07, right=0.98, top=0.9, bottom=0.08)
+        fig.canvas.draw()  # lay out, then hide phase names that do not fit their span
+        _drop_overlapping(fig, phase_names)
     return fig
 
 
@@ -269,14 +415,14 @@ def plot_escalations(result: SimResult, *, english: bool | None = None) -> Figur
                 left = [a + b for a, b in zip(left, values, strict=True)]
             ax.set_yticks(range(len(agencies)))
             ax.set_yticklabels(
-                [_label(names[a].zh, a, en) if a in names else str(a) for a in agencies]
+                [(latin(names[a].en) if en else names[a].zh) if a in names else a for a in agencies]
             )
             ax.invert_yaxis()
             ax.legend(fontsize=7, frameon=False, loc="lower right")
             ax.set_xlabel(_label("次数", "Escalations (per target agency)", en))
         title = _label("移交与问责（按部门、规则）", "Escalations by agency and rule", en)
         ax.set_title(f"{title} · {_name(result.name, en)}", fontsize=10)
-        fig.subplots_adjust(left=0.22, right=0.98, top=0.9, bottom=0.12)
+
     return fig
 
 

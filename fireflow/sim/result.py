@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import html
 import math
 import os
 from array import array
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -109,6 +109,9 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "reports_missing": ("年末仍未报送（份）", "Reports still missing at the end"),
     "reports_late_share": ("逾期报送率", "Share of reports late or missing"),
 }
+
+#: KPIs that are means (shown with one decimal even when whole).
+_FRACTIONAL = {"mean_days_to_archive"}
 
 _SHARES = {
     "archived_share",
@@ -496,38 +499,279 @@ class SimResult:
 
         return save_plots(self, out_dir)
 
+    # ------------------------------------------------------------------ per town
+    def _town_of_subject(self) -> Callable[[str], int]:
+        """Report subject (``id@town[/community]``) -> town index (-1 when unknown)."""
+        towns = sorted(enumerate(self.population.towns), key=lambda t: -len(t[1]))
+
+        def find(subject: str) -> int:
+            rest = subject.split("@", 1)[1] if "@" in subject else ""
+            for i, town in towns:  # the longest town name first: "/" may be in a name
+                if rest == town or rest.startswith(town + "/"):
+                    return i
+            return -1
+
+        return find
+
+    def town_rows(self) -> list[dict[str, Any]]:
+        """Per town (in population order): communities, tickets, ever overdue, filed by the
+        dossier due day, open at the end, reports late or missing, escalations.
+
+        ``filed_on_time`` counts the tickets filed (archived) by the end of the
+        dossier due day (R-DUE-DOSSIER); summed over the towns it is the KPI
+        ``rectified_by_dossier``.  ``reports_late`` counts the report
+        obligations sent late or still missing (R-ESC-OFFICIAL notices);
+        ``escalations`` every escalation of the town's tickets and reports
+        (events and notices, as in :meth:`escalation_table`).
+        """
+        towns = self.population.towns
+        rows = [
+            dict.fromkeys(
+                (
+                    "communities",
+                    "tickets",
+                    "overdue",
+                    "filed_on_time",
+                    "open_at_end",
+                    "reports_late",
+                    "escalations",
+                ),
+                0,
+            )
+            for _ in towns
+        ]
+        index = {t: i for i, t in enumerate(towns)}
+        for c in self.population.communities:
+            rows[index[c.town]]["communities"] += 1
+        dossier_day = (self.dossier.due - self.dates[0]).days if self.dossier is not None else -1
+        for k, s in enumerate(self.states):
+            row = rows[self.ticket_town[k]]
+            row["tickets"] += 1
+            row["overdue"] += s.overdue_marked > 0
+            row["open_at_end"] += s.state != "archived"
+            archived = self.ticket_archived_day[k]
+            row["filed_on_time"] += 0 <= archived <= dossier_day
+        find = self._town_of_subject()
+        for e in self.escalations:
+            town = self.ticket_town[e.ticket] if e.ticket >= 0 else find(e.subject)
+            if town < 0:
+                continue
+            rows[town]["escalations"] += 1
+            rows[town]["reports_late"] += e.kind in ("report_late", "report_missing")
+        return [{"town": t, **row} for t, row in zip(towns, rows, strict=True)]
+
+    def town_table(self) -> pd.DataFrame:
+        """:meth:`town_rows` as a DataFrame (index: town; integer columns)."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        return pd.DataFrame(self.town_rows()).set_index("town").astype("int64")
+
+    def open_communities(self) -> list[dict[str, Any]]:
+        """The communities with tickets not filed at the end of the campaign.
+
+        One dict per community: ``id``, ``name``, ``town``, ``open`` (tickets
+        not archived), ``overdue`` (of which overdue, refused or escalated at
+        the end) and ``since`` (the day the oldest of them was recorded);
+        the most overdue first, then the most open, then population order.
+        """
+        stuck = {"overdue", "refused", "escalated"}
+        comms = self.population.communities
+        by_name = {c.id: i for i, c in enumerate(comms)}
+        per: dict[int, list[int]] = {}
+        for k, s in enumerate(self.states):
+            if s.state == "archived":
+                continue
+            i = by_name.get(s.community, -1)
+            entry = per.setdefault(i, [0, 0, self.ticket_report_day[k]])
+            entry[0] += 1
+            entry[1] += s.state in stuck
+            entry[2] = min(entry[2], self.ticket_report_day[k])
+        out = []
+        for i, (n_open, n_overdue, since) in sorted(
+            per.items(), key=lambda item: (-item[1][1], -item[1][0], item[0])
+        ):
+            c = comms[i] if i >= 0 else None
+            out.append(
+                {
+                    "id": c.id if c else "",
+                    "name": c.name if c else "",
+                    "town": c.town if c else "",
+                    "open": n_open,
+                    "overdue": n_overdue,
+                    "since": self.dates[since].isoformat(),
+                }
+            )
+        return out
+
+    def assumptions(self) -> list[dict[str, str]]:
+        """The behaviour settings of this run that differ from :class:`Behaviour`'s defaults.
+
+        One dict per setting: ``name``, ``value`` and ``default`` as text.
+        """
+        default = Behaviour()
+        out = []
+        for field in attrs.fields(Behaviour):
+            mine, theirs = getattr(self.behaviour, field.name), getattr(default, field.name)
+            if _plain(mine) != _plain(theirs):
+                out.append({"name": field.name, "value": _show(mine), "default": _show(theirs)})
+        return out
+
     # ------------------------------------------------------------------ reports
+    def _run_info(self) -> dict[str, Any]:
+        digest: str | None
+        try:
+            digest = self.log_digest()
+        except InvalidArgument:
+            digest = None
+        plan = self.plan
+        return {
+            "name": self.name,
+            "plan_id": plan.id,
+            "plan_zh": plan.name.zh,
+            "plan_en": plan.name.en,
+            "district_zh": plan.district.zh,
+            "district_en": plan.district.en,
+            "start": plan.start.isoformat(),
+            "end": plan.end.isoformat(),
+            "timezone": plan.timezone,
+            "population": self.population.source or "—",
+            "communities": len(self.population),
+            "towns": len(self.population.towns),
+            "companies": len(self.population.companies),
+            "seed": self.seed,
+            "tickets": len(self.states),
+            "events": self.n_events,
+            "digest": digest,
+            "dossier_due": self.dossier.due.isoformat() if self.dossier is not None else None,
+        }
+
+    def _kpi_rows(self) -> list[dict[str, str]]:
+        return [
+            {"key": k, "zh": KPI_LABELS[k][0], "en": KPI_LABELS[k][1], "value": format_kpi(k, v)}
+            for k, v in self.kpis.items()
+        ]
+
+    def _town_context(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        towns = self.town_rows()
+        keys = [k for k in towns[0] if k != "town"] if towns else []
+        return towns, {k: sum(int(t[k]) for t in towns) for k in keys}
+
     def summary_html(self) -> str:
-        """A short HTML summary: the run and its KPI table (escaped)."""
-        e = html.escape
-        kpis = self.kpi_table()
-        rows = "".join(
-            f"<tr><td>{e(zh)}</td><td>{e(en)}</td><td style='text-align:right'>"
-            f"{e(format_kpi(key, value))}</td></tr>"
-            for key, (zh, en, value) in zip(kpis.index, kpis.itertuples(index=False), strict=True)
-        )
-        return (
-            f"<div><strong>{e(self.name)}</strong>: {e(self.plan.name.zh)} "
-            f"({e(self.plan.id)}), {len(self.population)} communities "
-            f"({e(self.population.source)}), seed {self.seed}"
-            "<table><thead><tr><th>指标</th><th>KPI</th><th>value</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table></div>"
+        """A compact HTML summary for notebooks: the run, its KPIs and the per-town table."""
+        from fireflow.templates import render  # noqa: PLC0415
+
+        towns, total = self._town_context()
+        return render(
+            "sim_summary.html.j2",
+            run=self._run_info(),
+            kpis=self._kpi_rows(),
+            towns=towns,
+            town_total=total,
         )
 
     def _repr_html_(self) -> str:
         return self.summary_html()
 
-    def write_report(self, out_dir: str | os.PathLike[str]) -> Path:
-        """Write the timelines (CSV), the plots (PNG) and ``index.html`` into ``out_dir``.
+    def report_html(self, files: Sequence[str] = ()) -> str:
+        """The report page (template ``sim_report.html.j2``), charts as inline SVG.
 
-        The HTML page refers to the PNG files by relative paths; every text is
-        HTML-escaped.  Returns the path of ``index.html``.  Every file is
+        ``files`` are the names of the data files written beside it, linked at
+        the end.  Every text is escaped by the template; the charts
+        (:mod:`fireflow.sim.svg`) keep their labels as SVG text, so the reader's
+        browser draws the Chinese and nothing is loaded from the internet.
+        """
+        from markupsafe import Markup  # noqa: PLC0415 (comes with jinja2)
+
+        from fireflow.sim import svg  # noqa: PLC0415
+        from fireflow.templates import render  # noqa: PLC0415
+
+        plan = self.plan
+        towns, total = self._town_context()
+        communities = self.open_communities()
+        nominal = {d.id: d.nominal.isoformat() for d in plan.deadlines()}
+        reports = [
+            {
+                "id": r.id,
+                "name_zh": r.name_zh,
+                "name_en": r.name_en,
+                "nominal": nominal.get(r.id, r.due.isoformat()),
+                "due": r.due.isoformat(),
+                "senders": r.senders,
+                "on_time": r.on_time,
+                "late": r.late,
+                "missing": r.missing,
+                "rules": list(r.rules),
+            }
+            for r in self.reports
+        ]
+        agencies, rules, counts = svg.escalations_by_agency(self)
+        names = {a.id: a.name.zh for a in plan.agencies}
+        escalations = {
+            "rules": rules,
+            "agencies": [
+                {
+                    "id": a,
+                    "zh": names.get(a, a),
+                    "counts": [counts.get((a, r), 0) for r in rules],
+                    "total": sum(counts.get((a, r), 0) for r in rules),
+                }
+                for a in agencies
+            ],
+        }
+        cited = sorted({*rules, *(x for r in self.reports for x in r.rules)})
+        rule_names, rule_clauses = {}, {}
+        for rid in cited:
+            try:
+                entry = plan.rule(rid)
+            except InvalidArgument:
+                continue
+            rule_names[rid], rule_clauses[rid] = entry.title_zh, entry.clause
+        rule_titles = {r: f"{rule_names[r]}（{rule_clauses[r]}）" for r in rule_names}
+        drawn = svg.charts(self)
+        charts = [
+            {"name": name, "zh": zh, "en": en, "svg": Markup(drawn[name])}  # noqa: S704 (ElementTree-built SVG: every text escaped)
+            for name, (zh, en) in _CHART_CAPTIONS.items()
+        ]
+        run = self._run_info()
+        mark = f"模拟数据 Simulated data · {plan.name.zh} · {self.name} · seed {self.seed}"
+        return render(
+            "sim_report.html.j2",
+            title=f"模拟数据 · {plan.name.zh} · 推演报告 · {self.name}",
+            page_mark={"cls": "mark simulated", "text": mark},
+            run=run,
+            assumptions=self.assumptions(),
+            kpis=self._kpi_rows(),
+            towns=towns,
+            town_total=total,
+            communities=communities[:_MAX_COMMUNITIES_SHOWN],
+            communities_total=len(communities),
+            reports=reports,
+            escalations=escalations,
+            rule_titles=rule_titles,
+            rule_names=rule_names,
+            rule_clauses=rule_clauses,
+            charts=charts,
+            files=list(files),
+        )
+
+    def write_report(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Write ``index.html``, the tables (CSV) and the plots (PNG) into ``out_dir``.
+
+        ``index.html`` is :meth:`report_html`: a page to read and to print (A4),
+        its charts inline SVG drawn by the reader's browser.  The PNGs
+        (:func:`fireflow.sim.plots.save_plots`) are for documents and have
+        Chinese labels only where a CJK font is installed.  Every file is
         written atomically through :mod:`fireflow.output`: the CSVs are for
         Excel and WPS (byte-order mark, CRLF, counts as integers, population
         names that look like formulas neutralised); ``out_dir`` is created
         when missing and refused when it is a symbolic link or a file, as is
-        a link or a folder in place of one of the files.
+        a link or a folder in place of one of the files.  Returns the path of
+        ``index.html``.
         """
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
         out = output.prepare_folder(out_dir, create=True)
         timeline = self.timeline.reset_index(drop=True)
         timeline.insert(0, "date", [d.isoformat() for d in self.dates])
@@ -537,61 +781,56 @@ class SimResult:
         by_town.insert(0, "date", [d.isoformat() for d in self.dates for _ in towns])
         from fireflow.sim.plots import PLOT_NAMES  # noqa: PLC0415
 
-        files = ("timeline.csv", "timeline_by_town.csv", "kpis.csv", "index.html")
-        for name in (*files, *(f"{n}.png" for n in PLOT_NAMES)):  # all checked before any write
+        data = (
+            "timeline.csv",
+            "timeline_by_town.csv",
+            "kpis.csv",
+            "towns.csv",
+            "open_communities.csv",
+        )
+        pngs = tuple(f"{n}.png" for n in PLOT_NAMES)
+        for name in (*data, *pngs, "index.html"):  # all checked before any write
             output.check_destination(out / name)
         output.write_frame_csv(out / "timeline.csv", timeline)
         output.write_frame_csv(out / "timeline_by_town.csv", by_town)
         output.write_frame_csv(out / "kpis.csv", self.kpi_table(), index=True)
-        plots = self.save_plots(out)
-        e = html.escape
-        reports = self.report_table()
-        report_rows = "".join(
-            f"<tr><td>{e(str(i))}</td><td>{e(r['名称'])}<br>{e(r['name'])}</td>"
-            f"<td>{e(str(r['due']))}</td><td>{r['due_submissions']}</td><td>{r['late']}</td>"
-            f"<td>{r['missing']}</td>"
-            f"<td>{e(r['rules'])}</td></tr>"
-            for i, r in reports.iterrows()
+        output.write_frame_csv(out / "towns.csv", self.town_table(), index=True)
+        columns = ["id", "name", "town", "open", "overdue", "since"]
+        output.write_frame_csv(
+            out / "open_communities.csv",
+            pd.DataFrame(self.open_communities(), columns=columns),
         )
-        by_agency = self.escalations_by_agency()
-        agency_names = {a.id: a.name.zh for a in self.plan.agencies}
-        esc_rows = "".join(
-            f"<tr><td>{e(agency_names.get(str(a), str(a)))} ({e(str(a))})</td>"
-            + "".join(f"<td>{int(v)}</td>" for v in row)
-            + "</tr>"
-            for a, row in by_agency.iterrows()
-        )
-        esc_head = "".join(f"<th>{e(str(c))}</th>" for c in by_agency.columns)
-        images = "".join(
-            f'<figure><img src="{e(p.name)}" alt="{e(name)}" style="max-width:100%">'
-            f"<figcaption>{e(name)}</figcaption></figure>"
-            for name, p in plots.items()
-        )
-        title = f"{self.plan.name.zh} · 推演 what-if simulation · {self.name}"
-        page = f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{e(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:75em}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 8px}}</style>
-</head><body>
-<h1>{e(title)}</h1>
-<p>{e(self.plan.district.zh)} {e(self.plan.district.en)} · plan {e(self.plan.id)} ·
-population: {e(self.population.source)} · seed {self.seed} ·
-{len(self.states)} tickets, {self.n_events} events</p>
-<h2>指标 KPIs</h2>
-{self.summary_html()}
-<h2>报送 Reports due and late</h2>
-<table><thead><tr><th>id</th><th>名称 Name</th><th>截止 Due</th><th>应报 Obligations</th>
-<th>逾期 Late</th><th>未报 Missing</th><th>规则 Rules</th></tr></thead>
-<tbody>{report_rows}</tbody></table>
-<h2>移交与问责 Escalations by agency and rule</h2>
-<table><thead><tr><th>部门 Agency</th>{esc_head}</tr></thead><tbody>{esc_rows}</tbody></table>
-<h2>图表 Charts</h2>
-{images}
-<p>Data: <a href="timeline.csv">timeline.csv</a> ·
-<a href="timeline_by_town.csv">timeline_by_town.csv</a> · <a href="kpis.csv">kpis.csv</a></p>
-</body></html>
-"""
-        return output.write_text(out / "index.html", page)
+        self.save_plots(out)
+        return output.write_text(out / "index.html", self.report_html((*data, *pngs)))
+
+
+_MAX_COMMUNITIES_SHOWN = 300
+_CHART_CAPTIONS: dict[str, tuple[str, str]] = {
+    "phases": ("阶段与报送期限", "Phases and report deadlines"),
+    "states": ("隐患状态（每日末）", "Ticket states at the end of each day"),
+    "escalations": ("移交与问责（按部门、规则）", "Escalations by agency and rule"),
+    "towns": ("分乡镇隐患状态（同一纵轴）", "Tickets per town, on one scale"),
+}
+
+
+def _plain(value: Any) -> Any:
+    """A setting as comparable plain data (mappings as sorted items, tuples as lists)."""
+    if isinstance(value, Mapping):
+        return sorted((str(k), _plain(v)) for k, v in value.items())
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _show(value: Any) -> str:
+    """A setting for people: mappings as ``key: value`` pairs, numbers as they are."""
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_show(v)}" for k, v in value.items())
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def format_kpi(key: str, value: int | float) -> str:
@@ -599,7 +838,11 @@ def format_kpi(key: str, value: int | float) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "–"
-        return f"{value:.1%}" if key in _SHARES else f"{value:.1f}"
+        if key in _SHARES:
+            return f"{value:.1%}"
+        if key not in _FRACTIONAL and value.is_integer():  # a count stays a count: 300, not 300.0
+            return f"{int(value):,}"
+        return f"{value:,.1f}"
     return f"{value:,}"
 
 
