@@ -105,7 +105,6 @@ NOT_IDENTIFIED: Mapping[str, str] = {
     "spot_check_capacity": "visits that find nothing leave no event in the ticket log",
     "spot_check_reopen_rate": "the denominator (categories checked and found rectified) "
     "is in the findings of 附件3, not in the ticket log",
-    "expose_refusals": "read as a yes/no: exposures seen after refusals",
 }
 
 
@@ -333,10 +332,16 @@ def fit_lognormal_days(
     ``obs`` maps ``(days, censored)`` to a weight (a count); the times are
     ``round(median * exp(sigma * Z))`` as the simulator draws them.
 
-    >>> med, sigma, se = fit_lognormal_days({(1, False): 40, (2, False): 35, (3, False): 15,
-    ...                                      (0, False): 5, (5, True): 5})
-    >>> round(med, 1), round(sigma, 1), se < 0.2
-    (1.7, 0.5, True)
+    The expected counts of 1,000 times drawn with median 2 and sigma 0.5, cut
+    off at 6 days (the rest censored there), give back those settings:
+
+    >>> def p(k):  # P(k - 0.5 < X < k + 0.5)
+    ...     return _cdf(k + 0.5, math.log(2), 0.5) - _cdf(k - 0.5, math.log(2), 0.5)
+    >>> obs = {(k, False): 1000 * p(k) for k in range(7)}
+    >>> obs[(6, True)] = 1000 * (1 - _cdf(6.5, math.log(2), 0.5))
+    >>> med, sigma, se = fit_lognormal_days(obs)
+    >>> round(med, 2), round(sigma, 2), round(se, 3)
+    (2.0, 0.5, 0.017)
     """
 
     def neg(x: Sequence[float]) -> float:
@@ -932,7 +937,19 @@ def calibrate(
         )
     else:
         kept["punish_probability"] = "no refusal escalated in the history"
-    expose = base.expose_refusals if not spells.refusal_escalations else spells.exposed > 0
+    expose = base.expose_refusals
+    if spells.refusal_escalations:
+        expose = spells.exposed > 0
+        estimates.append(
+            Estimate(
+                "expose_refusals",
+                expose,
+                spells.refusal_escalations,
+                note=f"{spells.exposed} exposures after refusals",
+            )
+        )
+    else:
+        kept["expose_refusals"] = "no refusal escalated in the history"
 
     # ---- reports
     town_fits: list[TownFit] = []
