@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
