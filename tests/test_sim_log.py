@@ -289,3 +289,22 @@ def test_simulate_refuses_a_real_store_before_simulating(tmp_path, capsys):
     assert "不覆盖" in err
     assert not (tmp_path / "out").exists()
     assert real.read_bytes() == b"not a simulated store"
+
+
+def test_a_missing_folder_is_refused_unless_it_is_out(result, tmp_path, capsys):
+    with pytest.raises(OutputError) as exc:
+        sim_log.write_store(result, tmp_path / "missing" / "sim.db")
+    assert exc.value.reason == "missing_folder"
+    code, _, err = run(
+        capsys,
+        "simulate",
+        "--communities",
+        "5",
+        "--out",
+        str(tmp_path / "out"),
+        "--log",
+        str(tmp_path / "missing" / "events.jsonl"),
+    )
+    assert code == 1
+    assert "missing" in err
+    assert not (tmp_path / "out").exists()

@@ -7,17 +7,27 @@ population and writes into ``./fireflow-out``: ``index.html`` (the KPI table,
 the reports, the escalations and the plots), ``timeline.csv``,
 ``timeline_by_town.csv``, ``kpis.csv`` and the PNG plots.
 
+``--store PATH`` and ``--log PATH`` also write the run's event log (a verified
+SQLite store with ``PATH.checkpoint.json``; JSON lines) and put ``towns.json``
+and ``submissions.jsonl`` into ``--out``: the input of ``fireflow dossier``,
+``fireflow forms`` and ``fireflow report status`` (:mod:`fireflow.sim.log`).
+``--calibrate-from STORE`` fits the behaviour to a verified store (and
+``--calibrate-submissions``), prints the fit and simulates with it
+(:func:`fireflow.sim.calibrate`).
+
 Limits: ``--communities`` is at most :data:`MAX_COMMUNITIES` (a run takes
 about 3 ms per community, so the largest run takes under a minute, and says
 so before it starts); ``--seed`` is a whole number in ``0..2**63-1``.
 
 Exit codes: 0 success, 1 a missing extra or a bad input (plan, population,
-an ``--out`` that cannot be written), 2 a usage error (including a number
+an ``--out`` or ``--store`` that cannot be written, a store that does not
+verify), 2 a usage error (including a number
 outside its limit).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -148,10 +158,10 @@ def simulate_command(
         raise fail(f"--out: {out} exists and is not a folder (应为文件夹)")
     try:
         output.check_folder(out)  # a link or a file as --out is refused before simulating
-        if store is not None:
-            sim_log.check_store_destination(store)
+        if store is not None:  # in --out (made below) or in an existing folder
+            sim_log.check_store_destination(store, folder_later=_in_folder(store, out))
         if log is not None:
-            output.check_destination(log, create_folders=True)
+            output.check_destination(log, create_folders=_in_folder(log, out))
         if calibrate_submissions is not None and calibrate_from is None:
             raise fail("--calibrate-submissions needs --calibrate-from", EXIT_USAGE)
         the_plan = load_plan(plan)
@@ -219,6 +229,11 @@ def simulate_command(
     except OSError as exc:
         raise fail(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
     console.print(f"报告 report: {index}")
+
+
+def _in_folder(path: Path, folder: Path) -> bool:
+    """Is ``path`` a file directly in ``folder`` (which the command makes)?"""
+    return Path(os.path.abspath(path)).parent == Path(os.path.abspath(folder))
 
 
 def _calibrate(

@@ -17,11 +17,11 @@ campaign exactly as on a real one:
   :meth:`~fireflow.rules.reporting.Submission.to_data` (``--submissions``).
 
 Every file goes through :mod:`fireflow.output`: a link is refused, a file is
-written whole or not at all (a missing folder is made, as for
-``simulate --out``).  The store is built in a private temporary folder
-and then copied atomically to its destination, so no half-built store and no
-``-wal`` file ever appears there.  An existing file is replaced only when it is
-itself a simulated store (a real campaign's store is never overwritten).
+written whole or not at all, never into a missing folder.  The store is built
+in a private temporary folder and then copied atomically to its destination,
+so no half-built store and no ``-wal`` file ever appears there.  An existing
+file is replaced only when it is itself a simulated store (a real campaign's
+store is never overwritten).
 
 >>> import tempfile, pathlib
 >>> from fireflow import load_plan
@@ -145,17 +145,21 @@ def _is_simulated_store(path: Path) -> bool:
     return row is not None and row[0] == ORIGIN
 
 
-def check_store_destination(path: str | os.PathLike[str]) -> None:
-    """Refuse a store destination before any work: a link, a folder, or other data."""
+def check_store_destination(path: str | os.PathLike[str], *, folder_later: bool = False) -> None:
+    """Refuse a store destination before any work: a link, a folder, other data.
+
+    A missing folder is refused too, unless ``folder_later`` (the caller makes it
+    before writing, as ``simulate`` makes ``--out``).
+    """
     dest = Path(os.fspath(path))
-    output.check_destination(dest, create_folders=True)  # a link or a folder is refused here
+    output.check_destination(dest, create_folders=folder_later)  # a link or a folder: refused
     if dest.exists() and not _is_simulated_store(dest):
         raise InvalidArgument(
             "store",
             f"{dest} exists and is not a simulated store; a simulated log never replaces "
             "other data (已有文件不是模拟事件库，不覆盖)",
         )
-    output.check_destination(checkpoint_path(dest), create_folders=True)
+    output.check_destination(checkpoint_path(dest), create_folders=folder_later)
 
 
 def end_instant(result: SimResult) -> datetime:
@@ -195,16 +199,16 @@ def write_store(
         with contextlib.closing(sqlite3.connect(built, isolation_level=None)) as conn:
             conn.execute("INSERT INTO fireflow_meta (key, value) VALUES ('origin', ?)", (ORIGIN,))
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        with built.open("rb") as src, output.open_atomic(dest, create_folders=True) as out:
+        with built.open("rb") as src, output.open_atomic(dest) as out:
             shutil.copyfileobj(src, out, 1 << 20)
-    output.write_text(checkpoint_path(dest), cp.to_json(), create_folders=True)
+    output.write_text(checkpoint_path(dest), cp.to_json())
     return cp
 
 
 def write_jsonl(result: SimResult, path: str | os.PathLike[str]) -> Path:
     """Write the run's event log as JSON lines (canonical bytes, one event a line)."""
     events = _events(result)
-    with output.open_atomic(path, create_folders=True) as out:
+    with output.open_atomic(path) as out:
         for e in events:
             out.write(canonical_bytes(e))
             out.write(b"\n")
