@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sqlite3
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -276,3 +277,16 @@ def test_simulate_calibrate_from_a_store(tmp_path, capsys):
     assert code == 1
     assert "does not verify" in err
     assert not (tmp_path / "third").exists()
+
+
+def test_a_source_the_simulator_does_not_model_is_kept_with_the_reason():
+    events = simulate(PLAN, generate_population(15, seed=5), seed=5).events
+    odd = [
+        attrs.evolve(e, payload={**e.payload, "source": "hotline"})
+        if e.kind == "report" and e.at.month >= 11
+        else e
+        for e in events
+    ]
+    fit = calibrate(odd, PLAN)
+    assert "'hotline'" in fit.not_identified["phase_sources.consolidation"]
+    assert fit.behaviour.phase_sources["consolidation"] == "patrol"  # the base's

@@ -808,6 +808,12 @@ def calibrate(
         for ph, evs in by_phase.items()
     }
     for ph, src in sorted(sources.items()):
+        try:  # a source the simulator cannot model (a log may hold any the rules accept)
+            Behaviour(phase_sources={ph: src})
+        except InvalidArgument:
+            del sources[ph]
+            kept[f"phase_sources.{ph}"] = f"the most common source {src!r} is not simulated"
+            continue
         estimates.append(Estimate(f"phase_sources.{ph}", src, len(by_phase[ph])))
     per_cat: dict[str, list[Event]] = {}
     for e in reports:
