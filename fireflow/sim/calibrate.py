@@ -550,6 +550,7 @@ def _fit_times(
     p_r = min(max((sum(v[1] for v in refusal.values()) + 1) / (n_spells + 2), 1e-3), 0.5)
     p_sr = p_r
     post = [0.0] * n_companies
+    slowdown_se = [math.nan]  # of log(slowdown), from the curvature at the last M step
 
     def obs_for(
         category: str, weights: Sequence[float], stall: bool
@@ -592,7 +593,11 @@ def _fit_times(
                     for c in categories
                 )
 
-            slowdown = math.exp(_minimise(neg_s, (math.log(max(slowdown, 1.0)),))[0])
+            log_s = _minimise(neg_s, (math.log(max(slowdown, 1.0)),))[0]
+            slowdown = math.exp(log_s)
+            h = 1e-3
+            d2 = (neg_s((log_s + h,)) - 2 * neg_s((log_s,)) + neg_s((log_s - h,))) / (h * h)
+            slowdown_se[0] = 1 / math.sqrt(d2) if d2 > 0 else math.nan
 
     # Starting values: each category's times fitted on the waits stalling cannot touch
     # (other parties, after enforcement) when there are enough, else on all of them.
@@ -658,13 +663,12 @@ def _fit_times(
                 post[k] = 1 / (1 + math.exp(-logit)) if logit > -700 else 0.0
             if max((abs(a - b) for a, b in zip(old, post, strict=True)), default=0) < 1e-4:
                 break
-        stall_n = sum(1 for k in range(n_companies))
-        se_pi = math.sqrt(pi * (1 - pi) / stall_n)
+        se_pi = math.sqrt(pi * (1 - pi) / n_companies)
         estimates.append(
             Estimate(
                 "stall_probability",
                 pi,
-                stall_n,
+                n_companies,
                 se_pi,
                 max(0.0, pi - _Z95 * se_pi),
                 min(1.0, pi + _Z95 * se_pi),
@@ -672,12 +676,16 @@ def _fit_times(
             )
         )
         n1i = round(n1)
+        se_s = slowdown_se[0]
         estimates.append(
             Estimate(
                 "stall_slowdown",
                 slowdown,
                 n1i,
-                note="EM: the ratio of a stalling company's times to rectify",
+                None if math.isnan(se_s) else se_s,
+                None if math.isnan(se_s) else slowdown * math.exp(-_Z95 * se_s),
+                None if math.isnan(se_s) else slowdown * math.exp(_Z95 * se_s),
+                "EM: the ratio of a stalling company's times to rectify (se of its log)",
             )
         )
         se1 = math.sqrt(p_sr * (1 - p_sr) / n1) if n1 else math.nan
@@ -881,6 +889,10 @@ def calibrate(
     else:
         kept["recheck_fail_rate"] = "no re-check in the history"
     params, post, ses = _fit_times(spells, base, len(companies), estimates)
+    fitted = {e.name for e in estimates}
+    for name in ("stall_probability", "stall_slowdown", "stall_refusal_probability"):
+        if name not in fitted and name not in kept:
+            kept[name] = "no deadline set for a property company of the population"
     rectify = dict(base.rectify_working_days)
     for cat, (median, sigma) in sorted(params.items()):
         n = sum(sum(counts.values()) for (c, _), counts in spells.times.items() if c == cat) + sum(
