@@ -327,6 +327,12 @@ class TicketState:
     new_community: bool | None = None
     """Whether the report said the community is new (新建), as reported (R-ROUTE-SIGN)."""
 
+    def _repr_html_(self) -> str:
+        """The state as an HTML table in a notebook (every value escaped)."""
+        from fireflow._html import ticket_html  # noqa: PLC0415
+
+        return ticket_html(self)
+
     def to_data(self) -> dict[str, Any]:
         """JSON-compatible data."""
         out: dict[str, Any] = {}

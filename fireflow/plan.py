@@ -574,6 +574,12 @@ class Plan(_Model):
         key = _CANONICAL_KEY.get(rule)
         return rule if key is None else str(getattr(self.engine_rules, key))
 
+    def _repr_html_(self) -> str:
+        """The plan as HTML tables in a notebook (phases, deadlines, categories; escaped)."""
+        from fireflow._html import plan_html  # noqa: PLC0415
+
+        return plan_html(self)
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Plan:
         """A copy (pydantic's); cached lookups and the calendar are rebuilt for it."""
         copy = super().model_copy(update=update, deep=deep)

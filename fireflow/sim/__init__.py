@@ -7,6 +7,9 @@ through the real :func:`~fireflow.ticket.decide` and
 :func:`generate_population`) and a :class:`Behaviour`; output: a
 :class:`SimResult` with timelines, KPIs, the event log and plots.  Sweeps over
 seeds and scenarios run on local processes or on Dask (:func:`sweep`).
+:func:`calibrate` fits the behaviour to a real or simulated event log, and
+:mod:`fireflow.sim.log` writes a run's log as a store that the document
+commands (dossier, forms, report status) read.
 
 Importing this package needs neither pandas nor matplotlib; the tables and
 plots do (``pip install 'fireflow[sim]'``).
@@ -18,6 +21,7 @@ plots do (``pip install 'fireflow[sim]'``).
 """
 
 from fireflow.sim.behaviour import Behaviour
+from fireflow.sim.calibrate import Calibration, Estimate, calibrate
 from fireflow.sim.engine import simulate, stream
 from fireflow.sim.population import (
     Community,
@@ -33,11 +37,14 @@ from fireflow.sim.sweep import Scenario, plan_overrides, shorten_phase, summaris
 __all__ = [
     "KPI_LABELS",
     "Behaviour",
+    "Calibration",
     "Community",
+    "Estimate",
     "Population",
     "PopulationParams",
     "Scenario",
     "SimResult",
+    "calibrate",
     "compare",
     "generate_population",
     "load_population",

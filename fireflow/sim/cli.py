@@ -7,20 +7,30 @@ population and writes into ``./fireflow-out``: ``index.html`` (the KPI table,
 the reports, the escalations and the plots), ``timeline.csv``,
 ``timeline_by_town.csv``, ``kpis.csv`` and the PNG plots.
 
+``--store PATH`` and ``--log PATH`` also write the run's event log (a verified
+SQLite store with ``PATH.checkpoint.json``; JSON lines) and put ``towns.json``
+and ``submissions.jsonl`` into ``--out``: the input of ``fireflow dossier``,
+``fireflow forms`` and ``fireflow report status`` (:mod:`fireflow.sim.log`).
+``--calibrate-from STORE`` fits the behaviour to a verified store (and
+``--calibrate-submissions``), prints the fit and simulates with it
+(:func:`fireflow.sim.calibrate`).
+
 Limits: ``--communities`` is at most :data:`MAX_COMMUNITIES` (a run takes
 about 3 ms per community, so the largest run takes under a minute, and says
 so before it starts); ``--seed`` is a whole number in ``0..2**63-1``.
 
 Exit codes: 0 success, 1 a missing extra or a bad input (plan, population,
-an ``--out`` that cannot be written), 2 a usage error (including a number
+an ``--out`` or ``--store`` that cannot be written, a store that does not
+verify), 2 a usage error (including a number
 outside its limit).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -29,9 +39,14 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from fireflow import output
-from fireflow._console import fail, run_app
-from fireflow.errors import FireflowError
+from fireflow._console import EXIT_USAGE, fail, run_app
+from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.text import escape_for_terminal
+
+if TYPE_CHECKING:
+    from fireflow.plan import Plan
+    from fireflow.sim.calibrate import Calibration
+    from fireflow.sim.population import Population
 
 __all__ = ["MAX_COMMUNITIES", "MAX_SEED", "MISSING_EXTRA", "app", "main", "simulate_command"]
 
@@ -96,6 +111,39 @@ def simulate_command(
             help="Estimate years with no holiday data (weekends and fixed holidays; marked 估算).",
         ),
     ] = False,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="Also write the event log as a fireflow SQLite store here, with its checkpoint "
+            "(PATH.checkpoint.json), and towns.json and submissions.jsonl in --out: the input of "
+            "dossier, forms and report status. Replaces only a simulated store.",
+        ),
+    ] = None,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log",
+            help="Also write the event log as JSON lines here (and towns.json, submissions.jsonl "
+            "in --out).",
+        ),
+    ] = None,
+    calibrate_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibrate-from",
+            help="Fit the behaviour model to this fireflow SQLite store (verified first) and "
+            "simulate with it; the population is the one simulated.",
+        ),
+    ] = None,
+    calibrate_submissions: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibrate-submissions",
+            help="With --calibrate-from: the reports handed in (JSON lines of Submission), "
+            "to fit report lateness.",
+        ),
+    ] = None,
 ) -> None:
     """推演 Simulate the campaign and write a report (what-if simulator)."""
     missing = _missing()
@@ -103,12 +151,19 @@ def simulate_command(
         raise fail(MISSING_EXTRA)
     from fireflow.plan import load_plan  # noqa: PLC0415
     from fireflow.sim import generate_population, load_population, simulate  # noqa: PLC0415
+    from fireflow.sim import log as sim_log  # noqa: PLC0415
 
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
     if out.exists() and not out.is_dir():
         raise fail(f"--out: {out} exists and is not a folder (应为文件夹)")
     try:
         output.check_folder(out)  # a link or a file as --out is refused before simulating
+        if store is not None:  # in --out (made below) or in an existing folder
+            sim_log.check_store_destination(store, folder_later=_in_folder(store, out))
+        if log is not None:
+            output.check_destination(log, create_folders=_in_folder(log, out))
+        if calibrate_submissions is not None and calibrate_from is None:
+            raise fail("--calibrate-submissions needs --calibrate-from", EXIT_USAGE)
         the_plan = load_plan(plan)
         if provisional:
             the_plan = the_plan.provisional()
@@ -117,6 +172,10 @@ def simulate_command(
             if population is not None
             else generate_population(communities, seed=seed)
         )
+        behaviour = None
+        if calibrate_from is not None:
+            fit = _calibrate(console, calibrate_from, calibrate_submissions, the_plan, pop)
+            behaviour = fit.behaviour
         if len(pop) >= _SLOW_FROM:
             typer.echo(
                 f"推演 {len(pop)} 个小区约需 {len(pop) * 3 // 1000 + 1} 秒以上 "
@@ -141,7 +200,7 @@ def simulate_command(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done)
 
-            result = simulate(the_plan, pop, seed=seed, progress=progress)
+            result = simulate(the_plan, pop, behaviour, seed=seed, progress=progress)
         table = Table(title="指标 KPIs")
         for col in ("指标", "KPI", "值 Value"):
             table.add_column(col, justify="right" if col.startswith("值") else "left")
@@ -152,11 +211,67 @@ def simulate_command(
             table.add_row(zh, en, format_kpi(key, value))
         console.print(table)
         index = result.write_report(out)
+        if store is not None:
+            cp = sim_log.write_store(result, store)
+            console.print(
+                f"事件库 store: {_safe(str(store))} ({cp.count} 条事件 events, "
+                f"{cp.tickets} 个工单 tickets; 检查点 checkpoint "
+                f"{_safe(str(sim_log.checkpoint_path(store)))})"
+            )
+        if log is not None:
+            sim_log.write_jsonl(result, log)
+            console.print(f"事件日志 event log: {_safe(str(log))}")
+        if store is not None or log is not None:
+            sim_log.write_towns(result, out / "towns.json")
+            sim_log.write_submissions(result, out / "submissions.jsonl")
     except FireflowError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
     console.print(f"报告 report: {index}")
+
+
+def _in_folder(path: Path, folder: Path) -> bool:
+    """Is ``path`` a file directly in ``folder`` (which the command makes)?"""
+    return Path(os.path.abspath(path)).parent == Path(os.path.abspath(folder))
+
+
+def _calibrate(
+    console: Console, store: Path, submissions: Path | None, plan: Plan, population: Population
+) -> Calibration:
+    """Fit the behaviour to a verified store (and submissions); print the fit."""
+    from fireflow._input import iter_json_lines  # noqa: PLC0415
+    from fireflow.rules.reporting import Submission  # noqa: PLC0415
+    from fireflow.sim.calibrate import calibrate  # noqa: PLC0415
+    from fireflow.store.errors import VerificationFailed  # noqa: PLC0415
+
+    subs = None
+    if submissions is not None:
+        subs = []
+        for n, data in iter_json_lines(submissions, "calibrate_submissions"):
+            try:
+                subs.append(Submission.from_data(data))
+            except FireflowError as exc:
+                raise InvalidArgument(
+                    "calibrate_submissions", f"{submissions}:{n}: {exc}"
+                ) from None
+    try:
+        fit = calibrate(store, plan, population=population, submissions=subs)
+    except VerificationFailed as exc:
+        raise fail(
+            f"--calibrate-from: {escape_for_terminal(str(store))} does not verify "
+            f"(事件库未通过校验): {exc}"
+        ) from None
+    table = Table(title=f"校准 calibration from {_safe(str(store))}")
+    for col in ("设定 setting", "值 value", "n", "se", "95%"):
+        table.add_column(col)
+    for row in fit.rows():
+        table.add_row(*(_safe(str(c)) for c in row))
+    console.print(table)
+    console.print(
+        "保留默认 kept (not identified by a log): " + _safe(", ".join(fit.not_identified))
+    )
+    return fit
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

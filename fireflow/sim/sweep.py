@@ -76,6 +76,11 @@ class Scenario:
     behaviour: Behaviour = attrs.field(factory=Behaviour)
     plan: Plan | None = attrs.field(default=None, eq=False, hash=False)
 
+    def _repr_html_(self) -> str:
+        from fireflow._html import scenario_html  # noqa: PLC0415
+
+        return scenario_html(self)
+
 
 def _steps(path: str) -> list[str]:
     if not _PATH.fullmatch(path):
