@@ -35,7 +35,6 @@ KPI definitions (all counts are tickets unless said otherwise):
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import math
 import os
@@ -48,7 +47,7 @@ import attrs
 
 from fireflow import output
 from fireflow.errors import InvalidArgument
-from fireflow.events import Event, canonical_bytes, event_to_data
+from fireflow.events import Event, event_to_data
 from fireflow.plan import Deadline, Plan
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.population import Population
@@ -196,7 +195,7 @@ class SimResult:
     seed: int
     dates: list[date]
     active: list[bool]
-    states: list[TicketState]
+    states: list[TicketState] | None
     ticket_town: array[int]
     ticket_report_day: array[int]
     ticket_archived_day: array[int]
@@ -221,38 +220,37 @@ class SimResult:
     def __repr__(self) -> str:
         return (
             f"<SimResult {self.name!r}: plan {self.plan.id}, {len(self.population)} communities, "
-            f"seed {self.seed}, {len(self.states)} tickets, {self.n_events} events>"
+            f"seed {self.seed}, {len(self.ticket_town)} tickets, {self.n_events} events>"
         )
 
     # ------------------------------------------------------------------ raw
     @property
     def tickets(self) -> list[TicketState]:
-        """Every ticket's final state, in the order they were recorded."""
+        """Every ticket's final state, town by town in the order they were recorded.
+
+        Kept when the run kept its log (``log="keep"``).
+        """
+        if self.states is None:
+            raise InvalidArgument("log", "this run kept no ticket states (log='keep' keeps them)")
         return self.states
 
     def log_digest(self) -> str:
-        """SHA-256 (hex) of the canonical bytes of every event, concatenated in log order.
+        """SHA-256 (hex) of the event log: of the towns' SHA-256 digests, in town order.
 
-        Available when the run kept the events (``log="keep"``) or hashed them
-        (``log="digest"``).
+        Each town's digest is over the canonical bytes of its events, concatenated
+        in log order (see :mod:`fireflow.sim.engine`).  Available when the run
+        kept the events (``log="keep"``) or hashed them (``log="digest"``).
         """
-        if self.digest is not None:
-            return self.digest
-        if self.events is None:
+        if self.digest is None:
             raise InvalidArgument("log", "this run kept no event log (log='none')")
-        h = hashlib.sha256()
-        for e in self.events:
-            h.update(canonical_bytes(e))
-        return h.hexdigest()
+        return self.digest
 
     # ------------------------------------------------------------------ KPIs
     @functools.cached_property
     def kpis(self) -> dict[str, int | float]:
         """The KPIs (keys of :data:`KPI_LABELS`), plain numbers; NaN where undefined."""
-        final = dict.fromkeys(STATES, 0)
-        for s in self.states:
-            final[s.state] += 1
-        n = len(self.states)
+        final = dict(zip(STATES, self.daily[-1], strict=True))
+        n = len(self.ticket_town)
         kc = self.kind_counts
         archived_days = [
             a - r
@@ -576,7 +574,7 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 <h1>{e(title)}</h1>
 <p>{e(self.plan.district.zh)} {e(self.plan.district.en)} · plan {e(self.plan.id)} ·
 population: {e(self.population.source)} · seed {self.seed} ·
-{len(self.states)} tickets, {self.n_events} events</p>
+{len(self.ticket_town)} tickets, {self.n_events} events</p>
 <h2>指标 KPIs</h2>
 {self.summary_html()}
 <h2>报送 Reports due and late</h2>
