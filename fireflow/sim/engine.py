@@ -27,8 +27,8 @@ numbers one process draws.  Each community has four counter-based streams
 (``arrivals``, ``fate``, ``recheck``, ``spotcheck``: SplitMix64, keyed with
 SHA-256 of the seed and the community's id); a town's inspection order sorts its
 communities by SHA-256 of (seed, ``order``, id); a company stalls when the
-SHA-256 of (seed, ``companies``, name) says so; the district-wide report
-submissions draw from the :class:`random.Random` stream ``reports``.  Nothing
+SHA-256 of (seed, ``companies``, name) says so; a report obligation is sent late
+when SHA-256 of (seed, ``reports``, report, town, community) says so.  Nothing
 reads the wall clock, the global ``random`` or the iteration order of a set: the
 same inputs and seed give the same event log, byte for byte.
 
@@ -145,7 +145,10 @@ _REASON = {
 
 
 def stream(seed: int, name: str) -> random.Random:
-    """The random stream ``name`` of a run with ``seed``: the same in every process.
+    """A named :class:`random.Random` stream of ``seed``: the same in every process.
+
+    The simulator itself draws per community (:func:`uniform_stream`); this
+    stays for callers that want a stream of their own derived from a run's seed.
 
     >>> stream(1, "fate").random() == stream(1, "fate").random()
     True
@@ -1006,60 +1009,76 @@ class _Run:
             }
 
     # ================================================================ reports
-    def reports(self) -> tuple[list[ReportRecord], list[EscalationRecord]]:
-        """Simulated submissions of every report obligation (六(六)), judged by the rules.
+    def reports(self) -> tuple[list[ReportRecord], list[list[EscalationRecord]]]:
+        """Simulated submissions of the report obligations (六(六)) of this run's towns.
 
         :func:`~fireflow.rules.reporting.obligations` lists them (the ledger per
         community, the others per town); each is sent the active day before its
-        due day, or late with ``report_late_probability``;
-        :func:`~fireflow.rules.reporting.status` judges them at the end of the
-        campaign and :func:`~fireflow.rules.reporting.report_escalations` says
-        which go to the efficiency office (R-ESC-OFFICIAL).
+        due day, or late with ``report_late_probability`` (one draw per
+        obligation, from SHA-256 of the seed, the report, the town and the
+        community); :func:`~fireflow.rules.reporting.status` judges them at the
+        end of the campaign and :func:`~fireflow.rules.reporting.report_escalations`
+        says which go to the efficiency office (R-ESC-OFFICIAL).  Returns one
+        record per report of the plan and the escalations per town of the run.
         """
-        rng = stream(self.seed, "reports")
         b = self.b
         t = b.action_time
-        towns: dict[str, list[str]] = {town: [] for town in self.towns}
-        for c in self.population.communities:
-            towns[c.town].append(c.id)
+        towns: dict[str, list[str]] = {self.towns[town]: [] for town in self.shard_towns}
+        for c in self.shard_comms:
+            community = self.population.communities[c]
+            towns[community.town].append(community.id)
         fixed = {d.id: d for d in self.plan.deadlines_fixed}
+        contents = {i: tuple(c.zh for c in d.contents) for i, d in fixed.items()}
+        lo, hi = b.report_late_working_days
+        sent_at: dict[tuple[date, int], datetime] = {}
+        actors: dict[str, Actor] = {}
         submissions: list[reporting.Submission] = []
-        obligations = reporting.obligations(self.plan, towns, self.cal)
+        obligations = reporting.obligations(self.plan, towns, self.cal) if towns else []
         for o in obligations:
-            if rng.random() < b.report_late_probability:
-                n = rng.randint(*b.report_late_working_days)
-                sent = o.due + timedelta(days=n)
-                if not b.work_on_rest_days:
-                    sent = self.cal.deadline(o.due, n, "working")
-            else:
-                sent = o.due - timedelta(days=1)
-                if not b.work_on_rest_days:
-                    sent = self.cal.previous_working_day(o.due, include=False)
-            spec = fixed.get(o.report_id)
+            name = f"{o.report_id}/{o.town}/{o.community or ''}"
+            digest = hashlib.sha256(f"fireflow.sim/{self.seed}/reports/{name}".encode()).digest()
+            late = (int.from_bytes(digest[:8], "big") >> 11) * _TO_UNIT < b.report_late_probability
+            n = lo + int((int.from_bytes(digest[8:16], "big") >> 11) * _TO_UNIT * (hi - lo + 1))
+            key = (o.due, n if late else 0)
+            when = sent_at.get(key)
+            if when is None:
+                if late:
+                    sent = o.due + timedelta(days=n)
+                    if not b.work_on_rest_days:
+                        sent = self.cal.deadline(o.due, n, "working")
+                else:
+                    sent = o.due - timedelta(days=1)
+                    if not b.work_on_rest_days:
+                        sent = self.cal.previous_working_day(o.due, include=False)
+                when = sent_at[key] = datetime(
+                    sent.year, sent.month, sent.day, t.hour, t.minute, tzinfo=self.tz
+                )
+            by = actors.get(o.senders[0])
+            if by is None:
+                by = actors[o.senders[0]] = Actor(o.senders[0])
             submissions.append(
                 reporting.Submission(
                     report_id=o.report_id,
                     town=o.town,
                     community=o.community,
-                    submitted_at=datetime(
-                        sent.year, sent.month, sent.day, t.hour, t.minute, tzinfo=self.tz
-                    ),
-                    by=Actor(o.senders[0]),
-                    contents=tuple(c.zh for c in spec.contents) if spec is not None else (),
+                    submitted_at=when,
+                    by=by,
+                    contents=contents.get(o.report_id, ()),
                 )
             )
         end = self.cal.due_instant(self.plan.end)
-        statuses = reporting.status(self.plan, towns, submissions, end, self.cal)
+        statuses = reporting.status(self.plan, towns, submissions, end, self.cal) if towns else []
         counts: dict[str, dict[str, int]] = {}
         for st in statuses:
             per = counts.setdefault(st.obligation.report_id, {})
             per[st.state] = per.get(st.state, 0) + 1
         last = self.n_days - 1
-        escalations: list[EscalationRecord] = []
+        town_ix = {town: i for i, town in enumerate(self.towns)}
+        escalations: list[list[EscalationRecord]] = [[] for _ in self.towns]
         for esc in reporting.report_escalations(self.plan, statuses):
             day = min(last, max(0, (self._due_of(esc.report_id) - self.start).days))
             subject = f"{esc.report_id}@{esc.town}" + (f"/{esc.community}" if esc.community else "")
-            escalations.append(
+            escalations[town_ix[esc.town]].append(
                 EscalationRecord(day, -1, subject, esc.kind, esc.rule, esc.targets, "notice")
             )
         out: list[ReportRecord] = []
@@ -1078,7 +1097,7 @@ class _Run:
                     d.rules,
                 )
             )
-        return out, escalations
+        return out, [escalations[town] for town in self.shard_towns]
 
     def _due_of(self, report_id: str) -> date:
         return next(d.due for d in self.plan.deadlines(self.cal) if d.id == report_id)

@@ -13,8 +13,9 @@ merged the same way.
 
 District-wide parts:
 
-* the report obligations (六(六)) and their submissions do not depend on any
-  ticket: the parent computes them once;
+* the report obligations (六(六)) are per town (the ledger per community) and
+  their submissions draw per obligation: each shard judges its towns' and the
+  merge adds the counts up;
 * the spot-check draw (五(四)) depends only on the communities and the seed,
   unless the plan's draw base is ``with_problems`` (the communities that have a
   ticket when the spot check starts).  Then each shard first runs up to the
@@ -25,7 +26,8 @@ District-wide parts:
 
 What a shard sends back is a summary: per town its ticket count, the tickets'
 report and filing days, its SHA-256 digest of the town's events, its
-escalations and spot checks, and the day-by-day counts.  Events and final
+escalations and spot checks, its report obligations' counts, and the
+day-by-day counts.  Events and final
 ticket states travel only with ``log="keep"``.
 
 >>> from fireflow import load_plan
@@ -58,7 +60,7 @@ from fireflow.plan import Plan
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.engine import LogMode, _cyclic_gc_paused, _Run, stalling_companies
 from fireflow.sim.population import Population
-from fireflow.sim.result import EscalationRecord, SimResult, SpotCheckRecord
+from fireflow.sim.result import EscalationRecord, ReportRecord, SimResult, SpotCheckRecord
 from fireflow.ticket import TicketState
 
 __all__ = [
@@ -104,6 +106,8 @@ class ShardOutput:
     stale_actions: int
     inspections: int
     inspections_third_party: int
+    reports: list[ReportRecord] = attrs.field(factory=list)
+    report_escalations: list[list[EscalationRecord]] = attrs.field(factory=list)
     with_tickets: list[int] | None = None
 
 
@@ -121,6 +125,11 @@ def run_shard(
 ) -> ShardOutput:
     """Run the towns ``towns`` (indices in ``population.towns``) of one campaign."""
     run = _Run(plan, population, behaviour, seed, log, towns, has_problems)
+    if stop_at_spot_check:
+        reports: list[ReportRecord] = []
+        report_escalations: list[list[EscalationRecord]] = []
+    else:  # independent of the tickets: done first, while memory is low
+        reports, report_escalations = run.reports()
     with _cyclic_gc_paused():
         run.run(progress, stop_at_spot_check=stop_at_spot_check)
     if stop_at_spot_check:
@@ -148,6 +157,8 @@ def run_shard(
         stale_actions=run.stale_actions,
         inspections=run.inspections,
         inspections_third_party=run.inspections_third_party,
+        reports=reports,
+        report_escalations=report_escalations,
     )
 
 
@@ -230,8 +241,6 @@ def merge(
     *,
     name: str,
     log: LogMode,
-    reports: Any,
-    report_escalations: list[EscalationRecord],
 ) -> SimResult:
     """Merge the shards of one campaign into one result (any order of ``outputs``).
 
@@ -254,7 +263,9 @@ def merge(
     ticket_town = array("i")
     report_day = array("i")
     archived_day = array("i")
-    escalations = list(report_escalations)
+    escalations = [
+        e for t in range(n_towns) for e in outputs[owner[t][0]].report_escalations[owner[t][1]]
+    ]
     spot_checked: list[SpotCheckRecord] = []
     digests: list[bytes] = []
     for t in range(n_towns):
@@ -283,6 +294,15 @@ def merge(
     for out in outputs:
         for k, v in out.kind_counts.items():
             kinds[k] = kinds.get(k, 0) + v
+    reports = [
+        first._replace(
+            senders=sum(out.reports[i].senders for out in outputs),
+            on_time=sum(out.reports[i].on_time for out in outputs),
+            late=sum(out.reports[i].late for out in outputs),
+            missing=sum(out.reports[i].missing for out in outputs),
+        )
+        for i, first in enumerate(outputs[0].reports)
+    ]
     dossier: dict[str, int] | None = None
     if frame.dossier is not None and outputs[0].dossier_stats is not None:
         dossier = {}
@@ -440,7 +460,6 @@ def simulate_sharded(
         raise InvalidArgument("workers", f"expected a whole number of at least 1, got {workers!r}")
     if workers is not None and workers > MAX_SHARD_WORKERS:
         raise InvalidArgument("workers", f"at most {MAX_SHARD_WORKERS}, got {workers}")
-    reports, report_escalations = frame.reports()
     if partition is not None:
         parts = _check_partition(partition, len(frame.towns))
     else:
@@ -489,14 +508,7 @@ def simulate_sharded(
     outputs = one_pass(has_problems, False)
     if progress is not None and (len(parts) > 1 or client is not None or (workers or 1) > 1):
         progress(frame.n_days, frame.n_days)
-    return merge(
-        frame,
-        outputs,
-        name=name,
-        log=log,
-        reports=reports,
-        report_escalations=report_escalations,
-    )
+    return merge(frame, outputs, name=name, log=log)
 
 
 def _plan_json(plan: Plan) -> str:
