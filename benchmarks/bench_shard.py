@@ -69,6 +69,7 @@ class WorkerPeaks:
         self.psutil = psutil
         self.me = psutil.Process()
         self.peaks = {}
+        self.cpu = {}
         self.skip = skip_names
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
@@ -79,11 +80,13 @@ class WorkerPeaks:
                 try:
                     rss = child.memory_info().rss
                     cmd = " ".join(child.cmdline())
+                    times = child.cpu_times()
                 except self.psutil.Error:
                     continue
                 if any(s in cmd for s in self.skip) or "resource_tracker" in cmd:
                     continue
                 self.peaks[child.pid] = max(self.peaks.get(child.pid, 0), rss)
+                self.cpu[child.pid] = times.user + times.system
             self.stop.wait(0.05)
 
     def __enter__(self):
@@ -121,17 +124,22 @@ def child(tickets, config):
         if n > 1:
             kwargs["workers"] = n
     before = current_rss()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     with WorkerPeaks() as peaks:
         t0 = time.perf_counter()
         result = simulate(plan, population, behaviour, seed=SEED, log="digest", **kwargs)
         seconds = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    parent_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     parent_peak = maxrss_bytes()
     if client is not None:
         client.close()
         cluster.close()
-    workers = sorted(peaks.peaks.values(), reverse=True)
-    # Dask also starts a worker per process; keep the n largest (the ones that ran shards)
-    workers = workers[:n] if n > 1 or client is not None else []
+    # keep the n busiest processes (the ones that ran shards)
+    busiest = sorted(peaks.cpu, key=peaks.cpu.get, reverse=True)
+    busiest = busiest[:n] if n > 1 or client is not None else []
+    workers = [peaks.peaks[p] for p in busiest]
+    worker_cpu = [peaks.cpu[p] for p in busiest]
     print(
         json.dumps(
             {
@@ -146,6 +154,11 @@ def child(tickets, config):
                 "parent_peak": parent_peak,
                 "parent_growth": parent_peak - before,
                 "worker_peaks": workers,
+                "parent_cpu": parent_cpu,
+                "worker_cpu": worker_cpu,
+                # the critical path in CPU seconds: the parent's own work plus the busiest
+                # worker (on a machine others share, CPU time is steadier than wall time)
+                "critical_cpu": parent_cpu + max(worker_cpu, default=0.0),
                 "digest": result.log_digest(),
             }
         )
@@ -175,6 +188,7 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--only", help="SIZE:CONFIG, e.g. 1000000:2 (configs 1, 2, dask2)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--merge", nargs="+", help="JSON files of earlier --only runs to report")
     args = parser.parse_args(argv)
     if args.child:
         child(int(args.child[0]), args.child[1])
@@ -187,11 +201,18 @@ def main(argv=None):
             return 2
         plan = [(int(size), config)]
     load = os.getloadavg()
-    runs = [run_child(t, c) for t, c in plan]
+    if args.merge:
+        runs = []
+        for path in args.merge:
+            with open(path, encoding="utf-8") as f:
+                runs.extend(json.load(f)["runs"])
+    else:
+        runs = [run_child(t, c) for t, c in plan]
     by = {(r["target"], r["config"]): r for r in runs}
     for r in runs:
         one = by.get((r["target"], "1"))
         r["speedup"] = one["seconds"] / r["seconds"] if one else None
+        r["cpu_speedup"] = one["critical_cpu"] / r["critical_cpu"] if one else None
     growth = {}
     for config in ("1", "2"):
         small, big = by.get((100_000, config)), by.get((1_000_000, config))
@@ -206,14 +227,17 @@ def main(argv=None):
     estimate = None
     two = by.get((1_000_000, "2"))
     if two:
-        # per-shard cost from the 2-worker 1M run: every worker busy for the whole run
-        us_per_event_per_worker = two["seconds"] * 2 / two["events"] * 1e6
+        # per-shard cost from the 2-worker 1M run: the busiest worker's CPU seconds per
+        # event of its half; the parent's own work (the merge) grows with the tickets
+        half = two["events"] / 2
+        us_cpu = max(two["worker_cpu"], default=two["seconds"]) / half * 1e6
         events_4m = two["events"] * 4_000_000 / two["tickets"]
         estimate = {
             "tickets": 4_000_000,
             "workers": 16,
-            "us_per_event_per_worker": us_per_event_per_worker,
-            "seconds": events_4m / 16 * us_per_event_per_worker / 1e6,
+            "us_per_event_per_worker": us_cpu,
+            "parent_seconds": two["parent_cpu"] * 4,
+            "seconds": events_4m / 16 * us_cpu / 1e6 + two["parent_cpu"] * 4,
         }
     out = {
         "benchmark": "fireflow.sim.simulate sharded by town, log='digest'",
@@ -231,13 +255,18 @@ def main(argv=None):
     else:
         print(f"{out['machine']}, Python {out['python']}, load before {load[0]:.2f} {load[1]:.2f}")
         head = f"{'target':>10} {'config':>6} {'tickets':>10} {'events':>11} {'seconds':>8}"
-        print(f"{head} {'events/s':>9} {'speed-up':>8} {'parent':>9} {'+growth':>9}  workers")
+        print(
+            f"{head} {'events/s':>9} {'speed-up':>8} {'cpu s':>7} {'cpu x':>6} {'parent':>9} "
+            f"{'+growth':>9}  workers (peak RSS)"
+        )
         for r in runs:
             sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
+            cs = f"{r['cpu_speedup']:.2f}x" if r["cpu_speedup"] else "-"
             ws = ", ".join(mib(w) for w in r["worker_peaks"]) or "-"
             print(
                 f"{r['target']:>10,} {r['config']:>6} {r['tickets']:>10,} {r['events']:>11,} "
                 f"{r['seconds']:>8.1f} {r['events_per_second']:>9,.0f} {sp:>8} "
+                f"{r['critical_cpu']:>7.1f} {cs:>6} "
                 f"{mib(r['parent_peak']):>9} {mib(r['parent_growth']):>9}  {ws}"
             )
         for config, g in growth.items():
@@ -245,7 +274,8 @@ def main(argv=None):
         if estimate:
             print(
                 f"paper estimate: 4M tickets on 16 workers ~ {estimate['seconds']:.0f} s "
-                f"({estimate['us_per_event_per_worker']:.1f} us/event per worker)"
+                f"({estimate['us_per_event_per_worker']:.1f} CPU us/event per worker, "
+                f"{estimate['parent_seconds']:.0f} s in the parent)"
             )
         print(f"digests agree across configurations: {digests_agree}")
         print(f"load after: {out['load_after'][0]:.2f}")
