@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import statistics
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from fireflow import InvalidArgument, load_plan
 from fireflow.events import canonical_bytes
 from fireflow.sim import Behaviour, generate_population, plan_overrides, simulate
-from fireflow.sim.engine import STREAMS, _Uniforms, uniform_stream
+from fireflow.sim.engine import STREAMS, _pick, _Uniforms, uniform_stream
 from fireflow.sim.shard import simulate_sharded, split_towns
 
 PLAN = load_plan("changle-2022")
@@ -205,3 +206,30 @@ def test_cli_workers_option(tmp_path):
     assert (tmp_path / "out" / "index.html").is_file()
     one = simulate(PLAN, generate_population(40, seed=3), seed=3)
     assert f"{one.kpis['events']:,}" in proc.stdout or str(one.kpis["events"]) in proc.stdout
+
+
+class _Fixed(random.Random):
+    """A Random whose ``random()`` returns the given number."""
+
+    def __init__(self, u: float) -> None:
+        super().__init__(0)
+        self.u = u
+
+    def random(self) -> float:
+        return self.u
+
+
+@given(
+    weights=st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=8).filter(
+        lambda w: sum(w) > 0
+    ),
+    u=st.floats(0, 1, exclude_max=True),
+)
+def test_pick_is_what_random_choices_picks(weights, u):
+    cum = []
+    total = 0.0
+    for w in weights:
+        total += w
+        cum.append(total)
+    expected = _Fixed(u).choices(range(len(weights)), cum_weights=cum)[0]
+    assert _pick(cum, u) == expected
