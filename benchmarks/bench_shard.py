@@ -14,7 +14,7 @@ log="digest", workers=...)`` (or ``client=`` for the Dask LocalCluster of 2
 processes, started before the clock starts), the garbage collector on.
 
 Memory: the child's (the parent's) peak resident set is ``ru_maxrss``; each
-worker's peak is sampled every 50 ms with psutil (the child's descendants;
+worker's peak is sampled every 250 ms with psutil (the child's descendants;
 Dask's nanny processes are left out).  ``parent growth`` is the parent's peak
 minus its resident set before the call (the population and the plan are the
 caller's).  Every run's log digest is printed: a size's digests must agree
@@ -70,6 +70,8 @@ class WorkerPeaks:
         self.me = psutil.Process()
         self.peaks = {}
         self.cpu = {}
+        self.names = {}
+        self.own_cpu = 0.0  # this sampling thread's CPU seconds (not the parent's work)
         self.skip = skip_names
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
@@ -78,8 +80,10 @@ class WorkerPeaks:
         while not self.stop.is_set():
             for child in self.me.children(recursive=True):
                 try:
+                    cmd = self.names.get(child.pid)
+                    if cmd is None:
+                        cmd = self.names[child.pid] = " ".join(child.cmdline())
                     rss = child.memory_info().rss
-                    cmd = " ".join(child.cmdline())
                     times = child.cpu_times()
                 except self.psutil.Error:
                     continue
@@ -87,7 +91,8 @@ class WorkerPeaks:
                     continue
                 self.peaks[child.pid] = max(self.peaks.get(child.pid, 0), rss)
                 self.cpu[child.pid] = times.user + times.system
-            self.stop.wait(0.05)
+            self.own_cpu = time.thread_time()
+            self.stop.wait(0.25)
 
     def __enter__(self):
         self.thread.start()
@@ -131,6 +136,7 @@ def child(tickets, config):
         seconds = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     parent_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    parent_cpu -= peaks.own_cpu  # the sampler's own reading of /proc is not the run's work
     parent_peak = maxrss_bytes()
     if client is not None:
         client.close()
