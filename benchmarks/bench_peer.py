@@ -29,8 +29,8 @@ Sections (best of 3, the sides taking turns; gc off while timing):
 2. whole-log replay: every event in the global order, decoded and folded into
    every ticket's state (``store.read_all`` / ``recorder.select_notifications``
    in pages of 1,000);
-3. per-ticket loads: ``store.read`` / ``recorder.select_events`` of 2,000
-   tickets (every ``n``-th), decoded and folded;
+3. per-ticket loads: ``store.read`` / ``recorder.select_events`` of about
+   2,000 tickets (every ``n``-th), decoded and folded;
 4. single appends: ``FIREFLOW_BENCH_PEER_SINGLE`` events (default 2,000), one
    call and one commit each.
 
