@@ -104,7 +104,7 @@ def child(tickets, seed):
     result = simulate(plan, population, behaviour, seed=seed, log="none")
     seconds = time.perf_counter() - t0
     after = maxrss_bytes()
-    n = len(result.tickets)
+    n = len(result.ticket_town)
     print(
         json.dumps(
             {
@@ -132,7 +132,7 @@ def profile(tickets, seed, top=25):
     prof.disable()
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
-    print(f"{len(result.tickets):,} tickets, {result.n_events:,} events (under cProfile)")
+    print(f"{len(result.ticket_town):,} tickets, {result.n_events:,} events (under cProfile)")
     for key in ("tottime", "cumulative"):
         out.seek(0)
         out.truncate()

@@ -59,3 +59,15 @@ def test_floor_benchmark_runs_and_bad_settings_are_refused():
     bad = run("bench_floor.py", FIREFLOW_BENCH_FLOOR_CALLS="zero")
     assert bad.returncode == 2
     assert "FIREFLOW_BENCH_FLOOR_CALLS" in bad.stderr
+
+
+def test_shard_benchmark_quick_runs_every_configuration_with_one_digest():
+    out = run("bench_shard.py", "--quick", "--json")
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert [r["config"] for r in res["runs"]] == ["1", "2", "dask2"]
+    assert res["digests_agree"] is True
+    assert len({r["digest"] for r in res["runs"]}) == 1
+    assert all(r["events"] > r["tickets"] > 0 for r in res["runs"])
+    assert [len(r["worker_peaks"]) for r in res["runs"]] == [0, 2, 2]
+    assert all(r["parent_peak"] > 0 for r in res["runs"])

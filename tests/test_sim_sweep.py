@@ -46,7 +46,7 @@ def test_local_processes_and_dask_give_identical_tables(serial):
     local = sweep(PLAN, POP, SCENARIOS, SEEDS, executor="processes", workers=2, digest=True)
     with (
         LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -144,6 +144,22 @@ def simulate_command(
             "to fit report lateness.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=256,
+            help="Local processes; the campaign is split by town (same result as 1).",
+        ),
+    ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Address of a Dask scheduler (tcp://host:8786): one shard per worker.",
+        ),
+    ] = None,
 ) -> None:
     """推演 Simulate the campaign and write a report (what-if simulator)."""
     missing = _missing()
@@ -200,7 +216,18 @@ def simulate_command(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done)
 
-            result = simulate(the_plan, pop, behaviour, seed=seed, progress=progress)
+            if scheduler is not None:
+                import dask.distributed  # noqa: PLC0415 (the sim extra)
+
+                distributed: Any = dask.distributed  # its constructors are untyped
+                with distributed.Client(scheduler, timeout=30) as client:
+                    result = simulate(
+                        the_plan, pop, behaviour, seed=seed, progress=progress, client=client
+                    )
+            else:
+                result = simulate(
+                    the_plan, pop, behaviour, seed=seed, progress=progress, workers=workers
+                )
         table = Table(title="指标 KPIs")
         for col in ("指标", "KPI", "值 Value"):
             table.add_column(col, justify="right" if col.startswith("值") else "left")

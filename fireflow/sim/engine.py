@@ -21,12 +21,23 @@ behaviour says ``work_on_rest_days``), all at ``behaviour.action_time``:
 4. scheduled actions: rectification and the application for re-inspection,
    overdue marks, escalations, enforcement, certification and demolition.
 
-Randomness comes from :class:`random.Random` objects owned by the run, one per
-stream (``arrivals``, ``order``, ``fate``, ``recheck``, ``spotcheck``,
-``companies``, ``reports``), each seeded from SHA-256 of the run's seed and the
-stream's name.  Nothing reads the wall clock, the global ``random`` or the
-iteration order of a set: the same inputs and seed give the same event log,
-byte for byte.
+Randomness is drawn per community, never from a stream shared by the whole
+district, so a run split by town (:mod:`fireflow.sim.shard`) draws exactly the
+numbers one process draws.  Each community has four counter-based streams
+(``arrivals``, ``fate``, ``recheck``, ``spotcheck``: SplitMix64, keyed with
+SHA-256 of the seed and the community's id); a town's inspection order sorts its
+communities by SHA-256 of (seed, ``order``, id); a company stalls when the
+SHA-256 of (seed, ``companies``, name) says so; a report obligation is sent late
+when SHA-256 of (seed, ``reports``, report, town, community) says so.  Nothing
+reads the wall clock, the global ``random`` or the iteration order of a set: the
+same inputs and seed give the same event log, byte for byte.
+
+A ticket's id is ``T<town>-<n>`` (the town's position in the population and the
+ticket's number in its town), and the log's order is the town's order: every
+event of the first town (by day, then in the order of the day's steps), then the
+second town's, and so on.  :meth:`SimResult.log_digest` is the SHA-256 of the
+towns' SHA-256 digests in that order (each over the town's canonical event
+bytes), so shards hash their own towns and the parent joins 32 bytes per town.
 
 >>> from fireflow import load_plan
 >>> from fireflow.sim import generate_population
@@ -37,6 +48,7 @@ True
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import gc
 import hashlib
@@ -44,7 +56,7 @@ import math
 import random
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from datetime import date, datetime, timedelta
 from statistics import NormalDist
 from typing import Any, Literal, cast
@@ -69,22 +81,18 @@ from fireflow.sim.result import (
 from fireflow.states import STATES
 from fireflow.ticket import ActorIn, Command, EvidenceIn, TicketState, decide, evolve
 
-__all__ = ["SIMULATED_PHOTO", "STREAMS", "LogMode", "simulate", "stream"]
+__all__ = ["SIMULATED_PHOTO", "STREAMS", "LogMode", "simulate", "stream", "uniform_stream"]
 
 #: The evidence reference of every photo in a simulated run (拍照建档): there are no real
 #: photos, so each ``photo_before`` / ``photo_after`` names this digest of a fixed text.
 SIMULATED_PHOTO: str = hashlib.sha256(b"fireflow.sim: a simulated photo, no image").hexdigest()
 
-#: The random streams of a run, each a :class:`random.Random` seeded from (seed, name).
-STREAMS: tuple[str, ...] = (
-    "arrivals",
-    "order",
-    "fate",
-    "recheck",
-    "spotcheck",
-    "companies",
-    "reports",
-)
+#: The random streams of each community (counter-based, keyed from (seed, community id)).
+STREAMS: tuple[str, ...] = ("arrivals", "fate", "recheck", "spotcheck")
+_ARRIVALS, _FATE, _RECHECK, _SPOTCHECK = range(4)
+_GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (the golden ratio)
+_M64 = (1 << 64) - 1
+_TO_UNIT = 1.0 / (1 << 53)
 
 #: What a run keeps of its event log: every event, only their digest, or nothing.
 LogMode = Literal["keep", "digest", "none"]
@@ -137,13 +145,73 @@ _REASON = {
 
 
 def stream(seed: int, name: str) -> random.Random:
-    """The random stream ``name`` of a run with ``seed``: the same in every process.
+    """A named :class:`random.Random` stream of ``seed``: the same in every process.
+
+    The simulator itself draws per community (:func:`uniform_stream`); this
+    stays for callers that want a stream of their own derived from a run's seed.
 
     >>> stream(1, "fate").random() == stream(1, "fate").random()
     True
     """
     digest = hashlib.sha256(f"fireflow.sim/{seed}/{name}".encode()).digest()
     return random.Random(int.from_bytes(digest[:16], "big"))  # noqa: S311 (simulation, not secrets)
+
+
+def _community_keys(seed: int, community_id: str) -> array[int]:
+    """The four stream keys of a community: SHA-256 of (seed, id), as four 64-bit words."""
+    digest = hashlib.sha256(f"fireflow.sim/{seed}/community/{community_id}".encode()).digest()
+    return array("Q", [int.from_bytes(digest[i : i + 8], "big") for i in range(0, 32, 8)])
+
+
+def _hash_unit(seed: int, kind: str, name: str) -> float:
+    """A uniform number in [0, 1) from SHA-256 of (seed, kind, name): one draw, no stream."""
+    digest = hashlib.sha256(f"fireflow.sim/{seed}/{kind}/{name}".encode()).digest()
+    return (int.from_bytes(digest[:8], "big") >> 11) * _TO_UNIT
+
+
+class _Uniforms:
+    """Counter-based uniforms in [0, 1), one SplitMix64 stream per slot.
+
+    Slot ``4 * community + stream`` holds the stream's state (its key plus
+    ``n`` times the increment after ``n`` draws); a draw advances the state and
+    returns the SplitMix64 output's top 53 bits (Steele, Lea and Flood, *Fast
+    splittable pseudorandom number generators*, 2014).  Eight bytes per stream,
+    where a :class:`random.Random` holds 2.5 KB: a million communities fit.
+    """
+
+    __slots__ = ("state",)
+
+    def __init__(self, slots: int) -> None:
+        self.state = array("Q", bytes(8 * slots))
+
+    def __call__(self, slot: int) -> float:
+        x = (self.state[slot] + _GAMMA) & _M64
+        self.state[slot] = x
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+        return ((x ^ (x >> 31)) >> 11) * _TO_UNIT
+
+
+def uniform_stream(seed: int, community_id: str, name: str) -> Callable[[], float]:
+    """The stream ``name`` (one of :data:`STREAMS`) of a community: its uniforms in order.
+
+    >>> u = uniform_stream(1, "C00001", "fate")
+    >>> first = [u() for _ in range(3)]
+    >>> first == [uniform_stream(1, "C00001", "fate")() for _ in range(1)] + first[1:]
+    True
+    >>> all(0 <= x < 1 for x in first)
+    True
+    """
+    if name not in STREAMS:
+        raise InvalidArgument("name", f"expected one of {', '.join(STREAMS)}, got {name!r}")
+    draws = _Uniforms(1)
+    draws.state[0] = _community_keys(seed, community_id)[STREAMS.index(name)]
+    return lambda: draws(0)
+
+
+def _pick(cum: Sequence[float], u: float) -> int:
+    """The index a uniform ``u`` picks from cumulative weights ``cum`` (as ``choices`` does)."""
+    return min(bisect.bisect_right(cum, u * cum[-1]), len(cum) - 1)
 
 
 _setattr = object.__setattr__
@@ -164,18 +232,19 @@ def _command_from(template: Command, changes: dict[str, Any]) -> Command:
     return out
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
-    """A Poisson draw (Knuth's method; a rounded normal above 30)."""
+def _poisson(draw: Callable[[int], float], slot: int, lam: float) -> int:
+    """A Poisson draw from stream ``slot`` (Knuth's method; a rounded normal above 30)."""
     if lam <= 0:
         return 0
     if lam > 30:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+        u = min(max(draw(slot), 1e-12), 1 - 1e-12)
+        return max(0, round(lam + math.sqrt(lam) * _STD_NORMAL.inv_cdf(u)))
     limit = math.exp(-lam)
     k = 0
-    p = rng.random()
+    p = draw(slot)
     while p > limit:
         k += 1
-        p *= rng.random()
+        p *= draw(slot)
     return k
 
 
@@ -186,7 +255,17 @@ def _lognormal_days(u: float, median: float, sigma: float) -> int:
 
 
 class _Run:
-    """One simulation run: the mutable working state (never shared, never reused)."""
+    """One simulation run of some towns (a shard): the mutable working state.
+
+    ``towns`` are the indices (in ``population.towns``) of the towns this run
+    simulates; ``None`` is all of them.  A town's tickets, events and numbers
+    depend only on the town, the plan, the behaviour, the seed and the
+    district-wide spot-check draw, never on the other towns of the run.
+    ``has_problems``: the communities with a ticket at the start of the spot
+    check, when the plan's draw base is ``with_problems`` and this run does
+    not hold every town (see :mod:`fireflow.sim.shard`).  Never shared, never
+    reused.
+    """
 
     def __init__(
         self,
@@ -195,6 +274,8 @@ class _Run:
         behaviour: Behaviour,
         seed: int,
         log: LogMode,
+        towns: Sequence[int] | None = None,
+        has_problems: frozenset[int] | None = None,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InvalidArgument("seed", f"expected a whole number, got {seed!r}")
@@ -208,7 +289,7 @@ class _Run:
         self.log_mode = log
         self.cal = plan.calendar
         self.tz = ZoneInfo(plan.timezone)
-        self.rng = {name: stream(seed, name) for name in STREAMS}
+        self.has_problems = has_problems
 
         # ---- days
         self.start = plan.start
@@ -248,8 +329,18 @@ class _Run:
             (c.households / ref) ** behaviour.size_exponent if c.households > 0 else 1.0
             for c in comms
         ]
-        comp = self.rng["companies"]
-        self.stalling = [comp.random() < behaviour.stall_probability for _ in self.companies]
+        self.stalling = stalling_companies(population, behaviour, seed)
+        n_towns = len(self.towns)
+        shard = range(n_towns) if towns is None else sorted(set(towns))
+        self.shard_towns: list[int] = list(shard)
+        self.in_shard = bytearray(n_towns)
+        for town in self.shard_towns:
+            self.in_shard[town] = 1
+        self.shard_comms = [c for c, town in enumerate(self.comm_town) if self.in_shard[town]]
+        self.u = _Uniforms(4 * len(comms))
+        state = self.u.state
+        for c in self.shard_comms:
+            state[4 * c : 4 * c + 4] = _community_keys(seed, comms[c].id)
 
         # ---- tickets (parallel lists, index k)
         self.states: list[TicketState] = []
@@ -260,6 +351,8 @@ class _Run:
         self.t_plan_kind = array("b")
         self.t_plan_day = array("i")
         self.t_notes = array("b")
+        self.t_seq = array("i")  # the ticket's number in its town, from 0
+        self.town_tickets: list[list[int]] = [[] for _ in range(n_towns)]
         self.ever_overdue = 0
 
         # ---- counts and the timeline
@@ -273,12 +366,13 @@ class _Run:
         self.touched = bytearray(len(self.towns))
         self.touched_list: list[int] = []
 
-        # ---- the log
-        self.events: list[Event] = []
-        self.hasher = hashlib.sha256()
+        # ---- the log, per town
+        self.town_events: list[list[Event]] = [[] for _ in range(n_towns)]
+        self.town_hash = [hashlib.sha256() for _ in range(n_towns)]
         self.n_events = 0
         self.kind_counts: dict[str, int] = {}
-        self.escalations: list[EscalationRecord] = []
+        # per town; an escalation's ``ticket`` is the ticket's number in its town
+        self.escalations: list[list[EscalationRecord]] = [[] for _ in range(n_towns)]
         self.stale_actions = 0
 
         # ---- the agenda and queues
@@ -296,7 +390,7 @@ class _Run:
         self.spot_draw: spotcheck.Draw | None = None
         self.spot_assignment: dict[int, spotcheck.Assignment] = {}
         self.spot_required = 0
-        self.spot_checked: list[SpotCheckRecord] = []
+        self.spot_checked: list[list[SpotCheckRecord]] = [[] for _ in range(n_towns)]
 
         # ---- caches
         self._templates: dict[tuple[str, str], Command] = {}
@@ -313,6 +407,7 @@ class _Run:
         self.dossier = next((d for d in plan.deadlines() if d.id == "dossier"), None)
         self.dossier_stats: dict[str, int] | None = None
         self._phase_draw_cache: dict[int, tuple[list[str], list[float], float]] = {}
+        self._subtypes: dict[str, tuple[list[str], list[float]]] = {}
 
     # ================================================================ helpers
     def add_active(self, i: int, n: int) -> int:
@@ -453,15 +548,16 @@ class _Run:
             new = evolve(new, e)
             self.kind_counts[e.kind] = self.kind_counts.get(e.kind, 0) + 1
         self.n_events += len(events)
-        if self.log_mode == "keep":
-            self.events.extend(events)
-        elif self.log_mode == "digest":
+        town = self.t_town[k]
+        if self.log_mode != "none":
+            hasher = self.town_hash[town]
             for e in events:
-                self.hasher.update(canonical_bytes(e))
+                hasher.update(canonical_bytes(e))
+            if self.log_mode == "keep":
+                self.town_events[town].extend(events)
         self.states[k] = new
         if new.state != state.state:
             s0, s1 = self.sidx[state.state], self.sidx[new.state]
-            town = self.t_town[k]
             base = town * self.S
             self.counts[s0] -= 1
             self.counts[s1] += 1
@@ -474,22 +570,26 @@ class _Run:
 
     def open_ticket(self, day: int, c: int, phase: int, source: str, reporter: str) -> None:
         """Record a new hazard in community c: report, route, set the deadline."""
-        arr = self.rng["arrivals"]
+        u, slot = self.u, 4 * c + _ARRIVALS
         cats, cum, _ = self.phase_draw(phase)
-        category = arr.choices(cats, cum_weights=cum)[0]
-        weights = self.b.subtype_weights.get(category, {})
-        subtype = arr.choices(list(weights), weights=list(weights.values()))[0] if weights else None
-        location = "around" if arr.random() < self.b.around_share.get(category, 0.0) else "inside"
+        category = cats[_pick(cum, u(slot))]
+        names, weights = self.subtypes(category)
+        subtype = names[_pick(weights, u(slot))] if names else None
+        location = "around" if u(slot) < self.b.around_share.get(category, 0.0) else "inside"
         k = len(self.states)
         community = self.population.communities[c]
-        self.states.append(TicketState(f"T{k + 1:07d}"))
         town = self.comm_town[c]
+        in_town = self.town_tickets[town]
+        seq = len(in_town)
+        in_town.append(k)
+        self.states.append(TicketState(f"T{town + 1:05d}-{seq + 1:05d}"))
         for arr_, value in (
             (self.t_town, town),
             (self.t_comm, c),
             (self.t_report_day, day),
             (self.t_archived_day, -1),
             (self.t_plan_day, -1),
+            (self.t_seq, seq),
         ):
             arr_.append(value)
         self.t_plan_kind.append(0)
@@ -528,11 +628,24 @@ class _Run:
             found = self._phase_draw_cache[phase] = (cats, cum, total)
         return found
 
+    def subtypes(self, category: str) -> tuple[list[str], list[float]]:
+        """(subtypes, cumulative weights) of a category (both empty: no subtypes)."""
+        found = self._subtypes.get(category)
+        if found is None:
+            weights = self.b.subtype_weights.get(category, {})
+            cum: list[float] = []
+            total = 0.0
+            for w in weights.values():
+                total += w
+                cum.append(total)
+            found = self._subtypes[category] = (list(weights), cum)
+        return found
+
     def entered_rectifying(self, k: int, day: int, *, enforced: bool) -> None:
         """A ticket just got a deadline: draw what its party does next and schedule it."""
         state = self.states[k]
-        fate = self.rng["fate"]
-        u_refuse, u_time = fate.random(), fate.random()
+        slot = 4 * self.t_comm[k] + _FATE
+        u_refuse, u_time = self.u(slot), self.u(slot)
         routing = state.routing
         assert routing is not None
         company = self.comm_company[self.t_comm[k]]
@@ -631,22 +744,15 @@ class _Run:
                     targets=esc.targets,
                     reason=esc.reason_zh,
                 )
-                self.escalations.append(
-                    EscalationRecord(
-                        day, k, state.ticket_id, esc.kind, esc.rule, esc.targets, "event"
-                    )
-                )
+                self.escalation(k, day, esc, "event")
             elif esc.kind == "expose" and self.b.expose_refusals:
                 self.execute(k, "expose", self.who("expose", routing), day)
-                self.escalations.append(
-                    EscalationRecord(
-                        day, k, state.ticket_id, esc.kind, esc.rule, esc.targets, "event"
-                    )
-                )
-        if kind == "refusal" and self.rng["fate"].random() < self.b.punish_probability:
+                self.escalation(k, day, esc, "event")
+        slot = 4 * self.t_comm[k] + _FATE
+        if kind == "refusal" and self.u(slot) < self.b.punish_probability:
             self.execute(k, "punish", self.who("punish", routing), day, reason=_REASON["punish"])
         median, sigma = self.b.enforcement_working_days
-        n = _lognormal_days(self.rng["fate"].random(), median, sigma)
+        n = _lognormal_days(self.u(slot), median, sigma)
         self.schedule(self.add_active(day, n), k, _ENFORCE)
 
     def notices(self, k: int, day: int, kinds: tuple[str, ...]) -> None:
@@ -655,11 +761,15 @@ class _Run:
             bit = _NOTE_BITS.get(esc.kind, 0)
             if esc.kind in kinds and bit and not self.t_notes[k] & bit:
                 self.t_notes[k] |= bit
-                self.escalations.append(
-                    EscalationRecord(
-                        day, k, self.states[k].ticket_id, esc.kind, esc.rule, esc.targets, "notice"
-                    )
-                )
+                self.escalation(k, day, esc, "notice")
+
+    def escalation(self, k: int, day: int, esc: Any, via: str) -> None:
+        """Record an escalation of ticket k (under its town, numbered within the town)."""
+        self.escalations[self.t_town[k]].append(
+            EscalationRecord(
+                day, self.t_seq[k], self.states[k].ticket_id, esc.kind, esc.rule, esc.targets, via
+            )
+        )
 
     def recheck(self, k: int, day: int) -> None:
         """The town-led re-check (五(三)): pass, sign off and file, or fail with a new deadline."""
@@ -671,7 +781,7 @@ class _Run:
         assert routing is not None
         participants, signers = self.recheck_parties(routing)
         lead = self.who("recheck_pass", routing)
-        if self.rng["recheck"].random() < self.b.recheck_fail_rate:
+        if self.u(4 * self.t_comm[k] + _RECHECK) < self.b.recheck_fail_rate:
             self.execute(
                 k,
                 "recheck_fail",
@@ -702,32 +812,34 @@ class _Run:
         days = self.act_days[self.pos[day] : self.pos[last + 1]]
         if not days:
             return
-        arr = self.rng["arrivals"]
+        u, n = self.u, len(days)
         if source == "town_inspection":
-            order = self.rng["order"]
-            per_town: list[list[int]] = [[] for _ in self.towns]
-            for c, t in enumerate(self.comm_town):
-                per_town[t].append(c)
-            for t, members in enumerate(per_town):
-                order.shuffle(members)
-                self.inspect_queue[t] = deque(members)
+            # each town's order: its communities sorted by SHA-256 of (seed, "order", id)
+            per_town: list[list[tuple[bytes, int]]] = [[] for _ in self.towns]
+            ids = self.population.communities
+            for c in self.shard_comms:
+                key = hashlib.sha256(f"fireflow.sim/{self.seed}/order/{ids[c].id}".encode())
+                per_town[self.comm_town[c]].append((key.digest(), c))
+            for t in self.shard_towns:
+                self.inspect_queue[t] = deque(c for _, c in sorted(per_town[t]))
         elif source == "spot_check":
             self.draw_spot_check(day, days)
         elif source == "self_inspection":
-            for c in range(len(self.comm_town)):
-                when = days[arr.randrange(len(days))]
+            for c in self.shard_comms:
+                when = days[int(u(4 * c + _ARRIVALS) * n)]
                 self.arrivals.setdefault(when, []).append((c, phase, True))
         else:  # patrol, public_report: each hazard on its own day
             _, _, total = self.phase_draw(phase)
-            for c in range(len(self.comm_town)):
-                for _ in range(_poisson(arr, total * self.comm_size[c])):
-                    when = days[arr.randrange(len(days))]
+            for c in self.shard_comms:
+                slot = 4 * c + _ARRIVALS
+                for _ in range(_poisson(u, slot, total * self.comm_size[c])):
+                    when = days[int(u(slot) * n)]
                     self.arrivals.setdefault(when, []).append((c, phase, False))
 
     def community_hazards(self, day: int, c: int, phase: int, source: str, reporter: str) -> int:
         """Draw and record the hazards found in community c on this visit."""
         _, _, total = self.phase_draw(phase)
-        n = _poisson(self.rng["arrivals"], total * self.comm_size[c])
+        n = _poisson(self.u, 4 * c + _ARRIVALS, total * self.comm_size[c])
         for _ in range(n):
             self.open_ticket(day, c, phase, source, reporter)
         return n
@@ -737,10 +849,16 @@ class _Run:
 
         The inputs are the population (a community ``has_problems`` when it has a
         ticket by now) and an inspector pool of ``spot_check_inspectors`` per agency
-        of the spot check; the draw's seed is derived from the run's seed.
+        of the spot check; the draw's seed is derived from the run's seed.  The
+        draw depends on the run only when the plan's base is ``with_problems``;
+        a run of some towns is then given the district's communities with tickets.
         """
         st = self.plan.settings.spot_check
-        with_tickets = set(self.t_comm)
+        # the flags enter the draw's seed: set them only where they matter, so the draw
+        # of any other base depends on the communities and the seed alone
+        with_tickets: Set[int] = frozenset()
+        if st.base == "with_problems":
+            with_tickets = set(self.t_comm) if self.has_problems is None else self.has_problems
         communities = [
             spotcheck.Community(c.id, c.town, c.name, i in with_tickets)
             for i, c in enumerate(self.population.communities)
@@ -768,8 +886,9 @@ class _Run:
         cap = max(1, self.b.spot_check_capacity)
         for i, a in enumerate(result.assignments):
             slot = i // cap
-            if slot < len(days):
-                self.spot_visits.setdefault(days[slot], []).append(index[a.community])
+            c = index[a.community]
+            if slot < len(days) and self.in_shard[self.comm_town[c]]:
+                self.spot_visits.setdefault(days[slot], []).append(c)
 
     def spot_visit(self, day: int, c: int, phase: int) -> None:
         """A visit (附件3): findings per category, reopen orders, new hazards.
@@ -783,13 +902,12 @@ class _Run:
         assignment = self.spot_assignment[c]
         community = self.population.communities[c]
         closed = [k for k in self.spot_members.get(c, ()) if self.states[k].state in _CLOSED]
-        spot = self.rng["spotcheck"]
+        slot = 4 * c + _SPOTCHECK
         findings = [
-            spotcheck.Finding(
-                community.id, category, spot.random() >= self.b.spot_check_reopen_rate
-            )
+            spotcheck.Finding(community.id, category, self.u(slot) >= self.b.spot_check_reopen_rate)
             for category in dict.fromkeys(self.states[k].category for k in closed)
         ]
+        by_id = {self.states[k].ticket_id: k for k in closed}
         orders = spotcheck.findings_to_commands(
             self.plan,
             attrs.evolve(self.spot_draw, assignments=(assignment,)),
@@ -798,25 +916,34 @@ class _Run:
             self.ats[day],
         )
         for order in orders.reopen:
-            k = int(order.command.ticket_id[1:]) - 1
+            k = by_id[order.command.ticket_id]
             self.execute_command(k, order.command)
             self.notices(k, day, ("spot_check", "official"))
             self.entered_rectifying(k, day, enforced=False)
         lead = assignment.agencies[:1] or self.plan.settings.spot_check.lead
         reporter = self.who("report", None, lead)
         found = self.community_hazards(day, c, phase, "spot_check", reporter)
-        self.spot_checked.append(
+        self.spot_checked[self.comm_town[c]].append(
             SpotCheckRecord(day, c, len(closed), len(orders.reopen), found, assignment.inspectors)
         )
 
     # ================================================================ the loop
-    def run(self, progress: Callable[[int, int], None] | None) -> None:
-        """Every day of the campaign, in order."""
+    def run(
+        self, progress: Callable[[int, int], None] | None, *, stop_at_spot_check: bool = False
+    ) -> None:
+        """Every day of the campaign, in order.
+
+        With ``stop_at_spot_check``, stop where the spot-check draw would be made
+        (the first day of a ``spot_check`` phase); see :mod:`fireflow.sim.shard`.
+        """
         b = self.b
         current_phase = -1
         for day in range(self.n_days):
             if self.phase_of[day] != current_phase:
                 current_phase = self.phase_of[day]
+                ph = self.plan.phases[current_phase].id
+                if stop_at_spot_check and b.phase_sources.get(ph) == "spot_check":
+                    return
                 self.enter_phase(day, current_phase)
             if self.active[day]:
                 self.run_day(day, current_phase, b)
@@ -867,7 +994,7 @@ class _Run:
     def snapshot(self, day: int) -> None:
         """Record the end-of-day counts (per town: only the towns that changed today)."""
         self.daily.append(tuple(self.counts))
-        towns = self.touched_list
+        towns = sorted(self.touched_list)
         S, tc = self.S, self.tcounts
         self.town_updates.append(
             (array("i", towns), array("i", [n for t in towns for n in tc[t * S : t * S + S]]))
@@ -882,59 +1009,76 @@ class _Run:
             }
 
     # ================================================================ reports
-    def reports(self) -> list[ReportRecord]:
-        """Simulated submissions of every report obligation (六(六)), judged by the rules.
+    def reports(self) -> tuple[list[ReportRecord], list[list[EscalationRecord]]]:
+        """Simulated submissions of the report obligations (六(六)) of this run's towns.
 
         :func:`~fireflow.rules.reporting.obligations` lists them (the ledger per
         community, the others per town); each is sent the active day before its
-        due day, or late with ``report_late_probability``;
-        :func:`~fireflow.rules.reporting.status` judges them at the end of the
-        campaign and :func:`~fireflow.rules.reporting.report_escalations` says
-        which go to the efficiency office (R-ESC-OFFICIAL).
+        due day, or late with ``report_late_probability`` (one draw per
+        obligation, from SHA-256 of the seed, the report, the town and the
+        community); :func:`~fireflow.rules.reporting.status` judges them at the
+        end of the campaign and :func:`~fireflow.rules.reporting.report_escalations`
+        says which go to the efficiency office (R-ESC-OFFICIAL).  Returns one
+        record per report of the plan and the escalations per town of the run.
         """
-        rng = self.rng["reports"]
         b = self.b
         t = b.action_time
-        towns: dict[str, list[str]] = {town: [] for town in self.towns}
-        for c in self.population.communities:
-            towns[c.town].append(c.id)
+        towns: dict[str, list[str]] = {self.towns[town]: [] for town in self.shard_towns}
+        for c in self.shard_comms:
+            community = self.population.communities[c]
+            towns[community.town].append(community.id)
         fixed = {d.id: d for d in self.plan.deadlines_fixed}
+        contents = {i: tuple(c.zh for c in d.contents) for i, d in fixed.items()}
+        lo, hi = b.report_late_working_days
+        sent_at: dict[tuple[date, int], datetime] = {}
+        actors: dict[str, Actor] = {}
         submissions: list[reporting.Submission] = []
-        obligations = reporting.obligations(self.plan, towns, self.cal)
+        obligations = reporting.obligations(self.plan, towns, self.cal) if towns else []
         for o in obligations:
-            if rng.random() < b.report_late_probability:
-                n = rng.randint(*b.report_late_working_days)
-                sent = o.due + timedelta(days=n)
-                if not b.work_on_rest_days:
-                    sent = self.cal.deadline(o.due, n, "working")
-            else:
-                sent = o.due - timedelta(days=1)
-                if not b.work_on_rest_days:
-                    sent = self.cal.previous_working_day(o.due, include=False)
-            spec = fixed.get(o.report_id)
+            name = f"{o.report_id}/{o.town}/{o.community or ''}"
+            digest = hashlib.sha256(f"fireflow.sim/{self.seed}/reports/{name}".encode()).digest()
+            late = (int.from_bytes(digest[:8], "big") >> 11) * _TO_UNIT < b.report_late_probability
+            n = lo + int((int.from_bytes(digest[8:16], "big") >> 11) * _TO_UNIT * (hi - lo + 1))
+            key = (o.due, n if late else 0)
+            when = sent_at.get(key)
+            if when is None:
+                if late:
+                    sent = o.due + timedelta(days=n)
+                    if not b.work_on_rest_days:
+                        sent = self.cal.deadline(o.due, n, "working")
+                else:
+                    sent = o.due - timedelta(days=1)
+                    if not b.work_on_rest_days:
+                        sent = self.cal.previous_working_day(o.due, include=False)
+                when = sent_at[key] = datetime(
+                    sent.year, sent.month, sent.day, t.hour, t.minute, tzinfo=self.tz
+                )
+            by = actors.get(o.senders[0])
+            if by is None:
+                by = actors[o.senders[0]] = Actor(o.senders[0])
             submissions.append(
                 reporting.Submission(
                     report_id=o.report_id,
                     town=o.town,
                     community=o.community,
-                    submitted_at=datetime(
-                        sent.year, sent.month, sent.day, t.hour, t.minute, tzinfo=self.tz
-                    ),
-                    by=Actor(o.senders[0]),
-                    contents=tuple(c.zh for c in spec.contents) if spec is not None else (),
+                    submitted_at=when,
+                    by=by,
+                    contents=contents.get(o.report_id, ()),
                 )
             )
         end = self.cal.due_instant(self.plan.end)
-        statuses = reporting.status(self.plan, towns, submissions, end, self.cal)
+        statuses = reporting.status(self.plan, towns, submissions, end, self.cal) if towns else []
         counts: dict[str, dict[str, int]] = {}
         for st in statuses:
             per = counts.setdefault(st.obligation.report_id, {})
             per[st.state] = per.get(st.state, 0) + 1
         last = self.n_days - 1
+        town_ix = {town: i for i, town in enumerate(self.towns)}
+        escalations: list[list[EscalationRecord]] = [[] for _ in self.towns]
         for esc in reporting.report_escalations(self.plan, statuses):
             day = min(last, max(0, (self._due_of(esc.report_id) - self.start).days))
             subject = f"{esc.report_id}@{esc.town}" + (f"/{esc.community}" if esc.community else "")
-            self.escalations.append(
+            escalations[town_ix[esc.town]].append(
                 EscalationRecord(day, -1, subject, esc.kind, esc.rule, esc.targets, "notice")
             )
         out: list[ReportRecord] = []
@@ -953,7 +1097,7 @@ class _Run:
                     d.rules,
                 )
             )
-        return out
+        return out, [escalations[town] for town in self.shard_towns]
 
     def _due_of(self, report_id: str) -> date:
         return next(d.due for d in self.plan.deadlines(self.cal) if d.id == report_id)
@@ -978,6 +1122,12 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def stalling_companies(population: Population, behaviour: Behaviour, seed: int) -> list[bool]:
+    """Which property companies stall: one draw per company from SHA-256 of (seed, its name)."""
+    p = behaviour.stall_probability
+    return [_hash_unit(seed, "companies", name) < p for name in population.companies]
+
+
 def simulate(
     plan: Plan,
     population: Population,
@@ -987,46 +1137,33 @@ def simulate(
     name: str = "baseline",
     log: LogMode = "keep",
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    client: Any = None,
 ) -> SimResult:
     """Simulate the campaign of ``plan`` over ``population``; return a :class:`SimResult`.
 
-    ``log`` says what to keep of the event log: ``"keep"`` every event (for
-    replay and the byte-for-byte digest), ``"digest"`` only the SHA-256 of the
-    concatenated canonical bytes (for large runs), ``"none"`` only counts.
-    ``progress(done_days, total_days)`` is called after each day.  The run
-    ends on the plan's last day; actions scheduled later are not simulated.
+    ``log`` says what to keep of the event log: ``"keep"`` every event and every
+    ticket's final state (for replay), ``"digest"`` only the log's SHA-256 (for
+    large runs), ``"none"`` only counts; the timelines and KPIs are the same in
+    every mode.  ``progress(done_days, total_days)`` is called after each day
+    (a sharded run calls it once, at the end).  The run ends on the plan's last
+    day; actions scheduled later are not simulated.
+
+    ``workers=N`` splits the campaign by town into ``N`` shards run on ``N``
+    local processes; ``client`` (a :class:`dask.distributed.Client`) runs one
+    shard per Dask worker.  The result is the same, byte for byte, as the run in
+    one process (see :mod:`fireflow.sim.shard`).
     """
-    run = _Run(plan, population, behaviour or Behaviour(), seed, log)
-    reports = run.reports()  # independent of the tickets: done first, while memory is low
-    with _cyclic_gc_paused():
-        run.run(progress)
-    return SimResult(
-        name=name,
-        plan=plan,
-        population=population,
-        behaviour=run.b,
+    from fireflow.sim import shard  # noqa: PLC0415 (shard builds on this module)
+
+    return shard.simulate_sharded(
+        plan,
+        population,
+        behaviour or Behaviour(),
         seed=seed,
-        dates=run.dates,
-        active=run.active,
-        states=run.states,
-        ticket_town=run.t_town,
-        ticket_report_day=run.t_report_day,
-        ticket_archived_day=run.t_archived_day,
-        daily=run.daily,
-        town_updates=run.town_updates,
-        events=run.events if log == "keep" else None,
-        digest=run.hasher.hexdigest() if log == "digest" else None,
-        n_events=run.n_events,
-        kind_counts=run.kind_counts,
-        escalations=run.escalations,
-        spot_checked=run.spot_checked,
-        spot_required=run.spot_required,
-        reports=reports,
-        dossier=run.dossier,
-        dossier_stats=run.dossier_stats,
-        ever_overdue=run.ever_overdue,
-        stalling=sum(run.stalling),
-        stale_actions=run.stale_actions,
-        inspections=run.inspections,
-        inspections_third_party=run.inspections_third_party,
+        name=name,
+        log=log,
+        progress=progress,
+        workers=workers,
+        client=client,
     )

@@ -35,7 +35,6 @@ KPI definitions (all counts are tickets unless said otherwise):
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import os
 from array import array
@@ -48,7 +47,7 @@ import attrs
 
 from fireflow import output
 from fireflow.errors import InvalidArgument
-from fireflow.events import Event, canonical_bytes, event_to_data
+from fireflow.events import Event, event_to_data
 from fireflow.plan import Deadline, Plan
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.population import Population
@@ -199,7 +198,7 @@ class SimResult:
     seed: int
     dates: list[date]
     active: list[bool]
-    states: list[TicketState]
+    states: list[TicketState] | None
     ticket_town: array[int]
     ticket_report_day: array[int]
     ticket_archived_day: array[int]
@@ -224,38 +223,37 @@ class SimResult:
     def __repr__(self) -> str:
         return (
             f"<SimResult {self.name!r}: plan {self.plan.id}, {len(self.population)} communities, "
-            f"seed {self.seed}, {len(self.states)} tickets, {self.n_events} events>"
+            f"seed {self.seed}, {len(self.ticket_town)} tickets, {self.n_events} events>"
         )
 
     # ------------------------------------------------------------------ raw
     @property
     def tickets(self) -> list[TicketState]:
-        """Every ticket's final state, in the order they were recorded."""
+        """Every ticket's final state, town by town in the order they were recorded.
+
+        Kept when the run kept its log (``log="keep"``).
+        """
+        if self.states is None:
+            raise InvalidArgument("log", "this run kept no ticket states (log='keep' keeps them)")
         return self.states
 
     def log_digest(self) -> str:
-        """SHA-256 (hex) of the canonical bytes of every event, concatenated in log order.
+        """SHA-256 (hex) of the event log: of the towns' SHA-256 digests, in town order.
 
-        Available when the run kept the events (``log="keep"``) or hashed them
-        (``log="digest"``).
+        Each town's digest is over the canonical bytes of its events, concatenated
+        in log order (see :mod:`fireflow.sim.engine`).  Available when the run
+        kept the events (``log="keep"``) or hashed them (``log="digest"``).
         """
-        if self.digest is not None:
-            return self.digest
-        if self.events is None:
+        if self.digest is None:
             raise InvalidArgument("log", "this run kept no event log (log='none')")
-        h = hashlib.sha256()
-        for e in self.events:
-            h.update(canonical_bytes(e))
-        return h.hexdigest()
+        return self.digest
 
     # ------------------------------------------------------------------ KPIs
     @functools.cached_property
     def kpis(self) -> dict[str, int | float]:
         """The KPIs (keys of :data:`KPI_LABELS`), plain numbers; NaN where undefined."""
-        final = dict.fromkeys(STATES, 0)
-        for s in self.states:
-            final[s.state] += 1
-        n = len(self.states)
+        final = dict(zip(STATES, self.daily[-1], strict=True))
+        n = len(self.ticket_town)
         kc = self.kind_counts
         archived_days = [
             a - r
@@ -544,7 +542,7 @@ class SimResult:
         for c in self.population.communities:
             rows[index[c.town]]["communities"] += 1
         dossier_day = (self.dossier.due - self.dates[0]).days if self.dossier is not None else -1
-        for k, s in enumerate(self.states):
+        for k, s in enumerate(self.tickets):
             row = rows[self.ticket_town[k]]
             row["tickets"] += 1
             row["overdue"] += s.overdue_marked > 0
@@ -579,7 +577,7 @@ class SimResult:
         comms = self.population.communities
         by_name = {c.id: i for i, c in enumerate(comms)}
         per: dict[int, list[int]] = {}
-        for k, s in enumerate(self.states):
+        for k, s in enumerate(self.tickets):
             if s.state == "archived":
                 continue
             i = by_name.get(s.community, -1)
@@ -640,7 +638,7 @@ class SimResult:
             "towns": len(self.population.towns),
             "companies": len(self.population.companies),
             "seed": self.seed,
-            "tickets": len(self.states),
+            "tickets": len(self.ticket_town),
             "events": self.n_events,
             "digest": digest,
             "dossier_due": self.dossier.due.isoformat() if self.dossier is not None else None,
@@ -653,6 +651,8 @@ class SimResult:
         ]
 
     def _town_context(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        if self.states is None:  # a large run that kept no states: the page says so
+            return [], {}
         towns = self.town_rows()
         keys = [k for k in towns[0] if k != "town"] if towns else []
         return towns, {k: sum(int(t[k]) for t in towns) for k in keys}
@@ -688,7 +688,7 @@ class SimResult:
 
         plan = self.plan
         towns, total = self._town_context()
-        communities = self.open_communities()
+        communities = [] if self.states is None else self.open_communities()
         nominal = {d.id: d.nominal.isoformat() for d in plan.deadlines()}
         reports = [
             {
@@ -785,8 +785,8 @@ class SimResult:
             "timeline.csv",
             "timeline_by_town.csv",
             "kpis.csv",
-            "towns.csv",
-            "open_communities.csv",
+            # per ticket: only when the run kept its states (log="keep")
+            *(() if self.states is None else ("towns.csv", "open_communities.csv")),
         )
         pngs = tuple(f"{n}.png" for n in PLOT_NAMES)
         for name in (*data, *pngs, "index.html"):  # all checked before any write
@@ -794,12 +794,13 @@ class SimResult:
         output.write_frame_csv(out / "timeline.csv", timeline)
         output.write_frame_csv(out / "timeline_by_town.csv", by_town)
         output.write_frame_csv(out / "kpis.csv", self.kpi_table(), index=True)
-        output.write_frame_csv(out / "towns.csv", self.town_table(), index=True)
-        columns = ["id", "name", "town", "open", "overdue", "since"]
-        output.write_frame_csv(
-            out / "open_communities.csv",
-            pd.DataFrame(self.open_communities(), columns=columns),
-        )
+        if self.states is not None:
+            output.write_frame_csv(out / "towns.csv", self.town_table(), index=True)
+            columns = ["id", "name", "town", "open", "overdue", "since"]
+            output.write_frame_csv(
+                out / "open_communities.csv",
+                pd.DataFrame(self.open_communities(), columns=columns),
+            )
         self.save_plots(out)
         return output.write_text(out / "index.html", self.report_html((*data, *pngs)))
 

@@ -321,7 +321,9 @@ def _dask(tasks: list[Task], client: Any, workers: int) -> list[dict[str, Any]]:
             n_workers=max(1, workers),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # any free port: distributed serves HTTP even without a dashboard, and
+            # its default 8787 may be taken on a shared machine (a warning, then)
+            dashboard_address=":0",
         ) as cluster,
         Client(cluster) as own,
     ):
