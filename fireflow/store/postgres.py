@@ -33,6 +33,16 @@ same rows, heads and :func:`~fireflow.store.chain.checkpoint` in both.
   away raises :class:`StoreUnavailable`; any other database error
   :class:`~fireflow.store.errors.StoreError`.  Only parameterised SQL is sent
   (the schema name is quoted as an identifier by psycopg).
+* **Reconnecting.** The call that loses the connection (the server stopped or
+  restarted, the session was terminated) raises :class:`StoreUnavailable` and
+  retries nothing; the store's next call opens a new connection (with the same
+  session settings) and runs, or raises :class:`StoreUnavailable` again while the
+  server is still away.  So one store outlives a server restart: the caller waits,
+  and re-sends the append that failed, which is safe because appends are
+  idempotent (an append that did commit before the connection was lost comes back
+  with ``replayed=True``).  A committed append is never lost by the restart: the
+  commit was acknowledged only after PostgreSQL flushed it to its write-ahead log
+  (with ``synchronous_commit`` on, the default; fireflow does not turn it off).
 * **Readers.** ``readonly=True`` opens the session read-only
   (``SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY``, enforced by the
   server), creates nothing and refuses ``append``.
@@ -208,26 +218,17 @@ class PostgresStore:
         self.schema = schema
         self.readonly = readonly
         self.target = _describe(conninfo, schema)
+        #: How many times the store opened a new connection after losing one.
+        self.reconnects = 0
         self._lock = threading.RLock()
         self._s = sql.Identifier(schema)
+        self._queries: dict[str, sql.SQL] = {}
+        self._conninfo = conninfo
+        self._connect_timeout = connect_timeout
+        self._lock_timeout_ms = lock_timeout_ms
+        self._closed = False
+        self._conn = self._connect()
         try:
-            self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(self.target, _reason(exc)) from None
-        except psycopg.Error as exc:
-            raise StoreError(f"{self.target}: cannot connect: {_reason(exc)}") from None
-        try:
-            self._run(
-                lambda: self._conn.execute(
-                    "SELECT set_config('lock_timeout', %s, false)", (f"{lock_timeout_ms}ms",)
-                )
-            )
-            if readonly:
-                self._run(
-                    lambda: self._conn.execute(
-                        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
-                    )
-                )
             self._run(lambda: self._setup(create and not readonly))
         except BaseException:
             self._conn.close()
@@ -241,6 +242,7 @@ class PostgresStore:
     def close(self) -> None:
         """Close the connection (the store cannot be used afterwards)."""
         with self._lock:
+            self._closed = True
             self._conn.close()
 
     def __enter__(self) -> PostgresStore:
@@ -254,22 +256,53 @@ class PostgresStore:
     ) -> None:
         self.close()
 
-    def _q(self, text: str) -> sql.Composed:
+    def _q(self, text: str) -> sql.SQL:
         """A statement with the schema quoted in (the only thing ever put into SQL text)."""
-        return sql.SQL(text).format(s=self._s)
+        q = self._queries.get(text)
+        if q is None:
+            q = self._queries[text] = sql.SQL(sql.SQL(text).format(s=self._s).as_string(None))
+        return q
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A new connection with the store's session settings (lock timeout, read-only)."""
+        try:
+            conn = psycopg.connect(
+                self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
+            )
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(self.target, _reason(exc)) from None
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.target}: cannot connect: {_reason(exc)}") from None
+        try:
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false)", (f"{self._lock_timeout_ms}ms",)
+            )
+            if self.readonly:
+                conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(self.target, _reason(exc)) from None
+        return conn
 
     def _run(self, op: Callable[[], _T]) -> _T:
-        """Run ``op`` under the connection lock; database errors become typed store errors."""
+        """Run ``op`` under the connection lock; database errors become typed store errors.
+
+        A connection lost by an earlier call (the server restarted, the session was
+        terminated) is replaced here, once per call, before ``op`` runs: the call
+        that saw the loss raised :class:`StoreUnavailable`, the next one reconnects.
+        Nothing is retried behind the caller's back.
+        """
         try:
             with self._lock:
+                if self._conn.closed and not self._closed:
+                    self._conn = self._connect()
+                    self.reconnects += 1
                 return op()
         except psycopg.errors.LockNotAvailable:
             raise StoreBusy(self.target, attempts=1) from None
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             if self._conn.closed or self._conn.broken:
                 raise StoreUnavailable(self.target, _reason(exc)) from None
-            raise StoreError(f"{self.target}: {_reason(exc)}") from None
-        except psycopg.Error as exc:
             raise StoreError(f"{self.target}: {_reason(exc)}") from None
 
     def _version_found(self) -> int | None:
