@@ -297,6 +297,29 @@ def flood_run(conninfo: str, schema: str, writers: int, n_tickets: int) -> dict[
     }
 
 
+def rawflood_run(
+    conninfo: str, schema: str, source: str, writers: int, n_tickets: int
+) -> dict[str, Any]:
+    """The baseline of :func:`flood_run`: the rows it stored, inserted raw by as many writers."""
+    new_schema(conninfo, schema)
+    procs = [spawn("rawflood", conninfo, schema, w, n_tickets, source) for w in range(writers)]
+    for p in procs:
+        wait_ready(p)
+    go(procs)
+    results = [last_json(p) for p in procs]
+    seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
+    f = facts(conninfo, schema, None)
+    events = sum(r["events"] for r in results)
+    return {
+        "writers": writers,
+        "events": events,
+        "stored": f["count"],
+        "seconds": seconds,
+        "events_per_second": events / seconds,
+        "batches_per_second": sum(r["batches"] for r in results) / seconds,
+    }
+
+
 def flood_problems(fig: dict[str, Any]) -> list[str]:
     bad = [k for k in ("versions_ok", "positions_ok", "verify_ok") if not fig[k]]
     bad += [k for k in ("lost", "duplicated", "replayed") if fig[k]]
@@ -371,15 +394,22 @@ def restart_run(
         time.sleep(down_seconds)
         cluster.start()
         down_total += time.monotonic() - t0
+    errors = []
     for p in procs:
+        assert p.stdin is not None
+        assert p.stderr is not None
+        p.stdin.close()
+        errors.append(p.stderr.read())  # to the end: the worker has exited
+        p.stderr.close()
         p.wait(timeout=900)
     for r in readers:
         r.join(timeout=60)
     results = []
-    for p, r in zip(procs, readers, strict=True):
+    for p, r, err in zip(procs, readers, errors, strict=True):
+        assert p.stdout is not None
+        p.stdout.close()
         if p.returncode != 0:
-            assert p.stderr is not None
-            raise RuntimeError(f"worker failed (exit {p.returncode}): {p.stderr.read()[-2000:]}")
+            raise RuntimeError(f"worker failed (exit {p.returncode}): {err[-2000:]}")
         results.append(json.loads(r.last))
     f = facts(conninfo, schema, None)
     with PostgresStore(conninfo, schema=schema, readonly=True) as store:

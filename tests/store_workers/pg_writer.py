@@ -17,6 +17,10 @@ the SQLite worker (``histories``), so the figures compare.
 * ``flood CONNINFO SCHEMA WORKER N_TICKETS`` - append every batch of this
   worker's own ``N_TICKETS`` tickets (ids ``W<worker>-<k>``), as fast as it can.
   Waits for a line on stdin after ``R``.  Prints one JSON line of results.
+* ``rawflood CONNINFO SCHEMA WORKER N_TICKETS SOURCE`` - the baseline of ``flood``:
+  the same worker's rows, as the store wrote them into schema ``SOURCE``, inserted
+  with plain psycopg into ``SCHEMA``'s events table, one transaction per batch
+  (the same batches), with no lock and no chain work.  Prints one JSON line.
 * ``restart CONNINFO SCHEMA WORKER N_TICKETS`` - like ``flood``, while the
   server is stopped hard and started again: an append that raises
   ``StoreUnavailable`` is sent again (same store object, which reconnects on its
@@ -167,6 +171,40 @@ def flood_mode(conninfo: str, schema: str, worker: int, n_tickets: int) -> int:
     return 0
 
 
+def rawflood_mode(conninfo: str, schema: str, worker: int, n_tickets: int, source: str) -> int:
+    from psycopg import sql
+
+    conn = psycopg.connect(conninfo, autocommit=True)
+    columns = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
+    rows = conn.execute(
+        sql.SQL("SELECT " + columns + " FROM {}.events WHERE ticket_id LIKE %s").format(
+            sql.Identifier(source)
+        ),
+        (f"W{worker:02d}-%",),
+    ).fetchall()
+    by_id = {r[3]: r for r in rows}
+    batches = [
+        [by_id[e.event_id] for e in events] for _, _, events in own_batches(worker, n_tickets)
+    ]
+    insert = sql.SQL("INSERT INTO {}.events (" + columns + ") VALUES (%s, %s, %s, %s, %s, %s, %s)")
+    insert = insert.format(sql.Identifier(schema))
+    out = {"worker": worker, "batches": 0, "events": 0, "other": []}
+    say("R")
+    sys.stdin.readline()
+    t0 = time.monotonic()
+    with conn.cursor() as cur:
+        for b in batches:
+            with conn.transaction():
+                cur.executemany(insert, b)
+            out["batches"] += 1
+            out["events"] += len(b)
+    out["start"] = t0
+    out["end"] = time.monotonic()
+    conn.close()
+    say(json.dumps(out))
+    return 0
+
+
 def restart_mode(conninfo: str, schema: str, worker: int, n_tickets: int) -> int:
     store = PostgresStore(conninfo, schema=schema, create=False, connect_timeout=2)
     batches = list(own_batches(worker, n_tickets))
@@ -215,6 +253,8 @@ def main(argv: list[str]) -> int:
         return race_mode(conninfo, schema, int(rest[0]), int(rest[1]))
     if mode == "flood":
         return flood_mode(conninfo, schema, int(rest[0]), int(rest[1]))
+    if mode == "rawflood":
+        return rawflood_mode(conninfo, schema, int(rest[0]), int(rest[1]), rest[2])
     if mode == "restart":
         return restart_mode(conninfo, schema, int(rest[0]), int(rest[1]))
     raise SystemExit(f"unknown mode {mode!r}")
