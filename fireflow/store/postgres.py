@@ -22,7 +22,11 @@ same rows, heads and :func:`~fireflow.store.chain.checkpoint` in both.
   so appends of *different* tickets also wait for each other; their checks and
   canonical encoding run before the lock, in parallel, but the hashing, the
   inserts and the commit (one WAL flush) run one transaction at a time.  A batch
-  of many events pays the lock and the flush once; reads never wait for it.
+  of many events pays the lock and the flush once; reads never wait for it.  An
+  ``append_many`` of any number of batches is six round trips to the server (the
+  lock, the tickets' heads, the ids already stored, one ``INSERT ... SELECT FROM
+  unnest(...)`` that also moves the head, ``BEGIN`` and ``COMMIT``), so
+  collecting several tickets' commands into one call multiplies throughput.
 * **One winner per version.** Two writers of the same ticket and version: the
   first to take the lock writes; the second, under the lock, sees the new version
   and gets :class:`~fireflow.store.errors.ConcurrencyConflict`.  Re-sending stored
@@ -391,44 +395,61 @@ class PostgresStore:
         return self._run(lambda: self._write(prepared))
 
     def _write(self, prepared: list[tuple[str, list[Prepared], int]]) -> list[AppendResult]:
+        # Under the head's lock no other fireflow append writes, so what is read after
+        # taking it (the tickets' heads, the ids already stored) stays true until the
+        # commit.  Six round trips: BEGIN, the lock, the heads, the stored ids, one
+        # statement that inserts every row and moves the head, COMMIT.
         c = self._conn
+        tickets = list(dict.fromkeys(t for t, _, _ in prepared))
+        ids = [e.event_id for _, batch, _ in prepared for e, _ in batch]
         with c.transaction():
-            head = c.execute(
+            head_cur = c.execute(
                 self._q("SELECT next, global_hash FROM {s}.fireflow_head FOR UPDATE")
-            ).fetchone()
+            )
+            head = head_cur.fetchone()
+            heads_cur = c.execute(
+                self._q(
+                    "SELECT t.id, e.seq, e.ticket_hash FROM unnest(%s::text[]) AS t(id) "
+                    "LEFT JOIN LATERAL (SELECT seq, ticket_hash FROM {s}.events "
+                    "WHERE ticket_id = t.id ORDER BY seq DESC LIMIT 1) e ON true"
+                ),
+                (tickets,),
+            )
+            found_cur = c.execute(
+                self._q(f"SELECT {_ROW_COLUMNS} FROM {{s}}.events WHERE event_id = ANY(%s)"),  # noqa: S608 (constant)
+                (ids,),
+            )
             if head is None:
                 raise StoreError(f"{self.target}: fireflow_head has no row (不是 fireflow 事件库)")
             position, g_head = int(head[0]), str(head[1])
+            heads: dict[str, tuple[int, str]] = {
+                str(t): (int(seq), str(h)) if seq is not None else (0, GENESIS)
+                for t, seq, h in heads_cur.fetchall()
+            }
+            found = {str(r[3]): _row(r) for r in found_cur.fetchall()}
             results: list[AppendResult] = []
+            written: list[Any] = []
             for ticket_id, batch, expected in prepared:
-                version, t_head = self._head(ticket_id)
-                rows = None
-                if version == expected:
-                    rows = extend_rows(
-                        ticket_id, batch, position=position, ticket_head=t_head, global_head=g_head
-                    )
-                    try:
-                        with c.transaction(), c.cursor() as cur:  # a savepoint
-                            cur.executemany(
-                                self._q(
-                                    f"INSERT INTO {{s}}.events ({_ROW_COLUMNS}) "  # noqa: S608 (constant)
-                                    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                                ),
-                                rows,
-                            )
-                    except psycopg.errors.UniqueViolation:
-                        rows = None
-                if rows is None:  # a stale version or a stored id: the stored result or an error
-                    done = settle(ticket_id, batch, expected, version, self._stored(batch))
+                version, t_head = heads[ticket_id]
+                stored = {e.event_id: found[e.event_id] for e, _ in batch if e.event_id in found}
+                if version != expected or stored:  # a stale version or a stored id
+                    done = settle(ticket_id, batch, expected, version, stored)
                     if done is None:
                         raise StoreError(
                             f"{self.target}: the database refused a batch that nothing explains"
                         )
                     results.append(done)
                     continue
+                rows = extend_rows(
+                    ticket_id, batch, position=position, ticket_head=t_head, global_head=g_head
+                )
+                written += rows
+                for r in rows:  # a later batch of this call sees these as stored
+                    found[r[3]] = _row(r)
                 tail = rows[-1]
                 position = tail[0] + 1
                 g_head = tail[6]
+                heads[ticket_id] = (tail[2], tail[5])
                 results.append(
                     AppendResult(
                         ticket_id=ticket_id,
@@ -438,20 +459,18 @@ class PostgresStore:
                         global_head=g_head,
                     )
                 )
-            c.execute(
-                self._q("UPDATE {s}.fireflow_head SET next = %s, global_hash = %s"),
-                (position, g_head),
-            )
+            if written:
+                columns = [list(col) for col in zip(*written, strict=True)]
+                c.execute(
+                    self._q(
+                        f"WITH rows AS (INSERT INTO {{s}}.events ({_ROW_COLUMNS}) "  # noqa: S608 (constant)
+                        "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::integer[], "
+                        "%s::text[], %s::bytea[], %s::text[], %s::text[])) "
+                        "UPDATE {s}.fireflow_head SET next = %s, global_hash = %s"
+                    ),
+                    (*columns, position, g_head),
+                )
         return results
-
-    def _stored(self, batch: list[Prepared]) -> dict[str, StoredRow]:
-        """The rows already stored under the batch's event ids."""
-        ids = [e.event_id for e, _ in batch]
-        cur = self._conn.execute(
-            self._q(f"SELECT {_ROW_COLUMNS} FROM {{s}}.events WHERE event_id = ANY(%s)"),  # noqa: S608 (constant)
-            (ids,),
-        )
-        return {str(r[3]): _row(r) for r in cur.fetchall()}
 
     def _head(self, ticket_id: str) -> tuple[int, str]:
         row = self._conn.execute(
