@@ -22,7 +22,11 @@ same rows, heads and :func:`~fireflow.store.chain.checkpoint` in both.
   so appends of *different* tickets also wait for each other; their checks and
   canonical encoding run before the lock, in parallel, but the hashing, the
   inserts and the commit (one WAL flush) run one transaction at a time.  A batch
-  of many events pays the lock and the flush once; reads never wait for it.
+  of many events pays the lock and the flush once; reads never wait for it.  An
+  ``append_many`` of any number of batches is six round trips to the server (the
+  lock, the tickets' heads, the ids already stored, one ``INSERT ... SELECT FROM
+  unnest(...)`` that also moves the head, ``BEGIN`` and ``COMMIT``), so
+  collecting several tickets' commands into one call multiplies throughput.
 * **One winner per version.** Two writers of the same ticket and version: the
   first to take the lock writes; the second, under the lock, sees the new version
   and gets :class:`~fireflow.store.errors.ConcurrencyConflict`.  Re-sending stored
@@ -33,6 +37,16 @@ same rows, heads and :func:`~fireflow.store.chain.checkpoint` in both.
   away raises :class:`StoreUnavailable`; any other database error
   :class:`~fireflow.store.errors.StoreError`.  Only parameterised SQL is sent
   (the schema name is quoted as an identifier by psycopg).
+* **Reconnecting.** The call that loses the connection (the server stopped or
+  restarted, the session was terminated) raises :class:`StoreUnavailable` and
+  retries nothing; the store's next call opens a new connection (with the same
+  session settings) and runs, or raises :class:`StoreUnavailable` again while the
+  server is still away.  So one store outlives a server restart: the caller waits,
+  and re-sends the append that failed, which is safe because appends are
+  idempotent (an append that did commit before the connection was lost comes back
+  with ``replayed=True``).  A committed append is never lost by the restart: the
+  commit was acknowledged only after PostgreSQL flushed it to its write-ahead log
+  (with ``synchronous_commit`` on, the default; fireflow does not turn it off).
 * **Readers.** ``readonly=True`` opens the session read-only
   (``SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY``, enforced by the
   server), creates nothing and refuses ``append``.
@@ -208,26 +222,17 @@ class PostgresStore:
         self.schema = schema
         self.readonly = readonly
         self.target = _describe(conninfo, schema)
+        #: How many times the store opened a new connection after losing one.
+        self.reconnects = 0
         self._lock = threading.RLock()
         self._s = sql.Identifier(schema)
+        self._queries: dict[str, sql.SQL] = {}
+        self._conninfo = conninfo
+        self._connect_timeout = connect_timeout
+        self._lock_timeout_ms = lock_timeout_ms
+        self._closed = False
+        self._conn = self._connect()
         try:
-            self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(self.target, _reason(exc)) from None
-        except psycopg.Error as exc:
-            raise StoreError(f"{self.target}: cannot connect: {_reason(exc)}") from None
-        try:
-            self._run(
-                lambda: self._conn.execute(
-                    "SELECT set_config('lock_timeout', %s, false)", (f"{lock_timeout_ms}ms",)
-                )
-            )
-            if readonly:
-                self._run(
-                    lambda: self._conn.execute(
-                        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
-                    )
-                )
             self._run(lambda: self._setup(create and not readonly))
         except BaseException:
             self._conn.close()
@@ -241,6 +246,7 @@ class PostgresStore:
     def close(self) -> None:
         """Close the connection (the store cannot be used afterwards)."""
         with self._lock:
+            self._closed = True
             self._conn.close()
 
     def __enter__(self) -> PostgresStore:
@@ -254,22 +260,53 @@ class PostgresStore:
     ) -> None:
         self.close()
 
-    def _q(self, text: str) -> sql.Composed:
+    def _q(self, text: str) -> sql.SQL:
         """A statement with the schema quoted in (the only thing ever put into SQL text)."""
-        return sql.SQL(text).format(s=self._s)
+        q = self._queries.get(text)
+        if q is None:
+            q = self._queries[text] = sql.SQL(sql.SQL(text).format(s=self._s).as_string(None))
+        return q
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A new connection with the store's session settings (lock timeout, read-only)."""
+        try:
+            conn = psycopg.connect(
+                self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
+            )
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(self.target, _reason(exc)) from None
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.target}: cannot connect: {_reason(exc)}") from None
+        try:
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false)", (f"{self._lock_timeout_ms}ms",)
+            )
+            if self.readonly:
+                conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(self.target, _reason(exc)) from None
+        return conn
 
     def _run(self, op: Callable[[], _T]) -> _T:
-        """Run ``op`` under the connection lock; database errors become typed store errors."""
+        """Run ``op`` under the connection lock; database errors become typed store errors.
+
+        A connection lost by an earlier call (the server restarted, the session was
+        terminated) is replaced here, once per call, before ``op`` runs: the call
+        that saw the loss raised :class:`StoreUnavailable`, the next one reconnects.
+        Nothing is retried behind the caller's back.
+        """
         try:
             with self._lock:
+                if self._conn.closed and not self._closed:
+                    self._conn = self._connect()
+                    self.reconnects += 1
                 return op()
         except psycopg.errors.LockNotAvailable:
             raise StoreBusy(self.target, attempts=1) from None
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             if self._conn.closed or self._conn.broken:
                 raise StoreUnavailable(self.target, _reason(exc)) from None
-            raise StoreError(f"{self.target}: {_reason(exc)}") from None
-        except psycopg.Error as exc:
             raise StoreError(f"{self.target}: {_reason(exc)}") from None
 
     def _version_found(self) -> int | None:
@@ -358,44 +395,61 @@ class PostgresStore:
         return self._run(lambda: self._write(prepared))
 
     def _write(self, prepared: list[tuple[str, list[Prepared], int]]) -> list[AppendResult]:
+        # Under the head's lock no other fireflow append writes, so what is read after
+        # taking it (the tickets' heads, the ids already stored) stays true until the
+        # commit.  Six round trips: BEGIN, the lock, the heads, the stored ids, one
+        # statement that inserts every row and moves the head, COMMIT.
         c = self._conn
+        tickets = list(dict.fromkeys(t for t, _, _ in prepared))
+        ids = [e.event_id for _, batch, _ in prepared for e, _ in batch]
         with c.transaction():
-            head = c.execute(
+            head_cur = c.execute(
                 self._q("SELECT next, global_hash FROM {s}.fireflow_head FOR UPDATE")
-            ).fetchone()
+            )
+            head = head_cur.fetchone()
+            heads_cur = c.execute(
+                self._q(
+                    "SELECT t.id, e.seq, e.ticket_hash FROM unnest(%s::text[]) AS t(id) "
+                    "LEFT JOIN LATERAL (SELECT seq, ticket_hash FROM {s}.events "
+                    "WHERE ticket_id = t.id ORDER BY seq DESC LIMIT 1) e ON true"
+                ),
+                (tickets,),
+            )
+            found_cur = c.execute(
+                self._q(f"SELECT {_ROW_COLUMNS} FROM {{s}}.events WHERE event_id = ANY(%s)"),  # noqa: S608 (constant)
+                (ids,),
+            )
             if head is None:
                 raise StoreError(f"{self.target}: fireflow_head has no row (不是 fireflow 事件库)")
             position, g_head = int(head[0]), str(head[1])
+            heads: dict[str, tuple[int, str]] = {
+                str(t): (int(seq), str(h)) if seq is not None else (0, GENESIS)
+                for t, seq, h in heads_cur.fetchall()
+            }
+            found = {str(r[3]): _row(r) for r in found_cur.fetchall()}
             results: list[AppendResult] = []
+            written: list[Any] = []
             for ticket_id, batch, expected in prepared:
-                version, t_head = self._head(ticket_id)
-                rows = None
-                if version == expected:
-                    rows = extend_rows(
-                        ticket_id, batch, position=position, ticket_head=t_head, global_head=g_head
-                    )
-                    try:
-                        with c.transaction(), c.cursor() as cur:  # a savepoint
-                            cur.executemany(
-                                self._q(
-                                    f"INSERT INTO {{s}}.events ({_ROW_COLUMNS}) "  # noqa: S608 (constant)
-                                    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                                ),
-                                rows,
-                            )
-                    except psycopg.errors.UniqueViolation:
-                        rows = None
-                if rows is None:  # a stale version or a stored id: the stored result or an error
-                    done = settle(ticket_id, batch, expected, version, self._stored(batch))
+                version, t_head = heads[ticket_id]
+                stored = {e.event_id: found[e.event_id] for e, _ in batch if e.event_id in found}
+                if version != expected or stored:  # a stale version or a stored id
+                    done = settle(ticket_id, batch, expected, version, stored)
                     if done is None:
                         raise StoreError(
                             f"{self.target}: the database refused a batch that nothing explains"
                         )
                     results.append(done)
                     continue
+                rows = extend_rows(
+                    ticket_id, batch, position=position, ticket_head=t_head, global_head=g_head
+                )
+                written += rows
+                for r in rows:  # a later batch of this call sees these as stored
+                    found[r[3]] = _row(r)
                 tail = rows[-1]
                 position = tail[0] + 1
                 g_head = tail[6]
+                heads[ticket_id] = (tail[2], tail[5])
                 results.append(
                     AppendResult(
                         ticket_id=ticket_id,
@@ -405,20 +459,18 @@ class PostgresStore:
                         global_head=g_head,
                     )
                 )
-            c.execute(
-                self._q("UPDATE {s}.fireflow_head SET next = %s, global_hash = %s"),
-                (position, g_head),
-            )
+            if written:
+                columns = [list(col) for col in zip(*written, strict=True)]
+                c.execute(
+                    self._q(
+                        f"WITH rows AS (INSERT INTO {{s}}.events ({_ROW_COLUMNS}) "  # noqa: S608 (constant)
+                        "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::integer[], "
+                        "%s::text[], %s::bytea[], %s::text[], %s::text[])) "
+                        "UPDATE {s}.fireflow_head SET next = %s, global_hash = %s"
+                    ),
+                    (*columns, position, g_head),
+                )
         return results
-
-    def _stored(self, batch: list[Prepared]) -> dict[str, StoredRow]:
-        """The rows already stored under the batch's event ids."""
-        ids = [e.event_id for e, _ in batch]
-        cur = self._conn.execute(
-            self._q(f"SELECT {_ROW_COLUMNS} FROM {{s}}.events WHERE event_id = ANY(%s)"),  # noqa: S608 (constant)
-            (ids,),
-        )
-        return {str(r[3]): _row(r) for r in cur.fetchall()}
 
     def _head(self, ticket_id: str) -> tuple[int, str]:
         row = self._conn.execute(
