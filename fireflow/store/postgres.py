@@ -68,10 +68,18 @@ from fireflow.store.base import (
 from fireflow.store.chain import GENESIS, decode_event, extend_rows
 from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
 
-__all__ = ["SCHEMA_VERSION", "PostgresStore", "SchemaTooNew", "StoreUnavailable"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "SCHEMA_VERSION",
+    "PostgresStore",
+    "SchemaTooNew",
+    "StoreUnavailable",
+]
 
 #: The version of the tables this fireflow writes (kept in ``fireflow_schema``).
 SCHEMA_VERSION = 1
+#: The LISTEN/NOTIFY channel an append notifies (payload: ``"<schema> <next position>"``).
+NOTIFY_CHANNEL = "fireflow_events"
 #: The environment variable read when no connection string is given.
 ENV_URL = "FIREFLOW_DATABASE_URL"
 
@@ -208,6 +216,7 @@ class PostgresStore:
         self.schema = schema
         self.readonly = readonly
         self.target = _describe(conninfo, schema)
+        self._conninfo = conninfo  # for the listening connection of subscribe()
         self._lock = threading.RLock()
         self._s = sql.Identifier(schema)
         try:
@@ -409,6 +418,8 @@ class PostgresStore:
                 self._q("UPDATE {s}.fireflow_head SET next = %s, global_hash = %s"),
                 (position, g_head),
             )
+            # delivered to listeners when (and only if) the transaction commits
+            c.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"{self.schema} {position}"))
         return results
 
     def _stored(self, batch: list[Prepared]) -> dict[str, StoredRow]:
@@ -431,6 +442,24 @@ class PostgresStore:
         return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
     # ------------------------------------------------------------------- read
+    def subscribe(
+        self,
+        after: int | None = None,
+        *,
+        stop: threading.Event | None = None,
+        idle_timeout: float | None = None,
+        poll_interval: float | None = None,
+    ) -> Iterator[StoredEvent]:
+        """New events after ``after`` as they come (:func:`fireflow.store.subscribe.subscribe`)."""
+        from fireflow.store.subscribe import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
+
+        return subscribe(
+            self,
+            after,
+            stop=stop,
+            idle_timeout=idle_timeout,
+            poll_interval=POLL_INTERVAL if poll_interval is None else poll_interval,
+        )
 
     def read(self, ticket_id: str) -> list[Event]:
         """One ticket's events in ``seq`` order (empty for an unknown ticket)."""
