@@ -11,7 +11,7 @@
 * :mod:`fireflow.store.chain`: hash chains, :func:`verify`, :class:`Checkpoint`.
 * :class:`TicketIndex` (:mod:`fireflow.store.index`): live ticket views kept up to
   date from the global log; :func:`subscribe` and :class:`Consumer`
-  (:mod:`fireflow.store.subscribe`): new events as they are appended, and a
+  (:mod:`fireflow.store.subscription`): new events as they are appended, and a
   consumer that resumes from its checkpoint (both imported on first use).
 
 >>> from datetime import datetime, timezone
@@ -74,9 +74,9 @@ def __getattr__(name: str) -> object:
 
         return getattr(index, name)
     if name in _SUBSCRIBE:
-        from fireflow.store import subscribe  # noqa: PLC0415
+        from fireflow.store import subscription  # noqa: PLC0415
 
-        return getattr(subscribe, name)
+        return getattr(subscription, name)
     raise AttributeError(f"module 'fireflow.store' has no attribute {name!r}")
 
 

@@ -21,7 +21,7 @@ can be dropped and rebuilt at any time from the log, and readers that must not
 write can still build one.  What it costs: a query sees the log as of the last
 catch-up; call ``catch_up()`` before a query that must see the latest appends
 (it is incremental: it costs what the new events cost), or run it from a
-subscription (:mod:`fireflow.store.subscribe`).  Two catch-ups of one index never
+subscription (:mod:`fireflow.store.subscription`).  Two catch-ups of one index never
 apply the same events twice: each takes the index's lock first (SQLite's write
 lock, a row lock in PostgreSQL).  The index remembers the global chain hash of
 the last event it folded; a store whose history no longer has that hash at that

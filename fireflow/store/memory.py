@@ -131,8 +131,8 @@ class MemoryStore:
         idle_timeout: float | None = None,
         poll_interval: float | None = None,
     ) -> Iterator[StoredEvent]:
-        """New events after ``after`` as they come (:func:`fireflow.store.subscribe.subscribe`)."""
-        from fireflow.store.subscribe import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
+        """New events after ``after`` as they come (:mod:`fireflow.store.subscription`)."""
+        from fireflow.store.subscription import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
 
         return subscribe(
             self,
