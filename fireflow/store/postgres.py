@@ -112,6 +112,20 @@ _CREATE: tuple[str, ...] = (
         global_hash text NOT NULL
     )""",
 )
+#: What each kind of role is granted (see :meth:`PostgresStore.grants_sql`).
+_ACCESS: dict[str, tuple[str, ...]] = {
+    "writer": (
+        "GRANT SELECT ON {s}.fireflow_schema, {s}.events TO {r};",
+        "GRANT INSERT ON {s}.events TO {r};",
+        "GRANT SELECT, UPDATE ON {s}.fireflow_head TO {r};",
+    ),
+    "reader": ("GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",),
+    "indexer": (
+        "GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.fireflow_index_meta, "
+        "{s}.fireflow_index_tickets, {s}.fireflow_index_agencies TO {r};",
+    ),
+}
 #: Upgrades: the statements that take version ``n`` to ``n + 1`` (none yet).
 _UPGRADES: dict[int, tuple[str, ...]] = {}
 _ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
@@ -341,6 +355,34 @@ class PostgresStore:
                 self._conn.execute(self._q(stmt))
             found += 1
             self._conn.execute(self._q("UPDATE {s}.fireflow_schema SET version = %s"), (found,))
+
+    @staticmethod
+    def grants_sql(role: str, *, access: str = "writer", schema: str = "fireflow") -> str:
+        """The ``GRANT`` statements that give ``role`` the least it needs (docs/deploying.md).
+
+        ``access`` is ``"writer"`` (append and read: ``INSERT`` and ``SELECT`` on the
+        events, never ``UPDATE``, ``DELETE`` or ``TRUNCATE``; ``SELECT``/``UPDATE`` of
+        the one row of ``fireflow_head`` that orders the appends), ``"reader"``
+        (``SELECT`` only) or ``"indexer"`` (read the events, write the ticket index
+        tables ``fireflow_index_*``, which the owner creates first).  The owner
+        of the schema (who created the tables) runs them.
+
+        >>> print(PostgresStore.grants_sql("fireflow_reader", access="reader"))
+        GRANT USAGE ON SCHEMA "fireflow" TO "fireflow_reader";
+        GRANT SELECT ON "fireflow".fireflow_schema, "fireflow".fireflow_head, "fireflow".events TO "fireflow_reader";
+        """  # noqa: E501 (the statements as printed)
+        for field, value in (("role", role), ("schema", schema)):
+            if not isinstance(value, str) or not _SCHEMA_NAME.fullmatch(value):
+                raise InvalidArgument(
+                    field,
+                    "expected 1-63 lowercase letters, digits or '_', not starting with a digit",
+                )
+        if access not in _ACCESS:
+            raise InvalidArgument("access", f"expected one of {', '.join(_ACCESS)}, got {access!r}")
+        s, r = f'"{schema}"', f'"{role}"'
+        lines = [f"GRANT USAGE ON SCHEMA {s} TO {r};"]
+        lines += [stmt.format(s=s, r=r) for stmt in _ACCESS[access]]
+        return "\n".join(lines)
 
     def schema_version(self) -> int:
         """The version recorded in the store's ``fireflow_schema`` table."""
