@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -522,3 +523,26 @@ def test_concurrent_catch_ups_never_fold_an_event_twice(shared_store):
         fresh.catch_up()
         assert everything(index) == everything(fresh)
     assert index.count() == 40
+
+
+def test_the_views_benchmark_runs_small_and_checks_its_index(tmp_path):
+    """benchmarks/bench_views.py at a tiny size (no duration is asserted)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_views.py"), "--tickets", "200",
+         "--lag-samples", "4", "--json"],
+        capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "PYTHONPATH": str(root), "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    sqlite = json.loads(proc.stdout)["backends"]["sqlite"]
+    assert sqlite["states_ok"] is True
+    assert sqlite["count_ok"] is True
+    assert all(lag["delivered_once_in_order"] for lag in sqlite["lag"])
+    assert sqlite["queries"]["get(ticket)"]["rows"] == 1
+    assert list(tmp_path.iterdir()) == []  # its files are removed

@@ -77,7 +77,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -87,6 +86,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import orjson
 
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument, NaiveDatetime
 from fireflow.model import TicketState, plan_digest
@@ -162,8 +162,11 @@ _CREATE: tuple[str, ...] = (
         due_us        bigint,
         open          integer NOT NULL,
         version       integer NOT NULL,
-        last_position bigint NOT NULL,
-        data          text NOT NULL
+        last_position bigint NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.fireflow_index_states (
+        ticket_id text PRIMARY KEY,
+        data      text NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS {s}.fireflow_index_agencies (
         ticket_id text NOT NULL,
@@ -185,13 +188,17 @@ _CREATE: tuple[str, ...] = (
 _ROW = "ticket_id, town, community, state, category, route, deadline, due_us, version"
 _UPSERT = (
     "INSERT INTO {s}.fireflow_index_tickets (ticket_id, town, community, state, category, "
-    "route, deadline, due_us, open, version, last_position, data) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "route, deadline, due_us, open, version, last_position) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (ticket_id) DO UPDATE SET town = excluded.town, "
     "community = excluded.community, state = excluded.state, category = excluded.category, "
     "route = excluded.route, deadline = excluded.deadline, due_us = excluded.due_us, "
     "open = excluded.open, version = excluded.version, "
-    "last_position = excluded.last_position, data = excluded.data"
+    "last_position = excluded.last_position"
+)
+_UPSERT_STATE = (
+    "INSERT INTO {s}.fireflow_index_states (ticket_id, data) VALUES (%s, %s) "
+    "ON CONFLICT (ticket_id) DO UPDATE SET data = excluded.data"
 )
 _NAME = "tickets"
 #: Key of the PostgreSQL advisory lock that serialises creating the index tables.
@@ -559,6 +566,7 @@ class TicketIndex:
             with self._guarded(), self._db.transaction():
                 self._db.execute("DELETE FROM {s}.fireflow_index_agencies")
                 self._db.execute("DELETE FROM {s}.fireflow_index_tickets")
+                self._db.execute("DELETE FROM {s}.fireflow_index_states")
                 self._db.execute(
                     "UPDATE {s}.fireflow_index_meta SET position = 0, last_hash = '', "
                     "plan_id = %s, plan_digest = %s WHERE name = %s",
@@ -618,19 +626,19 @@ class TicketIndex:
             part = ids[i : i + _IN_CHUNK]
             if self._db.postgres:
                 rows = self._db.execute(
-                    "SELECT ticket_id, data FROM {s}.fireflow_index_tickets "
+                    "SELECT ticket_id, data FROM {s}.fireflow_index_states "
                     "WHERE ticket_id = ANY(%s)",
                     (part,),
                 ).fetchall()
             else:
                 marks = ",".join("?" * len(part))
                 rows = self._db.conn.execute(
-                    "SELECT ticket_id, data FROM fireflow_index_tickets "  # noqa: S608 (placeholders)
+                    "SELECT ticket_id, data FROM fireflow_index_states "  # noqa: S608 (placeholders)
                     f"WHERE ticket_id IN ({marks})",
                     part,
                 ).fetchall()
             for tid, data in rows:
-                out[str(tid)] = TicketState.from_data(json.loads(data))
+                out[str(tid)] = TicketState.from_data(orjson.loads(data))
         return out
 
     def _fold(self, events: list[StoredEvent]) -> None:
@@ -649,6 +657,7 @@ class TicketIndex:
             last[e.ticket_id] = se.position
         rows: list[tuple[Any, ...]] = []
         agencies: list[tuple[str, str, str]] = []
+        states_rows: list[tuple[str, str]] = []
         for tid in ids:
             st = states[tid]
             deadline = st.deadline
@@ -665,8 +674,10 @@ class TicketIndex:
                     1 if st.state in OPEN_STATES else 0,
                     st.version,
                     last[tid],
-                    json.dumps(st.to_data(), ensure_ascii=False, sort_keys=True),
                 )
+            )
+            states_rows.append(
+                (tid, orjson.dumps(st.to_data(), option=orjson.OPT_SORT_KEYS).decode("utf-8"))
             )
             agencies.extend((tid, agency, role) for role, agency in _agencies(st))
         for i in range(0, len(ids), _IN_CHUNK):
@@ -682,6 +693,7 @@ class TicketIndex:
                     part,
                 )
         self._db.executemany(_UPSERT, rows)
+        self._db.executemany(_UPSERT_STATE, states_rows)
         self._db.executemany(
             "INSERT INTO {s}.fireflow_index_agencies (ticket_id, agency, role) VALUES (%s, %s, %s)",
             agencies,
@@ -794,15 +806,15 @@ class TicketIndex:
         """One ticket's whole state as folded (``None`` when the index has not seen it)."""
         check_id(ticket_id, "ticket_id")
         rows = self._select(
-            "SELECT data FROM {s}.fireflow_index_tickets WHERE ticket_id = %s", (ticket_id,)
+            "SELECT data FROM {s}.fireflow_index_states WHERE ticket_id = %s", (ticket_id,)
         )
-        return TicketState.from_data(json.loads(rows[0][0])) if rows else None
+        return TicketState.from_data(orjson.loads(rows[0][0])) if rows else None
 
     def states(self) -> dict[str, TicketState]:
         """Every ticket's state, by ticket id in code-point order (for checks and tests)."""
-        query = "SELECT t.ticket_id, t.data FROM {s}.fireflow_index_tickets t"
+        query = "SELECT t.ticket_id, t.data FROM {s}.fireflow_index_states t"
         rows = self._select(query + self._order(), ())
-        return {str(tid): TicketState.from_data(json.loads(data)) for tid, data in rows}
+        return {str(tid): TicketState.from_data(orjson.loads(data)) for tid, data in rows}
 
     def agencies(self, ticket_id: str) -> list[tuple[str, str]]:
         """The (role, agency) pairs the ticket is indexed under, sorted."""

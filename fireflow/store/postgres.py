@@ -123,7 +123,8 @@ _ACCESS: dict[str, tuple[str, ...]] = {
     "indexer": (
         "GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.fireflow_index_meta, "
-        "{s}.fireflow_index_tickets, {s}.fireflow_index_agencies TO {r};",
+        "{s}.fireflow_index_tickets, {s}.fireflow_index_states, {s}.fireflow_index_agencies "
+        "TO {r};",
     ),
 }
 #: Upgrades: the statements that take version ``n`` to ``n + 1`` (none yet).
