@@ -29,6 +29,7 @@ from fireflow.model import Command
 from fireflow.store import MemoryStore, SQLiteStore
 from fireflow.store.base import EventStore
 from fireflow.store.index import (
+    OPEN_STATES,
     IndexOutOfStep,
     IndexRefused,
     TicketIndex,
@@ -171,6 +172,15 @@ def test_incremental_equals_rebuilt_equals_fold(make_store, case, batch):
         assert everything(index) == everything(fresh)
     expected = fold_all(se.event for se in store.read_all())
     assert index.states() == dict(sorted(expected.items()))
+    # the counts kept incrementally equal the counts of the folded states
+    counts: dict[tuple[str, str], int] = {}
+    opens: dict[tuple[str, str], int] = {}
+    for ts in expected.values():
+        counts[ts.town, ts.state] = counts.get((ts.town, ts.state), 0) + 1
+        if ts.state in OPEN_STATES:
+            opens[ts.town, ts.community] = opens.get((ts.town, ts.community), 0) + 1
+    assert index.counts() == sorted((t, s, n) for (t, s), n in counts.items())
+    assert sorted(index.open_hazards()) == sorted((t, c, n) for (t, c), n in opens.items())
     assert index.position == store.count()
     for tid, events in enumerate(hist):
         if events:

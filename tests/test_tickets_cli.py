@@ -69,6 +69,8 @@ def test_lists_tickets_like_the_library_and_writes_only_index_tables(capsys, sto
         "fireflow_index_meta",
         "fireflow_index_tickets",
         "fireflow_index_states",
+        "fireflow_index_counts",
+        "fireflow_index_open",
         "fireflow_index_agencies",
     }
     # the index stays in the file: the next call folds only what is new

@@ -79,13 +79,12 @@ import functools
 import itertools
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import attrs
 import orjson
 
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument, NaiveDatetime
@@ -168,21 +167,33 @@ _CREATE: tuple[str, ...] = (
         ticket_id text PRIMARY KEY,
         data      text NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS {s}.fireflow_index_counts (
+        town  text NOT NULL,
+        state text NOT NULL,
+        n     bigint NOT NULL,
+        PRIMARY KEY (town, state)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.fireflow_index_open (
+        town      text NOT NULL,
+        community text NOT NULL,
+        n         bigint NOT NULL,
+        PRIMARY KEY (town, community)
+    )""",
     """CREATE TABLE IF NOT EXISTS {s}.fireflow_index_agencies (
         ticket_id text NOT NULL,
         agency    text NOT NULL,
         role      text NOT NULL,
         PRIMARY KEY (ticket_id, role, agency)
     )""",
-    "CREATE INDEX IF NOT EXISTS fireflow_index_town ON {s}.fireflow_index_tickets "
+    "CREATE INDEX IF NOT EXISTS fireflow_ix_town ON {s}.fireflow_index_tickets "
     "(town, state, ticket_id)",
-    "CREATE INDEX IF NOT EXISTS fireflow_index_community ON {s}.fireflow_index_tickets "
+    "CREATE INDEX IF NOT EXISTS fireflow_ix_community ON {s}.fireflow_index_tickets "
     "(community, town, open)",
-    "CREATE INDEX IF NOT EXISTS fireflow_index_state ON {s}.fireflow_index_tickets (state, due_us)",
-    "CREATE INDEX IF NOT EXISTS fireflow_index_deadline ON {s}.fireflow_index_tickets (deadline)",
-    "CREATE INDEX IF NOT EXISTS fireflow_index_open ON {s}.fireflow_index_tickets "
+    "CREATE INDEX IF NOT EXISTS fireflow_ix_state ON {s}.fireflow_index_tickets (state, due_us)",
+    "CREATE INDEX IF NOT EXISTS fireflow_ix_deadline ON {s}.fireflow_index_tickets (deadline)",
+    "CREATE INDEX IF NOT EXISTS fireflow_ix_open ON {s}.fireflow_index_tickets "
     "(open, town, community)",
-    "CREATE INDEX IF NOT EXISTS fireflow_index_agency ON {s}.fireflow_index_agencies "
+    "CREATE INDEX IF NOT EXISTS fireflow_ix_agency ON {s}.fireflow_index_agencies "
     "(agency, ticket_id)",
 )
 _ROW = "ticket_id, town, community, state, category, route, deadline, due_us, version"
@@ -195,6 +206,14 @@ _UPSERT = (
     "route = excluded.route, deadline = excluded.deadline, due_us = excluded.due_us, "
     "open = excluded.open, version = excluded.version, "
     "last_position = excluded.last_position"
+)
+_ADD_COUNT = (
+    "INSERT INTO {s}.fireflow_index_counts (town, state, n) VALUES (%s, %s, %s) "
+    "ON CONFLICT (town, state) DO UPDATE SET n = fireflow_index_counts.n + excluded.n"
+)
+_ADD_OPEN = (
+    "INSERT INTO {s}.fireflow_index_open (town, community, n) VALUES (%s, %s, %s) "
+    "ON CONFLICT (town, community) DO UPDATE SET n = fireflow_index_open.n + excluded.n"
 )
 _UPSERT_STATE = (
     "INSERT INTO {s}.fireflow_index_states (ticket_id, data) VALUES (%s, %s) "
@@ -245,11 +264,11 @@ class IndexRefused(StoreError):
         )
 
 
-@attrs.frozen
-class TicketRow:
+class TicketRow(NamedTuple):
     """One ticket as the index holds it (``index.state(ticket_id)`` for the whole state).
 
     ``due_at`` is the instant the deadline's day ends (UTC), ``None`` without a deadline.
+    A named tuple: queries build many of them, and a tuple is the cheapest immutable record.
     """
 
     ticket_id: str
@@ -567,6 +586,8 @@ class TicketIndex:
                 self._db.execute("DELETE FROM {s}.fireflow_index_agencies")
                 self._db.execute("DELETE FROM {s}.fireflow_index_tickets")
                 self._db.execute("DELETE FROM {s}.fireflow_index_states")
+                self._db.execute("DELETE FROM {s}.fireflow_index_counts")
+                self._db.execute("DELETE FROM {s}.fireflow_index_open")
                 self._db.execute(
                     "UPDATE {s}.fireflow_index_meta SET position = 0, last_hash = '', "
                     "plan_id = %s, plan_digest = %s WHERE name = %s",
@@ -644,6 +665,14 @@ class TicketIndex:
     def _fold(self, events: list[StoredEvent]) -> None:
         ids = list(dict.fromkeys(se.event.ticket_id for se in events))
         states = self._load(ids)
+        counts: dict[tuple[str, str], int] = {}
+        opens: dict[tuple[str, str], int] = {}
+        for old in states.values():  # what the touched tickets counted for before
+            key = (old.town, old.state)
+            counts[key] = counts.get(key, 0) - 1
+            if old.state in OPEN_STATES:
+                okey = (old.town, old.community)
+                opens[okey] = opens.get(okey, 0) - 1
         last: dict[str, int] = {}
         for se in events:
             e = se.event
@@ -660,6 +689,11 @@ class TicketIndex:
         states_rows: list[tuple[str, str]] = []
         for tid in ids:
             st = states[tid]
+            key = (st.town, st.state)
+            counts[key] = counts.get(key, 0) + 1
+            if st.state in OPEN_STATES:
+                okey = (st.town, st.community)
+                opens[okey] = opens.get(okey, 0) + 1
             deadline = st.deadline
             rows.append(
                 (
@@ -694,6 +728,12 @@ class TicketIndex:
                 )
         self._db.executemany(_UPSERT, rows)
         self._db.executemany(_UPSERT_STATE, states_rows)
+        self._db.executemany(_ADD_COUNT, [(t, s, n) for (t, s), n in counts.items() if n])
+        self._db.executemany(_ADD_OPEN, [(t, c, n) for (t, c), n in opens.items() if n])
+        if any(n < 0 for n in counts.values()):
+            self._db.execute("DELETE FROM {s}.fireflow_index_counts WHERE n = 0")
+        if any(n < 0 for n in opens.values()):
+            self._db.execute("DELETE FROM {s}.fireflow_index_open WHERE n = 0")
         self._db.executemany(
             "INSERT INTO {s}.fireflow_index_agencies (ticket_id, agency, role) VALUES (%s, %s, %s)",
             agencies,
@@ -787,7 +827,7 @@ class TicketIndex:
                 raise InputLimitExceeded("limit", f"{limit} rows (at most {MAX_LIMIT})")
             text += " LIMIT %s"
             params.append(limit)
-        return [_ticket_row(r) for r in self._select(text, params)]
+        return _ticket_rows(self._select(text, params))
 
     def overdue(self, at: datetime, **filters: Any) -> list[TicketRow]:
         """The tickets overdue at the aware instant ``at`` (R-ESC-OVERDUE), with other filters."""
@@ -800,7 +840,7 @@ class TicketIndex:
             f"SELECT {_ROW} FROM {{s}}.fireflow_index_tickets WHERE ticket_id = %s",  # noqa: S608 (constant)
             (ticket_id,),
         )
-        return _ticket_row(rows[0]) if rows else None
+        return _ticket_rows(rows)[0] if rows else None
 
     def state(self, ticket_id: str) -> TicketState | None:
         """One ticket's whole state as folded (``None`` when the index has not seen it)."""
@@ -826,13 +866,16 @@ class TicketIndex:
         return sorted((str(r), str(a)) for r, a in rows)
 
     def counts(self, *, town: str | None = None) -> list[tuple[str, str, int]]:
-        """(town, state, number of tickets), sorted by town and state."""
-        text = "SELECT town, state, count(*) FROM {s}.fireflow_index_tickets"
+        """(town, state, number of tickets), sorted by town and state.
+
+        Kept up to date by every catch-up (a row per town and state), so it costs what the
+        number of towns and states costs, not the number of tickets.
+        """
+        text = "SELECT town, state, n FROM {s}.fireflow_index_counts WHERE n > 0"
         params: list[Any] = []
         if town is not None:
-            text += " WHERE town = %s"
+            text += " AND town = %s"
             params.append(check_name(town, "town"))
-        text += " GROUP BY town, state"
         rows = self._select(text, params)
         return sorted((str(t), str(s), int(n)) for t, s, n in rows)
 
@@ -841,12 +884,11 @@ class TicketIndex:
 
         Ties are broken by town and community (code-point order).
         """
-        text = "SELECT town, community, count(*) FROM {s}.fireflow_index_tickets WHERE open = 1"
+        text = "SELECT town, community, n FROM {s}.fireflow_index_open WHERE n > 0"
         params: list[Any] = []
         if town is not None:
             text += " AND town = %s"
             params.append(check_name(town, "town"))
-        text += " GROUP BY town, community"
         rows = self._select(text, params)
         out = [(str(t), str(c), int(n)) for t, c, n in rows]
         return sorted(out, key=lambda r: (-r[2], r[0], r[1]))
@@ -856,19 +898,20 @@ class TicketIndex:
         return int(self._select("SELECT count(*) FROM {s}.fireflow_index_tickets", ())[0][0])
 
 
-def _ticket_row(r: Sequence[Any]) -> TicketRow:
-    tid, town, community, state, category, route, deadline, due_us, version = r
-    return TicketRow(
-        ticket_id=str(tid),
-        town=str(town),
-        community=str(community),
-        state=str(state),
-        category=str(category),
-        route=None if route is None else str(route),
-        deadline=None if deadline is None else date.fromisoformat(str(deadline)),
-        due_at=None if due_us is None else _from_us(int(due_us)),
-        version=int(version),
-    )
+def _ticket_rows(raw: Iterable[Sequence[Any]]) -> list[TicketRow]:
+    """Rows as read (text, integers) to :class:`TicketRow`; repeated days decoded once."""
+    days: dict[Any, date | None] = {None: None}
+    instants: dict[Any, datetime | None] = {None: None}
+    out: list[TicketRow] = []
+    for tid, town, community, state, category, route, deadline, due_us, version in raw:
+        day = days.get(deadline)
+        if day is None and deadline is not None:
+            day = days[deadline] = date.fromisoformat(deadline)
+        due = instants.get(due_us)
+        if due is None and due_us is not None:
+            due = instants[due_us] = _from_us(int(due_us))
+        out.append(TicketRow(tid, town, community, state, category, route, day, due, version))
+    return out
 
 
 def _postgres(store: object) -> PostgresStore | None:

@@ -123,8 +123,8 @@ _ACCESS: dict[str, tuple[str, ...]] = {
     "indexer": (
         "GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.fireflow_index_meta, "
-        "{s}.fireflow_index_tickets, {s}.fireflow_index_states, {s}.fireflow_index_agencies "
-        "TO {r};",
+        "{s}.fireflow_index_tickets, {s}.fireflow_index_states, {s}.fireflow_index_counts, "
+        "{s}.fireflow_index_open, {s}.fireflow_index_agencies TO {r};",
     ),
 }
 #: Upgrades: the statements that take version ``n`` to ``n + 1`` (none yet).
@@ -457,12 +457,15 @@ class PostgresStore:
                         global_head=g_head,
                     )
                 )
+            # the NOTIFY rides on the head's update (one round trip); it reaches the
+            # listeners when, and only if, the transaction commits
             c.execute(
-                self._q("UPDATE {s}.fireflow_head SET next = %s, global_hash = %s"),
-                (position, g_head),
+                self._q(
+                    "UPDATE {s}.fireflow_head SET next = %s, global_hash = %s "
+                    "RETURNING pg_notify(%s, %s)"
+                ),
+                (position, g_head, NOTIFY_CHANNEL, f"{self.schema} {position}"),
             )
-            # delivered to listeners when (and only if) the transaction commits
-            c.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"{self.schema} {position}"))
         return results
 
     def _stored(self, batch: list[Prepared]) -> dict[str, StoredRow]:
