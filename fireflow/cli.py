@@ -45,6 +45,7 @@ from fireflow.reports_cli import register as register_reports
 from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
 from fireflow.testing.cli import conformance_app
+from fireflow.tickets_cli import register as register_tickets
 
 __all__ = ["MAX_PERIOD_UNITS", "app", "entry", "main"]
 
@@ -86,6 +87,7 @@ register_reports(app)  # spotcheck, report, forms, dossier
 app.add_typer(conformance_app, name="conformance")
 app.add_typer(store_app, name="store")
 app.command("simulate")(simulate_command)
+register_tickets(app)  # tickets: the ticket index of a store
 
 DEFAULT_PLAN = "changle-2022"
 

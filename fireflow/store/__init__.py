@@ -9,6 +9,10 @@
   PostgreSQL server (the ``postgres`` extra, psycopg 3); imported on first use, so
   the other stores need no driver.
 * :mod:`fireflow.store.chain`: hash chains, :func:`verify`, :class:`Checkpoint`.
+* :class:`TicketIndex` (:mod:`fireflow.store.index`): live ticket views kept up to
+  date from the global log; :func:`subscribe` and :class:`Consumer`
+  (:mod:`fireflow.store.subscription`): new events as they are appended, and a
+  consumer that resumes from its checkpoint (both imported on first use).
 
 >>> from datetime import datetime, timezone
 >>> from fireflow.events import Actor, Event
@@ -54,14 +58,25 @@ from fireflow.store.memory import MemoryStore
 from fireflow.store.sqlite import SQLiteStore
 
 _POSTGRES = ("PostgresStore", "SchemaTooNew", "StoreUnavailable")
+_INDEX = ("IndexOutOfStep", "IndexRefused", "TicketIndex", "TicketRow")
+_SUBSCRIBE = ("Consumer", "FileCheckpoint", "subscribe")
 
 
 def __getattr__(name: str) -> object:
-    """``PostgresStore`` and its errors, imported when first asked for (needs psycopg)."""
+    """``PostgresStore`` and its errors (needs psycopg), the index and subscriptions
+    (they import the engine), imported when first asked for."""
     if name in _POSTGRES:
         from fireflow.store import postgres  # noqa: PLC0415 (optional driver)
 
         return getattr(postgres, name)
+    if name in _INDEX:
+        from fireflow.store import index  # noqa: PLC0415 (imports the engine)
+
+        return getattr(index, name)
+    if name in _SUBSCRIBE:
+        from fireflow.store import subscription  # noqa: PLC0415
+
+        return getattr(subscription, name)
     raise AttributeError(f"module 'fireflow.store' has no attribute {name!r}")
 
 
@@ -72,9 +87,13 @@ __all__ = [
     "AppendResult",
     "Checkpoint",
     "ConcurrencyConflict",
+    "Consumer",
     "CorruptRecord",
     "DuplicateEventId",
     "EventStore",
+    "FileCheckpoint",
+    "IndexOutOfStep",
+    "IndexRefused",
     "MemoryStore",
     "Mismatch",
     "PostgresStore",
@@ -86,8 +105,11 @@ __all__ = [
     "StoreUnavailable",
     "StoredEvent",
     "StoredRow",
+    "TicketIndex",
+    "TicketRow",
     "VerificationFailed",
     "VerifyReport",
     "checkpoint",
+    "subscribe",
     "verify",
 ]

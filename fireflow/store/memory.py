@@ -46,6 +46,8 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: Notified after every append that stored something (subscribers wait on it).
+        self._changed = threading.Condition(self._lock)
         self._rows: list[StoredRow] = []
         self._events: list[Event] = []
         self._by_ticket: dict[str, list[int]] = {}
@@ -109,6 +111,8 @@ class MemoryStore:
                 self._events.append(event)
                 self._by_ticket.setdefault(row.ticket_id, []).append(row.position)
                 self._by_id[row.event_id] = row.position
+            if staged:
+                self._changed.notify_all()
             return results
 
     def _head_of(self, ticket_id: str) -> tuple[int, str]:
@@ -119,6 +123,24 @@ class MemoryStore:
         return row.seq, row.ticket_hash
 
     # ------------------------------------------------------------------- read
+    def subscribe(
+        self,
+        after: int | None = None,
+        *,
+        stop: threading.Event | None = None,
+        idle_timeout: float | None = None,
+        poll_interval: float | None = None,
+    ) -> Iterator[StoredEvent]:
+        """New events after ``after`` as they come (:mod:`fireflow.store.subscription`)."""
+        from fireflow.store.subscription import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
+
+        return subscribe(
+            self,
+            after,
+            stop=stop,
+            idle_timeout=idle_timeout,
+            poll_interval=POLL_INTERVAL if poll_interval is None else poll_interval,
+        )
 
     def read(self, ticket_id: str) -> list[Event]:
         """One ticket's events in ``seq`` order (empty for an unknown ticket)."""

@@ -82,10 +82,18 @@ from fireflow.store.base import (
 from fireflow.store.chain import GENESIS, decode_event, extend_rows
 from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
 
-__all__ = ["SCHEMA_VERSION", "PostgresStore", "SchemaTooNew", "StoreUnavailable"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "SCHEMA_VERSION",
+    "PostgresStore",
+    "SchemaTooNew",
+    "StoreUnavailable",
+]
 
 #: The version of the tables this fireflow writes (kept in ``fireflow_schema``).
 SCHEMA_VERSION = 1
+#: The LISTEN/NOTIFY channel an append notifies (payload: ``"<schema> <next position>"``).
+NOTIFY_CHANNEL = "fireflow_events"
 #: The environment variable read when no connection string is given.
 ENV_URL = "FIREFLOW_DATABASE_URL"
 
@@ -118,6 +126,21 @@ _CREATE: tuple[str, ...] = (
         global_hash text NOT NULL
     )""",
 )
+#: What each kind of role is granted (see :meth:`PostgresStore.grants_sql`).
+_ACCESS: dict[str, tuple[str, ...]] = {
+    "writer": (
+        "GRANT SELECT ON {s}.fireflow_schema, {s}.events TO {r};",
+        "GRANT INSERT ON {s}.events TO {r};",
+        "GRANT SELECT, UPDATE ON {s}.fireflow_head TO {r};",
+    ),
+    "reader": ("GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",),
+    "indexer": (
+        "GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.fireflow_index_meta, "
+        "{s}.fireflow_index_tickets, {s}.fireflow_index_states, {s}.fireflow_index_counts, "
+        "{s}.fireflow_index_open, {s}.fireflow_index_agencies TO {r};",
+    ),
+}
 #: Upgrades: the statements that take version ``n`` to ``n + 1`` (none yet).
 _UPGRADES: dict[int, tuple[str, ...]] = {}
 _ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
@@ -227,7 +250,7 @@ class PostgresStore:
         self._lock = threading.RLock()
         self._s = sql.Identifier(schema)
         self._queries: dict[str, sql.SQL] = {}
-        self._conninfo = conninfo
+        self._conninfo = conninfo  # for reconnecting, and the listening connection of subscribe()
         self._connect_timeout = connect_timeout
         self._lock_timeout_ms = lock_timeout_ms
         self._closed = False
@@ -370,6 +393,34 @@ class PostgresStore:
             found += 1
             self._conn.execute(self._q("UPDATE {s}.fireflow_schema SET version = %s"), (found,))
 
+    @staticmethod
+    def grants_sql(role: str, *, access: str = "writer", schema: str = "fireflow") -> str:
+        """The ``GRANT`` statements that give ``role`` the least it needs (docs/deploying.md).
+
+        ``access`` is ``"writer"`` (append and read: ``INSERT`` and ``SELECT`` on the
+        events, never ``UPDATE``, ``DELETE`` or ``TRUNCATE``; ``SELECT``/``UPDATE`` of
+        the one row of ``fireflow_head`` that orders the appends), ``"reader"``
+        (``SELECT`` only) or ``"indexer"`` (read the events, write the ticket index
+        tables ``fireflow_index_*``, which the owner creates first).  The owner
+        of the schema (who created the tables) runs them.
+
+        >>> print(PostgresStore.grants_sql("fireflow_reader", access="reader"))
+        GRANT USAGE ON SCHEMA "fireflow" TO "fireflow_reader";
+        GRANT SELECT ON "fireflow".fireflow_schema, "fireflow".fireflow_head, "fireflow".events TO "fireflow_reader";
+        """  # noqa: E501 (the statements as printed)
+        for field, value in (("role", role), ("schema", schema)):
+            if not isinstance(value, str) or not _SCHEMA_NAME.fullmatch(value):
+                raise InvalidArgument(
+                    field,
+                    "expected 1-63 lowercase letters, digits or '_', not starting with a digit",
+                )
+        if access not in _ACCESS:
+            raise InvalidArgument("access", f"expected one of {', '.join(_ACCESS)}, got {access!r}")
+        s, r = f'"{schema}"', f'"{role}"'
+        lines = [f"GRANT USAGE ON SCHEMA {s} TO {r};"]
+        lines += [stmt.format(s=s, r=r) for stmt in _ACCESS[access]]
+        return "\n".join(lines)
+
     def schema_version(self) -> int:
         """The version recorded in the store's ``fireflow_schema`` table."""
         version = self._run(self._version_found)
@@ -460,15 +511,18 @@ class PostgresStore:
                     )
                 )
             if written:
+                # one round trip: every row inserted, the head moved, and the NOTIFY
+                # (it reaches the listeners when, and only if, the transaction commits)
                 columns = [list(col) for col in zip(*written, strict=True)]
                 c.execute(
                     self._q(
                         f"WITH rows AS (INSERT INTO {{s}}.events ({_ROW_COLUMNS}) "  # noqa: S608 (constant)
                         "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::integer[], "
                         "%s::text[], %s::bytea[], %s::text[], %s::text[])) "
-                        "UPDATE {s}.fireflow_head SET next = %s, global_hash = %s"
+                        "UPDATE {s}.fireflow_head SET next = %s, global_hash = %s "
+                        "RETURNING pg_notify(%s, %s)"
                     ),
-                    (*columns, position, g_head),
+                    (*columns, position, g_head, NOTIFY_CHANNEL, f"{self.schema} {position}"),
                 )
         return results
 
@@ -483,6 +537,24 @@ class PostgresStore:
         return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
     # ------------------------------------------------------------------- read
+    def subscribe(
+        self,
+        after: int | None = None,
+        *,
+        stop: threading.Event | None = None,
+        idle_timeout: float | None = None,
+        poll_interval: float | None = None,
+    ) -> Iterator[StoredEvent]:
+        """New events after ``after`` as they come (:mod:`fireflow.store.subscription`)."""
+        from fireflow.store.subscription import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
+
+        return subscribe(
+            self,
+            after,
+            stop=stop,
+            idle_timeout=idle_timeout,
+            poll_interval=POLL_INTERVAL if poll_interval is None else poll_interval,
+        )
 
     def read(self, ticket_id: str) -> list[Event]:
         """One ticket's events in ``seq`` order (empty for an unknown ticket)."""

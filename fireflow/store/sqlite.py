@@ -492,6 +492,24 @@ class SQLiteStore:
         return (row[0], row[1]) if row else (0, GENESIS)
 
     # ------------------------------------------------------------------- read
+    def subscribe(
+        self,
+        after: int | None = None,
+        *,
+        stop: threading.Event | None = None,
+        idle_timeout: float | None = None,
+        poll_interval: float | None = None,
+    ) -> Iterator[StoredEvent]:
+        """New events after ``after`` as they come (:mod:`fireflow.store.subscription`)."""
+        from fireflow.store.subscription import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
+
+        return subscribe(
+            self,
+            after,
+            stop=stop,
+            idle_timeout=idle_timeout,
+            poll_interval=POLL_INTERVAL if poll_interval is None else poll_interval,
+        )
 
     def read(self, ticket_id: str) -> list[Event]:
         """One ticket's events in ``seq`` order (empty for an unknown ticket)."""
