@@ -9,6 +9,7 @@ from fireflow.calendar import MAX_PERIOD
 from fireflow.rules import spotcheck
 from fireflow.sim.population import MAX_POPULATION
 from fireflow.sim.sweep import MAX_SWEEP_RUNS, MAX_WORKERS
+from fireflow.store import index, subscription
 
 DOC = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text("utf-8")
 
@@ -30,6 +31,8 @@ LIMITS = [
     (MAX_WORKERS, 256, "| `sweep(..., workers=)`"),
     (spotcheck.MIN_SEED_BITS, 128, "| `MIN_SEED_BITS`"),
     (spotcheck.MAX_SEED_BYTES, 1024, "| `MAX_SEED_BYTES`"),
+    (index.MAX_LIMIT, 1_000_000, "| `MAX_LIMIT`"),
+    (subscription.MAX_CHECKPOINT_BYTES, 4096, "| `MAX_CHECKPOINT_BYTES`"),
 ]
 # how the docs write each value
 SHOWN = {
@@ -46,6 +49,7 @@ SHOWN = {
     1024: ["1024 bytes"],
     1_000_000: ["1,000,000"],
     256: ["1 to 256"],
+    4096: ["4096 bytes"],
 }
 
 
