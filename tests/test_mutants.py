@@ -393,3 +393,62 @@ def test_explain_names_the_person_and_the_migration_once():
     assert not any("方案 plan:" in line for line in lines)
     assert "    理由 reason: 区领导小组通过新版方案" in lines
     assert "记录所依据的方案" not in migration
+
+
+# --------------------------------------------------------------------------- #
+# rules/spotcheck: what a failed "inputs" check says, and the base64 alphabet
+
+
+def _spot_published() -> tuple[object, object, object]:
+    from fireflow.rules.spotcheck import Community, Inspector, commit, draw, draw_inputs
+
+    comms = [Community(f"C{i:03}", f"T{i % 3}") for i in range(12)]
+    pool = [
+        Inspector("H1", "housing"), Inspector("F1", "fire"), Inspector("U1", "urban"),
+        Inspector("P1", "police"),
+    ]  # fmt: skip
+    inputs = draw_inputs(PLAN, comms, pool)
+    seed = "9f86d081884c7d659a2feaa0c55ad015"
+    return inputs, commit(inputs, seed), draw(inputs, seed)
+
+
+@pytest.mark.parametrize("other", ["0" * 64, "f" * 64])
+def test_verify_says_which_inputs_differ(other):
+    """Mutants on ``verify``'s "inputs" detail (``result.inputs_digest != digest`` into
+    ``==``, ``<``, ``>``, ``<=``, ``>=``, ``is not``): the detail names the side that
+    differs, and is empty when the check passes.  A digest below and one above every real
+    digest, so that an ordering comparison is wrong on one of them."""
+    from fireflow.rules.spotcheck import verify
+
+    inputs, c, d = _spot_published()
+    seed = "9f86d081884c7d659a2feaa0c55ad015"
+
+    def detail(commitment: object, result: object) -> str:
+        r = verify(commitment, inputs, seed, result)  # type: ignore[arg-type]
+        (check,) = [ch for ch in r.checks if ch.name == "inputs"]
+        return check.detail if not check.ok else f"ok:{check.detail}"
+
+    assert detail(c, d) == "ok:"
+    assert detail(attrs.evolve(c, inputs_digest=other), d) == (  # type: ignore[misc]
+        "the published inputs are not the committed ones"
+    )
+    assert detail(c, attrs.evolve(d, inputs_digest=other)) == (  # type: ignore[misc]
+        "the draw was made from other inputs"
+    )
+
+
+def test_seed_strength_of_the_whole_base64_alphabet():
+    """Mutant: ``chars <= _BASE64`` into ``chars < _BASE64`` in ``_bits_per_symbol``.
+
+    A seed that uses every symbol of the base64 alphabets (standard and URL-safe: A-Z, a-z,
+    0-9, ``+ / = - _``, 67 symbols, none repeated) counts 6 bits a symbol (the docstring of
+    ``seed_strength``), so 67 x 6 = 402 bits, not the 6.57 bits of arbitrary text.
+    """
+    from fireflow.rules.spotcheck import seed_strength
+
+    alphabet = (
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ" "abcdefghijklmnopqrstuvwxyz" "0123456789" "+/=-_"
+    )  # fmt: skip
+    assert len(set(alphabet)) == len(alphabet) == 67
+    assert seed_strength(alphabet) == 402.0
+    assert seed_strength(alphabet[:-1]) == 396.0  # one symbol fewer: still base64
