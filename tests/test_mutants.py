@@ -26,8 +26,15 @@ from fireflow.model import TicketState, plan_binding
 from fireflow.plan import Plan, validate_plan_data
 from fireflow.rules.escalation import due_escalations
 from fireflow.rules.explain import explain
-from fireflow.store import SQLiteStore, verify
-from fireflow.store.chain import GENESIS, extend_rows, heads_digest, ticket_link
+from fireflow.store import MemoryStore, SQLiteStore, verify
+from fireflow.store.chain import (
+    GENESIS,
+    Checkpoint,
+    checkpoint,
+    extend_rows,
+    heads_digest,
+    ticket_link,
+)
 from fireflow.ticket import Ticket, fold
 
 PLAN = load_plan("changle-2022")
@@ -282,6 +289,98 @@ def test_verify_names_the_expected_seq(tmp_path):
     seq = [p for p in report.problems if p.what == "seq" and p.position == second]
     assert len(seq) == 1
     assert "expected seq 2, found 99" in str(seq[0])
+
+
+# --------------------------------------------------------------------------- #
+# store/chain: the checkpoint's ticket count, a seq that is not an int, hashes in messages,
+# the compiled decoder
+
+
+def test_verify_compares_the_checkpoints_ticket_count():
+    """Mutants: ``tickets != cp.tickets`` into ``==``, ``<``, ``>`` or ``is not`` in
+    ``_check_against``.
+
+    300 tickets of one event each: the count is above 256, so CPython makes a new int object
+    for it each time (``is not`` then differs from ``!=``).  A checkpoint that says one ticket
+    more or fewer (and nothing else) is reported as exactly that.
+    """
+    store = MemoryStore()
+    for k in range(300):
+        store.append(histories.ticket_id(k), list(histories.history(k)[:1]), 0)
+    cp = Checkpoint.from_json(checkpoint(store, AT).to_json())
+    assert (cp.count, cp.tickets) == (300, 300)
+    assert verify(store, cp).ok
+    for wrong in (299, 301):
+        report = verify(store, attrs.evolve(cp, tickets=wrong))
+        assert [p.what for p in report.problems] == ["checkpoint.tickets"]
+        assert f"300 tickets in the first 300 events, the checkpoint says {wrong}" in str(
+            report.problems[0]
+        )
+
+
+def test_verify_counts_on_after_a_seq_that_is_not_an_integer():
+    """Mutants: ``state[0] + 1`` into ``state[0] * 1``, ``state[0] + 0``, ``state[1] + 1``
+    in ``verify``'s branch for a ``seq`` that is not an int.
+
+    ``verify`` takes any store (``EventStore``); one that reads a damaged seq column as text
+    gives ``"2"``.  That row is reported (its seq and its columns), and the count goes on
+    from it: the third event, seq 3, is in order, so no problem is reported for it.
+    """
+
+    class _TextSeq:
+        def __init__(self, inner: MemoryStore) -> None:
+            self.inner = inner
+
+        def rows(self):  # type: ignore[no-untyped-def]
+            for row in self.inner.rows():
+                yield attrs.evolve(row, seq="2") if row.position == 1 else row
+
+    store = MemoryStore()
+    events = list(histories.history(0)[:3])
+    store.append(events[0].ticket_id, events, 0)
+    assert verify(store).ok
+    report = verify(_TextSeq(store))  # type: ignore[arg-type]
+    assert sorted((p.what, p.position) for p in report.problems) == [
+        ("columns", 1),
+        ("seq", 1),
+    ]
+    (seq,) = [p for p in report.problems if p.what == "seq"]
+    assert "expected seq 2, found '2'" in str(seq)
+
+
+def test_verify_quotes_twelve_hex_digits_of_a_wrong_hash():
+    """Mutant: ``isinstance(h, str)`` negated in ``_short``: a problem quotes a stored hash
+    by its first 12 hex digits and an ellipsis, not by its ``repr`` (all 64 digits)."""
+
+    class _Rewritten:
+        def __init__(self, inner: MemoryStore) -> None:
+            self.inner = inner
+
+        def rows(self):  # type: ignore[no-untyped-def]
+            for row in self.inner.rows():
+                yield attrs.evolve(row, ticket_hash="0123456789ab" + "f" * 52)
+
+    store = MemoryStore()
+    store.append(histories.ticket_id(0), list(histories.history(0)[:1]), 0)
+    (problem,) = verify(_Rewritten(store)).problems  # type: ignore[arg-type]
+    assert problem.what == "ticket_hash"
+    assert "stored 0123456789ab… does not follow from the previous hash" in str(problem)
+    assert "f" * 52 not in str(problem)
+
+
+def test_canonical_rows_take_the_compiled_decoder():
+    """Mutant: ``type(obj) is not dict`` into ``>=`` in ``_decode_canonical`` (comparing two
+    types raises ``TypeError``, which is caught: every row would fall to the slow strict
+    parser).  Same results, so only the fast path's own answer tells: a canonical row is
+    taken, anything that is not a JSON object is not."""
+    from fireflow.store.chain import _decode_canonical
+
+    event = histories.history(0)[0]
+    data = canonical_bytes(event)
+    assert _decode_canonical(data) == json.loads(data)
+    assert _decode_canonical(b"[]") is None
+    assert _decode_canonical(b'"x"') is None
+    assert _decode_canonical(data.replace(b"{", b"{ ", 1)) is None  # not canonical
 
 
 # --------------------------------------------------------------------------- #
