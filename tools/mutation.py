@@ -125,20 +125,32 @@ def _operators() -> dict[str, list[dict[str, object]]]:
     return {}
 
 
-def _annotation_lines(module_path: Path) -> set[int]:
-    """Lines that hold only type annotations (and ``if TYPE_CHECKING:`` blocks).
+Pos = tuple[int, int]  # (line from 1, column in characters from 0), as cosmic-ray gives them
+
+
+def _annotation_spans(module_path: Path) -> list[tuple[Pos, Pos]]:
+    """Where the type annotations are (and the ``if TYPE_CHECKING:`` blocks).
 
     fireflow modules use ``from __future__ import annotations``: annotations are never
     evaluated, so a mutant inside one (``str | None`` into ``str & None``) is equivalent by
-    construction. Such mutants are not tried.
+    construction. Such mutants are not tried. The spans are exact (a signature line also
+    holds default values, which are code).
     """
-    lines: set[int] = set()
-    tree = ast.parse(module_path.read_text(encoding="utf-8"))
+    text = module_path.read_text(encoding="utf-8")
+    source = text.splitlines()
+    tree = ast.parse(text)
+    spans: list[tuple[Pos, Pos]] = []
+
+    def char_col(line: int, byte_col: int) -> int:  # ast columns count UTF-8 bytes
+        return len(source[line - 1].encode("utf-8")[:byte_col].decode("utf-8", "replace"))
 
     def span(node: ast.AST | None) -> None:
-        if node is not None:
-            end = getattr(node, "end_lineno", None) or node.lineno  # type: ignore[attr-defined]
-            lines.update(range(node.lineno, end + 1))  # type: ignore[attr-defined]
+        if node is None:
+            return
+        a, b = node.lineno, node.end_lineno or node.lineno  # type: ignore[attr-defined]
+        ca = char_col(a, node.col_offset)  # type: ignore[attr-defined]
+        cb = char_col(b, node.end_col_offset or 0)  # type: ignore[attr-defined]
+        spans.append(((a, ca), (b, cb)))
 
     for node in ast.walk(tree):
         if isinstance(node, ast.arg):
@@ -153,31 +165,24 @@ def _annotation_lines(module_path: Path) -> set[int]:
             and node.test.id == "TYPE_CHECKING"
         ):
             span(node)
-    return lines
+    return spans
 
 
-def _in_annotation(item: object, skip: set[int], source: list[str]) -> bool:
+def _in_annotation(item: object, spans: list[tuple[Pos, Pos]]) -> bool:
     m = item.mutations[0]  # type: ignore[attr-defined]
-    line = m.start_pos[0]
-    if line not in skip:
-        return False
-    # a line may hold an annotation and code (``x: int = a + b``): skip only when the
-    # mutated text lies left of the ``=`` of an annotated assignment, or in a signature
-    text = source[line - 1]
-    eq = text.find(" = ")
-    return eq < 0 or m.start_pos[1] < eq
+    at = tuple(m.start_pos)
+    return any(a <= at < b for a, b in spans)
 
 
 def _work_items(module_path: Path, db_path: Path) -> list[object]:
     with use_db(str(db_path), WorkDB.Mode.create) as db:
         init([module_path], db, _operators())
-        skip = _annotation_lines(module_path)
-        source = module_path.read_text(encoding="utf-8").splitlines()
+        spans = _annotation_spans(module_path)
         items = [
             item
             for item in db.work_items
             if not any(m.operator_name.startswith(SKIP_OPERATORS) for m in item.mutations)
-            and not _in_annotation(item, skip, source)
+            and not _in_annotation(item, spans)
         ]
     return sorted(items, key=lambda i: (i.mutations[0].operator_name, i.mutations[0].occurrence))
 
