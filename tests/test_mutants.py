@@ -368,6 +368,51 @@ def test_verify_quotes_twelve_hex_digits_of_a_wrong_hash():
     assert "f" * 52 not in str(problem)
 
 
+def test_verify_reports_a_gap_in_the_positions():
+    """Mutant: ``p != expected_position`` into ``p < expected_position`` in ``verify``.
+
+    Positions run 0, 1, 2 without gaps (docs/store.md); a store that skips position 1 (a row
+    removed, the rest left in place) is reported at the row after the gap.
+    """
+
+    class _Gap:
+        def __init__(self, inner: MemoryStore) -> None:
+            self.inner = inner
+
+        def rows(self):  # type: ignore[no-untyped-def]
+            for row in self.inner.rows():
+                yield attrs.evolve(row, position=row.position + 1) if row.position else row
+
+    store = MemoryStore()
+    store.append(histories.ticket_id(0), list(histories.history(0)[:1]), 0)
+    store.append(histories.ticket_id(1), list(histories.history(1)[:1]), 0)
+    (problem,) = verify(_Gap(store)).problems  # type: ignore[arg-type]
+    assert (problem.what, problem.position) == ("position", 2)
+    assert "expected position 1, found 2" in str(problem)
+
+
+@pytest.mark.parametrize("value", [1.5, {"y": 1.5}, [1, 2.0], {"y": [{"z": -0.0}]}, [[1e300]]])
+def test_a_float_anywhere_in_the_payload_is_refused_on_both_paths(value):
+    """Mutants in ``_has_float`` (``t is dict`` negated, and the other type tests).
+
+    A stored payload holds no float (docs/store.md: integers only, no NaN or infinity); a row
+    that is otherwise canonical, with a float at any depth of its payload, is refused, as the
+    strict parser refuses it (``number ... is not an integer``).
+    """
+    import orjson
+
+    from fireflow.store.chain import decode_event
+    from fireflow.store.errors import CorruptRecord
+
+    event = histories.history(0)[0]
+    obj = json.loads(canonical_bytes(event))
+    obj["payload"]["x"] = value
+    row = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    with pytest.raises(CorruptRecord) as err:
+        decode_event(row, 5)
+    assert "is not an integer" in str(err.value)
+
+
 def test_canonical_rows_take_the_compiled_decoder():
     """Mutant: ``type(obj) is not dict`` into ``>=`` in ``_decode_canonical`` (comparing two
     types raises ``TypeError``, which is caught: every row would fall to the slow strict
