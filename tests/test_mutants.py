@@ -428,6 +428,42 @@ def test_canonical_rows_take_the_compiled_decoder():
     assert _decode_canonical(data.replace(b"{", b"{ ", 1)) is None  # not canonical
 
 
+def test_the_deepest_valid_payload_takes_the_compiled_decoder():
+    """Mutant: ``depth > MAX_DEPTH + 1`` into ``depth > MAX_DEPTH & 1`` in ``_has_float``
+    (every payload with a nested mapping would leave the fast path).
+
+    A canonical row whose payload holds no float is taken by the compiled decoder
+    (``_decode_canonical``'s contract), however deep its payload nests within the limit:
+    16 mappings (docs/security.md, ``MAX_DEPTH``).
+    """
+    import orjson
+
+    from fireflow.store.chain import _decode_canonical
+
+    obj = json.loads(canonical_bytes(histories.history(0)[0]))
+    obj["payload"]["x"] = _nested(15)
+    check_json_value(obj["payload"])  # the payload is 16 mappings deep: allowed
+    row = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    assert _decode_canonical(row) == obj
+
+
+def test_a_checkpoint_hash_is_exactly_64_lowercase_hex_digits():
+    """Mutants in ``_hex``: ``or`` into ``and``; ``len(value) != 64`` into ``> 64``.
+
+    docs/store.md: a checkpoint's ``global_head`` and ``tickets_digest`` are SHA-256 digests
+    in lowercase hex, 64 digits.
+    """
+    at = datetime(2022, 12, 12, tzinfo=SH)
+    good = "0" * 64
+    Checkpoint(0, good, 0, good, at)
+    for bad in ("0" * 63, "0" * 65, "A" * 64, 64, None):
+        for field in ("global_head", "tickets_digest"):
+            args = {"global_head": good, "tickets_digest": good, field: bad}
+            with pytest.raises(InvalidArgument) as err:
+                Checkpoint(count=0, tickets=0, at=at, **args)  # type: ignore[arg-type]
+            assert err.value.field == field
+
+
 # --------------------------------------------------------------------------- #
 # rules/routing: the most specific route wins, wherever the plan lists it
 
