@@ -103,6 +103,8 @@ class ModuleResult:
     seconds: float = 0.0
     stopped_on: str = "done"  # done | sample | budget
     survivors: list[dict[str, object]] = field(default_factory=list)
+    #: every mutant tried: [operator, occurrence, line, verdict]
+    mutants: list[list[object]] = field(default_factory=list)
 
     @property
     def kill_rate(self) -> float:
@@ -247,6 +249,7 @@ def run_module(
         else:
             verdict = "incompetent"
         setattr(result, verdict, getattr(result, verdict) + 1)
+        result.mutants.append([m.operator_name, m.occurrence, m.start_pos[0], verdict])
         print(
             f"  {name}: {verdict}: {m.operator_name} line {m.start_pos[0]} "
             f"({result.tried} tried, {result.killed} killed, {result.survived} survived)",
