@@ -20,7 +20,7 @@ from strategies import base_data
 
 from fireflow import load_plan, route_for
 from fireflow.calendar import Calendar
-from fireflow.errors import InputLimitExceeded, InvalidArgument, InvalidCommand
+from fireflow.errors import InputLimitExceeded, InvalidArgument, InvalidCommand, NotAuthorized
 from fireflow.events import canonical_bytes, check_json_value, event_from_data
 from fireflow.model import TicketState, plan_binding
 from fireflow.plan import Plan, validate_plan_data
@@ -155,6 +155,53 @@ def test_failed_recheck_needs_a_new_after_photo():
         evidence=[{"kind": "photo_after", "sha256": "c" * 64}],
     )  # fmt: skip
     assert t.state.state == "archived"
+
+
+@pytest.mark.parametrize(
+    ("at", "ok"),
+    [
+        (datetime(1948, 12, 31, 23, 59, tzinfo=SH), False),
+        (datetime(1949, 1, 1, tzinfo=SH), True),
+        (datetime(2200, 12, 31, 23, 59, tzinfo=SH), True),
+        (datetime(2201, 1, 1, tzinfo=SH), False),
+    ],
+)
+def test_a_command_time_from_1949_to_2200(at, ok):
+    """Mutants: ``MIN_YEAR, MAX_YEAR = 1949, 2200`` into 1948, 1950, 2199 or 2201.
+
+    docs/lifecycle.md: a time before 1949 or after 2200 is refused (``InvalidCommand``,
+    field ``at``); the first and last moments of the range are accepted.
+    """
+    t = Ticket("Y-1", PLAN)
+    fields = {
+        "community": "金峰小区", "town": "金峰镇", "category": "fire_lane_vehicle",
+        "subtype": "private_car", "location": "inside", "source": "town_inspection",
+    }  # fmt: skip
+    if ok:
+        t.command("report", at, "town", **fields)
+        assert t.state.last_at == at
+    else:
+        with pytest.raises(InvalidCommand) as err:
+            t.command("report", at, "town", **fields)
+        assert err.value.field == "at"
+        assert "out of range (years 1949-2200)" in str(err.value)
+        assert t.events == ()
+
+
+def test_a_refused_agency_is_told_who_may_including_the_route_roles():
+    """Mutant: the loop that adds the route's role holders to ``allowed`` runs zero times.
+
+    The plan's authority table: ``rectify`` is for the route's rectifier only (四(一)); on the
+    ``fire_lane_inside`` route that is the property company.  ``punish`` is for fire and
+    housing and the route's enforcers (fire, police, urban: 四(三) 清障).
+    """
+    t = _fire_lane_ticket()
+    with pytest.raises(NotAuthorized) as err:
+        t.command("rectify", AT, "fire")
+    assert "agency 'fire' may not rectify; allowed: property" in str(err.value)
+    with pytest.raises(NotAuthorized) as err:
+        t.command("punish", AT, "town")
+    assert "may not punish; allowed: fire, housing, police, urban" in str(err.value)
 
 
 # --------------------------------------------------------------------------- #
