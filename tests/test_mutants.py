@@ -20,7 +20,13 @@ from strategies import base_data
 
 from fireflow import load_plan, route_for
 from fireflow.calendar import Calendar
-from fireflow.errors import InputLimitExceeded, InvalidArgument, InvalidCommand, NotAuthorized
+from fireflow.errors import (
+    CalendarDataMissing,
+    InputLimitExceeded,
+    InvalidArgument,
+    InvalidCommand,
+    NotAuthorized,
+)
 from fireflow.events import canonical_bytes, check_json_value, event_from_data
 from fireflow.model import TicketState, plan_binding
 from fireflow.plan import Plan, validate_plan_data
@@ -202,6 +208,46 @@ def test_a_refused_agency_is_told_who_may_including_the_route_roles():
     with pytest.raises(NotAuthorized) as err:
         t.command("punish", AT, "town")
     assert "may not punish; allowed: fire, housing, police, urban" in str(err.value)
+
+
+def _routed_lane_ticket(at: datetime) -> Ticket:
+    t = Ticket("F-2", PLAN)
+    t.command(
+        "report", at, "town", community="金峰小区", town="金峰镇",
+        category="fire_lane_vehicle", subtype="private_car", location="inside",
+        source="town_inspection",
+    )  # fmt: skip
+    t.command("route", at, "town")
+    return t
+
+
+def test_a_deadline_without_holiday_data_names_the_start_or_the_days():
+    """Mutant: ``err.year == start.year`` into ``>`` (or ``<``) in ``_new_deadline``.
+
+    The built-in holiday tables cover 2004-2026 (State Council notices).  A deadline set in
+    2030 fails on its start (field ``at``); one set on 2026-12-21 for 30 working days runs
+    into 2027 and fails on its length (field ``days``).
+    """
+    t = _routed_lane_ticket(datetime(2030, 3, 21, 10, tzinfo=SH))
+    with pytest.raises(CalendarDataMissing) as err:
+        t.command("set_deadline", datetime(2030, 3, 21, 10, tzinfo=SH), "town")
+    assert (err.value.field, err.value.year) == ("at", 2030)
+    at = datetime(2026, 12, 21, 10, tzinfo=SH)
+    t = _routed_lane_ticket(at)
+    with pytest.raises(CalendarDataMissing) as err:
+        t.command("set_deadline", at, "town", days=30)
+    assert (err.value.field, err.value.year) == ("days", 2027)
+    assert t.state.deadline is None
+
+
+def test_a_plan_migration_before_the_report_is_refused():
+    """Mutant: ``state.state == INITIAL_STATE`` into ``<`` in ``_migrate``: a ticket that
+    was never reported has no plan to migrate from (docs/lifecycle.md, plan migration)."""
+    t = Ticket("N-1", PLAN)
+    with pytest.raises(InvalidCommand) as err:
+        t.command("migrate_plan", AT, "housing", reason="区领导小组通过新版方案")
+    assert "a ticket not yet reported is bound to a plan by its report" in str(err.value)
+    assert t.events == ()
 
 
 # --------------------------------------------------------------------------- #
