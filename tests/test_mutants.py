@@ -241,8 +241,9 @@ def test_a_deadline_without_holiday_data_names_the_start_or_the_days():
 
 
 def test_a_plan_migration_before_the_report_is_refused():
-    """Mutant: ``state.state == INITIAL_STATE`` into ``<`` in ``_migrate``: a ticket that
-    was never reported has no plan to migrate from (docs/lifecycle.md, plan migration)."""
+    """Mutant: ``state.state == INITIAL_STATE`` into ``<`` in ``_migrate``.  A migration
+    continues a ticket under another plan (docs/lifecycle.md); a ticket never reported has
+    no plan to continue from: its report binds it."""
     t = Ticket("N-1", PLAN)
     with pytest.raises(InvalidCommand) as err:
         t.command("migrate_plan", AT, "housing", reason="区领导小组通过新版方案")
