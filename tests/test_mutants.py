@@ -251,6 +251,28 @@ def test_a_plan_migration_before_the_report_is_refused():
     assert t.events == ()
 
 
+def test_fold_keyword_arguments_and_the_expected_seq():
+    """Mutants in ``fold``: the ``*`` of its signature into ``/``; the message's
+    ``v[_VER] + 1`` into ``<< 1``.
+
+    ``fold(events, ticket_id, *, plan=..., migrate_from=...)``: the
+    events and ticket id may be named, the plan may not be passed by position.  Events must
+    run in ``seq`` order from 1 (docs/lifecycle.md, "What fold promises"): after seq 3 comes 4.
+    """
+    t = _fire_lane_ticket()
+    t.command("rectify", AT, "property")
+    events = t.events
+    assert len(events) == 4
+    assert fold(events=events, ticket_id="F-1", plan=PLAN) == t.state
+    with pytest.raises(TypeError):
+        fold(events, "F-1", PLAN)  # type: ignore[misc]
+    gap = [events[0], events[1], events[3]]
+    with pytest.raises(InvalidArgument) as err:
+        fold(gap, "F-1", plan=PLAN)
+    assert err.value.field == "seq"
+    assert f"event {events[3].event_id} has seq 4, expected 3" in str(err.value)
+
+
 # --------------------------------------------------------------------------- #
 # calendar
 
