@@ -257,7 +257,7 @@ def test_fold_keyword_arguments_and_the_expected_seq():
 
     ``fold(events, ticket_id, *, plan=..., migrate_from=...)``: the
     events and ticket id may be named, the plan may not be passed by position.  Events must
-    run in ``seq`` order from 1 (docs/lifecycle.md, "What fold promises"): after seq 3 comes 4.
+    run in ``seq`` order from 1 (docs/lifecycle.md, "What fold promises"): after seq 2 comes 3, not 4.
     """
     t = _fire_lane_ticket()
     t.command("rectify", AT, "property")
