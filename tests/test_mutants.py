@@ -255,9 +255,9 @@ def test_fold_keyword_arguments_and_the_expected_seq():
     """Mutants in ``fold``: the ``*`` of its signature into ``/``; the message's
     ``v[_VER] + 1`` into ``<< 1``.
 
-    ``fold(events, ticket_id, *, plan=..., migrate_from=...)``: the
-    events and ticket id may be named, the plan may not be passed by position.  Events must
-    run in ``seq`` order from 1 (docs/lifecycle.md, "What fold promises"): after seq 2 comes 3, not 4.
+    ``fold(events, ticket_id, *, plan=..., migrate_from=...)``: the events and ticket id may
+    be named, the plan may not be passed by position.  Events must run in ``seq`` order from
+    1 (docs/lifecycle.md, "What fold promises"): after seq 2 comes 3, not 4.
     """
     t = _fire_lane_ticket()
     t.command("rectify", AT, "property")
@@ -297,6 +297,29 @@ def test_next_working_day_on_the_last_representable_day():
     cal = Calendar(allow_provisional=True)
     assert date.max.weekday() == 4
     assert cal.next_working_day(date.max) == date.max
+
+
+def test_correction_problems_are_counted_in_the_message():
+    """Mutant: ``len(problems) > 1`` into ``> 2`` in ``CorrectedSource``.
+
+    国办发明电〔2021〕11号: Saturday 2022-10-08 and Sunday 2022-10-09 were make-up working
+    days (国庆节调休上班), and the data has them so.  Correcting either into a working day
+    changes nothing: one such correction is one problem, two are the first and "1 more".
+    """
+    from fireflow.calendar import ChineseCalendarSource, CorrectedSource, Correction
+
+    src = "国办发明电〔2021〕11号"
+    sat = Correction(date(2022, 10, 8), "working", source=src)
+    sun = Correction(date(2022, 10, 9), "working", source=src)
+    base = ChineseCalendarSource()
+    with pytest.raises(InvalidArgument) as err:
+        CorrectedSource(base, [sat])
+    assert err.value.field == "corrections[0].kind"
+    assert "more)" not in str(err.value)
+    with pytest.raises(InvalidArgument) as err:
+        CorrectedSource(base, [sat, sun])
+    assert err.value.field == "corrections[0].kind"
+    assert "the correction changes nothing (更正无效) (and 1 more)" in str(err.value)
 
 
 def test_demolition_survives_a_round_trip_through_the_stored_bytes():
