@@ -322,6 +322,24 @@ def test_correction_problems_are_counted_in_the_message():
     assert "the correction changes nothing (更正无效) (and 1 more)" in str(err.value)
 
 
+@pytest.mark.parametrize("n", [40, 300, 1000])
+def test_working_days_before_the_data_names_the_year_just_before_it(n):
+    """Mutant: ``range(self._y0 - 1, ...)`` into ``range(self._y0 % 1, ...)`` in
+    ``_nth_working_before`` (the years before the tables would be loaded all at once, and the
+    error would name the earliest of them).
+
+    The built-in data starts in 2004: counting 40, 300 or 1000 working days back from
+    2004-03-01 first runs out in 2003, and that is the year named (field ``n``).
+    """
+    with pytest.raises(CalendarDataMissing) as err:
+        Calendar().working_days_before(date(2004, 3, 1), n)
+    assert (err.value.year, err.value.field) == (2003, "n")
+    if n > 40:  # and forward: 300 or 1000 working days from 2026-11-02 run out in 2027
+        with pytest.raises(CalendarDataMissing) as err:
+            Calendar().period(date(2026, 11, 2), n, "working")
+        assert (err.value.year, err.value.field) == (2027, "n")
+
+
 def test_demolition_survives_a_round_trip_through_the_stored_bytes():
     """Mutant: ``kind == "demolish"`` in ``evolve`` becomes ``kind is "demolish"``.
 
