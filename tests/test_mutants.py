@@ -420,6 +420,26 @@ def test_check_json_value_takes_string_keys_and_counts_depth_in_mappings():
         check_json_value(_nested(17))
 
 
+def _nested_list(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_check_json_value_counts_depth_in_lists_too():
+    """Mutant: ``depth + 1`` into ``depth & 1`` for a list's items.  MAX_DEPTH is 16
+    (docs/security.md) for any nesting: a leaf 16 lists deep is the deepest allowed, and the
+    refusal names the path down to the value too deep."""
+    check_json_value(_nested_list(16))
+    with pytest.raises(InputLimitExceeded) as err:
+        check_json_value(_nested_list(17))
+    assert err.value.field == "payload" + "[0]" * 17
+    check_json_value({"a": [{"b": _nested_list(13)}]})  # 16 levels, mixed
+    with pytest.raises(InputLimitExceeded):
+        check_json_value({"a": [{"b": _nested_list(14)}]})
+
+
 # --------------------------------------------------------------------------- #
 # store/chain: what verify says about a broken seq
 
