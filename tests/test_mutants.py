@@ -794,6 +794,26 @@ def test_verify_says_which_inputs_differ(other):
     )
 
 
+def test_draw_inputs_need_communities_and_inspectors_not_conflicts():
+    """Mutant: ``value is None and not required`` loses its ``not`` in ``_seq``.
+
+    docs/spotcheck.md: draw inputs are ``communities``, ``inspectors`` and, optionally,
+    ``conflicts`` (回避: nobody tied to a community).  Without conflicts the inputs are
+    complete; without communities or inspectors they are refused naming the field.
+    """
+    from fireflow.rules.spotcheck import inputs_from_data
+
+    data = {
+        "communities": [{"id": "A", "town": "T"}, {"id": "B", "town": "T"}],
+        "inspectors": [{"id": "H1", "agency": "housing"}, {"id": "U1", "agency": "urban"}],
+    }
+    assert inputs_from_data(data, PLAN).conflicts == ()
+    for key in ("communities", "inspectors"):
+        with pytest.raises(InvalidArgument) as err:
+            inputs_from_data({k: v for k, v in data.items() if k != key}, PLAN)
+        assert err.value.field == key
+
+
 def test_seed_strength_of_the_whole_base64_alphabet():
     """Mutant: ``chars <= _BASE64`` into ``chars < _BASE64`` in ``_bits_per_symbol``.
 
