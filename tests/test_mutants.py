@@ -797,9 +797,9 @@ def test_verify_says_which_inputs_differ(other):
 def test_draw_inputs_need_communities_and_inspectors_not_conflicts():
     """Mutant: ``value is None and not required`` loses its ``not`` in ``_seq``.
 
-    docs/spotcheck.md: draw inputs are ``communities``, ``inspectors`` and, optionally,
-    ``conflicts`` (回避: nobody tied to a community).  Without conflicts the inputs are
-    complete; without communities or inspectors they are refused naming the field.
+    docs/spotcheck.md: a draw depends on three lists, ``communities``, ``inspectors`` and
+    ``conflicts`` (ties the draw never breaks).  JSON inputs may leave out the conflicts (no
+    ties), not the base or the pool: those are refused naming the field.
     """
     from fireflow.rules.spotcheck import inputs_from_data
 
