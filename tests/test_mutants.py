@@ -814,6 +814,23 @@ def test_draw_inputs_need_communities_and_inspectors_not_conflicts():
         assert err.value.field == key
 
 
+@pytest.mark.parametrize(
+    ("seed", "bits"),
+    [("aaba" * 2, 16.0), ("aabaa" * 3, 20.0), ("abababaaba", 40.0), ("abab" * 4, 8.0)],
+)
+def test_seed_strength_finds_the_shortest_repeated_block(seed, bits):
+    """Mutant: ``k = fail[k - 1]`` into ``fail[k - 2]`` in ``_period`` (the prefix function
+    falls back to the wrong border).
+
+    ``seed_strength`` counts the shortest block a seed repeats, 4 bits a hex digit (its
+    docstring): ``aabaaaba`` is ``aaba`` twice (16 bits), ``abababaaba`` repeats nothing (10
+    digits, 40 bits), ``abababab...`` is ``ab`` (8 bits).  Written out by hand.
+    """
+    from fireflow.rules.spotcheck import seed_strength
+
+    assert seed_strength(seed) == bits
+
+
 def test_seed_strength_of_the_whole_base64_alphabet():
     """Mutant: ``chars <= _BASE64`` into ``chars < _BASE64`` in ``_bits_per_symbol``.
 
