@@ -753,6 +753,37 @@ def test_explain_names_the_person_and_the_migration_once():
 
 
 # --------------------------------------------------------------------------- #
+# rules/reporting: what an escalation for a report says
+
+
+def test_a_late_and_a_missing_dossier_are_told_apart_in_the_reason():
+    """Mutant: ``s.state == "late"`` into ``>=`` in ``report_escalations`` ("missing" sorts
+    after "late", so a missing report would read as sent late).
+
+    五(三): the dossier is due 2022-07-15 (a Friday).  金峰镇 sends it on 07-18 (late), 首占镇
+    not at all by 07-20 (missing): 逾期报送 "sent late" and 逾期未报送 "not sent".
+    """
+    from fireflow import Actor
+    from fireflow.rules.reporting import Submission, report_escalations, status
+
+    towns = {"金峰镇": ["金峰小区"], "首占镇": ["首占花园"]}
+    late = Submission("dossier", "金峰镇", datetime(2022, 7, 18, 10, tzinfo=SH), Actor("town"))
+    esc = {
+        (e.kind, e.town): e
+        for e in report_escalations(
+            PLAN, status(PLAN, towns, [late], datetime(2022, 7, 20, 10, tzinfo=SH))
+        )
+        if e.report_id == "dossier"
+    }
+    sent_late = esc["report_late", "金峰镇"]
+    assert "逾期报送（截止 2022-07-15）" in sent_late.reason_zh
+    assert "sent late (due 2022-07-15)" in sent_late.reason_en
+    not_sent = esc["report_missing", "首占镇"]
+    assert "逾期未报送（截止 2022-07-15）" in not_sent.reason_zh
+    assert "not sent (due 2022-07-15)" in not_sent.reason_en
+
+
+# --------------------------------------------------------------------------- #
 # rules/spotcheck: what a failed "inputs" check says, and the base64 alphabet
 
 
