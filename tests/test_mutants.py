@@ -783,6 +783,21 @@ def test_a_late_and_a_missing_dossier_are_told_apart_in_the_reason():
     assert "not sent (due 2022-07-15)" in not_sent.reason_en
 
 
+def test_a_town_with_three_hundred_communities():
+    """Mutant: ``len(set(items)) != len(items)`` into ``is not`` (the same for fewer than
+    257 communities only: CPython shares the small ints).  五(二): each community keeps its
+    own ledger, so 300 distinct communities give 300 ledger obligations; one listed twice is
+    refused naming the town."""
+    from fireflow.rules.reporting import obligations
+
+    communities = [f"小区{i:03}" for i in range(300)]
+    ledgers = [o for o in obligations(PLAN, {"金峰镇": communities}) if o.report_id == "ledger"]
+    assert sorted(o.community for o in ledgers) == communities
+    with pytest.raises(InvalidArgument) as err:
+        obligations(PLAN, {"金峰镇": [*communities, "小区007"]})
+    assert err.value.field == "towns.金峰镇"
+
+
 # --------------------------------------------------------------------------- #
 # rules/spotcheck: what a failed "inputs" check says, and the base64 alphabet
 
