@@ -685,6 +685,27 @@ def test_a_route_naming_the_subtype_beats_one_naming_none():
     assert route_for(plan, "evacuation_blocked", "inside", None).route == "evac_any"
 
 
+def test_a_route_naming_the_location_beats_one_naming_the_subtype():
+    """Mutant: the score's ``(1 if route.subtypes else 0)`` into ``else -1`` (a route for
+    the exact location and every subtype would tie with one for any location and the exact
+    subtype).
+
+    ``route_for``: the most specific route wins, new-community first, then location, then
+    subtype.  An evacuation hazard of goods inside a community goes to the route for inside
+    (any subtype), even when the route for goods anywhere is listed first.
+    """
+    data = PLAN.model_dump(mode="json")
+    (first, *_) = [r for r in data["routes"] if r["category"] == "evacuation_blocked"]
+    goods = dict(first, id="evac_goods_any", location="any", subtypes=["goods"])
+    goods["new_community"] = None
+    inside = dict(goods, id="evac_inside", location="inside", subtypes=[])
+    data["routes"] = [r for r in data["routes"] if r["category"] != "evacuation_blocked"]
+    data["routes"] += [goods, inside]
+    plan = Plan.model_validate(data)
+    assert route_for(plan, "evacuation_blocked", "inside", "goods").route == "evac_inside"
+    assert route_for(plan, "evacuation_blocked", "around", "goods").route == "evac_goods_any"
+
+
 # --------------------------------------------------------------------------- #
 # rules/escalation: what is due, and only then
 
