@@ -706,6 +706,19 @@ def test_a_route_naming_the_location_beats_one_naming_the_subtype():
     assert route_for(plan, "evacuation_blocked", "around", "goods").route == "evac_goods_any"
 
 
+def test_equal_routings_read_back_are_one_object():
+    """Mutant: the cache bound ``len(_SHARED) < _SHARED_MAX`` into ``>=`` (nothing would be
+    shared).  ``Routing.from_data``: equal routings are shared, not rebuilt (a district's
+    tickets use a handful of routes)."""
+    from fireflow.rules.routing import Routing
+
+    data = route_for(PLAN, "fire_lane_vehicle", "inside", "private_car").to_data()
+    first = Routing.from_data(data)
+    again = Routing.from_data(json.loads(json.dumps(data)))
+    assert again == first
+    assert again is first
+
+
 # --------------------------------------------------------------------------- #
 # rules/escalation: what is due, and only then
 
