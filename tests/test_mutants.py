@@ -755,6 +755,19 @@ def test_spot_check_escalations_only_while_rectifying(state):
     assert not {"spot_check", "official"} & set(other)
 
 
+def test_the_property_escalation_comes_at_the_second_failed_recheck():
+    """Mutant: ``state.failed_rechecks >= max_failed_rechecks`` into ``>``.
+
+    The plan's setting ``max_failed_rechecks: 2`` (R-TKT-FAIL): the second failed re-check,
+    not the third, refers the property company to housing and fire (R-ESC-PROPERTY, 六(四)).
+    """
+    assert PLAN.settings.max_failed_rechecks == 2
+    t = _fire_lane_ticket()
+    assert "property" not in _due(t.state, failed_rechecks=1)
+    assert _due(t.state, failed_rechecks=2)["property"] == ("housing", "fire")
+    assert _due(t.state, failed_rechecks=3)["property"] == ("housing", "fire")
+
+
 # --------------------------------------------------------------------------- #
 # rules/explain: the paragraphs of a report and of a plan migration
 
