@@ -939,3 +939,43 @@ def test_seed_strength_of_the_whole_base64_alphabet():
     assert len(set(alphabet)) == len(alphabet) == 67
     assert seed_strength(alphabet) == 402.0
     assert seed_strength(alphabet[:-1]) == 396.0  # one symbol fewer: still base64
+
+
+def test_explain_says_another_version_whichever_way_the_digests_sort():
+    """Mutant: ``recorded != (plan.id, version)`` into ``>`` in ``_plan_line`` (only a
+    history recorded under a digest that sorts after the plan's would be flagged).
+
+    A ticket recorded under one version and explained with another says so, in both
+    directions (docs: the report paragraph "says so when the history was recorded under
+    another version").
+    """
+    data = base_data()
+    data["settings"]["rectification_days"]["evacuation_blocked"] = 10
+    other = validate_plan_data(data)
+    tickets = {}
+    for p in (PLAN, other):
+        t = Ticket("V-1", p)
+        t.command(
+            "report", AT, "town", community="金峰小区", town="金峰镇",
+            category="evacuation_blocked", subtype="goods", location="inside",
+            source="town_inspection",
+        )  # fmt: skip
+        tickets[p.id, plan_binding(p)[1]] = t.events
+    (a, da), (b, db) = plan_binding(PLAN), plan_binding(other)
+    assert da != db
+    (report,) = explain(tickets[a, da], other)
+    assert f"记录所依据的方案 recorded under: {a}, 版本 version {da}" in report
+    (report,) = explain(tickets[b, db], PLAN)
+    assert f"记录所依据的方案 recorded under: {b}, 版本 version {db}" in report
+    (report,) = explain(tickets[a, da], PLAN)
+    assert "recorded under" not in report
+
+
+def test_explain_lists_a_rule_the_plan_does_not_know_by_its_id():
+    """Mutant: ``except Exception`` into another exception in ``explain`` (a rule id that the
+    plan does not define would raise instead of being listed bare)."""
+    t = _fire_lane_ticket()
+    events = list(t.events)
+    events[-1] = attrs.evolve(events[-1], rules=("R-NOT-IN-THIS-PLAN",))
+    paragraph = explain(events, PLAN)[-1]
+    assert paragraph.splitlines()[-1] == "    R-NOT-IN-THIS-PLAN"
