@@ -340,6 +340,22 @@ def test_working_days_before_the_data_names_the_year_just_before_it(n):
         assert (err.value.year, err.value.field) == (2027, "n")
 
 
+def test_every_correction_problem_is_found_after_a_repeated_day():
+    """Mutant: the ``continue`` after a repeated day into ``break`` in
+    ``correction_problems`` (the corrections after it would go unchecked).
+
+    国办发明电〔2021〕11号: 2022-10-08 and 2022-10-09 were working days already; the first is
+    also listed twice.  Three problems: 0 changes nothing, 1 repeats a day, 2 changes nothing.
+    """
+    from fireflow.calendar import ChineseCalendarSource, Correction, correction_problems
+
+    src = "国办发明电〔2021〕11号"
+    sat = Correction(date(2022, 10, 8), "working", source=src)
+    sun = Correction(date(2022, 10, 9), "working", source=src)
+    found = correction_problems(ChineseCalendarSource(), [sat, sat, sun])
+    assert [(i, key) for i, key, _ in found] == [(0, "kind"), (1, "date"), (2, "kind")]
+
+
 def test_demolition_survives_a_round_trip_through_the_stored_bytes():
     """Mutant: ``kind == "demolish"`` in ``evolve`` becomes ``kind is "demolish"``.
 
