@@ -356,6 +356,18 @@ def test_every_correction_problem_is_found_after_a_repeated_day():
     assert [(i, key) for i, key, _ in found] == [(0, "kind"), (1, "date"), (2, "kind")]
 
 
+def test_a_correction_to_a_listed_rest_day_changes_nothing():
+    """Mutant: ``from_days`` flags a listed rest day 2 instead of 1 (a "rest" correction of
+    that day would then count as applied).  全国年节及纪念日放假办法: 10-01 is 国庆节, a
+    rest day; correcting it to a rest day changes nothing and is left out."""
+    from fireflow.calendar import Correction, YearData
+
+    year = YearData.from_days(2022, [date(2022, 10, 1)], (), source="test")
+    assert year.is_rest(date(2022, 10, 1))
+    same = year.corrected([Correction(date(2022, 10, 1), "rest", source="国务院令第644号")])
+    assert same is year
+
+
 def test_demolition_survives_a_round_trip_through_the_stored_bytes():
     """Mutant: ``kind == "demolish"`` in ``evolve`` becomes ``kind is "demolish"``.
 
