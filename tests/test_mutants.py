@@ -916,7 +916,8 @@ def test_verify_says_which_inputs_differ(other):
 
 
 def test_draw_inputs_need_communities_and_inspectors_not_conflicts():
-    """Mutant: ``value is None and not required`` loses its ``not`` in ``_seq``.
+    """Mutants: ``value is None and not required`` loses its ``not`` in ``_seq``;
+    ``unknown[0]`` into ``unknown[-1]`` (the first unknown field, in sorted order, is named).
 
     docs/spotcheck.md: a draw depends on three lists, ``communities``, ``inspectors`` and
     ``conflicts`` (ties the draw never breaks).  JSON inputs may leave out the conflicts (no
@@ -929,6 +930,9 @@ def test_draw_inputs_need_communities_and_inspectors_not_conflicts():
         "inspectors": [{"id": "H1", "agency": "housing"}, {"id": "U1", "agency": "urban"}],
     }
     assert inputs_from_data(data, PLAN).conflicts == ()
+    with pytest.raises(InvalidArgument) as err:  # two unknown fields: the first, sorted
+        inputs_from_data({**data, "zone": 1, "area": 2}, PLAN)
+    assert err.value.field == "area"
     for key in ("communities", "inspectors"):
         with pytest.raises(InvalidArgument) as err:
             inputs_from_data({k: v for k, v in data.items() if k != key}, PLAN)
