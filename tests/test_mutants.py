@@ -956,6 +956,23 @@ def test_seed_strength_finds_the_shortest_repeated_block(seed, bits):
     assert seed_strength(seed) == bits
 
 
+@pytest.mark.parametrize(("size", "ok"), [(0, False), (1, True), (16, True), (17, False)])
+def test_team_size_from_1_to_16(size, ok):
+    """Mutants: ``1 <= team_size <= _MAX_TEAM`` into ``<`` on either side.  A team has 1 to
+    16 inspectors (the message says so); both ends are allowed."""
+    from fireflow.rules.spotcheck import Community, Inspector, draw_inputs
+
+    comms = [Community("A", "T")]
+    pool = [Inspector("H1", "housing")]
+    if ok:
+        assert draw_inputs(PLAN, comms, pool, team_size=size).team_size == size
+    else:
+        with pytest.raises(InvalidArgument) as err:
+            draw_inputs(PLAN, comms, pool, team_size=size)
+        assert err.value.field == "team_size"
+        assert f"must be 1 to 16, got {size}" in str(err.value)
+
+
 def test_seed_strength_of_the_whole_base64_alphabet():
     """Mutant: ``chars <= _BASE64`` into ``chars < _BASE64`` in ``_bits_per_symbol``.
 
