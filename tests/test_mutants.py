@@ -973,6 +973,28 @@ def test_team_size_from_1_to_16(size, ok):
         assert f"must be 1 to 16, got {size}" in str(err.value)
 
 
+def test_seed_bytes_with_a_del_are_raw_bytes():
+    """Mutant: the printable-ASCII test ``b < 0x7F`` into ``b < 128`` in ``seed_strength``.
+
+    0x7F (DEL) is a control character, not printable ASCII: bytes holding it count as raw
+    bytes, 8 bits each (``seed_strength``'s docstring), not as text (6.57 bits).
+    """
+    from fireflow.rules.spotcheck import seed_strength
+
+    assert seed_strength(bytes([0x41, 0x7F])) == 16.0
+
+
+def test_findings_refuse_a_person_with_a_control_character():
+    """Mutant: ``person is not None`` negated in ``findings_to_commands`` (the name would go
+    unchecked).  Text fields refuse control characters (docs/security.md)."""
+    from fireflow.rules.spotcheck import findings_to_commands
+
+    _, _, d = _spot_published()
+    with pytest.raises(InputLimitExceeded) as err:
+        findings_to_commands(PLAN, d, [], [], AT, person="李\x07")  # type: ignore[arg-type]
+    assert err.value.field == "person"
+
+
 def test_seed_strength_of_the_whole_base64_alphabet():
     """Mutant: ``chars <= _BASE64`` into ``chars < _BASE64`` in ``_bits_per_symbol``.
 
