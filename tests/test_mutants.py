@@ -30,6 +30,7 @@ from fireflow.errors import (
 from fireflow.events import canonical_bytes, check_json_value, event_from_data
 from fireflow.model import TicketState, plan_binding
 from fireflow.plan import Plan, validate_plan_data
+from fireflow.plan_new import derive_plan
 from fireflow.rules.escalation import due_escalations
 from fireflow.rules.explain import explain
 from fireflow.store import MemoryStore, SQLiteStore, verify
@@ -184,8 +185,13 @@ def test_a_command_time_from_1949_to_2200(at, ok):
         "subtype": "private_car", "location": "inside", "source": "town_inspection",
     }  # fmt: skip
     if ok:
-        t.command("report", at, "town", **fields)
-        assert t.state.last_at == at
+        # inside the range the next check speaks: the campaign's own dates (R-CAL-PHASES)
+        with pytest.raises(InvalidCommand) as err:
+            t.command("report", at, "town", **fields)
+        assert err.value.field == "at"
+        assert "out of range" not in str(err.value)
+        assert "R-CAL-PHASES" in str(err.value)
+        assert t.events == ()
     else:
         with pytest.raises(InvalidCommand) as err:
             t.command("report", at, "town", **fields)
@@ -210,8 +216,8 @@ def test_a_refused_agency_is_told_who_may_including_the_route_roles():
     assert "may not punish; allowed: fire, housing, police, urban" in str(err.value)
 
 
-def _routed_lane_ticket(at: datetime) -> Ticket:
-    t = Ticket("F-2", PLAN)
+def _routed_lane_ticket(at: datetime, plan: Plan = PLAN) -> Ticket:
+    t = Ticket("F-2", plan)
     t.command(
         "report", at, "town", community="金峰小区", town="金峰镇",
         category="fire_lane_vehicle", subtype="private_car", location="inside",
@@ -228,12 +234,15 @@ def test_a_deadline_without_holiday_data_names_the_start_or_the_days():
     2030 fails on its start (field ``at``); one set on 2026-12-21 for 30 working days runs
     into 2027 and fails on its length (field ``days``).
     """
-    t = _routed_lane_ticket(datetime(2030, 3, 21, 10, tzinfo=SH))
+    # the same plan moved to the years of the commands (a report outside its campaign is refused)
+    plan_2030, _ = derive_plan(PLAN, district="长乐区", year=2030, district_en="Changle")
+    t = _routed_lane_ticket(datetime(2030, 3, 21, 10, tzinfo=SH), plan_2030)
     with pytest.raises(CalendarDataMissing) as err:
         t.command("set_deadline", datetime(2030, 3, 21, 10, tzinfo=SH), "town")
     assert (err.value.field, err.value.year) == ("at", 2030)
     at = datetime(2026, 12, 21, 10, tzinfo=SH)
-    t = _routed_lane_ticket(at)
+    plan_2026, _ = derive_plan(PLAN, district="长乐区", year=2026, district_en="Changle")
+    t = _routed_lane_ticket(at, plan_2026)
     with pytest.raises(CalendarDataMissing) as err:
         t.command("set_deadline", at, "town", days=30)
     assert (err.value.field, err.value.year) == ("days", 2027)

@@ -64,6 +64,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from fireflow.calendar import Calendar
 from fireflow.errors import InvalidArgument
 from fireflow.events import Actor, Event, canonical_bytes
 from fireflow.plan import Plan
@@ -93,6 +94,33 @@ _ARRIVALS, _FATE, _RECHECK, _SPOTCHECK = range(4)
 _GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (the golden ratio)
 _M64 = (1 << 64) - 1
 _TO_UNIT = 1.0 / (1 << 53)
+
+
+def report_days_late(seed: int, b: Behaviour, o: reporting.Obligation) -> int:
+    """How late the simulator sends the obligation ``o``: 0 on time, else working days.
+
+    One draw per obligation, from SHA-256 of the seed, the report, the town and the
+    community (never from a shared stream), so a shard draws what one process draws:
+    late with ``report_late_probability``, by ``report_late_working_days``.
+    """
+    lo, hi = b.report_late_working_days
+    name = f"{o.report_id}/{o.town}/{o.community or ''}"
+    digest = hashlib.sha256(f"fireflow.sim/{seed}/reports/{name}".encode()).digest()
+    late = (int.from_bytes(digest[:8], "big") >> 11) * _TO_UNIT < b.report_late_probability
+    n = lo + int((int.from_bytes(digest[8:16], "big") >> 11) * _TO_UNIT * (hi - lo + 1))
+    return n if late else 0
+
+
+def report_sent_on(due: date, days_late: int, b: Behaviour, cal: Calendar) -> date:
+    """The day a report due on ``due`` is sent: the active day before, or ``days_late`` after."""
+    if days_late:
+        if b.work_on_rest_days:
+            return due + timedelta(days=days_late)
+        return cal.deadline(due, days_late, "working")
+    if b.work_on_rest_days:
+        return due - timedelta(days=1)
+    return cal.previous_working_day(due, include=False)
+
 
 #: What a run keeps of its event log: every event, only their digest, or nothing.
 LogMode = Literal["keep", "digest", "none"]
@@ -1029,27 +1057,15 @@ class _Run:
             towns[community.town].append(community.id)
         fixed = {d.id: d for d in self.plan.deadlines_fixed}
         contents = {i: tuple(c.zh for c in d.contents) for i, d in fixed.items()}
-        lo, hi = b.report_late_working_days
         sent_at: dict[tuple[date, int], datetime] = {}
         actors: dict[str, Actor] = {}
         submissions: list[reporting.Submission] = []
         obligations = reporting.obligations(self.plan, towns, self.cal) if towns else []
         for o in obligations:
-            name = f"{o.report_id}/{o.town}/{o.community or ''}"
-            digest = hashlib.sha256(f"fireflow.sim/{self.seed}/reports/{name}".encode()).digest()
-            late = (int.from_bytes(digest[:8], "big") >> 11) * _TO_UNIT < b.report_late_probability
-            n = lo + int((int.from_bytes(digest[8:16], "big") >> 11) * _TO_UNIT * (hi - lo + 1))
-            key = (o.due, n if late else 0)
+            key = (o.due, report_days_late(self.seed, b, o))
             when = sent_at.get(key)
             if when is None:
-                if late:
-                    sent = o.due + timedelta(days=n)
-                    if not b.work_on_rest_days:
-                        sent = self.cal.deadline(o.due, n, "working")
-                else:
-                    sent = o.due - timedelta(days=1)
-                    if not b.work_on_rest_days:
-                        sent = self.cal.previous_working_day(o.due, include=False)
+                sent = report_sent_on(o.due, key[1], b, self.cal)
                 when = sent_at[key] = datetime(
                     sent.year, sent.month, sent.day, t.hour, t.minute, tzinfo=self.tz
                 )

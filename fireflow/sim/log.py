@@ -50,7 +50,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -58,7 +58,7 @@ from fireflow import output
 from fireflow.errors import InvalidArgument
 from fireflow.events import Actor, Event, canonical_bytes
 from fireflow.rules import reporting
-from fireflow.sim.engine import stream
+from fireflow.sim.engine import report_days_late, report_sent_on
 from fireflow.sim.result import SimResult
 from fireflow.store.chain import Checkpoint, checkpoint
 from fireflow.store.sqlite import SQLiteStore
@@ -232,31 +232,21 @@ def write_towns(result: SimResult, path: str | os.PathLike[str]) -> Path:
 def submissions(result: SimResult) -> list[reporting.Submission]:
     """The run's report submissions (六(六)), as the simulator drew them.
 
-    The same draws, from the run's ``reports`` stream and its behaviour, as
-    the simulator's report model (docs/simulator.md, "A day in the
-    simulation"): each obligation is sent
-    the active day before its due day, or late with
-    ``report_late_probability`` by ``report_late_working_days``.  Judged with
+    The simulator's own draws (:func:`~fireflow.sim.engine.report_days_late`,
+    one per obligation from the seed): each obligation is sent the active day
+    before its due day, or late with ``report_late_probability`` by
+    ``report_late_working_days``.  Judged with
     :func:`~fireflow.rules.reporting.status` at the end of the campaign they
     give the counts of ``result.reports`` (a test holds the two together).
     """
     plan, b = result.plan, result.behaviour
     cal = plan.calendar
     tz = ZoneInfo(plan.timezone)
-    rng = stream(result.seed, "reports")
     t = b.action_time
     fixed = {d.id: d for d in plan.deadlines_fixed}
     out: list[reporting.Submission] = []
     for o in reporting.obligations(plan, towns(result), cal):
-        if rng.random() < b.report_late_probability:
-            n = rng.randint(*b.report_late_working_days)
-            sent = o.due + timedelta(days=n)
-            if not b.work_on_rest_days:
-                sent = cal.deadline(o.due, n, "working")
-        else:
-            sent = o.due - timedelta(days=1)
-            if not b.work_on_rest_days:
-                sent = cal.previous_working_day(o.due, include=False)
+        sent = report_sent_on(o.due, report_days_late(result.seed, b, o), b, cal)
         spec = fixed.get(o.report_id)
         out.append(
             reporting.Submission(
