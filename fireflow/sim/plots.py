@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from fireflow import output
 from fireflow.plan import Plan
 from fireflow.sim.result import SimResult, require_sim_extra, state_labels
+from fireflow.sim.svg import PHASE_COLOURS, STATE_COLOURS
 from fireflow.states import STATES
 
 if TYPE_CHECKING:
@@ -78,22 +79,6 @@ CJK_FONTS: tuple[str, ...] = (
     "PingFang SC",
     "Noto Serif CJK SC",
 )
-
-_PHASE_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1")
-_STATE_COLOURS = {
-    "reported": "#bab0ac",
-    "routed": "#9c755f",
-    "rectifying": "#f28e2b",
-    "overdue": "#e15759",
-    "refused": "#b07aa1",
-    "escalated": "#ff9da7",
-    "certified": "#edc948",
-    "rectified": "#76b7b2",
-    "reinspection_requested": "#4e79a7",
-    "passed": "#8cd17d",
-    "signed_off": "#59a14f",
-    "archived": "#2f6b2f",
-}
 
 
 #: Font files with Chinese glyphs looked for when matplotlib's list has none (globs).
@@ -316,7 +301,7 @@ def plot_phases(plan: Plan, *, english: bool | None = None) -> Figure:
         labels: list[str] = []
         for i, p in enumerate(plan.phases):
             left = mdates.date2num(p.start)
-            colour = _PHASE_COLOURS[i % len(_PHASE_COLOURS)]
+            colour = PHASE_COLOURS[i % len(PHASE_COLOURS)]
             ax.barh(i, p.days, left=left, height=0.6, color=colour)
             span = f"{p.start:%m-%d} – {p.end:%m-%d}"
             if p.days >= 45:
@@ -362,7 +347,7 @@ def plot_states(result: SimResult, *, english: bool | None = None) -> Figure:
         for i, p in enumerate(result.plan.phases):
             ax.axvspan(
                 mdates.date2num(p.start), mdates.date2num(p.end + timedelta(days=1)),
-                color=_PHASE_COLOURS[i % len(_PHASE_COLOURS)], alpha=0.08, linewidth=0,
+                color=PHASE_COLOURS[i % len(PHASE_COLOURS)], alpha=0.08, linewidth=0,
             )  # fmt: skip
             phase_names.append(ax.text(
                 mdates.date2num(p.start) + p.days / 2, 1.0,
@@ -376,7 +361,7 @@ def plot_states(result: SimResult, *, english: bool | None = None) -> Figure:
                 x,
                 [timeline[s].to_numpy() for s in shown],
                 labels=[labels[s] for s in shown],
-                colors=[_STATE_COLOURS.get(s, "#999999") for s in shown],
+                colors=[STATE_COLOURS.get(s, "#999999") for s in shown],
             )
             fig.legend(loc="outside lower center", fontsize=7, ncol=min(4, len(shown)),
                        frameon=False)  # fmt: skip
@@ -410,7 +395,7 @@ def plot_escalations(result: SimResult, *, english: bool | None = None) -> Figur
                 values = [int(v) for v in table[rule]]
                 ax.barh(
                     range(len(agencies)), values, left=left, label=rule,
-                    color=_PHASE_COLOURS[j % len(_PHASE_COLOURS)],
+                    color=PHASE_COLOURS[j % len(PHASE_COLOURS)],
                 )  # fmt: skip
                 left = [a + b for a, b in zip(left, values, strict=True)]
             ax.set_yticks(range(len(agencies)))

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CHART_NAMES",
     "FONT_FAMILY",
+    "PHASE_COLOURS",
+    "STATE_COLOURS",
     "charts",
     "escalations_by_agency",
     "escalations_svg",
@@ -69,8 +71,9 @@ FONT_FAMILY = (
 _SVG_NS = "http://www.w3.org/2000/svg"
 _FONT = 11.0  # the chart text size, px
 _SMALL = 10.0
-_PHASE_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1")
-_STATE_COLOURS = {
+#: The colours of phases and of states, shared by the SVG charts and the PNG plots.
+PHASE_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1")
+STATE_COLOURS = {
     "reported": "#bab0ac",
     "routed": "#9c755f",
     "rectifying": "#f28e2b",
@@ -296,7 +299,7 @@ def phases_svg(plan: Plan, deadlines: Sequence[Deadline] | None = None) -> str:
         y = top + i * row_h
         left = x0 + (p.start - plan.start).days * day_w
         bar = p.days * day_w
-        colour = _PHASE_COLOURS[i % len(_PHASE_COLOURS)]
+        colour = PHASE_COLOURS[i % len(PHASE_COLOURS)]
         _rect(g, left, y + 4, bar, row_h - 8, colour)
         span = f"{p.start:%m-%d} – {p.end:%m-%d}"
         sw = text_width(span, _SMALL)
@@ -387,7 +390,7 @@ def states_svg(result: SimResult) -> str:
     day_w = plot_w / max(days, 1)
     width = x0 + plot_w + 12
     legend_items = [
-        (labels[STATES[i]].zh, _STATE_COLOURS.get(STATES[i], "#999"), labels[STATES[i]].en)
+        (labels[STATES[i]].zh, STATE_COLOURS.get(STATES[i], "#999"), labels[STATES[i]].en)
         for i in shown
     ]
     legend_h = _legend_height(legend_items, width - x0)
@@ -400,7 +403,7 @@ def states_svg(result: SimResult) -> str:
         right = x0 + min(days, (p.end - start).days + 1) * day_w
         if right <= left:
             continue
-        colour = _PHASE_COLOURS[i % len(_PHASE_COLOURS)]
+        colour = PHASE_COLOURS[i % len(PHASE_COLOURS)]
         _rect(g, left, top, right - left, plot_h, colour, **{"fill-opacity": "0.08"})
         _text(g, (left + right) / 2, top - 8, p.name.zh, anchor="middle", size=_SMALL,
               fill="#555", tooltip=p.name.en, width=right - left - 4)  # fmt: skip
@@ -409,7 +412,7 @@ def states_svg(result: SimResult) -> str:
     xs = [x0 + (d + 0.5) * day_w for d in range(days)]
     series = [[row[i] for row in daily] for i in shown]
     for i, path in zip(shown, _stack(xs, series, y_base, scale), strict=True):
-        node = SubElement(g, "path", {"d": path, "fill": _STATE_COLOURS.get(STATES[i], "#999")})
+        node = SubElement(g, "path", {"d": path, "fill": STATE_COLOURS.get(STATES[i], "#999")})
         SubElement(node, "title").text = f"{labels[STATES[i]].zh} {labels[STATES[i]].en}"
     _month_axis(g, start, result.dates[-1], x0, day_w, y_base, y_base + 16)
     _legend(g, legend_items, x0, y_base + 26, width - x0)
@@ -450,7 +453,7 @@ def escalations_svg(result: SimResult) -> str:
         return _out(root)
     titles = _rule_titles(result.plan, rules)
     legend_items = [
-        (r, _PHASE_COLOURS[j % len(_PHASE_COLOURS)], titles.get(r)) for j, r in enumerate(rules)
+        (r, PHASE_COLOURS[j % len(PHASE_COLOURS)], titles.get(r)) for j, r in enumerate(rules)
     ]
     legend_h = _legend_height(legend_items, width - x0)
     totals = {a: sum(counts.get((a, r), 0) for r in rules) for a in agencies}
@@ -467,7 +470,7 @@ def escalations_svg(result: SimResult) -> str:
         for j, r in enumerate(rules):
             v = counts.get((a, r), 0)
             if v:
-                _rect(g, left, y + 4, v * scale, row_h - 8, _PHASE_COLOURS[j % 7])
+                _rect(g, left, y + 4, v * scale, row_h - 8, PHASE_COLOURS[j % 7])
                 left += v * scale
         _text(g, left + 4, y + 16, f"{totals[a]:,}", size=_SMALL)
     y_axis = top + plot_h + 2

@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, TypeGuard, runtime_checkable
+from typing import Protocol, TypeGuard, cast, runtime_checkable
 
 import attrs
 
@@ -427,3 +428,26 @@ def settle(
         if row is not None:
             raise DuplicateEventId(e.event_id, field=f"events[{i}].event_id", position=row.position)
     return None
+
+
+class Subscribable:
+    """``subscribe()`` for the stores of this package (memory, SQLite, PostgreSQL)."""
+
+    def subscribe(
+        self,
+        after: int | None = None,
+        *,
+        stop: threading.Event | None = None,
+        idle_timeout: float | None = None,
+        poll_interval: float | None = None,
+    ) -> Iterator[StoredEvent]:
+        """New events after ``after`` as they come (:mod:`fireflow.store.subscription`)."""
+        from fireflow.store.subscription import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
+
+        return subscribe(
+            cast("EventStore", self),
+            after,
+            stop=stop,
+            idle_timeout=idle_timeout,
+            poll_interval=POLL_INTERVAL if poll_interval is None else poll_interval,
+        )

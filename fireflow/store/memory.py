@@ -30,6 +30,7 @@ from fireflow.store.base import (
     Batch,
     StoredEvent,
     StoredRow,
+    Subscribable,
     check_id,
     check_position,
     prepare_batch,
@@ -41,7 +42,7 @@ from fireflow.store.chain import GENESIS, decode_event, extend
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemoryStore(Subscribable):
     """An :class:`~fireflow.store.base.EventStore` held in memory (thread-safe)."""
 
     def __init__(self) -> None:
@@ -123,25 +124,6 @@ class MemoryStore:
         return row.seq, row.ticket_hash
 
     # ------------------------------------------------------------------- read
-    def subscribe(
-        self,
-        after: int | None = None,
-        *,
-        stop: threading.Event | None = None,
-        idle_timeout: float | None = None,
-        poll_interval: float | None = None,
-    ) -> Iterator[StoredEvent]:
-        """New events after ``after`` as they come (:mod:`fireflow.store.subscription`)."""
-        from fireflow.store.subscription import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
-
-        return subscribe(
-            self,
-            after,
-            stop=stop,
-            idle_timeout=idle_timeout,
-            poll_interval=POLL_INTERVAL if poll_interval is None else poll_interval,
-        )
-
     def read(self, ticket_id: str) -> list[Event]:
         """One ticket's events in ``seq`` order (empty for an unknown ticket)."""
         check_id(ticket_id, "ticket_id")

@@ -73,6 +73,7 @@ from fireflow.store.base import (
     Prepared,
     StoredEvent,
     StoredRow,
+    Subscribable,
     check_id,
     check_position,
     prepare_batch,
@@ -193,7 +194,7 @@ def _reason(exc: BaseException) -> str:
     return text[:300] or type(exc).__name__
 
 
-class PostgresStore:
+class PostgresStore(Subscribable):
     """An :class:`~fireflow.store.base.EventStore` in a PostgreSQL database.
 
     ``conninfo`` is a libpq connection string (``FIREFLOW_DATABASE_URL`` when
@@ -537,25 +538,6 @@ class PostgresStore:
         return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
     # ------------------------------------------------------------------- read
-    def subscribe(
-        self,
-        after: int | None = None,
-        *,
-        stop: threading.Event | None = None,
-        idle_timeout: float | None = None,
-        poll_interval: float | None = None,
-    ) -> Iterator[StoredEvent]:
-        """New events after ``after`` as they come (:mod:`fireflow.store.subscription`)."""
-        from fireflow.store.subscription import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
-
-        return subscribe(
-            self,
-            after,
-            stop=stop,
-            idle_timeout=idle_timeout,
-            poll_interval=POLL_INTERVAL if poll_interval is None else poll_interval,
-        )
-
     def read(self, ticket_id: str) -> list[Event]:
         """One ticket's events in ``seq`` order (empty for an unknown ticket)."""
         check_id(ticket_id, "ticket_id")
