@@ -1,24 +1,28 @@
-"""A PostgreSQL cluster that can be started, stopped hard and restarted (standard library only).
+"""PostgreSQL clusters for the tests and benchmarks: the one place that starts them (stdlib only).
 
-The reliability tests (tests/test_pg_reliability.py) and the PostgreSQL benchmarks
-(benchmarks/bench_pg.py, benchmarks/crash_pg.py) need a server of their own: one
-they may stop with ``pg_ctl stop -m immediate`` and start again, and, for the
-figures, a durable one (``fsync=on``), unlike the session's throwaway test server
-of tests/pg.py (``fsync=off``), which other tests share.
+Everything that runs a throwaway PostgreSQL server goes through here: the session's
+shared test server (tests/pg.py, ``fsync=off``), the reliability tests
+(tests/test_pg_reliability.py), which need a server of their own that they may stop
+with ``pg_ctl stop -m immediate`` and start again, and the PostgreSQL benchmarks
+(benchmarks/bench_pg.py, benchmarks/crash_pg.py), which want a durable one.
 
-The server is started the way tests/pg.py starts it: Debian's server binaries
-(``FIREFLOW_PG_BINDIR``, else ``pg_config --bindir``, else the newest
-``/usr/lib/postgresql/*/bin``, else ``initdb`` on ``PATH``), a fresh temporary
-folder, a unix socket in that folder and no TCP port, ``trust`` authentication for
-the socket, and, when run as root, the server commands run as the ``postgres``
-system user (else ``nobody``) through ``runuser``.
+A cluster uses Debian's server binaries (``FIREFLOW_PG_BINDIR``, else ``pg_config
+--bindir``, else the newest major version of ``/usr/lib/postgresql/VERSION/bin``,
+else ``initdb`` on ``PATH``), a fresh temporary folder, a unix socket in that folder
+and no TCP port (nothing else on the machine can reach it or collide with it),
+``trust`` authentication for the socket, and, when run as root (PostgreSQL refuses
+to run as root; CI does), the server commands run as the ``postgres`` system user
+that Debian's package creates (else ``nobody``) through ``runuser -u USER --``, with
+the folder handed to that user.
 
 ``Cluster(durable=True)`` keeps PostgreSQL's durable defaults (``fsync=on``,
 ``synchronous_commit=on``, ``full_page_writes=on``) and syncs the new cluster's
 files; ``durable=False`` turns ``fsync`` and ``full_page_writes`` off (faster, and
 still honest about a *process* crash, which is all the tests simulate: the kernel
 keeps what was written) but keeps ``synchronous_commit=on``, so a commit is
-acknowledged only after its WAL reached the kernel.
+acknowledged only after its WAL reached the kernel, unless
+``synchronous_commit=False`` turns that off too (the shared test server, which
+checks the store's logic, not the disk).
 """
 
 from __future__ import annotations
@@ -29,11 +33,48 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+
+#: Where Debian's ``postgresql-VERSION`` packages put ``initdb``.
+DEBIAN_INITDB = "/usr/lib/postgresql/*/bin/initdb"
+
+#: The settings :func:`server_settings` reports: the version, and what decides
+#: durability and speed.
+SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes",
+            "wal_level", "wal_sync_method", "shared_buffers", "max_connections",
+            "commit_delay")  # fmt: skip
 
 
 class ClusterUnavailable(RuntimeError):
     """No PostgreSQL server can be started here (the message says why)."""
+
+
+def debian_version(initdb: str) -> tuple[int, ...]:
+    """The version in Debian's path ``.../postgresql/VERSION/bin/initdb``, as numbers.
+
+    ``9.6`` is ``(9, 6)`` and ``16`` is ``(16,)``, so ``16`` is newer than ``9.6``
+    (which a sort by name would get wrong); a folder name that is not a version is
+    ``()``, older than any.
+    """
+    name = Path(initdb).parent.parent.name
+    try:
+        return tuple(int(part) for part in name.split("."))
+    except ValueError:
+        return ()
+
+
+def newest_bindir(initdbs: Iterable[str]) -> Path | None:
+    """The ``bin`` folder of the newest version among Debian ``initdb`` paths, or ``None``."""
+    found = list(initdbs)
+    if not found:
+        return None
+    return Path(max(found, key=lambda p: (debian_version(p), p))).parent
+
+
+def debian_initdbs() -> list[str]:
+    """The ``initdb`` of every PostgreSQL version Debian's packages installed here."""
+    return glob.glob(DEBIAN_INITDB)
 
 
 def find_bindir() -> Path | None:
@@ -51,18 +92,19 @@ def find_bindir() -> Path | None:
             out = ""
         if out and (Path(out) / "initdb").exists():
             return Path(out)
-
-    def version(p: str) -> int:
-        try:
-            return int(Path(p).parent.parent.name)
-        except ValueError:
-            return 0
-
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=version)
-    if found:
-        return Path(found[-1]).parent
+    debian = newest_bindir(debian_initdbs())
+    if debian is not None:
+        return debian
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
+
+
+def server_settings(conninfo: str) -> dict[str, str]:
+    """The server's version and the settings that decide durability and speed (needs psycopg)."""
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in SETTINGS}
 
 
 def run_as() -> list[str]:
@@ -71,7 +113,9 @@ def run_as() -> list[str]:
         return []
     runuser = shutil.which("runuser")
     if runuser is None:
-        raise ClusterUnavailable("PostgreSQL cannot run as root and runuser is missing")
+        raise ClusterUnavailable(
+            "PostgreSQL cannot run as root and runuser is missing (需要 runuser)"
+        )
     for user in ("postgres", "nobody"):
         try:
             pwd.getpwnam(user)
@@ -89,7 +133,12 @@ class Cluster:
     """
 
     def __init__(
-        self, *, durable: bool = True, max_connections: int = 60, root: str | None = None
+        self,
+        *,
+        durable: bool = True,
+        synchronous_commit: bool = True,
+        max_connections: int = 60,
+        root: str | None = None,
     ) -> None:
         bindir = find_bindir()
         if bindir is None or not (bindir / "initdb").exists():
@@ -114,6 +163,8 @@ class Cluster:
         ]
         if not durable:
             self.options += ["fsync=off", "full_page_writes=off"]
+        if not synchronous_commit:
+            self.options.append("synchronous_commit=off")
         self.running = False
         self.conninfo = f"host={self.root} port=5432 user=postgres dbname=postgres"
         try:
@@ -154,13 +205,7 @@ class Cluster:
 
     def settings(self) -> dict[str, str]:
         """The server's version and the settings that decide durability and speed."""
-        import psycopg
-
-        names = ("server_version", "fsync", "synchronous_commit", "full_page_writes",
-                 "wal_level", "wal_sync_method", "shared_buffers", "max_connections",
-                 "commit_delay")  # fmt: skip
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            return {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in names}
+        return server_settings(self.conninfo)
 
     def remove(self) -> None:
         """Stop the server (immediately) if it runs and delete the folder."""
