@@ -23,7 +23,8 @@ Environment variables (sizes; all positive whole numbers):
   among them (default 480: 1 writer x 480, 4 x 120, 16 x 30).
 
 The events are the ones of benchmarks/bench_store.py (five ticket histories made
-by the engine, and a 100-event history), copied to new ticket ids; the writers'
+by the engine, and a 100-event history; both scripts take them, the timing and the
+tables from benchmarks/_common.py), copied to new ticket ids; the writers'
 histories are tests/store_workers/histories.py's, cut into batches of 1-4 events.
 
 1. **Appends, one event per call** and 2. **batches of 100**: ``store.append``
@@ -51,35 +52,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests")]  # pgcluster, store_workers
 
 import psycopg  # noqa: E402
-from _common import env_int  # noqa: E402
-from bench_store import (  # noqa: E402
+from _common import (  # noqa: E402
     BATCH,
     REPEATS,
+    TIMER,
+    append_figures,
+    batched_batches,
+    env_int,
     histories,
+    host,
     interleaved,
     long_history,
-    restamp,
+    pg_durability,
+    print_append,
+    print_sides,
     side,
+    single_batches,
+    write_replay_log,
 )
+from pgcluster import Cluster, ClusterUnavailable, server_settings  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-import fireflow  # noqa: E402
 from fireflow import load_plan  # noqa: E402
 from fireflow.store.postgres import PostgresStore  # noqa: E402
 from fireflow.ticket import fold, fold_all  # noqa: E402
 
 COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
-REPLAY_CHUNK = 1000
 PAGE = 2000
 WRITERS = (1, 4, 16)
 QUICK = {"single": 20, "batched": 300, "replay": 700, "tickets": 8, "writers": (1, 4)}
@@ -123,13 +128,6 @@ class Server:
             self.drop(schema)
         self.schemas.clear()
 
-    def settings(self) -> dict[str, str]:
-        names = ("server_version", "fsync", "synchronous_commit", "full_page_writes",
-                 "wal_level", "wal_sync_method", "shared_buffers", "max_connections",
-                 "commit_delay")  # fmt: skip
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            return {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in names}
-
 
 # ---------------------------------------------------------------- sections
 def bench_appends(server: Server, batches):
@@ -160,48 +158,14 @@ def bench_appends(server: Server, batches):
 
     best, _ = interleaved({"fireflow": (ours, server.fresh_store), "raw": (raw, server.fresh_raw)})
     server.cleanup()
-    return {
-        "fireflow": side(n, best["fireflow"]),
-        "raw": side(n, best["raw"]),
-        "ratio": best["fireflow"] / best["raw"],
-    }
-
-
-def bench_single(server, templates, n):
-    events = []
-    k = 0
-    while len(events) < n:
-        events += restamp(templates[k % len(templates)], f"CL-S{k:06d}")
-        k += 1
-    return bench_appends(server, [[e] for e in events[:n]])
-
-
-def bench_batched(server, long, n):
-    return bench_appends(server, [restamp(long, f"CL-B{k:06d}") for k in range(max(1, n // BATCH))])
+    return append_figures(n, best)
 
 
 def replay_schema(server, templates, n):
     """A log of ``n`` events of the template histories; (schema, versions, build seconds)."""
     schema = server.fresh("replay")
-    expected: dict[str, int] = {}
-    written = 0
-    seconds = 0.0
     with PostgresStore(server.conninfo, schema=schema) as s:
-        k = 0
-        while written < n:
-            chunk = []
-            size = 0
-            while size < REPLAY_CHUNK and written + size < n:
-                h = templates[k % len(templates)][: n - written - size]
-                tid = f"CL-R{k:07d}"
-                chunk.append((tid, restamp(h, tid), 0))
-                expected[tid] = len(h)
-                size += len(h)
-                k += 1
-            t0 = time.perf_counter()
-            s.append_many(chunk)
-            seconds += time.perf_counter() - t0
-            written += size
+        expected, seconds = write_replay_log(s, templates, n)
     return schema, expected, seconds
 
 
@@ -300,38 +264,22 @@ def bench_writers(server, total_tickets, counts):
 
 
 # -------------------------------------------------------------------- main
-def print_append(title, res):
-    print(title)
-    print(f"  {'side':<26} {'events':>10} {'best s':>9} {'us/event':>10} {'events/s':>11}")
-    for name, key in (("fireflow PostgresStore", "fireflow"), ("raw psycopg", "raw")):
-        r = res[key]
-        print(
-            f"  {name:<26} {r['events']:>10,} {r['seconds']:>9.3f} {r['us_per_event']:>10.1f} "
-            f"{r['events_per_second']:>11,.0f}"
-        )
-    print(f"  {'ratio fireflow / raw':<26} {res['ratio']:.2f}x")
-    print()
-
-
 def print_replay(res):
     print(
         f"3. replay: {res['events']:,} events of {res['tickets']:,} tickets "
         f"(table and indexes {res['table_bytes'] / 1e6:,.0f} MB; built with append_many in "
         f"{res['build_seconds']:.1f} s = {res['build_events_per_second']:,.0f} events/s)"
     )
-    print(f"  {'side':<34} {'best s':>9} {'us/event':>10} {'events/s':>11}")
-    for name, key in (
-        ("raw psycopg, server-side cursor", "raw_cursor"),
-        ("raw psycopg, keyset pages", "raw_paged"),
-        ("raw cursor + json.loads", "raw_read_json"),
-        ("read_all (decode, no fold)", "read_all_decode"),
-        ("replay (read_all + fold_all)", "replay"),
-    ):
-        r = res[key]
-        print(
-            f"  {name:<34} {r['seconds']:>9.3f} {r['us_per_event']:>10.2f} "
-            f"{r['events_per_second']:>11,.0f}"
-        )
+    print_sides(
+        res,
+        (
+            ("raw psycopg, server-side cursor", "raw_cursor"),
+            ("raw psycopg, keyset pages", "raw_paged"),
+            ("raw cursor + json.loads", "raw_read_json"),
+            ("read_all (decode, no fold)", "read_all_decode"),
+            ("replay (read_all + fold_all)", "replay"),
+        ),
+    )
     print(f"  {'ratio replay / faster raw read':<34} {res['ratio']:.1f}x")
     print(f"  {'ratio replay / raw read + json':<34} {res['ratio_vs_raw_read_json']:.1f}x")
     print(f"  {'replayed states':<34} {'all as expected' if res['states_ok'] else 'WRONG'}")
@@ -369,8 +317,6 @@ def main(argv=None):
     if args.url:
         conninfo = args.url
     else:
-        from pgcluster import Cluster, ClusterUnavailable
-
         try:
             cluster = Cluster(durable=True)
             cluster.start()
@@ -385,9 +331,9 @@ def main(argv=None):
         plan = load_plan("changle-2022")
         templates = histories(plan)
         long = long_history(plan, BATCH)
-        settings = server.settings()
-        single = bench_single(server, templates, sizes["single"])
-        batched = bench_batched(server, long, sizes["batched"])
+        settings = server_settings(conninfo)
+        single = bench_appends(server, single_batches(templates, sizes["single"]))
+        batched = bench_appends(server, batched_batches(long, sizes["batched"]))
         replay = bench_replay(server, templates, sizes["replay"])
         writers = bench_writers(server, sizes["tickets"], counts)
     finally:
@@ -397,15 +343,12 @@ def main(argv=None):
     report = {
         "benchmark": "fireflow PostgresStore vs raw psycopg (same rows, same server, same run)",
         "repeats": REPEATS,
-        "timer": "time.perf_counter, best of repeats, gc disabled while timing",
+        "timer": TIMER,
         "server": settings,
         "server_started_by": "the script (a durable throwaway cluster)" if cluster else "--url",
         "psycopg": psycopg.__version__,
         "psycopg_impl": psycopg.pq.__impl__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "fireflow": fireflow.__version__,
+        **host(),
         "sizes": {k: v for k, v in sizes.items() if k != "writers"},
         "single": single,
         "batched": batched,
@@ -422,14 +365,13 @@ def main(argv=None):
             f"{report['cpu_count']} CPUs, {report['platform']}"
         )
         print(
-            f"server: fsync={s['fsync']} synchronous_commit={s['synchronous_commit']} "
-            f"full_page_writes={s['full_page_writes']} wal_sync_method={s['wal_sync_method']} "
-            f"shared_buffers={s['shared_buffers']} ({report['server_started_by']}); "
-            f"best of {REPEATS}"
+            f"server: {pg_durability(s)} shared_buffers={s['shared_buffers']} "
+            f"({report['server_started_by']}); best of {REPEATS}"
         )
         print()
-        print_append("1. appends, one event per call", single)
-        print_append(f"2. appends, batches of {BATCH}", batched)
+        sides = ("fireflow PostgresStore", "raw psycopg")
+        print_append("1. appends, one event per call", single, *sides)
+        print_append(f"2. appends, batches of {BATCH}", batched, *sides)
         print_replay(replay)
         print_writers(writers)
     bad = not replay["states_ok"] or any(w["problems"] for w in writers)

@@ -15,7 +15,8 @@ Environment variables (sizes; all positive whole numbers):
 The events are real: five ticket histories made once by the Ticket engine
 (a full lifecycle, a failed re-check, a refusal with a refused attempt, an
 illegal building, a spot-check reopening) and a 100-event history (a ticket
-that fails its re-check again and again), copied to new ticket ids.
+that fails its re-check again and again), copied to new ticket ids
+(benchmarks/_common.py makes them, for bench_pg.py too).
 
 1. **Appends, one event per call**: ``store.append(ticket, [event], v)``
    against raw ``BEGIN IMMEDIATE; INSERT; COMMIT`` of the very rows the store
@@ -41,155 +42,48 @@ reported, not asserted, because the machine may be shared.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import sys
 import tempfile
-import time
-from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import attrs
-from _common import env_int
+from _common import (
+    BATCH,
+    REPEATS,
+    TIMER,
+    append_figures,
+    batched_batches,
+    env_int,
+    histories,
+    host,
+    interleaved,
+    long_history,
+    print_append,
+    print_sides,
+    side,
+    single_batches,
+    verdict,
+    write_replay_log,
+)
 
-import fireflow
-from fireflow import Ticket, load_plan
-from fireflow.errors import NotAuthorized
+from fireflow import load_plan
 from fireflow.store import SQLiteStore
 from fireflow.ticket import TicketState, evolve, fold, fold_all
 
-REPEATS = 3
-BATCH = 100
-REPLAY_CHUNK = 1000
 TARGET_APPEND = 2.0
 TARGET_REPLAY = 10.0
 DEFAULT_SINGLE = 2_000
 DEFAULT_BATCHED = 100_000
 DEFAULT_REPLAY = 1_000_000
-SH = ZoneInfo("Asia/Shanghai")
-PHOTO_BEFORE = {"kind": "photo_before", "sha256": "b" * 64}
-PHOTO_AFTER = {"kind": "photo_after", "sha256": "a" * 64}
 COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
 INSERT = f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
-# ----------------------------------------------------------------- events
-def _opened(t, at, category, subtype, location="inside"):
-    t.command(
-        "report", at, "town", "李", community="金峰小区", town="金峰镇", category=category,
-        subtype=subtype, location=location, source="town_inspection",
-        description="楼道堆物，电动车充电", evidence=[PHOTO_BEFORE],
-    )  # fmt: skip
-    t.command("route", at, "town", "李科长")
-    t.command("set_deadline", at, "town")
-
-
-def histories(plan):
-    """Five ticket histories made by the engine (ticket id ``T``)."""
-    at = datetime(2022, 3, 21, 10, tzinfo=SH)
-    day = timedelta(days=1)
-    out = []
-    t = Ticket("T", plan)
-    _opened(t, at, "evacuation_blocked", "ebike_charging")
-    t.command("rectify", at + day, "property", "陈经理")
-    t.command("apply_reinspection", at + day, "property")
-    parts = [{"agency": "housing", "person": "张"}]
-    t.command("recheck_pass", at + day, "town", participants=parts)
-    signers = [{"agency": "housing", "person": "张"}]
-    t.command("sign_off", at + 2 * day, "town", "王", signers=signers)
-    t.command("archive", at + 2 * day, "town", evidence=[PHOTO_AFTER])
-    out.append(t.events)
-    reopened = Ticket("T", plan, t.events)
-    reopened.command("reopen", datetime(2022, 8, 1, 10, tzinfo=SH), "fire", reason="抽查发现")
-    out.append(reopened.events)
-    t = Ticket("T", plan)
-    _opened(t, at, "fire_lane_vehicle", "private_car")
-    with contextlib.suppress(NotAuthorized):  # a refused attempt, recorded
-        t.command("refuse", at, "fire")
-    t.command("refuse", at, "property", reason="业主拒不挪车")
-    t.command("expose", at, "committee")
-    t.command("escalate", at, "town")
-    t.command("punish", at + timedelta(hours=1), "fire")
-    t.command("clear", at + timedelta(hours=2), "town")
-    out.append(t.events)
-    t = Ticket("T", plan)
-    _opened(t, at, "spacing_illegal_building", "structure", "around")
-    t.command("certify", at, "planning")
-    t.command("demolish", at + 10 * day, "town", participants=[{"agency": "urban"}])
-    out.append(t.events)
-    out.append(long_history(plan, 9))
-    return out
-
-
-def long_history(plan, n):
-    """A ticket that fails its re-check again and again: exactly ``n`` events."""
-    at = datetime(2022, 3, 21, 10, tzinfo=SH)
-    t = Ticket("T", plan)
-    _opened(t, at, "fire_lane_vehicle", "zombie_vehicle")
-    steps = (
-        ("rectify", "property", {}),
-        ("apply_reinspection", "property", {}),
-        ("recheck_fail", "town", {"participants": [{"agency": "housing"}], "reason": "仍有"}),
-    )
-    i = 0
-    while len(t.events) < n:
-        kind, agency, fields = steps[i % 3]
-        t.command(kind, at + timedelta(minutes=i), agency, **fields)
-        i += 1
-    return t.events[:n]
-
-
-def restamp(events, tid):
-    return [attrs.evolve(e, ticket_id=tid, event_id=f"{tid}/{e.seq}") for e in events]
-
-
 # ----------------------------------------------------------------- helpers
-def timed(fn):
-    """Seconds for one call of ``fn``, gc off while timing."""
-    gc.collect()
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        result = fn()
-        return time.perf_counter() - t0, result
-    finally:
-        if was_on:
-            gc.enable()
-
-
-def interleaved(sides):
-    """Best seconds and last result of each side; the sides take turns in every repeat.
-
-    ``sides`` maps a name to ``(fn, setup)``: ``setup()`` (untimed, may be None)
-    makes the argument of ``fn``.  Taking turns spreads a noisy machine's bad
-    moments over every side alike.
-    """
-    best = dict.fromkeys(sides, float("inf"))
-    results = {}
-    for _ in range(REPEATS):
-        for name, (fn, setup) in sides.items():
-            arg = setup() if setup else None
-            seconds, results[name] = timed(lambda a=arg, f=fn: f(a))
-            best[name] = min(best[name], seconds)
-    return best, results
-
-
-def side(events, seconds):
-    return {
-        "events": events,
-        "seconds": seconds,
-        "us_per_event": seconds / events * 1e6,
-        "events_per_second": events / seconds,
-    }
-
-
 class Files:
     def __init__(self, root):
         self.root = Path(tempfile.mkdtemp(prefix="fireflow-bench-", dir=root))
@@ -244,24 +138,7 @@ def bench_appends(files, batches):
         con.close()
 
     best, _ = interleaved({"fireflow": (ours, files.fresh_store), "raw": (raw, files.fresh_raw)})
-    return {
-        "fireflow": side(n, best["fireflow"]),
-        "raw": side(n, best["raw"]),
-        "ratio": best["fireflow"] / best["raw"],
-    }
-
-
-def bench_single(files, templates, n):
-    events = []
-    k = 0
-    while len(events) < n:
-        events += restamp(templates[k % len(templates)], f"CL-S{k:06d}")
-        k += 1
-    return bench_appends(files, [[e] for e in events[:n]])
-
-
-def bench_batched(files, long, n):
-    return bench_appends(files, [restamp(long, f"CL-B{k:06d}") for k in range(max(1, n // BATCH))])
+    return append_figures(n, best)
 
 
 def replay_file(files, templates, n):
@@ -271,25 +148,8 @@ def replay_file(files, templates, n):
     ``append_many`` (making the events is not counted).
     """
     path = files.fresh_store()
-    expected: dict[str, int] = {}
-    written = 0
-    seconds = 0.0
     with SQLiteStore(path) as s:
-        k = 0
-        while written < n:
-            chunk = []
-            size = 0
-            while size < REPLAY_CHUNK and written + size < n:
-                h = templates[k % len(templates)][: n - written - size]
-                tid = f"CL-R{k:07d}"
-                chunk.append((tid, restamp(h, tid), 0))
-                expected[tid] = len(h)
-                size += len(h)
-                k += 1
-            t0 = time.perf_counter()
-            s.append_many(chunk)
-            seconds += time.perf_counter() - t0
-            written += size
+        expected, seconds = write_replay_log(s, templates, n)
     return path, expected, seconds
 
 
@@ -370,43 +230,22 @@ def bench_replay(files, templates, n):
 
 
 # -------------------------------------------------------------------- main
-def verdict(ratio, target):
-    return f"target <= {target:g}x: {'met' if ratio <= target else 'NOT met'}"
-
-
-def print_append(title, res, target):
-    print(title)
-    print(f"  {'side':<26} {'events':>10} {'best s':>9} {'us/event':>10} {'events/s':>11}")
-    for name, key in (("fireflow SQLiteStore", "fireflow"), ("raw sqlite3", "raw")):
-        r = res[key]
-        print(
-            f"  {name:<26} {r['events']:>10,} {r['seconds']:>9.3f} {r['us_per_event']:>10.1f} "
-            f"{r['events_per_second']:>11,.0f}"
-        )
-    tail = f"  ({verdict(res['ratio'], target)})" if target else ""
-    print(f"  {'ratio fireflow / raw':<26} {res['ratio']:.2f}x{tail}")
-    print()
-
-
 def print_replay(res):
     print(
         f"3. replay: {res['events']:,} events of {res['tickets']:,} tickets "
         f"({res['file_bytes'] / 1e6:,.0f} MB; built with append_many in "
         f"{res['build_seconds']:.1f} s = {res['build_events_per_second']:,.0f} events/s)"
     )
-    print(f"  {'side':<34} {'best s':>9} {'us/event':>10} {'events/s':>11}")
-    for name, key in (
-        ("raw sqlite3 read", "raw_read"),
-        ("raw read + json.loads", "raw_read_json"),
-        ("read_all (decode, no fold)", "read_all_decode"),
-        ("replay (read_all + fold_all)", "replay"),
-        ("  same, evolve per event", "replay_evolve"),
-    ):
-        r = res[key]
-        print(
-            f"  {name:<34} {r['seconds']:>9.3f} {r['us_per_event']:>10.2f} "
-            f"{r['events_per_second']:>11,.0f}"
-        )
+    print_sides(
+        res,
+        (
+            ("raw sqlite3 read", "raw_read"),
+            ("raw read + json.loads", "raw_read_json"),
+            ("read_all (decode, no fold)", "read_all_decode"),
+            ("replay (read_all + fold_all)", "replay"),
+            ("  same, evolve per event", "replay_evolve"),
+        ),
+    )
     target = verdict(res["ratio"], TARGET_REPLAY)
     print(f"  {'ratio replay / raw read':<34} {res['ratio']:.1f}x  ({target})")
     print(f"  {'ratio replay / raw read + json':<34} {res['ratio_vs_raw_read_json']:.1f}x")
@@ -428,8 +267,8 @@ def main(argv=None):
     long = long_history(plan, BATCH)
     files = Files(root)
     try:
-        single = bench_single(files, templates, n_single)
-        batched = bench_batched(files, long, n_batched)
+        single = bench_appends(files, single_batches(templates, n_single))
+        batched = bench_appends(files, batched_batches(long, n_batched))
         replay = bench_replay(files, templates, n_replay)
     finally:
         files.cleanup()
@@ -440,13 +279,10 @@ def main(argv=None):
     report = {
         "benchmark": "fireflow SQLiteStore vs raw sqlite3 (same rows, same run)",
         "repeats": REPEATS,
-        "timer": "time.perf_counter, best of repeats, gc disabled while timing",
+        "timer": TIMER,
         "sqlite": sqlite3.sqlite_version,
         "settings": "WAL, synchronous=FULL, BEGIN IMMEDIATE (both sides)",
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "fireflow": fireflow.__version__,
+        **host(),
         "single": single,
         "batched": batched,
         "replay": replay,
@@ -460,8 +296,9 @@ def main(argv=None):
         )
         print(f"both sides: {report['settings']}; best of {REPEATS}")
         print()
-        print_append("1. appends, one event per call", single, None)
-        print_append(f"2. appends, batches of {BATCH}", batched, TARGET_APPEND)
+        sides = ("fireflow SQLiteStore", "raw sqlite3")
+        print_append("1. appends, one event per call", single, *sides)
+        print_append(f"2. appends, batches of {BATCH}", batched, *sides, TARGET_APPEND)
         print_replay(replay)
     if not replay["states_ok"]:
         print("the replayed states are wrong", file=sys.stderr)

@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -50,8 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests")]  # pgcluster, store_workers
 
 import psycopg  # noqa: E402
-
-import fireflow  # noqa: E402
+from _common import host, pg_durability  # noqa: E402
 
 FULL = {"kills": 200, "restarts": 3, "restart_writers": 4, "restart_tickets": 400, "wins": 25}
 QUICK = {"kills": 4, "restarts": 1, "restart_writers": 2, "restart_tickets": 40, "wins": 1}
@@ -101,10 +98,7 @@ def main(argv=None):
         "benchmark": "fireflow PostgresStore reliability (real processes, a real server)",
         "server": settings,
         "psycopg": psycopg.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "fireflow": fireflow.__version__,
+        **host(),
         "kill9": kill,
         "restart": restart,
         "race": race,
@@ -118,10 +112,7 @@ def main(argv=None):
             f"fireflow {report['fireflow']}, PostgreSQL {s['server_version']}, psycopg "
             f"{report['psycopg']}, Python {report['python']}, {report['cpu_count']} CPUs"
         )
-        print(
-            f"server: fsync={s['fsync']} synchronous_commit={s['synchronous_commit']} "
-            f"full_page_writes={s['full_page_writes']} wal_sync_method={s['wal_sync_method']}"
-        )
+        print(f"server: {pg_durability(s)}")
         k = kill
         print(
             f"kill -9: runs={k['runs']} killed_mid_append={k['killed_mid_append']} "
