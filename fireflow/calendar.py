@@ -493,6 +493,10 @@ class Calendar:
         self._work = array("l")  # ordinals of working days, ascending
         self._next = array("l")  # first working ordinal >= base + i (0 if none in range)
         self._prev = array("l")  # last working ordinal <= base + i (0 if none in range)
+        # the last datetime to_date converted, and its date: the engine asks for the date of
+        # one command's time several times (datetimes are immutable, so the same object
+        # gives the same date)
+        self._last_local: tuple[datetime, date] | None = None
 
     # ----------------------------------------------------------------- tables
     def year_data(self, year: int) -> YearData:
@@ -583,13 +587,18 @@ class Calendar:
         if type(value) is date:
             return value
         if isinstance(value, datetime):
+            last = self._last_local
+            if last is not None and last[0] is value:
+                return last[1]
             if value.tzinfo is None or value.utcoffset() is None:
                 raise NaiveDatetime(field)
             try:
                 local = value.astimezone(self._tz)  # by the value's own offset
             except (OverflowError, ValueError):
                 _beyond(field, f"{value.isoformat()} in {self.timezone}")
-            return date(local.year, local.month, local.day)
+            day = date(local.year, local.month, local.day)
+            self._last_local = (value, day)
+            return day
         if isinstance(value, date):
             return date(value.year, value.month, value.day)
         raise InvalidArgument(

@@ -574,6 +574,32 @@ class Plan(_Model):
         key = _CANONICAL_KEY.get(rule)
         return rule if key is None else str(getattr(self.engine_rules, key))
 
+    def cite_all(self, rules: tuple[str, ...]) -> tuple[str, ...]:
+        """:meth:`cite` of each rule, in order, each id once (an accepted event's ``rules``).
+
+        Answers are kept per tuple of ids: the engine asks this for every event, and a
+        plan's steps cite a few dozen distinct tuples.
+
+        >>> load_plan("changle-2022").cite_all(("R-TKT-OPEN", "R-TKT-OPEN", "R-AUTH-ROLES"))
+        ('R-TKT-OPEN', 'R-AUTH-ROLES')
+        """
+        cache = self._cited
+        found = cache.get(rules)
+        if found is None:
+            found = tuple(dict.fromkeys(self.cite(r) for r in rules))
+            if len(cache) < 4096:  # bounded: a caller passing ever-new tuples gets no growth
+                cache[tuple(rules)] = found
+        return found
+
+    def has_agency(self, agency_id: str) -> bool:
+        """Does the plan know this agency id?
+
+        >>> plan = load_plan("changle-2022")
+        >>> plan.has_agency("fire"), plan.has_agency("nobody")
+        (True, False)
+        """
+        return agency_id in self._index["agency"]
+
     def _repr_html_(self) -> str:
         """The plan as HTML tables in a notebook (phases, deadlines, categories; escaped)."""
         from fireflow._html import plan_html  # noqa: PLC0415
@@ -583,11 +609,15 @@ class Plan(_Model):
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Plan:
         """A copy (pydantic's); cached lookups and the calendar are rebuilt for it."""
         copy = super().model_copy(update=update, deep=deep)
-        for cached in ("_index", "calendar"):
+        for cached in ("_index", "_cited", "calendar"):
             copy.__dict__.pop(cached, None)
         return copy
 
     # ------------------------------------------------------------------ lookups
+    @functools.cached_property
+    def _cited(self) -> dict[tuple[str, ...], tuple[str, ...]]:
+        return {}
+
     @functools.cached_property
     def _index(self) -> dict[str, dict[str, Any]]:
         return {

@@ -43,7 +43,7 @@ from fireflow.errors import (
     PlanMismatch,
     TransitionNotAllowed,
 )
-from fireflow.events import Actor, Event, _trusted_event
+from fireflow.events import Event, _shared_actor, _trusted_event
 from fireflow.model import (
     MAX_ITEMS,
     SOURCES,
@@ -206,14 +206,6 @@ def _route_rules(state: TicketState, plan: Plan) -> tuple[str, ...]:
 MIN_YEAR, MAX_YEAR = 1949, 2200
 
 
-def _unknown_agency(plan: Plan, agency: str) -> bool:
-    try:
-        plan.agency(agency)
-    except InvalidArgument:
-        return True
-    return False
-
-
 def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
     """The caller's mistakes, refused before any rule is asked (nothing is recorded).
 
@@ -262,23 +254,30 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
             zh="时间早于上一事件",
             field="at",
         )
-    named: list[tuple[str, str]] = [("actor.agency", command.actor.agency)]
+    named: list[tuple[str, str]] = []
+    if not plan.has_agency(command.actor.agency):
+        named.append(("actor.agency", command.actor.agency))
     if command.participants or command.signers:  # targets: the escalate step, with its rule
         named += [
-            (f"participants[{i}].agency", a.agency) for i, a in enumerate(command.participants)
+            (f"participants[{i}].agency", a.agency)
+            for i, a in enumerate(command.participants)
+            if not plan.has_agency(a.agency)
         ]
-        named += [(f"signers[{i}].agency", a.agency) for i, a in enumerate(command.signers)]
-    for field, agency in named:
-        if _unknown_agency(plan, agency):
-            raise _refuse(
-                InvalidCommand,
-                state,
-                command,
-                f"unknown agency {agency!r} (not in plan {plan.id!r})",
-                rule=None,
-                zh="方案中没有该部门",
-                field=field,
-            )
+        named += [
+            (f"signers[{i}].agency", a.agency)
+            for i, a in enumerate(command.signers)
+            if not plan.has_agency(a.agency)
+        ]
+    for field, agency in named[:1]:  # the first unknown one, in the command's order
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"unknown agency {agency!r} (not in plan {plan.id!r})",
+            rule=None,
+            zh="方案中没有该部门",
+            field=field,
+        )
 
 
 def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tuple[Event, ...]:
@@ -318,10 +317,8 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
         )
     authorize(state, command, plan)
     payload, cited = _STEP[command.kind](state, command, plan)
-    if len(set(cited)) != len(cited):  # pragma: no cover (a step cites a rule twice)
-        raise AssertionError(f"{command.kind} cites a rule twice: {cited}")
     # the plan's own ids (engine_rules); two decisions may share one id in another plan
-    all_rules = tuple(dict.fromkeys(plan.cite(r) for r in cited))
+    all_rules = plan.cite_all(cited)
     seq = state.version + 1
     event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
     return (
@@ -655,7 +652,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 zh="验收签字须由具名的责任人签署",
                 field="signers",
             )
-        if state.recheck_people and Actor(s.agency, s.person) not in state.recheck_people:
+        if state.recheck_people and _shared_actor(s.agency, s.person) not in state.recheck_people:
             # older histories recorded only the agencies of a re-check: the agency check above
             raise _refuse(
                 NotAuthorized,
@@ -922,9 +919,9 @@ def _apply(v: list[Any], event: Event) -> None:
     elif kind in ("recheck_pass", "recheck_fail"):
         agencies = tuple(p["agencies"])
         # absent in older histories: sign-off then falls back to the agency check
-        people = tuple(Actor(x["agency"], x["person"]) for x in p.get("people", ()))
+        people = tuple(_shared_actor(x["agency"], x["person"]) for x in p.get("people", ()))
     elif kind == "sign_off":
-        signers = tuple(Actor(s["agency"], s.get("person", "")) for s in p["signers"])
+        signers = tuple(_shared_actor(s["agency"], s.get("person", "")) for s in p["signers"])
     elif kind == "escalate":
         escalated = tuple(dict.fromkeys((*v[_ESCALATED_TO], *p["targets"])))
     deadline = (

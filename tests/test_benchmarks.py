@@ -71,3 +71,17 @@ def test_shard_benchmark_quick_runs_every_configuration_with_one_digest():
     assert all(r["events"] > r["tickets"] > 0 for r in res["runs"])
     assert [len(r["worker_peaks"]) for r in res["runs"]] == [0, 2, 2]
     assert all(r["parent_peak"] > 0 for r in res["runs"])
+
+
+def test_breakdown_benchmark_accounts_for_every_event():
+    out = run("bench_breakdown.py", "--json", FIREFLOW_BENCH_BREAKDOWN_COMMUNITIES="15")
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["events"] > res["tickets"] > 0
+    # every command the run handed to the engine is timed under its trigger
+    assert sum(k["events"] for k in res["by_trigger"].values()) == res["events"]
+    assert {"report", "route", "set_deadline"} <= set(res["by_trigger"])
+    assert len(res["parts_us_per_event"]) == 6
+    assert all(v >= 0 for v in res["parts_us_per_event"].values())
+    bad = run("bench_breakdown.py", FIREFLOW_BENCH_BREAKDOWN_COMMUNITIES="-3")
+    assert bad.returncode == 2

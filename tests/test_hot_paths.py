@@ -1,0 +1,113 @@
+"""The engine's shortcuts agree with the plain path they replace.
+
+Each shortcut in the per-event path (docs/simulator.md, "Scale") answers what a
+plain computation answers; these properties hold them to it:
+
+* ``Calendar.to_date`` remembers the last datetime it converted (the engine asks
+  for one command's date several times): a calendar that has just converted other
+  values, or the same object, answers what a fresh calendar answers;
+* ``Plan.cite_all`` keeps its answers per tuple of rule ids: always the plan's ids
+  of the rules, in order, each once, also past its bound and under a plan whose
+  engine decisions have their own ids;
+* ``Plan.has_agency`` is ``plan.agency`` not raising.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import pendulum
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fireflow import load_plan
+from fireflow.errors import InvalidArgument
+from fireflow.plan import ENGINE_RULES, calendar_for_plan
+from tests.test_plan_choices import _gulou_ids
+
+PLAN = load_plan("changle-2022")
+
+offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+instants = st.builds(
+    lambda base, seconds, tz, kind: (
+        pendulum.instance(base + timedelta(seconds=seconds)).in_timezone(tz)
+        if kind == "pendulum"
+        else (base + timedelta(seconds=seconds)).astimezone(tz)
+    ),
+    st.just(datetime(2022, 1, 1, tzinfo=UTC)),
+    st.integers(0, 366 * 86400),
+    offsets,
+    st.sampled_from(["datetime", "pendulum"]),
+)
+
+
+@given(st.lists(st.tuples(instants, st.booleans()), min_size=1, max_size=20))
+@settings(max_examples=200, deadline=None)
+def test_to_date_remembering_the_last_value_agrees_with_a_fresh_calendar(
+    values: list[tuple[datetime, bool]],
+) -> None:
+    cal = calendar_for_plan(PLAN)
+    for value, twice in values:
+        got = cal.to_date(value, "at")
+        if twice:  # the same object again: the remembered answer
+            assert cal.to_date(value, "at") == got
+        fresh = calendar_for_plan(PLAN).to_date(value, "at")
+        assert got == fresh
+        local = value.astimezone(pendulum.timezone("Asia/Shanghai"))
+        assert got == date(local.year, local.month, local.day)
+
+
+def test_to_date_of_an_equal_but_distinct_datetime_is_computed_not_remembered() -> None:
+    cal = calendar_for_plan(PLAN)
+    a = datetime(2022, 3, 15, 17, 0, tzinfo=UTC)  # 01:00 on the 16th in Shanghai
+    b = datetime(2022, 3, 16, 1, 0, tzinfo=timezone(timedelta(hours=8)))  # the same instant
+    c = datetime(2022, 3, 15, 15, 0, tzinfo=UTC)  # 23:00 on the 15th
+    assert cal.to_date(a) == cal.to_date(b) == date(2022, 3, 16)
+    assert cal.to_date(c) == date(2022, 3, 15)
+    assert cal.to_date(a) == date(2022, 3, 16)
+
+
+def _plain_cite_all(plan: Any, rules: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(plan.cite(r) for r in rules))
+
+
+RULE_IDS = sorted({*ENGINE_RULES.values(), "R-DUE-DOSSIER", "R-X-OTHER"})
+
+
+@given(st.lists(st.tuples(*[st.sampled_from(RULE_IDS)] * 3).map(tuple), max_size=30))
+@settings(max_examples=100, deadline=None)
+def test_cite_all_agrees_with_citing_each_rule(calls: list[tuple[str, ...]]) -> None:
+    for plan in (PLAN, GULOU):
+        for rules in calls:
+            assert plan.cite_all(rules) == _plain_cite_all(plan, rules)
+
+
+GULOU = _gulou_ids()
+
+
+def test_cite_all_past_its_bound_still_answers_and_does_not_grow() -> None:
+    plan = PLAN.model_copy()
+    many = [("R-TKT-OPEN", f"R-X-{i}", "R-TKT-OPEN") for i in range(5000)]
+    for rules in many:
+        assert plan.cite_all(rules) == ("R-TKT-OPEN", rules[1])
+    assert len(plan._cited) <= 4096
+    assert GULOU.cite_all(("R-TKT-OPEN", "R-ESC-OVERDUE")) == ("R-GL-OPEN", "R-GL-OVERDUE")
+
+
+def test_a_copied_plan_does_not_share_remembered_citations() -> None:
+    plan = PLAN.model_copy()
+    plan.cite_all(("R-TKT-OPEN",))
+    copy = plan.model_copy(update={"engine_rules": GULOU.engine_rules})
+    assert copy.cite_all(("R-TKT-OPEN",)) == ("R-GL-OPEN",)
+    assert plan.cite_all(("R-TKT-OPEN",)) == ("R-TKT-OPEN",)
+
+
+@given(st.sampled_from([a.id for a in PLAN.agencies]) | st.text(max_size=12))
+def test_has_agency_is_agency_not_raising(agency_id: str) -> None:
+    try:
+        PLAN.agency(agency_id)
+        known = True
+    except InvalidArgument:
+        known = False
+    assert PLAN.has_agency(agency_id) is known
