@@ -604,13 +604,23 @@ CORPUS: list[Case] = [
     ],
     C("simulate", "--calibrate-submissions", "{subs-bad.jsonl}", code=2, why="no --calibrate-from"),
     *[
-        C("simulate", "--communities", "5", "--out", "{folder}/sim", "--workers", n, code=2,
-          expect="--workers", why=f"--workers {n[:12]}")
+        C(
+            "simulate",
+            *("--communities", "5", "--out", "{folder}/sim", "--workers", n),
+            code=2,
+            expect="--workers",
+            why=f"--workers {n[:12]}",
+        )
         for n in ("0", "-1", "257", HUGE, "two", "1.5")
-    ],  # fmt: skip
+    ],
     *[
-        C("simulate", "--communities", "5", "--out", "{folder}/sim", "--scheduler", address,
-          code=2, expect="--scheduler", why=f"--scheduler {why}")
+        C(
+            "simulate",
+            *("--communities", "5", "--out", "{folder}/sim", "--scheduler", address),
+            code=2,
+            expect="--scheduler",
+            why=f"--scheduler {why}",
+        )
         for address, why in (
             ("garbage", "garbage"),
             ("tcp://", "no host"),
@@ -625,7 +635,7 @@ CORPUS: list[Case] = [
             ("tcp://host:8786/path", "a path after the port"),
             (LONE, "lone surrogate"),
         )
-    ],  # fmt: skip
+    ],
     C(
         "simulate",
         *("--communities", "5", "--out", "{folder}/sim", "--scheduler", "tcp://127.0.0.1:1"),
