@@ -143,7 +143,7 @@ def simulate_command(
         typer.Option(
             "--log",
             help="Also write the event log as JSON lines here (and towns.json, submissions.jsonl "
-            "in --out).",
+            "in --out). Never replaces an existing file.",
         ),
     ] = None,
     calibrate_from: Annotated[
