@@ -3,7 +3,8 @@
 For every case: the documented exit status (1 bad input or a refusal, 2 a usage
 error), no traceback, exactly one readable error line (``错误 error: ...``,
 ``用法错误 usage error: ...`` or a command's ``✗`` summary line), no raw control
-or bidirectional character on the terminal, and a bounded run (in-process
+or bidirectional character on the terminal, nothing written (no entry of the
+folder of hostile files made, changed or removed), and a bounded run (in-process
 through :func:`fireflow.cli.main`; the cases that could hang or eat memory run
 in a subprocess with a timeout and a memory cap).
 
@@ -149,7 +150,37 @@ def _files(d: Path) -> dict[str, str]:
     with SQLiteStore(d / "store.db"):
         pass
     f["store.db"] = d / "store.db"
+    _stores(d, f)
+    put("subs-bad.jsonl", "not json\n")
+    put("subs-deep.jsonl", "[" * _DEEP + "]" * _DEEP + "\n")
     return {k: str(v) for k, v in f.items()}
+
+
+def _stores(d: Path, f: dict[str, Path]) -> None:
+    """Stores for ``simulate --calibrate-from``: tampered, and a row nested past the limit."""
+    from fireflow.events import event_from_data
+    from fireflow.store import SQLiteStore
+    from fireflow.store.chain import GENESIS, global_link, ticket_link
+
+    event = event_from_data(_report_event())
+    for name in ("tampered.db", "deep-row.db"):
+        f[name] = d / name
+        with SQLiteStore(f[name]) as store:
+            store.append(event.ticket_id, [event], 0)
+        con = sqlite3.connect(f[name], isolation_level=None)
+        (data,) = con.execute("SELECT data FROM events WHERE position = 0").fetchone()
+        if name == "tampered.db":  # a changed description, the hashes left as they were
+            con.execute(
+                "UPDATE events SET data = ? WHERE position = 0",
+                (data.replace("占用消防车道".encode(), "一切正常".encode()),),
+            )
+        else:  # payload nested 40 deep, both hashes recomputed: only decoding can tell
+            deep = data.replace(b'"payload":{', b'"payload":{"a":' + b"[" * 40 + b"]" * 40 + b",")
+            con.execute(
+                "UPDATE events SET data = ?, ticket_hash = ?, global_hash = ? WHERE position = 0",
+                (deep, ticket_link(GENESIS, deep), global_link(GENESIS, deep)),
+            )
+        con.close()
 
 
 @pytest.fixture(scope="module")
@@ -524,6 +555,94 @@ CORPUS: list[Case] = [
     C("simulate", "--population", "{pop-huge.csv}", "--out", "{folder}/sim", why="huge count"),
     C("simulate", "--population", "{folder}", "--out", "{folder}/sim", why="folder as CSV"),
     C("simulate", "--population", "{binary}", "--out", "{folder}/sim", why="binary CSV"),
+    # simulate: the log, store, calibration and sharding options (tiny runs, --out in the
+    # hostile folder, so that anything written would show in the snapshot)
+    *[
+        C("simulate", "--communities", "5", "--out", "{folder}/sim", *args, expect=field, why=why)
+        for args, field, why in (
+            (("--store", "{link.txt}"), "symbolic link", "symlink --store"),
+            (("--store", "{dangling}"), "symbolic link", "dangling symlink --store"),
+            (("--log", "{link.txt}"), "symbolic link", "symlink --log"),
+            (("--log", "{dangling}"), "symbolic link", "dangling symlink --log"),
+            (("--store", "{store.db}"), "store", "a real store is never overwritten"),
+            (("--store", "{target.txt}"), "store", "a file is never overwritten by --store"),
+            (("--log", "{target.txt}"), "--log", "a file is never overwritten by --log"),
+            (("--log", "{events-ok.jsonl}"), "--log", "a real JSON-lines log is kept"),
+            (("--store", "{folder}"), "folder", "folder as --store"),
+            (("--log", "{folder}"), "folder", "folder as --log"),
+            (("--store", "{folder}/no/such.db"), "does not exist", "missing folder --store"),
+            (("--store", "{folder}/" + BIDI + ".db"), "--store", "bidi in --store"),
+            (("--log", "{folder}/log\x1b[2J.jsonl"), "--log", "terminal escape in --log"),
+            (("--log", "{folder}/log\u200b.jsonl"), "--log", "zero-width in --log"),
+            (("--out", "{folder}/" + BIDI), "--out", "bidi in --out"),
+            (("--calibrate-from", "{missing}"), "--calibrate-from", "missing store"),
+            (("--calibrate-from", "{folder}"), "--calibrate-from", "folder as store"),
+            (("--calibrate-from", "{binary}"), "--calibrate-from", "not SQLite"),
+            (("--calibrate-from", "{foreign.db}"), "--calibrate-from", "foreign SQLite"),
+            (("--calibrate-from", "{truncated.db}"), "--calibrate-from", "truncated SQLite"),
+            (("--calibrate-from", "{events-ok.jsonl}"), "--calibrate-from", "a log, not a store"),
+            (("--calibrate-from", "{store.db}"), "--calibrate-from", "a store without events"),
+            (("--calibrate-from", "{tampered.db}"), "does not verify", "unverifiable store"),
+            (("--calibrate-from", "{deep-row.db}"), "data.payload", "a row nested past 16"),
+            (("--calibrate-from", "{folder}/" + BIDI + ".db"), "--calibrate-from", "bidi path"),
+            (
+                ("--calibrate-from", "{store.db}", "--calibrate-submissions", "{subs-bad.jsonl}"),
+                "calibrate_submissions",
+                "JSON-lines submissions with a bad line",
+            ),
+            (
+                ("--calibrate-from", "{store.db}", "--calibrate-submissions", "{subs-deep.jsonl}"),
+                "calibrate_submissions",
+                "deep JSON-lines submissions",
+            ),
+            (
+                ("--calibrate-from", "{store.db}", "--calibrate-submissions", "{binary}"),
+                "calibrate_submissions",
+                "binary submissions",
+            ),
+        )
+    ],
+    C("simulate", "--calibrate-submissions", "{subs-bad.jsonl}", code=2, why="no --calibrate-from"),
+    *[
+        C(
+            "simulate",
+            *("--communities", "5", "--out", "{folder}/sim", "--workers", n),
+            code=2,
+            expect="--workers",
+            why=f"--workers {n[:12]}",
+        )
+        for n in ("0", "-1", "257", HUGE, "two", "1.5")
+    ],
+    *[
+        C(
+            "simulate",
+            *("--communities", "5", "--out", "{folder}/sim", "--scheduler", address),
+            code=2,
+            expect="--scheduler",
+            why=f"--scheduler {why}",
+        )
+        for address, why in (
+            ("garbage", "garbage"),
+            ("tcp://", "no host"),
+            ("tcp://127.0.0.1", "no port"),
+            ("tcp://127.0.0.1:0", "port 0"),
+            ("tcp://127.0.0.1:65536", "port past 65535"),
+            ("tcp://127.0.0.1:" + HUGE, "5000-digit port"),
+            ("http://127.0.0.1:8786", "not a Dask scheme"),
+            ("tcp://" + BIDI + ":8786", "bidi host"),
+            ("tcp://a\x1b[2J:8786", "terminal escape"),
+            ("tcp://" + "a" * 300 + ":8786", "300-character host"),
+            ("tcp://host:8786/path", "a path after the port"),
+            (LONE, "lone surrogate"),
+        )
+    ],
+    C(
+        "simulate",
+        *("--communities", "5", "--out", "{folder}/sim", "--scheduler", "tcp://127.0.0.1:1"),
+        expect="--scheduler",
+        subprocess=True,  # the hang guard: a client that waited would be stopped
+        why="unreachable scheduler",
+    ),
     # conformance
     C("conformance run", "{missing}", why="missing scenario"),
     C("conformance run", "{folder}", why="folder with no scenario"),
@@ -686,6 +805,29 @@ def _check_output(case: Case, code: int, out: str, err: str) -> None:
         assert ch == "\n" or cat not in ("Cc", "Cf", "Cs"), f"raw {ch!r} reached the terminal"
 
 
+def _snapshot(files: dict[str, str]) -> dict[str, tuple[int, int, int]]:
+    """Every entry under the hostile folder (links not followed): mode, size, mtime."""
+    root = Path(files["folder"]).parent
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            out[os.path.relpath(os.path.join(dirpath, name), root)] = (
+                st.st_mode,
+                st.st_size,
+                st.st_mtime_ns,
+            )
+    return out
+
+
+def _check_nothing_written(before: dict[str, tuple[int, int, int]], files: dict[str, str]) -> None:
+    after = _snapshot(files)
+    made = sorted(set(after) - set(before))
+    changed = sorted(k for k in set(after) & set(before) if after[k] != before[k])
+    gone = sorted(set(before) - set(after))
+    assert (made, changed, gone) == ([], [], []), "a refused command wrote to the disk"
+
+
 IN_PROCESS = [_param(c) for c in CORPUS if not c.subprocess]
 IN_SUBPROCESS = [_param(c) for c in CORPUS if c.subprocess]
 
@@ -695,9 +837,11 @@ def test_hostile_input_in_process(case: Case, files, capsys, monkeypatch) -> Non
     import io
 
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(case.stdin or b"")))
+    before = _snapshot(files)
     code = main(case.argv(files))
     out, err = capsys.readouterr()
     _check_output(case, code, out, err)
+    _check_nothing_written(before, files)
 
 
 # The child caps its own address space (1 GiB) before it runs the command, so a case that
@@ -712,6 +856,7 @@ _CHILD = (
 @pytest.mark.parametrize("case", IN_SUBPROCESS)
 def test_hostile_input_in_a_subprocess(case: Case, files) -> None:
     env = dict(os.environ, PYTHONIOENCODING="utf-8", COLUMNS="200")
+    before = _snapshot(files)
     try:
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD, *case.argv(files)],
@@ -726,6 +871,7 @@ def test_hostile_input_in_a_subprocess(case: Case, files) -> None:
     out = proc.stdout.decode("utf-8", "replace")
     err = proc.stderr.decode("utf-8", "replace")
     _check_output(case, proc.returncode, out, err)
+    _check_nothing_written(before, files)
 
 
 def test_corpus_covers_every_command() -> None:

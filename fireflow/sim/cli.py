@@ -19,15 +19,25 @@ Limits: ``--communities`` is at most :data:`MAX_COMMUNITIES` (a run takes
 about 3 ms per community, so the largest run takes under a minute, and says
 so before it starts); ``--seed`` is a whole number in ``0..2**63-1``.
 
+Destinations are checked before any work: a link, a folder where a file
+belongs, a path holding control or bidirectional characters, a ``--store``
+that is not a simulated store and any existing ``--log`` file are refused
+(JSON lines carry no mark of a simulated log, so none is replaced).
+``--scheduler`` must read ``tcp://HOST:PORT`` (or ``tls://``, ``ucx://``,
+``ws://``, ``wss://``; plain ``HOST:PORT`` is tcp) and is tried at once, so a
+scheduler that cannot be reached is reported before anything is simulated.
+
 Exit codes: 0 success, 1 a missing extra or a bad input (plan, population,
-an ``--out`` or ``--store`` that cannot be written, a store that does not
-verify), 2 a usage error (including a number
-outside its limit).
+an ``--out``, ``--store`` or ``--log`` that cannot be written, a store that
+does not verify, a scheduler that cannot be reached), 2 a usage error
+(including a number outside its limit and a malformed ``--scheduler``).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -41,7 +51,7 @@ from rich.table import Table
 from fireflow import output
 from fireflow._console import EXIT_USAGE, fail, run_app
 from fireflow.errors import FireflowError, InvalidArgument
-from fireflow.text import escape_for_terminal
+from fireflow.text import escape_for_terminal, refused_character
 
 if TYPE_CHECKING:
     from fireflow.plan import Plan
@@ -56,6 +66,14 @@ MAX_COMMUNITIES = 10_000
 MAX_SEED = 2**63 - 1
 #: From this many communities on, the command says that the run takes a while.
 _SLOW_FROM = 2_000
+#: Seconds to wait for a Dask scheduler to answer (the reachability test and the client).
+_CONNECT_TIMEOUT = 10
+#: ``[SCHEME://]HOST:PORT`` of a Dask scheduler; HOST a name, an IPv4 or a bracketed IPv6.
+_SCHEDULER = re.compile(
+    r"(?:(?P<scheme>tcp|tls|ucx|ws|wss)://)?"
+    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])"
+    r":(?P<port>[0-9]{1,5})"
+)
 
 #: What the command prints when pandas or matplotlib is missing.
 MISSING_EXTRA = (
@@ -125,7 +143,7 @@ def simulate_command(
         typer.Option(
             "--log",
             help="Also write the event log as JSON lines here (and towns.json, submissions.jsonl "
-            "in --out).",
+            "in --out). Never replaces an existing file.",
         ),
     ] = None,
     calibrate_from: Annotated[
@@ -170,6 +188,10 @@ def simulate_command(
     from fireflow.sim import log as sim_log  # noqa: PLC0415
 
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    address = _check_scheduler(scheduler) if scheduler is not None else None
+    for option, path in (("--out", out), ("--store", store), ("--log", log)):
+        if path is not None:
+            _check_path_text(option, path)
     if out.exists() and not out.is_dir():
         raise fail(f"--out: {out} exists and is not a folder (应为文件夹)")
     try:
@@ -178,8 +200,15 @@ def simulate_command(
             sim_log.check_store_destination(store, folder_later=_in_folder(store, out))
         if log is not None:
             output.check_destination(log, create_folders=_in_folder(log, out))
+            if os.path.lexists(log):
+                raise fail(
+                    f"--log: {log} exists; a simulated log never replaces a file "
+                    "(已有文件，不覆盖): remove it or choose another name"
+                )
         if calibrate_submissions is not None and calibrate_from is None:
             raise fail("--calibrate-submissions needs --calibrate-from", EXIT_USAGE)
+        if address is not None:
+            _reach(address)
         the_plan = load_plan(plan)
         if provisional:
             the_plan = the_plan.provisional()
@@ -220,7 +249,13 @@ def simulate_command(
                 import dask.distributed  # noqa: PLC0415 (the sim extra)
 
                 distributed: Any = dask.distributed  # its constructors are untyped
-                with distributed.Client(scheduler, timeout=30) as client:
+                try:
+                    client = distributed.Client(scheduler, timeout=_CONNECT_TIMEOUT)
+                except (OSError, ValueError) as exc:  # TimeoutError is an OSError
+                    raise fail(
+                        f"--scheduler: cannot connect to {scheduler} (无法连接调度器): {exc}"
+                    ) from None
+                with client:
                     result = simulate(
                         the_plan, pop, behaviour, seed=seed, progress=progress, client=client
                     )
@@ -255,7 +290,51 @@ def simulate_command(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
-    console.print(f"报告 report: {index}")
+    console.print(f"报告 report: {_safe(str(index))}")
+
+
+def _check_path_text(option: str, path: Path) -> None:
+    """Refuse a destination whose name holds control, bidirectional or invisible characters.
+
+    Such a name shows as another name in a listing (``report\u202eLMTH.csv``): fireflow
+    does not create it.  The text policy of :mod:`fireflow.text`; exit 1.
+    """
+    bad = refused_character(str(path), free_text=False)
+    if bad is not None:
+        raise fail(
+            f"{option}: {escape_for_terminal(str(path))}: the path holds U+{ord(bad):04X}, "
+            "a control, bidirectional or invisible character; fireflow does not create such "
+            "a name (路径含控制字符或不可见字符，不创建)"
+        )
+
+
+def _check_scheduler(text: str) -> tuple[str, str, int]:
+    """``--scheduler`` as (scheme, host, port); a malformed address is a usage error."""
+    m = _SCHEDULER.fullmatch(text)
+    port = int(m["port"]) if m else 0
+    if m is None or not 1 <= port <= 65535:
+        raise fail(
+            f"--scheduler: {escape_for_terminal(text)} is not a scheduler address; "
+            "expected tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786 (调度器地址格式错误)",
+            EXIT_USAGE,
+        )
+    return m["scheme"] or "tcp", m["host"].strip("[]"), port
+
+
+def _reach(address: tuple[str, str, int]) -> None:
+    """Try the scheduler's port once, before any work, so that a wrong address fails at once."""
+    scheme, host, port = address
+    if scheme == "ucx":  # not a TCP port to try: the client reports it
+        return
+    try:
+        with socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise fail(
+            f"--scheduler: cannot reach {scheme}://{escape_for_terminal(host)}:{port} "
+            f"(无法连接调度器): {why}"
+        ) from None
 
 
 def _in_folder(path: Path, folder: Path) -> bool:
@@ -289,6 +368,8 @@ def _calibrate(
             f"--calibrate-from: {escape_for_terminal(str(store))} does not verify "
             f"(事件库未通过校验): {exc}"
         ) from None
+    except FireflowError as exc:  # missing, not SQLite, not a fireflow store, no events
+        raise fail(f"--calibrate-from: {exc}") from None
     table = Table(title=f"校准 calibration from {_safe(str(store))}")
     for col in ("设定 setting", "值 value", "n", "se", "95%"):
         table.add_column(col)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -195,7 +196,12 @@ def loads_strict(text: str | bytes) -> Any:
 
 
 def _has_float(value: object, depth: int = 0) -> bool:
-    """Does parsed JSON hold a float (or nest deeper than a payload ever may)?"""
+    """Does parsed JSON hold a float (or nest deeper than a payload may)?
+
+    ``value`` is at ``depth`` (the payload at 0); a payload may hold values down to
+    depth :data:`~fireflow.events.MAX_DEPTH` (what :func:`~fireflow.events.check_json_value`
+    lets writers store), so a container at that depth must be empty.
+    """
     t = type(value)
     if t is dict:
         items: Iterable[object] = value.values()  # type: ignore[attr-defined]
@@ -203,8 +209,8 @@ def _has_float(value: object, depth: int = 0) -> bool:
         items = value  # type: ignore[assignment]
     else:
         return t is float
-    if depth > MAX_DEPTH + 1:
-        return True
+    if depth >= MAX_DEPTH and items:
+        return True  # too deep: the strict path names it
     for v in items:
         tv = type(v)
         if tv is float or ((tv is dict or tv is list) and _has_float(v, depth + 1)):
@@ -233,18 +239,84 @@ def _decode_canonical(data: bytes) -> Any:
     return obj
 
 
+def _too_deep(payload: object) -> str | None:
+    """The path of a value nested deeper than a payload may hold, or ``None``.
+
+    The bound of :func:`~fireflow.events.check_json_value` (the payload at depth 0,
+    values down to :data:`~fireflow.events.MAX_DEPTH`), walked with a stack, not
+    recursion, so any parsed nesting is answered.
+    """
+    stack: list[tuple[object, int, str]] = [(payload, 0, "payload")]
+    while stack:
+        value, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            return path
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, f"{path}.{k}") for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(value))
+    return None
+
+
+_DEEP = f"nested deeper than {MAX_DEPTH} levels, the payload limit (嵌套层数超过上限 {MAX_DEPTH})"
+#: Nesting that the strict parser is not asked to read (it recurses): far past any
+#: field's limit, far below Python's recursion limit.
+_SCAN_DEPTH = 200
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _deep_field(text: str) -> str | None:
+    """``data.payload`` or ``data`` when ``text`` nests deeper than :data:`_SCAN_DEPTH`.
+
+    A scan of the brackets outside strings (linear, no recursion), before the row is
+    parsed: the strict parser is recursive.
+    """
+    depth = 0
+    payload_at = 0  # the depth of the payload's value while inside it
+    after_payload_key = False
+    for m in _TOKENS.finditer(text):
+        mark = m.group()
+        if mark in "[{":
+            depth += 1
+            if after_payload_key:
+                payload_at = depth
+            if depth > _SCAN_DEPTH:
+                return "data.payload" if payload_at else "data"
+        elif mark in "]}":
+            if depth == payload_at:
+                payload_at = 0
+            depth -= 1
+        after_payload_key = depth == 1 and mark == '"payload"'
+    return None
+
+
 def decode_event(data: bytes, position: int) -> Event:
-    """The event stored at ``position`` (raises :class:`~fireflow.store.errors.CorruptRecord`)."""
+    """The event stored at ``position`` (raises :class:`~fireflow.store.errors.CorruptRecord`).
+
+    A row is refused, naming the field, when it is not UTF-8 or not JSON, when it
+    repeats a key or holds a float, when its payload nests deeper than
+    :data:`~fireflow.events.MAX_DEPTH` (as no append could have stored it), and when
+    it is not an event.
+    """
     obj = _decode_canonical(data) if type(data) is bytes else None
     if obj is None:
         try:
-            obj = loads_strict(data)
+            text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+            deep = _deep_field(text)
+            if deep is not None:
+                raise CorruptRecord(position, deep, _DEEP)
+            obj = loads_strict(text)
         except UnicodeDecodeError:
             raise CorruptRecord(position, "data", "not UTF-8") from None
+        except RecursionError:  # not reached after the scan; never let it escape
+            raise CorruptRecord(position, "data", _DEEP) from None
         except ValueError as exc:  # JSONDecodeError is a ValueError
             raise CorruptRecord(position, "data", f"not canonical JSON: {exc}") from None
         if not isinstance(obj, dict):
             raise CorruptRecord(position, "data", "not a JSON object")
+        deep = _too_deep(obj.get("payload"))
+        if deep is not None:
+            raise CorruptRecord(position, f"data.{deep}", _DEEP)
     try:
         return event_from_data(obj, canonical=True)
     except InvalidArgument as exc:

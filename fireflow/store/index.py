@@ -766,6 +766,7 @@ class TicketIndex:
         overdue_at: datetime | None = None,
         open_only: bool = False,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[TicketRow]:
         """The tickets that match every filter given, sorted by ticket id.
 
@@ -773,6 +774,13 @@ class TicketIndex:
         keeps the tickets overdue at that aware instant; ``open_only`` the open
         hazards; ``agency`` any route role or escalation.  Bad filters raise
         :class:`~fireflow.errors.InvalidArgument` (or a subclass) naming the filter.
+
+        Pages: ``offset`` skips that many of the sorted matches and ``limit`` keeps
+        at most that many of the rest, so ``tickets(limit=l, offset=o)`` is
+        ``tickets()[o:o + l]``.  The database sorts a page with a bounded top-N sort
+        (SQLite's sorter with a limit, PostgreSQL's top-N heapsort): a page of ``k =
+        limit + offset`` rows among ``n`` matches costs ``O(n log k)`` time and ``O(k)``
+        memory, never a sort of every match.
         """
         where: list[str] = []
         params: list[Any] = []
@@ -821,12 +829,14 @@ class TicketIndex:
             text += " WHERE " + " AND ".join(where)
         text += self._order()
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise InvalidArgument("limit", f"expected an integer >= 1, got {limit!r}")
-            if limit > MAX_LIMIT:
-                raise InputLimitExceeded("limit", f"{limit} rows (at most {MAX_LIMIT})")
+            _count(limit, "limit", 1)
             text += " LIMIT %s"
             params.append(limit)
+        if _count(offset, "offset", 0):
+            # SQLite takes an OFFSET only after a LIMIT (-1: none); PostgreSQL takes it alone
+            alone = limit is not None or self._db.postgres
+            text += " OFFSET %s" if alone else " LIMIT -1 OFFSET %s"
+            params.append(offset)
         return _ticket_rows(self._select(text, params))
 
     def overdue(self, at: datetime, **filters: Any) -> list[TicketRow]:
@@ -896,6 +906,15 @@ class TicketIndex:
     def count(self) -> int:
         """How many tickets the index holds."""
         return int(self._select("SELECT count(*) FROM {s}.fireflow_index_tickets", ())[0][0])
+
+
+def _count(value: object, field: str, least: int) -> int:
+    """A ``limit`` or ``offset``: a whole number from ``least`` to :data:`MAX_LIMIT`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidArgument(field, f"expected an integer >= {least}, got {value!r}")
+    if value > MAX_LIMIT:
+        raise InputLimitExceeded(field, f"{value} rows (at most {MAX_LIMIT})")
+    return value
 
 
 def _ticket_rows(raw: Iterable[Sequence[Any]]) -> list[TicketRow]:

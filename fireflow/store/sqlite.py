@@ -294,6 +294,8 @@ class SQLiteStore(Subscribable):
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: cannot open: {exc}") from exc
         try:
+            if not create and not readonly:  # refused before WAL is switched on: no byte changes
+                self._run(lambda: self._setup(False))
             self._run(self._configure)
             self._run(lambda: self._setup(create and not readonly))
         except BaseException:
