@@ -9,6 +9,11 @@
   expected one under that lock, so of two writers that read the same version
   exactly one wins and the other gets
   :class:`~fireflow.store.errors.ConcurrencyConflict`.
+  An ``append`` (one batch) is four statements: ``BEGIN IMMEDIATE``, one
+  query for both heads, the rows in one ``INSERT``, ``COMMIT``.  When the
+  ``UNIQUE`` index refuses the batch (an id stored already), that transaction
+  is rolled back whole and the batch is settled in a fresh one, by the path
+  ``append_many`` takes for several batches (a savepoint per batch).
 * **Busy is handled.** SQLite waits up to ``busy_timeout_ms`` for a lock (set
   explicitly with ``PRAGMA busy_timeout``); when that is not enough, the store
   retries with bounded exponential backoff and jitter drawn from its own
@@ -72,6 +77,7 @@ store raises it when the missing pages are read (``verify`` reports it).
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import random
@@ -128,7 +134,25 @@ _CREATE = (
     )""",
 )
 _ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
-_INSERT = f"INSERT INTO events ({_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 (constant)
+#: Rows per ``INSERT`` statement: 448 parameters, under every SQLite's limit (999 before 3.32).
+_INSERT_ROWS = 64
+
+
+@functools.cache
+def _insert_statement(n: int) -> str:
+    """``INSERT`` of ``n`` rows in one statement (cheaper than ``n`` runs of a one-row one)."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * n)
+    return f"INSERT INTO events ({_ROW_COLUMNS}) VALUES {values}"  # noqa: S608 (only placeholders)
+
+
+#: Both heads in one query: ``(0, last position, global head)`` when the file has
+#: events, then ``(1, the ticket's seq, its head)`` when the ticket has some.
+_HEADS = (
+    "SELECT 0, position, global_hash FROM "
+    "(SELECT position, global_hash FROM events ORDER BY position DESC LIMIT 1) "
+    "UNION ALL SELECT 1, seq, ticket_hash FROM "
+    "(SELECT seq, ticket_hash FROM events WHERE ticket_id = ? ORDER BY seq DESC LIMIT 1)"
+)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -231,6 +255,11 @@ class SQLiteStore(Subscribable):
     should pass different ``retry_seed`` values so their retries spread out.
     ``sleep`` can be replaced in tests.  ``busy_retries`` counts the retries made.
     """
+
+    #: One batch (the common ``append``) is the whole transaction, without a
+    #: savepoint; false sends it through the general savepoint path (the tests
+    #: hold the two to the same results).
+    _single_fast = True
 
     def __init__(
         self,
@@ -419,16 +448,64 @@ class SQLiteStore(Subscribable):
         return self._run(lambda: self._write(prepared))
 
     def _write(self, prepared: list[tuple[str, list[Prepared], int]]) -> list[AppendResult]:
+        if len(prepared) == 1 and self._single_fast:
+            done = self._transaction(lambda: self._write_single(*prepared[0]))
+            if done is not None:
+                return [done]
+            # The index refused the batch and its transaction was rolled back whole:
+            # nothing of it is in the file.  Settle it in a fresh transaction by the
+            # general path, which sees the file as it is now.
+        written = self._transaction(lambda: self._write_locked(prepared))
+        assert written is not None  # the general path always returns its results
+        return written
+
+    def _transaction(self, body: Callable[[], _T | None]) -> _T | None:
+        """Run ``body`` in one write transaction: committed unless it returns ``None``."""
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            results = self._write_locked(prepared)
-            c.execute("COMMIT")
+            result = body()
+            c.execute("ROLLBACK" if result is None else "COMMIT")
         except BaseException:
             if c.in_transaction:
                 c.execute("ROLLBACK")
             raise
-        return results
+        return result
+
+    def _write_single(
+        self, ticket_id: str, batch: list[Prepared], expected: int
+    ) -> AppendResult | None:
+        """One batch, the whole transaction (no savepoint); ``None`` when the index refused it.
+
+        Both heads come from one query.  When the insert is refused, rows of the
+        batch may already be in the transaction: the caller rolls it back whole.
+        """
+        c = self._conn
+        position, g_head, version, head = 0, GENESIS, 0, GENESIS
+        for which, number, digest in c.execute(_HEADS, (ticket_id,)):
+            if which:
+                version, head = number, digest
+            else:
+                position, g_head = number + 1, digest
+        if version != expected:  # a stale version or a retried batch: nothing is written
+            done = settle(ticket_id, batch, expected, version, self._stored(batch))
+            assert done is not None  # off the expected version, settle returns or raises
+            return done
+        rows = extend_rows(
+            ticket_id, batch, position=position, ticket_head=head, global_head=g_head
+        )
+        try:
+            self._insert(rows)
+        except sqlite3.IntegrityError:
+            return None
+        tail = rows[-1]
+        return AppendResult(
+            ticket_id=ticket_id,
+            version=tail[2],
+            positions=tuple(r[0] for r in rows),
+            head=tail[5],
+            global_head=tail[6],
+        )
 
     def _write_locked(self, prepared: list[tuple[str, list[Prepared], int]]) -> list[AppendResult]:
         c = self._conn
@@ -441,15 +518,15 @@ class SQLiteStore(Subscribable):
             version, head = self._head_locked(ticket_id)
             rows = None
             if version == expected:
-                # The common case: a new batch on the expected version.  Whether one of
-                # its ids is stored already is left to the UNIQUE index; if the insert is
-                # refused, it is undone and the batch settled against what is stored.
+                # A new batch on the expected version.  Whether one of its ids is
+                # stored already is left to the UNIQUE index; if the insert is refused,
+                # it is undone and the batch settled against what is stored.
                 rows = extend_rows(
                     ticket_id, batch, position=position, ticket_head=head, global_head=g_head
                 )
                 c.execute("SAVEPOINT fireflow_batch")
                 try:
-                    c.executemany(_INSERT, rows)
+                    self._insert(rows)
                 except sqlite3.IntegrityError:
                     c.execute("ROLLBACK TO fireflow_batch")
                     rows = None
@@ -473,6 +550,12 @@ class SQLiteStore(Subscribable):
                 )
             )
         return results
+
+    def _insert(self, rows: list[tuple[int, str, int, str, bytes, str, str]]) -> None:
+        """Insert ``rows`` (in the open transaction), up to ``_INSERT_ROWS`` per statement."""
+        for i in range(0, len(rows), _INSERT_ROWS):
+            chunk = rows[i : i + _INSERT_ROWS]
+            self._conn.execute(_insert_statement(len(chunk)), [v for row in chunk for v in row])
 
     def _stored(self, batch: list[Prepared]) -> dict[str, StoredRow]:
         """The rows already stored under the batch's event ids (under the write lock)."""
