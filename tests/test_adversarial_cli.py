@@ -101,6 +101,16 @@ def _files(d: Path) -> dict[str, str]:
         ),
     )
     put(
+        "inputs-typo.json",
+        json.dumps(
+            {
+                "communities": [{"id": "C1", "town": "金峰镇", "has_problem": True}],
+                "inspectors": [{"id": "H1", "agency": "housing", "name": "甲"}],
+            },
+            ensure_ascii=False,
+        ),
+    )
+    put(
         "inputs-bidi.json",
         json.dumps(
             {
@@ -296,6 +306,7 @@ CORPUS: list[Case] = [
     C("spotcheck inputs", "{not-a-dict.json}", why="a list, not an object"),
     C("spotcheck inputs", "{huge-int.json}", why="huge number"),
     C("spotcheck inputs", "{inputs-bidi.json}", why="bidi community id"),
+    C("spotcheck inputs", "{inputs-typo.json}", why="misspelt key in an item"),
     C("spotcheck commit", "{inputs.json}", "--seed", "aaaaaaaaaaaaaaaa", why="weak seed"),
     C("spotcheck commit", "{inputs.json}", "--seed-file", "{weak-seed.txt}", why="weak seed file"),
     C("spotcheck commit", "{inputs.json}", "--seed-file", "{folder}", why="folder as seed file"),

@@ -489,6 +489,49 @@ def test_inputs_from_json_data():
     assert info.value.field == "plan"
 
 
+_ITEM_KEYS = {
+    "communities": {"id", "town", "name", "has_problems"},
+    "inspectors": {"id", "agency", "name"},
+    "conflicts": {"person", "community", "town", "note"},
+}
+
+
+@given(
+    st.sampled_from(sorted(_ITEM_KEYS)),
+    st.text(min_size=1, max_size=12).filter(lambda k: k not in set().union(*_ITEM_KEYS.values())),
+    st.integers(0, 1),
+)
+def test_an_unknown_key_inside_an_item_is_refused_by_name(lst, key, i):
+    """A misspelt key inside an item is refused, naming it: the draw is never made on
+    inputs other than the ones the file seems to say (``has_problem`` for ``has_problems``)."""
+    data = {
+        "communities": [{"id": "A", "town": "T"}, {"id": "B", "town": "T"}],
+        "inspectors": [{"id": "H1", "agency": "housing"}, {"id": "U1", "agency": "urban"}],
+        "conflicts": [{"person": "U1", "community": "A"}, {"person": "H1", "town": "T"}],
+    }
+    data[lst][i] = {**data[lst][i], key: True}
+    with pytest.raises(InvalidArgument) as info:
+        inputs_from_data(data, PLAN)
+    assert info.value.field == f"{lst}[{i}].{key}"
+    clean = {**data, lst: [{k: v for k, v in x.items() if k != key} for x in data[lst]]}
+    published = inputs_from_data(clean, PLAN).to_data()  # the same inputs, as published
+    published[lst][i] = {**published[lst][i], key: True}
+    with pytest.raises(InvalidArgument) as info:
+        DrawInputs.from_data(published)
+    assert info.value.field == f"{lst}[{i}].{key}"
+
+
+def test_a_misspelt_has_problems_is_refused_not_dropped():
+    data = {
+        "communities": [{"id": "A", "town": "T", "has_problem": True}],
+        "inspectors": [{"id": "H1", "agency": "housing"}, {"id": "U1", "agency": "urban"}],
+    }
+    with pytest.raises(InvalidArgument) as info:
+        inputs_from_data(data, PLAN)
+    assert info.value.field == "communities[0].has_problem"
+    assert "has_problems" in str(info.value)  # the known keys are listed
+
+
 # --------------------------------------------------------------------------- #
 # R-TKT-SPOTCHECK: findings reopen tickets through the engine
 

@@ -278,16 +278,32 @@ def _seq(data: Mapping[str, Any], key: str, *, required: bool = True) -> list[An
     return list(value)
 
 
-def _item(value: Any, field: str) -> Mapping[str, Any]:
+_COMMUNITY_KEYS = frozenset({"id", "town", "name", "has_problems"})
+_INSPECTOR_KEYS = frozenset({"id", "agency", "name"})
+_CONFLICT_KEYS = frozenset({"person", "community", "town", "note"})
+
+
+def _item(value: Any, field: str, known: frozenset[str]) -> Mapping[str, Any]:
+    """One object of a list in the draw inputs; a key it does not know is refused.
+
+    A misspelt key (``has_problem``, ``comunity``) would otherwise be dropped without a
+    word, and the draw made on other inputs than the ones the file seems to say.
+    """
     if not isinstance(value, Mapping):
         raise InvalidArgument(field, "expected an object")
+    unknown = sorted(str(k) for k in value if k not in known)
+    if unknown:
+        raise InvalidArgument(
+            f"{field}.{unknown[0]}",
+            f"unknown field in draw inputs (未知字段); known: {', '.join(sorted(known))}",
+        )
     return value
 
 
 def _communities(items: Sequence[Any]) -> list[Community]:
     out = []
     for i, raw in enumerate(items):
-        item = _item(raw, f"communities[{i}]")
+        item = _item(raw, f"communities[{i}]", _COMMUNITY_KEYS)
         flag = item.get("has_problems", False)
         if not isinstance(flag, bool):
             raise InvalidArgument(f"communities[{i}].has_problems", "expected true or false")
@@ -305,7 +321,7 @@ def _communities(items: Sequence[Any]) -> list[Community]:
 def _inspectors(items: Sequence[Any]) -> list[Inspector]:
     out = []
     for i, raw in enumerate(items):
-        item = _item(raw, f"inspectors[{i}]")
+        item = _item(raw, f"inspectors[{i}]", _INSPECTOR_KEYS)
         out.append(Inspector(item.get("id", ""), item.get("agency", ""), item.get("name", "")))
     return out
 
@@ -313,7 +329,7 @@ def _inspectors(items: Sequence[Any]) -> list[Inspector]:
 def _conflicts(items: Sequence[Any]) -> list[Conflict]:
     out = []
     for i, raw in enumerate(items):
-        item = _item(raw, f"conflicts[{i}]")
+        item = _item(raw, f"conflicts[{i}]", _CONFLICT_KEYS)
         out.append(
             Conflict(
                 item.get("person", ""),
