@@ -665,6 +665,9 @@ def report_status(
 # forms
 
 
+_FINDING_KEYS = frozenset({"community", "category", "compliant", "note"})
+
+
 def _findings(path: Path) -> list[Any]:
     from fireflow.rules.spotcheck import Finding  # noqa: PLC0415
 
@@ -676,6 +679,12 @@ def _findings(path: Path) -> list[Any]:
         where = f"findings[{i}]"
         if not isinstance(item, dict):
             raise InvalidArgument(where, "expected {community, category, compliant, note}")
+        unknown = sorted(str(k) for k in item if k not in _FINDING_KEYS)
+        if unknown:  # a misspelt key ("notes") is refused, never dropped without a word
+            raise InvalidArgument(
+                f"{where}.{unknown[0]}",
+                "unknown field (未知字段); known: category, community, compliant, note",
+            )
         for key in ("community", "category"):
             if not isinstance(item.get(key), str):
                 raise InvalidArgument(f"{where}.{key}", "missing or not text")

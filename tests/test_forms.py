@@ -407,6 +407,10 @@ def test_cli_forms_and_dossier(tmp_path):
     r = runner.invoke(app, ["forms", "annex3", *args])
     assert r.exit_code == 1
     assert "findings[0].category" in r.stderr
+    found.write_text(json.dumps([{**finding, "notes": "楼道已清"}], ensure_ascii=False), "utf-8")
+    r = runner.invoke(app, ["forms", "annex3", *args])  # a misspelt key: refused, not dropped
+    assert r.exit_code == 1
+    assert "findings[0].notes" in r.stderr
     html, js = tmp_path / "d.html", tmp_path / "d.json"
     r = runner.invoke(
         app, ["dossier", "金峰小区", "--events", str(log), "--html", str(html), "--json", str(js)]
