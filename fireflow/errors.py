@@ -160,7 +160,7 @@ class OutputError(FireflowError, OSError):
 
     ``path`` is the destination, ``reason`` a short id of why: ``symlink``,
     ``directory``, ``not_regular``, ``missing_folder``, ``not_a_folder``,
-    ``encoding`` or ``io`` (the operating system refused; ``errno`` is set).
+    ``name``, ``encoding`` or ``io`` (the operating system refused; ``errno`` is set).
     It is also an :class:`OSError`, so code that catches file errors keeps working.
 
     >>> err = OutputError("out/a.csv", "symlink", "the destination is a symbolic link")

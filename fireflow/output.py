@@ -32,6 +32,13 @@ path and a ``reason``:
 * ``missing_folder``: the destination's folder does not exist.  Folders are
   created only when the caller asks (``create_folders=True``, e.g. the
   simulator's ``--out`` folder); ``not_a_folder``: the folder is a file.
+* ``name``: a name fireflow would create (the file's name, a folder it
+  would make) holds a control, bidirectional or invisible character (the
+  characters :func:`fireflow.text.refused_character` refuses in names):
+  ``report\\u202eLMTH.csv`` shows as
+  another name in a listing.  A
+  folder that already exists is the user's own and is not refused
+  (:func:`check_new_names`);
 * ``encoding``: the text cannot be encoded as UTF-8 (a lone surrogate);
   ``io``: the operating system refused (no space, no permission; ``errno``
   is set).
@@ -83,6 +90,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from fireflow.errors import OutputError
+from fireflow.text import escape_for_terminal, refused_character
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,6 +100,7 @@ __all__ = [
     "NEUTRALISER",
     "check_destination",
     "check_folder",
+    "check_new_names",
     "csv_bytes",
     "frame_rows",
     "is_formula_like",
@@ -198,6 +207,56 @@ _DIRECTORY = "the destination is a folder, a file name is expected (目标是文
 _NOT_REGULAR = "the destination is not a regular file (目标不是普通文件)"
 
 
+def _missing_path(path: Path) -> bool:
+    """True when nothing is at ``path`` (a NUL in it: nothing can be)."""
+    try:
+        os.stat(path, follow_symlinks=False)
+    except (FileNotFoundError, ValueError):
+        return True
+    except OSError:
+        return False  # there, or unreadable: the other checks report it
+    return False
+
+
+def check_new_names(path: PathLike, *, folder: bool = False) -> None:
+    """Refuse the names fireflow would create for ``path`` if one holds a refused character.
+
+    Checked: the last name of ``path`` when it is a file (``folder`` false:
+    it is written, so created or replaced), and every folder on the way that
+    does not exist yet (it would be made); ``path`` itself when ``folder`` and
+    missing.  Folders that exist are the user's own and are not checked.  The
+    characters are those names refuse (:func:`fireflow.text.refused_character`:
+    control, bidirectional, invisible); :class:`~fireflow.errors.OutputError`
+    with reason ``name`` names the path (escaped) and the code point.  Every
+    writer of this module calls it first, before it makes anything.
+
+    >>> check_new_names("report\\u202eLMTH.csv")
+    Traceback (most recent call last):
+    ...
+    fireflow.errors.OutputError: cannot write report\\u202eLMTH.csv: the name ... holds U+202E, ...
+    """
+    p = Path(os.fspath(path))
+    is_file = not folder
+    while p.name not in ("", ".", ".."):
+        if not is_file and not _missing_path(p):
+            return  # this folder and those above it exist
+        bad = refused_character(p.name, free_text=False)
+        if bad is not None:
+            shown = escape_for_terminal(os.fspath(path))
+            err = OutputError(
+                shown,
+                "name",
+                f"the name {'of the file' if is_file else 'of a folder to make'} holds "
+                f"U+{ord(bad):04X}, a control, bidirectional or invisible character; "
+                "fireflow does not create such a name (名称含控制字符、双向控制字符或不可见字符，"
+                "不创建)",
+            )
+            err.path = err.filename = os.fspath(path)  # the message shows it escaped
+            raise err
+        is_file = False
+        p = p.parent
+
+
 def _check_existing(path: PathLike, st: os.stat_result | None) -> None:
     """Refuse a destination that exists and is not a regular file."""
     if st is None:
@@ -246,11 +305,13 @@ def check_destination(path: PathLike, *, create_folders: bool = False) -> Path:
 
     Raises :class:`~fireflow.errors.OutputError` for a link, a folder, a
     special file or a missing folder (unless ``create_folders``, when a
-    missing folder is fine: it would be created).  A command with several
+    missing folder is fine: it would be created), and a name it would
+    create that holds a refused character (:func:`check_new_names`).  A command with several
     outputs checks them all first, so one bad name does not leave the others
     half done.
     """
     folder, _ = _split(path)
+    check_new_names(path)
     if not (create_folders and _lstat(folder) is None):
         _folder_ok(path, folder, create=False)
     try:
@@ -267,6 +328,7 @@ def check_folder(path: PathLike) -> Path:
     Refused like :func:`prepare_folder`: a symbolic link, a file.  A command
     calls this before long work, so that a bad ``--out`` is reported at once.
     """
+    check_new_names(path, folder=True)  # first: a NUL in a name would upset lstat
     if _lstat(path) is None:
         return Path(os.fspath(path))
     return prepare_folder(path)
@@ -277,8 +339,11 @@ def prepare_folder(path: PathLike, *, create: bool = False) -> Path:
 
     The folder itself must not be a symbolic link or a file; a missing one
     is created (with its parents) when ``create`` is true and refused
-    otherwise.  Files are then written into it one by one, each atomically.
+    otherwise; a folder to be made whose name holds a refused character is
+    refused before any is made (:func:`check_new_names`).  Files are then
+    written into it one by one, each atomically.
     """
+    check_new_names(path, folder=True)  # before anything is made (a NUL upsets lstat)
     st = _lstat(path)
     if st is None:
         if not create:
@@ -378,6 +443,7 @@ def open_atomic(path: PathLike, *, create_folders: bool = False) -> Iterator[IO[
     ('old', 1)
     """
     folder_path, name = _split(path)
+    check_new_names(path)
     _folder_ok(path, folder_path, create_folders)
     try:
         folder = _Folder(folder_path)

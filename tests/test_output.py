@@ -310,7 +310,121 @@ def test_output_sits_at_the_bottom_of_the_layers():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
     }
-    assert {m for m in imported if m.startswith("fireflow")} == {"fireflow.errors"}
+    assert {m for m in imported if m.startswith("fireflow")} == {"fireflow.errors", "fireflow.text"}
+    text = ast.parse((pkg / "text.py").read_text(encoding="utf-8"))  # the name rule, below it
+    assert {n.module for n in ast.walk(text) if isinstance(n, ast.ImportFrom) and n.module} & {
+        f"fireflow.{p.stem}" for p in pkg.glob("*.py")
+    } == {"fireflow.errors"}
+
+
+# --------------------------------------------------------------------------- #
+# Names fireflow creates: no control, bidirectional or invisible character
+
+REFUSED = (
+    [chr(c) for c in range(0x202A, 0x202F)]  # LRE RLE PDF LRO RLO
+    + [chr(c) for c in range(0x2066, 0x206A)]  # LRI RLI FSI PDI
+    + [chr(c) for c in range(0x00, 0x20)]
+    + ["\x7f"]  # C0
+    + [chr(c) for c in range(0x80, 0xA0)]  # C1
+    + ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2028", "\u2029", "\ufeff"]
+)
+PLAIN = st.text(
+    st.sampled_from("金峰镇小区消防通道报告表abcXYZ019_-"), min_size=1, max_size=12
+).filter(lambda s: s not in (".", ".."))
+
+
+def _tree(root: pathlib.Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _writers(path: pathlib.Path) -> list[tuple[str, object]]:
+    """Every public way output.py makes a file at ``path`` (folders made on the way)."""
+
+    def atomic() -> None:
+        with open_atomic(path, create_folders=True) as f:
+            f.write(b"x")
+
+    return [
+        ("write_bytes", lambda: write_bytes(path, b"x", create_folders=True)),
+        ("write_text", lambda: write_text(path, "x", create_folders=True)),
+        ("write_csv", lambda: write_csv(path, [["a"]], create_folders=True)),
+        (
+            "write_frame_csv",
+            lambda: write_frame_csv(path, pd.DataFrame({"a": [1]}), create_folders=True),
+        ),
+        ("open_atomic", atomic),
+        ("check_destination", lambda: check_destination(path, create_folders=True)),
+        ("prepare_folder", lambda: out_mod.prepare_folder(path, create=True)),
+        ("check_folder", lambda: out_mod.check_folder(path)),
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=PLAIN,
+    bad=st.sampled_from(REFUSED),
+    at=st.integers(min_value=0),
+    in_folder=st.booleans(),
+)
+def test_every_writer_refuses_a_new_name_with_a_refused_character(name, bad, at, in_folder):
+    import tempfile
+
+    i = at % (len(name) + 1)
+    evil = name[:i] + bad + name[i:]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = pathlib.Path(tmp)
+        # the character in the file's name, or in a folder that would be made above it
+        path = root / "out" / evil / "a.csv" if in_folder else root / "out" / evil
+        before = _tree(root)
+        for writer, call in _writers(path):
+            with pytest.raises(OutputError) as info:
+                call()  # type: ignore[operator]
+            assert info.value.reason == "name", writer
+            message = str(info.value)
+            assert f"U+{ord(bad):04X}" in message, writer
+            assert "不创建" in message, writer
+            assert bad not in message, writer  # the path is shown escaped
+            assert info.value.path == str(path), writer
+            assert _tree(root) == before, writer  # nothing made, not even "out"
+
+
+@settings(max_examples=30, deadline=None)
+@given(folder=PLAIN, name=PLAIN)
+def test_ordinary_chinese_and_ascii_names_are_written(folder, name):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp, folder, name + ".csv")
+        write_csv(path, [["金峰镇", 1]], create_folders=True)
+        assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+        assert out_mod.prepare_folder(pathlib.Path(tmp, name, folder), create=True).is_dir()
+        assert check_destination(pathlib.Path(tmp, "新" + name)) == pathlib.Path(tmp, "新" + name)
+
+
+def test_an_existing_folder_with_such_a_name_is_the_users_own(tmp_path):
+    theirs = tmp_path / "金峰\u202e小区"
+    theirs.mkdir()
+    write_text(theirs / "a.txt", "x")  # only the file's name is fireflow's
+    assert out_mod.prepare_folder(theirs) == theirs
+    assert out_mod.check_folder(theirs) == theirs
+    write_text(theirs / "new" / "b.txt", "y", create_folders=True)
+    assert (theirs / "new" / "b.txt").read_text() == "y"
+    with pytest.raises(OutputError, match="U\\+200B"):
+        write_text(theirs / "x\u200b.txt", "z")
+    with pytest.raises(OutputError, match="U\\+2066"):
+        out_mod.prepare_folder(theirs / "new" / "\u2066d" / "e", create=True)
+    assert not (theirs / "new" / "\u2066d").exists()
+
+
+def test_cli_refuses_a_destination_with_a_bidi_override(tmp_path, log, capsys):
+    for args in (
+        ("forms", "annex2", "--events", str(log), "--csv", str(tmp_path / "报告\u202eLMTH.csv")),
+        ("dossier", "金峰小区", "--events", str(log), "--html", str(tmp_path / "x\u202eLMTH.html")),
+    ):
+        code, _, err = run(capsys, *args)
+        assert code == 1, err
+        assert_one_readable_line(err, "U+202E", "\\u202e", "不创建")
+    assert names(tmp_path) == ["events.jsonl"]
 
 
 # --------------------------------------------------------------------------- #

@@ -50,8 +50,8 @@ from rich.table import Table
 
 from fireflow import output
 from fireflow._console import EXIT_USAGE, fail, run_app
-from fireflow.errors import FireflowError, InvalidArgument
-from fireflow.text import escape_for_terminal, refused_character
+from fireflow.errors import FireflowError, InvalidArgument, OutputError
+from fireflow.text import escape_for_terminal
 
 if TYPE_CHECKING:
     from fireflow.plan import Plan
@@ -191,7 +191,7 @@ def simulate_command(
     address = _check_scheduler(scheduler) if scheduler is not None else None
     for option, path in (("--out", out), ("--store", store), ("--log", log)):
         if path is not None:
-            _check_path_text(option, path)
+            _check_path_text(option, path, folder=path is out)
     if out.exists() and not out.is_dir():
         raise fail(f"--out: {out} exists and is not a folder (应为文件夹)")
     try:
@@ -293,19 +293,17 @@ def simulate_command(
     console.print(f"报告 report: {_safe(str(index))}")
 
 
-def _check_path_text(option: str, path: Path) -> None:
-    """Refuse a destination whose name holds control, bidirectional or invisible characters.
+def _check_path_text(option: str, path: Path, *, folder: bool = False) -> None:
+    """Refuse a destination whose new names hold control, bidirectional or invisible characters.
 
-    Such a name shows as another name in a listing (``report\u202eLMTH.csv``): fireflow
-    does not create it.  The text policy of :mod:`fireflow.text`; exit 1.
+    The one rule of :func:`fireflow.output.check_new_names` (the file's name and the
+    folders still to be made; an existing folder is the user's own), checked before
+    any work and reported with the option's name; exit 1.
     """
-    bad = refused_character(str(path), free_text=False)
-    if bad is not None:
-        raise fail(
-            f"{option}: {escape_for_terminal(str(path))}: the path holds U+{ord(bad):04X}, "
-            "a control, bidirectional or invisible character; fireflow does not create such "
-            "a name (路径含控制字符或不可见字符，不创建)"
-        )
+    try:
+        output.check_new_names(path, folder=folder)
+    except OutputError as exc:
+        raise fail(f"{option}: {exc}") from None
 
 
 def _check_scheduler(text: str) -> tuple[str, str, int]:
