@@ -50,7 +50,7 @@ import orjson
 
 from fireflow.errors import InvalidArgument, NaiveDatetime
 from fireflow.events import MAX_DEPTH, Event, canonical_bytes, event_from_data, parse_time
-from fireflow.store.base import KINDS, EventStore, Prepared, StoredRow
+from fireflow.store.base import KINDS, AppendResult, EventStore, Prepared, StoredRow
 from fireflow.store.errors import CorruptRecord, StoreError, VerificationFailed
 
 __all__ = [
@@ -118,6 +118,20 @@ def extend_rows(
         rows.append((position, ticket_id, e.seq, e.event_id, data, ticket_head, global_head))
         position += 1
     return rows
+
+
+def appended(
+    ticket_id: str, rows: Sequence[tuple[int, str, int, str, bytes, str, str]]
+) -> AppendResult:
+    """The result of writing ``rows`` (from :func:`extend_rows`, at least one) for a ticket."""
+    tail = rows[-1]
+    return AppendResult(
+        ticket_id=ticket_id,
+        version=tail[2],
+        positions=tuple(r[0] for r in rows),
+        head=tail[5],
+        global_head=tail[6],
+    )
 
 
 def extend(

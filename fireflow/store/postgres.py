@@ -80,7 +80,7 @@ from fireflow.store.base import (
     settle,
     stored_event,
 )
-from fireflow.store.chain import GENESIS, decode_event, extend_rows
+from fireflow.store.chain import GENESIS, appended, decode_event, extend_rows
 from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
 
 __all__ = [
@@ -502,15 +502,7 @@ class PostgresStore(Subscribable):
                 position = tail[0] + 1
                 g_head = tail[6]
                 heads[ticket_id] = (tail[2], tail[5])
-                results.append(
-                    AppendResult(
-                        ticket_id=ticket_id,
-                        version=tail[2],
-                        positions=tuple(r[0] for r in rows),
-                        head=tail[5],
-                        global_head=g_head,
-                    )
-                )
+                results.append(appended(ticket_id, rows))
             if written:
                 # one round trip: every row inserted, the head moved, and the NOTIFY
                 # (it reaches the listeners when, and only if, the transaction commits)

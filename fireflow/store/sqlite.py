@@ -103,7 +103,7 @@ from fireflow.store.base import (
     settle,
     stored_event,
 )
-from fireflow.store.chain import GENESIS, decode_event, extend_rows
+from fireflow.store.chain import GENESIS, appended, decode_event, extend_rows
 from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
 
 __all__ = ["SCHEMA", "SQLiteStore"]
@@ -498,14 +498,7 @@ class SQLiteStore(Subscribable):
             self._insert(rows)
         except sqlite3.IntegrityError:
             return None
-        tail = rows[-1]
-        return AppendResult(
-            ticket_id=ticket_id,
-            version=tail[2],
-            positions=tuple(r[0] for r in rows),
-            head=tail[5],
-            global_head=tail[6],
-        )
+        return appended(ticket_id, rows)
 
     def _write_locked(self, prepared: list[tuple[str, list[Prepared], int]]) -> list[AppendResult]:
         c = self._conn
@@ -540,15 +533,7 @@ class SQLiteStore(Subscribable):
             tail = rows[-1]
             position = tail[0] + 1
             g_head = tail[6]
-            results.append(
-                AppendResult(
-                    ticket_id=ticket_id,
-                    version=tail[2],
-                    positions=tuple(r[0] for r in rows),
-                    head=tail[5],
-                    global_head=g_head,
-                )
-            )
+            results.append(appended(ticket_id, rows))
         return results
 
     def _insert(self, rows: list[tuple[int, str, int, str, bytes, str, str]]) -> None:
