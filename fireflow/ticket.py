@@ -206,6 +206,21 @@ def _route_rules(state: TicketState, plan: Plan) -> tuple[str, ...]:
 MIN_YEAR, MAX_YEAR = 1949, 2200
 
 
+def _first_unknown_agency(command: Command, plan: Plan) -> tuple[str, str] | None:
+    """(field, agency) of the first agency the command names that the plan does not know.
+
+    In the command's order: the actor, the participants, the signers (escalation
+    targets are checked by the ``escalate`` step, which cites its rule).
+    """
+    if not plan.has_agency(command.actor.agency):
+        return "actor.agency", command.actor.agency
+    for name, actors in (("participants", command.participants), ("signers", command.signers)):
+        for i, a in enumerate(actors):
+            if not plan.has_agency(a.agency):
+                return f"{name}[{i}].agency", a.agency
+    return None
+
+
 def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
     """The caller's mistakes, refused before any rule is asked (nothing is recorded).
 
@@ -254,21 +269,9 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
             zh="时间早于上一事件",
             field="at",
         )
-    named: list[tuple[str, str]] = []
-    if not plan.has_agency(command.actor.agency):
-        named.append(("actor.agency", command.actor.agency))
-    if command.participants or command.signers:  # targets: the escalate step, with its rule
-        named += [
-            (f"participants[{i}].agency", a.agency)
-            for i, a in enumerate(command.participants)
-            if not plan.has_agency(a.agency)
-        ]
-        named += [
-            (f"signers[{i}].agency", a.agency)
-            for i, a in enumerate(command.signers)
-            if not plan.has_agency(a.agency)
-        ]
-    for field, agency in named[:1]:  # the first unknown one, in the command's order
+    unknown = _first_unknown_agency(command, plan)
+    if unknown is not None:
+        field, agency = unknown
         raise _refuse(
             InvalidCommand,
             state,
