@@ -210,12 +210,11 @@ _NOT_REGULAR = "the destination is not a regular file (目标不是普通文件)
 def _missing_path(path: Path) -> bool:
     """True when nothing is at ``path`` (a NUL in it: nothing can be)."""
     try:
-        os.stat(path, follow_symlinks=False)
-    except (FileNotFoundError, ValueError):
+        return _lstat(path) is None
+    except ValueError:
         return True
     except OSError:
         return False  # there, or unreadable: the other checks report it
-    return False
 
 
 def check_new_names(path: PathLike, *, folder: bool = False) -> None:
