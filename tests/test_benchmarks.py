@@ -85,3 +85,23 @@ def test_breakdown_benchmark_accounts_for_every_event():
     assert all(v >= 0 for v in res["parts_us_per_event"].values())
     bad = run("bench_breakdown.py", FIREFLOW_BENCH_BREAKDOWN_COMMUNITIES="-3")
     assert bad.returncode == 2
+
+
+def test_guard_compares_two_trees_and_exits_by_its_threshold():
+    out = run(
+        "bench_guard.py", "--baseline", "HEAD", "--rounds", "1", "--communities", "8",
+        "--repeats", "1", "--json",
+    )  # fmt: skip
+    assert out.returncode in (0, 1), out.stderr
+    res = json.loads(out.stdout)
+    for section in ("sim", "decide"):
+        row = res[section]
+        # the same workload ran on both sides: the same number of events
+        assert row["events_baseline"] == row["events_tree"] > 0
+        assert row["ratio"] == row["tree_us_per_event"] / row["baseline_us_per_event"]
+    slower = [s for s in ("sim", "decide") if res[s]["ratio"] > 1 + res["threshold"]]
+    assert res["slower"] == slower
+    assert out.returncode == (1 if slower else 0)
+    bad = run("bench_guard.py", "--baseline", "no-such-commit-anywhere")
+    assert bad.returncode == 2
+    assert "no-such-commit-anywhere" in bad.stderr
