@@ -39,17 +39,34 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from fireflow.errors import FireflowError, InvalidArgument, Problem, Refusal
-from fireflow.events import Event
+from fireflow.events import Actor, Event
 from fireflow.model import plan_binding
 from fireflow.plan import Plan, builtin_plans, load_plan, validate_plan_data
 from fireflow.rules.escalation import Escalation, due_escalations
+from fireflow.rules.obligations import duty_status, never_inspected
+from fireflow.rules.reporting import (
+    ObligationStatus,
+    Submission,
+    check_submission,
+    report_escalations,
+    status,
+)
 from fireflow.rules.routing import Routing, route_for
-from fireflow.rules.spotcheck import Community, Inspector, commit, draw, draw_inputs, verify
+from fireflow.rules.spotcheck import (
+    Community,
+    Inspector,
+    check_spot_check_window,
+    commit,
+    draw,
+    draw_inputs,
+    verify,
+)
 from fireflow.testing.scenario import (
     CheckStep,
     CommandStep,
     DeadlineStep,
     EscalationMatch,
+    ObligationStep,
     PhaseStep,
     PlanDeadlineStep,
     PlanSettingStep,
@@ -58,6 +75,7 @@ from fireflow.testing.scenario import (
     Scenario,
     ScenarioError,
     SpotCheckStep,
+    SpotCheckWindowStep,
     Step,
     TicketExpect,
     is_scenario_file,
@@ -340,6 +358,12 @@ class _Run:
         if isinstance(step, SpotCheckStep):
             sc = step.spot_check
             return f"spot_check {sc.communities} communities in {sc.towns} town(s)"
+        if isinstance(step, ObligationStep):
+            return (
+                f"obligation {step.obligation.id} at {self.local(self.instant(step.obligation.at))}"
+            )
+        if isinstance(step, SpotCheckWindowStep):
+            return f"spot_check_window at {self.local(self.instant(step.spot_check_window.at))}"
         return f"plan_setting {step.plan_setting.path}"
 
     # ------------------------------------------------------------------ steps
@@ -368,6 +392,10 @@ class _Run:
             return []
         if isinstance(step, SpotCheckStep):
             return self.spot_check(step)
+        if isinstance(step, ObligationStep):
+            return self.obligation(step)
+        if isinstance(step, SpotCheckWindowStep):
+            return self.spot_check_window(step)
         return self.plan_setting(step)
 
     def command(self, step: CommandStep) -> list[Mismatch]:
@@ -515,6 +543,135 @@ class _Run:
                 )
         out += _rules_check("plan_deadline.rules", d.rules, spec.rules, spec.not_rules)
         return out
+
+    # --- obligations and the spot-check window (issue 22 items 5-8) ---------
+    def obligation(self, step: ObligationStep) -> list[Mismatch]:
+        spec = step.obligation
+        rule = step.rule
+        towns = {str(k): list(v) for k, v in (spec.towns or {"T1": ("C01",)}).items()}
+        town = spec.town or next(iter(towns), "")
+        head = spec.id.split(".", maxsplit=1)[0]
+        if any(d.id == head and d.per == "district" for d in self.plan.duties):
+            town = self.plan.district.zh  # a district duty: the district sends it
+        at = self.instant(spec.at)
+        subs = []
+        try:
+            for x in spec.submissions:
+                subs.append(
+                    Submission(
+                        report_id=x.report or _record_id(self.plan, spec.id),
+                        town=x.town or town,
+                        submitted_at=self.instant(x.at),
+                        by=Actor(x.by.agency, x.by.person),
+                        contents=x.contents,
+                        community=x.community or spec.community,
+                    )
+                )
+            statuses = [
+                *status(self.plan, towns, [s for s in subs if _is_report(self.plan, s)], at),
+                *duty_status(
+                    self.plan, towns, subs, at, tickets=[t.state for t in self.tickets.values()]
+                ),
+            ]
+        except FireflowError as exc:
+            return [Mismatch("obligation", "a status", f"error: {exc}", rule)]
+        mine = [
+            s
+            for s in statuses
+            if s.obligation.report_id == spec.id
+            and s.obligation.town in (town, self.plan.district.zh)
+            and (spec.community is None or s.obligation.community == spec.community)
+        ]
+        if not mine:
+            known = sorted({s.obligation.report_id for s in statuses})
+            return [Mismatch("obligation.id", spec.id, f"known: {', '.join(known)}", rule)]
+        found: ObligationStatus = mine[0]
+        o = found.obligation
+        rule = rule or o.rule
+        want = spec.expect
+        out: list[Mismatch] = []
+        for key, got in (
+            ("due", o.due),
+            ("nominal", o.nominal),
+            ("default_due", o.default_due),
+            ("state", found.state),
+            ("responsible", found.responsible),
+        ):
+            wanted = getattr(want, key)
+            if wanted is not None and wanted != got:
+                out.append(Mismatch(f"obligation.{key}", _show(wanted), _show(got), rule))
+        for key, got_set in (
+            ("senders", o.senders),
+            ("recipients", o.recipients),
+            ("wrong_senders", found.wrong_senders),
+            ("missing_contents", found.missing_contents),
+        ):
+            wanted_set = getattr(want, key)
+            if wanted_set is not None and set(wanted_set) != set(got_set):
+                out.append(Mismatch(f"obligation.{key}", _show(wanted_set), _show(got_set), rule))
+        out += _rules_check("obligation.rules", found.rules, want.rules, want.not_rules)
+        if "refused" in want.model_fields_set:
+            out += self._refused(o, subs, want, rule)
+        due = report_escalations(self.plan, [found])
+        for pattern in want.escalations:
+            if not any(_esc_matches(e, pattern) for e in due):
+                out.append(
+                    Mismatch("obligation.escalations", _show(pattern.model_dump()), _show(
+                        [(e.kind, e.rule, list(e.targets)) for e in due]), rule)
+                )  # fmt: skip
+        for pattern in want.no_escalation:
+            if any(_esc_matches(e, pattern) for e in due):
+                out.append(
+                    Mismatch("obligation.no_escalation", f"none like {_show(pattern.model_dump())}",
+                             _show([(e.kind, e.rule, list(e.targets)) for e in due]), rule)
+                )  # fmt: skip
+        if spec.never_inspected is not None:
+            got_list = [c for t, c in never_inspected(statuses, spec.id)]
+            if set(got_list) != set(spec.never_inspected):
+                out.append(
+                    Mismatch(
+                        "obligation.never_inspected",
+                        _show(sorted(spec.never_inspected)),
+                        _show(got_list),
+                        rule,
+                    )
+                )
+        return out
+
+    def _refused(
+        self, o: Any, subs: Sequence[Submission], want: Any, rule: str | None
+    ) -> list[Mismatch]:
+        if not subs:
+            return [Mismatch("obligation.refused", "a submission to check", "none", rule)]
+        try:
+            check_submission(self.plan, o, subs[0])
+        except InvalidArgument as exc:
+            if want.refused is None:
+                return [Mismatch("obligation.refused", "accepted", f"refused: {exc}", rule)]
+            out = []
+            if want.refused.rule is not None and exc.rule != want.refused.rule:
+                out.append(Mismatch("obligation.refused.rule", want.refused.rule,
+                                    _show(exc.rule), rule))  # fmt: skip
+            if want.refused.field is not None and exc.field != want.refused.field:
+                out.append(Mismatch("obligation.refused.field", want.refused.field,
+                                    _show(exc.field), rule))  # fmt: skip
+            return out
+        if want.refused is not None:
+            return [Mismatch("obligation.refused", "refused", "accepted", rule)]
+        return []
+
+    def spot_check_window(self, step: SpotCheckWindowStep) -> list[Mismatch]:
+        spec = step.spot_check_window
+        at = self.instant(spec.at)
+        try:
+            check_spot_check_window(self.plan, at)
+            accepted, why = True, "accepted"
+        except InvalidArgument as exc:
+            accepted, why = False, f"refused: {exc}"
+        if accepted != spec.accepted:
+            want = "accepted" if spec.accepted else "refused"
+            return [Mismatch("spot_check_window", want, why, step.rule or "R-SPOT-WINDOW")]
+        return []
 
     def route(self, step: RouteStep) -> list[Mismatch]:
         r = step.route
@@ -865,6 +1022,18 @@ class Coverage:
     def uncovered(self) -> tuple[str, ...]:
         """Rule ids without a scenario."""
         return tuple(r for r, ids in self.by_rule.items() if not ids)
+
+
+def _record_id(plan: Plan, obligation_id: str) -> str:
+    """The id a record of an obligation carries: a recurring duty's own id, else the same."""
+    head = obligation_id.split(".", maxsplit=1)[0]
+    recurring = {d.id for d in plan.duties if d.every is not None}
+    return head if head in recurring else obligation_id
+
+
+def _is_report(plan: Plan, s: Submission) -> bool:
+    """A submission of a report (not of a phase duty)."""
+    return s.report_id.split(".")[0] not in {d.id for d in plan.duties}
 
 
 def rule_coverage(scenarios: Iterable[Scenario], plan: Plan) -> Coverage:
