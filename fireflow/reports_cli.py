@@ -711,6 +711,7 @@ def _form(
     drawn: Path | None = None,
     findings: Path | None = None,
     towns: Path | None = None,
+    draft: bool = False,
 ) -> None:
     from fireflow import forms  # noqa: PLC0415
 
@@ -734,6 +735,7 @@ def _form(
         draw_result,
         towns=town_map,
         findings=_findings(findings) if findings is not None else None,
+        draft=draft,
     )
     df = forms.mark_form(df, history.verification)
     if csv is not None:
@@ -817,8 +819,20 @@ def forms_annex3(
     as_json: JsonOpt = False,
     checkpoint_file: CheckpointOpt = None,
     unverified: UnverifiedOpt = False,
+    draft: Annotated[
+        bool,
+        typer.Option(
+            "--draft",
+            help="Produce the form although drawn communities lack on-site findings, marked "
+            "草稿 DRAFT on every row and printed page (五(四) 现场核实).",
+        ),
+    ] = False,
 ) -> None:
-    """附件3 抽查表／抽查登记表 (spot-check register)."""
+    """附件3 抽查表／抽查登记表 (spot-check register).
+
+    A category nobody checked on site reads 未核查, never 未发现问题; with --draw, a
+    drawn community without findings refuses a final form (exit 1) unless --draft.
+    """
     _form(
         "annex3",
         events,
@@ -830,6 +844,7 @@ def forms_annex3(
         findings=findings,
         checkpoint_file=checkpoint_file,
         unverified=unverified,
+        draft=draft,
     )
 
 
