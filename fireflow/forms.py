@@ -87,6 +87,7 @@ __all__ = [
     "headers",
     "mark_dossier",
     "mark_form",
+    "public_summary",
     "read_csv",
     "read_xlsx",
     "ticket_states",
@@ -475,6 +476,24 @@ def annex3(
         df[DRAFT_HEADER] = DRAFT_TEXT
         df[DRAFT_HEADER] = df[DRAFT_HEADER].astype(str)
     return df
+
+
+def public_summary(
+    events: Iterable[Event],
+    plan: Plan | None = None,
+    draw: Draw | None = None,
+    findings: Iterable[Finding] | None = None,
+) -> pd.DataFrame:
+    """一公开: the spot-check results for publication (R-OBL-PUBLISH, 六(五)).
+
+    The final Annex 3 (:func:`annex3`; a drawn community without findings
+    raises :class:`UncheckedCommunities`: nothing unchecked is published)
+    without the inspectors' names (抽查人员) and the internal ticket ids
+    (相关工单): town, community, the on-site result of each category, the action
+    ordered and the agencies that checked.  No personal data.
+    """
+    df = annex3(events, plan, draw, findings)
+    return df.drop(columns=["抽查人员", "相关工单"]).reset_index(drop=True)
 
 
 def build(

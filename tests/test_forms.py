@@ -577,3 +577,48 @@ def test_dossier_counts_closed_only_once_signed_off():
     assert (data["summary"]["closed"], data["summary"]["open"]) == (0, 1)
     signed = lifecycle("P-2", "C", "T", at(3, 21))
     assert dossier(signed.events, "C", PLAN)["summary"]["closed"] == 1
+
+
+def test_public_summary_publishes_no_names_and_nothing_unchecked():
+    from fireflow.forms import public_summary
+
+    d = _drawn_both()
+    with pytest.raises(UncheckedCommunities):
+        public_summary(EVENTS, PLAN, d)  # nothing unchecked is published
+    findings = [Finding(c, k.id, compliant=k.id != "fire_lane_vehicle")
+                for c in ("金峰小区", "首占花园") for k in PLAN.categories]  # fmt: skip
+    df = public_summary(EVENTS, PLAN, d, findings)
+    assert "抽查人员" not in df.columns
+    assert "相关工单" not in df.columns
+    text = df.to_csv()
+    for person in ("H1", "U1", "T-1"):
+        assert person not in text
+    assert list(df["小区"]) == ["金峰小区", "首占花园"]
+    assert set(df["处理意见"]) == {"责令整改到位"}
+
+
+def test_cli_forms_public_needs_verified_history(tmp_path):
+    from fireflow.reports_cli import register
+
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    log = tmp_path / "events.jsonl"
+    log.write_text(
+        "".join(json.dumps(event_to_data(e), ensure_ascii=False) + "\n" for e in EVENTS),
+        encoding="utf-8",
+    )
+    drawn, found = tmp_path / "draw.json", tmp_path / "findings.json"
+    drawn.write_text(json.dumps(_drawn_both().to_data(), ensure_ascii=False), encoding="utf-8")
+    findings = [{"community": c, "category": k.id, "compliant": True}
+                for c in ("金峰小区", "首占花园") for k in PLAN.categories]  # fmt: skip
+    found.write_text(json.dumps(findings, ensure_ascii=False), encoding="utf-8")
+    args = ["forms", "public", "--events", str(log), "--draw", str(drawn), "--findings", str(found)]
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 1  # a JSON-lines log is not verified history
+    assert "R-OBL-PUBLISH" in r.stderr
+    r = runner.invoke(app, [*args, "--json", "--unverified"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert len(rows) == 2
+    assert all("抽查人员" not in row for row in rows)
