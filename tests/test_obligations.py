@@ -381,3 +381,11 @@ def test_spot_check_window_steps():
     bad = _run("  - spot_check_window: {at: 2022-10-16 10:00, accepted: true}\n")
     assert not bad.ok
     assert bad.failures[0].mismatches[0].rule == "R-SPOT-WINDOW"
+
+
+def test_the_summary_is_sent_by_the_named_person_too():
+    ob = next(o for o in obligations(PLAN, TOWNS) if o.key == ("summary", "金峰镇", ""))
+    assert ob.named_person  # 六(六) 安排专人…12月10日前报送专项整治工作总结报告
+    with pytest.raises(SubmissionRefused) as info:
+        check_submission(PLAN, ob, Submission("summary", "金峰镇", sh(2022, 12, 9), Actor("town")))
+    assert (info.value.field, info.value.rule) == ("by.person", "R-DUE-SUMMARY")
