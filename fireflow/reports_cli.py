@@ -655,6 +655,13 @@ def report_status(
     town_map = _towns_map(towns)
     duty_ids = {d.id for d in p.duties}
     reports = [x for x in subs if x.report_id.split(".", maxsplit=1)[0] not in duty_ids]
+    if not duties and len(reports) < len(subs):
+        first = next(x for x in subs if x not in reports)
+        raise InvalidArgument(
+            "submissions",
+            f"{first.report_id!r} is a phase duty, not a report: add --duties "
+            "(阶段职责需加 --duties)",
+        )
     statuses = status(p, town_map, reports if duties else subs, when)
     if duties:
         from fireflow.forms import ticket_states  # noqa: PLC0415

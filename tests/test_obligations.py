@@ -104,6 +104,9 @@ def test_a_report_from_the_wrong_sender_does_not_count(report, community, wrong,
     assert rule in s.rules
     kinds = {(e.kind, e.rule) for e in report_escalations(PLAN, [s])}
     assert ("report_wrong_sender", rule) in kinds
+    notice = next(e for e in report_escalations(PLAN, [s]) if e.kind == "report_wrong_sender")
+    assert PLAN.agency(wrong).name.zh in notice.reason_zh  # people read names, not ids
+    assert PLAN.agency(ob.senders[0]).name.zh in notice.reason_zh
 
 
 def test_progress_reports_name_the_responsible_person():
@@ -306,6 +309,13 @@ def test_work_plan_contents_leader_and_liaison():
     s = by_key(duty_status(PLAN, TOWNS, [sub], sh(2022, 2, 10)))["work_plan", "金峰镇", ""]
     assert s.state == "on_time"
     assert s.missing_contents == ("联络人",)
+    # the plan names no recipient: an incomplete work plan goes back to the lead departments
+    (e,) = report_escalations(PLAN, [s])
+    assert (e.kind, e.rule, e.targets) == (
+        "report_incomplete",
+        "R-OBL-WORK-PLAN",
+        ("housing", "fire"),
+    )
 
 
 def test_all_obligations_joins_reports_and_duties_in_date_order():

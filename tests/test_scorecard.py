@@ -279,3 +279,20 @@ def test_cli_report_status_duties_and_wrong_senders(tmp_path):
     assert len(data["never_inspected"]["self_inspected"]) == 3
     r = runner.invoke(_app(), [*base, "--duties"])
     assert "未检查 never inspected (self_inspected)" in r.stdout
+
+
+def test_cli_report_status_asks_for_duties_when_given_duty_records(tmp_path):
+    towns = tmp_path / "towns.json"
+    towns.write_text(json.dumps(TOWNS, ensure_ascii=False), encoding="utf-8")
+    subs = tmp_path / "subs.jsonl"
+    sub = Submission("work_plan", "金峰镇", at(1, 20), Actor("town", "刘"))
+    subs.write_text(json.dumps(sub.to_data(), ensure_ascii=False) + "\n", encoding="utf-8")
+    base = ["report", "status", "--towns", str(towns), "--at", "2022-03-20T09:00+08:00"]
+    r = CliRunner().invoke(_app(), [*base, "--submissions", str(subs)])
+    assert r.exit_code == 1
+    assert "--duties" in r.stderr
+    r = CliRunner().invoke(_app(), [*base, "--submissions", str(subs), "--duties", "--json"])
+    assert r.exit_code == 0, r.output
+    wp = [o for o in json.loads(r.stdout)["obligations"] if o["report_id"] == "work_plan"]
+    assert {(o["town"], o["state"], o["responsible"]) for o in wp} == {
+        ("金峰镇", "on_time", "刘"), ("首占镇", "missing", "")}  # fmt: skip

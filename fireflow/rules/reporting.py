@@ -571,10 +571,11 @@ def report_escalations(plan: Plan, statuses: Iterable[ObligationStatus]) -> list
     for s in statuses:
         o = s.obligation
         who = o.town + (f"/{o.community}" if o.community else "")
-        back_to = o.recipients or official
+        back_to = o.recipients or leads  # a duty with no named recipient: the lead departments
+        done_zh, done_en = ("报送", "sent") if o.kind == "report" else ("完成", "done")
         if s.state in ("late", "missing"):
-            zh = "逾期报送" if s.state == "late" else "逾期未报送"
-            en = "sent late" if s.state == "late" else "not sent"
+            zh = f"逾期{done_zh}" if s.state == "late" else f"逾期未{done_zh}"
+            en = f"{done_en} late" if s.state == "late" else f"not {done_en}"
             if sender_kind(plan, o) == "property":
                 rule = plan.cite("R-ESC-PROPERTY")
                 out.append(
@@ -614,13 +615,15 @@ def report_escalations(plan: Plan, statuses: Iterable[ObligationStatus]) -> list
                     )
                 )
         if s.wrong_senders:
+            wrong_zh = "、".join(_agency_names(plan, s.wrong_senders))
+            right_zh = "、".join(_agency_names(plan, o.senders))
             out.append(
                 ReportEscalation(
                     kind="report_wrong_sender",
                     targets=back_to,
                     rule=o.rule,
-                    reason_zh=f"{who}：{o.name_zh}由{'、'.join(s.wrong_senders)}报送，"
-                    f"报送主体不符，不计为报送（应由{'、'.join(o.senders)}报送）",
+                    reason_zh=f"{who}：{o.name_zh}由{wrong_zh}{done_zh}，主体不符，不予计入"
+                    f"（应由{right_zh}{done_zh}）",
                     reason_en=f"{who}: {o.name_en} sent by {', '.join(s.wrong_senders)}, "
                     f"not by {', '.join(o.senders)}: it does not count",
                     report_id=o.report_id,
