@@ -96,8 +96,9 @@ class ScoreColumn:
 
 _REPORT_RULES = (
     "R-DUE-LEDGER", "R-DUE-DOSSIER", "R-DUE-PROGRESS", "R-DUE-SUMMARY", "R-OBL-WORK-PLAN",
-    "R-OBL-NOTICE", "R-OBL-SELF-INSPECT", "R-OBL-TOWN-INSPECT", "R-OBL-CIRCULATE",
-    "R-OBL-JOINT-MEETING", "R-OBL-PUBLISH",
+    "R-OBL-MOBILIZE", "R-OBL-NOTICE", "R-OBL-SELF-INSPECT", "R-OBL-TOWN-INSPECT",
+    "R-OBL-SPOT-CHECK", "R-OBL-CIRCULATE", "R-OBL-MECHANISM", "R-OBL-JOINT-MEETING",
+    "R-OBL-PUBLISH",
 )  # fmt: skip
 
 #: The figures of every scorecard, in order, each with the rules behind it.

@@ -218,8 +218,9 @@ def test_every_duty_has_a_sender_a_deadline_and_a_rule_with_its_clause():
     for o in obs:
         by_id.setdefault(o.report_id.split(".")[0], []).append(o)
     assert set(by_id) == {
-        "work_plan", "notice_posted", "self_inspected", "town_inspected",
-        "results_circulated", "joint_meeting", "spot_check_published",
+        "work_plan", "mobilization_meeting", "notice_posted", "self_inspected",
+        "town_inspected", "spot_check_done", "results_circulated", "mechanism_established",
+        "joint_meeting", "spot_check_published",
     }  # fmt: skip
     for o in obs:
         assert o.kind == "duty"

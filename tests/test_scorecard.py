@@ -158,6 +158,8 @@ def test_every_column_cites_rules_of_the_catalogue():
     for c in COLUMNS:
         assert c.rules
         assert set(c.rules) <= known
+    behind_reports = set(next(c for c in COLUMNS if c.id == "reports_missing").rules)
+    assert {d.rule for d in PLAN.duties} <= behind_reports
     cards = scorecards(history(), PLAN, at(4, 10), towns=TOWNS, companies=COMPANIES)
     assert list(cards.companies.columns) == [c.zh for c in COLUMNS]
     assert set(cards.rules()) == {c.zh for c in COLUMNS}
