@@ -13,7 +13,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import base_data
 
@@ -400,3 +400,51 @@ def test_the_summary_is_sent_by_the_named_person_too():
     with pytest.raises(SubmissionRefused) as info:
         check_submission(PLAN, ob, Submission("summary", "金峰镇", sh(2022, 12, 9), Actor("town")))
     assert (info.value.field, info.value.rule) == ("by.person", "R-DUE-SUMMARY")
+
+
+# --------------------------------------------------------------------------- #
+# A property over random records: every missed obligation has exactly one escalation,
+# to the party 六(四) names
+
+
+SMALL = {"金峰镇": ["金峰小区"], "首占镇": ["首占花园"]}
+_ALL = all_obligations(PLAN, SMALL)
+
+
+@st.composite
+def _records(draw):
+    out = []
+    for _ in range(draw(st.integers(0, 12))):
+        o = draw(st.sampled_from(_ALL))
+        rid = o.report_id.split(".")[0] if o.kind == "duty" else o.report_id
+        agency = draw(st.sampled_from([*o.senders, "public", "fire", "property", "town"]))
+        day = draw(st.integers(0, 380))
+        when = sh(2022, 1, 1) + timedelta(days=day)
+        out.append(Submission(rid, o.town, when, Actor(agency, "某"), community=o.community))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(records=_records(), day=st.integers(0, 380))
+def test_every_missed_obligation_escalates_once_to_the_right_party(records, day):
+    at = sh(2022, 1, 1) + timedelta(days=day)
+    reports = [r for r in records if r.report_id not in {d.id for d in PLAN.duties}]
+    statuses = [*status(PLAN, SMALL, reports, at), *duty_status(PLAN, SMALL, records, at)]
+    assert len(statuses) == len(_ALL)
+    esc = report_escalations(PLAN, statuses)
+    for s in statuses:
+        o = s.obligation
+        mine = [e for e in esc if (e.report_id, e.town, e.community) == (o.report_id, o.town,
+                o.community) and e.kind in ("report_late", "report_missing")]  # fmt: skip
+        missed = s.state in ("late", "missing")
+        assert len(mine) == (1 if missed else 0)
+        if missed:
+            (e,) = mine
+            if sender_kind(PLAN, o) == "property":
+                assert (e.rule, e.targets) == ("R-ESC-PROPERTY", ("housing", "fire"))
+            else:
+                assert e.rule == "R-ESC-OFFICIAL"
+                assert e.targets[-1] == "efficiency"
+                assert e.referred_by == ("housing", "fire")
+        # a record from a sender the obligation does not name never counts
+        assert not set(s.wrong_senders) & set(o.senders)
