@@ -448,3 +448,23 @@ def test_every_missed_obligation_escalates_once_to_the_right_party(records, day)
                 assert e.referred_by == ("housing", "fire")
         # a record from a sender the obligation does not name never counts
         assert not set(s.wrong_senders) & set(o.senders)
+
+
+def test_annex3_steps_report_what_differs():
+    steps = (
+        "  - annex3:\n"
+        "      communities: [C01]\n"
+        "      draft: true\n"
+        "      expect: {refused: false, draft_marked: true,\n"
+        "               cells: {C01: {evacuation_blocked: %s}}}\n"
+    )
+    assert _run(steps % "未核查").ok
+    bad = _run(steps % "未发现问题")  # nobody checked it: never "no problem found"
+    (m,) = [m for f in bad.failures for m in f.mismatches]
+    assert (m.what, m.expected, m.actual) == (
+        "annex3.C01.evacuation_blocked",
+        "未发现问题",
+        "未核查",
+    )
+    refused = _run("  - annex3: {communities: [C01], expect: {refused: false}}\n")
+    assert [m.what for f in refused.failures for m in f.mismatches] == ["annex3"]

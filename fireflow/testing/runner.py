@@ -40,6 +40,7 @@ import attrs
 
 from fireflow.errors import FireflowError, InvalidArgument, Problem, Refusal
 from fireflow.events import Actor, Event
+from fireflow.forms import DRAFT_HEADER, UncheckedCommunities, annex3
 from fireflow.model import plan_binding
 from fireflow.plan import Plan, builtin_plans, load_plan, validate_plan_data
 from fireflow.rules.escalation import Escalation, due_escalations
@@ -54,6 +55,7 @@ from fireflow.rules.reporting import (
 from fireflow.rules.routing import Routing, route_for
 from fireflow.rules.spotcheck import (
     Community,
+    Finding,
     Inspector,
     check_spot_check_window,
     commit,
@@ -62,6 +64,7 @@ from fireflow.rules.spotcheck import (
     verify,
 )
 from fireflow.testing.scenario import (
+    Annex3Step,
     CheckStep,
     CommandStep,
     DeadlineStep,
@@ -364,6 +367,8 @@ class _Run:
             )
         if isinstance(step, SpotCheckWindowStep):
             return f"spot_check_window at {self.local(self.instant(step.spot_check_window.at))}"
+        if isinstance(step, Annex3Step):
+            return f"annex3 of {len(step.annex3.communities)} drawn community(ies)"
         return f"plan_setting {step.plan_setting.path}"
 
     # ------------------------------------------------------------------ steps
@@ -396,6 +401,8 @@ class _Run:
             return self.obligation(step)
         if isinstance(step, SpotCheckWindowStep):
             return self.spot_check_window(step)
+        if isinstance(step, Annex3Step):
+            return self.annex3(step)
         return self.plan_setting(step)
 
     def command(self, step: CommandStep) -> list[Mismatch]:
@@ -672,6 +679,58 @@ class _Run:
             want = "accepted" if spec.accepted else "refused"
             return [Mismatch("spot_check_window", want, why, step.rule or "R-SPOT-WINDOW")]
         return []
+
+    def annex3(self, step: Annex3Step) -> list[Mismatch]:
+        spec = step.annex3
+        rule = step.rule or "R-SPOT-RATIO"
+        sc = self.plan.settings.spot_check
+        every = self.plan.settings.model_copy(
+            update={"spot_check": sc.model_copy(update={"ratio": 1.0})}
+        )
+        plan = self.plan.model_copy(update={"settings": every})
+        agencies = dict.fromkeys((*sc.lead, *sc.participants))
+        try:
+            inputs = draw_inputs(
+                plan,
+                [Community(c, spec.town) for c in spec.communities],
+                [Inspector(f"{a}-1", a) for a in agencies],
+            )
+            drawn = draw(inputs, _ANNEX3_SEED)
+            events = [e for t in self.tickets.values() for e in t.events]
+            findings = [Finding(f.community, f.category, f.compliant) for f in spec.findings]
+            df = annex3(events, self.plan, drawn, findings, draft=spec.draft)
+        except UncheckedCommunities as exc:
+            out = []
+            if spec.expect.refused is False:
+                out.append(Mismatch("annex3", "a final form", f"refused: {exc}", rule))
+            unchecked = spec.expect.unchecked
+            named = sorted(c for c, _ in exc.communities)
+            if unchecked is not None and set(unchecked) != set(named):
+                out.append(
+                    Mismatch("annex3.unchecked", _show(sorted(unchecked)), _show(named), rule)
+                )
+            return out
+        except FireflowError as exc:
+            return [Mismatch("annex3", "a form", f"error: {exc}", rule)]
+        except ImportError:  # pandas, the forms extra
+            return [Mismatch("annex3", "a form", "needs pip install fireflow[forms]", rule)]
+        out = []
+        if spec.expect.refused:
+            out.append(Mismatch("annex3", "refused (未核查的抽中小区)", "a final form", rule))
+        marked = DRAFT_HEADER in df.columns
+        if spec.expect.draft_marked is not None and marked != spec.expect.draft_marked:
+            out.append(Mismatch("annex3.draft_marked", _show(spec.expect.draft_marked),
+                                _show(marked), rule))  # fmt: skip
+        rows = df.set_index("小区")
+        for community, cells in spec.expect.cells.items():
+            for category, want in cells.items():
+                try:
+                    cell = str(rows.loc[community, self.plan.category(category).name.zh])
+                except (KeyError, InvalidArgument):
+                    cell = "(no such cell)"
+                if cell != want:
+                    out.append(Mismatch(f"annex3.{community}.{category}", want, cell, rule))
+        return out
 
     def route(self, step: RouteStep) -> list[Mismatch]:
         r = step.route
@@ -1022,6 +1081,10 @@ class Coverage:
     def uncovered(self) -> tuple[str, ...]:
         """Rule ids without a scenario."""
         return tuple(r for r, ids in self.by_rule.items() if not ids)
+
+
+#: The seed of the ``annex3`` step's draw (every listed community is drawn: ratio 1).
+_ANNEX3_SEED = "annex3-step-5be1f0c7a9d24e6b8f3a1c0d9e7b6a52"
 
 
 def _record_id(plan: Plan, obligation_id: str) -> str:

@@ -61,6 +61,10 @@ __all__ = [
     "SCENARIO_FORMAT",
     "SCENARIO_SUFFIX",
     "ActorSpec",
+    "Annex3Expect",
+    "Annex3Finding",
+    "Annex3Spec",
+    "Annex3Step",
     "CheckStep",
     "CommandStep",
     "DeadlineSpec",
@@ -658,6 +662,45 @@ class SpotCheckWindowStep(_StepBase):
     spot_check_window: SpotCheckWindowSpec
 
 
+class Annex3Finding(_Model):
+    """An on-site finding: community, category, compliant (五(四) 现场核实)."""
+
+    community: Ident
+    category: Ident
+    compliant: bool
+
+
+class Annex3Expect(_Model):
+    """What Annex 3 must be.  ``refused``: a final form is refused (drawn communities
+    lack findings); ``unchecked``: the communities named by the refusal (as a set);
+    ``cells``: community -> category -> the text of the cell (未核查, 未发现问题, 存在问题)."""
+
+    refused: bool | None = None
+    unchecked: tuple[Ident, ...] | None = None
+    cells: dict[Ident, dict[Ident, str]] = Field(default_factory=dict)
+    draft_marked: bool | None = None
+
+
+class Annex3Spec(_Model):
+    """Annex 3 over the tickets of earlier command steps, with every listed community drawn.
+
+    ``communities`` (in ``town``) are all drawn (the step draws with ratio 1);
+    ``findings`` are the on-site results; ``draft`` asks for a draft.
+    """
+
+    communities: Annotated[tuple[Ident, ...], Field(min_length=1, max_length=1000)]
+    town: Ident = "T1"
+    findings: tuple[Annex3Finding, ...] = ()
+    draft: bool = False
+    expect: Annex3Expect
+
+
+class Annex3Step(_StepBase):
+    """``annex3: {communities, findings, draft, expect}``: the spot-check form (五(四))."""
+
+    annex3: Annex3Spec
+
+
 _STEP_KEYS: tuple[tuple[str, str], ...] = (
     ("kind", "command"),
     ("check", "check"),
@@ -669,6 +712,7 @@ _STEP_KEYS: tuple[tuple[str, str], ...] = (
     ("plan_setting", "plan_setting"),
     ("obligation", "obligation"),
     ("spot_check_window", "spot_check_window"),
+    ("annex3", "annex3"),
 )
 _STEP_TYPES: Mapping[type, str] = {
     CommandStep: "command",
@@ -681,6 +725,7 @@ _STEP_TYPES: Mapping[type, str] = {
     PlanSettingStep: "plan_setting",
     ObligationStep: "obligation",
     SpotCheckWindowStep: "spot_check_window",
+    Annex3Step: "annex3",
 }
 
 
@@ -703,13 +748,14 @@ Step = Annotated[
     | Annotated[SpotCheckStep, Tag("spot_check")]
     | Annotated[PlanSettingStep, Tag("plan_setting")]
     | Annotated[ObligationStep, Tag("obligation")]
-    | Annotated[SpotCheckWindowStep, Tag("spot_check_window")],
+    | Annotated[SpotCheckWindowStep, Tag("spot_check_window")]
+    | Annotated[Annex3Step, Tag("annex3")],
     Discriminator(
         _step_tag,
         custom_error_type="step_kind",
         custom_error_message="a step needs one of: kind (a command), check, deadline, "
         "plan_deadline, route, phase, spot_check, plan_setting, obligation, "
-        "spot_check_window",
+        "spot_check_window, annex3",
     ),
 ]
 _TAGS = frozenset(tag for _, tag in _STEP_KEYS)
