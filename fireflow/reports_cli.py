@@ -769,7 +769,7 @@ def _companies(companies: Path | None, population: Path | None) -> dict[str, str
 @_errors
 def report_scorecard(
     events: EventsOpt,
-    at: Annotated[str, typer.Option("--at", help="Aware instant, e.g. 2022-12-31T24:00+08:00.")],
+    at: Annotated[str, typer.Option("--at", help="Aware instant, e.g. 2023-01-01T00:00+08:00.")],
     towns: Annotated[
         Path | None,
         typer.Option("--towns", help="JSON: town id -> community ids (default: from history)."),
