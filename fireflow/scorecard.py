@@ -104,8 +104,8 @@ _REPORT_RULES = (
 #: The figures of every scorecard, in order, each with the rules behind it.
 COLUMNS: tuple[ScoreColumn, ...] = (
     ScoreColumn("hazards", "隐患数", "hazards", ("R-TKT-OPEN",)),
-    ScoreColumn("on_time", "按期整改", "rectified on time", ("R-TKT-DEADLINE",)),
-    ScoreColumn("late", "逾期整改", "rectified late", ("R-TKT-DEADLINE", "R-ESC-OVERDUE")),
+    ScoreColumn("on_time", "按期整改", "hazards rectified on time", ("R-TKT-DEADLINE",)),
+    ScoreColumn("late", "逾期整改", "hazards rectified late", ("R-TKT-DEADLINE", "R-ESC-OVERDUE")),
     ScoreColumn("overdue_open", "逾期未改", "overdue, not rectified", ("R-ESC-OVERDUE",)),
     ScoreColumn("days_overdue", "逾期天数", "days overdue", ("R-ESC-OVERDUE",)),
     ScoreColumn("refusals", "拒不整改", "refusals", ("R-ESC-REFUSAL",)),
@@ -330,22 +330,25 @@ def _ticket_figures(
     counts = dict.fromkeys(_COUNTS, 0)
     counts["hazards"] = 1 if reported else 0
     deadline: date | None = None
+    rounds = late_rounds = 0
     for e in evs:
         found = _deadline(e.payload)
         if found is not None and e.kind != "mark_overdue":
             deadline = found
         if e.kind == "rectify" and deadline is not None:
+            rounds += 1
             if cal.is_late(deadline, e.at):
-                counts["late"] += 1
+                late_rounds += 1
                 done = plan.local_date(e.at, "at")
                 counts["days_overdue"] += max(0, (done - deadline).days)
-            else:
-                counts["on_time"] += 1
             deadline = None  # this round is settled; a failed re-check sets a new one
         elif e.kind == "refuse":
             counts["refusals"] += 1
         elif e.kind == "recheck_fail":
             counts["failed_rechecks"] += 1
+    # per hazard: late when any rectification round came after its deadline
+    if rounds:
+        counts["late" if late_rounds else "on_time"] = 1
     # a deadline no rectification has met yet (rectifying, refused, escalated, ...)
     if deadline is not None and state.state not in _SETTLED and cal.is_late(deadline, at):
         counts["overdue_open"] += 1
