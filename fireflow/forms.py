@@ -68,10 +68,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DOSSIER_FORMAT",
+    "DRAFT_HEADER",
+    "DRAFT_TEXT",
     "FORM_IDS",
     "UNCHAINED_HEADER",
     "UNVERIFIED_HEADER",
     "VERIFIED_HEADER",
+    "UncheckedCommunities",
     "annex1",
     "annex2",
     "annex3",
@@ -84,6 +87,7 @@ __all__ = [
     "headers",
     "mark_dossier",
     "mark_form",
+    "public_summary",
     "read_csv",
     "read_xlsx",
     "ticket_states",
@@ -117,6 +121,40 @@ _SOURCE = {
 }
 _EVIDENCE = {"photo_before": "整改前照片", "photo_after": "整改后照片", "document": "文件"}
 _PROBLEM, _CLEAR = "存在问题", "未发现问题"
+#: 五(四) 现场核实: a category nobody checked on site is said to be unchecked, never clear.
+_UNCHECKED = "未核查"
+#: A dossier counts a ticket as closed (销号) only once it is signed off (R-TKT-SIGNOFF).
+_FILED = ("signed_off", "archived")
+#: Rectified by the company, not yet re-checked: neither 是 nor 否 (五(三) 复查合格 decides).
+_AWAITING = ("rectified", "reinspection_requested")
+
+#: The draft marker column of an Annex 3 with unchecked drawn communities (on every row).
+DRAFT_HEADER = "草稿 DRAFT"
+#: The text of every cell of the draft marker column.
+DRAFT_TEXT = (
+    "草稿：抽中小区尚未全部现场核实，不得作为正式抽查表 "
+    "DRAFT: not every drawn community was checked on site"
+)
+
+
+class UncheckedCommunities(InvalidArgument):
+    """A final Annex 3 asked for while drawn communities lack on-site findings (五(四) 现场核实).
+
+    ``communities`` lists ``(community, categories unchecked)``; ask for a draft
+    (``draft=True``, ``--draft``) to print it marked 草稿 on every page.
+    """
+
+    def __init__(self, rule: str, communities: Sequence[tuple[str, tuple[str, ...]]]) -> None:
+        self.communities = tuple(communities)
+        shown = "; ".join(f"{c}: {', '.join(cats)}" for c, cats in self.communities[:10])
+        more = f" (+{len(self.communities) - 10} more)" if len(self.communities) > 10 else ""
+        super().__init__(
+            "findings",
+            f"{len(self.communities)} drawn community(ies) lack on-site findings "
+            f"(抽中小区未现场核实，不能出具正式附件3): {shown}{more}; "
+            "record the findings, or ask for a draft (--draft)",
+            rule=rule,
+        )
 
 
 # =========================================================================== #
@@ -204,6 +242,7 @@ def headers(form_id: str, plan: Plan | None = None) -> list[tuple[str, str]]:
             *cats,
             ("total", "合计"),
             ("rectified", "已整改"),
+            ("basis", "依据"),
         ]
     if form_id == "annex2":
         return [
@@ -238,7 +277,7 @@ def headers(form_id: str, plan: Plan | None = None) -> list[tuple[str, str]]:
 def _int_columns(form_id: str, plan: Plan | None) -> list[str]:
     if form_id != "annex1":
         return []
-    return [zh for en, zh in headers(form_id, plan) if en not in ("town", "community")]
+    return [zh for en, zh in headers(form_id, plan) if en not in ("town", "community", "basis")]
 
 
 def english(df: pd.DataFrame, form_id: str, plan: Plan | None = None) -> pd.DataFrame:
@@ -275,7 +314,10 @@ def annex1(
 
     Counts tickets whose source is ``self_inspection``; ``已整改`` counts those
     passed, signed off or filed.  ``towns`` (town -> community ids) adds rows
-    of zeros for communities with nothing found.
+    for communities with no self-inspection ticket: their zeros rest on no
+    event, so ``依据`` says 无自查登记记录 (no self-inspection record), never
+    that nothing was found (the record of the inspection itself is the
+    R-OBL-SELF-INSPECT duty, :mod:`fireflow.rules.obligations`).
     """
     plan = plan or load_plan("changle-2022")
     cats = [c.id for c in plan.categories]
@@ -294,7 +336,8 @@ def annex1(
     for town, community in sorted(counts):
         row = counts[(town, community)]
         per = [row.get(c, 0) for c in cats]
-        rows.append([town, community, *per, sum(per), row.get("rectified", 0)])
+        basis = f"自查登记隐患{sum(per)}件" if sum(per) else "无自查登记记录（未核查）"
+        rows.append([town, community, *per, sum(per), row.get("rectified", 0), basis])
     return _frame("annex1", plan, rows)
 
 
@@ -324,7 +367,9 @@ def annex2(
 ) -> pd.DataFrame:
     """附件2 检查表 (登记表): one row per ticket found by the towns' inspection (五(三)).
 
-    ``sources`` widens the register to tickets of other sources.
+    ``sources`` widens the register to tickets of other sources.  ``是否整改到位``
+    is 是 once a re-check passed, 待复查 when the company reports it rectified and
+    no re-check has decided yet (五(三) 复查合格), else 否.
     """
     plan = plan or load_plan("changle-2022")
     tz = ZoneInfo(plan.timezone)
@@ -346,7 +391,7 @@ def annex2(
                 description,
                 _local(s.reported_at, tz) if s.reported_at else "",
                 s.deadline.isoformat() if s.deadline else "",
-                "是" if s.state in _CLOSED else "否",
+                "是" if s.state in _CLOSED else "待复查" if s.state in _AWAITING else "否",
                 _recheck(evs),
                 *_signoff(plan, s, evs, tz),
                 _state_zh(s.state),
@@ -360,14 +405,22 @@ def annex3(
     plan: Plan | None = None,
     draw: Draw | None = None,
     findings: Iterable[Finding] | None = None,
+    *,
+    draft: bool = False,
 ) -> pd.DataFrame:
     """附件3 抽查表 (抽查登记表): the on-site result of each category per checked community.
 
     With a ``draw`` the rows are its communities and teams; without one, the
     communities with spot-check evidence in the log.  A category is
     ``存在问题`` when a finding says so, or when the log holds a ``reopen``
-    (R-TKT-SPOTCHECK) or a ``spot_check`` report for it; otherwise
-    ``未发现问题``.  ``处理意见`` is ``责令整改到位`` where a problem was found.
+    (R-TKT-SPOTCHECK) or a ``spot_check`` report for it; ``未发现问题`` only when
+    a finding says it is compliant; otherwise ``未核查`` (五(四) 现场核实:
+    nobody checked it, so nothing is stated).  ``处理意见`` is ``责令整改到位``
+    where a problem was found.
+
+    With a ``draw``, a drawn community with a category unchecked makes the form
+    a draft: without ``draft=True`` it raises :class:`UncheckedCommunities`;
+    with it, every row carries the :data:`DRAFT_HEADER` column.
     """
     plan = plan or load_plan("changle-2022")
     cats = [c.id for c in plan.categories]
@@ -394,20 +447,53 @@ def annex3(
         checked = sorted({c for c, _ in found} | {c for c, _ in verdict})
         communities = sorted((towns.get(c, ""), c) for c in checked)
     rows = []
+    unchecked: list[tuple[str, tuple[str, ...]]] = []
     for town, community in communities:
         results = []
         tickets: list[str] = []
+        missing: list[str] = []
         for cat in cats:
             key = (community, cat)
             tickets.extend(found.get(key, []))
-            problem = not verdict[key] if key in verdict else key in found
-            results.append(_PROBLEM if problem else _CLEAR)
+            if key in verdict:
+                results.append(_CLEAR if verdict[key] else _PROBLEM)
+            elif key in found:
+                results.append(_PROBLEM)
+            else:
+                results.append(_UNCHECKED)
+                missing.append(cat)
+        if missing:
+            unchecked.append((community, tuple(missing)))
         inspectors, agencies = teams.get(community, ("", ""))
         action = "责令整改到位" if _PROBLEM in results else ""
         rows.append(
             [town, community, inspectors, agencies, *results, action, "、".join(sorted(tickets))]
         )
-    return _frame("annex3", plan, rows)
+    if draw is not None and unchecked and not draft:
+        raise UncheckedCommunities(plan.cite("R-SPOT-RATIO"), unchecked)
+    df = _frame("annex3", plan, rows)
+    if draft:
+        df[DRAFT_HEADER] = DRAFT_TEXT
+        df[DRAFT_HEADER] = df[DRAFT_HEADER].astype(str)
+    return df
+
+
+def public_summary(
+    events: Iterable[Event],
+    plan: Plan | None = None,
+    draw: Draw | None = None,
+    findings: Iterable[Finding] | None = None,
+) -> pd.DataFrame:
+    """一公开: the spot-check results for publication (R-OBL-PUBLISH, 六(五)).
+
+    The final Annex 3 (:func:`annex3`; a drawn community without findings
+    raises :class:`UncheckedCommunities`: nothing unchecked is published)
+    without the inspectors' names (抽查人员) and the internal ticket ids
+    (相关工单): town, community, the on-site result of each category, the action
+    ordered and the agencies that checked.  No personal data.
+    """
+    df = annex3(events, plan, draw, findings)
+    return df.drop(columns=["抽查人员", "相关工单"]).reset_index(drop=True)
 
 
 def build(
@@ -418,17 +504,18 @@ def build(
     *,
     towns: Mapping[str, Iterable[str]] | None = None,
     findings: Iterable[Finding] | None = None,
+    draft: bool = False,
 ) -> pd.DataFrame:
     """Build a form by id (``annex1``, ``annex2``, ``annex3``).
 
-    ``towns`` is used by Annex 1, ``draw`` and ``findings`` by Annex 3.
+    ``towns`` is used by Annex 1, ``draw``, ``findings`` and ``draft`` by Annex 3.
     """
     if form_id == "annex1":
         return annex1(events, plan, towns)
     if form_id == "annex2":
         return annex2(events, plan)
     if form_id == "annex3":
-        return annex3(events, plan, draw, findings)
+        return annex3(events, plan, draw, findings, draft=draft)
     raise InvalidArgument("form", f"unknown form {form_id!r}; known: {', '.join(FORM_IDS)}")
 
 
@@ -521,6 +608,7 @@ def read_csv(path: str | os.PathLike[str], form_id: str, plan: Plan | None = Non
     marker = _marker(df)
     if marker is not None:
         df = df.drop(columns=[marker])
+    df = _without_draft(df)
     ints = set(_int_columns(form_id, plan))
     for col in df.columns:
         if col not in ints:
@@ -528,10 +616,21 @@ def read_csv(path: str | os.PathLike[str], form_id: str, plan: Plan | None = Non
     return _typed(df, form_id, plan)
 
 
+def _without_draft(df: pd.DataFrame) -> pd.DataFrame:
+    """The form without its draft marker column (:data:`DRAFT_HEADER`), if it has one."""
+    return df.drop(columns=[DRAFT_HEADER]) if DRAFT_HEADER in df.columns else df
+
+
+def _is_draft(df: pd.DataFrame) -> bool:
+    return DRAFT_HEADER in df.columns
+
+
 def _check_columns(df: pd.DataFrame, form_id: str, plan: Plan | None) -> None:
     expected = [zh for _, zh in headers(form_id, plan)]
     columns = list(df.columns)
     if _marker(df) is not None:  # the verification marker of mark_form
+        columns = columns[:-1]
+    if columns and columns[-1] == DRAFT_HEADER:  # the draft marker of annex3(draft=True)
         columns = columns[:-1]
     if columns != expected:
         raise InvalidArgument(
@@ -611,6 +710,11 @@ def to_xlsx(
     if marker is not None:  # every sheet says how far the events are vouched for
         text = str(df[marker].iloc[0]) if len(df) else marker
         about_rows.insert(0, ("校验 Verification", text))
+    if _is_draft(df):  # a draft says so on every sheet and every printed page
+        about_rows.insert(0, (DRAFT_HEADER, DRAFT_TEXT))
+        for sheet in (ws, about):
+            sheet.oddHeader.center.text = DRAFT_TEXT
+            sheet.evenHeader.center.text = DRAFT_TEXT
     for key, value in about_rows:
         about.append([key, value])
         about.cell(about.max_row, 2).data_type = "s"
@@ -627,11 +731,13 @@ def read_xlsx(path: str | os.PathLike[str], form_id: str, plan: Plan | None = No
     cols = [zh for _, zh in headers(form_id, plan)]
     dtypes: dict[str, Any] = {c: (object if c in ints else str) for c in cols}
     dtypes.update(dict.fromkeys(_MARKER_HEADERS, str))
+    dtypes[DRAFT_HEADER] = str
     df = pd.read_excel(path, sheet_name=0, dtype=dtypes, keep_default_na=False)
     _check_columns(df, form_id, plan)
     marker = _marker(df)
     if marker is not None:
         df = df.drop(columns=[marker])
+    df = _without_draft(df)
     return _typed(df, form_id, plan)
 
 
@@ -736,7 +842,7 @@ def _ticket_entry(
         "description": str(report.payload.get("description", "")) if report else "",
         "state": s.state,
         "state_zh": _state_zh(s.state),
-        "closed": s.state in _CLOSED,
+        "closed": s.state in _FILED,
         "reported_at": s.reported_at.isoformat() if s.reported_at else None,
         "deadline": s.deadline.isoformat() if s.deadline else None,
         "reopened": s.reopened,
@@ -769,8 +875,10 @@ def dossier(
     sign-offs, history and rule ids; ``heads`` (ticket id -> hash-chain head,
     hex) adds each ticket's head from an event store.  ``events_digest`` is a
     SHA-256 over the canonical bytes of the community's events, so a reader
-    can check the dossier against the log.  A community with no ticket in the
-    log raises :class:`InvalidArgument` naming ``community``.
+    can check the dossier against the log.  A ticket counts as closed (已整改销号)
+    only once signed off (R-TKT-SIGNOFF): a passed re-check awaiting the signatures
+    is still open.  A community with no ticket in the log raises
+    :class:`InvalidArgument` naming ``community``.
     """
     plan = plan or load_plan("changle-2022")
     tz = ZoneInfo(plan.timezone)

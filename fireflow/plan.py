@@ -61,6 +61,7 @@ __all__ = [
     "Category",
     "Deadline",
     "DerivedFrom",
+    "Duty",
     "EngineRules",
     "Form",
     "HolidayCorrection",
@@ -251,6 +252,9 @@ class ReportDeadline(_Model):
     clause: PlanText
     contents: tuple[Text, ...] = ()
     """Minimum contents (等内容 means the list is a minimum)."""
+    named_person: bool = False
+    """The sender must name the person responsible (专人, 六(六)); a submission without one
+    is refused at record time (:func:`fireflow.rules.reporting.check_submission`)."""
 
 
 class ProgressReports(_Model):
@@ -271,6 +275,8 @@ class ProgressReports(_Model):
     offset: Annotated[int, Field(ge=0, le=366)] = 5
     unit: PeriodUnit = "calendar"
     reading: Literal["on", "no_later_than", "within"] = "on"
+    named_person: bool = True
+    """六(六) 安排专人…书面报送: a progress report names the person responsible (专人)."""
 
 
 class SpotCheckSettings(_Model):
@@ -283,6 +289,39 @@ class SpotCheckSettings(_Model):
     lead: tuple[Id, ...]
     """The agencies that lead the spot check (no default: the plan names its own)."""
     participants: tuple[Id, ...] = ()
+
+
+# --- obligations (issue 22 items 5, 8: phase duties as obligations) -------- #
+
+
+class Duty(_Model):
+    """A phase duty of the plan as an obligation (五(一)-(五), 六(五)-(六)).
+
+    ``senders`` owe it (a kind of party: ``town``, ``property``), ``recipients`` are
+    whom the plan names to receive it (none where the plan names none).  ``due`` is
+    the last day; None means the end of ``phase`` (a default reading: the plan gives
+    no date, R-OBL-DEFAULT-DUE).  ``per`` says whether every town or every community
+    owes it.  ``every`` names the setting of a recurring duty's interval in days
+    (``joint_meeting_interval_days``, 六(五) 定期): one obligation per interval of the
+    phase, each due on the interval's last day.  ``public`` marks a duty whose record
+    is published (一公开).  Records are :class:`fireflow.rules.reporting.Submission`
+    with ``report_id`` = ``id``.
+    """
+
+    id: Id
+    name: Label
+    phase: Id
+    senders: tuple[Id, ...]
+    recipients: tuple[Id, ...] = ()
+    due: date | None = None
+    per: Literal["town", "community", "district"] = "town"
+    every: Literal["joint_meeting_interval_days"] | None = None
+    rule: RuleId
+    clause: PlanText
+    contents: tuple[Text, ...] = ()
+    """Minimum contents of the record (e.g. the responsibility list, leader, liaison)."""
+    named_person: bool = False
+    public: bool = False
 
 
 def _time_text_only(value: Any) -> Any:
@@ -354,6 +393,13 @@ class Settings(_Model):
     """R-TKT-REINSPECT, 五(三) 再组织相关部门复查: agency levels that count toward
     ``min_recheck_agencies`` and whose people may sign off (default: every government
     level, :data:`GOVERNMENT_LEVELS`); the rectifier never counts."""
+    # --- obligations, senders, spot-check window (issue 22 items 5-8, helper obl) ---
+    spot_check_phase: Id = "spot_check"
+    """R-SPOT-WINDOW, 五(四) 抽查核实阶段（7月16日至10月15日）: the phase inside which
+    spot-check findings and reopening are accepted (default reading)."""
+    property_senders: tuple[Id, ...] = ("property",)
+    """R-ESC-PROPERTY, 六(四): the senders that are property-service companies; their missed
+    reports go to ``property_escalation_to``, not to the efficiency office."""
 
 
 class HolidayOverride(_Model):
@@ -554,6 +600,8 @@ class Plan(_Model):
     phases: tuple[Phase, ...]
     deadlines_fixed: tuple[ReportDeadline, ...] = Field(alias="deadlines")
     progress_reports: ProgressReports
+    duties: tuple[Duty, ...] = ()
+    """Phase duties as obligations (五(一)-(五), 六(五)-(六)); none in a plan of the old format."""
     forms: tuple[Form, ...] = ()
     settings: Settings
     holidays: HolidaySettings = HolidaySettings()
@@ -1208,7 +1256,7 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
     rules = _ids(data, "rules")
     phases = _ids(data, "phases")
 
-    for key in ("agencies", "categories", "phases", "deadlines", "rules", "forms"):
+    for key in ("agencies", "categories", "phases", "deadlines", "duties", "rules", "forms"):
         seen: set[str] = set()
         for i, item in _items(data, key):
             ident = item.get("id")
@@ -1321,8 +1369,28 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
         )
         yield from rule_ref("progress_reports.rule", pr.get("rule"))
 
+    # duties (issue 22 item 8): agencies, rules and phases they name exist
+    report_ids = _ids(data, "deadlines")
+    for i, du in _items(data, "duties"):
+        yield from agency_refs(f"duties[{i}].senders", du.get("senders"), du.get("rule"))
+        yield from agency_refs(f"duties[{i}].recipients", du.get("recipients"), du.get("rule"))
+        yield from rule_ref(f"duties[{i}].rule", du.get("rule"))
+        duty_rule = du.get("rule") if isinstance(du.get("rule"), str) else None
+        duty_phase = du.get("phase")
+        if isinstance(duty_phase, str) and duty_phase not in phases:
+            yield f"duties[{i}].phase", f"unknown phase {duty_phase!r}", duty_rule
+        ident = du.get("id")
+        if isinstance(ident, str) and (ident in report_ids or ident.startswith("progress")):
+            yield f"duties[{i}].id", f"{ident!r} is already a report id", duty_rule
+
     st = data.get("settings")
     if isinstance(st, Mapping):
+        scp = st.get("spot_check_phase")
+        if isinstance(scp, str) and scp not in phases:
+            yield "settings.spot_check_phase", f"unknown phase {scp!r}", "R-SPOT-WINDOW"
+        yield from agency_refs(
+            "settings.property_senders", st.get("property_senders"), "R-ESC-PROPERTY"
+        )
         rd = st.get("rectification_days")
         if isinstance(rd, Mapping):
             for cid in rd:

@@ -7,9 +7,12 @@
   ``conflicts``; the seed from ``--seed-file PATH``, standard input with
   ``--seed -``, or, visible to ``ps`` and the shell history, ``--seed VALUE``;
   output JSON);
-* ``fireflow report due --on DATE`` and ``fireflow report status``: report
-  obligations and their state;
-* ``fireflow forms annex1|annex2|annex3 --events LOG [--xlsx OUT] [--csv OUT]``;
+* ``fireflow report due --on DATE`` and ``fireflow report status [--duties]``: report
+  obligations (and phase duties) and their state, wrong senders, escalations;
+* ``fireflow report scorecard --events LOG --at INSTANT [--csv OUT] [--html OUT]``: the
+  scorecards for the annual assessments (六(四));
+* ``fireflow forms annex1|annex2|annex3 --events LOG [--xlsx OUT] [--csv OUT]``
+  (``annex3 --draft``); ``fireflow forms public``: the spot-check results to publish;
 * ``fireflow dossier COMMUNITY --events LOG [--html OUT] [--json OUT]``.
 
 ``LOG`` is a fireflow SQLite store or a JSON-lines event log (one event per
@@ -50,6 +53,7 @@ from fireflow._input import MAX_LINE_BYTES, iter_json_lines, read_json
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
+from fireflow.text import check_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -588,6 +592,27 @@ def report_due(
         )
 
 
+def _submissions(path: Path | None) -> list[Any]:
+    """Submission records, one JSON object a line (``Submission.to_data``), bounded."""
+    from fireflow.rules.reporting import Submission  # noqa: PLC0415
+
+    subs = []
+    if path is not None:
+        for n, data in _iter_jsonl(path, "submissions"):
+            try:
+                subs.append(Submission.from_data(data))
+            except FireflowError as exc:
+                raise InvalidArgument("submissions", f"{path}:{n}: {exc}") from None
+    return subs
+
+
+def _towns_map(path: Path) -> Any:
+    data = _read_json(path, "towns")
+    if not isinstance(data, dict):
+        raise InvalidArgument("towns", f"{path}: expected a JSON object of town -> communities")
+    return data
+
+
 @report_app.command("status")
 @_errors
 def report_status(
@@ -599,25 +624,58 @@ def report_status(
     plan: PlanOpt = DEFAULT_PLAN,
     as_json: JsonOpt = False,
     provisional: ProvisionalOpt = False,
+    duties: Annotated[
+        bool,
+        typer.Option(
+            "--duties",
+            help="Also the phase duties (五(一)-(五), 六(五)-(六)): work plan, notices, "
+            "inspections, circulation, joint meetings, publication (R-OBL-*).",
+        ),
+    ] = False,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="With --duties: an event log or store whose tickets prove inspections "
+            "(self-inspection, town inspection).",
+        ),
+    ] = None,
 ) -> None:
-    """Every town's obligations at an instant, and the escalations due (R-ESC-OFFICIAL)."""
-    from fireflow.rules.reporting import (  # noqa: PLC0415
-        Submission,
-        report_escalations,
-        status,
-    )
+    """Every obligation at an instant, wrong senders, and the escalations due (六(四)).
+
+    A report from an agency the obligation does not name does not count (报送主体不符);
+    a missed report of a property company is R-ESC-PROPERTY, of a town R-ESC-OFFICIAL.
+    """
+    from fireflow.rules.obligations import duty_status, never_inspected  # noqa: PLC0415
+    from fireflow.rules.reporting import report_escalations, status  # noqa: PLC0415
 
     p = _plan(plan, provisional)
     when = parse_time(at, "at")
-    subs = []
-    if submissions is not None:
-        for n, data in _iter_jsonl(submissions, "submissions"):
-            try:
-                subs.append(Submission.from_data(data))
-            except FireflowError as exc:
-                raise InvalidArgument("submissions", f"{submissions}:{n}: {exc}") from None
-    statuses = status(p, _read_json(towns, "towns"), subs, when)
+    subs = _submissions(submissions)
+    town_map = _towns_map(towns)
+    duty_ids = {d.id for d in p.duties}
+    reports = [x for x in subs if x.report_id.split(".", maxsplit=1)[0] not in duty_ids]
+    if not duties and len(reports) < len(subs):
+        first = next(x for x in subs if x not in reports)
+        raise InvalidArgument(
+            "submissions",
+            f"{first.report_id!r} is a phase duty, not a report: add --duties "
+            "(阶段职责需加 --duties)",
+        )
+    statuses = status(p, town_map, reports if duties else subs, when)
+    if duties:
+        from fireflow.forms import ticket_states  # noqa: PLC0415
+
+        tickets = list(ticket_states(read_events(events)).values()) if events else []
+        statuses += duty_status(p, town_map, subs, when, tickets=tickets)
+    elif events is not None:
+        raise fail("--events: give --duties too (tickets prove the inspection duties)", EXIT_USAGE)
     escalations = report_escalations(p, statuses)
+    uninspected = {
+        d.id: never_inspected(statuses, d.id)
+        for d in p.duties
+        if duties and d.rule in ("R-OBL-SELF-INSPECT", "R-OBL-TOWN-INSPECT")
+    }
     if as_json:
         print_json(
             {
@@ -625,16 +683,25 @@ def report_status(
                 "obligations": [
                     {
                         "report_id": s.obligation.report_id,
+                        "kind": s.obligation.kind,
                         "town": s.obligation.town,
                         "community": s.obligation.community,
+                        "senders": list(s.obligation.senders),
                         "due": s.obligation.due.isoformat(),
+                        "default_due": s.obligation.default_due,
                         "state": s.state,
                         "submitted_at": s.submitted_at.isoformat() if s.submitted_at else None,
+                        "responsible": s.responsible,
+                        "unnamed": s.unnamed,
+                        "wrong_senders": list(s.wrong_senders),
                         "missing_contents": list(s.missing_contents),
                         "rules": list(s.rules),
                     }
                     for s in statuses
                 ],
+                "never_inspected": {
+                    k: [{"town": t, "community": c} for t, c in v] for k, v in uninspected.items()
+                },
                 "escalations": [
                     {
                         "kind": e.kind,
@@ -643,6 +710,9 @@ def report_status(
                         "community": e.community,
                         "targets": list(e.targets),
                         "rule": e.rule,
+                        "accountable": list(e.accountable),
+                        "referred_by": list(e.referred_by),
+                        "referred_to": e.referred_to,
                         "reason_zh": e.reason_zh,
                         "reason_en": e.reason_en,
                     }
@@ -654,11 +724,107 @@ def report_status(
     for s in statuses:
         o = s.obligation
         who = o.town + (f"/{o.community}" if o.community else "")
+        extra = ""
+        if s.wrong_senders:
+            extra += f"  报送主体不符 wrong sender: {'、'.join(s.wrong_senders)}"
+        if s.responsible:
+            extra += f"  专人 {s.responsible}"
+        elif s.unnamed:
+            extra += "  未写明专人 no person named"
         typer.echo(
-            term(f"{s.state_zh:<5} {s.state:<11} {o.due.isoformat()}  {o.report_id:<26} {who}")
+            term(
+                f"{s.state_zh:<5} {s.state:<11} {o.due.isoformat()}  {o.report_id:<26} {who}{extra}"
+            )
         )
+    for duty, missing in uninspected.items():
+        if missing:
+            listed = "、".join(f"{t}/{c}" for t, c in missing)
+            typer.echo(term(f"未检查 never inspected ({duty}): {listed}"))
     for e in escalations:
         typer.echo(term(f"⚠ {e.rule} → {'、'.join(e.targets)}: {e.reason_zh}"))
+
+
+def _companies(companies: Path | None, population: Path | None) -> dict[str, str]:
+    """community (id and name) -> property company, from a JSON map or an Annex 4 CSV."""
+    out: dict[str, str] = {}
+    if population is not None:
+        from fireflow.sim.population import load_population  # noqa: PLC0415
+
+        for c in load_population(population).communities:
+            if c.company:
+                out[c.id] = c.company
+                out.setdefault(c.name, c.company)
+    if companies is not None:
+        data = _read_json(companies, "companies")
+        if not isinstance(data, dict):
+            raise InvalidArgument("companies", f"{companies}: expected community -> company")
+        for k, v in data.items():
+            if not isinstance(v, str):
+                raise InvalidArgument("companies", "expected community -> company name (text)")
+            out[check_name(k, "companies (community)")] = check_name(v, "companies (company)")
+    return out
+
+
+@report_app.command("scorecard")
+@_errors
+def report_scorecard(
+    events: EventsOpt,
+    at: Annotated[str, typer.Option("--at", help="Aware instant, e.g. 2023-01-01T00:00+08:00.")],
+    towns: Annotated[
+        Path | None,
+        typer.Option("--towns", help="JSON: town id -> community ids (default: from history)."),
+    ] = None,
+    submissions: Annotated[
+        Path | None, typer.Option("--submissions", help="JSON lines of Submission.to_data.")
+    ] = None,
+    companies: Annotated[
+        Path | None, typer.Option("--companies", help="JSON: community -> property company.")
+    ] = None,
+    population: Annotated[
+        Path | None,
+        typer.Option("--population", help="Annex 4 population CSV (its 物业服务企业 column)."),
+    ] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Write both cards as CSV.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the printable page.")] = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+    as_json: JsonOpt = False,
+    checkpoint_file: CheckpointOpt = None,
+    unverified: UnverifiedOpt = False,
+) -> None:
+    """年度考核记分表: property companies (星级评价) and towns and departments (六(四)).
+
+    From verified history (a store is verified first, as for the forms); every
+    column cites its rule (the HTML page lists them).
+    """
+    from fireflow import forms  # noqa: PLC0415
+    from fireflow.scorecard import (  # noqa: PLC0415
+        scorecard_csv,
+        scorecard_html,
+        scorecards,
+    )
+
+    for out in (csv, html):  # a bad destination is refused before any work or any write
+        if out is not None:
+            output.check_destination(out)
+    p = load_plan(plan)
+    when = parse_time(at, "at")
+    town_map = _towns_map(towns) if towns is not None else None
+    subs = _submissions(submissions)
+    company_map = _companies(companies, population)
+    history = _history(events, checkpoint_file, unverified)  # before anything is written
+    cards = scorecards(
+        history.events, p, when, towns=town_map, submissions=subs, companies=company_map
+    )
+    table = forms.mark_form(cards.table(), history.verification)
+    if csv is not None:
+        scorecard_csv(table, csv)
+    if html is not None:
+        output.write_text(html, scorecard_html(cards, p, history.verification))
+    if csv is None and html is None:
+        _echo_frame(table, as_json)
+    else:
+        written = " ".join(str(x) for x in (csv, html) if x is not None)
+        typer.echo(term(f"✓ scorecard: {len(table)} 行 rows → {written}"), err=True)
 
 
 # =========================================================================== #
@@ -711,6 +877,7 @@ def _form(
     drawn: Path | None = None,
     findings: Path | None = None,
     towns: Path | None = None,
+    draft: bool = False,
 ) -> None:
     from fireflow import forms  # noqa: PLC0415
 
@@ -734,6 +901,7 @@ def _form(
         draw_result,
         towns=town_map,
         findings=_findings(findings) if findings is not None else None,
+        draft=draft,
     )
     df = forms.mark_form(df, history.verification)
     if csv is not None:
@@ -817,8 +985,20 @@ def forms_annex3(
     as_json: JsonOpt = False,
     checkpoint_file: CheckpointOpt = None,
     unverified: UnverifiedOpt = False,
+    draft: Annotated[
+        bool,
+        typer.Option(
+            "--draft",
+            help="Produce the form although drawn communities lack on-site findings, marked "
+            "草稿 DRAFT on every row and printed page (五(四) 现场核实).",
+        ),
+    ] = False,
 ) -> None:
-    """附件3 抽查表／抽查登记表 (spot-check register)."""
+    """附件3 抽查表／抽查登记表 (spot-check register).
+
+    A category nobody checked on site reads 未核查, never 未发现问题; with --draw, a
+    drawn community without findings refuses a final form (exit 1) unless --draft.
+    """
     _form(
         "annex3",
         events,
@@ -830,7 +1010,54 @@ def forms_annex3(
         findings=findings,
         checkpoint_file=checkpoint_file,
         unverified=unverified,
+        draft=draft,
     )
+
+
+@forms_app.command("public")
+@_errors
+def forms_public(
+    events: EventsOpt,
+    drawn: Annotated[Path, typer.Option("--draw", help="The published draw.")],
+    findings: Annotated[
+        Path, typer.Option("--findings", help="JSON list: community, category, compliant, note.")
+    ],
+    csv: CsvOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+    as_json: JsonOpt = False,
+    checkpoint_file: CheckpointOpt = None,
+    unverified: UnverifiedOpt = False,
+) -> None:
+    """一公开 The spot-check results for publication (R-OBL-PUBLISH): no names, no ticket ids.
+
+    Only from a store that verifies (a JSON-lines log or a failed store needs
+    --unverified, and the summary then says so on every row); every drawn
+    community must have its findings (no draft is published).
+    """
+    from fireflow import forms  # noqa: PLC0415
+    from fireflow.rules.spotcheck import Draw  # noqa: PLC0415
+
+    if csv is not None:
+        output.check_destination(csv)
+    p = load_plan(plan)
+    draw_result = Draw.from_data(_read_json(drawn, "draw"))
+    found = _findings(findings)
+    history = _history(events, checkpoint_file, unverified)
+    if not history.verified and not unverified:
+        raise InvalidArgument(
+            "events",
+            "a public summary comes from verified history: give a fireflow store that "
+            "verifies, or --unverified for a marked draft (公开摘要须来自已校验的事件库)",
+            rule=p.cite("R-OBL-PUBLISH"),
+        )
+    df = forms.mark_form(
+        forms.public_summary(history.events, p, draw_result, found), history.verification
+    )
+    if csv is not None:
+        output.write_frame_csv(csv, df)
+        typer.echo(term(f"✓ public: {len(df)} 行 rows → {csv}"), err=True)
+    else:
+        _echo_frame(df, as_json)
 
 
 # =========================================================================== #

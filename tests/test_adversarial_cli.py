@@ -46,6 +46,7 @@ BIDI = "金峰\u202e小区"
 ZWSP = "金峰小区\u200b"
 HUGE = "9" * 5000
 SEED = "5be1f0c7a9d24e6b8f3a1c0d9e7b6a52"
+AT = "2022-04-01T10:00+08:00"
 
 
 def _report_event() -> dict[str, Any]:
@@ -163,7 +164,24 @@ def _files(d: Path) -> dict[str, str]:
     _stores(d, f)
     put("subs-bad.jsonl", "not json\n")
     put("subs-deep.jsonl", "[" * _DEEP + "]" * _DEEP + "\n")
+    _obligation_files(put)
     return {k: str(v) for k, v in f.items()}
+
+
+def _obligation_files(put: Any) -> None:
+    """Files for report scorecard, report status --duties, forms public, annex3 --draft."""
+    from fireflow import load_plan
+    from fireflow.rules.spotcheck import Community, Inspector, draw, draw_inputs
+
+    plan = load_plan("changle-2022")
+    inputs = draw_inputs(plan, [Community("C1", "金峰镇")], [Inspector("H1", "housing")])
+    put("draw.json", json.dumps(draw(inputs, SEED).to_data(), ensure_ascii=False))
+    findings = [{"community": "C1", "category": c.id, "compliant": True} for c in plan.categories]
+    put("findings.json", json.dumps(findings))
+    put("companies-bidi.json", json.dumps({"C1": BIDI}, ensure_ascii=False))
+    put("companies-esc.json", json.dumps({"C1\x1b[2J": "榕城物业"}, ensure_ascii=False))
+    put("companies-list.json", json.dumps({"C1": ["榕城物业"]}, ensure_ascii=False))
+    put("companies-huge.json", json.dumps({"C1": "物" * 200_000}, ensure_ascii=False))
 
 
 def _stores(d: Path, f: dict[str, Path]) -> None:
@@ -767,6 +785,149 @@ CORPUS: list[Case] = [
         "--out",
         "{link.txt}",
         why="symlink --out",
+    ),
+    # --- obligations, scorecards, 一公开, annex3 --draft (issue 22 items 5-9) ---
+    *[
+        C("report scorecard", "--events", "{events-ok.jsonl}", "--at", AT, *extra, why=why)
+        for extra, why in (
+            (("--companies", "{deep.json}"), "deep companies"),
+            (("--companies", "{not-a-dict.json}"), "companies as a list"),
+            (("--companies", "{companies-bidi.json}"), "bidi company name"),
+            (("--companies", "{companies-esc.json}"), "escape in a community"),
+            (("--companies", "{companies-list.json}"), "company not text"),
+            (("--companies", "{companies-huge.json}"), "oversize company name"),
+            (("--companies", "{binary}"), "undecodable companies"),
+            (("--population", "{pop-nul.csv}"), "NUL in population"),
+            (("--population", "{pop-oversize.csv}"), "oversize population cell"),
+            (("--population", "{folder}"), "folder as population"),
+            (("--towns", "{deep.json}"), "deep towns"),
+            (("--towns", "{not-a-dict.json}"), "towns as a list"),
+            (("--submissions", "{subs-deep.jsonl}"), "deep submissions"),
+            (("--submissions", "{subs-bad.jsonl}"), "bad submissions"),
+            (("--csv", "{link.txt}"), "symlink --csv"),
+            (("--csv", "{dangling}"), "dangling symlink --csv"),
+            (("--html", "{folder}"), "folder as --html"),
+            (("--html", "{link.txt}"), "symlink --html"),
+        )
+    ],
+    C("report scorecard", "--events", "{missing}", "--at", AT, why="missing events"),
+    C("report scorecard", "--events", "{events-deep.jsonl}", "--at", AT, why="deep events"),
+    C("report scorecard", "--events", "{tampered.db}", "--at", AT, why="tampered store"),
+    C(
+        "report scorecard",
+        "--events",
+        "{events-ok.jsonl}",
+        "--at",
+        "2022-04-01T10:00",
+        why="naive --at",
+    ),
+    C("report scorecard", "--events", "{events-ok.jsonl}", "--at", HUGE, why="huge --at"),
+    C("report scorecard", "--events", "{events-ok.jsonl}", "--at", BIDI, why="bidi --at"),
+    C("report scorecard", "--events", "{events-ok.jsonl}", code=2, why="no --at"),
+    C(
+        "report status",
+        "--towns",
+        "{towns.json}",
+        "--at",
+        AT,
+        "--duties",
+        "--events",
+        "{binary}",
+        why="undecodable --events",
+    ),
+    C(
+        "report status",
+        "--towns",
+        "{towns.json}",
+        "--at",
+        AT,
+        "--duties",
+        "--events",
+        "{events-deep.jsonl}",
+        why="deep --events",
+    ),
+    C(
+        "report status",
+        "--towns",
+        "{towns.json}",
+        "--at",
+        AT,
+        "--events",
+        "{events-ok.jsonl}",
+        code=2,
+        why="--events without --duties",
+    ),
+    C("report status", "--towns", "{deep.json}", "--at", AT, "--duties", why="deep towns"),
+    *[
+        C(
+            "forms public",
+            "--events",
+            events,
+            "--draw",
+            drawn,
+            "--findings",
+            found,
+            *extra,
+            why=why,
+        )
+        for events, drawn, found, extra, why in (
+            ("{events-ok.jsonl}", "{draw.json}", "{findings.json}", (), "unverified log"),
+            ("{tampered.db}", "{draw.json}", "{findings.json}", (), "tampered store"),
+            ("{events-ok.jsonl}", "{missing}", "{findings.json}", (), "missing draw"),
+            ("{events-ok.jsonl}", "{deep.json}", "{findings.json}", (), "deep draw"),
+            ("{events-ok.jsonl}", "{draw.json}", "{deep.json}", (), "deep findings"),
+            ("{events-ok.jsonl}", "{draw.json}", "{binary}", (), "undecodable findings"),
+            (
+                "{events-ok.jsonl}",
+                "{draw.json}",
+                "{findings.json}",
+                ("--csv", "{link.txt}"),
+                "symlink --csv",
+            ),
+            (
+                "{events-ok.jsonl}",
+                "{draw.json}",
+                "{findings.json}",
+                ("--csv", "{folder}"),
+                "folder as --csv",
+            ),
+            (
+                "{events-lone.jsonl}",
+                "{draw.json}",
+                "{findings.json}",
+                ("--unverified",),
+                "lone surrogate events",
+            ),
+        )
+    ],
+    C(
+        "forms public",
+        "--events",
+        "{events-ok.jsonl}",
+        "--draw",
+        "{draw.json}",
+        code=2,
+        why="no --findings",
+    ),
+    C(
+        "forms annex3",
+        "--events",
+        "{events-ok.jsonl}",
+        "--draw",
+        "{draw.json}",
+        why="drawn community unchecked, no --draft",
+        expect="--draft",
+    ),
+    C(
+        "forms annex3",
+        "--events",
+        "{events-ok.jsonl}",
+        "--draw",
+        "{draw.json}",
+        "--draft",
+        "--csv",
+        "{link.txt}",
+        why="--draft to a symlink",
     ),
 ]
 

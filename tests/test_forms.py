@@ -18,6 +18,9 @@ from typer.testing import CliRunner
 
 from fireflow import InvalidArgument, event_to_data, load_plan
 from fireflow.forms import (
+    DRAFT_HEADER,
+    DRAFT_TEXT,
+    UncheckedCommunities,
     annex1,
     annex2,
     annex3,
@@ -115,12 +118,15 @@ EVENTS = event_log()
 def test_annex1_counts_self_inspection_by_category():
     df = annex1(EVENTS, PLAN, towns={"首占镇": ["首占花园", "首占新城"]})
     cats = [c.name.zh for c in PLAN.categories]
-    assert list(df.columns) == ["乡镇（街道）", "小区", *cats, "合计", "已整改"]
+    assert list(df.columns) == ["乡镇（街道）", "小区", *cats, "合计", "已整改", "依据"]
     rows = {r["小区"]: r for r in df.to_dict(orient="records")}
     assert rows["金峰小区"][cats[0]] == 2
     assert rows["金峰小区"]["合计"] == 2
+    assert rows["金峰小区"]["依据"] == "自查登记隐患2件"
     assert rows["首占花园"][cats[3]] == 1
     assert rows["首占新城"]["合计"] == 0  # listed community with nothing found
+    # its zeros rest on no event: the form says so, never that nothing was found
+    assert rows["首占新城"]["依据"] == "无自查登记记录（未核查）"
     assert list(df["小区"]) == ["金峰小区", "首占新城", "首占花园"]  # sorted by (town, community)
     assert str(df[cats[0]].dtype) == "int64"
 
@@ -157,7 +163,7 @@ def test_annex3_from_events_and_from_a_draw():
     evac = PLAN.category("evacuation_blocked").name.zh
     row = df.iloc[0]
     assert row[lane] == "存在问题"
-    assert row[evac] == "未发现问题"
+    assert row[evac] == "未核查"  # 五(四) 现场核实: no finding, no event: not checked
     assert row["处理意见"] == "责令整改到位"
     assert row["相关工单"] == "T-1"
     every = PLAN.settings.spot_check.model_copy(update={"ratio": 1.0})
@@ -168,12 +174,18 @@ def test_annex3_from_events_and_from_a_draw():
         [Inspector("H1", "housing"), Inspector("U1", "urban")],
     )
     d = draw(inputs, "seed-for-the-forms-test")
-    findings = [Finding("首占花园", "evacuation_blocked", compliant=False)]
+    findings = [
+        Finding("首占花园", "evacuation_blocked", compliant=False),
+        *(Finding(c, k, compliant=True) for c in ("首占花园", "金峰小区")
+          for k in ("fire_lane_vehicle", "spacing_illegal_building", "lane_or_sign_missing")),
+        Finding("金峰小区", "evacuation_blocked", compliant=True),
+    ]  # fmt: skip
     df = annex3(EVENTS, PLAN, d, findings)
     rows = df.set_index("小区")
     assert list(rows.index) == ["金峰小区", "首占花园"]
     assert rows.loc["首占花园", evac] == "存在问题"
     assert rows.loc["首占花园", lane] == "未发现问题"
+    assert rows.loc["金峰小区", lane] == "未发现问题"  # the finding, not the log, is the last word
     assert rows.loc["金峰小区", "抽查人员"] == "H1、U1"
     assert rows.loc["金峰小区", "抽查单位"] == "区住建局、区城管"
 
@@ -301,9 +313,9 @@ def test_dossier_json_is_deterministic():
     random.Random(7).shuffle(shuffled)
     assert dossier_json(dossier(shuffled, "金峰小区", PLAN)) == first
     data = json.loads(first)
-    assert first == (
-        json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
-    ).encode("utf-8")
+    assert first == (json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode(
+        "utf-8"
+    )
     before_reopen = [e for e in EVENTS if e.kind != "reopen"]
     other = dossier(before_reopen, "金峰小区", PLAN)  # the log changed: the digest says so
     assert other["events_digest"] != data["events_digest"]
@@ -399,10 +411,18 @@ def test_cli_forms_and_dossier(tmp_path):
     found.write_text(json.dumps([finding], ensure_ascii=False), encoding="utf-8")
     args = ["--events", str(log), "--draw", str(drawn), "--findings", str(found), "--json"]
     r = runner.invoke(app, ["forms", "annex3", *args])
+    # three categories of the drawn community were never checked: no final form
+    assert r.exit_code == 1
+    for part in ("findings:", "--draft", "[R-SPOT-RATIO]"):
+        assert part in r.stderr
+    assert r.stdout == ""
+    r = runner.invoke(app, ["forms", "annex3", *args, "--draft"])
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.stdout)
     assert (row["小区"], row["抽查人员"]) == ("首占花园", "F1")
     assert row[PLAN.category("evacuation_blocked").name.zh] == "存在问题"
+    assert row[PLAN.category("fire_lane_vehicle").name.zh] == "未核查"
+    assert row[DRAFT_HEADER] == DRAFT_TEXT
     found.write_text(json.dumps([{"community": "首占花园"}]), encoding="utf-8")
     r = runner.invoke(app, ["forms", "annex3", *args])
     assert r.exit_code == 1
@@ -468,3 +488,137 @@ def test_cli_reads_a_sqlite_store_and_its_chain_heads(tmp_path):
     r = runner.invoke(app, ["forms", "annex2", "--events", str(db), "--json"])
     assert r.exit_code == 0, r.output
     assert {row["小区"] for row in json.loads(r.stdout)} == {"金峰小区", "首占花园"}
+
+
+# --------------------------------------------------------------------------- #
+# Official forms state only what was seen (五(四) 现场核实; issue 22 item 6)
+
+
+def _drawn_both():
+    every = PLAN.settings.spot_check.model_copy(update={"ratio": 1.0})
+    settings = PLAN.settings.model_copy(update={"spot_check": every})
+    inputs = draw_inputs(
+        PLAN.model_copy(update={"settings": settings}),
+        [Community("金峰小区", "金峰镇"), Community("首占花园", "首占镇")],
+        [Inspector("H1", "housing"), Inspector("U1", "urban")],
+    )
+    return draw(inputs, "seed-for-the-forms-test")
+
+
+def test_annex3_a_drawn_community_nobody_checked_is_never_clear():
+    d = _drawn_both()
+    # 首占花园 was drawn; no finding and no event speaks of it: a final form is refused
+    with pytest.raises(UncheckedCommunities) as info:
+        annex3(EVENTS, PLAN, d)
+    assert info.value.field == "findings"
+    assert info.value.rule == "R-SPOT-RATIO"
+    unchecked = dict(info.value.communities)
+    assert unchecked["首占花园"] == tuple(c.id for c in PLAN.categories)
+    assert "fire_lane_vehicle" not in unchecked["金峰小区"]  # the reopen is on record
+    # a draft says 未核查 and carries the draft marker on every row
+    df = annex3(EVENTS, PLAN, d, draft=True)
+    rows = df.set_index("小区")
+    cats = [c.name.zh for c in PLAN.categories]
+    assert {rows.loc["首占花园", c] for c in cats} == {"未核查"}
+    assert "未发现问题" not in set(df[cats].to_numpy().ravel())
+    assert rows.loc["首占花园", "处理意见"] == ""
+    assert set(df[DRAFT_HEADER]) == {DRAFT_TEXT}
+
+
+def test_annex3_all_findings_give_a_final_form_without_a_draft_marker():
+    d = _drawn_both()
+    findings = [Finding(c, k.id, compliant=True) for c in ("金峰小区", "首占花园")
+                for k in PLAN.categories]  # fmt: skip
+    df = annex3(EVENTS, PLAN, d, findings)
+    assert DRAFT_HEADER not in df.columns
+    assert set(df[PLAN.category("spacing_illegal_building").name.zh]) == {"未发现问题"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_annex3_draft_round_trips_and_is_marked_on_every_page(tmp_path, fmt):
+    df = annex3(EVENTS, PLAN, _drawn_both(), draft=True)
+    path = tmp_path / f"a3.{fmt}"
+    if fmt == "csv":
+        to_csv(df, path)
+        assert path.read_text(encoding="utf-8-sig").count(DRAFT_TEXT) == len(df)
+        back = read_csv(path, "annex3", PLAN)
+    else:
+        to_xlsx(df, path, "annex3", PLAN)
+        wb = openpyxl.load_workbook(path)
+        for ws in wb.worksheets:  # the printed header of every sheet
+            assert ws.oddHeader.center.text == DRAFT_TEXT
+        assert wb["说明"]["A1"].value == DRAFT_HEADER
+        back = read_xlsx(path, "annex3", PLAN)
+    pd.testing.assert_frame_equal(back, df.drop(columns=[DRAFT_HEADER]))
+
+
+def test_annex2_rectified_but_not_rechecked_is_neither_yes_nor_no():
+    t = Ticket("R-1", PLAN)
+    t.command(
+        "report", at(4, 1), "town", "李", community="C", town="T",
+        category="fire_lane_vehicle", subtype="private_car", location="inside",
+        source="town_inspection",
+    )  # fmt: skip
+    t.command("route", at(4, 1), "town")
+    t.command("set_deadline", at(4, 1), "town")
+    assert annex2(t.events, PLAN).iloc[0]["是否整改到位"] == "否"
+    t.command("rectify", at(4, 2), "property")
+    # the company says it is done; no re-check has said so: 待复查, not 否 and not 是
+    assert annex2(t.events, PLAN).iloc[0]["是否整改到位"] == "待复查"
+    t.command("apply_reinspection", at(4, 2), "property")
+    assert annex2(t.events, PLAN).iloc[0]["是否整改到位"] == "待复查"
+
+
+def test_dossier_counts_closed_only_once_signed_off():
+    t = lifecycle("P-1", "C", "T", at(3, 21), signed=False)  # passed, not signed
+    data = dossier(t.events, "C", PLAN)
+    assert data["tickets"][0]["state"] == "passed"
+    assert data["tickets"][0]["closed"] is False
+    assert (data["summary"]["closed"], data["summary"]["open"]) == (0, 1)
+    signed = lifecycle("P-2", "C", "T", at(3, 21))
+    assert dossier(signed.events, "C", PLAN)["summary"]["closed"] == 1
+
+
+def test_public_summary_publishes_no_names_and_nothing_unchecked():
+    from fireflow.forms import public_summary
+
+    d = _drawn_both()
+    with pytest.raises(UncheckedCommunities):
+        public_summary(EVENTS, PLAN, d)  # nothing unchecked is published
+    findings = [Finding(c, k.id, compliant=k.id != "fire_lane_vehicle")
+                for c in ("金峰小区", "首占花园") for k in PLAN.categories]  # fmt: skip
+    df = public_summary(EVENTS, PLAN, d, findings)
+    assert "抽查人员" not in df.columns
+    assert "相关工单" not in df.columns
+    text = df.to_csv()
+    for person in ("H1", "U1", "T-1"):
+        assert person not in text
+    assert list(df["小区"]) == ["金峰小区", "首占花园"]
+    assert set(df["处理意见"]) == {"责令整改到位"}
+
+
+def test_cli_forms_public_needs_verified_history(tmp_path):
+    from fireflow.reports_cli import register
+
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    log = tmp_path / "events.jsonl"
+    log.write_text(
+        "".join(json.dumps(event_to_data(e), ensure_ascii=False) + "\n" for e in EVENTS),
+        encoding="utf-8",
+    )
+    drawn, found = tmp_path / "draw.json", tmp_path / "findings.json"
+    drawn.write_text(json.dumps(_drawn_both().to_data(), ensure_ascii=False), encoding="utf-8")
+    findings = [{"community": c, "category": k.id, "compliant": True}
+                for c in ("金峰小区", "首占花园") for k in PLAN.categories]  # fmt: skip
+    found.write_text(json.dumps(findings, ensure_ascii=False), encoding="utf-8")
+    args = ["forms", "public", "--events", str(log), "--draw", str(drawn), "--findings", str(found)]
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 1  # a JSON-lines log is not verified history
+    assert "R-OBL-PUBLISH" in r.stderr
+    r = runner.invoke(app, [*args, "--json", "--unverified"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert len(rows) == 2
+    assert all("抽查人员" not in row for row in rows)

@@ -51,6 +51,8 @@ FORBIDDEN = {
     "rules/explain": ["ticket", "store", "sim", "cli", "testing", "forms"],
     "rules/spotcheck": ["ticket", "store", "sim", "cli", "testing"],
     "rules/reporting": ["ticket", "store", "sim", "cli", "testing"],
+    "rules/obligations": ["ticket", "store", "sim", "cli", "testing", "forms"],
+    "scorecard": ["store", "sim", "cli", "testing", "reports_cli"],
     "store/base": ["sim", "cli", "testing", "forms"],
     "store/sqlite": ["sim", "cli", "testing", "forms"],
     "sim/engine": ["cli", "store"],

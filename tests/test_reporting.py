@@ -135,7 +135,9 @@ def test_ledger_on_time_or_late(submitted, expected):
     assert s[("ledger", "首占镇", "首占花园")].state == expected
     assert s[("ledger", "金峰镇", "金峰小区")].state == "missing"
     rules = s[("ledger", "首占镇", "首占花园")].rules
-    assert ("R-ESC-OFFICIAL" in rules) == (expected == "late")
+    # the ledger is the property company's: 六(四) housing and fire, not the efficiency office
+    assert ("R-ESC-PROPERTY" in rules) == (expected == "late")
+    assert "R-ESC-OFFICIAL" not in rules
 
 
 def test_missing_and_not_yet_due_turn_at_the_end_of_the_due_day():
@@ -221,9 +223,16 @@ def test_late_and_missing_become_official_escalations():
     assert ("report_missing", "progress.rectification", "首占镇", None) in kinds
     assert not any(e.report_id in ("summary", "progress.spot_check") for e in esc)  # not yet due
     for e in esc:
-        assert e.rule == "R-ESC-OFFICIAL"
-        assert e.targets == ("housing", "fire", "efficiency")
-        assert e.rules[0] == "R-ESC-OFFICIAL"
+        if e.report_id == "ledger":  # the property company's report: 六(四) housing and fire
+            assert (e.rule, e.targets) == ("R-ESC-PROPERTY", ("housing", "fire"))
+            assert e.rules[0] == "R-ESC-PROPERTY"
+            assert e.referred_to == ""
+        else:  # the town's: the leads refer it (转报) to the efficiency office
+            assert e.rule == "R-ESC-OFFICIAL"
+            assert e.targets == ("housing", "fire", "efficiency")
+            assert e.rules[0] == "R-ESC-OFFICIAL"
+            assert (e.referred_by, e.referred_to) == (("housing", "fire"), "efficiency")
+        assert e.accountable
         assert e.reason_zh
         assert e.reason_en
 
@@ -232,7 +241,8 @@ def test_accountability_lead_is_a_setting():
     plan = plan_with({"accountability_lead": ["housing"]})
     esc = report_escalations(plan, status(plan, TOWNS, [], sh(2022, 3, 16)))
     assert esc
-    assert {e.targets for e in esc} == {("housing", "efficiency")}
+    official = {e.targets for e in esc if e.rule == "R-ESC-OFFICIAL"}
+    assert official == {("housing", "efficiency")}
 
 
 # --------------------------------------------------------------------------- #

@@ -372,9 +372,15 @@ def test_reports_due_late_and_missing_judged_by_the_reporting_rules(result):
     assert result.kpis["reports_late"] == table["late"].sum()
     notices = result.escalation_table()
     late = notices[notices.kind.str.startswith("report_")]
-    assert set(late.rule) == {"R-ESC-OFFICIAL"}
-    assert set(late.agency) == {"housing", "fire", "efficiency"}
-    assert result.kpis["notices_reports"] == len(late) // 3
+    # 六(四): a town's late report goes to the efficiency office through the leads; the
+    # property company's ledger goes to housing and fire (R-ESC-PROPERTY), never to efficiency
+    assert set(late.rule) == {"R-ESC-OFFICIAL", "R-ESC-PROPERTY"}
+    official = late[late.rule == "R-ESC-OFFICIAL"]
+    company = late[late.rule == "R-ESC-PROPERTY"]
+    assert set(official.agency) == {"housing", "fire", "efficiency"}
+    assert set(company.agency) == {"housing", "fire"}
+    assert set(company.subject.str.split("@").str[0]) == {"ledger"}
+    assert result.kpis["notices_reports"] == len(official) // 3 + len(company) // 2
     never = simulate(PLAN, result.population, Behaviour(report_late_probability=0.0), seed=5)
     assert never.kpis["reports_late"] == never.kpis["reports_missing"] == 0
     always = simulate(PLAN, result.population, Behaviour(report_late_probability=1.0), seed=5)

@@ -5,5 +5,6 @@
 * :mod:`fireflow.rules.escalation`: which escalations are due at a moment;
 * :mod:`fireflow.rules.explain`: a ticket's history in plain Chinese and English;
 * :mod:`fireflow.rules.spotcheck`: the publicly verifiable "双随机、一公开" draw;
-* :mod:`fireflow.rules.reporting`: report obligations per town and their status.
+* :mod:`fireflow.rules.reporting`: report obligations per town, who must send them, their status;
+* :mod:`fireflow.rules.obligations`: the phase duties (五(一)-(五), 六(五)-(六)) as obligations.
 """

@@ -57,9 +57,14 @@ __all__ = [
     "ReportEscalation",
     "State",
     "Submission",
+    "SubmissionRefused",
+    "check_submission",
+    "check_towns",
     "deadlines_on",
+    "obligation_status",
     "obligations",
     "report_escalations",
+    "sender_kind",
     "status",
 ]
 
@@ -107,6 +112,14 @@ class Obligation:
     rules: tuple[str, ...]
     contents_zh: tuple[str, ...] = ()
     contents_en: tuple[str, ...] = ()
+    named_person: bool = False
+    """The sender names the person responsible (专人, 六(六))."""
+    kind: Literal["report", "duty"] = "report"
+    """``report``: a report of ``deadlines``/``progress_reports``; ``duty``: a phase duty."""
+    default_due: bool = False
+    """The plan gives no date: ``due`` is the end of the phase (a default reading)."""
+    public: bool = False
+    """The record is published (一公开)."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -118,7 +131,11 @@ def _per_community(plan: Plan, senders: Sequence[str]) -> bool:
     return any(plan.agency(a).level == "community" for a in senders)
 
 
-def _check_towns(towns: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
+def check_towns(towns: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
+    """``towns`` (town id -> community ids) checked and normalised (NFC, sorted).
+
+    A malformed value raises :class:`InvalidArgument` naming ``towns`` or ``towns.<town>``.
+    """
     if not isinstance(towns, Mapping):
         raise InvalidArgument("towns", "expected a mapping of town id to community ids")
     out: dict[str, tuple[str, ...]] = {}
@@ -147,22 +164,27 @@ def obligations(
 
     Sorted by due date, report id, town and community.
     """
-    checked = _check_towns(towns)
+    checked = check_towns(towns)
     out: list[Obligation] = []
     fixed = {d.id: d for d in plan.deadlines_fixed}
     for d in plan.deadlines(calendar):
         spec = fixed.get(d.id)
         contents = spec.contents if spec is not None else ()
+        named = spec.named_person if spec is not None else plan.progress_reports.named_person
         for town in sorted(checked):
             if _per_community(plan, d.senders):
-                out.extend(_obligation(d, town, community, contents) for community in checked[town])
+                out.extend(
+                    _obligation(d, town, community, contents, named) for community in checked[town]
+                )
             else:
-                out.append(_obligation(d, town, None, contents))
+                out.append(_obligation(d, town, None, contents, named))
     out.sort(key=lambda o: (o.due, o.report_id, o.town, o.community or ""))
     return out
 
 
-def _obligation(d: Deadline, town: str, community: str | None, contents: Any) -> Obligation:
+def _obligation(
+    d: Deadline, town: str, community: str | None, contents: Any, named: bool
+) -> Obligation:
     return Obligation(
         report_id=d.id,
         town=town,
@@ -180,6 +202,7 @@ def _obligation(d: Deadline, town: str, community: str | None, contents: Any) ->
         rules=d.rules,
         contents_zh=tuple(c.zh for c in contents),
         contents_en=tuple(c.en for c in contents),
+        named_person=named,
     )
 
 
@@ -270,6 +293,82 @@ class Submission:
 # Status
 
 
+class SubmissionRefused(InvalidArgument):
+    """A submission that does not count for its obligation (报送主体不符), with the rule.
+
+    ``field`` is ``by.agency`` (a sender the obligation does not name: 五(二) the
+    property company sends the ledger, 五(三) the town the dossiers, 六(六) the town
+    its progress and summary reports) or ``by.person`` (a report the plan has a named
+    person send, 六(六) 专人, names nobody); ``rule`` the obligation's rule;
+    ``report_id`` the obligation.
+    """
+
+    def __init__(self, field: str, message: str, *, rule: str, report_id: str) -> None:
+        self.report_id = report_id
+        super().__init__(field, message, rule=rule)
+
+
+def check_submission(plan: Plan, obligation: Obligation, submission: Submission) -> None:
+    """Refuse a submission that cannot meet ``obligation``: :class:`SubmissionRefused`.
+
+    The sender's agency must be one of the obligation's senders (a submission from
+    anyone else does not count), and where the plan has a named person send it
+    (``named_person``, 六(六) 安排专人), ``by.person`` must name them.
+
+    >>> import pendulum
+    >>> from fireflow import load_plan
+    >>> plan = load_plan("changle-2022")
+    >>> ledger = next(o for o in obligations(plan, {"金峰镇": ["金峰小区"]})
+    ...               if o.report_id == "ledger")
+    >>> at = pendulum.datetime(2022, 3, 1, 10, tz="Asia/Shanghai")
+    >>> check_submission(plan, ledger, Submission("ledger", "金峰镇", at, Actor("fire", "王"),
+    ...                                           community="金峰小区"))
+    Traceback (most recent call last):
+    ...
+    fireflow.rules.reporting.SubmissionRefused: by.agency: ... [R-DUE-LEDGER]
+    """
+    agency = submission.by.agency
+    if agency not in obligation.senders:
+        raise SubmissionRefused(
+            "by.agency",
+            f"{agency!r} may not send {obligation.report_id!r}: only "
+            f"{', '.join(obligation.senders)} (报送主体不符，不计为报送: "
+            f"{obligation.name_zh}应由{'、'.join(_agency_names(plan, obligation.senders))}报送)",
+            rule=obligation.rule,
+            report_id=obligation.report_id,
+        )
+    if obligation.named_person and not submission.by.person.strip():
+        raise SubmissionRefused(
+            "by.person",
+            f"{obligation.report_id!r} is sent by a named person: give by.person (须写明报送专人)",
+            rule=obligation.rule,
+            report_id=obligation.report_id,
+        )
+
+
+def _agency_names(plan: Plan, ids: Iterable[str]) -> list[str]:
+    out = []
+    for a in ids:
+        try:
+            out.append(plan.agency(a).name.zh)
+        except InvalidArgument:
+            out.append(a)
+    return out
+
+
+def sender_kind(plan: Plan, obligation: Obligation) -> Literal["property", "official"]:
+    """Who answers for a missed obligation: a property company, or a government unit.
+
+    ``property`` when every sender is one of ``settings.property_senders`` (六(四)
+    物业企业工作配合落实不力: R-ESC-PROPERTY, to ``settings.property_escalation_to``),
+    else ``official`` (R-ESC-OFFICIAL: the lead departments refer it to the
+    efficiency office).
+    """
+    senders = obligation.senders
+    prop = plan.settings.property_senders
+    return "property" if senders and all(a in prop for a in senders) else "official"
+
+
 @attrs.frozen
 class ObligationStatus:
     """An obligation at a moment.
@@ -280,6 +379,10 @@ class ObligationStatus:
     submission before the earliest day of the reading (R-DUE-PROGRESS
     ``within``).  ``missing_contents`` lists required items no submission so
     far covers (R-DUE-SUMMARY).  ``rules`` explains the verdict.
+    ``wrong_senders`` are the agencies whose submissions were refused
+    (:func:`check_submission`, they do not count); ``responsible`` the person
+    named by the first counted submission; ``unnamed`` is true when the plan
+    asks for a named person and the counted submission names none.
     """
 
     obligation: Obligation
@@ -289,6 +392,9 @@ class ObligationStatus:
     early: bool
     missing_contents: tuple[str, ...]
     rules: tuple[str, ...]
+    wrong_senders: tuple[str, ...] = ()
+    responsible: str = ""
+    unnamed: bool = False
 
     @property
     def state_zh(self) -> str:
@@ -307,21 +413,35 @@ def status(
     at: datetime,
     calendar: Calendar | None = None,
 ) -> list[ObligationStatus]:
-    """The status of every obligation at the aware instant ``at``.
+    """The status of every report obligation at the aware instant ``at``.
 
     Submissions made after ``at`` are not counted (the view is "as of"
     ``at``).  A submission naming an unknown report, town or community is
-    refused with :class:`InvalidArgument` naming ``submissions[i].<field>``.
+    refused with :class:`InvalidArgument` naming ``submissions[i].<field>``;
+    one from a sender the obligation does not name does not count (it is
+    listed in ``wrong_senders``, see :func:`check_submission`).
     """
+    cal = calendar or plan.calendar
+    return obligation_status(plan, obligations(plan, towns, cal), submissions, at, cal)
+
+
+def obligation_status(
+    plan: Plan,
+    obs: Sequence[Obligation],
+    submissions: Iterable[Submission],
+    at: datetime,
+    calendar: Calendar | None = None,
+) -> list[ObligationStatus]:
+    """:func:`status` over given obligations (reports, phase duties or both), in their order."""
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise NaiveDatetime("at")
     cal = calendar or plan.calendar
-    obs = obligations(plan, towns, cal)
     index = {o.key: o for o in obs}
     report_ids = {o.report_id for o in obs}
     per_community = {o.report_id for o in obs if o.community is not None}
     towns_known = {o.town for o in obs}
     got: dict[tuple[str, str, str], list[Submission]] = {}
+    wrong: dict[tuple[str, str, str], list[str]] = {}
     for i, s in enumerate(submissions):
         where = f"submissions[{i}]"
         if not isinstance(s, Submission):
@@ -350,8 +470,12 @@ def status(
             plan.agency(s.by.agency)
         except InvalidArgument:
             raise InvalidArgument(f"{where}.by.agency", f"unknown agency {s.by.agency!r}") from None
-        if s.submitted_at <= at:
-            got.setdefault(key, []).append(s)
+        if s.submitted_at > at:
+            continue
+        if s.by.agency not in index[key].senders:
+            wrong.setdefault(key, []).append(s.by.agency)
+            continue
+        got.setdefault(key, []).append(s)
     out: list[ObligationStatus] = []
     for o in obs:
         subs = sorted(got.get(o.key, []), key=lambda s: (s.submitted_at, s.submission_id))
@@ -363,7 +487,8 @@ def status(
         else:
             state = "missing" if cal.is_late(o.due, at) else "not_yet_due"
         if state in ("late", "missing"):
-            rules.append(plan.cite("R-ESC-OFFICIAL"))
+            esc = "R-ESC-PROPERTY" if sender_kind(plan, o) == "property" else "R-ESC-OFFICIAL"
+            rules.append(plan.cite(esc))
         early = bool(
             first is not None
             and o.earliest is not None
@@ -381,6 +506,10 @@ def status(
         )
         if missing and (subs or state == "missing"):
             rules.append(o.rule)
+        wrong_senders = tuple(dict.fromkeys(wrong.get(o.key, [])))
+        if wrong_senders:
+            rules.append(o.rule)
+        responsible = subs[0].by.person.strip() if subs else ""
         out.append(
             ObligationStatus(
                 obligation=o,
@@ -390,6 +519,9 @@ def status(
                 early=early,
                 missing_contents=missing,
                 rules=tuple(dict.fromkeys(rules)),
+                wrong_senders=wrong_senders,
+                responsible=responsible,
+                unnamed=bool(subs) and o.named_person and not responsible,
             )
         )
     return out
@@ -401,52 +533,111 @@ def status(
 
 @attrs.frozen
 class ReportEscalation(Escalation):
-    """An escalation about a report: which report, town and community it concerns."""
+    """An escalation about a report: which report, town and community it concerns.
+
+    ``accountable`` names who answers for it (the sender kinds, with the town or
+    community), ``referred_by`` the lead departments that refer an official case
+    and ``referred_to`` the office they refer it to (both empty for a property case
+    and for a notice that goes back to the recipients).
+    """
 
     report_id: str
     town: str
     community: str | None
     rules: tuple[str, ...]
+    accountable: tuple[str, ...] = ()
+    referred_by: tuple[str, ...] = ()
+    referred_to: str = ""
 
 
 def report_escalations(plan: Plan, statuses: Iterable[ObligationStatus]) -> list[ReportEscalation]:
-    """Escalations for late, missing and incomplete reports, in the order of ``statuses``.
+    """Escalations for late, missing, wrong-sender and incomplete reports, in order.
 
-    Late or missing (R-ESC-OFFICIAL, 六(四) 慢作为/不作为): the lead departments
-    (``settings.accountability_lead``) refer the sender to the efficiency office,
-    so the targets are the leads then ``efficiency``.  A submitted report that
-    lacks a required content item (R-DUE-SUMMARY for the summary) goes back to
-    the report's recipients.
+    Late or missing (六(四) 慢作为/不作为): a property company's report (the
+    ledger, :func:`sender_kind`) goes to ``settings.property_escalation_to``
+    under R-ESC-PROPERTY (由区住建局、区消防救援大队…查处); a town's or a
+    department's is an official case under R-ESC-OFFICIAL: the lead departments
+    (``settings.accountability_lead``) refer it (转报) to the efficiency office
+    (``settings.accountability_office``), so the targets are the leads then the
+    office.  A submission from the wrong sender goes back to the recipients
+    citing the report's rule (``report_wrong_sender``); a report that lacks a
+    required content item (R-DUE-SUMMARY for the summary) too.
     """
     leads = plan.settings.accountability_lead
-    official = tuple(dict.fromkeys((*leads, plan.settings.accountability_office)))
+    office = plan.settings.accountability_office
+    official = tuple(dict.fromkeys((*leads, office)))
+    prop = plan.settings.property_escalation_to
     out: list[ReportEscalation] = []
     for s in statuses:
         o = s.obligation
         who = o.town + (f"/{o.community}" if o.community else "")
+        back_to = o.recipients or leads  # a duty with no named recipient: the lead departments
+        done_zh, done_en = ("报送", "sent") if o.kind == "report" else ("完成", "done")
         if s.state in ("late", "missing"):
-            zh = "逾期报送" if s.state == "late" else "逾期未报送"
-            en = "sent late" if s.state == "late" else "not sent"
+            zh = f"逾期{done_zh}" if s.state == "late" else f"逾期未{done_zh}"
+            en = f"{done_en} late" if s.state == "late" else f"not {done_en}"
+            if sender_kind(plan, o) == "property":
+                rule = plan.cite("R-ESC-PROPERTY")
+                out.append(
+                    ReportEscalation(
+                        kind=f"report_{s.state}",
+                        targets=prop,
+                        rule=rule,
+                        reason_zh=f"{who}：{o.name_zh}{zh}（截止 {o.due}），"
+                        "物业企业配合落实不力，由区住建局、区消防救援大队依法查处",
+                        reason_en=f"{who}: {o.name_en} {en} (due {o.due}); the property "
+                        "company's poor cooperation goes to housing and fire",
+                        report_id=o.report_id,
+                        town=o.town,
+                        community=o.community,
+                        rules=(rule, *o.rules),
+                        accountable=o.senders,
+                    )
+                )
+            else:
+                rule = plan.cite("R-ESC-OFFICIAL")
+                out.append(
+                    ReportEscalation(
+                        kind=f"report_{s.state}",
+                        targets=official,
+                        rule=rule,
+                        reason_zh=f"{who}：{o.name_zh}{zh}（截止 {o.due}），"
+                        "由牵头部门转报效能部门督导问责",
+                        reason_en=f"{who}: {o.name_en} {en} (due {o.due}); "
+                        "the lead departments refer it to the efficiency office",
+                        report_id=o.report_id,
+                        town=o.town,
+                        community=o.community,
+                        rules=(rule, *o.rules),
+                        accountable=o.senders,
+                        referred_by=leads,
+                        referred_to=office,
+                    )
+                )
+        if s.wrong_senders:
+            wrong_zh = "、".join(_agency_names(plan, s.wrong_senders))
+            right_zh = "、".join(_agency_names(plan, o.senders))
             out.append(
                 ReportEscalation(
-                    kind=f"report_{s.state}",
-                    targets=official,
-                    rule=plan.cite("R-ESC-OFFICIAL"),
-                    reason_zh=f"{who}：{o.name_zh}{zh}（截止 {o.due}），"
-                    "由牵头部门转报效能部门督导问责",
-                    reason_en=f"{who}: {o.name_en} {en} (due {o.due}); "
-                    "the lead departments refer it to the efficiency office",
+                    kind="report_wrong_sender",
+                    targets=back_to,
+                    rule=o.rule,
+                    reason_zh=f"{who}：{o.name_zh}由{wrong_zh}{done_zh}，主体不符，不予计入"
+                    f"（应由{right_zh}{done_zh}）",
+                    reason_en=f"{who}: {o.name_en} sent by {', '.join(s.wrong_senders)}, "
+                    f"not by {', '.join(o.senders)}: it does not count",
                     report_id=o.report_id,
                     town=o.town,
                     community=o.community,
-                    rules=(plan.cite("R-ESC-OFFICIAL"), *o.rules),
+                    rules=(o.rule,),
+                    accountable=o.senders,
                 )
             )
         if s.missing_contents and s.submissions:
             out.append(
                 ReportEscalation(
                     kind="report_incomplete",
-                    targets=o.recipients,
+                    targets=back_to,
                     rule=o.rule,
                     reason_zh=f"{who}：{o.name_zh}缺少必备内容：{'、'.join(s.missing_contents)}",
                     reason_en=f"{who}: {o.name_en} lacks required contents "
@@ -455,6 +646,7 @@ def report_escalations(plan: Plan, statuses: Iterable[ObligationStatus]) -> list
                     town=o.town,
                     community=o.community,
                     rules=(o.rule,),
+                    accountable=o.senders,
                 )
             )
     return out

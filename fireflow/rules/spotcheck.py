@@ -73,11 +73,13 @@ __all__ = [
     "Finding",
     "Inspector",
     "NoEligibleInspector",
+    "OutsideSpotCheckPhase",
     "ReopenOrder",
     "SpotCheckOrders",
     "Stratum",
     "Unmatched",
     "VerifyResult",
+    "check_spot_check_window",
     "commit",
     "draw",
     "draw_inputs",
@@ -1085,6 +1087,61 @@ class SpotCheckOrders:
     unmatched: tuple[Unmatched, ...]
 
 
+class OutsideSpotCheckPhase(InvalidArgument):
+    """A spot-check finding (or reopening) outside the spot-check phase (R-SPOT-WINDOW, 五(四)).
+
+    ``phase`` is the phase the instant falls in (None: outside the campaign),
+    ``window`` the spot-check phase's first and last day.
+    """
+
+    def __init__(self, field: str, message: str, *, rule: str, phase: str | None,
+                 window: tuple[str, str]) -> None:  # fmt: skip
+        self.phase = phase
+        self.window = window
+        super().__init__(field, message, rule=rule)
+
+
+def check_spot_check_window(plan: Plan, at: datetime, field: str = "at") -> None:
+    """Refuse an instant outside the spot-check phase (``settings.spot_check_phase``).
+
+    五(四) 抽查核实阶段（7月16日至10月15日）: findings and the reopening they order
+    are accepted only inside it (R-SPOT-WINDOW, a default reading).
+
+    >>> import pendulum
+    >>> from fireflow import load_plan
+    >>> plan = load_plan("changle-2022")
+    >>> check_spot_check_window(plan, pendulum.datetime(2022, 10, 15, 23, tz="Asia/Shanghai"))
+    >>> check_spot_check_window(plan, pendulum.datetime(2022, 10, 16, 9, tz="Asia/Shanghai"))
+    Traceback (most recent call last):
+    ...
+    fireflow.rules.spotcheck.OutsideSpotCheckPhase: at: 2022-10-16 is in ... [R-SPOT-WINDOW]
+    """
+    if not isinstance(at, datetime):
+        raise InvalidArgument(field, f"expected an aware datetime, got {type(at).__name__}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise NaiveDatetime(field)
+    phase_id = plan.settings.spot_check_phase
+    try:
+        window = plan.phase(phase_id)
+    except InvalidArgument:
+        raise InvalidArgument(
+            "settings.spot_check_phase", f"the plan has no phase {phase_id!r}"
+        ) from None
+    day = plan.local_date(at, field)
+    if day in window:
+        return
+    current = plan.phase_on(day)
+    where = f"{current.name_zh} {current.id}" if current is not None else "outside the campaign"
+    raise OutsideSpotCheckPhase(
+        field,
+        f"{day} is in {where}: spot-check findings are accepted only from {window.start} "
+        f"to {window.end} (抽查核实阶段之外不受理抽查结果)",
+        rule=plan.cite("R-SPOT-WINDOW"),
+        phase=None if current is None else current.id,
+        window=(window.start.isoformat(), window.end.isoformat()),
+    )
+
+
 def findings_to_commands(
     plan: Plan,
     result: Draw,
@@ -1102,12 +1159,11 @@ def findings_to_commands(
     lead-agency inspector (or the plan's first lead agency when the draw has
     no teams), with a deterministic ``command_id``.  The engine then decides
     and records them.  Findings for communities not in the draw, or for
-    unknown categories, raise :class:`InvalidArgument` naming the finding.
+    unknown categories, raise :class:`InvalidArgument` naming the finding;
+    findings made (``at``) outside the spot-check phase raise
+    :class:`OutsideSpotCheckPhase` (R-SPOT-WINDOW, 五(四)).
     """
-    if not isinstance(at, datetime):
-        raise InvalidArgument("at", f"expected an aware datetime, got {type(at).__name__}")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise NaiveDatetime("at")
+    check_spot_check_window(plan, at)
     if person is not None:
         check_json_value(person, "person")
     table = compiled_table()

@@ -39,17 +39,37 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from fireflow.errors import FireflowError, InvalidArgument, Problem, Refusal
-from fireflow.events import Event
+from fireflow.events import Actor, Event
+from fireflow.forms import DRAFT_HEADER, UncheckedCommunities, annex3
 from fireflow.model import plan_binding
 from fireflow.plan import Plan, builtin_plans, load_plan, validate_plan_data
 from fireflow.rules.escalation import Escalation, due_escalations
+from fireflow.rules.obligations import duty_status, never_inspected
+from fireflow.rules.reporting import (
+    ObligationStatus,
+    Submission,
+    check_submission,
+    report_escalations,
+    status,
+)
 from fireflow.rules.routing import Routing, route_for
-from fireflow.rules.spotcheck import Community, Inspector, commit, draw, draw_inputs, verify
+from fireflow.rules.spotcheck import (
+    Community,
+    Finding,
+    Inspector,
+    check_spot_check_window,
+    commit,
+    draw,
+    draw_inputs,
+    verify,
+)
 from fireflow.testing.scenario import (
+    Annex3Step,
     CheckStep,
     CommandStep,
     DeadlineStep,
     EscalationMatch,
+    ObligationStep,
     PhaseStep,
     PlanDeadlineStep,
     PlanSettingStep,
@@ -58,6 +78,7 @@ from fireflow.testing.scenario import (
     Scenario,
     ScenarioError,
     SpotCheckStep,
+    SpotCheckWindowStep,
     Step,
     TicketExpect,
     is_scenario_file,
@@ -340,6 +361,14 @@ class _Run:
         if isinstance(step, SpotCheckStep):
             sc = step.spot_check
             return f"spot_check {sc.communities} communities in {sc.towns} town(s)"
+        if isinstance(step, ObligationStep):
+            return (
+                f"obligation {step.obligation.id} at {self.local(self.instant(step.obligation.at))}"
+            )
+        if isinstance(step, SpotCheckWindowStep):
+            return f"spot_check_window at {self.local(self.instant(step.spot_check_window.at))}"
+        if isinstance(step, Annex3Step):
+            return f"annex3 of {len(step.annex3.communities)} drawn community(ies)"
         return f"plan_setting {step.plan_setting.path}"
 
     # ------------------------------------------------------------------ steps
@@ -368,6 +397,12 @@ class _Run:
             return []
         if isinstance(step, SpotCheckStep):
             return self.spot_check(step)
+        if isinstance(step, ObligationStep):
+            return self.obligation(step)
+        if isinstance(step, SpotCheckWindowStep):
+            return self.spot_check_window(step)
+        if isinstance(step, Annex3Step):
+            return self.annex3(step)
         return self.plan_setting(step)
 
     def command(self, step: CommandStep) -> list[Mismatch]:
@@ -514,6 +549,187 @@ class _Run:
                     Mismatch(f"plan_deadline.{key}", _show(want_set), _show(got_set), d.rule)
                 )
         out += _rules_check("plan_deadline.rules", d.rules, spec.rules, spec.not_rules)
+        return out
+
+    # --- obligations and the spot-check window (issue 22 items 5-8) ---------
+    def obligation(self, step: ObligationStep) -> list[Mismatch]:
+        spec = step.obligation
+        rule = step.rule
+        towns = {str(k): list(v) for k, v in (spec.towns or {"T1": ("C01",)}).items()}
+        town = spec.town or next(iter(towns), "")
+        head = spec.id.split(".", maxsplit=1)[0]
+        if any(d.id == head and d.per == "district" for d in self.plan.duties):
+            town = self.plan.district.zh  # a district duty: the district sends it
+        at = self.instant(spec.at)
+        subs = []
+        try:
+            for x in spec.submissions:
+                subs.append(
+                    Submission(
+                        report_id=x.report or _record_id(self.plan, spec.id),
+                        town=x.town or town,
+                        submitted_at=self.instant(x.at),
+                        by=Actor(x.by.agency, x.by.person),
+                        contents=x.contents,
+                        community=x.community or spec.community,
+                    )
+                )
+            statuses = [
+                *status(self.plan, towns, [s for s in subs if _is_report(self.plan, s)], at),
+                *duty_status(
+                    self.plan, towns, subs, at, tickets=[t.state for t in self.tickets.values()]
+                ),
+            ]
+        except FireflowError as exc:
+            return [Mismatch("obligation", "a status", f"error: {exc}", rule)]
+        mine = [
+            s
+            for s in statuses
+            if s.obligation.report_id == spec.id
+            and s.obligation.town in (town, self.plan.district.zh)
+            and (spec.community is None or s.obligation.community == spec.community)
+        ]
+        if not mine:
+            known = sorted({s.obligation.report_id for s in statuses})
+            return [Mismatch("obligation.id", spec.id, f"known: {', '.join(known)}", rule)]
+        found: ObligationStatus = mine[0]
+        o = found.obligation
+        rule = rule or o.rule
+        want = spec.expect
+        out: list[Mismatch] = []
+        for key, got in (
+            ("due", o.due),
+            ("nominal", o.nominal),
+            ("default_due", o.default_due),
+            ("state", found.state),
+            ("responsible", found.responsible),
+        ):
+            wanted = getattr(want, key)
+            if wanted is not None and wanted != got:
+                out.append(Mismatch(f"obligation.{key}", _show(wanted), _show(got), rule))
+        for key, got_set in (
+            ("senders", o.senders),
+            ("recipients", o.recipients),
+            ("wrong_senders", found.wrong_senders),
+            ("missing_contents", found.missing_contents),
+        ):
+            wanted_set = getattr(want, key)
+            if wanted_set is not None and set(wanted_set) != set(got_set):
+                out.append(Mismatch(f"obligation.{key}", _show(wanted_set), _show(got_set), rule))
+        out += _rules_check("obligation.rules", found.rules, want.rules, want.not_rules)
+        if "refused" in want.model_fields_set:
+            out += self._refused(o, subs, want, rule)
+        due = report_escalations(self.plan, [found])
+        for pattern in want.escalations:
+            if not any(_esc_matches(e, pattern) for e in due):
+                out.append(
+                    Mismatch("obligation.escalations", _show(pattern.model_dump()), _show(
+                        [(e.kind, e.rule, list(e.targets)) for e in due]), rule)
+                )  # fmt: skip
+        for pattern in want.no_escalation:
+            if any(_esc_matches(e, pattern) for e in due):
+                out.append(
+                    Mismatch("obligation.no_escalation", f"none like {_show(pattern.model_dump())}",
+                             _show([(e.kind, e.rule, list(e.targets)) for e in due]), rule)
+                )  # fmt: skip
+        if spec.never_inspected is not None:
+            got_list = [c for t, c in never_inspected(statuses, spec.id)]
+            if set(got_list) != set(spec.never_inspected):
+                out.append(
+                    Mismatch(
+                        "obligation.never_inspected",
+                        _show(sorted(spec.never_inspected)),
+                        _show(got_list),
+                        rule,
+                    )
+                )
+        return out
+
+    def _refused(
+        self, o: Any, subs: Sequence[Submission], want: Any, rule: str | None
+    ) -> list[Mismatch]:
+        if not subs:
+            return [Mismatch("obligation.refused", "a submission to check", "none", rule)]
+        try:
+            check_submission(self.plan, o, subs[0])
+        except InvalidArgument as exc:
+            if want.refused is None:
+                return [Mismatch("obligation.refused", "accepted", f"refused: {exc}", rule)]
+            out = []
+            if want.refused.rule is not None and exc.rule != want.refused.rule:
+                out.append(Mismatch("obligation.refused.rule", want.refused.rule,
+                                    _show(exc.rule), rule))  # fmt: skip
+            if want.refused.field is not None and exc.field != want.refused.field:
+                out.append(Mismatch("obligation.refused.field", want.refused.field,
+                                    _show(exc.field), rule))  # fmt: skip
+            return out
+        if want.refused is not None:
+            return [Mismatch("obligation.refused", "refused", "accepted", rule)]
+        return []
+
+    def spot_check_window(self, step: SpotCheckWindowStep) -> list[Mismatch]:
+        spec = step.spot_check_window
+        at = self.instant(spec.at)
+        try:
+            check_spot_check_window(self.plan, at)
+            accepted, why = True, "accepted"
+        except InvalidArgument as exc:
+            accepted, why = False, f"refused: {exc}"
+        if accepted != spec.accepted:
+            want = "accepted" if spec.accepted else "refused"
+            return [Mismatch("spot_check_window", want, why, step.rule or "R-SPOT-WINDOW")]
+        return []
+
+    def annex3(self, step: Annex3Step) -> list[Mismatch]:
+        spec = step.annex3
+        rule = step.rule or "R-SPOT-RATIO"
+        sc = self.plan.settings.spot_check
+        every = self.plan.settings.model_copy(
+            update={"spot_check": sc.model_copy(update={"ratio": 1.0})}
+        )
+        plan = self.plan.model_copy(update={"settings": every})
+        agencies = dict.fromkeys((*sc.lead, *sc.participants))
+        try:
+            inputs = draw_inputs(
+                plan,
+                [Community(c, spec.town) for c in spec.communities],
+                [Inspector(f"{a}-1", a) for a in agencies],
+            )
+            drawn = draw(inputs, _ANNEX3_SEED)
+            events = [e for t in self.tickets.values() for e in t.events]
+            findings = [Finding(f.community, f.category, f.compliant) for f in spec.findings]
+            df = annex3(events, self.plan, drawn, findings, draft=spec.draft)
+        except UncheckedCommunities as exc:
+            out = []
+            if spec.expect.refused is False:
+                out.append(Mismatch("annex3", "a final form", f"refused: {exc}", rule))
+            unchecked = spec.expect.unchecked
+            named = sorted(c for c, _ in exc.communities)
+            if unchecked is not None and set(unchecked) != set(named):
+                out.append(
+                    Mismatch("annex3.unchecked", _show(sorted(unchecked)), _show(named), rule)
+                )
+            return out
+        except FireflowError as exc:
+            return [Mismatch("annex3", "a form", f"error: {exc}", rule)]
+        except ImportError:  # pandas, the forms extra
+            return [Mismatch("annex3", "a form", "needs pip install fireflow[forms]", rule)]
+        out = []
+        if spec.expect.refused:
+            out.append(Mismatch("annex3", "refused (未核查的抽中小区)", "a final form", rule))
+        marked = DRAFT_HEADER in df.columns
+        if spec.expect.draft_marked is not None and marked != spec.expect.draft_marked:
+            out.append(Mismatch("annex3.draft_marked", _show(spec.expect.draft_marked),
+                                _show(marked), rule))  # fmt: skip
+        rows = df.set_index("小区")
+        for community, cells in spec.expect.cells.items():
+            for category, want in cells.items():
+                try:
+                    cell = str(rows.loc[community, self.plan.category(category).name.zh])
+                except (KeyError, InvalidArgument):
+                    cell = "(no such cell)"
+                if cell != want:
+                    out.append(Mismatch(f"annex3.{community}.{category}", want, cell, rule))
         return out
 
     def route(self, step: RouteStep) -> list[Mismatch]:
@@ -865,6 +1081,22 @@ class Coverage:
     def uncovered(self) -> tuple[str, ...]:
         """Rule ids without a scenario."""
         return tuple(r for r, ids in self.by_rule.items() if not ids)
+
+
+#: The seed of the ``annex3`` step's draw (every listed community is drawn: ratio 1).
+_ANNEX3_SEED = "annex3-step-5be1f0c7a9d24e6b8f3a1c0d9e7b6a52"
+
+
+def _record_id(plan: Plan, obligation_id: str) -> str:
+    """The id a record of an obligation carries: a recurring duty's own id, else the same."""
+    head = obligation_id.split(".", maxsplit=1)[0]
+    recurring = {d.id for d in plan.duties if d.every is not None}
+    return head if head in recurring else obligation_id
+
+
+def _is_report(plan: Plan, s: Submission) -> bool:
+    """A submission of a report (not of a phase duty)."""
+    return s.report_id.split(".")[0] not in {d.id for d in plan.duties}
 
 
 def rule_coverage(scenarios: Iterable[Scenario], plan: Plan) -> Coverage:

@@ -61,6 +61,10 @@ __all__ = [
     "SCENARIO_FORMAT",
     "SCENARIO_SUFFIX",
     "ActorSpec",
+    "Annex3Expect",
+    "Annex3Finding",
+    "Annex3Spec",
+    "Annex3Step",
     "CheckStep",
     "CommandStep",
     "DeadlineSpec",
@@ -68,6 +72,9 @@ __all__ = [
     "EscalationMatch",
     "EscalationsExpect",
     "EvidenceSpec",
+    "ObligationExpect",
+    "ObligationSpec",
+    "ObligationStep",
     "PhaseSpec",
     "PhaseStep",
     "PlanDeadlineSpec",
@@ -75,6 +82,7 @@ __all__ = [
     "PlanSettingSpec",
     "PlanSettingStep",
     "RefusedExpect",
+    "RefusedSubmission",
     "RouteSpec",
     "RouteStep",
     "RoutingExpect",
@@ -83,7 +91,10 @@ __all__ = [
     "SpotCheckExpect",
     "SpotCheckSpec",
     "SpotCheckStep",
+    "SpotCheckWindowSpec",
+    "SpotCheckWindowStep",
     "Step",
+    "SubmissionSpec",
     "TicketExpect",
     "WrittenFor",
     "is_scenario_file",
@@ -558,6 +569,138 @@ class PlanSettingStep(_StepBase):
     plan_setting: PlanSettingSpec
 
 
+# --- obligations and the spot-check window (issue 22 items 5-8) ----------- #
+
+
+class SubmissionSpec(_Model):
+    """A record of a report or a duty (a :class:`~fireflow.rules.reporting.Submission`).
+
+    ``report`` defaults to the step's obligation id, ``town`` and ``community``
+    to the step's; ``by`` is ``agency`` or ``agency:person``.
+    """
+
+    by: ActorField
+    at: When
+    report: NonEmpty | None = None
+    town: Ident | None = None
+    community: Ident | None = None
+    contents: tuple[NonEmpty, ...] = ()
+
+
+class RefusedSubmission(_Model):
+    """A submission refused for its obligation: the rule and the field named."""
+
+    rule: RuleId | None = None
+    field: str | None = None
+
+
+class ObligationExpect(_Model):
+    """What an obligation must be at the step's moment.  Only the keys written are compared.
+
+    ``refused`` checks the first submission against the obligation at record
+    time (:func:`~fireflow.rules.reporting.check_submission`): the rule and the
+    field of the refusal, or ``null`` for "accepted".
+    """
+
+    due: date | None = None
+    nominal: date | None = None
+    senders: tuple[AgencyId, ...] | None = None
+    recipients: tuple[AgencyId, ...] | None = None
+    default_due: bool | None = None
+    state: Literal["on_time", "late", "missing", "not_yet_due"] | None = None
+    wrong_senders: tuple[AgencyId, ...] | None = None
+    responsible: str | None = None
+    missing_contents: tuple[str, ...] | None = None
+    rules: tuple[RuleId, ...] = ()
+    not_rules: tuple[RuleId, ...] = ()
+    refused: RefusedSubmission | None = None
+    escalations: tuple[EscalationMatch, ...] = ()
+    """Escalations about this obligation that must be due (each pattern matches one)."""
+    no_escalation: tuple[EscalationMatch, ...] = ()
+    """Escalations about this obligation that must not be due."""
+
+
+class ObligationSpec(_Model):
+    """A report or phase-duty obligation at a moment (五(一)-(五), 六(四)-(六)).
+
+    ``towns`` (default ``{T1: [C01]}``) is the district; ``town`` and
+    ``community`` pick the obligation (default: the first town, and its first
+    community for a per-community one); ``submissions`` are the records; the
+    status is taken at ``at``.  Tickets reported by earlier command steps count
+    as inspections (a self-inspection or town inspection in its phase proves the
+    community inspected, R-OBL-SELF-INSPECT, R-OBL-TOWN-INSPECT).  A district
+    duty (``per: district``) is sent by the district: ``town`` is ignored.
+    """
+
+    id: NonEmpty
+    at: When
+    towns: dict[Ident, tuple[Ident, ...]] | None = None
+    town: Ident | None = None
+    community: Ident | None = None
+    submissions: tuple[SubmissionSpec, ...] = ()
+    never_inspected: tuple[Ident, ...] | None = None
+    """The communities listed as never inspected for this duty (coverage), as a set."""
+    expect: ObligationExpect
+
+
+class ObligationStep(_StepBase):
+    """``obligation: {id, at, submissions, expect}``: a report or duty and its status."""
+
+    obligation: ObligationSpec
+
+
+class SpotCheckWindowSpec(_Model):
+    """Is a spot-check finding made at ``at`` accepted (R-SPOT-WINDOW)?"""
+
+    at: When
+    accepted: bool
+
+
+class SpotCheckWindowStep(_StepBase):
+    """``spot_check_window: {at, accepted}``: the spot-check phase (五(四))."""
+
+    spot_check_window: SpotCheckWindowSpec
+
+
+class Annex3Finding(_Model):
+    """An on-site finding: community, category, compliant (五(四) 现场核实)."""
+
+    community: Ident
+    category: Ident
+    compliant: bool
+
+
+class Annex3Expect(_Model):
+    """What Annex 3 must be.  ``refused``: a final form is refused (drawn communities
+    lack findings); ``unchecked``: the communities named by the refusal (as a set);
+    ``cells``: community -> category -> the text of the cell (未核查, 未发现问题, 存在问题)."""
+
+    refused: bool | None = None
+    unchecked: tuple[Ident, ...] | None = None
+    cells: dict[Ident, dict[Ident, str]] = Field(default_factory=dict)
+    draft_marked: bool | None = None
+
+
+class Annex3Spec(_Model):
+    """Annex 3 over the tickets of earlier command steps, with every listed community drawn.
+
+    ``communities`` (in ``town``) are all drawn (the step draws with ratio 1);
+    ``findings`` are the on-site results; ``draft`` asks for a draft.
+    """
+
+    communities: Annotated[tuple[Ident, ...], Field(min_length=1, max_length=1000)]
+    town: Ident = "T1"
+    findings: tuple[Annex3Finding, ...] = ()
+    draft: bool = False
+    expect: Annex3Expect
+
+
+class Annex3Step(_StepBase):
+    """``annex3: {communities, findings, draft, expect}``: the spot-check form (五(四))."""
+
+    annex3: Annex3Spec
+
+
 _STEP_KEYS: tuple[tuple[str, str], ...] = (
     ("kind", "command"),
     ("check", "check"),
@@ -567,6 +710,9 @@ _STEP_KEYS: tuple[tuple[str, str], ...] = (
     ("phase", "phase"),
     ("spot_check", "spot_check"),
     ("plan_setting", "plan_setting"),
+    ("obligation", "obligation"),
+    ("spot_check_window", "spot_check_window"),
+    ("annex3", "annex3"),
 )
 _STEP_TYPES: Mapping[type, str] = {
     CommandStep: "command",
@@ -577,6 +723,9 @@ _STEP_TYPES: Mapping[type, str] = {
     PhaseStep: "phase",
     SpotCheckStep: "spot_check",
     PlanSettingStep: "plan_setting",
+    ObligationStep: "obligation",
+    SpotCheckWindowStep: "spot_check_window",
+    Annex3Step: "annex3",
 }
 
 
@@ -597,12 +746,16 @@ Step = Annotated[
     | Annotated[RouteStep, Tag("route")]
     | Annotated[PhaseStep, Tag("phase")]
     | Annotated[SpotCheckStep, Tag("spot_check")]
-    | Annotated[PlanSettingStep, Tag("plan_setting")],
+    | Annotated[PlanSettingStep, Tag("plan_setting")]
+    | Annotated[ObligationStep, Tag("obligation")]
+    | Annotated[SpotCheckWindowStep, Tag("spot_check_window")]
+    | Annotated[Annex3Step, Tag("annex3")],
     Discriminator(
         _step_tag,
         custom_error_type="step_kind",
         custom_error_message="a step needs one of: kind (a command), check, deadline, "
-        "plan_deadline, route, phase, spot_check, plan_setting",
+        "plan_deadline, route, phase, spot_check, plan_setting, obligation, "
+        "spot_check_window, annex3",
     ),
 ]
 _TAGS = frozenset(tag for _, tag in _STEP_KEYS)

@@ -244,6 +244,7 @@ _TEXT_KEYS = frozenset(
         "text_zh",
         "level",
         "recheck_counting_levels",
+        "per",  # duties: town, community or district (a level word, never an agency id)
     }
 )
 """Keys whose values are text or agency levels, never agency ids (`town` is both)."""
