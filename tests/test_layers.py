@@ -50,7 +50,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("store", ("fireflow.store",)),
     (
         "plan",
-        ("fireflow.plan", "fireflow.plan_html", "fireflow.plan_new", "fireflow.rules.routing"),
+        (
+            "fireflow.plan",
+            "fireflow.plan_html",
+            "fireflow.plan_new",
+            "fireflow.plan_upgrade",
+            "fireflow.rules.routing",
+        ),
     ),
     ("model", ("fireflow.model", "fireflow.model_html")),
     ("rules", ("fireflow.rules",)),
