@@ -188,12 +188,12 @@ def _insert(
         raise _CannotEdit(key)
     pairs = _pairs(node)
     later = order[order.index(key) + 1 :] if key in order else ()
-    after = next((pairs[k][0] for k in later if k in pairs), None)
+    following = next((pairs[k][0] for k in later if k in pairs), None)
     first = node.value[0][0]
     column = first.start_mark.column
-    if after is not None and after is not first:
-        at = after.start_mark.index - after.start_mark.column
-        if text[at : after.start_mark.index].strip():  # not alone on its line
+    if following is not None and following is not first:
+        at = following.start_mark.index - following.start_mark.column
+        if text[at : following.start_mark.index].strip():  # not alone on its line
             raise _CannotEdit(key)
     else:  # after the last key, whose value must end on its own line
         last_value = node.value[-1][1]
