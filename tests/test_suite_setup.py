@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 pytest_plugins = ["pytester"]
 
 CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
@@ -41,3 +43,17 @@ def test_an_unlisted_skip_fails_ci_on_every_worker(pytester, monkeypatch):
     result.assert_outcomes(passed=1, failed=1, skipped=1, xfailed=1, errors=1)
     result.stdout.fnmatch_lines(["*2 workers*", "*skipped in CI: Skipped: no server here*"])
     result.stdout.fnmatch_lines(["*module skipped in CI*fireflow_no_such_module*"])
+
+
+def test_a_run_naming_paths_stays_in_one_process(monkeypatch):
+    from types import SimpleNamespace
+
+    from conftest import pytest_xdist_auto_num_workers as workers
+
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    named = SimpleNamespace(args_source=pytest.Config.ArgsSource.ARGS)
+    whole = SimpleNamespace(args_source=pytest.Config.ArgsSource.TESTPATHS)
+    assert workers(named) == 0  # `python -m pytest tests/test_x.py`: no workers to start
+    assert workers(whole) is None  # `python -m pytest`: pytest-xdist's own count, every core
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "3")
+    assert workers(named) is None  # pytest-xdist's setting decides
