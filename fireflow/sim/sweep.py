@@ -42,8 +42,9 @@ from fireflow.errors import InputLimitExceeded, InvalidArgument
 from fireflow.plan import Plan, validate_plan_data
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.engine import simulate
+from fireflow.sim.extra import require_sim_extra
 from fireflow.sim.population import Population
-from fireflow.sim.result import KPI_LABELS, require_sim_extra
+from fireflow.sim.result import KPI_LABELS
 
 if TYPE_CHECKING:
     import pandas as pd
