@@ -53,7 +53,8 @@ import yaml
 
 from fireflow._yaml import load_definition, read_definition
 from fireflow.errors import PlanError, Problem
-from fireflow.plan import parse_plan
+from fireflow.plan import PLAN_FORMAT, parse_plan
+from fireflow.text import escape_for_terminal
 
 __all__ = [
     "FORMER_DEFAULTS",
@@ -472,6 +473,18 @@ def upgrade_text(text: str, source: str = "<data>") -> Upgrade:
     data, _, _ = load_definition(text, source, PlanError, "plan")
     if not isinstance(data, Mapping):
         raise PlanError([Problem(source, "", "a plan must be a mapping of fields (方案须为映射)")])
+    if data.get("format") != PLAN_FORMAT:
+        found = escape_for_terminal(repr(data.get("format")))[:80]
+        raise PlanError(
+            [
+                Problem(
+                    source,
+                    "format",
+                    f"unknown plan format {found}: this fireflow upgrades plans of format "
+                    f"{PLAN_FORMAT} only (未知的方案格式)",
+                )
+            ]
+        )
     root = yaml.compose(text, Loader=yaml.SafeLoader)  # within the limits checked above
     assert isinstance(root, yaml.MappingNode)
     found = list(_plan(text, data, root))

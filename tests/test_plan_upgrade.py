@@ -67,6 +67,36 @@ def test_the_old_builtin_plan_no_longer_loads_and_upgrades_to_one_that_does():
     assert len(up.text.splitlines()) == len(old.splitlines()) + 1
 
 
+def test_the_first_builtin_plan_upgrades_through_every_revision():
+    # as first written (29 November 2026): it left accountability_office,
+    # non_signing_agencies and refusal_report_to to their defaults of the time
+    first = HERE / "plans" / "changle-2022-first.yaml"
+    with pytest.raises(PlanError):
+        load_plan(first)
+    up = upgrade_file(first)
+    assert up.problems == ()
+    assert up.comments_kept
+    assert {c.path for c in up.changes} == {
+        "settings.rectification_cap",
+        "settings.accountability_office",
+        "settings.property_escalation_to",
+        "settings.non_signing_agencies",
+        "settings.refusal_report_to",
+    }
+    plan = parse_plan(up.text)
+    for key in ("accountability_office", "non_signing_agencies", "refusal_report_to"):
+        assert _setting(plan.settings, key) == _setting(PLAN.settings, key)
+    assert upgrade_text(up.text).changed is False
+
+
+def test_an_unknown_format_is_refused_by_name():
+    text = BUILTIN.read_text(encoding="utf-8").replace(
+        "format: fireflow.plan/1", "format: fireflow.plan/9"
+    )
+    with pytest.raises(PlanError, match=r"format: unknown plan format 'fireflow.plan/9'"):
+        upgrade_text(text)
+
+
 def test_idempotent_on_a_current_plan():
     up = upgrade_file(BUILTIN)
     assert (up.changes, up.problems, up.changed) == ((), (), False)
