@@ -474,13 +474,13 @@ def upgrade_text(text: str, source: str = "<data>") -> Upgrade:
     if not isinstance(data, Mapping):
         raise PlanError([Problem(source, "", "a plan must be a mapping of fields (方案须为映射)")])
     if data.get("format") != PLAN_FORMAT:
-        found = escape_for_terminal(repr(data.get("format")))[:80]
+        tag = escape_for_terminal(repr(data.get("format")))[:80]
         raise PlanError(
             [
                 Problem(
                     source,
                     "format",
-                    f"unknown plan format {found}: this fireflow upgrades plans of format "
+                    f"unknown plan format {tag}: this fireflow upgrades plans of format "
                     f"{PLAN_FORMAT} only (未知的方案格式)",
                 )
             ]
