@@ -30,7 +30,8 @@ PKG = pathlib.Path(__file__).resolve().parent.parent / "fireflow"
 ARCHITECTURE = PKG.parent / "docs" / "architecture.md"
 
 #: The layers, bottom first: (name, modules and packages in it).  docs/architecture.md
-#: shows the same table, top first.
+#: shows the same table, top first.  ``fireflow.history``, ``fireflow.views`` and
+#: ``fireflow.service`` are DESIGN.md's, placed before they exist.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "foundation",
@@ -61,7 +62,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model", ("fireflow.model", "fireflow.model_html")),
     ("rules", ("fireflow.rules",)),
     ("engine", ("fireflow.ticket",)),
-    ("views", ("fireflow.store.index",)),
+    ("views", ("fireflow.store.index", "fireflow.history", "fireflow.views")),
     ("drivers", ("fireflow.forms", "fireflow.sim", "fireflow.testing")),
     (
         "faces",
@@ -74,6 +75,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "fireflow.store.cli",
             "fireflow.sim.cli",
             "fireflow.testing.cli",
+            "fireflow.service",
         ),
     ),
 )
