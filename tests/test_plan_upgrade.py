@@ -67,6 +67,19 @@ def test_the_old_builtin_plan_no_longer_loads_and_upgrades_to_one_that_does():
     assert len(up.text.splitlines()) == len(old.splitlines()) + 1
 
 
+def test_a_districts_plan_broken_by_the_format_change_upgrades_to_the_hand_fixed_one():
+    # issue 22 (11): the Gulou example plan, valid before property_escalation_to was
+    # required; its maintainers fixed it by hand (examples/scenarios/gulou-2023.plan.yaml)
+    broken = HERE / "plans" / "gulou-2023-before-property-escalation.yaml"
+    with pytest.raises(PlanError, match="property_escalation_to: Field required"):
+        load_plan(broken)
+    up = upgrade_file(broken)
+    assert (up.problems, up.comments_kept) == ((), True)
+    assert [c.path for c in up.changes] == ["settings.property_escalation_to"]
+    fixed = load_plan(HERE.parent / "examples" / "scenarios" / "gulou-2023.plan.yaml")
+    assert parse_plan(up.text).settings == fixed.settings
+
+
 def test_the_first_builtin_plan_upgrades_through_every_revision():
     # as first written (29 November 2026): it left accountability_office,
     # non_signing_agencies and refusal_report_to to their defaults of the time
