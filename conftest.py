@@ -4,11 +4,10 @@ The machine is shared and noisy, so no example has a deadline; ``ci`` is
 derandomized so that a CI run is reproducible, and ``full``
 (``FIREFLOW_FULL=1``) runs many more examples.  CI does not shrink.
 
-Which profile runs: ``--hypothesis-profile NAME`` (what ``.ci/run`` passes, so
-CI does not depend on the host's environment), else ``full`` when
+Which profile runs: ``--hypothesis-profile NAME``, else ``full`` when
 ``FIREFLOW_FULL`` is set, ``ci`` when ``CI`` is set, ``dev`` otherwise.  The
-profile is printed in the header of every run (by hypothesis), with
-pytest-randomly's seed (``-p randomly --randomly-seed=N`` replays an order).
+profile is printed in the header of a ``-v`` run (by hypothesis); every run
+prints pytest-randomly's seed (``-p randomly --randomly-seed=N`` replays an order).
 
 Hypothesis mixes constants found in the source of every *local* module already
 imported into what it draws (its "local constants" pool, filled as modules are
@@ -20,7 +19,14 @@ runs, so the pool is the same whatever the order or selection of tests.
 When ``CI`` is set, a skipped test fails the run unless its node id is listed in
 :data:`ALLOWED_SKIPS` with the reason it may skip there (see
 docs/development.md): a skip in CI usually means a missing dependency or an
-unregistered command, which must not pass as green.
+unregistered command, which must not pass as green.  The check runs where the
+test runs, so it holds on every pytest-xdist worker too.
+
+The suite runs on every core (pytest-xdist: ``-n auto --dist loadscope`` in
+pyproject.toml; each test module runs whole on one worker, so its module
+fixtures are built once).  :func:`pytest_xdist_auto_num_workers` keeps a run that
+names files or folders in one process, where starting workers costs more than it
+saves; ``-n 2`` spreads such a run too, ``-n 0`` keeps the whole suite in one.
 """
 
 from __future__ import annotations
@@ -64,6 +70,19 @@ def pytest_configure(config: pytest.Config) -> None:
             importlib.import_module(module.name)
         except ImportError:  # an optional extra not installed: its tests skip anyway
             continue
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: one worker per core for the whole suite, none for a run naming paths.
+
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` (pytest-xdist's own setting) still decides when set.
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        return 0
+    return None  # pytest-xdist's default: the cores this process may use
 
 
 def _ci() -> bool:

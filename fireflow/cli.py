@@ -10,6 +10,7 @@ check or bad input, 2 a usage error (including a number outside its limit),
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated
 
@@ -29,7 +30,7 @@ from fireflow._console import (
     version_text,
 )
 from fireflow.calendar import MAX_PERIOD
-from fireflow.errors import CalendarDataMissing, FireflowError, PlanError
+from fireflow.errors import CalendarDataMissing, FireflowError, PlanError, Problem
 from fireflow.model import plan_digest
 from fireflow.plan import (
     Deadline,
@@ -41,6 +42,7 @@ from fireflow.plan import (
     plan_json_schema_text,
 )
 from fireflow.plan_new import derive_plan, foreign_text
+from fireflow.plan_upgrade import required_hint, upgrade_file
 from fireflow.reports_cli import register as register_reports
 from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
@@ -56,7 +58,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-plan_app = typer.Typer(help="方案 Plans: show, check, new, rules, schema.", no_args_is_help=True)
+plan_app = typer.Typer(
+    help="方案 Plans: show, check, new, upgrade, rules, schema.", no_args_is_help=True
+)
 calendar_app = typer.Typer(help="日历 Calendar: legal deadlines.", no_args_is_help=True)
 
 
@@ -239,15 +243,7 @@ def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate."
     try:
         plan = load_plan(path)
     except PlanError as exc:
-        typer.echo(f"✗ 方案有 {exc.total} 处问题 / {exc.total} problem(s):", err=True)
-        # a capped list ends with a line counting the rest: the count is said below instead
-        listed = exc.problems if len(exc.problems) <= exc.total else exc.problems[:-1]
-        shown = listed[:MAX_ERROR_LINES]
-        for p in shown:
-            typer.echo(f"  {term(p)}", err=True)
-        more = exc.total - len(shown)
-        if more > 0:
-            typer.echo(f"  … 另有 {more} 处问题未列出 / {more} more problems not listed", err=True)
+        _problem_lines(exc.problems, exc.total)
         raise typer.Exit(1) from None
     typer.echo(
         f"✓ 方案有效 plan is valid: {term(plan.id)} "
@@ -261,6 +257,77 @@ def plan_check(path: Annotated[str, typer.Argument(help="Plan file to validate."
                 f"override; dates reaching {c.year} cannot be computed. Fix: add "
                 f"holidays.overrides for {c.year}, or pass --provisional (估算)"
             )
+
+
+def _problem_lines(problems: Sequence[Problem], total: int) -> None:
+    """A plan's problems on stderr (the first 40, then the count); hints for missing settings."""
+    typer.echo(f"✗ 方案有 {total} 处问题 / {total} problem(s):", err=True)
+    # a capped list ends with a line counting the rest: the count is said below instead
+    listed = problems if len(problems) <= total else problems[:-1]
+    shown = listed[:MAX_ERROR_LINES]
+    hinted = False
+    for p in shown:
+        typer.echo(f"  {term(p)}", err=True)
+        hint = required_hint(p.path) if "required" in p.message else None
+        if hint:
+            typer.echo(f"    提示 hint: {hint}", err=True)
+            hinted = True
+    more = total - len(shown)
+    if more > 0:
+        typer.echo(f"  … 另有 {more} 处问题未列出 / {more} more problems not listed", err=True)
+    if hinted:
+        typer.echo(
+            "  fireflow plan upgrade FILE 可补写上述设定 writes these settings (docs/adapting.md)",
+            err=True,
+        )
+
+
+@plan_app.command("upgrade")
+def plan_upgrade(
+    path: Annotated[str, typer.Argument(help="Plan file of an earlier format.")],
+    out: Annotated[
+        str | None, typer.Option("--out", help="Write the upgraded plan here (default: FILE).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the changes and write nothing.")
+    ] = False,
+) -> None:
+    """Rewrite a plan of an earlier format to today's (升级方案格式), keeping its comments.
+
+    Lists what changed (+) and what a person must still write (!); every value the
+    upgrade chose is the built-in plan's and is marked for review in the file.
+    """
+    try:
+        up = upgrade_file(path)
+    except PlanError as exc:
+        _problem_lines(exc.problems, exc.total)
+        raise typer.Exit(1) from None
+    if not up.changes:
+        typer.echo(
+            term(f"✓ 已是当前格式，未作改动 already in the current format, unchanged: {path}")
+        )
+    for change in up.changes[:MAX_ERROR_LINES]:
+        typer.echo(term(f"  {change}"))
+    if len(up.changes) > MAX_ERROR_LINES:
+        typer.echo(f"  … 另有 {len(up.changes) - MAX_ERROR_LINES} 处 / more not listed")
+    review = [c for c in up.changes if c.review or not c.done]
+    if review:
+        typer.echo(
+            f"⚠ {len(review)} 处须人工复核 item(s) for a person to review: each value above is "
+            "the built-in plan's (marked '# fireflow plan upgrade' in the file); ! lines are not "
+            "written: write them"
+        )
+    if not up.comments_kept:
+        typer.echo("⚠ 注释未能保留 the file is written anew: its comments are lost")
+    if up.changed and not dry_run:
+        try:
+            output.write_text(out or path, up.text)
+        except FireflowError as exc:
+            raise fail(str(exc)) from None
+        typer.echo(term(f"✓ 已写入 written: {out or path}"))
+    if up.problems:
+        _problem_lines(up.problems, len(up.problems))
+        raise typer.Exit(1)
 
 
 def _review_lines(plan: Plan) -> None:

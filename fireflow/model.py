@@ -329,7 +329,7 @@ class TicketState:
 
     def _repr_html_(self) -> str:
         """The state as an HTML table in a notebook (every value escaped)."""
-        from fireflow._html import ticket_html  # noqa: PLC0415
+        from fireflow.model_html import ticket_html  # noqa: PLC0415 (delegating, DESIGN.md)
 
         return ticket_html(self)
 

@@ -650,7 +650,7 @@ class Plan(_Model):
 
     def _repr_html_(self) -> str:
         """The plan as HTML tables in a notebook (phases, deadlines, categories; escaped)."""
-        from fireflow._html import plan_html  # noqa: PLC0415
+        from fireflow.plan_html import plan_html  # noqa: PLC0415 (delegating, DESIGN.md)
 
         return plan_html(self)
 

@@ -932,6 +932,30 @@ CORPUS: list[Case] = [
 ]
 
 
+# --------------------------------------------------------------------------- #
+# plan upgrade (a plan of an earlier format rewritten in place or to --out)
+
+#: The built-in plan before two revisions (from git history): upgrading it writes a file.
+OLD_PLAN = str(
+    Path(__file__).resolve().parent / "plans" / "changle-2022-before-rectification-cap.yaml"
+)
+
+CORPUS += [
+    C("plan upgrade", "{missing}", why="missing plan file"),
+    C("plan upgrade", "{folder}", why="folder as plan"),
+    C("plan upgrade", "{nul}", why="NUL bytes"),
+    C("plan upgrade", "{binary}", why="undecodable bytes"),
+    C("plan upgrade", "{empty}", why="empty file"),
+    C("plan upgrade", "{not-a-dict.json}", why="not a mapping"),
+    C("plan upgrade", "{deep.yaml}", why="deep nesting", subprocess=True),
+    C("plan upgrade", "{bomb.yaml}", why="alias bomb", subprocess=True, expect="alias"),
+    C("plan upgrade", OLD_PLAN, "--out", "{link.txt}", why="symlink --out", expect="link"),
+    C("plan upgrade", OLD_PLAN, "--out", "{dangling}", why="dangling symlink --out"),
+    C("plan upgrade", OLD_PLAN, "--out", "{folder}", why="folder as --out"),
+    C("plan upgrade", code=2, why="missing argument"),
+]
+
+
 def _commands() -> set[str]:
     found: set[str] = set()
 
@@ -1082,3 +1106,39 @@ def test_corpus_size_per_command() -> None:
     for command, n in sorted(counts.items()):
         print(f"  {n:3}  {command}")
     assert sum(counts.values()) == len(CORPUS)
+
+
+# --------------------------------------------------------------------------- #
+# plan upgrade: oversize, control characters, a plan file that is a symbolic link
+
+
+@pytest.fixture(scope="module")
+def upgrade_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("hostile-upgrade")
+    old = Path(OLD_PLAN).read_text(encoding="utf-8")
+    with (d / "oversize.yaml").open("wb") as fh:  # sparse: past the 1 MiB limit, read no further
+        fh.write(old.encode("utf-8"))
+        fh.seek(4 * 1024 * 1024)
+        fh.write(b"\n")
+    (d / "control.yaml").write_text(old + "# \x1b[2J\u202e\x07 bell\n", encoding="utf-8")
+    (d / "old.yaml").write_text(old, encoding="utf-8")
+    os.symlink(d / "old.yaml", d / "link-to-old.yaml")
+    return {p.name: str(p) for p in d.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("name", "expect"),
+    [
+        ("oversize.yaml", "MiB"),
+        ("control.yaml", "control"),
+        ("link-to-old.yaml", "link"),  # rewritten in place: the link is refused, not followed
+    ],
+)
+def test_plan_upgrade_hostile_files(upgrade_files, name, expect, capsys) -> None:
+    root = Path(upgrade_files["old.yaml"]).parent
+    before = {p.name: (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.iterdir()}
+    code = main(["plan", "upgrade", upgrade_files[name]])
+    out, err = capsys.readouterr()
+    _check_output(C("plan upgrade", name, expect=expect), code, out, err)
+    after = {p.name: (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.iterdir()}
+    assert after == before, "a refused upgrade wrote to the disk"

@@ -664,6 +664,7 @@ def _chromium_run(page: Path, *args: str) -> subprocess.CompletedProcess[str]:
     exe = chromium()
     assert exe is not None
     cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args]
+    cmd.append(f"--user-data-dir={page.parent / 'chromium-profile'}")  # its own, under xdist too
     cmd.append(page.as_uri())
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 

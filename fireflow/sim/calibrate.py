@@ -60,6 +60,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from fireflow._html import page, table_block
 from fireflow.errors import InvalidArgument
 from fireflow.events import Event
 from fireflow.plan import Plan
@@ -207,10 +208,18 @@ class Calibration:
         )
 
     def _repr_html_(self) -> str:
-        from fireflow._html import calibration_html  # noqa: PLC0415
-
-        html: str = calibration_html(self)
-        return html
+        """The fitted settings (value, n, standard error, 95% interval) and those kept."""
+        fitted = table_block(
+            ["设定 setting", "估计 value", "n", "标准误 se", "95% 区间 interval"],
+            self.rows(),
+            caption=f"校准 Calibration: {self.tickets} 件隐患 tickets, {self.events} 条事件 events",
+        )
+        kept = table_block(
+            ["设定 setting", "无法从日志识别的原因 why the log does not identify it"],
+            list(self.not_identified.items()),
+            caption="保留默认 Kept from the base behaviour",
+        )
+        return page(fitted, kept)
 
 
 def _text(value: Any) -> str:

@@ -40,12 +40,14 @@ from typing import TYPE_CHECKING, Any
 
 from fireflow import output
 from fireflow.plan import Plan
-from fireflow.sim.result import SimResult, require_sim_extra, state_labels
-from fireflow.sim.svg import PHASE_COLOURS, STATE_COLOURS
+from fireflow.sim.extra import require_sim_extra
+from fireflow.sim.svg import PHASE_COLOURS, STATE_COLOURS, state_labels
 from fireflow.states import STATES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from fireflow.sim.result import SimResult
 
 __all__ = [
     "CJK_FONTS",

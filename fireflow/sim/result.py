@@ -50,8 +50,9 @@ from fireflow.errors import InvalidArgument
 from fireflow.events import Event, event_to_data
 from fireflow.plan import Deadline, Plan
 from fireflow.sim.behaviour import Behaviour
+from fireflow.sim.extra import require_sim_extra
 from fireflow.sim.population import Population
-from fireflow.states import LIFECYCLE, STATES
+from fireflow.states import STATES
 from fireflow.ticket import TicketState
 
 if TYPE_CHECKING:
@@ -161,18 +162,6 @@ class SpotCheckRecord(NamedTuple):
     reopened: int
     found: int
     team: tuple[str, ...]
-
-
-def require_sim_extra() -> None:
-    """Raise :class:`ImportError` naming the ``sim`` extra when pandas or matplotlib is missing."""
-    import importlib.util  # noqa: PLC0415
-
-    missing = [m for m in ("pandas", "matplotlib") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ImportError(
-            f"the simulator's tables and plots need {' and '.join(missing)}: "
-            "pip install 'fireflow[sim]'"
-        )
 
 
 @attrs.define(eq=False, slots=False, repr=False, kw_only=True)
@@ -870,8 +859,3 @@ def compare(*results: SimResult, labels: bool = True) -> pd.DataFrame:
         columns[name] = [r.kpis[k] for k in KPI_LABELS]
     frame = pd.DataFrame(columns, index=pd.Index(list(KPI_LABELS), name="kpi"), dtype=object)
     return frame
-
-
-def state_labels(english: bool) -> dict[str, str]:
-    """State id -> label for plots (Chinese with English, or English only)."""
-    return {s.id: s.en if english else f"{s.zh} {s.en}" for s in LIFECYCLE.states}

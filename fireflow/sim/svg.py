@@ -53,6 +53,7 @@ __all__ = [
     "fit",
     "lifecycle_svg",
     "phases_svg",
+    "state_labels",
     "states_svg",
     "text_width",
     "town_series",
@@ -687,3 +688,12 @@ def _pd(*parts: str | float) -> str:
             out.append((" " if number_before else "") + _n(p))
             number_before = True
     return "".join(out)
+
+
+def state_labels(english: bool) -> dict[str, str]:
+    """State id -> label for charts and plots (Chinese with English, or English only).
+
+    >>> state_labels(False)["reported"], state_labels(True)["reported"]
+    ('已登记 Recorded in the ledger', 'Recorded in the ledger')
+    """
+    return {s.id: s.en if english else f"{s.zh} {s.en}" for s in LIFECYCLE.states}

@@ -37,12 +37,14 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import attrs
 
+from fireflow._html import heading, page, table_block
 from fireflow.errors import InputLimitExceeded, InvalidArgument
 from fireflow.plan import Plan, validate_plan_data
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.engine import simulate
+from fireflow.sim.extra import require_sim_extra
 from fireflow.sim.population import Population
-from fireflow.sim.result import KPI_LABELS, require_sim_extra
+from fireflow.sim.result import KPI_LABELS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,9 +79,21 @@ class Scenario:
     plan: Plan | None = attrs.field(default=None, eq=False, hash=False)
 
     def _repr_html_(self) -> str:
-        from fireflow._html import scenario_html  # noqa: PLC0415
-
-        return scenario_html(self)
+        """Its name, its plan (if its own) and the settings of the behaviour it changes."""
+        default = Behaviour()
+        rows = [
+            [a.name, getattr(self.behaviour, a.name), getattr(default, a.name)]
+            for a in attrs.fields(Behaviour)
+            if getattr(self.behaviour, a.name) != getattr(default, a.name)
+        ]
+        plan = "" if self.plan is None else f" · plan {self.plan.id}"
+        return page(
+            heading(f"情景 Scenario {self.name}{plan}"),
+            table_block(
+                ["设定 setting", "值 value", "默认 default"],
+                rows or [["(默认 defaults)", "", ""]],
+            ),
+        )
 
 
 def _steps(path: str) -> list[str]:
