@@ -46,10 +46,13 @@ from fireflow.text import FreeText, Name, check_name, escape_for_terminal
 
 __all__ = [
     "MAX_ITEMS",
+    "REFERRAL_CASES",
     "SOURCES",
     "ActorIn",
     "Command",
     "EvidenceIn",
+    "Referral",
+    "ReferralCase",
     "Source",
     "TicketState",
     "Trigger",
@@ -88,8 +91,15 @@ Trigger = Literal[
     "clear",
     "resume",
     "reopen",
+    "refer",
+    "decide_referral",
     "migrate_plan",
 ]
+#: The cases of 六(四) a referral names: 不作为/慢作为 (``slow``), 乱作为 (``wrong``),
+#: 弄虚作假 (``falsified``), 隐瞒不报 (``concealed``), reports late, missing or from the
+#: wrong sender (``report``).
+ReferralCase = Literal["slow", "wrong", "falsified", "concealed", "report"]
+REFERRAL_CASES: tuple[str, ...] = ("slow", "wrong", "falsified", "concealed", "report")
 #: The most evidence items, participants or signers one command may carry.
 MAX_ITEMS = 64
 AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -273,6 +283,16 @@ class Command(_In):
     """``report``: the day the community was delivered (交付), R-ROUTE-SIGN."""
     new_community: bool | None = None
     """``report``: the community is new (新建) or not, R-ROUTE-SIGN; wins over the date."""
+    case: ReferralCase | None = None
+    """``refer``: the case of 六(四) (R-ACC-*); ``reason`` says why (in Chinese)."""
+    accountable: tuple[AgencyId, ...] = Field(default=(), max_length=MAX_ITEMS)
+    """``refer``: the agencies held to account."""
+    persons: tuple[PersonName, ...] = Field(default=(), max_length=MAX_ITEMS)
+    """``refer``: the people held to account, where the history names them."""
+    referral: Name | None = None
+    """``decide_referral``: the ``event_id`` of the ``refer`` event decided."""
+    outcome: FreeText = ""
+    """``decide_referral``: the outcome the efficiency office records."""
 
 
 def command_json_schema() -> dict[str, Any]:
@@ -282,6 +302,28 @@ def command_json_schema() -> dict[str, Any]:
 
 # =========================================================================== #
 # State
+
+
+@attrs.frozen
+class Referral:
+    """A referral for accountability recorded on a ticket (``refer``, 六(四)), and its outcome.
+
+    ``at`` is the ISO time of the ``refer`` event; ``outcome`` is None until the
+    efficiency office records one (``decide_referral``).
+    """
+
+    event_id: str
+    at: str
+    case: str
+    accountable: tuple[str, ...]
+    persons: tuple[str, ...]
+    reason_zh: str
+    outcome: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """True until the outcome is recorded."""
+        return self.outcome is None
 
 
 @attrs.frozen
@@ -326,6 +368,15 @@ class TicketState:
     """When the community was delivered (交付), as reported (R-ROUTE-SIGN)."""
     new_community: bool | None = None
     """Whether the report said the community is new (新建), as reported (R-ROUTE-SIGN)."""
+    entered_at: datetime | None = None
+    """When the ticket entered its current state (internal transitions leave it): the
+    start of the offices' duties (R-DUTY-*)."""
+    refused_by: tuple[Actor, ...] = ()
+    """Who made each refused attempt, in order (乱作为, R-ACC-WRONG)."""
+    falsified_signers: tuple[Actor, ...] = ()
+    """The signers of every sign-off a spot check later reopened (弄虚作假, R-ACC-FALSIFIED)."""
+    referrals: tuple[Referral, ...] = ()
+    """Referrals for accountability (``refer``) with their outcomes (六(四))."""
 
     def _repr_html_(self) -> str:
         """The state as an HTML table in a notebook (every value escaped)."""
@@ -358,14 +409,25 @@ class TicketState:
         for name, value in data.items():
             if value is None:
                 kw[name] = None
-            elif name in ("reported_at", "last_at"):
+            elif name in ("reported_at", "last_at", "entered_at"):
                 kw[name] = parse_time(value, name)
             elif name in ("deadline", "delivered_on"):
                 kw[name] = date.fromisoformat(value)
             elif name == "routing":
                 kw[name] = Routing.from_data(value)
-            elif name in ("signers", "recheck_people"):
+            elif name in ("signers", "recheck_people", "refused_by", "falsified_signers"):
                 kw[name] = tuple(Actor(**x) for x in value)
+            elif name == "referrals":
+                kw[name] = tuple(
+                    Referral(
+                        **{
+                            **x,
+                            "accountable": tuple(x["accountable"]),
+                            "persons": tuple(x["persons"]),
+                        }
+                    )
+                    for x in value
+                )
             elif name == "evidence":
                 kw[name] = tuple(Evidence(**x) for x in value)
             elif isinstance(value, list):

@@ -49,6 +49,8 @@ FORBIDDEN = {
     "ticket": ["store", "sim", "cli", "testing", "forms", "rules.escalation", "rules.spotcheck"],
     "rules/escalation": ["ticket", "store", "sim", "cli", "testing", "forms"],
     "rules/explain": ["ticket", "store", "sim", "cli", "testing", "forms"],
+    "rules/duties": ["ticket", "store", "sim", "cli", "testing", "forms", "rules.escalation"],
+    "rules/accountability": ["ticket", "store", "sim", "cli", "testing", "forms"],
     "rules/spotcheck": ["ticket", "store", "sim", "cli", "testing"],
     "rules/reporting": ["ticket", "store", "sim", "cli", "testing"],
     "store/base": ["sim", "cli", "testing", "forms"],
