@@ -326,6 +326,11 @@ class Referral:
         return self.outcome is None
 
 
+def _item_data(item: Any) -> dict[str, Any]:
+    """An attrs item of a state's tuple as JSON data (its tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(item).items()}
+
+
 @attrs.frozen
 class TicketState:
     """Everything the rules need to know about a ticket: the fold of its events."""
@@ -394,7 +399,7 @@ class TicketState:
             elif isinstance(v, Routing):
                 v = v.to_data()
             elif isinstance(v, tuple):
-                v = [attrs.asdict(x) if attrs.has(type(x)) else x for x in v]
+                v = [_item_data(x) if attrs.has(type(x)) else x for x in v]
             out[a.name] = v
         return out
 
