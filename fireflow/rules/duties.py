@@ -36,7 +36,14 @@ from fireflow.model import TicketState
 from fireflow.plan import Plan
 from fireflow.rules.routing import Routing, route_for
 
-__all__ = ["LIFECYCLE_DUTIES", "Duty", "duties_at", "duties_of", "routing_of"]
+__all__ = [
+    "LIFECYCLE_DUTIES",
+    "Duty",
+    "describe_duties",
+    "duties_at",
+    "duties_of",
+    "routing_of",
+]
 
 #: The duty each open state implies: (kind, the trigger that discharges it, the party).
 #: ``archived`` implies none; a referral adds a ``decide_referral`` duty in any state.
@@ -268,4 +275,39 @@ def duties_of(
             found = [d for d in found if d.late]
         if found:
             out[st.ticket_id] = found
+    return out
+
+
+def _agency_name(plan: Plan, agency: str) -> str:
+    return plan.agency(agency).name.zh if plan.has_agency(agency) else agency
+
+
+def describe_duties(duties: Iterable[Duty], plan: Plan) -> list[str]:
+    """One line per duty for people: who (the plan's Chinese names, then persons), what, by when.
+
+    For displays of a ticket (``explain``, the dossier): Chinese first, English beside,
+    the rule id last.
+
+    >>> import pendulum
+    >>> from fireflow import load_plan
+    >>> from fireflow.ticket import Ticket
+    >>> plan = load_plan("changle-2022")
+    >>> t = Ticket("T1", plan)
+    >>> at = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
+    >>> _ = t.command("report", at, "town", community="C", town="T", category="evacuation_blocked",
+    ...               subtype="goods", location="inside", source="patrol")
+    >>> (line,) = describe_duties(duties_at(t.state, at.add(days=4), plan), plan)
+    >>> print(line.replace(") ", ")\\n"))
+    乡镇（街道）政府: 分派责任并限定整改期限 (route the hazard and set its deadline)
+    期限 due 2022-03-24 已逾期 late [R-DUTY-ROUTE]
+    """
+    out: list[str] = []
+    for d in duties:
+        who = "、".join(_agency_name(plan, a) for a in d.agencies)
+        if d.persons:
+            who += f"（{'、'.join(d.persons)}）"
+        when = f"期限 due {d.due}" if d.due is not None else "方案未定期限 no period"
+        late = " 已逾期 late" if d.late else ""
+        ref = f" 转报 referral {d.referral}" if d.referral else ""
+        out.append(f"{who}: {d.label_zh} ({d.label_en}){ref} {when}{late} [{d.rule}]")
     return out

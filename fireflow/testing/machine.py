@@ -46,7 +46,13 @@ from fireflow.events import Actor, Event
 from fireflow.plan import Plan, load_plan
 from fireflow.rules.escalation import due_escalations
 from fireflow.states import LIFECYCLE, RECORD_ONLY_KINDS, TRIGGERS, triggers_from
-from fireflow.testing.paths import authorized_agencies, default_start, hazards_of
+from fireflow.testing.paths import (
+    authorized_agencies,
+    default_start,
+    hazards_of,
+    referral_fields,
+    reopen_time,
+)
 from fireflow.ticket import SOURCES, Command, Ticket, TicketState, decide, fold
 
 __all__ = ["TicketMachine"]
@@ -55,7 +61,7 @@ _PHOTO_BEFORE = {"kind": "photo_before", "sha256": "b" * 64}
 _PHOTO_AFTER = {"kind": "photo_after", "sha256": "a" * 64}
 #: Fields a refused (but recorded) attempt may change: not the clock (``last_at``), as in
 #: the engine, so that a refused attempt never pushes the ticket's time forward.
-_COUNTERS = frozenset({"version", "refused_attempts"})
+_COUNTERS = frozenset({"version", "refused_attempts", "refused_by"})
 #: Triggers that start a new rectification with a new deadline (R-TKT-DEADLINE).
 _NEW_DEADLINE = frozenset({"set_deadline", "recheck_fail", "resume", "reopen", "clear", "demolish"})
 #: The triggers that move a ticket on towards its end, per state (drawn by ``advance``;
@@ -166,6 +172,8 @@ class TicketMachine(RuleBasedStateMachine):
         self.at = self.at + timedelta(hours=data.draw(st.integers(1, 48), label="hours"))
         if kind == "mark_overdue" and state.deadline is not None:
             self.at = max(self.at, self.plan.calendar.due_instant(state.deadline))
+        if kind == "reopen":  # R-SPOT-WINDOW: the spot check reopens inside its phase
+            self.at = reopen_time(self.plan, self.at)
         candidates = authorized_agencies(state, kind, self.plan) or self.agencies
         chosen = candidates[0]
         fields: dict[str, Any] = {}
@@ -221,6 +229,8 @@ class TicketMachine(RuleBasedStateMachine):
                 if p.person and p.agency not in excluded
             ]
             return {"signers": signers[:1]}
+        if kind in ("refer", "decide_referral"):
+            return referral_fields(state, kind, self.plan)
         if kind in ("rectify", "archive") and data.draw(st.booleans(), label="photo_after"):
             # the after-photo comes with the rectification or with the filing
             return {"evidence": [_PHOTO_AFTER]}
