@@ -39,7 +39,15 @@ from pydantic import (
 
 from fireflow.errors import InputLimitExceeded, InvalidArgument, NaiveDatetime
 from fireflow.events import Actor, Evidence, _shared_actor, parse_time
-from fireflow.plan import Plan
+from fireflow.plan import (
+    ADDED_ENGINE_RULES,
+    ADDED_SETTINGS,
+    ENGINE_RULES,
+    Plan,
+    Settings,
+    SpotCheckSettings,
+    added_rule_entries,
+)
 from fireflow.rules.routing import Routing
 from fireflow.states import INITIAL_STATE
 from fireflow.text import FreeText, Name, check_name, escape_for_terminal
@@ -481,6 +489,47 @@ def _without_labels(value: Any) -> Any:
     return value
 
 
+def _default_json(model: type[BaseModel], name: str) -> Any:
+    """The JSON form of a field's default (tuples as lists, models as mappings)."""
+    default = model.model_fields[name].default
+    if isinstance(default, BaseModel):
+        return default.model_dump(mode="json")
+    return list(default) if isinstance(default, tuple) else default
+
+
+#: The JSON defaults of :data:`~fireflow.plan.ADDED_SETTINGS`, by path.
+_ADDED_DEFAULTS: dict[tuple[str, ...], Any] = {
+    path: _default_json(SpotCheckSettings if len(path) == 2 else Settings, path[-1])
+    for path in ADDED_SETTINGS
+}
+
+
+def _without_added_defaults(data: dict[str, Any]) -> None:
+    """Leave out what was added to the format later while it holds its default (in place).
+
+    The settings of :data:`~fireflow.plan.ADDED_SETTINGS` at their defaults, the
+    ``engine_rules`` of :data:`~fireflow.plan.ADDED_ENGINE_RULES` at their built-in ids, and
+    the catalogue entries of those rules equal to the built-in ones (id, clause, topic,
+    basis): a plan written before them, loaded now, keeps the digest its histories recorded.
+    """
+    settings = data.get("settings") or {}
+    for path, default in _ADDED_DEFAULTS.items():
+        holder = settings
+        for key in path[:-1]:
+            holder = holder.get(key) or {}
+        if holder.get(path[-1], default) == default:
+            holder.pop(path[-1], None)
+    engine = data.get("engine_rules") or {}
+    for key in ADDED_ENGINE_RULES:
+        if engine.get(key) == ENGINE_RULES[key]:
+            del engine[key]
+    builtin = {
+        rid: {k: entry.get(k) for k in ("id", "clause", "topic", "basis")}
+        for rid, entry in added_rule_entries().items()
+    }
+    data["rules"] = [r for r in data.get("rules") or () if builtin.get(r.get("id")) != r]
+
+
 def plan_rule_data(plan: Plan) -> dict[str, Any]:
     """The part of a plan that decides what the engine does: what :func:`plan_digest` hashes.
 
@@ -490,7 +539,11 @@ def plan_rule_data(plan: Plan) -> dict[str, Any]:
     routes' ``note``, forms' ``names`` and ``title_en``, and the wording of
     the rule catalogue (``title_*``, ``quote_zh``, ``text_zh``, ``gloss_en``,
     ``default_*``).  Ids, clauses, dates, settings, routes, authority and the
-    holiday settings stay: change any of them and the digest changes.
+    holiday settings stay: change any of them and the digest changes.  What was added
+    to the format after plans were bound to histories is left out while it holds its
+    default (:data:`~fireflow.plan.ADDED_SETTINGS`, the engine rules of
+    :data:`~fireflow.plan.ADDED_ENGINE_RULES` and their built-in catalogue entries), so
+    that a plan written before them keeps its digest.
 
     >>> from fireflow import load_plan
     >>> data = plan_rule_data(load_plan("changle-2022"))
@@ -505,6 +558,7 @@ def plan_rule_data(plan: Plan) -> dict[str, Any]:
             for key in keys:
                 item.pop(key, None)
     out: dict[str, Any] = _without_labels(data)
+    _without_added_defaults(out)
     return out
 
 

@@ -56,6 +56,7 @@ from fireflow.text import FreeText, check_name, check_text, escape_for_terminal
 
 __all__ = [
     "ADDED_ENGINE_RULES",
+    "ADDED_SETTINGS",
     "PLAN_FORMAT",
     "Agency",
     "Authority",
@@ -81,6 +82,7 @@ __all__ = [
     "Subtype",
     "Text",
     "YearCoverage",
+    "added_rule_entries",
     "builtin_plans",
     "calendar_coverage",
     "calendar_for_plan",
@@ -132,6 +134,16 @@ ENGINE_RULES: dict[str, str] = {
 #: The engine rules added after plan format 1 was fixed: a plan whose catalogue lacks one
 #: (and whose ``engine_rules`` names no id of its own for it) gets the built-in entry when it
 #: is loaded, so that plans written before these rules keep loading (a default reading).
+#: Settings added after plans were bound to histories (issue 22), as paths in ``settings``;
+#: while a plan leaves them at their defaults they are not part of its digest
+#: (:func:`fireflow.model.plan_rule_data`), so a plan written before them keeps its digest.
+ADDED_SETTINGS: tuple[tuple[str, ...], ...] = (
+    ("duty_days",),
+    ("property_companies",),
+    ("max_refused_attempts",),
+    ("concealment_sources",),
+    ("spot_check", "phase"),
+)
 ADDED_ENGINE_RULES: tuple[str, ...] = (
     "spot_window",
     "duty_route",
@@ -1208,8 +1220,14 @@ def validate_plan_data(
 
 
 @functools.cache
-def _builtin_rule_entries() -> dict[str, Mapping[str, Any]]:
-    """The built-in (Changle) catalogue entries of :data:`ADDED_ENGINE_RULES`, by rule id."""
+def added_rule_entries() -> dict[str, Mapping[str, Any]]:
+    """The built-in (Changle) catalogue entries of :data:`ADDED_ENGINE_RULES`, by rule id.
+
+    What a plan written before these rules gets when it is loaded (plain data, as in a file).
+
+    >>> sorted(added_rule_entries())[:2]
+    ['R-ACC-CONCEALED', 'R-ACC-FALSIFIED']
+    """
     text = (resources.files("fireflow") / "plans" / "changle-2022.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
     wanted = {ENGINE_RULES[k] for k in ADDED_ENGINE_RULES}
@@ -1229,7 +1247,7 @@ def _with_added_rules(data: Mapping[str, Any]) -> Mapping[str, Any]:
     declared = data.get("engine_rules")
     declared = declared if isinstance(declared, Mapping) else {}
     have = {r.get("id") for r in rules if isinstance(r, Mapping)}
-    builtin = _builtin_rule_entries()
+    builtin = added_rule_entries()
     missing = [
         dict(builtin[ENGINE_RULES[k]])
         for k in ADDED_ENGINE_RULES

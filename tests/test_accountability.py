@@ -25,6 +25,7 @@ from fireflow import (
     duties_at,
     duties_of,
     load_plan,
+    plan_digest,
 )
 from fireflow.errors import (
     InvalidCommand,
@@ -462,3 +463,36 @@ def test_a_plan_of_todays_format_without_the_new_rules_and_settings_loads():
     assert [d.rule for d in duties_at(t.state, AT, plan)] == ["R-DUTY-ROUTE"]
     gulou = load_plan(EXAMPLES / "gulou-2023.plan.yaml")
     assert {r.id for r in gulou.rules} >= added
+
+
+def test_a_plan_written_before_keeps_its_digest():
+    """Histories bound to a plan's digest continue after the upgrade (docs/lifecycle.md): the
+    added settings at their defaults, the added engine rules and their built-in entries are
+    not part of the digest; changing one of them is."""
+    full = base_data()
+    old = base_data()
+    added = {ENGINE_RULES[k] for k in ADDED_ENGINE_RULES}
+    old["rules"] = [r for r in old["rules"] if r["id"] not in added]
+    for key in ("duty_days", "property_companies", "max_refused_attempts", "concealment_sources"):
+        del old["settings"][key]
+    del old["settings"]["spot_check"]["phase"]
+    for key in ADDED_ENGINE_RULES:
+        del old["engine_rules"][key]
+    digest = plan_digest(validate_plan_data(full))
+    assert plan_digest(validate_plan_data(old)) == digest
+    for path, value in (
+        (("duty_days",), {"route": 4}),
+        (("max_refused_attempts",), 5),
+        (("spot_check", "phase"), None),
+        (("concealment_sources",), ["self_inspection"]),
+    ):
+        changed = base_data()
+        holder = changed["settings"]
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = value
+        assert plan_digest(validate_plan_data(changed)) != digest, path
+    reworded = base_data()
+    entry = next(r for r in reworded["rules"] if r["id"] == "R-ACC-SLOW")
+    entry["clause"] = "六(四)、五(三)"
+    assert plan_digest(validate_plan_data(reworded)) != digest
