@@ -44,6 +44,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from fireflow.errors import InvalidCommand, NotAuthorized, Refusal
 from fireflow.events import Actor, Event
 from fireflow.plan import Plan, load_plan
+from fireflow.rules.duties import LIFECYCLE_DUTIES, duties_at
 from fireflow.rules.escalation import due_escalations
 from fireflow.states import LIFECYCLE, RECORD_ONLY_KINDS, TRIGGERS, triggers_from
 from fireflow.testing.paths import (
@@ -430,6 +431,24 @@ class TicketMachine(RuleBasedStateMachine):
                 assert esc.targets
                 assert all(isinstance(x, str) and x for x in esc.targets)
                 assert esc.rule.startswith("R-")
+
+    @invariant()
+    def duties_follow_the_state(self) -> None:
+        """R-DUTY-*, 六(四): the duty the state implies, owed by known agencies; a missed one
+        is escalated (overdue, refusal or slow) unless a referral already names its parties."""
+        s = self.ticket.state
+        for when in (self.at, self.at + timedelta(days=60)):
+            owed = duties_at(s, when, self.plan)
+            kinds = [d.kind for d in owed if d.kind != "decide_referral"]
+            implied = LIFECYCLE_DUTIES.get(s.state)
+            assert kinds == ([implied[0]] if implied is not None else []), (s.state, kinds)
+            due = due_escalations(s, when, self.plan)
+            kinds_due = {e.kind for e in due}
+            for d in owed:
+                assert d.agencies
+                assert all(self.plan.has_agency(a) for a in d.agencies)
+                if d.late and not kinds_due & {"overdue", "refusal", "slow"}:
+                    assert all(any(a in r.accountable for r in s.referrals) for a in d.agencies)
 
     @invariant()
     def fold_is_deterministic(self) -> None:
