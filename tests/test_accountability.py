@@ -313,6 +313,7 @@ def test_falsified_sign_off_stays_due_until_referred_whatever_the_hazard_does():
     t.command("refer", late, "fire", case="falsified", accountable=["housing"], persons=["张"],
               reason="验收不实")  # fmt: skip
     assert [e.kind for e in due_escalations(t.state, late, PLAN)] == ["referral", "referral"]
+    assert TicketState.from_data(json.loads(json.dumps(t.state.to_data()))) == t.state
 
 
 def test_repeated_refused_attempts_count_per_agency():
@@ -331,6 +332,7 @@ def test_repeated_refused_attempts_count_per_agency():
     assert (esc.kind, esc.accountable, esc.persons, esc.rule) == (
         "wrong", ("urban",), ("赵", "钱"), "R-ACC-WRONG"
     )  # fmt: skip
+    assert TicketState.from_data(json.loads(json.dumps(t.state.to_data()))) == t.state
 
 
 # --------------------------------------------------------------------------- #
