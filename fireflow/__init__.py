@@ -58,6 +58,8 @@ from fireflow.plan import (
     parse_plan,
     plan_json_schema,
 )
+from fireflow.rules.accountability import concealment_cases, district_escalations
+from fireflow.rules.duties import Duty, duties_at, duties_of
 from fireflow.rules.escalation import Escalation, due_escalations
 from fireflow.rules.explain import explain
 from fireflow.rules.routing import Routing, route_for
@@ -106,6 +108,7 @@ __all__ = [
     "Deadline",
     "DefinitionError",
     "DuplicateEventId",
+    "Duty",
     "Escalation",
     "Event",
     "EventStore",
@@ -145,9 +148,13 @@ __all__ = [
     "calendar_for_plan",
     "canonical_bytes",
     "command_json_schema",
+    "concealment_cases",
     "decide",
+    "district_escalations",
     "due_escalations",
     "dump_plan",
+    "duties_at",
+    "duties_of",
     "event_from_data",
     "event_to_data",
     "evolve",

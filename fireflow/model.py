@@ -39,17 +39,28 @@ from pydantic import (
 
 from fireflow.errors import InputLimitExceeded, InvalidArgument, NaiveDatetime
 from fireflow.events import Actor, Evidence, _shared_actor, parse_time
-from fireflow.plan import Plan
+from fireflow.plan import (
+    ADDED_ENGINE_RULES,
+    ADDED_SETTINGS,
+    ENGINE_RULES,
+    Plan,
+    Settings,
+    SpotCheckSettings,
+    added_rule_entries,
+)
 from fireflow.rules.routing import Routing
 from fireflow.states import INITIAL_STATE
 from fireflow.text import FreeText, Name, check_name, escape_for_terminal
 
 __all__ = [
     "MAX_ITEMS",
+    "REFERRAL_CASES",
     "SOURCES",
     "ActorIn",
     "Command",
     "EvidenceIn",
+    "Referral",
+    "ReferralCase",
     "Source",
     "TicketState",
     "Trigger",
@@ -88,8 +99,15 @@ Trigger = Literal[
     "clear",
     "resume",
     "reopen",
+    "refer",
+    "decide_referral",
     "migrate_plan",
 ]
+#: The cases of 六(四) a referral names: 不作为/慢作为 (``slow``), 乱作为 (``wrong``),
+#: 弄虚作假 (``falsified``), 隐瞒不报 (``concealed``), reports late, missing or from the
+#: wrong sender (``report``).
+ReferralCase = Literal["slow", "wrong", "falsified", "concealed", "report"]
+REFERRAL_CASES: tuple[str, ...] = ("slow", "wrong", "falsified", "concealed", "report")
 #: The most evidence items, participants or signers one command may carry.
 MAX_ITEMS = 64
 AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -273,6 +291,16 @@ class Command(_In):
     """``report``: the day the community was delivered (交付), R-ROUTE-SIGN."""
     new_community: bool | None = None
     """``report``: the community is new (新建) or not, R-ROUTE-SIGN; wins over the date."""
+    case: ReferralCase | None = None
+    """``refer``: the case of 六(四) (R-ACC-*); ``reason`` says why (in Chinese)."""
+    accountable: tuple[AgencyId, ...] = Field(default=(), max_length=MAX_ITEMS)
+    """``refer``: the agencies held to account."""
+    persons: tuple[PersonName, ...] = Field(default=(), max_length=MAX_ITEMS)
+    """``refer``: the people held to account, where the history names them."""
+    referral: Name | None = None
+    """``decide_referral``: the ``event_id`` of the ``refer`` event decided."""
+    outcome: FreeText = ""
+    """``decide_referral``: the outcome the efficiency office records."""
 
 
 def command_json_schema() -> dict[str, Any]:
@@ -282,6 +310,33 @@ def command_json_schema() -> dict[str, Any]:
 
 # =========================================================================== #
 # State
+
+
+@attrs.frozen
+class Referral:
+    """A referral for accountability recorded on a ticket (``refer``, 六(四)), and its outcome.
+
+    ``at`` is the ISO time of the ``refer`` event; ``outcome`` is None until the
+    efficiency office records one (``decide_referral``).
+    """
+
+    event_id: str
+    at: str
+    case: str
+    accountable: tuple[str, ...]
+    persons: tuple[str, ...]
+    reason_zh: str
+    outcome: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """True until the outcome is recorded."""
+        return self.outcome is None
+
+
+def _item_data(item: Any) -> dict[str, Any]:
+    """An attrs item of a state's tuple as JSON data (its tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(item).items()}
 
 
 @attrs.frozen
@@ -326,6 +381,15 @@ class TicketState:
     """When the community was delivered (交付), as reported (R-ROUTE-SIGN)."""
     new_community: bool | None = None
     """Whether the report said the community is new (新建), as reported (R-ROUTE-SIGN)."""
+    entered_at: datetime | None = None
+    """When the ticket entered its current state (internal transitions leave it): the
+    start of the offices' duties (R-DUTY-*)."""
+    refused_by: tuple[Actor, ...] = ()
+    """Who made each refused attempt, in order (乱作为, R-ACC-WRONG)."""
+    falsified_signers: tuple[Actor, ...] = ()
+    """The signers of every sign-off a spot check later reopened (弄虚作假, R-ACC-FALSIFIED)."""
+    referrals: tuple[Referral, ...] = ()
+    """Referrals for accountability (``refer``) with their outcomes (六(四))."""
 
     def _repr_html_(self) -> str:
         """The state as an HTML table in a notebook (every value escaped)."""
@@ -343,7 +407,7 @@ class TicketState:
             elif isinstance(v, Routing):
                 v = v.to_data()
             elif isinstance(v, tuple):
-                v = [attrs.asdict(x) if attrs.has(type(x)) else x for x in v]
+                v = [_item_data(x) if attrs.has(type(x)) else x for x in v]
             out[a.name] = v
         return out
 
@@ -358,14 +422,25 @@ class TicketState:
         for name, value in data.items():
             if value is None:
                 kw[name] = None
-            elif name in ("reported_at", "last_at"):
+            elif name in ("reported_at", "last_at", "entered_at"):
                 kw[name] = parse_time(value, name)
             elif name in ("deadline", "delivered_on"):
                 kw[name] = date.fromisoformat(value)
             elif name == "routing":
                 kw[name] = Routing.from_data(value)
-            elif name in ("signers", "recheck_people"):
+            elif name in ("signers", "recheck_people", "refused_by", "falsified_signers"):
                 kw[name] = tuple(Actor(**x) for x in value)
+            elif name == "referrals":
+                kw[name] = tuple(
+                    Referral(
+                        **{
+                            **x,
+                            "accountable": tuple(x["accountable"]),
+                            "persons": tuple(x["persons"]),
+                        }
+                    )
+                    for x in value
+                )
             elif name == "evidence":
                 kw[name] = tuple(Evidence(**x) for x in value)
             elif isinstance(value, list):
@@ -414,6 +489,56 @@ def _without_labels(value: Any) -> Any:
     return value
 
 
+def _default_json(model: type[BaseModel], name: str) -> Any:
+    """The JSON form of a field's default (tuples as lists, models as mappings)."""
+    default = model.model_fields[name].default
+    if isinstance(default, BaseModel):
+        return default.model_dump(mode="json")
+    return list(default) if isinstance(default, tuple) else default
+
+
+#: The JSON defaults of :data:`~fireflow.plan.ADDED_SETTINGS`, by path.
+_ADDED_DEFAULTS: dict[tuple[str, ...], Any] = {
+    path: _default_json(SpotCheckSettings if len(path) == 2 else Settings, path[-1])
+    for path in ADDED_SETTINGS
+}
+
+
+def _without_added_defaults(data: dict[str, Any]) -> None:
+    """Leave out what was added to the format later while it holds its default (in place).
+
+    The settings of :data:`~fireflow.plan.ADDED_SETTINGS` at their defaults, the
+    ``engine_rules`` of :data:`~fireflow.plan.ADDED_ENGINE_RULES` at their built-in ids, and
+    the catalogue entries of those rules equal to the built-in ones (id, clause, topic,
+    basis): a plan written before them, loaded now, keeps the digest its histories recorded.
+    """
+    settings = data.get("settings") or {}
+    for path, default in _ADDED_DEFAULTS.items():
+        holder = settings
+        for key in path[:-1]:
+            holder = holder.get(key) or {}
+        if holder.get(path[-1], default) == default:
+            holder.pop(path[-1], None)
+    engine = data.get("engine_rules") or {}
+    for key in ADDED_ENGINE_RULES:
+        if engine.get(key) == ENGINE_RULES[key]:
+            del engine[key]
+    builtin = {
+        rid: {k: entry.get(k) for k in ("id", "clause", "topic", "basis")}
+        for rid, entry in added_rule_entries().items()
+    }
+    data["rules"] = [r for r in data.get("rules") or () if builtin.get(r.get("id")) != r]
+    # The phase duties (``duties``, 五(一)-(五), 六(五)) and whether a report names its person
+    # (``named_person``, 六(六) 专人) decide report obligations, recorded as submissions
+    # outside ticket histories, never a ticket's events: neither is part of the digest, nor
+    # the catalogue entries only the duties cite.
+    duty_rules = {d.get("rule") for d in data.pop("duties", None) or ()}
+    progress = data.get("progress_reports")
+    for item in [*(data.get("deadlines") or ()), *([progress] if progress else [])]:
+        item.pop("named_person", None)
+    data["rules"] = [r for r in data["rules"] if r.get("id") not in duty_rules]
+
+
 def plan_rule_data(plan: Plan) -> dict[str, Any]:
     """The part of a plan that decides what the engine does: what :func:`plan_digest` hashes.
 
@@ -423,7 +548,12 @@ def plan_rule_data(plan: Plan) -> dict[str, Any]:
     routes' ``note``, forms' ``names`` and ``title_en``, and the wording of
     the rule catalogue (``title_*``, ``quote_zh``, ``text_zh``, ``gloss_en``,
     ``default_*``).  Ids, clauses, dates, settings, routes, authority and the
-    holiday settings stay: change any of them and the digest changes.
+    holiday settings stay: change any of them and the digest changes.  What was added
+    to the format after plans were bound to histories is left out while it holds its
+    default (:data:`~fireflow.plan.ADDED_SETTINGS`, the engine rules of
+    :data:`~fireflow.plan.ADDED_ENGINE_RULES` and their built-in catalogue entries), so
+    that a plan written before them keeps its digest; the phase duties and ``named_person``
+    decide report obligations, not ticket events, and are left out too.
 
     >>> from fireflow import load_plan
     >>> data = plan_rule_data(load_plan("changle-2022"))
@@ -438,6 +568,7 @@ def plan_rule_data(plan: Plan) -> dict[str, Any]:
             for key in keys:
                 item.pop(key, None)
     out: dict[str, Any] = _without_labels(data)
+    _without_added_defaults(out)
     return out
 
 

@@ -55,13 +55,15 @@ from fireflow.errors import InvalidArgument, PlanError, PlanNotFound, Problem
 from fireflow.text import FreeText, check_name, check_text, escape_for_terminal
 
 __all__ = [
+    "ADDED_ENGINE_RULES",
+    "ADDED_SETTINGS",
     "PLAN_FORMAT",
     "Agency",
     "Authority",
     "Category",
     "Deadline",
     "DerivedFrom",
-    "Duty",
+    "DutyDays",
     "EngineRules",
     "Form",
     "HolidayCorrection",
@@ -69,6 +71,7 @@ __all__ = [
     "HolidaySettings",
     "Label",
     "Phase",
+    "PhaseDuty",
     "Plan",
     "ProgressReports",
     "ReportDeadline",
@@ -80,6 +83,7 @@ __all__ = [
     "Subtype",
     "Text",
     "YearCoverage",
+    "added_rule_entries",
     "builtin_plans",
     "calendar_coverage",
     "calendar_for_plan",
@@ -118,7 +122,40 @@ ENGINE_RULES: dict[str, str] = {
     "new_community": "R-ROUTE-SIGN",  # a 新建 community
     "spot_ratio": "R-SPOT-RATIO",  # the spot-check ratio
     "spot_random": "R-SPOT-DOUBLE-RANDOM",  # the double-random draw
+    "spot_window": "R-SPOT-WINDOW",  # reopening only inside the spot-check phase
+    "duty_route": "R-DUTY-ROUTE",  # route and set the deadline after a report
+    "duty_recheck": "R-DUTY-RECHECK",  # organise the re-check after an application
+    "duty_sign_off": "R-DUTY-SIGNOFF",  # sign off after a passed re-check
+    "duty_archive": "R-DUTY-ARCHIVE",  # photograph and file after sign-off
+    "acc_slow": "R-ACC-SLOW",  # 不作为、慢作为: a missed duty
+    "acc_wrong": "R-ACC-WRONG",  # 乱作为: repeated refused attempts
+    "acc_falsified": "R-ACC-FALSIFIED",  # 弄虚作假: a sign-off a spot check proves untrue
+    "acc_concealed": "R-ACC-CONCEALED",  # 隐瞒不报: first found by the district spot check
 }
+#: The engine rules added after plan format 1 was fixed: a plan whose catalogue lacks one
+#: (and whose ``engine_rules`` names no id of its own for it) gets the built-in entry when it
+#: is loaded, so that plans written before these rules keep loading (a default reading).
+#: Settings added after plans were bound to histories (issue 22), as paths in ``settings``;
+#: while a plan leaves them at their defaults they are not part of its digest
+#: (:func:`fireflow.model.plan_rule_data`), so a plan written before them keeps its digest.
+ADDED_SETTINGS: tuple[tuple[str, ...], ...] = (
+    ("duty_days",),
+    ("property_companies",),
+    ("max_refused_attempts",),
+    ("concealment_sources",),
+    ("spot_check", "phase"),
+)
+ADDED_ENGINE_RULES: tuple[str, ...] = (
+    "spot_window",
+    "duty_route",
+    "duty_recheck",
+    "duty_sign_off",
+    "duty_archive",
+    "acc_slow",
+    "acc_wrong",
+    "acc_falsified",
+    "acc_concealed",
+)
 _CANONICAL_KEY = {rule: key for key, rule in ENGINE_RULES.items()}
 #: Kept for callers of the earlier name: the built-in ids of :data:`ENGINE_RULES`.
 ENGINE_RULE_IDS: tuple[str, ...] = tuple(ENGINE_RULES.values())
@@ -289,12 +326,35 @@ class SpotCheckSettings(_Model):
     lead: tuple[Id, ...]
     """The agencies that lead the spot check (no default: the plan names its own)."""
     participants: tuple[Id, ...] = ()
+    phase: Id | None = "spot_check"
+    """R-SPOT-WINDOW, 五(四) 抽查核实阶段（7月16日至10月15日）: the phase (by id) inside which the
+    district spot check may reopen a ticket; None: no window (default: ``spot_check``; a plan
+    without a phase of that id has no window)."""
+
+
+class DutyDays(_Model):
+    """The periods of the offices' duties on a ticket (五(三)); the plan gives no number.
+
+    Each is a **default** reading (R-DUTY-*), counted in ``unit`` from the day the step
+    became due (the first day not counted, 民法典 第二百零一条), rest days rolled by the
+    plan's holiday policy.
+    """
+
+    route: Annotated[int, Field(ge=1, le=366)] = 3
+    """R-DUTY-ROUTE: route the hazard and set its deadline, counted from the report."""
+    recheck: Annotated[int, Field(ge=1, le=366)] = 5
+    """R-DUTY-RECHECK: organise the re-check, counted from the application (申报复验)."""
+    sign_off: Annotated[int, Field(ge=1, le=366)] = 3
+    """R-DUTY-SIGNOFF: the acceptance people sign, counted from the passed re-check."""
+    archive: Annotated[int, Field(ge=1, le=366)] = 5
+    """R-DUTY-ARCHIVE: photograph and file (拍照建档), counted from the sign-off."""
+    unit: Literal["calendar", "working"] = "working"
 
 
 # --- obligations (issue 22 items 5, 8: phase duties as obligations) -------- #
 
 
-class Duty(_Model):
+class PhaseDuty(_Model):
     """A phase duty of the plan as an obligation (五(一)-(五), 六(五)-(六)).
 
     ``senders`` owe it (a kind of party: ``town``, ``property``), ``recipients`` are
@@ -393,13 +453,22 @@ class Settings(_Model):
     """R-TKT-REINSPECT, 五(三) 再组织相关部门复查: agency levels that count toward
     ``min_recheck_agencies`` and whose people may sign off (default: every government
     level, :data:`GOVERNMENT_LEVELS`); the rectifier never counts."""
-    # --- obligations, senders, spot-check window (issue 22 items 5-8, helper obl) ---
-    spot_check_phase: Id = "spot_check"
-    """R-SPOT-WINDOW, 五(四) 抽查核实阶段（7月16日至10月15日）: the phase inside which
-    spot-check findings and reopening are accepted (default reading)."""
-    property_senders: tuple[Id, ...] = ("property",)
-    """R-ESC-PROPERTY, 六(四): the senders that are property-service companies; their missed
-    reports go to ``property_escalation_to``, not to the efficiency office."""
+    duty_days: DutyDays = DutyDays()
+    """R-DUTY-ROUTE, R-DUTY-RECHECK, R-DUTY-SIGNOFF, R-DUTY-ARCHIVE (五(三)): the periods of
+    the offices' duties on a ticket (default readings: the plan gives no number)."""
+    property_companies: tuple[Id, ...] = ("property",)
+    """R-ESC-PROPERTY, 六(四) 物业企业工作配合落实不力的: the agencies that are property-service
+    companies; only their failures go to ``property_escalation_to``, a government
+    department's failure is an official-accountability case (R-ACC-SLOW)."""
+    max_refused_attempts: Annotated[int, Field(ge=1)] = 3
+    """R-ACC-WRONG, 六(四) 乱作为: refused attempts by one agency on one ticket after which
+    the lead departments are to refer it (default reading)."""
+    concealment_sources: tuple[
+        Literal["self_inspection", "town_inspection", "spot_check", "patrol", "public_report"], ...
+    ] = ("self_inspection", "town_inspection")
+    """R-ACC-CONCEALED, 六(四) 隐瞒不报: the report sources of the community's own and the
+    town's inspections (五(二)(三)); a hazard first found by the district spot check in a
+    community where none of these reported its category is a concealment case."""
 
 
 class HolidayOverride(_Model):
@@ -560,6 +629,15 @@ class EngineRules(_Model):
     new_community: RuleId = "R-ROUTE-SIGN"
     spot_ratio: RuleId = "R-SPOT-RATIO"
     spot_random: RuleId = "R-SPOT-DOUBLE-RANDOM"
+    spot_window: RuleId = "R-SPOT-WINDOW"
+    duty_route: RuleId = "R-DUTY-ROUTE"
+    duty_recheck: RuleId = "R-DUTY-RECHECK"
+    duty_sign_off: RuleId = "R-DUTY-SIGNOFF"
+    duty_archive: RuleId = "R-DUTY-ARCHIVE"
+    acc_slow: RuleId = "R-ACC-SLOW"
+    acc_wrong: RuleId = "R-ACC-WRONG"
+    acc_falsified: RuleId = "R-ACC-FALSIFIED"
+    acc_concealed: RuleId = "R-ACC-CONCEALED"
 
 
 class DerivedFrom(_Model):
@@ -600,7 +678,7 @@ class Plan(_Model):
     phases: tuple[Phase, ...]
     deadlines_fixed: tuple[ReportDeadline, ...] = Field(alias="deadlines")
     progress_reports: ProgressReports
-    duties: tuple[Duty, ...] = ()
+    duties: tuple[PhaseDuty, ...] = ()
     """Phase duties as obligations (五(一)-(五), 六(五)-(六)); none in a plan of the old format."""
     forms: tuple[Form, ...] = ()
     settings: Settings
@@ -809,6 +887,28 @@ class Plan(_Model):
         """The default rectification period of a category (R-TKT-DEADLINE)."""
         self.category(category_id)
         return self.settings.rectification_days[category_id], self.settings.period_unit
+
+    def spot_check_window(self) -> Phase | None:
+        """The phase inside which the district spot check may reopen tickets (R-SPOT-WINDOW).
+
+        None when ``settings.spot_check.phase`` is None or names no phase of the plan.
+
+        >>> w = load_plan("changle-2022").spot_check_window()
+        >>> w.start, w.end
+        (datetime.date(2022, 7, 16), datetime.date(2022, 10, 15))
+        """
+        wanted = self.settings.spot_check.phase
+        found: Phase | None = self._index["phase"].get(wanted) if wanted else None
+        return found
+
+    def is_property_company(self, agency_id: str | None) -> bool:
+        """Is the agency a property-service company (``settings.property_companies``)?
+
+        >>> plan = load_plan("changle-2022")
+        >>> plan.is_property_company("property"), plan.is_property_company("urban")
+        (True, False)
+        """
+        return agency_id is not None and agency_id in self.settings.property_companies
 
     # ---------------------------------------------------------- serialisation
     def to_data(self) -> dict[str, Any]:
@@ -1143,6 +1243,7 @@ def validate_plan_data(
     found = list(problems)
     if not isinstance(data, Mapping):
         raise PlanError([*found, Problem(source, "", "a plan must be a mapping of fields")])
+    data = _with_added_rules(data)
     plan: Plan | None = None
     try:
         plan = Plan.model_validate(data)
@@ -1157,6 +1258,45 @@ def validate_plan_data(
         raise PlanError(capped(ordered, source), total=len(ordered))
     assert plan is not None
     return plan
+
+
+@functools.cache
+def added_rule_entries() -> dict[str, Mapping[str, Any]]:
+    """The built-in (Changle) catalogue entries of :data:`ADDED_ENGINE_RULES`, by rule id.
+
+    What a plan written before these rules gets when it is loaded (plain data, as in a file).
+
+    >>> sorted(added_rule_entries())[:2]
+    ['R-ACC-CONCEALED', 'R-ACC-FALSIFIED']
+    """
+    text = (resources.files("fireflow") / "plans" / "changle-2022.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    wanted = {ENGINE_RULES[k] for k in ADDED_ENGINE_RULES}
+    return {r["id"]: r for r in raw["rules"] if r.get("id") in wanted}
+
+
+def _with_added_rules(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data`` with the built-in entry of every added engine rule its catalogue lacks.
+
+    Only where the plan's ``engine_rules`` names no id of its own for the rule: a plan
+    written before the rule existed keeps loading, and the engine's citation of it has an
+    entry (a default reading of the library, marked so by the entry's ``basis``).
+    """
+    rules = data.get("rules")
+    if not isinstance(rules, list):
+        return data
+    declared = data.get("engine_rules")
+    declared = declared if isinstance(declared, Mapping) else {}
+    have = {r.get("id") for r in rules if isinstance(r, Mapping)}
+    builtin = added_rule_entries()
+    missing = [
+        dict(builtin[ENGINE_RULES[k]])
+        for k in ADDED_ENGINE_RULES
+        if k not in declared and ENGINE_RULES[k] not in have and ENGINE_RULES[k] in builtin
+    ]
+    if not missing:
+        return data
+    return {**data, "rules": [*rules, *missing]}
 
 
 def dump_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
@@ -1385,12 +1525,6 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
 
     st = data.get("settings")
     if isinstance(st, Mapping):
-        scp = st.get("spot_check_phase")
-        if isinstance(scp, str) and scp not in phases:
-            yield "settings.spot_check_phase", f"unknown phase {scp!r}", "R-SPOT-WINDOW"
-        yield from agency_refs(
-            "settings.property_senders", st.get("property_senders"), "R-ESC-PROPERTY"
-        )
         rd = st.get("rectification_days")
         if isinstance(rd, Mapping):
             for cid in rd:
@@ -1421,6 +1555,16 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str 
             yield from agency_refs(
                 "settings.spot_check.participants", sc.get("participants"), "R-SPOT-RATIO"
             )
+            window = sc.get("phase")
+            if isinstance(window, str) and window not in phases:
+                yield (
+                    "settings.spot_check.phase",
+                    f"unknown phase {window!r} (known: {', '.join(sorted(phases)) or 'none'})",
+                    "R-SPOT-WINDOW",
+                )
+        yield from agency_refs(
+            "settings.property_companies", st.get("property_companies"), "R-ESC-PROPERTY"
+        )
         yield from agency_refs(
             "settings.refusal_report_to", st.get("refusal_report_to"), "R-ESC-REFUSAL"
         )
@@ -1626,7 +1770,10 @@ def _goods_problems(
 def _route_problems(
     data: Mapping[str, Any], agencies: set[str], categories: set[str], rules: set[str]
 ) -> Iterator[tuple[str, str, str | None]]:
-    from fireflow.states import TRIGGERS  # noqa: PLC0415 (states is pure data)
+    from fireflow.states import (  # noqa: PLC0415 (states is pure data)
+        SETTINGS_AUTHORIZED,
+        TRIGGERS,
+    )
 
     subtypes: dict[str, set[str]] = {}
     for _, cat in _items(data, "categories"):
@@ -1707,6 +1854,14 @@ def _route_problems(
         if isinstance(trig, str):
             if trig not in TRIGGERS:
                 yield f"authority[{i}].trigger", f"unknown trigger {trig!r}", "R-AUTH-ROLES"
+            elif trig in SETTINGS_AUTHORIZED:
+                yield (
+                    f"authority[{i}].trigger",
+                    f"{trig!r} is authorized by settings.accountability_lead and "
+                    "settings.accountability_office, not by an authority entry "
+                    "（由方案设置中的牵头部门和效能部门执行）",
+                    "R-ESC-OFFICIAL",
+                )
             if trig in seen_triggers:
                 yield f"authority[{i}].trigger", f"two entries for {trig!r}", "R-AUTH-ROLES"
             seen_triggers.add(trig)
@@ -1720,5 +1875,5 @@ def _route_problems(
                 yield f"authority[{i}].rules[{j}]", f"unknown rule {ref!r}", None
     if isinstance(data.get("authority"), list) and data.get("authority"):
         for trig in TRIGGERS:
-            if trig not in seen_triggers:
+            if trig not in seen_triggers and trig not in SETTINGS_AUTHORIZED:
                 yield "authority", f"no authority entry for trigger {trig!r}", "R-AUTH-ROLES"

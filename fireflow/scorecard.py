@@ -14,7 +14,7 @@ counts against:
 
 * hazards and rectification figures (on time, late, still overdue, days
   overdue, refusals, failed re-checks): the property company when it is the
-  route's rectifier (``settings.property_senders``); the town of every hazard
+  route's rectifier (``settings.property_companies``); the town of every hazard
   in its area (属地, 四(三)); a department when it is the route's rectifier or
   lead;
 * late and missing reports and duties (:mod:`fireflow.rules.reporting`,
@@ -226,7 +226,7 @@ def scorecards(
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise NaiveDatetime("at")
     companies = dict(companies or {})
-    prop = plan.settings.property_senders
+    prop = plan.settings.property_companies
     by_ticket: dict[str, list[Event]] = {}
     for e in events:
         if not isinstance(e, Event):
@@ -375,7 +375,7 @@ def _accountable(
     out: list[_Tally] = []
     for item in named if isinstance(named, list) else []:
         a = str(item)
-        if a in plan.settings.property_senders:
+        if a in plan.settings.property_companies:
             out.append(comp.setdefault(company, _Tally()))
         elif _is_department(plan, a):
             out.append(depts.setdefault(a, _Tally()))

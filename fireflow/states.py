@@ -37,6 +37,7 @@ __all__ = [
     "INITIAL_STATE",
     "LIFECYCLE",
     "RECORD_ONLY_KINDS",
+    "SETTINGS_AUTHORIZED",
     "STATES",
     "TRIGGERS",
     "Lifecycle",
@@ -152,6 +153,10 @@ _OPEN = (
     "reinspection_requested",
     "passed",
 )
+
+#: Every state after ``new``: a referral for accountability (六(四)) and its outcome may be
+#: recorded whatever happened to the hazard since, ``archived`` included.
+_AFTER_REPORT = (*_OPEN, "certified", "signed_off", "archived")
 
 #: The one declaration of the ticket lifecycle.
 LIFECYCLE = Lifecycle(
@@ -312,10 +317,32 @@ LIFECYCLE = Lifecycle(
             "Reopened by a spot check",
             ("R-TKT-SPOTCHECK",),
         ),
+        # 六(四) 由牵头部门转报效能部门进行督导问责: a record, not a state; authorized by
+        # settings.accountability_lead and settings.accountability_office (SETTINGS_AUTHORIZED)
+        _T(
+            "refer",
+            _AFTER_REPORT,
+            None,
+            "转报效能部门督导问责",
+            "Refer for accountability",
+            ("R-ESC-OFFICIAL",),
+        ),
+        _T(
+            "decide_referral",
+            _AFTER_REPORT,
+            None,
+            "记录问责结果",
+            "Record the outcome of a referral",
+            ("R-ESC-OFFICIAL",),
+        ),
     ),
 )
 
 STATES: tuple[str, ...] = tuple(s.id for s in LIFECYCLE.states)
+#: Triggers whose authority comes from the plan's settings, not its ``authority`` entries:
+#: ``refer`` by ``settings.accountability_lead`` (牵头部门), ``decide_referral`` by
+#: ``settings.accountability_office`` (效能部门), 六(四).
+SETTINGS_AUTHORIZED: frozenset[str] = frozenset({"refer", "decide_referral"})
 TRIGGERS: tuple[str, ...] = tuple(t.trigger for t in LIFECYCLE.transitions)
 #: Event kinds outside the lifecycle: recorded in a ticket's history, no transition.
 #: ``attempt_refused`` (a refused attempt) and ``plan_migrated`` (the ticket

@@ -50,6 +50,7 @@ from fireflow.model import (
     ActorIn,
     Command,
     EvidenceIn,
+    Referral,
     Source,
     TicketState,
     Trigger,
@@ -65,6 +66,7 @@ from fireflow.states import (
     INITIAL_STATE,
     LIFECYCLE,
     RECORD_ONLY_KINDS,
+    SETTINGS_AUTHORIZED,
     build_machine,
     compiled_table,
 )
@@ -185,6 +187,29 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
         rule=fitting[0] if fitting else plan.cite("R-AUTH-ROLES"),
         zh=f"{agency} 无权执行此步骤",
     )
+
+
+def _authorize_accountability(state: TicketState, command: Command, plan: Plan) -> None:
+    """``refer`` by the lead departments, ``decide_referral`` by the efficiency office (六(四)).
+
+    由牵头部门转报效能部门进行督导问责: who may is a plan setting
+    (``settings.accountability_lead``, ``settings.accountability_office``), not an
+    ``authority`` entry; a refusal cites R-ESC-OFFICIAL.
+    """
+    st = plan.settings
+    allowed = st.accountability_lead if command.kind == "refer" else (st.accountability_office,)
+    if command.actor.agency not in allowed:
+        raise _refuse(
+            NotAuthorized,
+            state,
+            command,
+            f"agency {command.actor.agency!r} may not {command.kind}; "
+            f"allowed: {', '.join(allowed)}",
+            rule=plan.cite("R-ESC-OFFICIAL"),
+            zh="由牵头部门转报效能部门督导问责"
+            if command.kind == "refer"
+            else "问责结果由效能部门记录",
+        )
 
 
 def _routing_of(state: TicketState, plan: Plan) -> Routing | None:
@@ -318,7 +343,10 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
             rule=plan.cite(tdef.rules[0]),
             zh=f"当前状态“{LIFECYCLE.state(state.state).zh}”不允许此操作",
         )
-    authorize(state, command, plan)
+    if command.kind in SETTINGS_AUTHORIZED:
+        _authorize_accountability(state, command, plan)
+    else:
+        authorize(state, command, plan)
     payload, cited = _STEP[command.kind](state, command, plan)
     # the plan's own ids (engine_rules); two decisions may share one id in another plan
     all_rules = plan.cite_all(cited)
@@ -796,9 +824,97 @@ _BACK_TO_RECTIFYING = {"resume": "R-ESC-REFUSAL", "reopen": "R-TKT-SPOTCHECK"}
 
 
 def _step_back_to_rectifying(state: TicketState, command: Command, plan: Plan) -> Step:
+    if command.kind == "reopen":
+        _check_spot_check_window(state, command, plan)
     payload, rules = _new_deadline(state, command, plan, state.category)
     payload["reason"] = command.reason
     return payload, (_BACK_TO_RECTIFYING[command.kind], *rules)
+
+
+def _check_spot_check_window(state: TicketState, command: Command, plan: Plan) -> None:
+    """R-SPOT-WINDOW: the district spot check reopens only inside its phase (五(四))."""
+    window = plan.spot_check_window()
+    if window is None:
+        return
+    day = _local_date(plan, command.at)
+    if day not in window:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"{day} is outside the spot-check phase {window.id!r} "
+            f"({window.start} to {window.end}): a spot check reopens only inside it",
+            rule=plan.cite("R-SPOT-WINDOW"),
+            zh=f"抽查核实阶段为 {window.start} 至 {window.end}，{day} 不在其内，不能按抽查重新整改",
+            field="at",
+        )
+
+
+#: The rule of each case of 六(四) a referral names (``report``: the general rule only).
+_CASE_RULES: dict[str, tuple[str, ...]] = {
+    "slow": ("R-ACC-SLOW",),
+    "wrong": ("R-ACC-WRONG",),
+    "falsified": ("R-ACC-FALSIFIED",),
+    "concealed": ("R-ACC-CONCEALED",),
+    "report": (),
+}
+
+
+def _step_refer(state: TicketState, command: Command, plan: Plan) -> Step:
+    """A lead department refers a case to the efficiency office (六(四) 转报…督导问责)."""
+    rule = plan.cite("R-ESC-OFFICIAL")
+    problem: tuple[str, str, str] | None = None
+    if command.case is None:
+        problem = ("case", "a referral names its case", "问责须写明情形")
+    elif not command.accountable:
+        problem = ("accountable", "a referral names who is held to account", "须写明被问责单位")
+    elif not command.reason:
+        problem = ("reason", "a referral says why (reason)", "须写明问责理由")
+    else:
+        for i, a in enumerate(command.accountable):
+            if not plan.has_agency(a):
+                problem = (f"accountable[{i}]", f"unknown agency {a!r}", "方案中没有该部门")
+                break
+    if problem is not None:
+        raise _refuse(
+            InvalidCommand, state, command, problem[1], rule=rule, zh=problem[2], field=problem[0]
+        )
+    assert command.case is not None
+    payload: dict[str, Any] = {
+        "case": command.case,
+        "accountable": list(dict.fromkeys(command.accountable)),
+        "persons": list(dict.fromkeys(p for p in command.persons if p)),
+        "reason_zh": command.reason,
+    }
+    return payload, ("R-ESC-OFFICIAL", *_CASE_RULES[command.case])
+
+
+def _step_decide_referral(state: TicketState, command: Command, plan: Plan) -> Step:
+    """The efficiency office records the outcome of a referral on this ticket."""
+    rule = plan.cite("R-ESC-OFFICIAL")
+    pending = [r.event_id for r in state.referrals if r.open]
+    if command.referral not in pending:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            f"no open referral {command.referral!r} on this ticket "
+            f"(open: {', '.join(pending) or 'none'})",
+            rule=rule,
+            zh="本隐患没有该待处理的问责转报",
+            field="referral",
+        )
+    if not command.outcome:
+        raise _refuse(
+            InvalidCommand,
+            state,
+            command,
+            "the outcome of a referral is required",
+            rule=rule,
+            zh="须写明问责结果",
+            field="outcome",
+        )
+    return {"referral": command.referral, "outcome": command.outcome}, ("R-ESC-OFFICIAL",)
 
 
 def _step_punish(state: TicketState, command: Command, plan: Plan) -> Step:
@@ -818,7 +934,11 @@ def _step_punish(state: TicketState, command: Command, plan: Plan) -> Step:
             rule=plan.cite("R-ESC-REFUSAL"),
             zh="须经劝阻无效反馈后方可查处",
         )
-    return {"reason": command.reason}, ("R-ESC-PROPERTY",)
+    # 六(四) 物业企业工作配合落实不力的…予以严肃查处 only where a property company failed;
+    # otherwise the route's own enforcement basis (四(二)) after the refusal
+    if plan.is_property_company(routing.rectifier):
+        return {"reason": command.reason}, ("R-ESC-PROPERTY",)
+    return {"reason": command.reason}, ("R-ESC-REFUSAL", *route.rules)
 
 
 _STEP = {
@@ -841,6 +961,8 @@ _STEP = {
     "clear": _step_clear,
     "resume": _step_back_to_rectifying,
     "reopen": _step_back_to_rectifying,
+    "refer": _step_refer,
+    "decide_referral": _step_decide_referral,
 }
 
 
@@ -870,6 +992,8 @@ _AFTER_PHOTO, _REFUSED = _STATE_INDEX["after_photo"], _STATE_INDEX["refused_atte
 _OVERDUE_MARKED, _DEMOLISHED = _STATE_INDEX["overdue_marked"], _STATE_INDEX["demolished"]
 _DELIVERED_ON, _NEW_COMMUNITY = _STATE_INDEX["delivered_on"], _STATE_INDEX["new_community"]
 _PLAN_ID, _PLAN_DIGEST = _STATE_INDEX["plan_id"], _STATE_INDEX["plan_digest"]
+_ENTERED_AT, _REFUSED_BY = _STATE_INDEX["entered_at"], _STATE_INDEX["refused_by"]
+_FALSIFIED, _REFERRALS = _STATE_INDEX["falsified_signers"], _STATE_INDEX["referrals"]
 _INITIAL_VALUES: tuple[Any, ...] = _STATE_VALUES(TicketState(""))
 
 
@@ -888,6 +1012,7 @@ def _apply(v: list[Any], event: Event) -> None:
     if kind == "attempt_refused":  # recorded, but the ticket's clock does not move
         v[_VER] = event.seq
         v[_REFUSED] += 1
+        v[_REFUSED_BY] = (*v[_REFUSED_BY], event.actor)
         return
     if kind == "plan_migrated":
         p = event.payload
@@ -927,12 +1052,29 @@ def _apply(v: list[Any], event: Event) -> None:
         signers = tuple(_shared_actor(s["agency"], s.get("person", "")) for s in p["signers"])
     elif kind == "escalate":
         escalated = tuple(dict.fromkeys((*v[_ESCALATED_TO], *p["targets"])))
+    elif kind == "refer":
+        referral = Referral(
+            event.event_id,
+            event.at.isoformat(),
+            p["case"],
+            tuple(p["accountable"]),
+            tuple(p.get("persons", ())),
+            p.get("reason_zh", ""),
+        )
+    elif kind == "decide_referral":
+        decided = p["referral"]
+        if not any(r.event_id == decided and r.open for r in v[_REFERRALS]):
+            raise InvalidArgument(
+                "payload.referral", f"event {event.event_id} decides no open referral"
+            )
     deadline = (
         date.fromisoformat(p["deadline"]) if kind in _INTO_RECTIFYING and "deadline" in p else None
     )
     v[_VER] = event.seq
     v[_LAST_AT] = event.at
     v[_ST] = dest
+    if dest != old or kind in _INTO_RECTIFYING:
+        v[_ENTERED_AT] = event.at
     if event.evidence:
         v[_EVIDENCE] = v[_EVIDENCE] + event.evidence
         if any(e.kind == "photo_after" for e in event.evidence):
@@ -967,11 +1109,19 @@ def _apply(v: list[Any], event: Event) -> None:
         v[_CERTIFIED_BY] = event.actor.agency
     elif kind == "demolish":
         v[_DEMOLISHED] = True
+    elif kind == "refer":
+        v[_REFERRALS] = (*v[_REFERRALS], referral)
+    elif kind == "decide_referral":
+        v[_REFERRALS] = tuple(
+            attrs.evolve(r, outcome=p["outcome"]) if r.event_id == decided else r
+            for r in v[_REFERRALS]
+        )
     elif kind == "reopen":
         v[_AFTER_PHOTO] = False
         v[_REOPENED] += 1
         if old in ("signed_off", "archived"):
             v[_REOPENED_AFTER] += 1
+            v[_FALSIFIED] = tuple(dict.fromkeys((*v[_FALSIFIED], *v[_SIGNERS])))
         v[_SIGNERS] = ()
         v[_RECHECK_AGENCIES], v[_RECHECK_PEOPLE] = (), ()
     if deadline is not None:

@@ -24,6 +24,7 @@ from fireflow.ticket import Command, Ticket, TicketState, decide, evolve, refusa
 PLAN = load_plan("changle-2022")
 SH = ZoneInfo("Asia/Shanghai")
 AT = datetime(2022, 3, 21, 10, tzinfo=SH)  # a Monday: 3 and 30 days end on working days
+SPOT = datetime(2022, 7, 18, 10, tzinfo=SH)  # a Monday in the spot-check phase (R-SPOT-WINDOW)
 
 #: One hazard per route: (category, location, subtype, new community).
 HAZARDS = {
@@ -68,6 +69,17 @@ CLEAR = {
 }
 
 FIRE_LANE = {r for r, rules in ROUTE_RULES.items() if "R-ROUTE-LANE-FIRE" in rules}
+#: Routes whose rectifier is the property company (written out): only there does a punishment
+#: after a refusal cite R-ESC-PROPERTY (六(四) 物业企业工作配合落实不力的); elsewhere the
+#: route's own enforcement basis after the refusal.
+PROPERTY_RECTIFIED = {
+    "evacuation_inside",
+    "fire_lane_inside",
+    "fire_lane_inside_unplated",
+    "fire_sign",
+    "lane_layout",
+    "new_community_lane_or_sign",
+}
 
 
 def expected(route: str) -> dict[str, tuple[str, ...]]:
@@ -86,7 +98,11 @@ def expected(route: str) -> dict[str, tuple[str, ...]]:
         "refuse": ("R-ESC-REFUSAL",),
         "escalate": ("R-ESC-REFUSAL",),
         "expose": ("R-ESC-EXPOSE",),
-        "punish": ("R-ESC-PROPERTY",),
+        "punish": ("R-ESC-PROPERTY",)
+        if route in PROPERTY_RECTIFIED
+        else ("R-ESC-REFUSAL", *ROUTE_RULES[route]),
+        "refer": ("R-ESC-OFFICIAL", "R-ACC-SLOW"),
+        "decide_referral": ("R-ESC-OFFICIAL",),
         "resume": ("R-ESC-REFUSAL", "R-TKT-DEADLINE"),
         "mark_overdue": ("R-ESC-OVERDUE",),
         "escalate_overdue": ("R-ESC-OVERDUE",),
@@ -142,7 +158,7 @@ def lifecycle_citations(route: str) -> dict[str, tuple[str, ...]]:
     got["archive"] = cited(
         a, "archive", AT, "town", evidence=[{"kind": "photo_after", "sha256": "a" * 64}]
     )
-    got["reopen"] = cited(a, "reopen", AT, "fire", reason="抽查")
+    got["reopen"] = cited(a, "reopen", SPOT, "fire", reason="抽查")
 
     b = new_ticket(route, "B")
     got["refuse"] = cited(b, "refuse", AT, "town")
@@ -151,6 +167,12 @@ def lifecycle_citations(route: str) -> dict[str, tuple[str, ...]]:
     got["punish"] = cited(b, "punish", AT, "housing")
     if CLEAR[route] is not None:
         got["clear"] = cited(b, "clear", AT, "town")
+    got["refer"] = cited(
+        b, "refer", AT, "housing", case="slow", accountable=[r.lead], reason="逾期未处置"
+    )
+    got["decide_referral"] = cited(
+        b, "decide_referral", AT, "efficiency", referral=b.events[-1].event_id, outcome="约谈"
+    )
 
     c = new_ticket(route, "C")
     c.command("refuse", AT, "town")

@@ -27,7 +27,7 @@ from fireflow.errors import (
     InvalidCommand,
     NotAuthorized,
 )
-from fireflow.events import canonical_bytes, check_json_value, event_from_data
+from fireflow.events import Actor, canonical_bytes, check_json_value, event_from_data
 from fireflow.model import TicketState, plan_binding
 from fireflow.plan import Plan, validate_plan_data
 from fireflow.plan_new import derive_plan
@@ -781,15 +781,18 @@ def test_exposure_is_due_once_for_a_refusal_and_names_the_plan_agencies():
 
 @pytest.mark.parametrize("state", ["overdue", "refused", "signed_off", "passed", "escalated"])
 def test_spot_check_escalations_only_while_rectifying(state):
-    """Mutants: ``state.state == "rectifying"`` into ``<``, ``<=``, ``>``, ``>=``, ``!=``; the
-    ``and`` of the official referral into ``or`` (R-TKT-SPOTCHECK, R-ESC-OFFICIAL)."""
+    """Mutants: ``state.state == "rectifying"`` into ``<``, ``<=``, ``>``, ``>=``, ``!=``
+    (R-TKT-SPOTCHECK).  The falsified sign-off (R-ACC-FALSIFIED, 六(四) 弄虚作假) is not
+    tied to the state: it stays due in every state until a referral names the signers."""
     t = _fire_lane_ticket()
     base = t.state
-    assert set(_due(base, reopened=1, reopened_after_signoff=1)) >= {"spot_check", "official"}
-    assert "official" not in _due(base, reopened=1, reopened_after_signoff=0)
-    assert not {"spot_check", "official"} & set(_due(base))
-    other = _due(base, state=state, reopened=1, reopened_after_signoff=1)
-    assert not {"spot_check", "official"} & set(other)
+    signer = Actor("housing", "张")
+    assert set(_due(base, reopened=1, falsified_signers=(signer,))) >= {"spot_check", "falsified"}
+    assert "falsified" not in _due(base, reopened=1)
+    assert not {"spot_check", "falsified"} & set(_due(base))
+    other = _due(base, state=state, reopened=1, falsified_signers=(signer,))
+    assert "spot_check" not in other
+    assert "falsified" in other
 
 
 def test_the_property_escalation_comes_at_the_second_failed_recheck():
@@ -1000,7 +1003,9 @@ def test_findings_refuse_a_person_with_a_control_character():
 
     _, _, d = _spot_published()
     with pytest.raises(InputLimitExceeded) as err:
-        findings_to_commands(PLAN, d, [], [], AT, person="李\x07")  # type: ignore[arg-type]
+        # inside the spot-check window (R-SPOT-WINDOW), so the name is what is refused
+        in_window = AT.replace(month=8, day=1)
+        findings_to_commands(PLAN, d, [], [], in_window, person="李\x07")  # type: ignore[arg-type]
     assert err.value.field == "person"
 
 

@@ -19,6 +19,7 @@ from strategies import base_data
 
 from fireflow import Actor, InvalidArgument, load_plan
 from fireflow.errors import PlanError
+from fireflow.model import plan_digest
 from fireflow.plan import validate_plan_data
 from fireflow.rules.obligations import (
     all_obligations,
@@ -142,16 +143,16 @@ def test_a_missed_ledger_is_a_property_case_and_a_missed_dossier_an_official_one
     assert dossier.accountable == ("town",)
 
 
-def test_property_escalation_to_and_property_senders_are_settings():
+def test_property_escalation_to_and_property_companies_are_settings():
     plan = plan_with({"property_escalation_to": ["housing"]})
     statuses = status(plan, TOWNS, [], sh(2022, 3, 20))
     ledgers = [e for e in report_escalations(plan, statuses) if e.report_id == "ledger"]
     assert {e.targets for e in ledgers} == {("housing",)}
-    plan = plan_with({"property_senders": []})  # no sender is a property company
+    plan = plan_with({"property_companies": []})  # no sender is a property company
     ob = next(o for o in obligations(plan, TOWNS) if o.report_id == "ledger")
     assert sender_kind(plan, ob) == "official"
-    with pytest.raises(PlanError, match=r"settings\.property_senders"):
-        plan_with({"property_senders": ["nobody"]})
+    with pytest.raises(PlanError, match=r"settings\.property_companies"):
+        plan_with({"property_companies": ["nobody"]})
 
 
 @given(
@@ -199,13 +200,35 @@ def test_findings_outside_the_spot_check_phase_are_refused():
     assert info.value.phase is None  # 2023: outside the campaign
 
 
+def spot_check_phase(phase):
+    return {"spot_check": {**base_data()["settings"]["spot_check"], "phase": phase}}
+
+
 def test_the_spot_check_phase_is_a_setting():
-    plan = plan_with({"spot_check_phase": "consolidation"})
+    plan = plan_with(spot_check_phase("consolidation"))
     check_spot_check_window(plan, sh(2022, 11, 1))
     with pytest.raises(OutsideSpotCheckPhase):
         check_spot_check_window(plan, sh(2022, 8, 1))
-    with pytest.raises(PlanError, match=r"settings\.spot_check_phase"):
-        plan_with({"spot_check_phase": "nonexistent"})
+    with pytest.raises(PlanError, match=r"settings\.spot_check\.phase"):
+        plan_with(spot_check_phase("nonexistent"))
+    # no window (null): findings are accepted at any time
+    check_spot_check_window(plan_with(spot_check_phase(None)), sh(2022, 3, 1))
+
+
+def test_the_phase_duties_are_not_part_of_the_digest():
+    """Duties and named persons decide report obligations, not ticket events: a history
+    bound to the plan continues whatever the duties say (model.plan_rule_data)."""
+    data = base_data()
+    digest = plan_digest(validate_plan_data(data))
+    # a plan written before the duties: neither the duties nor the rules only they cite
+    cited = {d["rule"] for d in data["duties"]}
+    data["duties"] = []
+    data["rules"] = [r for r in data["rules"] if r["id"] not in cited]
+    for item in data["deadlines"]:
+        item["named_person"] = not item.get("named_person", False)
+    assert plan_digest(validate_plan_data(data)) == digest
+    data["settings"]["max_failed_rechecks"] += 1  # a setting the engine reads does count
+    assert plan_digest(validate_plan_data(data)) != digest
 
 
 # --------------------------------------------------------------------------- #

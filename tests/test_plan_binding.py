@@ -119,7 +119,12 @@ def test_rule_data_has_no_labels():
     data = plan_rule_data(PLAN)
     assert "name" not in data
     assert all("name" not in a for a in data["agencies"])
-    assert data["settings"] == PLAN.model_dump(mode="json")["settings"]
+    settings = PLAN.model_dump(mode="json")["settings"]
+    # added to the format later and at their defaults: left out, so older digests hold
+    for key in ("duty_days", "property_companies", "max_refused_attempts", "concealment_sources"):
+        del settings[key]
+    del settings["spot_check"]["phase"]
+    assert data["settings"] == settings
 
 
 # --------------------------------------------------------------------------- #

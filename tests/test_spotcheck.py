@@ -591,7 +591,7 @@ def test_findings_reopen_closed_tickets():
     assert t.state.state == "rectifying"
     assert t.state.reopened_after_signoff == 1
     rules = [e.rule for e in due_escalations(t.state, check, PLAN)]
-    assert "R-ESC-OFFICIAL" in rules
+    assert "R-ACC-FALSIFIED" in rules  # 弄虚作假: the signers, for the lead departments to refer
     assert "R-TKT-SPOTCHECK" in rules
 
 

@@ -43,7 +43,7 @@ def test_declaration_is_valid():
     assert INITIAL_STATE == "new"
     assert {"archived"} == FINAL_STATES
     assert len(set(STATES)) == len(STATES) == 13
-    assert len(set(TRIGGERS)) == len(TRIGGERS) == 19
+    assert len(set(TRIGGERS)) == len(TRIGGERS) == 21
     for t in LIFECYCLE.transitions:
         assert t.rules, t.trigger
         assert all(r.startswith("R-") for r in t.rules)

@@ -762,6 +762,21 @@ def test_cli_replay(db, capsys):
     assert "no events for ticket 'CL-404'" in err
 
 
+def test_cli_replay_at_lists_what_is_due(db, capsys):
+    # CL-2022-00001 passed its re-check: the acceptance people owe the sign-off (R-DUTY-SIGNOFF)
+    code, out, _ = run(capsys, "replay", db, "CL-2022-00001", "--at", "2022-12-01T09:00:00+08:00")
+    assert code == 0
+    assert "待办 due at 2022-12-01 09:00:" in out
+    assert "[R-DUTY-SIGNOFF]" in out
+    assert "已逾期 late" in out
+    assert "[R-ACC-SLOW]" in out
+    code, out, _ = run(capsys, "replay", db, "CL-2022-00001")
+    assert "待办" not in out
+    code, _, err = run(capsys, "replay", db, "CL-2022-00001", "--at", "2022-12-01T09:00")
+    assert code == 2
+    assert "--at" in err
+
+
 def test_cli_checkpoint_and_verify(db, tmp_path, capsys):
     code, out, _ = run(capsys, "checkpoint", db)
     assert code == 0

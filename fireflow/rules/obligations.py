@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING
 from fireflow.errors import InvalidArgument, NaiveDatetime
 from fireflow.events import Actor
 from fireflow.model import TicketState
-from fireflow.plan import Duty, Plan
+from fireflow.plan import PhaseDuty, Plan
 from fireflow.rules.reporting import (
     Obligation,
     ObligationStatus,
@@ -82,7 +82,7 @@ INSPECTION_SOURCES: Mapping[str, str] = {
 }
 
 
-def meeting_intervals(plan: Plan, duty: Duty) -> list[tuple[date, date]]:
+def meeting_intervals(plan: Plan, duty: PhaseDuty) -> list[tuple[date, date]]:
     """The windows of a recurring duty: ``every`` days from its phase's start, the last cut.
 
     >>> from fireflow import load_plan
@@ -106,7 +106,7 @@ def meeting_intervals(plan: Plan, duty: Duty) -> list[tuple[date, date]]:
 
 def _duty_obligation(
     plan: Plan,
-    duty: Duty,
+    duty: PhaseDuty,
     cal: Calendar,
     town: str,
     community: str | None,

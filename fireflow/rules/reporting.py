@@ -359,13 +359,13 @@ def _agency_names(plan: Plan, ids: Iterable[str]) -> list[str]:
 def sender_kind(plan: Plan, obligation: Obligation) -> Literal["property", "official"]:
     """Who answers for a missed obligation: a property company, or a government unit.
 
-    ``property`` when every sender is one of ``settings.property_senders`` (六(四)
+    ``property`` when every sender is one of ``settings.property_companies`` (六(四)
     物业企业工作配合落实不力: R-ESC-PROPERTY, to ``settings.property_escalation_to``),
     else ``official`` (R-ESC-OFFICIAL: the lead departments refer it to the
     efficiency office).
     """
     senders = obligation.senders
-    prop = plan.settings.property_senders
+    prop = plan.settings.property_companies
     return "property" if senders and all(a in prop for a in senders) else "official"
 
 

@@ -1102,7 +1102,7 @@ class OutsideSpotCheckPhase(InvalidArgument):
 
 
 def check_spot_check_window(plan: Plan, at: datetime, field: str = "at") -> None:
-    """Refuse an instant outside the spot-check phase (``settings.spot_check_phase``).
+    """Refuse an instant outside the spot-check phase (``settings.spot_check.phase``).
 
     五(四) 抽查核实阶段（7月16日至10月15日）: findings and the reopening they order
     are accepted only inside it (R-SPOT-WINDOW, a default reading).
@@ -1120,16 +1120,10 @@ def check_spot_check_window(plan: Plan, at: datetime, field: str = "at") -> None
         raise InvalidArgument(field, f"expected an aware datetime, got {type(at).__name__}")
     if at.tzinfo is None or at.utcoffset() is None:
         raise NaiveDatetime(field)
-    phase_id = plan.settings.spot_check_phase
-    try:
-        window = plan.phase(phase_id)
-    except InvalidArgument:
-        raise InvalidArgument(
-            "settings.spot_check_phase", f"the plan has no phase {phase_id!r}"
-        ) from None
+    window = plan.spot_check_window()
     day = plan.local_date(at, field)
-    if day in window:
-        return
+    if window is None or day in window:
+        return  # no window set (settings.spot_check.phase: null): findings at any time
     current = plan.phase_on(day)
     where = f"{current.name_zh} {current.id}" if current is not None else "outside the campaign"
     raise OutsideSpotCheckPhase(

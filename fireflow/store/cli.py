@@ -261,6 +261,13 @@ def store_replay(
     ticket: Annotated[str, typer.Argument(help="The ticket id.")],
     plan: Annotated[str, typer.Option(help="Built-in plan name or plan file.")] = "changle-2022",
     as_json: JsonOpt = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="An aware ISO instant: also list what is due then (duties and escalations, "
+            "待办; R-DUTY-*, 六(四))."
+        ),
+    ] = None,
 ) -> None:
     """Fold a ticket's events and explain each step with its rules (回放工单)."""
     with _open(db) as store:
@@ -272,7 +279,14 @@ def store_replay(
         raise typer.Exit(1)
     the_plan = load_plan(plan)
     state = fold(events, ticket, plan=the_plan)  # PlanMismatch: recorded under another plan
-    lines = explain(events, the_plan)
+    when: datetime | None = None
+    if at is not None:
+        try:
+            when = parse_time(at, "--at")
+        except InvalidArgument as exc:
+            typer.echo(f"错误 error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    lines = explain(events, the_plan, state=state, at=when)
     if as_json:
         _print_json({"ticket": ticket, "state": state.to_data(), "explain": lines})
         return

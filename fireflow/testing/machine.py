@@ -44,9 +44,16 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from fireflow.errors import InvalidCommand, NotAuthorized, Refusal
 from fireflow.events import Actor, Event
 from fireflow.plan import Plan, load_plan
+from fireflow.rules.duties import LIFECYCLE_DUTIES, duties_at
 from fireflow.rules.escalation import due_escalations
 from fireflow.states import LIFECYCLE, RECORD_ONLY_KINDS, TRIGGERS, triggers_from
-from fireflow.testing.paths import authorized_agencies, default_start, hazards_of
+from fireflow.testing.paths import (
+    authorized_agencies,
+    default_start,
+    hazards_of,
+    referral_fields,
+    reopen_time,
+)
 from fireflow.ticket import SOURCES, Command, Ticket, TicketState, decide, fold
 
 __all__ = ["TicketMachine"]
@@ -55,7 +62,7 @@ _PHOTO_BEFORE = {"kind": "photo_before", "sha256": "b" * 64}
 _PHOTO_AFTER = {"kind": "photo_after", "sha256": "a" * 64}
 #: Fields a refused (but recorded) attempt may change: not the clock (``last_at``), as in
 #: the engine, so that a refused attempt never pushes the ticket's time forward.
-_COUNTERS = frozenset({"version", "refused_attempts"})
+_COUNTERS = frozenset({"version", "refused_attempts", "refused_by"})
 #: Triggers that start a new rectification with a new deadline (R-TKT-DEADLINE).
 _NEW_DEADLINE = frozenset({"set_deadline", "recheck_fail", "resume", "reopen", "clear", "demolish"})
 #: The triggers that move a ticket on towards its end, per state (drawn by ``advance``;
@@ -166,6 +173,8 @@ class TicketMachine(RuleBasedStateMachine):
         self.at = self.at + timedelta(hours=data.draw(st.integers(1, 48), label="hours"))
         if kind == "mark_overdue" and state.deadline is not None:
             self.at = max(self.at, self.plan.calendar.due_instant(state.deadline))
+        if kind == "reopen":  # R-SPOT-WINDOW: the spot check reopens inside its phase
+            self.at = reopen_time(self.plan, self.at)
         candidates = authorized_agencies(state, kind, self.plan) or self.agencies
         chosen = candidates[0]
         fields: dict[str, Any] = {}
@@ -221,6 +230,8 @@ class TicketMachine(RuleBasedStateMachine):
                 if p.person and p.agency not in excluded
             ]
             return {"signers": signers[:1]}
+        if kind in ("refer", "decide_referral"):
+            return referral_fields(state, kind, self.plan)
         if kind in ("rectify", "archive") and data.draw(st.booleans(), label="photo_after"):
             # the after-photo comes with the rectification or with the filing
             return {"evidence": [_PHOTO_AFTER]}
@@ -420,6 +431,24 @@ class TicketMachine(RuleBasedStateMachine):
                 assert esc.targets
                 assert all(isinstance(x, str) and x for x in esc.targets)
                 assert esc.rule.startswith("R-")
+
+    @invariant()
+    def duties_follow_the_state(self) -> None:
+        """R-DUTY-*, 六(四): the duty the state implies, owed by known agencies; a missed one
+        is escalated (overdue, refusal or slow) unless a referral already names its parties."""
+        s = self.ticket.state
+        for when in (self.at, self.at + timedelta(days=60)):
+            owed = duties_at(s, when, self.plan)
+            kinds = [d.kind for d in owed if d.kind != "decide_referral"]
+            implied = LIFECYCLE_DUTIES.get(s.state)
+            assert kinds == ([implied[0]] if implied is not None else []), (s.state, kinds)
+            due = due_escalations(s, when, self.plan)
+            kinds_due = {e.kind for e in due}
+            for d in owed:
+                assert d.agencies
+                assert all(self.plan.has_agency(a) for a in d.agencies)
+                if d.late and not kinds_due & {"overdue", "refusal", "slow"}:
+                    assert all(any(a in r.accountable for r in s.referrals) for a in d.agencies)
 
     @invariant()
     def fold_is_deterministic(self) -> None:

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from fireflow.errors import Refusal
 from fireflow.events import Event
 from fireflow.plan import Plan
-from fireflow.states import LIFECYCLE, Lifecycle, compiled_table
+from fireflow.states import LIFECYCLE, SETTINGS_AUTHORIZED, Lifecycle, compiled_table
 from fireflow.testing.scenario import CommandStep, Scenario, TicketExpect
 from fireflow.ticket import Command, TicketState, decide, evolve
 
@@ -44,6 +44,8 @@ __all__ = [
     "path_to_scenario",
     "paths_to_scenarios",
     "realize_path",
+    "referral_fields",
+    "reopen_time",
     "simple_paths",
 ]
 
@@ -68,7 +70,9 @@ def simple_paths(
     (``recheck_fail``, ``reopen``, ``demolish``) or keep the state (``expose``)
     never appear.  With ``closing=True`` the paths that end by closing such a
     loop (one last trigger into a state already visited, or into the same
-    state) are listed too: then every trigger of the lifecycle appears.  The
+    state) are listed too: then every trigger of the lifecycle appears, except the
+    accountability records (``refer``, ``decide_referral``: allowed in every state after
+    the report, they change none, and a decision needs its referral first).  The
     order is deterministic: shorter paths first, then the lifecycle's
     declaration order.
 
@@ -83,7 +87,7 @@ def simple_paths(
         if len(path) >= max_length:
             return
         for t in lifecycle.transitions:
-            if state not in t.sources:
+            if state not in t.sources or t.trigger in SETTINGS_AUTHORIZED:
                 continue
             dest = t.dest or state
             step = (*path, t.trigger)
@@ -131,6 +135,10 @@ def authorized_agencies(state: TicketState, trigger: str, plan: Plan) -> tuple[s
     Route roles come first (lead, re-check lead, rectifier), then the fixed
     agencies, then the other roles; no duplicates.
     """
+    if trigger == "refer":  # 六(四) 由牵头部门转报: settings, not an authority entry
+        return plan.settings.accountability_lead
+    if trigger == "decide_referral":
+        return (plan.settings.accountability_office,)
     entry = plan.authority_for(trigger)
     if entry is None:
         return ()
@@ -140,6 +148,19 @@ def authorized_agencies(state: TicketState, trigger: str, plan: Plan) -> tuple[s
         for role in entry.roles:
             (first if role in _LEAD_ROLES else rest).extend(state.routing.role(role))
     return tuple(dict.fromkeys([*first, *entry.agencies, *rest]))
+
+
+def reopen_time(plan: Plan, at: datetime) -> datetime:
+    """``at``, or 09:00 local on the first day of the spot-check phase if that is later.
+
+    A spot check reopens only inside its phase (R-SPOT-WINDOW,
+    ``settings.spot_check.phase``); without a window, ``at`` itself.
+    """
+    window = plan.spot_check_window()
+    if window is None:
+        return at
+    d = window.start
+    return max(at, datetime(d.year, d.month, d.day, 9, tzinfo=ZoneInfo(plan.timezone)))
 
 
 def default_start(plan: Plan) -> datetime:
@@ -173,7 +194,19 @@ def _fields(state: TicketState, trigger: str, actor: str, plan: Plan) -> dict[st
         return {"signers": signers[:1]}
     if trigger == "archive":
         return {"evidence": [_PHOTO_AFTER]}
+    if trigger in ("refer", "decide_referral"):
+        return referral_fields(state, trigger, plan)
     return {}
+
+
+def referral_fields(state: TicketState, trigger: str, plan: Plan) -> dict[str, object]:
+    """Fields of a ``refer`` (the town held to account for slow work) or a ``decide_referral``
+    (the first open referral decided) that the engine accepts (六(四))."""
+    if trigger == "refer":
+        held = state.routing.lead if state.routing is not None else plan.agencies[0].id
+        return {"case": "slow", "accountable": [held], "reason": "推进不力"}
+    open_ = [r.event_id for r in state.referrals if r.open]
+    return {"referral": open_[0], "outcome": "约谈"} if open_ else {"referral": "none"}
 
 
 def realize_path(
@@ -218,6 +251,8 @@ def _realize(
         at = at + timedelta(hours=1)
         if trigger == "mark_overdue" and state.deadline is not None:
             at = max(at, plan.calendar.due_instant(state.deadline))
+        if trigger == "reopen":
+            at = reopen_time(plan, at)
         accepted: tuple[Command, tuple[Event, ...]] | None = None
         for actor in authorized_agencies(state, trigger, plan):
             data: dict[str, object] = {

@@ -43,6 +43,8 @@ from fireflow.events import Actor, Event
 from fireflow.forms import DRAFT_HEADER, UncheckedCommunities, annex3
 from fireflow.model import plan_binding
 from fireflow.plan import Plan, builtin_plans, load_plan, validate_plan_data
+from fireflow.rules.accountability import concealment_cases
+from fireflow.rules.duties import Duty, duties_at
 from fireflow.rules.escalation import Escalation, due_escalations
 from fireflow.rules.obligations import duty_status, never_inspected
 from fireflow.rules.reporting import (
@@ -68,6 +70,8 @@ from fireflow.testing.scenario import (
     CheckStep,
     CommandStep,
     DeadlineStep,
+    DutiesExpect,
+    DutyMatch,
     EscalationMatch,
     ObligationStep,
     PhaseStep,
@@ -84,7 +88,7 @@ from fireflow.testing.scenario import (
     is_scenario_file,
     load_scenario,
 )
-from fireflow.ticket import Command, Ticket
+from fireflow.ticket import Command, Ticket, TicketState
 
 __all__ = [
     "Coverage",
@@ -489,7 +493,9 @@ class _Run:
             moment = self.instant(esc.at) if esc.at is not None else at
             if moment is None:  # pragma: no cover (the scenario model refuses this)
                 return [*out, Mismatch("escalations.at", "a moment", "none")]
-            due = due_escalations(state, moment, self.plan)
+            cases = concealment_cases([t.state for t in self.tickets.values()], self.plan)
+            concealed = any(c.ticket_id == state.ticket_id for c in cases)
+            due = due_escalations(state, moment, self.plan, concealed=concealed)
             when = self.local(moment)
             for pattern in esc.includes:
                 if not any(_esc_matches(e, pattern) for e in due):
@@ -513,6 +519,41 @@ class _Run:
                     )
             if esc.count is not None and len(due) != esc.count:
                 out.append(Mismatch(f"escalations at {when} count", str(esc.count), _show_due(due)))
+        if expect.duties is not None:
+            out += self.duties_expect(state, expect.duties, at)
+        return out
+
+    def duties_expect(
+        self, state: TicketState, want: DutiesExpect, at: datetime | None
+    ) -> list[Mismatch]:
+        moment = self.instant(want.at) if want.at is not None else at
+        if moment is None:  # pragma: no cover (the scenario model refuses this)
+            return [Mismatch("duties.at", "a moment", "none")]
+        owed = duties_at(state, moment, self.plan)
+        when = self.local(moment)
+        out: list[Mismatch] = []
+        for pattern in want.includes:
+            if not any(_duty_matches(d, pattern) for d in owed):
+                out.append(
+                    Mismatch(
+                        f"duties at {when} include",
+                        _show_duty_pattern(pattern),
+                        _show_duties(owed),
+                        pattern.rule,
+                    )
+                )
+        for pattern in want.excludes:
+            if any(_duty_matches(d, pattern) for d in owed):
+                out.append(
+                    Mismatch(
+                        f"duties at {when} exclude",
+                        f"no {_show_duty_pattern(pattern)}",
+                        _show_duties(owed),
+                        pattern.rule,
+                    )
+                )
+        if want.count is not None and len(owed) != want.count:
+            out.append(Mismatch(f"duties at {when} count", str(want.count), _show_duties(owed)))
         return out
 
     def deadline(self, step: DeadlineStep) -> list[Mismatch]:
@@ -854,6 +895,41 @@ def _esc_matches(e: Escalation, pattern: EscalationMatch) -> bool:
         (pattern.kind is None or e.kind == pattern.kind)
         and (pattern.rule is None or e.rule == pattern.rule)
         and (pattern.targets is None or set(pattern.targets) == set(e.targets))
+        and (pattern.accountable is None or set(pattern.accountable) == set(e.accountable))
+        and (pattern.persons is None or set(pattern.persons) == set(e.persons))
+    )
+
+
+def _duty_matches(d: Duty, pattern: DutyMatch) -> bool:
+    return (
+        (pattern.kind is None or d.kind == pattern.kind)
+        and (pattern.rule is None or d.rule == pattern.rule)
+        and (pattern.agencies is None or set(pattern.agencies) == set(d.agencies))
+        and (pattern.persons is None or set(pattern.persons) == set(d.persons))
+        and (pattern.due is None or d.due == pattern.due)
+        and (pattern.late is None or d.late == pattern.late)
+    )
+
+
+def _show_duty_pattern(p: DutyMatch) -> str:
+    parts = [p.kind or "any duty"]
+    if p.rule:
+        parts.append(f"[{p.rule}]")
+    if p.agencies is not None:
+        parts.append(f"by {_show(p.agencies)}")
+    if p.due is not None:
+        parts.append(f"due {p.due}")
+    if p.late is not None:
+        parts.append("late" if p.late else "not late")
+    return " ".join(parts)
+
+
+def _show_duties(owed: Sequence[Duty]) -> str:
+    if not owed:
+        return "no duty owed"
+    return "; ".join(
+        f"{d.kind} [{d.rule}] by {_show(d.agencies)} due {d.due}{' late' if d.late else ''}"
+        for d in owed
     )
 
 

@@ -69,6 +69,8 @@ __all__ = [
     "CommandStep",
     "DeadlineSpec",
     "DeadlineStep",
+    "DutiesExpect",
+    "DutyMatch",
     "EscalationMatch",
     "EscalationsExpect",
     "EvidenceSpec",
@@ -290,11 +292,13 @@ class RoutingExpect(_Model):
 
 
 class EscalationMatch(_Model):
-    """An escalation pattern: every key written must match (targets as a set)."""
+    """An escalation pattern: every key written must match (agency and person lists as sets)."""
 
     kind: str | None = None
     rule: RuleId | None = None
     targets: tuple[AgencyId, ...] | None = None
+    accountable: tuple[AgencyId, ...] | None = None
+    persons: tuple[str, ...] | None = None
 
 
 class EscalationsExpect(_Model):
@@ -318,6 +322,26 @@ def _state_values(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     return value
 
 
+class DutyMatch(_Model):
+    """A duty pattern (R-DUTY-*): every key written must match (agency and person lists as sets)."""
+
+    kind: str | None = None
+    rule: RuleId | None = None
+    agencies: tuple[AgencyId, ...] | None = None
+    persons: tuple[str, ...] | None = None
+    due: date | None = None
+    late: bool | None = None
+
+
+class DutiesExpect(_Model):
+    """The duties owed on the ticket at a moment (``at``; default: the step's time)."""
+
+    at: When | None = None
+    includes: tuple[DutyMatch, ...] = ()
+    excludes: tuple[DutyMatch, ...] = ()
+    count: Annotated[int, Field(ge=0)] | None = None
+
+
 class TicketExpect(_Model):
     """What must hold after a command (or at a ``check`` step).
 
@@ -325,7 +349,8 @@ class TicketExpect(_Model):
     ``refused``; then the ticket's ``state``, ``deadline`` (``null`` = none),
     ``rules`` the new event cites (at least these), ``not_rules`` it must not
     cite, ``rules_exact`` every rule it cites (these and no others, in any order),
-    ``routing``, ``escalations`` due at a moment, and ``values`` of any
+    ``routing``, ``escalations`` due at a moment (concealment found across the
+    scenario's tickets), ``duties`` owed at a moment, and ``values`` of any
     other ticket field (as in ``TicketState.to_data()``).
     """
 
@@ -339,6 +364,8 @@ class TicketExpect(_Model):
     """Every rule the new event cites: these and no others, in any order."""
     routing: RoutingExpect | None = None
     escalations: EscalationsExpect | None = None
+    duties: DutiesExpect | None = None
+    """The duties owed at a moment (:func:`fireflow.rules.duties.duties_at`)."""
     values: Annotated[dict[str, Any] | None, AfterValidator(_state_values)] = None
 
     @model_validator(mode="after")
@@ -388,6 +415,11 @@ class CommandStep(_StepBase):
     reason: FreeText = ""
     delivered_on: date | None = None
     new_community: bool | None = None
+    case: Literal["slow", "wrong", "falsified", "concealed", "report"] | None = None
+    accountable: tuple[AgencyId, ...] = ()
+    persons: tuple[str, ...] = ()
+    referral: Ident | None = None
+    outcome: FreeText = ""
     expect: TicketExpect | None = None
 
     def command_data(self, at: datetime) -> dict[str, Any]:
@@ -415,6 +447,15 @@ class CommandStep(_StepBase):
             data["signers"] = [s.model_dump() for s in self.signers]
         if self.targets:
             data["targets"] = list(self.targets)
+        for key in ("case", "referral"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        if self.accountable:
+            data["accountable"] = list(self.accountable)
+        if self.persons:
+            data["persons"] = list(self.persons)
+        if self.outcome:
+            data["outcome"] = self.outcome
         return data
 
 

@@ -34,8 +34,14 @@ from hypothesis import strategies as st
 from fireflow.errors import NotAuthorized, Refusal
 from fireflow.events import Event
 from fireflow.plan import Level, Plan, load_plan, validate_plan_data
-from fireflow.states import TRIGGERS, triggers_from
-from fireflow.testing.paths import authorized_agencies, default_start, hazards_of
+from fireflow.states import SETTINGS_AUTHORIZED, TRIGGERS, triggers_from
+from fireflow.testing.paths import (
+    authorized_agencies,
+    default_start,
+    hazards_of,
+    referral_fields,
+    reopen_time,
+)
 from fireflow.testing.population import TOWN_NAMES, Population, generate_population
 from fireflow.ticket import SOURCES, Command, TicketState, decide, evolve, refusal_event
 
@@ -320,6 +326,9 @@ def _command(
     likely_valid: bool,
 ) -> Command:
     allowed = triggers_from(state.state)
+    if draw(st.integers(0, 7), label="accountability?") > 0:
+        # a referral is allowed in every state: drawn 1 in 8, so that tickets still move on
+        allowed = tuple(k for k in allowed if k not in SETTINGS_AUTHORIZED)
     if allowed and (likely_valid or draw(st.integers(0, 9), label="bias") < 8):
         kind = draw(st.sampled_from(allowed), label="kind")
     else:
@@ -335,6 +344,8 @@ def _command(
     at = now + timedelta(hours=hours)
     if kind == "mark_overdue" and state.deadline is not None and draw(st.booleans(), label="late"):
         at = max(at, plan.calendar.due_instant(state.deadline))
+    if kind == "reopen" and draw(st.booleans(), label="in window"):
+        at = reopen_time(plan, at)  # R-SPOT-WINDOW: the spot check reopens inside its phase
     if not likely_valid and draw(st.integers(0, 30), label="backwards") == 0:
         at = now - timedelta(hours=draw(st.integers(1, 48), label="back by"))
     fields: dict[str, Any] = {}
@@ -380,6 +391,18 @@ def _command(
     elif kind == "archive":
         if likely_valid or draw(st.integers(0, 4), label="photo_after") > 0:
             fields["evidence"] = [_PHOTO_AFTER]
+    elif kind in ("refer", "decide_referral"):
+        fields.update(referral_fields(state, kind, plan))
+        if kind == "refer":
+            fields["case"] = draw(
+                st.sampled_from(["slow", "wrong", "falsified", "concealed", "report"]),
+                label="case",
+            )
+            pool = [a for a in agencies if not plan.is_property_company(a)] or list(agencies)
+            fields["accountable"] = draw(
+                st.lists(st.sampled_from(pool), min_size=1, max_size=2, unique=True),
+                label="accountable",
+            )
     elif kind == "escalate" and draw(st.integers(0, 4), label="targets?") == 0:
         fields["targets"] = draw(st.lists(st.sampled_from(agencies), min_size=1, max_size=3))
     elif kind in ("set_deadline", "recheck_fail", "resume", "reopen", "clear", "demolish") and (
