@@ -317,9 +317,12 @@ def test_rule_lists_are_checked_once_and_a_bad_one_every_time():
 
 
 def strict_decode(data: bytes) -> Event | str:
-    """The reference decoder (strict JSON, then the event), or the refusal's class name."""
+    """The reference decoder (strict JSON, then the event, then the append's own checks),
+    or the refusal's class name."""
     try:
-        return event_from_data(loads_strict(data), canonical=True)
+        e = event_from_data(loads_strict(data), canonical=True)
+        prepare_batch(e.ticket_id, [e], e.seq - 1)  # what no append could write is refused
+        return e
     except (ValueError, TypeError, KeyError, AttributeError, InvalidArgument) as exc:
         return type(exc).__name__
 

@@ -50,7 +50,15 @@ import orjson
 
 from fireflow.errors import InvalidArgument, NaiveDatetime
 from fireflow.events import MAX_DEPTH, Event, canonical_bytes, event_from_data, parse_time
-from fireflow.store.base import KINDS, AppendResult, EventStore, Prepared, StoredRow
+from fireflow.store.base import (
+    KINDS,
+    AppendResult,
+    EventStore,
+    Prepared,
+    StoredRow,
+    check_id,
+    prepare_event,
+)
 from fireflow.store.errors import CorruptRecord, StoreError, VerificationFailed
 
 __all__ = [
@@ -59,6 +67,7 @@ __all__ = [
     "Checkpoint",
     "Mismatch",
     "VerifyReport",
+    "check_as_appended",
     "checkpoint",
     "decode_event",
     "extend",
@@ -309,34 +318,122 @@ def decode_event(data: bytes, position: int) -> Event:
 
     A row is refused, naming the field, when it is not UTF-8 or not JSON, when it
     repeats a key or holds a float, when its payload nests deeper than
-    :data:`~fireflow.events.MAX_DEPTH` (as no append could have stored it), and when
-    it is not an event.
+    :data:`~fireflow.events.MAX_DEPTH`, when it is not an event, when it carries a
+    field no event has, and when the event fails the very checks an append makes
+    (:func:`~fireflow.store.base.prepare_event`: ids, kind, size, text policy):
+    a row that no append could have written is not read as history.
+
+    >>> from datetime import datetime, timezone
+    >>> from fireflow.events import Actor, Event, canonical_bytes
+    >>> e = Event(event_id="T1/1", ticket_id="T1", seq=1, kind="rectify",
+    ...           at=datetime(2022, 3, 21, 2, tzinfo=timezone.utc), actor=Actor("property"))
+    >>> decode_event(canonical_bytes(e), 0) == e
+    True
+    >>> decode_event(canonical_bytes(e).replace(b'"kind":"rectify"', b'"kind":"x"'), 4)
+    Traceback (most recent call last):
+    ...
+    fireflow.store.errors.CorruptRecord: stored row at position 4: data.kind: unknown kind 'x' ...
     """
     obj = _decode_canonical(data) if type(data) is bytes else None
     if obj is None:
-        try:
-            text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
-            deep = _deep_field(text)
-            if deep is not None:
-                raise CorruptRecord(position, deep, _DEEP)
-            obj = loads_strict(text)
-        except UnicodeDecodeError:
-            raise CorruptRecord(position, "data", "not UTF-8") from None
-        except RecursionError:  # not reached after the scan; never let it escape
-            raise CorruptRecord(position, "data", _DEEP) from None
-        except ValueError as exc:  # JSONDecodeError is a ValueError
-            raise CorruptRecord(position, "data", f"not canonical JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise CorruptRecord(position, "data", "not a JSON object")
-        deep = _too_deep(obj.get("payload"))
-        if deep is not None:
-            raise CorruptRecord(position, f"data.{deep}", _DEEP)
+        obj = _decode_strict(data, position)
     try:
-        return event_from_data(obj, canonical=True)
+        event = event_from_data(obj, canonical=True)
     except InvalidArgument as exc:
         raise CorruptRecord(position, f"data.{exc.field}", str(exc)) from None
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise CorruptRecord(position, "data", f"not an event: {exc}") from None
+    check_as_appended(event, obj, data, position)
+    return event
+
+
+def _decode_strict(data: bytes, position: int) -> dict[str, Any]:
+    """Parse a row that is not canonical JSON with the strict parser, naming the fault."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        deep = _deep_field(text)
+        if deep is not None:
+            raise CorruptRecord(position, deep, _DEEP)
+        obj = loads_strict(text)
+    except UnicodeDecodeError:
+        raise CorruptRecord(position, "data", "not UTF-8") from None
+    except RecursionError:  # not reached after the scan; never let it escape
+        raise CorruptRecord(position, "data", _DEEP) from None
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        raise CorruptRecord(position, "data", f"not canonical JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise CorruptRecord(position, "data", "not a JSON object")
+    deep = _too_deep(obj.get("payload"))
+    if deep is not None:
+        raise CorruptRecord(position, f"data.{deep}", _DEEP)
+    return obj
+
+
+#: The fields of an event's JSON, of its actor and of a piece of evidence.
+_EVENT_KEYS = frozenset(
+    ("event_id", "ticket_id", "seq", "kind", "at", "actor", "payload", "evidence", "rules")
+)
+_ACTOR_KEYS = frozenset(("agency", "person"))
+_EVIDENCE_KEYS = frozenset(("kind", "sha256", "note"))
+
+
+def _unknown_field(obj: Mapping[str, Any]) -> str | None:
+    """The first field of a decoded row that no event has (``data.x``), or ``None``."""
+    extra = sorted(obj.keys() - _EVENT_KEYS)
+    if extra:
+        return f"data.{extra[0]}"
+    actor = obj.get("actor")
+    if isinstance(actor, Mapping):
+        extra = sorted(actor.keys() - _ACTOR_KEYS)
+        if extra:
+            return f"data.actor.{extra[0]}"
+    evidence = obj.get("evidence")
+    if isinstance(evidence, list):
+        for i, item in enumerate(evidence):
+            if isinstance(item, Mapping):
+                extra = sorted(item.keys() - _EVIDENCE_KEYS)
+                if extra:
+                    return f"data.evidence[{i}].{extra[0]}"
+    return None
+
+
+def _row_field(field: str) -> str:
+    """An append check's field (``events[0].payload.x``) as the row's (``data.payload.x``)."""
+    if field.startswith("events[0]"):
+        return "data" + field[len("events[0]") :]
+    if field == "expected_version":
+        return "data.seq"
+    return f"data.{field}"
+
+
+def check_as_appended(event: Event, obj: Mapping[str, Any], data: bytes, position: int) -> None:
+    """Refuse (:class:`~fireflow.store.errors.CorruptRecord`) a row no append could write.
+
+    ``event`` was decoded from ``data`` (parsed as ``obj``).  The event goes through
+    :func:`~fireflow.store.base.prepare_event`, the checks
+    :func:`~fireflow.store.base.prepare_batch` makes of every appended event (so a
+    rule added there holds for reads too); a row whose bytes are not what that
+    append would store is looked at for fields no event has.
+    """
+    try:
+        check_id(event.ticket_id, "ticket_id")  # what prepare_batch checks of the batch
+        _, again = prepare_event(event, 0, event.ticket_id, event.seq)
+        if event.seq < 1:
+            raise InvalidArgument("events[0].seq", f"expected an integer >= 1, got {event.seq}")
+    except InvalidArgument as exc:
+        field = _row_field(exc.field)
+        message = str(exc).removeprefix(f"{exc.field}: ")
+        raise CorruptRecord(
+            position, field, f"{message}; no append could have written it (超出写入限制)"
+        ) from None
+    if again != data:
+        unknown = _unknown_field(obj)
+        if unknown is not None:
+            raise CorruptRecord(
+                position,
+                unknown,
+                "a field no event has; no append could have written it (未知字段)",
+            )
 
 
 # --------------------------------------------------------------------------- #

@@ -73,7 +73,6 @@ from fireflow.store.base import (
     Prepared,
     StoredEvent,
     StoredRow,
-    Subscribable,
     check_id,
     check_position,
     prepare_batch,
@@ -81,7 +80,14 @@ from fireflow.store.base import (
     stored_event,
 )
 from fireflow.store.chain import GENESIS, appended, decode_event, extend_rows
-from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
+from fireflow.store.errors import (
+    CorruptRecord,
+    StoreBusy,
+    StoreError,
+    StoreNotFound,
+    StoreUnavailable,
+)
+from fireflow.store.subscription import Subscribable, Waiter
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -145,22 +151,6 @@ _ACCESS: dict[str, tuple[str, ...]] = {
 #: Upgrades: the statements that take version ``n`` to ``n + 1`` (none yet).
 _UPGRADES: dict[int, tuple[str, ...]] = {}
 _ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
-
-
-class StoreUnavailable(StoreError):
-    """The database server cannot be reached, refused the login, or went away.
-
-    Nothing is known to be written by the failed call: an append that raised this
-    may or may not have committed; re-send it (appends are idempotent).
-    ``target`` names the server and database (never the password).
-    """
-
-    def __init__(self, target: str, reason: str) -> None:
-        self.target = target
-        self.field = "conninfo"
-        super().__init__(
-            f"{target}: the database server is unavailable: {reason} (数据库服务器不可用)"
-        )
 
 
 class SchemaTooNew(StoreError):
@@ -264,6 +254,10 @@ class PostgresStore(Subscribable):
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.target!r}{', readonly=True' if self.readonly else ''})"
+
+    def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
+        """Subscriptions ``LISTEN`` on a connection of their own (woken by each commit)."""
+        return _ListenWaiter(self, interval)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -622,3 +616,59 @@ def _row(r: Sequence[Any]) -> StoredRow:
         ticket_hash=str(ticket_hash),
         global_hash=str(global_hash),
     )
+
+
+class _ListenWaiter:
+    r"""A connection of its own that ``LISTEN``\ s to the store's channel.
+
+    A lost connection (the server restarted) raises :class:`StoreUnavailable`
+    from :meth:`wait`; the subscription then waits, calls :meth:`reconnect` and
+    reads again from the last event it delivered, a bounded number of times
+    (:data:`~fireflow.store.subscription.RECONNECT_ATTEMPTS`).
+    """
+
+    def __init__(self, store: PostgresStore, interval: float) -> None:
+        self.store = store
+        self.interval = interval
+        self.prefix = f"{store.schema} "
+        self.conn: psycopg.Connection[Any] | None = None
+        self.reconnect()
+
+    def reconnect(self) -> None:
+        """Open the listening connection (again); :class:`StoreUnavailable` while the
+        server is away."""
+        self.close()
+        store = self.store
+        try:
+            conn = psycopg.connect(store._conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(store.target, _reason(exc)) from None
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"{store.target}: cannot listen for new events: {_reason(exc)}"
+            ) from None
+        try:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(store.target, _reason(exc)) from None
+        self.conn = conn
+
+    def wait(self, position: int, timeout: float) -> None:
+        """Return on a notification for this schema, or after ``timeout`` (at most the interval)."""
+        if self.conn is None or self.conn.closed:
+            raise StoreUnavailable(self.store.target, "the listening connection is closed")
+        try:
+            for note in self.conn.notifies(timeout=min(timeout, self.interval)):
+                if note.payload.startswith(self.prefix):
+                    return
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                self.store.target, f"the listening connection failed: {_reason(exc)}"
+            ) from None
+
+    def close(self) -> None:
+        """Close the listening connection."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None

@@ -96,7 +96,6 @@ from fireflow.store.base import (
     Prepared,
     StoredEvent,
     StoredRow,
-    Subscribable,
     check_id,
     check_position,
     prepare_batch,
@@ -105,6 +104,7 @@ from fireflow.store.base import (
 )
 from fireflow.store.chain import GENESIS, appended, decode_event, extend_rows
 from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
+from fireflow.store.subscription import PollWaiter, Subscribable, Waiter
 
 __all__ = ["SCHEMA", "SQLiteStore"]
 
@@ -333,6 +333,20 @@ class SQLiteStore(Subscribable):
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r}{', readonly=True' if self.readonly else ''})"
+
+    def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
+        """Subscriptions poll the file every ``interval`` seconds.
+
+        A store opened read-only as an immutable file cannot see new appends: it
+        raises :class:`~fireflow.store.errors.StoreError`.
+        """
+        if self._identity is not None:
+            raise StoreError(
+                f"{self.path}: opened read-only as an immutable file, it cannot see new "
+                "appends; open it read-write (nothing is appended) or while a writer has it "
+                "open (只读不可变打开，无法订阅)"
+            )
+        return PollWaiter(stop, interval)
 
     # -------------------------------------------------------------- lifecycle
 
