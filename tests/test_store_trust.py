@@ -33,6 +33,7 @@ from fireflow.store import (
     FileCheckpoint,
     MemoryStore,
     SQLiteStore,
+    StoreUnavailable,
     checkpoint,
     subscribe,
     verify,
@@ -386,3 +387,28 @@ def test_store_copy_command_copies_and_refuses_a_non_empty_destination(tmp_path)
     result = runner.invoke(store_app, ["copy", str(tmp_path / "missing.db"), str(dst)])
     assert result.exit_code == 1
     assert not (tmp_path / "missing.db").exists()
+
+
+class _GoneStore(MemoryStore):
+    """A store whose server is away for good."""
+
+    def read_all(self, from_position: int = 0):  # type: ignore[override]
+        raise StoreUnavailable("postgresql db/x (schema fireflow)", "connection refused")
+
+
+def test_a_subscription_gives_up_after_the_bounded_reconnects(monkeypatch):
+    from fireflow.store import subscription
+
+    monkeypatch.setattr(subscription, "RECONNECT_ATTEMPTS", 3)
+    calls: list[int] = []
+    store = _GoneStore()
+    real = store.read_all
+
+    def counting(from_position: int = 0):
+        calls.append(from_position)
+        return real(from_position)
+
+    store.read_all = counting  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable, match="数据库服务器不可用"):
+        list(subscribe(store, poll_interval=0.001))
+    assert len(calls) == 4  # the first read and three more after reopening

@@ -58,6 +58,7 @@ silently skipping or repeating history.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -294,7 +295,8 @@ def _subscription(
                 if failures > RECONNECT_ATTEMPTS:
                     raise
                 stop.wait(min(_MAX_BACKOFF, interval * 2**failures))
-                waiter.reconnect()
+                with contextlib.suppress(StoreUnavailable):  # still away: counted next time
+                    waiter.reconnect()
     finally:
         waiter.close()
 
