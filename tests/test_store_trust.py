@@ -412,3 +412,68 @@ def test_a_subscription_gives_up_after_the_bounded_reconnects(monkeypatch):
     with pytest.raises(StoreUnavailable, match="数据库服务器不可用"):
         list(subscribe(store, poll_interval=0.001))
     assert len(calls) == 4  # the first read and three more after reopening
+
+
+# --------------------------------------------------------------------------- #
+# PostgreSQL: a foreign schema is refused untouched; version 0 is typed
+
+
+def _tables(conninfo: str, schema: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename",
+                (schema,),
+            )
+        ]
+
+
+@pytest.mark.parametrize("kw", [{}, {"create": False}, {"readonly": True}])
+def test_postgres_refuses_another_applications_schema_untouched(pg_server, kw):  # noqa: F811
+    psycopg = pytest.importorskip("psycopg")
+    from psycopg import sql
+
+    from fireflow.store.postgres import ForeignSchema, PostgresStore
+
+    schema = fresh_schema()
+    try:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            s = sql.Identifier(schema)
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+            conn.execute(sql.SQL("CREATE TABLE {}.events (id int, what text)").format(s))
+            conn.execute(sql.SQL("INSERT INTO {}.events VALUES (1, 'theirs')").format(s))
+        with pytest.raises(ForeignSchema) as info:
+            PostgresStore(pg_server, schema=schema, **kw)
+        assert info.value.field == "schema"
+        assert "events" in str(info.value)
+        assert _tables(pg_server, schema) == ["events"]
+    finally:
+        drop_schema(pg_server, schema)
+
+
+@pytest.mark.parametrize("version", [0, -3])
+def test_postgres_schema_version_below_one_is_a_typed_error(pg_server, version):  # noqa: F811
+    psycopg = pytest.importorskip("psycopg")
+    from psycopg import sql
+
+    from fireflow.store.postgres import ForeignSchema, PostgresStore
+
+    schema = fresh_schema()
+    try:
+        PostgresStore(pg_server, schema=schema).close()
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("UPDATE {}.fireflow_schema SET version = %s").format(
+                    sql.Identifier(schema)
+                ),
+                (version,),
+            )
+        for kw in ({}, {"readonly": True}):
+            with pytest.raises(ForeignSchema) as info:
+                PostgresStore(pg_server, schema=schema, **kw)
+            assert info.value.field == "fireflow_schema.version"
+    finally:
+        drop_schema(pg_server, schema)

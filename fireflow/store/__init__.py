@@ -63,7 +63,7 @@ from fireflow.store.sqlite import SQLiteStore
 from fireflow.store.subscription import Consumer, FileCheckpoint, subscribe
 from fireflow.store.transfer import copy_store
 
-_POSTGRES = ("PostgresStore", "SchemaTooNew")
+_POSTGRES = ("ForeignSchema", "PostgresStore", "SchemaTooNew")
 _INDEX = ("IndexOutOfStep", "IndexRefused", "TicketIndex", "TicketRow")
 
 
@@ -94,6 +94,7 @@ __all__ = [
     "DuplicateEventId",
     "EventStore",
     "FileCheckpoint",
+    "ForeignSchema",
     "IndexOutOfStep",
     "IndexRefused",
     "MemoryStore",

@@ -9,6 +9,9 @@ same rows, heads and :func:`~fireflow.store.chain.checkpoint` in both.
   (``postgresql://user@host/db`` or ``host=... dbname=...``); without one it reads
   ``FIREFLOW_DATABASE_URL``.  Its tables live in one schema (``fireflow`` unless
   ``schema=`` names another), created on first use.
+* **Only its own schema.** A schema that already holds tables but no
+  ``fireflow_schema`` (another application's) is refused with :class:`ForeignSchema`
+  and nothing is created in it; so is a recorded version below 1.
 * **Versioned schema.** The table ``fireflow_schema`` holds the schema's version
   (:data:`SCHEMA_VERSION`).  An older version is upgraded when a writer opens the
   store; a newer one (written by a newer fireflow) is refused with
@@ -92,6 +95,7 @@ from fireflow.store.subscription import Subscribable, Waiter
 __all__ = [
     "NOTIFY_CHANNEL",
     "SCHEMA_VERSION",
+    "ForeignSchema",
     "PostgresStore",
     "SchemaTooNew",
     "StoreUnavailable",
@@ -151,6 +155,17 @@ _ACCESS: dict[str, tuple[str, ...]] = {
 #: Upgrades: the statements that take version ``n`` to ``n + 1`` (none yet).
 _UPGRADES: dict[int, tuple[str, ...]] = {}
 _ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
+
+
+class ForeignSchema(StoreError):
+    """The schema is not a fireflow store: another application's tables, or a version
+    fireflow never wrote.  Nothing was created or changed.  ``field`` names what was
+    found wrong (``schema`` or ``fireflow_schema.version``)."""
+
+    def __init__(self, target: str, field: str, reason: str) -> None:
+        self.target = target
+        self.field = field
+        super().__init__(f"{target}: {field}: {reason}")
 
 
 class SchemaTooNew(StoreError):
@@ -328,18 +343,45 @@ class PostgresStore(Subscribable):
             raise StoreError(f"{self.target}: {_reason(exc)}") from None
 
     def _version_found(self) -> int | None:
-        """The schema version in ``fireflow_schema``; ``None`` when there are no tables."""
+        """The schema version in ``fireflow_schema``; ``None`` when the schema holds no table.
+
+        A schema with tables but no ``fireflow_schema`` belongs to someone else:
+        :class:`ForeignSchema`, and nothing is created beside its tables.
+        """
         exists = self._conn.execute(
             "SELECT to_regclass(%s) IS NOT NULL", (f'"{self.schema}".fireflow_schema',)
         ).fetchone()
         if not exists or not exists[0]:
+            others = self._conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+                'ORDER BY c.relname COLLATE "C" LIMIT 3',
+                (self.schema,),
+            ).fetchall()
+            if others:
+                raise ForeignSchema(
+                    self.target,
+                    "schema",
+                    f"holds tables fireflow did not make ({', '.join(str(r[0]) for r in others)}) "
+                    "and no fireflow_schema; use another schema= (不是 fireflow 事件库，未作改动)",
+                )
             return None
         row = self._conn.execute(self._q("SELECT version FROM {s}.fireflow_schema")).fetchone()
         if row is None or not isinstance(row[0], int):
-            raise StoreError(
-                f"{self.target}: fireflow_schema holds no version (不是 fireflow 事件库)"
+            raise ForeignSchema(
+                self.target,
+                "fireflow_schema.version",
+                "fireflow_schema holds no version (不是 fireflow 事件库)",
             )
-        return int(row[0])
+        version = int(row[0])
+        if version < 1:
+            raise ForeignSchema(
+                self.target,
+                "fireflow_schema.version",
+                f"version {version} was never written by fireflow (versions start at 1) "
+                "(库结构版本无效)",
+            )
+        return version
 
     def _setup(self, create: bool) -> None:
         found = self._version_found()
