@@ -298,17 +298,15 @@ def store_copy(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a verified store into an empty one, row for row (导出导入: SQLite ⇄ PostgreSQL)."""
-    with (
-        opened(source, readonly=True, schema=schema) as src,
-        opened(destination, readonly=False, create=True, schema=schema) as dst,
-    ):
-        try:
-            report = copy_store(src, dst)
-        except VerificationFailed as exc:
+    with opened(source, readonly=True, schema=schema) as src:
+        before = verify(src)  # before the destination is opened: nothing made for a bad source
+        if not before.ok:
             typer.echo("✗ 源库校验失败，未复制 the source does not verify:", err=True)
-            for line in problem_lines(exc.report):
+            for line in problem_lines(before):
                 typer.echo(line, err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(1)
+        with opened(destination, readonly=False, create=True, schema=schema) as dst:
+            report = copy_store(src, dst, verified=before)
     if as_json:
         _print_json(report.to_data())
         return

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fireflow._secrets import REDACTED, redact, secrets_of
 from fireflow.errors import FireflowError
 
 if TYPE_CHECKING:  # for the annotation only: no import at run time
     from fireflow.store.chain import VerifyReport
 
 __all__ = [
+    "REDACTED",
     "CheckpointMismatch",
     "ConcurrencyConflict",
     "CorruptRecord",
@@ -35,11 +37,20 @@ __all__ = [
     "StoreNotFound",
     "StoreUnavailable",
     "VerificationFailed",
+    "redact",
+    "secrets_of",
 ]
 
 
 class StoreError(FireflowError):
-    """Something is wrong with an event store (its file, its rows, a concurrent writer)."""
+    """Something is wrong with an event store (its file, its rows, a concurrent writer).
+
+    The message never shows a password: a connection string or a path that holds
+    one (``postgresql://user:password@…``) is shown with it removed (:func:`redact`).
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConcurrencyConflict(StoreError):
@@ -99,7 +110,7 @@ class StoreNotFound(StoreError, FileNotFoundError):
     """There is no store at that path (and the caller asked not to create one)."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        self.path = redact(path)
         self.field = "path"
         super().__init__(f"{path}: no event store at this path (事件库不存在)")
 

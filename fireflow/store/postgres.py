@@ -89,6 +89,8 @@ from fireflow.store.errors import (
     StoreError,
     StoreNotFound,
     StoreUnavailable,
+    redact,
+    secrets_of,
 )
 from fireflow.store.subscription import Subscribable, Waiter
 
@@ -194,8 +196,10 @@ def _describe(conninfo: str, schema: str) -> str:
     return f"postgresql {host}{port}/{db} (schema {schema})"
 
 
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+def _reason(exc: BaseException, conninfo: str) -> str:
+    """A driver's message in one line, without the connection string's password (libpq
+    quotes a malformed connection string, or the part of it it could not read)."""
+    text = redact(" ".join(str(exc).split()), secrets_of(conninfo))
     return text[:300] or type(exc).__name__
 
 
@@ -250,7 +254,7 @@ class PostgresStore(Subscribable):
             raise InvalidArgument("lock_timeout_ms", f"expected >= 1, got {lock_timeout_ms}")
         self.schema = schema
         self.readonly = readonly
-        self.target = _describe(conninfo, schema)
+        self.target = redact(_describe(conninfo, schema), secrets_of(conninfo))
         #: How many times the store opened a new connection after losing one.
         self.reconnects = 0
         self._lock = threading.RLock()
@@ -307,9 +311,11 @@ class PostgresStore(Subscribable):
                 self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
             )
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(self.target, _reason(exc)) from None
+            raise StoreUnavailable(self.target, _reason(exc, self._conninfo)) from None
         except psycopg.Error as exc:
-            raise StoreError(f"{self.target}: cannot connect: {_reason(exc)}") from None
+            raise StoreError(
+                f"{self.target}: cannot connect: {_reason(exc, self._conninfo)}"
+            ) from None
         try:
             conn.execute(
                 "SELECT set_config('lock_timeout', %s, false)", (f"{self._lock_timeout_ms}ms",)
@@ -318,7 +324,7 @@ class PostgresStore(Subscribable):
                 conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         except psycopg.Error as exc:
             conn.close()
-            raise StoreUnavailable(self.target, _reason(exc)) from None
+            raise StoreUnavailable(self.target, _reason(exc, self._conninfo)) from None
         return conn
 
     def _run(self, op: Callable[[], _T]) -> _T:
@@ -339,8 +345,8 @@ class PostgresStore(Subscribable):
             raise StoreBusy(self.target, attempts=1) from None
         except psycopg.Error as exc:
             if self._conn.closed or self._conn.broken:
-                raise StoreUnavailable(self.target, _reason(exc)) from None
-            raise StoreError(f"{self.target}: {_reason(exc)}") from None
+                raise StoreUnavailable(self.target, _reason(exc, self._conninfo)) from None
+            raise StoreError(f"{self.target}: {_reason(exc, self._conninfo)}") from None
 
     def _version_found(self) -> int | None:
         """The schema version in ``fireflow_schema``; ``None`` when the schema holds no table.
@@ -684,16 +690,16 @@ class _ListenWaiter:
         try:
             conn = psycopg.connect(store._conninfo, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(store.target, _reason(exc)) from None
+            raise StoreUnavailable(store.target, _reason(exc, self.store._conninfo)) from None
         except psycopg.Error as exc:
             raise StoreError(
-                f"{store.target}: cannot listen for new events: {_reason(exc)}"
+                f"{store.target}: cannot listen for new events: {_reason(exc, store._conninfo)}"
             ) from None
         try:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
         except psycopg.Error as exc:
             conn.close()
-            raise StoreUnavailable(store.target, _reason(exc)) from None
+            raise StoreUnavailable(store.target, _reason(exc, self.store._conninfo)) from None
         self.conn = conn
 
     def wait(self, position: int, timeout: float) -> None:
@@ -706,7 +712,8 @@ class _ListenWaiter:
                     return
         except psycopg.Error as exc:
             raise StoreUnavailable(
-                self.store.target, f"the listening connection failed: {_reason(exc)}"
+                self.store.target,
+                f"the listening connection failed: {_reason(exc, self.store._conninfo)}",
             ) from None
 
     def close(self) -> None:

@@ -325,6 +325,8 @@ class SQLiteStore(Subscribable):
         try:
             if not create and not readonly:  # refused before WAL is switched on: no byte changes
                 self._run(lambda: self._setup(False))
+            elif not readonly:  # a foreign database too: refused before anything is switched on
+                self._run(self._refuse_foreign)
             self._run(self._configure)
             self._run(lambda: self._setup(create and not readonly))
         except BaseException:
@@ -400,6 +402,14 @@ class SQLiteStore(Subscribable):
                 c.execute("ROLLBACK")
             raise
         self._check_schema()
+
+    def _refuse_foreign(self) -> None:
+        """Refuse a database with tables that are not a fireflow store's (nothing changed)."""
+        names = {
+            r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if names and not {"fireflow_meta", "events"} <= names:
+            raise StoreError(f"{self.path}: not a fireflow event store (不是 fireflow 事件库)")
 
     def _check_schema(self) -> None:
         row = self._conn.execute("SELECT value FROM fireflow_meta WHERE key = 'schema'").fetchone()

@@ -38,7 +38,9 @@ __all__ = ["COPY_CHUNK", "copy_store", "is_postgres_url", "opened"]
 COPY_CHUNK = 1000
 
 
-def copy_store(source: EventStore, destination: EventStore) -> VerifyReport:
+def copy_store(
+    source: EventStore, destination: EventStore, *, verified: VerifyReport | None = None
+) -> VerifyReport:
     """Copy every event of ``source`` into the empty ``destination``; return its verification.
 
     ``source`` must verify (:class:`~fireflow.store.errors.VerificationFailed`
@@ -48,6 +50,8 @@ def copy_store(source: EventStore, destination: EventStore) -> VerifyReport:
     destination, whole batches only: empty it and copy again.  The result is
     :func:`~fireflow.store.chain.verify` of the destination, checked against the
     source's figures (:class:`~fireflow.store.errors.StoreError` if they differ).
+    ``verified`` is the source's :func:`~fireflow.store.chain.verify` report when the
+    caller has just made it (it is not made twice).
     """
     for field, store in (("source", source), ("destination", destination)):
         if not isinstance(store, EventStore):
@@ -59,7 +63,7 @@ def copy_store(source: EventStore, destination: EventStore) -> VerifyReport:
             "destination",
             f"holds {destination.count()} events; copy only into an empty store (目标库非空)",
         )
-    before = verify(source)
+    before = verify(source) if verified is None else verified
     if not before.ok:
         raise VerificationFailed(before)
     chunk: list[Batch] = []
