@@ -477,3 +477,21 @@ def test_postgres_schema_version_below_one_is_a_typed_error(pg_server, version):
             assert info.value.field == "fireflow_schema.version"
     finally:
         drop_schema(pg_server, schema)
+
+
+def test_an_older_sqlite_file_without_a_head_row_verifies_and_gets_one_from_a_writer(tmp_path):
+    path = tmp_path / "old.db"
+    with SQLiteStore(path) as store:
+        store.append("A", contract_history("A", 3), 0)
+        last = list(store.rows())[-1]
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("DROP TABLE fireflow_head")  # as an older fireflow wrote it
+    con.close()
+    with SQLiteStore(path, readonly=True) as reader:
+        assert reader.head_row() is None
+        assert verify(reader).ok
+    with SQLiteStore(path, create=False) as writer:
+        assert writer.head_row() == (3, last.global_hash)
+        writer.append("A", [contract_event("A", 4)], 3)
+        assert writer.head_row() == (4, list(writer.rows())[-1].global_hash)
+        assert verify(writer).ok

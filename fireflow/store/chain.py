@@ -542,7 +542,8 @@ class Mismatch:
 
     ``what`` is a short code (``position``, ``decode``, ``canonical``, ``columns``,
     ``kind``, ``seq``, ``event_id``, ``ticket_hash``, ``global_hash``,
-    ``integrity``, ``read``, ``checkpoint.count``, ``checkpoint.global_head``,
+    ``integrity``, ``read``, ``head`` (the store's head row: next position and
+    global hash, against the rows), ``checkpoint.count``, ``checkpoint.global_head``,
     ``checkpoint.tickets``, ``checkpoint.tickets_digest``); ``position`` and
     ``ticket_id`` say where, when known.
     """
@@ -603,6 +604,11 @@ class _HasIntegrityCheck(Protocol):
     def integrity_check(self) -> list[str]: ...
 
 
+@runtime_checkable
+class _HasHeadRow(Protocol):
+    def head_row(self) -> tuple[int, str] | None: ...
+
+
 class _Collector:
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -635,8 +641,10 @@ def verify(
     re-encoded, hashes are recomputed from the stored bytes, positions and
     ``seq`` must run without gaps, ids must be unique.  With a ``checkpoint``,
     the first ``checkpoint.count`` events must reproduce its global head, its
-    ticket count and its ticket-heads digest exactly.  Stores that can check
-    their own file (SQLite's ``PRAGMA integrity_check``) do so too.
+    ticket count and its ticket-heads digest exactly.  A store that keeps a head
+    row (``head_row()``: PostgreSQL's ``fireflow_head``, SQLite's) must have it
+    where the rows end: the next position and the global hash after the last row.
+    Stores that can check their own file (SQLite's ``PRAGMA integrity_check``) do so too.
     """
     found = _Collector(max_problems)
     if isinstance(store, _HasIntegrityCheck):
@@ -721,6 +729,8 @@ def verify(
     except StoreError as exc:
         found.add("read", f"the store could not be read to the end: {exc}", expected_position)
     final = _snapshot(g_true, heads)
+    if isinstance(store, _HasHeadRow):
+        _check_head_row(store, count, g_true, g_stored, found)
     if checkpoint is not None:
         _check_against(checkpoint, count, at_checkpoint, found)
     return VerifyReport(
@@ -732,6 +742,35 @@ def verify(
         problem_count=found.count,
         checkpoint=checkpoint,
     )
+
+
+def _check_head_row(
+    store: _HasHeadRow, count: int, g_true: str, g_stored: str, found: _Collector
+) -> None:
+    """The store's head row (next position, global hash) must be where the rows end."""
+    try:
+        row = store.head_row()
+    except StoreError as exc:
+        found.add("head", f"the head row could not be read: {exc}")
+        return
+    if row is None:  # a store that keeps none (an SQLite file of an older fireflow)
+        return
+    next_position, head_hash = row
+    if next_position != count:
+        found.add(
+            "head",
+            f"the head row says the next position is {next_position}, the rows end at "
+            f"{count}: the head was moved or rows were added or removed behind it "
+            "(头部记录与事件不符)",
+            count,
+        )
+    if head_hash != g_true or head_hash != g_stored:
+        found.add(
+            "head",
+            f"the head row's global hash {_short(head_hash)} is not the chain's "
+            f"{_short(g_true)} after {count} events (头部哈希与事件不符)",
+            count,
+        )
 
 
 def _check_against(

@@ -103,8 +103,9 @@ __all__ = [
     "StoreUnavailable",
 ]
 
-#: The version of the tables this fireflow writes (kept in ``fireflow_schema``).
-SCHEMA_VERSION = 1
+#: The version of the tables this fireflow writes (kept in ``fireflow_schema``):
+#: 1 the tables, 2 the append functions a writer role goes through.
+SCHEMA_VERSION = 2
 #: The LISTEN/NOTIFY channel an append notifies (payload: ``"<schema> <next position>"``).
 NOTIFY_CHANNEL = "fireflow_events"
 #: The environment variable read when no connection string is given.
@@ -142,9 +143,9 @@ _CREATE: tuple[str, ...] = (
 #: What each kind of role is granted (see :meth:`PostgresStore.grants_sql`).
 _ACCESS: dict[str, tuple[str, ...]] = {
     "writer": (
-        "GRANT SELECT ON {s}.fireflow_schema, {s}.events TO {r};",
-        "GRANT INSERT ON {s}.events TO {r};",
-        "GRANT SELECT, UPDATE ON {s}.fireflow_head TO {r};",
+        "GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",
+        "GRANT EXECUTE ON FUNCTION {s}.fireflow_lock(), "
+        "{s}.fireflow_append(text[], integer[], text[], bytea[], text) TO {r};",
     ),
     "reader": ("GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",),
     "indexer": (
@@ -154,8 +155,77 @@ _ACCESS: dict[str, tuple[str, ...]] = {
         "{s}.fireflow_index_open, {s}.fireflow_index_agencies TO {r};",
     ),
 }
-#: Upgrades: the statements that take version ``n`` to ``n + 1`` (none yet).
-_UPGRADES: dict[int, tuple[str, ...]] = {}
+# The one way a writer role appends (version 2).  Both functions run with their owner's
+# rights (SECURITY DEFINER) and a fixed search_path; the writer is granted EXECUTE on them
+# and SELECT, never INSERT on the events nor UPDATE of the head.  ``fireflow_lock`` takes
+# the global order's lock (the head row, FOR UPDATE) for the caller's transaction;
+# ``fireflow_append`` computes every position and both chain hashes itself, from the head
+# and each ticket's last row, refuses a seq that does not follow, inserts, moves the
+# head and notifies.  The hashes are those of fireflow.store.chain (SHA-256 over the tag,
+# the previous hash in hex, a newline and the row's bytes).
+_FUNCTIONS: tuple[str, ...] = (
+    """CREATE OR REPLACE FUNCTION {s}.fireflow_lock()
+    RETURNS TABLE (r_next bigint, r_global_hash text)
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $fn$ SELECT h.next, h.global_hash FROM {s}.fireflow_head h FOR UPDATE $fn$""",
+    """CREATE OR REPLACE FUNCTION {s}.fireflow_append(
+        p_ticket text[], p_seq integer[], p_event text[], p_data bytea[], p_note text)
+    RETURNS TABLE (r_position bigint, r_ticket_hash text, r_global_hash text)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $fn$
+    DECLARE
+        v_next bigint;
+        v_global text;
+        v_last integer;
+        v_thash text;
+        i integer;
+    BEGIN
+        SELECT h.next, h.global_hash INTO v_next, v_global
+            FROM {s}.fireflow_head h FOR UPDATE;
+        IF v_next IS NULL THEN
+            RAISE EXCEPTION 'fireflow_head has no row';
+        END IF;
+        IF array_length(p_ticket, 1) IS DISTINCT FROM array_length(p_data, 1)
+           OR array_length(p_seq, 1) IS DISTINCT FROM array_length(p_data, 1)
+           OR array_length(p_event, 1) IS DISTINCT FROM array_length(p_data, 1) THEN
+            RAISE EXCEPTION 'fireflow_append: arrays of different lengths';
+        END IF;
+        FOR i IN 1 .. coalesce(array_length(p_data, 1), 0) LOOP
+            SELECT e.seq, e.ticket_hash INTO v_last, v_thash FROM {s}.events e
+                WHERE e.ticket_id = p_ticket[i] ORDER BY e.seq DESC LIMIT 1;
+            IF NOT FOUND THEN
+                v_last := 0;
+                v_thash := repeat('0', 64);
+            END IF;
+            IF p_seq[i] IS DISTINCT FROM v_last + 1 THEN
+                RAISE EXCEPTION 'ticket %: seq % does not follow % (seq 不连续)',
+                    p_ticket[i], p_seq[i], v_last;
+            END IF;
+            v_thash := encode(sha256(
+                convert_to('fireflow/ticket/1' || chr(10) || v_thash || chr(10), 'UTF8')
+                || p_data[i]), 'hex');
+            v_global := encode(sha256(
+                convert_to('fireflow/global/1' || chr(10) || v_global || chr(10), 'UTF8')
+                || p_data[i]), 'hex');
+            INSERT INTO {s}.events
+                (position, ticket_id, seq, event_id, data, ticket_hash, global_hash)
+                VALUES (v_next, p_ticket[i], p_seq[i], p_event[i], p_data[i], v_thash, v_global);
+            r_position := v_next;
+            r_ticket_hash := v_thash;
+            r_global_hash := v_global;
+            RETURN NEXT;
+            v_next := v_next + 1;
+        END LOOP;
+        UPDATE {s}.fireflow_head SET next = v_next, global_hash = v_global;
+        PERFORM pg_notify('fireflow_events', p_note || ' ' || v_next);
+    END
+    $fn$""",
+    "REVOKE ALL ON FUNCTION {s}.fireflow_lock() FROM PUBLIC",
+    "REVOKE ALL ON FUNCTION {s}.fireflow_append(text[], integer[], text[], bytea[], text) "
+    "FROM PUBLIC",
+)
+#: Upgrades: the statements that take version ``n`` to ``n + 1``.
+_UPGRADES: dict[int, tuple[str, ...]] = {1: _FUNCTIONS}
 _ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
 
 
@@ -416,18 +486,15 @@ class PostgresStore(Subscribable):
 
     def _create_or_upgrade(self) -> None:
         found = self._version_found()
-        if found is None:
+        if found is None:  # version 1's tables, then the upgrades like any older store
             for stmt in _CREATE:
                 self._conn.execute(self._q(stmt))
-            self._conn.execute(
-                self._q("INSERT INTO {s}.fireflow_schema (version) VALUES (%s)"),
-                (SCHEMA_VERSION,),
-            )
+            self._conn.execute(self._q("INSERT INTO {s}.fireflow_schema (version) VALUES (1)"))
             self._conn.execute(
                 self._q("INSERT INTO {s}.fireflow_head (next, global_hash) VALUES (0, %s)"),
                 (GENESIS,),
             )
-            return
+            found = 1
         if found > SCHEMA_VERSION:
             raise SchemaTooNew(self.target, found=found, supported=SCHEMA_VERSION)
         while found < SCHEMA_VERSION:
@@ -497,9 +564,7 @@ class PostgresStore(Subscribable):
         tickets = list(dict.fromkeys(t for t, _, _ in prepared))
         ids = [e.event_id for _, batch, _ in prepared for e, _ in batch]
         with c.transaction():
-            head_cur = c.execute(
-                self._q("SELECT next, global_hash FROM {s}.fireflow_head FOR UPDATE")
-            )
+            head_cur = c.execute(self._q("SELECT * FROM {s}.fireflow_lock()"))
             head = head_cur.fetchone()
             heads_cur = c.execute(
                 self._q(
@@ -546,19 +611,28 @@ class PostgresStore(Subscribable):
                 heads[ticket_id] = (tail[2], tail[5])
                 results.append(appended(ticket_id, rows))
             if written:
-                # one round trip: every row inserted, the head moved, and the NOTIFY
-                # (it reaches the listeners when, and only if, the transaction commits)
-                columns = [list(col) for col in zip(*written, strict=True)]
-                c.execute(
+                # one round trip: the function computes the positions and both hashes
+                # itself, inserts every row, moves the head and notifies (the NOTIFY
+                # reaches the listeners when, and only if, the transaction commits)
+                got = c.execute(
                     self._q(
-                        f"WITH rows AS (INSERT INTO {{s}}.events ({_ROW_COLUMNS}) "  # noqa: S608 (constant)
-                        "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::integer[], "
-                        "%s::text[], %s::bytea[], %s::text[], %s::text[])) "
-                        "UPDATE {s}.fireflow_head SET next = %s, global_hash = %s "
-                        "RETURNING pg_notify(%s, %s)"
+                        "SELECT * FROM {s}.fireflow_append(%s::text[], %s::integer[], "
+                        "%s::text[], %s::bytea[], %s)"
                     ),
-                    (*columns, position, g_head, NOTIFY_CHANNEL, f"{self.schema} {position}"),
-                )
+                    (
+                        [r[1] for r in written],
+                        [r[2] for r in written],
+                        [r[3] for r in written],
+                        [r[4] for r in written],
+                        self.schema,
+                    ),
+                ).fetchall()
+                want = [(r[0], r[5], r[6]) for r in written]
+                if [(int(p), str(t), str(g)) for p, t, g in got] != want:
+                    raise StoreError(
+                        f"{self.target}: the database stored other positions or hashes than "
+                        "the chain gives; nothing written (位置或哈希不一致)"
+                    )
         return results
 
     def _head(self, ticket_id: str) -> tuple[int, str]:
@@ -642,6 +716,18 @@ class PostgresStore(Subscribable):
         """The ticket's chain hash (:data:`~fireflow.store.chain.GENESIS` for none)."""
         check_id(ticket_id, "ticket_id")
         return self._run(lambda: self._head(ticket_id))[1]
+
+    def head_row(self) -> tuple[int, str] | None:
+        """The head row (``fireflow_head``): the next position and the global chain's hash,
+        as the appends left it (:func:`~fireflow.store.chain.verify` compares it with the rows)."""
+        row = self._run(
+            lambda: self._conn.execute(
+                self._q("SELECT next, global_hash FROM {s}.fireflow_head")
+            ).fetchone()
+        )
+        if row is None:
+            raise StoreError(f"{self.target}: fireflow_head has no row (不是 fireflow 事件库)")
+        return int(row[0]), str(row[1])
 
     def count(self) -> int:
         """How many events the store holds (the next global position)."""
