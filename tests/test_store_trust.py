@@ -495,3 +495,29 @@ def test_an_older_sqlite_file_without_a_head_row_verifies_and_gets_one_from_a_wr
         writer.append("A", [contract_event("A", 4)], 3)
         assert writer.head_row() == (4, list(writer.rows())[-1].global_hash)
         assert verify(writer).ok
+
+
+def test_verify_of_a_store_that_is_being_appended_to_finds_nothing_wrong(tmp_path):
+    """The head row moves on while verify reads the rows: that is not a moved head."""
+    import threading
+
+    path = tmp_path / "live.db"
+    SQLiteStore(path).close()
+    done = threading.Event()
+
+    def write() -> None:
+        with SQLiteStore(path, retry_seed=1) as writer:
+            for k in range(150):
+                writer.append(f"L{k}", contract_history(f"L{k}", 2), 0)
+        done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    reports = []
+    with SQLiteStore(path, create=False) as reader:
+        while not done.is_set():
+            reports.append(verify(reader))
+        reports.append(verify(reader))
+    thread.join(60)
+    assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok][:1]
+    assert reports[-1].count == 300

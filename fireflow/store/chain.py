@@ -662,6 +662,12 @@ def verify(
     at_checkpoint: tuple[str, int, str] | None = None
     if checkpoint is not None and checkpoint.count == 0:
         at_checkpoint = _snapshot(g_true, heads)
+    # the head row before the rows are read, and again after: appends that commit
+    # meanwhile move it on, but never behind the rows, nor ahead of what was read
+    head_before = _read_head(store, found)
+    at_head: tuple[str, str] | None = None
+    if head_before is not None and head_before[0] == 0:
+        at_head = (GENESIS, GENESIS)
     rows: Iterable[StoredRow] = store.rows()
     try:
         for row in rows:
@@ -726,11 +732,15 @@ def verify(
             count += 1
             if checkpoint is not None and count == checkpoint.count:
                 at_checkpoint = _snapshot(g_true, heads)
+            if head_before is not None and count == head_before[0]:
+                at_head = (g_true, g_stored)
     except StoreError as exc:
         found.add("read", f"the store could not be read to the end: {exc}", expected_position)
     final = _snapshot(g_true, heads)
-    if isinstance(store, _HasHeadRow):
-        _check_head_row(store, count, g_true, g_stored, found)
+    if head_before is not None:
+        head_after = _read_head(store, found)
+        if head_after is not None:
+            _check_head_row(head_before, head_after, at_head, count, g_true, g_stored, found)
     if checkpoint is not None:
         _check_against(checkpoint, count, at_checkpoint, found)
     return VerifyReport(
@@ -744,30 +754,59 @@ def verify(
     )
 
 
-def _check_head_row(
-    store: _HasHeadRow, count: int, g_true: str, g_stored: str, found: _Collector
-) -> None:
-    """The store's head row (next position, global hash) must be where the rows end."""
+def _read_head(store: EventStore, found: _Collector) -> tuple[int, str] | None:
+    """The store's head row, if it keeps one (a failure to read it is reported)."""
+    if not isinstance(store, _HasHeadRow):
+        return None
     try:
-        row = store.head_row()
+        return store.head_row()
     except StoreError as exc:
         found.add("head", f"the head row could not be read: {exc}")
-        return
-    if row is None:  # a store that keeps none (an SQLite file of an older fireflow)
-        return
-    next_position, head_hash = row
-    if next_position != count:
+        return None
+
+
+def _check_head_row(
+    before: tuple[int, str],
+    after: tuple[int, str],
+    at_head: tuple[str, str] | None,
+    count: int,
+    g_true: str,
+    g_stored: str,
+    found: _Collector,
+) -> None:
+    """The head row (next position, global hash) must be where the rows end.
+
+    ``before`` was read before the rows, ``after`` after them; appends committed
+    meanwhile move the head on, so ``before`` may be behind the rows read and
+    ``after`` ahead of them, never the other way round.  ``at_head`` is the chain
+    (recomputed, stored) after ``before``'s count of rows.
+    """
+    if before[0] > count:
         found.add(
             "head",
-            f"the head row says the next position is {next_position}, the rows end at "
-            f"{count}: the head was moved or rows were added or removed behind it "
-            "(头部记录与事件不符)",
+            f"the head row says the next position is {before[0]}, the rows end at {count}: "
+            "the head was moved on or rows were removed behind it (头部记录超前于事件)",
             count,
         )
-    if head_hash != g_true or head_hash != g_stored:
+    elif after[0] < count:
         found.add(
             "head",
-            f"the head row's global hash {_short(head_hash)} is not the chain's "
+            f"the head row says the next position is {after[0]}, the rows end at {count}: "
+            "the head was moved back or rows were put behind it (头部记录落后于事件)",
+            count,
+        )
+    elif at_head is not None and (before[1] != at_head[0] or before[1] != at_head[1]):
+        found.add(
+            "head",
+            f"the head row's global hash {_short(before[1])} is not the chain's "
+            f"{_short(at_head[0])} after {before[0]} events "
+            "(头部哈希与事件不符)",
+            before[0],
+        )
+    elif after[0] == count and (after[1] != g_true or after[1] != g_stored):
+        found.add(
+            "head",
+            f"the head row's global hash {_short(after[1])} is not the chain's "
             f"{_short(g_true)} after {count} events (头部哈希与事件不符)",
             count,
         )

@@ -559,15 +559,15 @@ class TamperContract:
         assert verify(store).ok  # consistent inside: only the checkpoint can tell
         assert "checkpoint.global_head" in {p.what for p in verify(store, cp).problems}
 
-    @pytest.mark.parametrize("change", ["next", "hash", "both"])
+    @pytest.mark.parametrize("change", ["next", "hash", "both", "back"])
     def test_a_moved_head_row_is_found(self, backend: StoreBackend, change: str) -> None:
         if not backend.head_rows:
             pytest.skip("this backend keeps no head row")
         store = backend.keep(backend.create())
         store.append("T1", contract_history("T1", 3), 0)
         rows = list(store.rows())
-        next_position = 4 if change in ("next", "both") else 3
-        head = rows[1].global_hash if change in ("hash", "both") else rows[2].global_hash
+        next_position = {"next": 4, "both": 4, "back": 2}.get(change, 3)
+        head = rows[1].global_hash if change in ("hash", "both", "back") else rows[2].global_hash
         backend.tamper_head(store, next_position, head)
         problems = verify(store).problems
         assert problems
