@@ -8,9 +8,15 @@ global order, and then waits for new ones:
   ``pg_notify`` inside its transaction, so the wake-up arrives when (and only
   when) the events are committed.  Positions become visible in order (appends
   commit one at a time under the global head's lock), so reading from the next
-  position after a wake-up never skips an event.  A wake-up that is lost (a
-  dropped connection) costs at most ``poll_interval`` seconds: the subscriber
-  reads again that often anyway.
+  position after a wake-up never skips an event.  A lost wake-up costs at most
+  ``poll_interval`` seconds: the subscriber reads again that often anyway.  A
+  lost connection (the server restarted) raises
+  :class:`~fireflow.store.errors.StoreUnavailable` inside the subscription, which
+  waits (doubling from ``poll_interval``, at most 2 s), reopens the listening
+  connection (the store reopens its own on its next call) and reads on from the
+  last event delivered; after :data:`RECONNECT_ATTEMPTS` failures in a row it
+  raises :class:`~fireflow.store.errors.StoreUnavailable` to the caller, who
+  subscribes again once the server is back.
 * **SQLite**: polling, every ``poll_interval`` seconds (:data:`POLL_INTERVAL`,
   0.2 s by default): one indexed query for the last position.  A store opened
   ``readonly`` from a file no writer had open is read as an immutable file
@@ -18,7 +24,15 @@ global order, and then waits for new ones:
   :class:`~fireflow.store.errors.StoreError` (open the store read-write, which
   appends nothing, or while a writer has it open).
 * **MemoryStore**: a condition variable notified by every append.
-* Any other :class:`~fireflow.store.base.EventStore`: polling ``count()``.
+* Any other :class:`~fireflow.store.base.EventStore`: polling (a store supplies
+  its own way of waiting with a ``new_waiter(stop, interval)`` method returning a
+  :class:`Waiter`; :class:`Subscribable` gives every store ``subscribe()``).
+
+Every read starts at the last event delivered (or the one ``after`` names) and
+checks that the store still holds it with the same chain hash: a store restored
+from an older backup, truncated or replaced ends the subscription with
+:class:`~fireflow.store.errors.CheckpointMismatch` (both hashes named) instead of
+delivering another history's events at positions the subscriber has passed.
 
 A subscription ends when ``stop`` (a :class:`threading.Event`) is set, or after
 ``idle_timeout`` seconds without a new event, or when the caller stops iterating
