@@ -61,6 +61,7 @@ __all__ = [
     "MAX_BATCH",
     "MAX_EVENT_BYTES",
     "MAX_ID_LENGTH",
+    "MAX_POSITION",
     "AppendResult",
     "Batch",
     "EventStore",
@@ -85,6 +86,8 @@ MAX_EVENT_BYTES = 2 * MAX_PAYLOAD_BYTES
 MAX_ID_LENGTH = 256
 #: The most pieces of evidence one event may carry.
 MAX_EVIDENCE = 64
+#: The largest global position (a signed 64-bit integer, the stores' position column).
+MAX_POSITION = 2**63 - 1
 
 _ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -237,9 +240,11 @@ def check_id(value: object, field: str, max_length: int = MAX_ID_LENGTH) -> str:
 
 
 def check_position(value: object, field: str = "from_position") -> int:
-    """A global position: an integer >= 0."""
+    """A global position: an integer from 0 to :data:`MAX_POSITION`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidArgument(field, f"expected an integer >= 0, got {value!r}")
+    if value > MAX_POSITION:
+        raise InputLimitExceeded(field, f"{value} is past the largest position ({MAX_POSITION})")
     return value
 
 

@@ -646,6 +646,14 @@ def verify(
     where the rows end: the next position and the global hash after the last row.
     Stores that can check their own file (SQLite's ``PRAGMA integrity_check``) do so too.
     """
+    if not callable(getattr(store, "rows", None)):  # all verify reads is rows()
+        raise InvalidArgument("store", f"expected an event store, got {type(store).__name__}")
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        raise InvalidArgument(
+            "checkpoint", f"expected a Checkpoint, got {type(checkpoint).__name__}"
+        )
+    if isinstance(max_problems, bool) or not isinstance(max_problems, int) or max_problems < 0:
+        raise InvalidArgument("max_problems", f"expected an integer >= 0, got {max_problems!r}")
     found = _Collector(max_problems)
     if isinstance(store, _HasIntegrityCheck):
         messages = store.integrity_check()

@@ -37,7 +37,7 @@ from fireflow.store.base import (
     stored_event,
 )
 from fireflow.store.chain import GENESIS, decode_event, extend
-from fireflow.store.subscription import PollWaiter, Subscribable, Waiter
+from fireflow.store.subscription import PollWaiter, Subscribable, Waiter, check_waiter_args
 
 __all__ = ["MemoryStore"]
 
@@ -59,6 +59,7 @@ class MemoryStore(Subscribable):
 
     def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
         """Subscriptions wake on the condition every append notifies."""
+        check_waiter_args(stop, interval)
         return _MemoryWaiter(self, interval)
 
     # ------------------------------------------------------------------ write

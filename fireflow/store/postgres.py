@@ -92,7 +92,7 @@ from fireflow.store.errors import (
     redact,
     secrets_of,
 )
-from fireflow.store.subscription import Subscribable, Waiter
+from fireflow.store.subscription import Subscribable, Waiter, check_waiter_args
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -346,6 +346,7 @@ class PostgresStore(Subscribable):
 
     def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
         """Subscriptions ``LISTEN`` on a connection of their own (woken by each commit)."""
+        check_waiter_args(stop, interval)
         return _ListenWaiter(self, interval)
 
     # -------------------------------------------------------------- lifecycle

@@ -106,7 +106,7 @@ from fireflow.store.base import (
 )
 from fireflow.store.chain import GENESIS, appended, decode_event, extend_rows
 from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
-from fireflow.store.subscription import PollWaiter, Subscribable, Waiter
+from fireflow.store.subscription import PollWaiter, Subscribable, Waiter, check_waiter_args
 
 __all__ = ["SCHEMA", "SQLiteStore"]
 
@@ -361,6 +361,7 @@ class SQLiteStore(Subscribable):
         A store opened read-only as an immutable file cannot see new appends: it
         raises :class:`~fireflow.store.errors.StoreError`.
         """
+        check_waiter_args(stop, interval)
         if self._identity is not None:
             raise StoreError(
                 f"{self.path}: opened read-only as an immutable file, it cannot see new "

@@ -84,8 +84,14 @@ import attrs
 
 from fireflow import output
 from fireflow._input import read_limited
-from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument
-from fireflow.store.base import EventStore, StoredEvent, check_id, check_position
+from fireflow.errors import FireflowError, InvalidArgument
+from fireflow.store.base import (
+    MAX_POSITION,
+    EventStore,
+    StoredEvent,
+    check_id,
+    check_position,
+)
 from fireflow.store.errors import CheckpointMismatch, StoreUnavailable
 
 __all__ = [
@@ -102,6 +108,7 @@ __all__ = [
     "Position",
     "Subscribable",
     "Waiter",
+    "check_waiter_args",
     "subscribe",
 ]
 
@@ -112,9 +119,6 @@ POLL_INTERVAL = 0.2
 CHECKPOINT_FORMAT = "fireflow.consumer/1"
 #: The largest checkpoint file read.
 MAX_CHECKPOINT_BYTES = 4096
-#: The largest position a subscription or a checkpoint may name (a signed 64-bit
-#: integer, the type of the stores' position column).
-MAX_POSITION = 2**63 - 1
 #: How many times a subscription reopens a lost connection (the server restarted)
 #: before it gives up with :class:`~fireflow.store.errors.StoreUnavailable`.
 RECONNECT_ATTEMPTS = 20
@@ -196,14 +200,15 @@ class Subscribable:
 
     def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
         """The waiter of this store's subscriptions (polling unless the store overrides it)."""
+        check_waiter_args(stop, interval)
         return PollWaiter(stop, interval)
 
 
-def _check_after(value: object, field: str) -> int:
-    position = check_position(value, field)
-    if position > MAX_POSITION:
-        raise InputLimitExceeded(field, f"{position} is past the largest position ({MAX_POSITION})")
-    return position
+def check_waiter_args(stop: object, interval: object) -> None:
+    """What a store's ``new_waiter`` is given: a :class:`threading.Event` and seconds > 0."""
+    if not isinstance(stop, threading.Event):
+        raise InvalidArgument("stop", f"expected a threading.Event, got {type(stop).__name__}")
+    _seconds(interval, "interval", low=0.001)
 
 
 def subscribe(
@@ -224,7 +229,7 @@ def subscribe(
     """
     if not isinstance(store, EventStore):
         raise InvalidArgument("store", f"expected an event store, got {type(store).__name__}")
-    start = 0 if after is None else _check_after(after, "after") + 1
+    start = 0 if after is None else check_position(after, "after") + 1
     idle = None if idle_timeout is None else _seconds(idle_timeout, "idle_timeout")
     interval = _seconds(poll_interval, "poll_interval", low=0.001)
     interval = min(interval, _MAX_POLL)
@@ -384,7 +389,7 @@ class FileCheckpoint:
                 "checkpoint.name",
                 f"{self.path}: the checkpoint of {data.get('name')!r}, not {name!r}",
             )
-        position = _check_after(data.get("position"), "checkpoint.position")
+        position = check_position(data.get("position"), "checkpoint.position")
         global_hash = data.get("global_hash")
         if (
             not isinstance(global_hash, str)
