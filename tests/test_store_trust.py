@@ -521,3 +521,29 @@ def test_verify_of_a_store_that_is_being_appended_to_finds_nothing_wrong(tmp_pat
     thread.join(60)
     assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok][:1]
     assert reports[-1].count == 300
+
+
+def test_store_copy_command_to_and_from_postgres(tmp_path, pg_server):  # noqa: F811
+    from fireflow.store.postgres import PostgresStore
+
+    src, back = tmp_path / "src.db", tmp_path / "back.db"
+    schema = fresh_schema()
+    with SQLiteStore(src) as store:
+        for k in range(5):
+            store.append(f"CL-{k}", contract_history(f"CL-{k}", 3), 0)
+        cp = checkpoint(store, AT)
+    runner = CliRunner()
+    try:
+        result = runner.invoke(store_app, ["copy", str(src), pg_server, "--schema", schema])
+        assert result.exit_code == 0, result.output
+        with PostgresStore(pg_server, schema=schema, readonly=True) as mid:
+            assert checkpoint(mid, AT) == cp
+        result = runner.invoke(
+            store_app, ["copy", pg_server, str(back), "--schema", schema, "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["global_head"] == cp.global_head
+        with SQLiteStore(back, readonly=True) as copy:
+            assert checkpoint(copy, AT) == cp
+    finally:
+        drop_schema(pg_server, schema)
