@@ -109,3 +109,14 @@ def test_redact_and_secrets_of():
     assert redact("CL-0001: 10:00 at 金峰小区") == "CL-0001: 10:00 at 金峰小区"
     err = StoreNotFound("postgresql:/u:PASSWORD@h/d")  # a URL read as a path
     assert "PASSWORD" not in str(err) + repr(err) + err.path
+
+
+def test_a_store_whose_path_holds_a_password_never_shows_it(tmp_path, monkeypatch):
+    from fireflow.store import SQLiteStore
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "postgresql:"
+    folder.mkdir()
+    path = "postgresql:/fireflow:PASSWORD@db"  # a URL mistyped where a path is read
+    with SQLiteStore(path) as store:
+        assert "PASSWORD" not in repr(store)

@@ -105,7 +105,7 @@ from fireflow.store.base import (
     stored_event,
 )
 from fireflow.store.chain import GENESIS, appended, decode_event, extend_rows
-from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
+from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound, redact
 from fireflow.store.subscription import PollWaiter, Subscribable, Waiter, check_waiter_args
 
 __all__ = ["SCHEMA", "SQLiteStore"]
@@ -353,7 +353,8 @@ class SQLiteStore(Subscribable):
             raise
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({self.path!r}{', readonly=True' if self.readonly else ''})"
+        path = redact(self.path)  # a connection string given as a path keeps its password
+        return f"SQLiteStore({path!r}{', readonly=True' if self.readonly else ''})"
 
     def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
         """Subscriptions poll the file every ``interval`` seconds.
