@@ -44,6 +44,7 @@ try:  # typer 0.2x vendors click; earlier versions use click itself
 except ImportError:  # pragma: no cover - older typer
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
+from fireflow._secrets import redact
 from fireflow.errors import FireflowError
 from fireflow.text import escape_for_terminal
 
@@ -128,11 +129,13 @@ def _clip(line: str) -> str:
 
 
 def error_line(message: str, prefix: str = "错误 error") -> str:
-    """The lines of an error message for a terminal: escaped, bounded, first one prefixed.
+    """The lines of an error message for a terminal: escaped, bounded, first one prefixed,
+    any password of a connection string removed (:func:`fireflow._secrets.redact`).
 
     >>> print(error_line("CL-1\\x1b[2J: no such ticket"))
     错误 error: CL-1\\u001b[2J: no such ticket
     """
+    message = redact(message)  # a connection string's password is never shown
     head = message[: MAX_ERROR_LINES * MAX_ERROR_LINE_LENGTH]
     lines = head.splitlines()[:MAX_ERROR_LINES] or [""]
     shown = [_clip(escape_for_terminal(line[: MAX_ERROR_LINE_LENGTH + 1])) for line in lines]

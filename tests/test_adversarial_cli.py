@@ -956,6 +956,39 @@ CORPUS += [
 ]
 
 
+# Store cases (issue 23, store side): `store copy` with hostile sources and destinations,
+# and a malformed connection string whose password must not be printed.
+STORE_CASES: list[Case] = [
+    C("store copy", "{missing}", "{missing}", why="missing source"),
+    C("store copy", "{folder}", "{missing}", why="folder as source"),
+    C("store copy", "{binary}", "{missing}", why="not SQLite source"),
+    C("store copy", "{empty}", "{missing}", why="empty file as source"),
+    C("store copy", "{foreign.db}", "{missing}", why="foreign SQLite source"),
+    C("store copy", "{truncated.db}", "{missing}", why="truncated source"),
+    C("store copy", "{tampered.db}", "{missing}", why="tampered source", expect="未复制"),
+    C("store copy", "{deep-row.db}", "{missing}", why="row nested past the limit"),
+    C("store copy", "{store.db}", "{foreign.db}", why="foreign SQLite destination"),
+    C("store copy", "{store.db}", "{folder}", why="folder as destination"),
+    C("store copy", "{store.db}", "{binary}", why="not SQLite destination"),
+    C(
+        "store copy",
+        "postgresql://fireflow:PASSWORD@[::1/changle",
+        "{missing}",
+        why="malformed URL with a password",
+        expect="fireflow:***@",
+    ),
+    C(
+        "store copy",
+        "{tampered.db}",
+        "host=db password=PASSWORD dbname=x bogus",
+        why="password in a key=value destination",
+    ),
+    C("store copy", "{store.db}", code=2, why="no destination"),
+    C("store verify", "postgresql://u:PASSWORD@db/x", why="URL as a store path", expect="u:***@"),
+]
+CORPUS += STORE_CASES
+
+
 def _commands() -> set[str]:
     found: set[str] = set()
 

@@ -123,6 +123,56 @@ def test_a_store_reports_the_stopped_server_typed_and_works_after_the_restart(cl
     assert store.reconnects == 1
 
 
+def test_a_subscription_rides_out_a_server_restart(cluster, runs):
+    """The subscriber's listening and reading connections are lost and reopened: it then
+    delivers what was appended after the restart, in order, nothing skipped or repeated."""
+    import threading
+    import time
+
+    from store_workers import histories
+
+    from fireflow.store.postgres import PostgresStore
+
+    runs.new_schema(cluster.conninfo, "riding")
+    store = PostgresStore(cluster.conninfo, schema="riding", connect_timeout=2)
+    got: list[int] = []
+    failed: list[BaseException] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        try:
+            for se in store.subscribe(stop=stop, poll_interval=0.05):
+                got.append(se.position)
+        except BaseException as exc:
+            failed.append(exc)
+
+    def wait_for(n: int) -> None:
+        for _ in range(1200):
+            if len(got) >= n or failed:
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    try:
+        first, second = histories.history(0), histories.history(1)
+        with PostgresStore(cluster.conninfo, schema="riding") as writer:
+            writer.append(first[0].ticket_id, list(first), 0)
+        wait_for(len(first))
+        cluster.stop_immediate()
+        time.sleep(0.3)  # the subscriber finds its connections gone while the server is down
+        cluster.start()
+        with PostgresStore(cluster.conninfo, schema="riding") as writer:
+            writer.append(second[0].ticket_id, list(second), 0)
+        wait_for(len(first) + len(second))
+    finally:
+        stop.set()
+        thread.join(60)
+        store.close()
+    assert failed == []
+    assert got == list(range(len(first) + len(second)))
+
+
 def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / name), *args],

@@ -72,6 +72,16 @@ REWRITES = (
     "UPDATE {s}.fireflow_schema SET version = 99",
     "DELETE FROM {s}.fireflow_head",
     "TRUNCATE {s}.fireflow_head",
+    # the head cannot be moved, nor a row put at the next position by hand (it would block
+    # every later append until the owner repaired it)
+    "UPDATE {s}.fireflow_head SET next = next + 1",
+    "UPDATE {s}.fireflow_head SET global_hash = 'x'",
+    "SELECT * FROM {s}.fireflow_head FOR UPDATE",
+    "INSERT INTO {s}.events SELECT position + 1000, ticket_id, seq, event_id || 'x', data, "
+    "ticket_hash, global_hash FROM {s}.events",
+    "INSERT INTO {s}.events VALUES (999, 'T', 1, 'T/1', '\\x7b7d', 'x', 'y')",
+    "ALTER FUNCTION {s}.fireflow_lock() SECURITY INVOKER",
+    "DROP FUNCTION {s}.fireflow_lock()",
 )
 
 
@@ -150,3 +160,40 @@ def test_no_role_is_granted_a_rewrite():
             if ".events" in line or "fireflow_schema" in line:
                 for verb in ("UPDATE", "DELETE", "TRUNCATE", "ALL"):
                     assert verb not in line.split(" ON ")[0], line
+
+
+def test_a_row_forged_through_the_writers_function_is_caught_by_verify(deployment):
+    """The append function is the writer's one way in: it computes positions and hashes
+    itself, so what the writer can forge is content, and readers and verify refuse content
+    no append could write (a 120 KB description, a field no event has)."""
+    import json
+
+    from fireflow.events import event_to_data
+    from fireflow.store import CorruptRecord
+
+    schema, owner_url, urls = deployment
+    data = event_to_data(history(7)[0])
+    data["payload"] = {"description": "楼" * 40_000}
+    row = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    with psycopg.connect(urls["writer"], autocommit=True) as conn:
+        got = conn.execute(
+            sql.SQL("SELECT * FROM {}.fireflow_append(%s, %s, %s, %s, %s)").format(
+                sql.Identifier(schema)
+            ),
+            ([data["ticket_id"]], [1], [data["event_id"]], [row], schema),
+        ).fetchall()
+        assert got[0][0] == len(history(0))  # the function chose the position
+        with pytest.raises(psycopg.errors.RaiseException, match="does not follow"):
+            conn.execute(  # a seq that does not follow the ticket's is refused
+                sql.SQL("SELECT * FROM {}.fireflow_append(%s, %s, %s, %s, %s)").format(
+                    sql.Identifier(schema)
+                ),
+                (["T-gap"], [5], ["T-gap/5"], [row], schema),
+            )
+    with PostgresStore(owner_url, schema=schema, readonly=True) as check:
+        report = verify(check)
+        assert [p.what for p in report.problems] == ["decode"]
+        assert "data.payload" in report.problems[0].detail
+        with pytest.raises(CorruptRecord) as info:
+            list(check.read_all())
+        assert info.value.field == "data.payload"

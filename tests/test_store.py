@@ -317,9 +317,12 @@ def test_rule_lists_are_checked_once_and_a_bad_one_every_time():
 
 
 def strict_decode(data: bytes) -> Event | str:
-    """The reference decoder (strict JSON, then the event), or the refusal's class name."""
+    """The reference decoder (strict JSON, then the event, then the append's own checks),
+    or the refusal's class name."""
     try:
-        return event_from_data(loads_strict(data), canonical=True)
+        e = event_from_data(loads_strict(data), canonical=True)
+        prepare_batch(e.ticket_id, [e], e.seq - 1)  # what no append could write is refused
+        return e
     except (ValueError, TypeError, KeyError, AttributeError, InvalidArgument) as exc:
         return type(exc).__name__
 
@@ -796,9 +799,19 @@ def test_cli_checkpoint_and_verify(db, tmp_path, capsys):
     code, out, _ = run(capsys, "verify", db, "--json")
     assert code == 0
     assert json.loads(out)["ok"] is True
-    # a forger truncates the file and rewrites nothing else: only the checkpoint tells
+    # a forger truncates the file: the head row no longer matches the rows
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("DELETE FROM events WHERE position >= 30")
+    con.close()
+    code, out, _ = run(capsys, "verify", db, "--json")
+    assert code == 1
+    assert {p["what"] for p in json.loads(out)["problems"]} == {"head"}
+    # one who moves the head row too leaves a consistent file: only the checkpoint tells
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute(
+        "UPDATE fireflow_head SET next = 30, global_hash = "
+        "(SELECT global_hash FROM events WHERE position = 29)"
+    )
     con.close()
     code, _, _ = run(capsys, "verify", db)
     assert code == 0

@@ -27,6 +27,7 @@ from fireflow.testing.store_contract import (
     StoreBackend,
     StoreContract,
     TamperContract,
+    contract_event,
     contract_history,
 )
 
@@ -72,6 +73,17 @@ class SQLiteBackend(StoreBackend):
         finally:
             con.close()
 
+    head_rows = True
+
+    def tamper_head(self, store, next_position, global_hash):
+        con = sqlite3.connect(store.path, isolation_level=None)
+        try:
+            con.execute(
+                "UPDATE fireflow_head SET next = ?, global_hash = ?", (next_position, global_hash)
+            )
+        finally:
+            con.close()
+
 
 class PostgresBackend(StoreBackend):
     readers = True
@@ -108,6 +120,20 @@ class PostgresBackend(StoreBackend):
                     sql.Identifier(store.schema), sql.Identifier(column)
                 ),
                 (value, position),
+            )
+
+    head_rows = True
+
+    def tamper_head(self, store, next_position, global_hash):
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("UPDATE {}.fireflow_head SET next = %s, global_hash = %s").format(
+                    sql.Identifier(store.schema)
+                ),
+                (next_position, global_hash),
             )
 
     def close_all(self) -> None:
@@ -187,18 +213,18 @@ def test_the_schema_is_versioned_and_a_newer_one_refused(pg):
     from fireflow.store.postgres import SCHEMA_VERSION, SchemaTooNew
 
     with _pg_store(pg) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 1
+        assert store.schema_version() == SCHEMA_VERSION == 2
         store.append("T1", contract_history("T1", 1), 0)
     with _pg_store(pg) as store:  # opened again: nothing recreated, nothing lost
         assert store.count() == 1
     with psycopg.connect(pg[0], autocommit=True) as conn:
         conn.execute(
-            sql.SQL("UPDATE {}.fireflow_schema SET version = 2").format(sql.Identifier(pg[1]))
+            sql.SQL("UPDATE {}.fireflow_schema SET version = 3").format(sql.Identifier(pg[1]))
         )
     for kw in ({}, {"readonly": True}):
         with pytest.raises(SchemaTooNew) as info:
             _pg_store(pg, **kw)
-        assert (info.value.found, info.value.supported) == (2, 1)
+        assert (info.value.found, info.value.supported) == (3, 2)
         assert isinstance(info.value, StoreError)
 
 
@@ -368,22 +394,41 @@ def test_writer_processes_racing_on_one_ticket_have_one_winner_per_version(pg):
 
 
 def test_an_older_schema_is_upgraded_by_a_writer_and_refused_by_a_reader(pg, monkeypatch):
-    """The upgrade path, with a made-up version 2 (an extra index) standing in for the next."""
+    """The upgrade path, with a made-up version 3 (an extra index) standing in for the next;
+    then a version 1 store (no append functions) upgraded to the current version."""
     from fireflow.store import postgres
 
     with _pg_store(pg) as store:
         store.append("T1", contract_history("T1", 2), 0)
-    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 3)
     monkeypatch.setitem(
-        postgres._UPGRADES, 1, ("CREATE INDEX events_at_v2 ON {s}.events (ticket_id, position)",)
+        postgres._UPGRADES, 2, ("CREATE INDEX events_at_v3 ON {s}.events (ticket_id, position)",)
     )
     with pytest.raises(StoreError) as info:
         _pg_store(pg, readonly=True)
     assert "upgrade" in str(info.value)
     with _pg_store(pg) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == 3
         assert store.count() == 2
         assert verify(store).ok
     monkeypatch.undo()
     with pytest.raises(postgres.SchemaTooNew):  # the older fireflow refuses the upgraded store
         _pg_store(pg)
+
+
+def test_a_version_1_store_gets_the_append_functions_on_upgrade(pg):
+    import psycopg
+    from psycopg import sql
+
+    with _pg_store(pg) as store:
+        store.append("T1", contract_history("T1", 2), 0)
+    s = sql.Identifier(pg[1])
+    with psycopg.connect(pg[0], autocommit=True) as conn:  # back to what version 1 was
+        conn.execute(sql.SQL("DROP FUNCTION {}.fireflow_lock()").format(s))
+        conn.execute(sql.SQL("DROP FUNCTION {}.fireflow_append").format(s))
+        conn.execute(sql.SQL("UPDATE {}.fireflow_schema SET version = 1").format(s))
+    with _pg_store(pg) as store:
+        assert store.schema_version() == 2
+        store.append("T1", [contract_event("T1", 3)], 2)
+        assert store.count() == 3
+        assert verify(store).ok

@@ -93,7 +93,8 @@ def base(tmp_path_factory) -> Path:
 
 
 def forge(base: Path, tmp: Path, data: bytes) -> Path:
-    """A copy of the store whose only row is ``data``, both hashes recomputed."""
+    """A copy of the store whose only row is ``data``, both hashes (and the head row)
+    recomputed."""
     copy = tmp / "forged.db"
     shutil.copyfile(base, copy)
     con = sqlite3.connect(copy, isolation_level=None)
@@ -101,6 +102,7 @@ def forge(base: Path, tmp: Path, data: bytes) -> Path:
         "UPDATE events SET data = ?, ticket_hash = ?, global_hash = ? WHERE position = 0",
         (data, ticket_link(GENESIS, data), global_link(GENESIS, data)),
     )
+    con.execute("UPDATE fireflow_head SET global_hash = ?", (global_link(GENESIS, data),))
     con.close()
     return copy
 

@@ -132,6 +132,11 @@ def tamper(path: Path, kind: str, limit: int, rng: random.Random, rechain: bool)
         con.execute("BEGIN IMMEDIATE")
         con.execute("DELETE FROM events")
         con.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        if rechain:  # a careful forger moves the head row along with the rows
+            last = rows[-1] if rows else [-1, "", 0, "", b"", "", GENESIS]
+            con.execute(
+                "UPDATE fireflow_head SET next = ?, global_hash = ?", (last[0] + 1, last[6])
+            )
         con.execute("COMMIT")
     finally:
         con.close()

@@ -65,6 +65,7 @@ def test_lists_tickets_like_the_library_and_writes_only_index_tables(capsys, sto
     con.close()
     assert names == {
         "events",
+        "fireflow_head",
         "fireflow_meta",
         "fireflow_index_meta",
         "fireflow_index_tickets",

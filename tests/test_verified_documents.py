@@ -212,13 +212,18 @@ def test_unverified_drafts_are_marked_on_every_page(template, db, tmp_path, caps
 
 
 def test_a_checkpoint_catches_a_removed_last_event(db, tmp_path, capsys):
-    """Deleting the newest event leaves both chains whole: only the checkpoint sees it."""
+    """Deleting the newest event (and moving the head row back with it) leaves both chains
+    whole: only the checkpoint sees it."""
     cp_file = tmp_path / "cp.json"
     with SQLiteStore(db, readonly=True) as store:
         cp = checkpoint(store, datetime(2022, 4, 1, tzinfo=SH))
     cp_file.write_text(cp.to_json(), encoding="utf-8")
     con = sqlite3.connect(db)
     con.execute("DELETE FROM events WHERE position = (SELECT max(position) FROM events)")
+    con.execute(
+        "UPDATE fireflow_head SET next = next - 1, global_hash = "
+        "(SELECT global_hash FROM events ORDER BY position DESC LIMIT 1)"
+    )
     con.commit()
     con.close()
     o = outputs(tmp_path)

@@ -12,7 +12,9 @@
 * :class:`TicketIndex` (:mod:`fireflow.store.index`): live ticket views kept up to
   date from the global log; :func:`subscribe` and :class:`Consumer`
   (:mod:`fireflow.store.subscription`): new events as they are appended, and a
-  consumer that resumes from its checkpoint (both imported on first use).
+  consumer that resumes from its checkpoint.
+* :func:`copy_store` (:mod:`fireflow.store.transfer`): one store's history into
+  another, row for row (SQLite ⇄ PostgreSQL).
 
 >>> from datetime import datetime, timezone
 >>> from fireflow.events import Actor, Event
@@ -46,25 +48,28 @@ from fireflow.store.chain import (
     verify,
 )
 from fireflow.store.errors import (
+    CheckpointMismatch,
     ConcurrencyConflict,
     CorruptRecord,
     DuplicateEventId,
     StoreBusy,
     StoreError,
     StoreNotFound,
+    StoreUnavailable,
     VerificationFailed,
 )
 from fireflow.store.memory import MemoryStore
 from fireflow.store.sqlite import SQLiteStore
+from fireflow.store.subscription import Consumer, FileCheckpoint, subscribe
+from fireflow.store.transfer import copy_store
 
-_POSTGRES = ("PostgresStore", "SchemaTooNew", "StoreUnavailable")
+_POSTGRES = ("ForeignSchema", "PostgresStore", "SchemaTooNew")
 _INDEX = ("IndexOutOfStep", "IndexRefused", "TicketIndex", "TicketRow")
-_SUBSCRIBE = ("Consumer", "FileCheckpoint", "subscribe")
 
 
 def __getattr__(name: str) -> object:
-    """``PostgresStore`` and its errors (needs psycopg), the index and subscriptions
-    (they import the engine), imported when first asked for."""
+    """``PostgresStore`` and its errors (needs psycopg) and the index (it imports the
+    engine), imported when first asked for."""
     if name in _POSTGRES:
         from fireflow.store import postgres  # noqa: PLC0415 (optional driver)
 
@@ -73,10 +78,6 @@ def __getattr__(name: str) -> object:
         from fireflow.store import index  # noqa: PLC0415 (imports the engine)
 
         return getattr(index, name)
-    if name in _SUBSCRIBE:
-        from fireflow.store import subscription  # noqa: PLC0415
-
-        return getattr(subscription, name)
     raise AttributeError(f"module 'fireflow.store' has no attribute {name!r}")
 
 
@@ -86,12 +87,14 @@ __all__ = [
     "MAX_EVENT_BYTES",
     "AppendResult",
     "Checkpoint",
+    "CheckpointMismatch",
     "ConcurrencyConflict",
     "Consumer",
     "CorruptRecord",
     "DuplicateEventId",
     "EventStore",
     "FileCheckpoint",
+    "ForeignSchema",
     "IndexOutOfStep",
     "IndexRefused",
     "MemoryStore",
@@ -110,6 +113,7 @@ __all__ = [
     "VerificationFailed",
     "VerifyReport",
     "checkpoint",
+    "copy_store",
     "subscribe",
     "verify",
 ]

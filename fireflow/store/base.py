@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, TypeGuard, cast, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import attrs
 
@@ -62,6 +61,7 @@ __all__ = [
     "MAX_BATCH",
     "MAX_EVENT_BYTES",
     "MAX_ID_LENGTH",
+    "MAX_POSITION",
     "AppendResult",
     "Batch",
     "EventStore",
@@ -72,6 +72,7 @@ __all__ = [
     "check_id",
     "check_position",
     "prepare_batch",
+    "prepare_event",
     "settle",
 ]
 
@@ -85,6 +86,8 @@ MAX_EVENT_BYTES = 2 * MAX_PAYLOAD_BYTES
 MAX_ID_LENGTH = 256
 #: The most pieces of evidence one event may carry.
 MAX_EVIDENCE = 64
+#: The largest global position (a signed 64-bit integer, the stores' position column).
+MAX_POSITION = 2**63 - 1
 
 _ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -237,9 +240,11 @@ def check_id(value: object, field: str, max_length: int = MAX_ID_LENGTH) -> str:
 
 
 def check_position(value: object, field: str = "from_position") -> int:
-    """A global position: an integer >= 0."""
+    """A global position: an integer from 0 to :data:`MAX_POSITION`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidArgument(field, f"expected an integer >= 0, got {value!r}")
+    if value > MAX_POSITION:
+        raise InputLimitExceeded(field, f"{value} is past the largest position ({MAX_POSITION})")
     return value
 
 
@@ -352,27 +357,39 @@ def prepare_batch(ticket_id: str, events: Sequence[Event], expected_version: int
     out: list[Prepared] = []
     seen: set[str] = set()
     for i, raw in enumerate(batch):
-        e = _check_event(raw, i, ticket_id, expected_version + 1 + i)
+        e, data = prepare_event(raw, i, ticket_id, expected_version + 1 + i)
         if e.event_id in seen:
             raise InvalidArgument(f"events[{i}].event_id", f"{e.event_id!r} repeated in the batch")
         seen.add(e.event_id)
-        data = canonical_bytes_if_plain(e)
-        if data is None:
-            _check_text_fields(e, i)
-            data = canonical_bytes(e)
-        if len(data) > MAX_PAYLOAD_BYTES:
-            size = len(canonical_bytes_of_payload(e))
-            if size > MAX_PAYLOAD_BYTES:
-                raise InputLimitExceeded(
-                    f"events[{i}].payload",
-                    f"{size} bytes of canonical JSON (at most {MAX_PAYLOAD_BYTES})",
-                )
-            if len(data) > MAX_EVENT_BYTES:
-                raise InputLimitExceeded(
-                    f"events[{i}]", f"{len(data)} bytes encoded (at most {MAX_EVENT_BYTES})"
-                )
         out.append((e, data))
     return out
+
+
+def prepare_event(e: object, i: int, ticket_id: str, seq: int) -> Prepared:
+    """The checks of one event of a batch (``events[i]``, to be ``seq`` of ``ticket_id``).
+
+    Everything :func:`prepare_batch` checks of a single event: ids, kind, time,
+    the text policy, payload size and depth.  Reading a stored row back runs this
+    too (:func:`fireflow.store.chain.decode_event`), so no row an append would
+    refuse is read as history.
+    """
+    e = _check_event(e, i, ticket_id, seq)
+    data = canonical_bytes_if_plain(e)
+    if data is None:
+        _check_text_fields(e, i)
+        data = canonical_bytes(e)
+    if len(data) > MAX_PAYLOAD_BYTES:
+        size = len(canonical_bytes_of_payload(e))
+        if size > MAX_PAYLOAD_BYTES:
+            raise InputLimitExceeded(
+                f"events[{i}].payload",
+                f"{size} bytes of canonical JSON (at most {MAX_PAYLOAD_BYTES})",
+            )
+        if len(data) > MAX_EVENT_BYTES:
+            raise InputLimitExceeded(
+                f"events[{i}]", f"{len(data)} bytes encoded (at most {MAX_EVENT_BYTES})"
+            )
+    return e, data
 
 
 def canonical_bytes_of_payload(event: Event) -> bytes:
@@ -428,26 +445,3 @@ def settle(
         if row is not None:
             raise DuplicateEventId(e.event_id, field=f"events[{i}].event_id", position=row.position)
     return None
-
-
-class Subscribable:
-    """``subscribe()`` for the stores of this package (memory, SQLite, PostgreSQL)."""
-
-    def subscribe(
-        self,
-        after: int | None = None,
-        *,
-        stop: threading.Event | None = None,
-        idle_timeout: float | None = None,
-        poll_interval: float | None = None,
-    ) -> Iterator[StoredEvent]:
-        """New events after ``after`` as they come (:mod:`fireflow.store.subscription`)."""
-        from fireflow.store.subscription import POLL_INTERVAL, subscribe  # noqa: PLC0415 (a cycle)
-
-        return subscribe(
-            cast("EventStore", self),
-            after,
-            stop=stop,
-            idle_timeout=idle_timeout,
-            poll_interval=POLL_INTERVAL if poll_interval is None else poll_interval,
-        )

@@ -50,7 +50,15 @@ import orjson
 
 from fireflow.errors import InvalidArgument, NaiveDatetime
 from fireflow.events import MAX_DEPTH, Event, canonical_bytes, event_from_data, parse_time
-from fireflow.store.base import KINDS, AppendResult, EventStore, Prepared, StoredRow
+from fireflow.store.base import (
+    KINDS,
+    AppendResult,
+    EventStore,
+    Prepared,
+    StoredRow,
+    check_id,
+    prepare_event,
+)
 from fireflow.store.errors import CorruptRecord, StoreError, VerificationFailed
 
 __all__ = [
@@ -59,6 +67,7 @@ __all__ = [
     "Checkpoint",
     "Mismatch",
     "VerifyReport",
+    "check_as_appended",
     "checkpoint",
     "decode_event",
     "extend",
@@ -309,34 +318,122 @@ def decode_event(data: bytes, position: int) -> Event:
 
     A row is refused, naming the field, when it is not UTF-8 or not JSON, when it
     repeats a key or holds a float, when its payload nests deeper than
-    :data:`~fireflow.events.MAX_DEPTH` (as no append could have stored it), and when
-    it is not an event.
+    :data:`~fireflow.events.MAX_DEPTH`, when it is not an event, when it carries a
+    field no event has, and when the event fails the very checks an append makes
+    (:func:`~fireflow.store.base.prepare_event`: ids, kind, size, text policy):
+    a row that no append could have written is not read as history.
+
+    >>> from datetime import datetime, timezone
+    >>> from fireflow.events import Actor, Event, canonical_bytes
+    >>> e = Event(event_id="T1/1", ticket_id="T1", seq=1, kind="rectify",
+    ...           at=datetime(2022, 3, 21, 2, tzinfo=timezone.utc), actor=Actor("property"))
+    >>> decode_event(canonical_bytes(e), 0) == e
+    True
+    >>> decode_event(canonical_bytes(e).replace(b'"kind":"rectify"', b'"kind":"x"'), 4)
+    Traceback (most recent call last):
+    ...
+    fireflow.store.errors.CorruptRecord: stored row at position 4: data.kind: unknown kind 'x' ...
     """
     obj = _decode_canonical(data) if type(data) is bytes else None
     if obj is None:
-        try:
-            text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
-            deep = _deep_field(text)
-            if deep is not None:
-                raise CorruptRecord(position, deep, _DEEP)
-            obj = loads_strict(text)
-        except UnicodeDecodeError:
-            raise CorruptRecord(position, "data", "not UTF-8") from None
-        except RecursionError:  # not reached after the scan; never let it escape
-            raise CorruptRecord(position, "data", _DEEP) from None
-        except ValueError as exc:  # JSONDecodeError is a ValueError
-            raise CorruptRecord(position, "data", f"not canonical JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise CorruptRecord(position, "data", "not a JSON object")
-        deep = _too_deep(obj.get("payload"))
-        if deep is not None:
-            raise CorruptRecord(position, f"data.{deep}", _DEEP)
+        obj = _decode_strict(data, position)
     try:
-        return event_from_data(obj, canonical=True)
+        event = event_from_data(obj, canonical=True)
     except InvalidArgument as exc:
         raise CorruptRecord(position, f"data.{exc.field}", str(exc)) from None
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise CorruptRecord(position, "data", f"not an event: {exc}") from None
+    check_as_appended(event, obj, data, position)
+    return event
+
+
+def _decode_strict(data: bytes, position: int) -> dict[str, Any]:
+    """Parse a row that is not canonical JSON with the strict parser, naming the fault."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        deep = _deep_field(text)
+        if deep is not None:
+            raise CorruptRecord(position, deep, _DEEP)
+        obj = loads_strict(text)
+    except UnicodeDecodeError:
+        raise CorruptRecord(position, "data", "not UTF-8") from None
+    except RecursionError:  # not reached after the scan; never let it escape
+        raise CorruptRecord(position, "data", _DEEP) from None
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        raise CorruptRecord(position, "data", f"not canonical JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise CorruptRecord(position, "data", "not a JSON object")
+    deep = _too_deep(obj.get("payload"))
+    if deep is not None:
+        raise CorruptRecord(position, f"data.{deep}", _DEEP)
+    return obj
+
+
+#: The fields of an event's JSON, of its actor and of a piece of evidence.
+_EVENT_KEYS = frozenset(
+    ("event_id", "ticket_id", "seq", "kind", "at", "actor", "payload", "evidence", "rules")
+)
+_ACTOR_KEYS = frozenset(("agency", "person"))
+_EVIDENCE_KEYS = frozenset(("kind", "sha256", "note"))
+
+
+def _unknown_field(obj: Mapping[str, Any]) -> str | None:
+    """The first field of a decoded row that no event has (``data.x``), or ``None``."""
+    extra = sorted(obj.keys() - _EVENT_KEYS)
+    if extra:
+        return f"data.{extra[0]}"
+    actor = obj.get("actor")
+    if isinstance(actor, Mapping):
+        extra = sorted(actor.keys() - _ACTOR_KEYS)
+        if extra:
+            return f"data.actor.{extra[0]}"
+    evidence = obj.get("evidence")
+    if isinstance(evidence, list):
+        for i, item in enumerate(evidence):
+            if isinstance(item, Mapping):
+                extra = sorted(item.keys() - _EVIDENCE_KEYS)
+                if extra:
+                    return f"data.evidence[{i}].{extra[0]}"
+    return None
+
+
+def _row_field(field: str) -> str:
+    """An append check's field (``events[0].payload.x``) as the row's (``data.payload.x``)."""
+    if field.startswith("events[0]"):
+        return "data" + field[len("events[0]") :]
+    if field == "expected_version":
+        return "data.seq"
+    return f"data.{field}"
+
+
+def check_as_appended(event: Event, obj: Mapping[str, Any], data: bytes, position: int) -> None:
+    """Refuse (:class:`~fireflow.store.errors.CorruptRecord`) a row no append could write.
+
+    ``event`` was decoded from ``data`` (parsed as ``obj``).  The event goes through
+    :func:`~fireflow.store.base.prepare_event`, the checks
+    :func:`~fireflow.store.base.prepare_batch` makes of every appended event (so a
+    rule added there holds for reads too); a row whose bytes are not what that
+    append would store is looked at for fields no event has.
+    """
+    try:
+        check_id(event.ticket_id, "ticket_id")  # what prepare_batch checks of the batch
+        _, again = prepare_event(event, 0, event.ticket_id, event.seq)
+        if event.seq < 1:
+            raise InvalidArgument("events[0].seq", f"expected an integer >= 1, got {event.seq}")
+    except InvalidArgument as exc:
+        field = _row_field(exc.field)
+        message = str(exc).removeprefix(f"{exc.field}: ")
+        raise CorruptRecord(
+            position, field, f"{message}; no append could have written it (超出写入限制)"
+        ) from None
+    if again != data:
+        unknown = _unknown_field(obj)
+        if unknown is not None:
+            raise CorruptRecord(
+                position,
+                unknown,
+                "a field no event has; no append could have written it (未知字段)",
+            )
 
 
 # --------------------------------------------------------------------------- #
@@ -445,7 +542,8 @@ class Mismatch:
 
     ``what`` is a short code (``position``, ``decode``, ``canonical``, ``columns``,
     ``kind``, ``seq``, ``event_id``, ``ticket_hash``, ``global_hash``,
-    ``integrity``, ``read``, ``checkpoint.count``, ``checkpoint.global_head``,
+    ``integrity``, ``read``, ``head`` (the store's head row: next position and
+    global hash, against the rows), ``checkpoint.count``, ``checkpoint.global_head``,
     ``checkpoint.tickets``, ``checkpoint.tickets_digest``); ``position`` and
     ``ticket_id`` say where, when known.
     """
@@ -506,6 +604,11 @@ class _HasIntegrityCheck(Protocol):
     def integrity_check(self) -> list[str]: ...
 
 
+@runtime_checkable
+class _HasHeadRow(Protocol):
+    def head_row(self) -> tuple[int, str] | None: ...
+
+
 class _Collector:
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -538,9 +641,19 @@ def verify(
     re-encoded, hashes are recomputed from the stored bytes, positions and
     ``seq`` must run without gaps, ids must be unique.  With a ``checkpoint``,
     the first ``checkpoint.count`` events must reproduce its global head, its
-    ticket count and its ticket-heads digest exactly.  Stores that can check
-    their own file (SQLite's ``PRAGMA integrity_check``) do so too.
+    ticket count and its ticket-heads digest exactly.  A store that keeps a head
+    row (``head_row()``: PostgreSQL's ``fireflow_head``, SQLite's) must have it
+    where the rows end: the next position and the global hash after the last row.
+    Stores that can check their own file (SQLite's ``PRAGMA integrity_check``) do so too.
     """
+    if not callable(getattr(store, "rows", None)):  # all verify reads is rows()
+        raise InvalidArgument("store", f"expected an event store, got {type(store).__name__}")
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        raise InvalidArgument(
+            "checkpoint", f"expected a Checkpoint, got {type(checkpoint).__name__}"
+        )
+    if isinstance(max_problems, bool) or not isinstance(max_problems, int) or max_problems < 0:
+        raise InvalidArgument("max_problems", f"expected an integer >= 0, got {max_problems!r}")
     found = _Collector(max_problems)
     if isinstance(store, _HasIntegrityCheck):
         messages = store.integrity_check()
@@ -557,6 +670,12 @@ def verify(
     at_checkpoint: tuple[str, int, str] | None = None
     if checkpoint is not None and checkpoint.count == 0:
         at_checkpoint = _snapshot(g_true, heads)
+    # the head row before the rows are read, and again after: appends that commit
+    # meanwhile move it on, but never behind the rows, nor ahead of what was read
+    head_before = _read_head(store, found)
+    at_head: tuple[str, str] | None = None
+    if head_before is not None and head_before[0] == 0:
+        at_head = (GENESIS, GENESIS)
     rows: Iterable[StoredRow] = store.rows()
     try:
         for row in rows:
@@ -621,9 +740,15 @@ def verify(
             count += 1
             if checkpoint is not None and count == checkpoint.count:
                 at_checkpoint = _snapshot(g_true, heads)
+            if head_before is not None and count == head_before[0]:
+                at_head = (g_true, g_stored)
     except StoreError as exc:
         found.add("read", f"the store could not be read to the end: {exc}", expected_position)
     final = _snapshot(g_true, heads)
+    if head_before is not None:
+        head_after = _read_head(store, found)
+        if head_after is not None:
+            _check_head_row(head_before, head_after, at_head, count, g_true, g_stored, found)
     if checkpoint is not None:
         _check_against(checkpoint, count, at_checkpoint, found)
     return VerifyReport(
@@ -635,6 +760,64 @@ def verify(
         problem_count=found.count,
         checkpoint=checkpoint,
     )
+
+
+def _read_head(store: EventStore, found: _Collector) -> tuple[int, str] | None:
+    """The store's head row, if it keeps one (a failure to read it is reported)."""
+    if not isinstance(store, _HasHeadRow):
+        return None
+    try:
+        return store.head_row()
+    except StoreError as exc:
+        found.add("head", f"the head row could not be read: {exc}")
+        return None
+
+
+def _check_head_row(
+    before: tuple[int, str],
+    after: tuple[int, str],
+    at_head: tuple[str, str] | None,
+    count: int,
+    g_true: str,
+    g_stored: str,
+    found: _Collector,
+) -> None:
+    """The head row (next position, global hash) must be where the rows end.
+
+    ``before`` was read before the rows, ``after`` after them; appends committed
+    meanwhile move the head on, so ``before`` may be behind the rows read and
+    ``after`` ahead of them, never the other way round.  ``at_head`` is the chain
+    (recomputed, stored) after ``before``'s count of rows.
+    """
+    if before[0] > count:
+        found.add(
+            "head",
+            f"the head row says the next position is {before[0]}, the rows end at {count}: "
+            "the head was moved on or rows were removed behind it (头部记录超前于事件)",
+            count,
+        )
+    elif after[0] < count:
+        found.add(
+            "head",
+            f"the head row says the next position is {after[0]}, the rows end at {count}: "
+            "the head was moved back or rows were put behind it (头部记录落后于事件)",
+            count,
+        )
+    elif at_head is not None and (before[1] != at_head[0] or before[1] != at_head[1]):
+        found.add(
+            "head",
+            f"the head row's global hash {_short(before[1])} is not the chain's "
+            f"{_short(at_head[0])} after {before[0]} events "
+            "(头部哈希与事件不符)",
+            before[0],
+        )
+    elif after[0] == count and (after[1] != g_true or after[1] != g_stored):
+        found.add(
+            "head",
+            f"the head row's global hash {_short(after[1])} is not the chain's "
+            f"{_short(g_true)} after {count} events (头部哈希与事件不符)",
+            count,
+        )
 
 
 def _check_against(

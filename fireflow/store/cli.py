@@ -34,6 +34,7 @@ from fireflow.states import LIFECYCLE
 from fireflow.store.chain import Checkpoint, VerifyReport, checkpoint, verify
 from fireflow.store.errors import CorruptRecord, VerificationFailed
 from fireflow.store.sqlite import SQLiteStore
+from fireflow.store.transfer import copy_store, opened
 from fireflow.text import escape_for_terminal
 from fireflow.ticket import TicketState, fold
 
@@ -296,6 +297,37 @@ def store_replay(
     )
     for paragraph in lines:
         typer.echo(_lines(paragraph))
+
+
+@store_app.command("copy")
+@_errors
+def store_copy(
+    source: Annotated[str, typer.Argument(help="SQLite file or postgresql:// URL to copy from.")],
+    destination: Annotated[
+        str, typer.Argument(help="SQLite file or postgresql:// URL to copy into (empty or new).")
+    ],
+    schema: Annotated[
+        str, typer.Option("--schema", help="PostgreSQL schema of both stores.")
+    ] = "fireflow",
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a verified store into an empty one, row for row (导出导入: SQLite ⇄ PostgreSQL)."""
+    with opened(source, readonly=True, schema=schema) as src:
+        before = verify(src)  # before the destination is opened: nothing made for a bad source
+        if not before.ok:
+            typer.echo("✗ 源库校验失败，未复制 the source does not verify:", err=True)
+            for line in problem_lines(before):
+                typer.echo(line, err=True)
+            raise typer.Exit(1)
+        with opened(destination, readonly=False, create=True, schema=schema) as dst:
+            report = copy_store(src, dst, verified=before)
+    if as_json:
+        _print_json(report.to_data())
+        return
+    typer.echo(
+        f"✓ 已复制并校验 copied and verified: {report.count} 条事件 events, "
+        f"{report.tickets} 个工单 tickets, head {report.global_head[:16]}…"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

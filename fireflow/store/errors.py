@@ -20,24 +20,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fireflow._secrets import REDACTED, redact, secrets_of
 from fireflow.errors import FireflowError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotation only: no import at run time
     from fireflow.store.chain import VerifyReport
 
 __all__ = [
+    "REDACTED",
+    "CheckpointMismatch",
     "ConcurrencyConflict",
     "CorruptRecord",
     "DuplicateEventId",
     "StoreBusy",
     "StoreError",
     "StoreNotFound",
+    "StoreUnavailable",
     "VerificationFailed",
+    "redact",
+    "secrets_of",
 ]
 
 
 class StoreError(FireflowError):
-    """Something is wrong with an event store (its file, its rows, a concurrent writer)."""
+    """Something is wrong with an event store (its file, its rows, a concurrent writer).
+
+    The message never shows a password: a connection string or a path that holds
+    one (``postgresql://user:password@…``) is shown with it removed (:func:`redact`).
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConcurrencyConflict(StoreError):
@@ -97,7 +110,7 @@ class StoreNotFound(StoreError, FileNotFoundError):
     """There is no store at that path (and the caller asked not to create one)."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        self.path = redact(path)
         self.field = "path"
         super().__init__(f"{path}: no event store at this path (事件库不存在)")
 
@@ -117,7 +130,8 @@ class CorruptRecord(StoreError):
 
 
 class VerificationFailed(StoreError):
-    """The store does not verify; ``report`` lists every mismatch found."""
+    """The store does not verify; ``report`` (a
+    :class:`~fireflow.store.chain.VerifyReport`) lists every mismatch found."""
 
     def __init__(self, report: VerifyReport) -> None:
         self.report = report
@@ -125,4 +139,59 @@ class VerificationFailed(StoreError):
         super().__init__(
             f"the store does not verify ({report.problem_count} problem(s))"
             + (f"; first: {first}" if first else "")
+        )
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached, refused the login, or went away.
+
+    Nothing is known to be written by the failed call: an append that raised this
+    may or may not have committed; re-send it (appends are idempotent).
+    ``target`` names the server and database (never the password).
+    """
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        self.field = "conninfo"
+        super().__init__(
+            f"{target}: the database server is unavailable: {reason} (数据库服务器不可用)"
+        )
+
+
+class CheckpointMismatch(StoreError):
+    """The event a consumer (or a subscription) saw last is not in the store any more.
+
+    The store was restored from an older backup, truncated, rewritten or replaced
+    by another store: delivering from the saved position on would skip or repeat
+    events of another history, so the consumer stops instead.  ``name`` is the
+    consumer's (``None`` for a bare subscription), ``position`` the event's place,
+    ``expected`` the chain hash the consumer saw there and ``found`` the hash the
+    store holds now (``None`` when it holds nothing there).  ``field`` is
+    ``"checkpoint"``.
+
+    >>> err = CheckpointMismatch("hotline", 9, "restored", expected="a" * 64, found="b" * 64)
+    >>> print(err)  # doctest: +ELLIPSIS
+    consumer hotline: the event it saw at position 9 (chain hash aaaaaaaaaaaa…) ...
+    """
+
+    def __init__(
+        self,
+        name: str | None,
+        position: int,
+        reason: str,
+        *,
+        expected: str | None = None,
+        found: str | None = None,
+    ) -> None:
+        self.name = name
+        self.position = position
+        self.expected = expected
+        self.found = found
+        self.field = "checkpoint"
+        who = "subscription" if name is None else f"consumer {name}"
+        saw = f" (chain hash {expected[:12]}…)" if expected else ""
+        now = f"; the store holds {found[:12]}… there" if found else ""
+        super().__init__(
+            f"{who}: the event it saw at position {position}{saw} does not match the "
+            f"store{now}: {reason} (消费者检查点与事件库不符，已停止：事件库被恢复或替换)"
         )

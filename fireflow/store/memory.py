@@ -30,7 +30,6 @@ from fireflow.store.base import (
     Batch,
     StoredEvent,
     StoredRow,
-    Subscribable,
     check_id,
     check_position,
     prepare_batch,
@@ -38,6 +37,7 @@ from fireflow.store.base import (
     stored_event,
 )
 from fireflow.store.chain import GENESIS, decode_event, extend
+from fireflow.store.subscription import PollWaiter, Subscribable, Waiter, check_waiter_args
 
 __all__ = ["MemoryStore"]
 
@@ -56,6 +56,11 @@ class MemoryStore(Subscribable):
 
     def __repr__(self) -> str:
         return f"MemoryStore(count={len(self._rows)})"
+
+    def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
+        """Subscriptions wake on the condition every append notifies."""
+        check_waiter_args(stop, interval)
+        return _MemoryWaiter(self, interval)
 
     # ------------------------------------------------------------------ write
 
@@ -167,3 +172,19 @@ class MemoryStore(Subscribable):
         """How many events the store holds."""
         with self._lock:
             return len(self._rows)
+
+
+class _MemoryWaiter(PollWaiter):
+    """Wait on the store's condition (notified by every append) instead of sleeping."""
+
+    def __init__(self, store: MemoryStore, interval: float) -> None:
+        super().__init__(threading.Event(), interval)
+        self.store = store
+
+    def wait(self, position: int, timeout: float) -> None:
+        """Return when the store holds ``position`` or after ``timeout`` (at most the interval)."""
+        store = self.store
+        with store._changed:
+            store._changed.wait_for(
+                lambda: len(store._rows) > position, min(timeout, self.interval)
+            )

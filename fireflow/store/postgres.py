@@ -9,6 +9,9 @@ same rows, heads and :func:`~fireflow.store.chain.checkpoint` in both.
   (``postgresql://user@host/db`` or ``host=... dbname=...``); without one it reads
   ``FIREFLOW_DATABASE_URL``.  Its tables live in one schema (``fireflow`` unless
   ``schema=`` names another), created on first use.
+* **Only its own schema.** A schema that already holds tables but no
+  ``fireflow_schema`` (another application's) is refused with :class:`ForeignSchema`
+  and nothing is created in it; so is a recorded version below 1.
 * **Versioned schema.** The table ``fireflow_schema`` holds the schema's version
   (:data:`SCHEMA_VERSION`).  An older version is upgraded when a writer opens the
   store; a newer one (written by a newer fireflow) is refused with
@@ -73,7 +76,6 @@ from fireflow.store.base import (
     Prepared,
     StoredEvent,
     StoredRow,
-    Subscribable,
     check_id,
     check_position,
     prepare_batch,
@@ -81,18 +83,29 @@ from fireflow.store.base import (
     stored_event,
 )
 from fireflow.store.chain import GENESIS, appended, decode_event, extend_rows
-from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
+from fireflow.store.errors import (
+    CorruptRecord,
+    StoreBusy,
+    StoreError,
+    StoreNotFound,
+    StoreUnavailable,
+    redact,
+    secrets_of,
+)
+from fireflow.store.subscription import Subscribable, Waiter, check_waiter_args
 
 __all__ = [
     "NOTIFY_CHANNEL",
     "SCHEMA_VERSION",
+    "ForeignSchema",
     "PostgresStore",
     "SchemaTooNew",
     "StoreUnavailable",
 ]
 
-#: The version of the tables this fireflow writes (kept in ``fireflow_schema``).
-SCHEMA_VERSION = 1
+#: The version of the tables this fireflow writes (kept in ``fireflow_schema``):
+#: 1 the tables, 2 the append functions a writer role goes through.
+SCHEMA_VERSION = 2
 #: The LISTEN/NOTIFY channel an append notifies (payload: ``"<schema> <next position>"``).
 NOTIFY_CHANNEL = "fireflow_events"
 #: The environment variable read when no connection string is given.
@@ -130,9 +143,9 @@ _CREATE: tuple[str, ...] = (
 #: What each kind of role is granted (see :meth:`PostgresStore.grants_sql`).
 _ACCESS: dict[str, tuple[str, ...]] = {
     "writer": (
-        "GRANT SELECT ON {s}.fireflow_schema, {s}.events TO {r};",
-        "GRANT INSERT ON {s}.events TO {r};",
-        "GRANT SELECT, UPDATE ON {s}.fireflow_head TO {r};",
+        "GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",
+        "GRANT EXECUTE ON FUNCTION {s}.fireflow_lock(), "
+        "{s}.fireflow_append(text[], integer[], text[], bytea[], text) TO {r};",
     ),
     "reader": ("GRANT SELECT ON {s}.fireflow_schema, {s}.fireflow_head, {s}.events TO {r};",),
     "indexer": (
@@ -142,25 +155,89 @@ _ACCESS: dict[str, tuple[str, ...]] = {
         "{s}.fireflow_index_open, {s}.fireflow_index_agencies TO {r};",
     ),
 }
-#: Upgrades: the statements that take version ``n`` to ``n + 1`` (none yet).
-_UPGRADES: dict[int, tuple[str, ...]] = {}
+# The one way a writer role appends (version 2).  Both functions run with their owner's
+# rights (SECURITY DEFINER) and a fixed search_path; the writer is granted EXECUTE on them
+# and SELECT, never INSERT on the events nor UPDATE of the head.  ``fireflow_lock`` takes
+# the global order's lock (the head row, FOR UPDATE) for the caller's transaction;
+# ``fireflow_append`` computes every position and both chain hashes itself, from the head
+# and each ticket's last row, refuses a seq that does not follow, inserts, moves the
+# head and notifies.  The hashes are those of fireflow.store.chain (SHA-256 over the tag,
+# the previous hash in hex, a newline and the row's bytes).
+_FUNCTIONS: tuple[str, ...] = (
+    """CREATE OR REPLACE FUNCTION {s}.fireflow_lock()
+    RETURNS TABLE (r_next bigint, r_global_hash text)
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $fn$ SELECT h.next, h.global_hash FROM {s}.fireflow_head h FOR UPDATE $fn$""",
+    """CREATE OR REPLACE FUNCTION {s}.fireflow_append(
+        p_ticket text[], p_seq integer[], p_event text[], p_data bytea[], p_note text)
+    RETURNS TABLE (r_position bigint, r_ticket_hash text, r_global_hash text)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $fn$
+    DECLARE
+        v_next bigint;
+        v_global text;
+        v_last integer;
+        v_thash text;
+        i integer;
+    BEGIN
+        SELECT h.next, h.global_hash INTO v_next, v_global
+            FROM {s}.fireflow_head h FOR UPDATE;
+        IF v_next IS NULL THEN
+            RAISE EXCEPTION 'fireflow_head has no row';
+        END IF;
+        IF array_length(p_ticket, 1) IS DISTINCT FROM array_length(p_data, 1)
+           OR array_length(p_seq, 1) IS DISTINCT FROM array_length(p_data, 1)
+           OR array_length(p_event, 1) IS DISTINCT FROM array_length(p_data, 1) THEN
+            RAISE EXCEPTION 'fireflow_append: arrays of different lengths';
+        END IF;
+        FOR i IN 1 .. coalesce(array_length(p_data, 1), 0) LOOP
+            SELECT e.seq, e.ticket_hash INTO v_last, v_thash FROM {s}.events e
+                WHERE e.ticket_id = p_ticket[i] ORDER BY e.seq DESC LIMIT 1;
+            IF NOT FOUND THEN
+                v_last := 0;
+                v_thash := repeat('0', 64);
+            END IF;
+            IF p_seq[i] IS DISTINCT FROM v_last + 1 THEN
+                RAISE EXCEPTION 'ticket %: seq % does not follow % (seq 不连续)',
+                    p_ticket[i], p_seq[i], v_last;
+            END IF;
+            v_thash := encode(sha256(
+                convert_to('fireflow/ticket/1' || chr(10) || v_thash || chr(10), 'UTF8')
+                || p_data[i]), 'hex');
+            v_global := encode(sha256(
+                convert_to('fireflow/global/1' || chr(10) || v_global || chr(10), 'UTF8')
+                || p_data[i]), 'hex');
+            INSERT INTO {s}.events
+                (position, ticket_id, seq, event_id, data, ticket_hash, global_hash)
+                VALUES (v_next, p_ticket[i], p_seq[i], p_event[i], p_data[i], v_thash, v_global);
+            r_position := v_next;
+            r_ticket_hash := v_thash;
+            r_global_hash := v_global;
+            RETURN NEXT;
+            v_next := v_next + 1;
+        END LOOP;
+        UPDATE {s}.fireflow_head SET next = v_next, global_hash = v_global;
+        PERFORM pg_notify('fireflow_events', p_note || ' ' || v_next);
+    END
+    $fn$""",
+    "REVOKE ALL ON FUNCTION {s}.fireflow_lock() FROM PUBLIC",
+    "REVOKE ALL ON FUNCTION {s}.fireflow_append(text[], integer[], text[], bytea[], text) "
+    "FROM PUBLIC",
+)
+#: Upgrades: the statements that take version ``n`` to ``n + 1``.
+_UPGRADES: dict[int, tuple[str, ...]] = {1: _FUNCTIONS}
 _ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
 
 
-class StoreUnavailable(StoreError):
-    """The database server cannot be reached, refused the login, or went away.
+class ForeignSchema(StoreError):
+    """The schema is not a fireflow store: another application's tables, or a version
+    fireflow never wrote.  Nothing was created or changed.  ``field`` names what was
+    found wrong (``schema`` or ``fireflow_schema.version``)."""
 
-    Nothing is known to be written by the failed call: an append that raised this
-    may or may not have committed; re-send it (appends are idempotent).
-    ``target`` names the server and database (never the password).
-    """
-
-    def __init__(self, target: str, reason: str) -> None:
+    def __init__(self, target: str, field: str, reason: str) -> None:
         self.target = target
-        self.field = "conninfo"
-        super().__init__(
-            f"{target}: the database server is unavailable: {reason} (数据库服务器不可用)"
-        )
+        self.field = field
+        super().__init__(f"{target}: {field}: {reason}")
 
 
 class SchemaTooNew(StoreError):
@@ -189,8 +266,10 @@ def _describe(conninfo: str, schema: str) -> str:
     return f"postgresql {host}{port}/{db} (schema {schema})"
 
 
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+def _reason(exc: BaseException, conninfo: str) -> str:
+    """A driver's message in one line, without the connection string's password (libpq
+    quotes a malformed connection string, or the part of it it could not read)."""
+    text = redact(" ".join(str(exc).split()), secrets_of(conninfo))
     return text[:300] or type(exc).__name__
 
 
@@ -245,7 +324,7 @@ class PostgresStore(Subscribable):
             raise InvalidArgument("lock_timeout_ms", f"expected >= 1, got {lock_timeout_ms}")
         self.schema = schema
         self.readonly = readonly
-        self.target = _describe(conninfo, schema)
+        self.target = redact(_describe(conninfo, schema), secrets_of(conninfo))
         #: How many times the store opened a new connection after losing one.
         self.reconnects = 0
         self._lock = threading.RLock()
@@ -264,6 +343,11 @@ class PostgresStore(Subscribable):
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.target!r}{', readonly=True' if self.readonly else ''})"
+
+    def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
+        """Subscriptions ``LISTEN`` on a connection of their own (woken by each commit)."""
+        check_waiter_args(stop, interval)
+        return _ListenWaiter(self, interval)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -298,9 +382,11 @@ class PostgresStore(Subscribable):
                 self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
             )
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(self.target, _reason(exc)) from None
+            raise StoreUnavailable(self.target, _reason(exc, self._conninfo)) from None
         except psycopg.Error as exc:
-            raise StoreError(f"{self.target}: cannot connect: {_reason(exc)}") from None
+            raise StoreError(
+                f"{self.target}: cannot connect: {_reason(exc, self._conninfo)}"
+            ) from None
         try:
             conn.execute(
                 "SELECT set_config('lock_timeout', %s, false)", (f"{self._lock_timeout_ms}ms",)
@@ -309,7 +395,7 @@ class PostgresStore(Subscribable):
                 conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         except psycopg.Error as exc:
             conn.close()
-            raise StoreUnavailable(self.target, _reason(exc)) from None
+            raise StoreUnavailable(self.target, _reason(exc, self._conninfo)) from None
         return conn
 
     def _run(self, op: Callable[[], _T]) -> _T:
@@ -330,22 +416,49 @@ class PostgresStore(Subscribable):
             raise StoreBusy(self.target, attempts=1) from None
         except psycopg.Error as exc:
             if self._conn.closed or self._conn.broken:
-                raise StoreUnavailable(self.target, _reason(exc)) from None
-            raise StoreError(f"{self.target}: {_reason(exc)}") from None
+                raise StoreUnavailable(self.target, _reason(exc, self._conninfo)) from None
+            raise StoreError(f"{self.target}: {_reason(exc, self._conninfo)}") from None
 
     def _version_found(self) -> int | None:
-        """The schema version in ``fireflow_schema``; ``None`` when there are no tables."""
+        """The schema version in ``fireflow_schema``; ``None`` when the schema holds no table.
+
+        A schema with tables but no ``fireflow_schema`` belongs to someone else:
+        :class:`ForeignSchema`, and nothing is created beside its tables.
+        """
         exists = self._conn.execute(
             "SELECT to_regclass(%s) IS NOT NULL", (f'"{self.schema}".fireflow_schema',)
         ).fetchone()
         if not exists or not exists[0]:
+            others = self._conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+                'ORDER BY c.relname COLLATE "C" LIMIT 3',
+                (self.schema,),
+            ).fetchall()
+            if others:
+                raise ForeignSchema(
+                    self.target,
+                    "schema",
+                    f"holds tables fireflow did not make ({', '.join(str(r[0]) for r in others)}) "
+                    "and no fireflow_schema; use another schema= (不是 fireflow 事件库，未作改动)",
+                )
             return None
         row = self._conn.execute(self._q("SELECT version FROM {s}.fireflow_schema")).fetchone()
         if row is None or not isinstance(row[0], int):
-            raise StoreError(
-                f"{self.target}: fireflow_schema holds no version (不是 fireflow 事件库)"
+            raise ForeignSchema(
+                self.target,
+                "fireflow_schema.version",
+                "fireflow_schema holds no version (不是 fireflow 事件库)",
             )
-        return int(row[0])
+        version = int(row[0])
+        if version < 1:
+            raise ForeignSchema(
+                self.target,
+                "fireflow_schema.version",
+                f"version {version} was never written by fireflow (versions start at 1) "
+                "(库结构版本无效)",
+            )
+        return version
 
     def _setup(self, create: bool) -> None:
         found = self._version_found()
@@ -374,18 +487,15 @@ class PostgresStore(Subscribable):
 
     def _create_or_upgrade(self) -> None:
         found = self._version_found()
-        if found is None:
+        if found is None:  # version 1's tables, then the upgrades like any older store
             for stmt in _CREATE:
                 self._conn.execute(self._q(stmt))
-            self._conn.execute(
-                self._q("INSERT INTO {s}.fireflow_schema (version) VALUES (%s)"),
-                (SCHEMA_VERSION,),
-            )
+            self._conn.execute(self._q("INSERT INTO {s}.fireflow_schema (version) VALUES (1)"))
             self._conn.execute(
                 self._q("INSERT INTO {s}.fireflow_head (next, global_hash) VALUES (0, %s)"),
                 (GENESIS,),
             )
-            return
+            found = 1
         if found > SCHEMA_VERSION:
             raise SchemaTooNew(self.target, found=found, supported=SCHEMA_VERSION)
         while found < SCHEMA_VERSION:
@@ -455,9 +565,7 @@ class PostgresStore(Subscribable):
         tickets = list(dict.fromkeys(t for t, _, _ in prepared))
         ids = [e.event_id for _, batch, _ in prepared for e, _ in batch]
         with c.transaction():
-            head_cur = c.execute(
-                self._q("SELECT next, global_hash FROM {s}.fireflow_head FOR UPDATE")
-            )
+            head_cur = c.execute(self._q("SELECT * FROM {s}.fireflow_lock()"))
             head = head_cur.fetchone()
             heads_cur = c.execute(
                 self._q(
@@ -504,19 +612,28 @@ class PostgresStore(Subscribable):
                 heads[ticket_id] = (tail[2], tail[5])
                 results.append(appended(ticket_id, rows))
             if written:
-                # one round trip: every row inserted, the head moved, and the NOTIFY
-                # (it reaches the listeners when, and only if, the transaction commits)
-                columns = [list(col) for col in zip(*written, strict=True)]
-                c.execute(
+                # one round trip: the function computes the positions and both hashes
+                # itself, inserts every row, moves the head and notifies (the NOTIFY
+                # reaches the listeners when, and only if, the transaction commits)
+                got = c.execute(
                     self._q(
-                        f"WITH rows AS (INSERT INTO {{s}}.events ({_ROW_COLUMNS}) "  # noqa: S608 (constant)
-                        "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::integer[], "
-                        "%s::text[], %s::bytea[], %s::text[], %s::text[])) "
-                        "UPDATE {s}.fireflow_head SET next = %s, global_hash = %s "
-                        "RETURNING pg_notify(%s, %s)"
+                        "SELECT * FROM {s}.fireflow_append(%s::text[], %s::integer[], "
+                        "%s::text[], %s::bytea[], %s)"
                     ),
-                    (*columns, position, g_head, NOTIFY_CHANNEL, f"{self.schema} {position}"),
-                )
+                    (
+                        [r[1] for r in written],
+                        [r[2] for r in written],
+                        [r[3] for r in written],
+                        [r[4] for r in written],
+                        self.schema,
+                    ),
+                ).fetchall()
+                want = [(r[0], r[5], r[6]) for r in written]
+                if [(int(p), str(t), str(g)) for p, t, g in got] != want:
+                    raise StoreError(
+                        f"{self.target}: the database stored other positions or hashes than "
+                        "the chain gives; nothing written (位置或哈希不一致)"
+                    )
         return results
 
     def _head(self, ticket_id: str) -> tuple[int, str]:
@@ -601,6 +718,18 @@ class PostgresStore(Subscribable):
         check_id(ticket_id, "ticket_id")
         return self._run(lambda: self._head(ticket_id))[1]
 
+    def head_row(self) -> tuple[int, str] | None:
+        """The head row (``fireflow_head``): the next position and the global chain's hash,
+        as the appends left it (:func:`~fireflow.store.chain.verify` compares it with the rows)."""
+        row = self._run(
+            lambda: self._conn.execute(
+                self._q("SELECT next, global_hash FROM {s}.fireflow_head")
+            ).fetchone()
+        )
+        if row is None:
+            raise StoreError(f"{self.target}: fireflow_head has no row (不是 fireflow 事件库)")
+        return int(row[0]), str(row[1])
+
     def count(self) -> int:
         """How many events the store holds (the next global position)."""
         row = self._run(
@@ -622,3 +751,60 @@ def _row(r: Sequence[Any]) -> StoredRow:
         ticket_hash=str(ticket_hash),
         global_hash=str(global_hash),
     )
+
+
+class _ListenWaiter:
+    r"""A connection of its own that ``LISTEN``\ s to the store's channel.
+
+    A lost connection (the server restarted) raises :class:`StoreUnavailable`
+    from :meth:`wait`; the subscription then waits, calls :meth:`reconnect` and
+    reads again from the last event it delivered, a bounded number of times
+    (:data:`~fireflow.store.subscription.RECONNECT_ATTEMPTS`).
+    """
+
+    def __init__(self, store: PostgresStore, interval: float) -> None:
+        self.store = store
+        self.interval = interval
+        self.prefix = f"{store.schema} "
+        self.conn: psycopg.Connection[Any] | None = None
+        self.reconnect()
+
+    def reconnect(self) -> None:
+        """Open the listening connection (again); :class:`StoreUnavailable` while the
+        server is away."""
+        self.close()
+        store = self.store
+        try:
+            conn = psycopg.connect(store._conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(store.target, _reason(exc, self.store._conninfo)) from None
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"{store.target}: cannot listen for new events: {_reason(exc, store._conninfo)}"
+            ) from None
+        try:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(store.target, _reason(exc, self.store._conninfo)) from None
+        self.conn = conn
+
+    def wait(self, position: int, timeout: float) -> None:
+        """Return on a notification for this schema, or after ``timeout`` (at most the interval)."""
+        if self.conn is None or self.conn.closed:
+            raise StoreUnavailable(self.store.target, "the listening connection is closed")
+        try:
+            for note in self.conn.notifies(timeout=min(timeout, self.interval)):
+                if note.payload.startswith(self.prefix):
+                    return
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                self.store.target,
+                f"the listening connection failed: {_reason(exc, self.store._conninfo)}",
+            ) from None
+
+    def close(self) -> None:
+        """Close the listening connection."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None

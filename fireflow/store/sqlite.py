@@ -9,8 +9,10 @@
   expected one under that lock, so of two writers that read the same version
   exactly one wins and the other gets
   :class:`~fireflow.store.errors.ConcurrencyConflict`.
-  An ``append`` (one batch) is four statements: ``BEGIN IMMEDIATE``, one
-  query for both heads, the rows in one ``INSERT``, ``COMMIT``.  When the
+  An ``append`` (one batch) is five statements: ``BEGIN IMMEDIATE``, one
+  query for both heads, the rows in one ``INSERT``, the head row moved
+  (``fireflow_head``: next position and global hash, which
+  :func:`~fireflow.store.chain.verify` compares with the rows), ``COMMIT``.  When the
   ``UNIQUE`` index refuses the batch (an id stored already), that transaction
   is rolled back whole and the batch is settled in a fresh one, by the path
   ``append_many`` takes for several batches (a savepoint per batch).
@@ -96,7 +98,6 @@ from fireflow.store.base import (
     Prepared,
     StoredEvent,
     StoredRow,
-    Subscribable,
     check_id,
     check_position,
     prepare_batch,
@@ -104,7 +105,8 @@ from fireflow.store.base import (
     stored_event,
 )
 from fireflow.store.chain import GENESIS, appended, decode_event, extend_rows
-from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound
+from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound, redact
+from fireflow.store.subscription import PollWaiter, Subscribable, Waiter, check_waiter_args
 
 __all__ = ["SCHEMA", "SQLiteStore"]
 
@@ -133,6 +135,20 @@ _CREATE = (
         UNIQUE (ticket_id, seq)
     )""",
 )
+#: The head row: the next position and the global chain's hash, moved by every append in
+#: its transaction; :func:`~fireflow.store.chain.verify` compares it with the rows.  A file
+#: of an older fireflow gets it (from its last row) when a writer opens it.
+_CREATE_HEAD = """CREATE TABLE IF NOT EXISTS fireflow_head (
+        one         INTEGER PRIMARY KEY CHECK (one = 1),
+        next        INTEGER NOT NULL CHECK (next >= 0),
+        global_hash TEXT NOT NULL
+    )"""
+_INIT_HEAD = (
+    "INSERT OR IGNORE INTO fireflow_head (one, next, global_hash) SELECT 1, "
+    "coalesce((SELECT position + 1 FROM events ORDER BY position DESC LIMIT 1), 0), "
+    "coalesce((SELECT global_hash FROM events ORDER BY position DESC LIMIT 1), ?)"
+)
+_MOVE_HEAD = "UPDATE fireflow_head SET next = ?, global_hash = ?"
 _ROW_COLUMNS = "position, ticket_id, seq, event_id, data, ticket_hash, global_hash"
 #: Rows per ``INSERT`` statement: 448 parameters, under every SQLite's limit (999 before 3.32).
 _INSERT_ROWS = 64
@@ -308,6 +324,8 @@ class SQLiteStore(Subscribable):
         self._lock = threading.RLock()
         if (readonly or not create) and not os.path.exists(self.path):
             raise StoreNotFound(self.path)
+        #: Whether the file keeps a head row (files of an older fireflow, read-only, do not).
+        self._has_head = False
         #: The file's identity when opened ``immutable``; checked after every read.
         self._identity: tuple[int, int, int, int] | None = None
         if readonly:
@@ -325,14 +343,33 @@ class SQLiteStore(Subscribable):
         try:
             if not create and not readonly:  # refused before WAL is switched on: no byte changes
                 self._run(lambda: self._setup(False))
+            elif not readonly:  # a foreign database too: refused before anything is switched on
+                self._run(self._refuse_foreign)
             self._run(self._configure)
             self._run(lambda: self._setup(create and not readonly))
+            self._has_head = self._run(self._head_table)
         except BaseException:
             self._conn.close()
             raise
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({self.path!r}{', readonly=True' if self.readonly else ''})"
+        path = redact(self.path)  # a connection string given as a path keeps its password
+        return f"SQLiteStore({path!r}{', readonly=True' if self.readonly else ''})"
+
+    def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
+        """Subscriptions poll the file every ``interval`` seconds.
+
+        A store opened read-only as an immutable file cannot see new appends: it
+        raises :class:`~fireflow.store.errors.StoreError`.
+        """
+        check_waiter_args(stop, interval)
+        if self._identity is not None:
+            raise StoreError(
+                f"{self.path}: opened read-only as an immutable file, it cannot see new "
+                "appends; open it read-write (nothing is appended) or while a writer has it "
+                "open (只读不可变打开，无法订阅)"
+            )
+        return PollWaiter(stop, interval)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -380,12 +417,41 @@ class SQLiteStore(Subscribable):
             c.execute(
                 "INSERT OR IGNORE INTO fireflow_meta (key, value) VALUES ('schema', ?)", (SCHEMA,)
             )
+            c.execute(_CREATE_HEAD)
+            c.execute(_INIT_HEAD, (GENESIS,))
             c.execute("COMMIT")
         except BaseException:
             if c.in_transaction:
                 c.execute("ROLLBACK")
             raise
         self._check_schema()
+
+    def _head_table(self) -> bool:
+        """Whether the file has its head row's table; a writer adds it to an older file."""
+        c = self._conn
+        found = c.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fireflow_head'"
+        ).fetchone()
+        if found or self.readonly:
+            return found is not None
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(_CREATE_HEAD)
+            c.execute(_INIT_HEAD, (GENESIS,))
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        return True
+
+    def _refuse_foreign(self) -> None:
+        """Refuse a database with tables that are not a fireflow store's (nothing changed)."""
+        names = {
+            r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if names and not {"fireflow_meta", "events"} <= names:
+            raise StoreError(f"{self.path}: not a fireflow event store (不是 fireflow 事件库)")
 
     def _check_schema(self) -> None:
         row = self._conn.execute("SELECT value FROM fireflow_meta WHERE key = 'schema'").fetchone()
@@ -498,6 +564,7 @@ class SQLiteStore(Subscribable):
             self._insert(rows)
         except sqlite3.IntegrityError:
             return None
+        c.execute(_MOVE_HEAD, (rows[-1][0] + 1, rows[-1][6]))
         return appended(ticket_id, rows)
 
     def _write_locked(self, prepared: list[tuple[str, list[Prepared], int]]) -> list[AppendResult]:
@@ -507,6 +574,7 @@ class SQLiteStore(Subscribable):
         ).fetchone()
         position, g_head = (last[0] + 1, last[1]) if last else (0, GENESIS)
         results: list[AppendResult] = []
+        moved = False
         for ticket_id, batch, expected in prepared:
             version, head = self._head_locked(ticket_id)
             rows = None
@@ -534,6 +602,9 @@ class SQLiteStore(Subscribable):
             position = tail[0] + 1
             g_head = tail[6]
             results.append(appended(ticket_id, rows))
+            moved = True
+        if moved:
+            c.execute(_MOVE_HEAD, (position, g_head))
         return results
 
     def _insert(self, rows: list[tuple[int, str, int, str, bytes, str, str]]) -> None:
@@ -643,6 +714,18 @@ class SQLiteStore(Subscribable):
             ).fetchone()
         )
         return int(row[0]) + 1 if row else 0
+
+    def head_row(self) -> tuple[int, str] | None:
+        """The head row: the next position and the global chain's hash as the appends left
+        them (``None`` for a file of an older fireflow opened read-only, which has none)."""
+        if not self._has_head:
+            return None
+        row = self._run(
+            lambda: self._conn.execute("SELECT next, global_hash FROM fireflow_head").fetchone()
+        )
+        if row is None:
+            return -1, "(no head row)"
+        return row[0], _text(row[1])
 
     def integrity_check(self) -> list[str]:
         """SQLite's own check of the file (``PRAGMA integrity_check``): ``["ok"]`` when sound."""

@@ -8,9 +8,15 @@ global order, and then waits for new ones:
   ``pg_notify`` inside its transaction, so the wake-up arrives when (and only
   when) the events are committed.  Positions become visible in order (appends
   commit one at a time under the global head's lock), so reading from the next
-  position after a wake-up never skips an event.  A wake-up that is lost (a
-  dropped connection) costs at most ``poll_interval`` seconds: the subscriber
-  reads again that often anyway.
+  position after a wake-up never skips an event.  A lost wake-up costs at most
+  ``poll_interval`` seconds: the subscriber reads again that often anyway.  A
+  lost connection (the server restarted) raises
+  :class:`~fireflow.store.errors.StoreUnavailable` inside the subscription, which
+  waits (doubling from ``poll_interval``, at most 2 s), reopens the listening
+  connection (the store reopens its own on its next call) and reads on from the
+  last event delivered; after :data:`RECONNECT_ATTEMPTS` failures in a row it
+  raises :class:`~fireflow.store.errors.StoreUnavailable` to the caller, who
+  subscribes again once the server is back.
 * **SQLite**: polling, every ``poll_interval`` seconds (:data:`POLL_INTERVAL`,
   0.2 s by default): one indexed query for the last position.  A store opened
   ``readonly`` from a file no writer had open is read as an immutable file
@@ -18,7 +24,15 @@ global order, and then waits for new ones:
   :class:`~fireflow.store.errors.StoreError` (open the store read-write, which
   appends nothing, or while a writer has it open).
 * **MemoryStore**: a condition variable notified by every append.
-* Any other :class:`~fireflow.store.base.EventStore`: polling ``count()``.
+* Any other :class:`~fireflow.store.base.EventStore`: polling (a store supplies
+  its own way of waiting with a ``new_waiter(stop, interval)`` method returning a
+  :class:`Waiter`; :class:`Subscribable` gives every store ``subscribe()``).
+
+Every read starts at the last event delivered (or the one ``after`` names) and
+checks that the store still holds it with the same chain hash: a store restored
+from an older backup, truncated or replaced ends the subscription with
+:class:`~fireflow.store.errors.CheckpointMismatch` (both hashes named) instead of
+delivering another history's events at positions the subscriber has passed.
 
 A subscription ends when ``stop`` (a :class:`threading.Event`) is set, or after
 ``idle_timeout`` seconds without a new event, or when the caller stops iterating
@@ -58,32 +72,43 @@ silently skipping or repeating history.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Protocol, cast
 
 import attrs
 
 from fireflow import output
 from fireflow._input import read_limited
 from fireflow.errors import FireflowError, InvalidArgument
-from fireflow.store.base import EventStore, StoredEvent, check_id, check_position
-from fireflow.store.errors import StoreError
-from fireflow.store.memory import MemoryStore
-from fireflow.store.sqlite import SQLiteStore
+from fireflow.store.base import (
+    MAX_POSITION,
+    EventStore,
+    StoredEvent,
+    check_id,
+    check_position,
+)
+from fireflow.store.errors import CheckpointMismatch, StoreUnavailable
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "MAX_CHECKPOINT_BYTES",
+    "MAX_POSITION",
     "POLL_INTERVAL",
+    "RECONNECT_ATTEMPTS",
     "CheckpointMismatch",
     "CheckpointStore",
     "Consumer",
     "FileCheckpoint",
+    "PollWaiter",
     "Position",
+    "Subscribable",
+    "Waiter",
+    "check_waiter_args",
     "subscribe",
 ]
 
@@ -94,7 +119,13 @@ POLL_INTERVAL = 0.2
 CHECKPOINT_FORMAT = "fireflow.consumer/1"
 #: The largest checkpoint file read.
 MAX_CHECKPOINT_BYTES = 4096
+#: How many times a subscription reopens a lost connection (the server restarted)
+#: before it gives up with :class:`~fireflow.store.errors.StoreUnavailable`.
+RECONNECT_ATTEMPTS = 20
 _MAX_POLL = 60.0
+_HEX = frozenset("0123456789abcdef")
+#: The longest pause between two reconnection attempts, in seconds.
+_MAX_BACKOFF = 2.0
 
 
 def _seconds(value: object, field: str, *, low: float = 0.0) -> float:
@@ -105,83 +136,79 @@ def _seconds(value: object, field: str, *, low: float = 0.0) -> float:
     return float(value)
 
 
-class _Waiter(Protocol):
-    def wait(self, position: int, timeout: float) -> None: ...
+class Waiter(Protocol):
+    """How a subscription waits for new events; each store supplies its own (``new_waiter``)."""
 
-    def close(self) -> None: ...
+    def wait(self, position: int, timeout: float) -> None:
+        """Return when an event at ``position`` may be there, or after ``timeout`` seconds."""
+        ...
+
+    def reconnect(self) -> None:
+        """Open again what a lost connection closed (nothing for stores without one)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the waiter holds."""
+        ...
 
 
-class _PollWaiter:
+class PollWaiter:
+    """The waiter of stores that offer nothing better: wait ``interval``, then read again."""
+
     def __init__(self, stop: threading.Event, interval: float) -> None:
         self.stop = stop
         self.interval = interval
 
     def wait(self, position: int, timeout: float) -> None:
+        """Sleep until the next poll (or ``stop``)."""
         self.stop.wait(min(timeout, self.interval))
 
-    def close(self) -> None:
-        pass
-
-
-class _MemoryWaiter:
-    def __init__(self, store: MemoryStore, interval: float) -> None:
-        self.store = store
-        self.interval = interval
-
-    def wait(self, position: int, timeout: float) -> None:
-        rows = self.store._rows
-        with self.store._changed:
-            self.store._changed.wait_for(lambda: len(rows) > position, min(timeout, self.interval))
+    def reconnect(self) -> None:
+        """Nothing to reopen."""
 
     def close(self) -> None:
-        pass
+        """Nothing to release."""
 
 
-class _PostgresWaiter:
-    """A connection of its own that LISTENs to the store's channel."""
-
-    def __init__(self, store: Any, interval: float) -> None:
-        import psycopg  # noqa: PLC0415 (optional driver)
-        from psycopg import sql  # noqa: PLC0415
-
-        from fireflow.store.postgres import NOTIFY_CHANNEL  # noqa: PLC0415
-
-        self.interval = interval
-        self.prefix = f"{store.schema} "
-        try:
-            self.conn = psycopg.connect(store._conninfo, autocommit=True, connect_timeout=10)
-            self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
-        except psycopg.Error as exc:
-            raise StoreError(f"{store.target}: cannot listen for new events: {exc}") from None
-        self._error = psycopg.Error
-
-    def wait(self, position: int, timeout: float) -> None:
-        try:
-            for note in self.conn.notifies(timeout=min(timeout, self.interval)):
-                if note.payload.startswith(self.prefix):
-                    return
-        except self._error as exc:
-            raise StoreError(f"the listening connection failed: {exc}") from None
-
-    def close(self) -> None:
-        self.conn.close()
+def _waiter(store: EventStore, stop: threading.Event, interval: float) -> Waiter:
+    make = getattr(store, "new_waiter", None)
+    if callable(make):
+        waiter: Waiter = make(stop, interval)
+        return waiter
+    return PollWaiter(stop, interval)
 
 
-def _waiter(store: EventStore, stop: threading.Event, interval: float) -> _Waiter:
-    if isinstance(store, MemoryStore):
-        return _MemoryWaiter(store, interval)
-    if isinstance(store, SQLiteStore):
-        if store._identity is not None:
-            raise StoreError(
-                f"{store.path}: opened read-only as an immutable file, it cannot see new "
-                "appends; open it read-write (nothing is appended) or while a writer has it "
-                "open (只读不可变打开，无法订阅)"
-            )
-        return _PollWaiter(stop, interval)
-    module = __import__("sys").modules.get("fireflow.store.postgres")
-    if module is not None and isinstance(store, module.PostgresStore):
-        return _PostgresWaiter(store, interval)
-    return _PollWaiter(stop, interval)
+class Subscribable:
+    """``subscribe()`` for a store (memory, SQLite, PostgreSQL inherit it)."""
+
+    def subscribe(
+        self,
+        after: int | None = None,
+        *,
+        stop: threading.Event | None = None,
+        idle_timeout: float | None = None,
+        poll_interval: float | None = None,
+    ) -> Iterator[StoredEvent]:
+        """New events after ``after`` as they come (:func:`subscribe`)."""
+        return subscribe(
+            cast("EventStore", self),
+            after,
+            stop=stop,
+            idle_timeout=idle_timeout,
+            poll_interval=POLL_INTERVAL if poll_interval is None else poll_interval,
+        )
+
+    def new_waiter(self, stop: threading.Event, interval: float) -> Waiter:
+        """The waiter of this store's subscriptions (polling unless the store overrides it)."""
+        check_waiter_args(stop, interval)
+        return PollWaiter(stop, interval)
+
+
+def check_waiter_args(stop: object, interval: object) -> None:
+    """What a store's ``new_waiter`` is given: a :class:`threading.Event` and seconds > 0."""
+    if not isinstance(stop, threading.Event):
+        raise InvalidArgument("stop", f"expected a threading.Event, got {type(stop).__name__}")
+    _seconds(interval, "interval", low=0.001)
 
 
 def subscribe(
@@ -208,35 +235,87 @@ def subscribe(
     interval = min(interval, _MAX_POLL)
     if stop is not None and not isinstance(stop, threading.Event):
         raise InvalidArgument("stop", f"expected a threading.Event, got {type(stop).__name__}")
-    return _subscription(store, start, stop or threading.Event(), idle, interval, clock)
+    return _subscription(store, start, None, stop or threading.Event(), idle, interval, clock)
 
 
 def _subscription(
     store: EventStore,
     position: int,
+    seen: str | None,
     stop: threading.Event,
     idle: float | None,
     interval: float,
     clock: Callable[[], float],
+    name: str | None = None,
 ) -> Iterator[StoredEvent]:
+    """Deliver from ``position`` on; ``seen`` is the chain hash of the event before it.
+
+    Every read starts one event back, at the last event delivered (or named by
+    ``after``), and checks that it is still there with the chain hash it had: a
+    store restored from an older backup, truncated or replaced stops the
+    subscription with :class:`~fireflow.store.errors.CheckpointMismatch` instead
+    of delivering another history's events at the positions it reuses.
+    """
     waiter = _waiter(store, stop, interval)  # listening before the first read: nothing missed
+    failures = 0
     try:
         last_seen = clock()
         while not stop.is_set():
             got = False
-            for se in store.read_all(position):
-                yield se
-                position = se.position + 1
-                got = True
-                if stop.is_set():
+            previous = position - 1
+            checked = previous < 0
+            try:
+                for se in store.read_all(max(previous, 0)):
+                    if not checked:
+                        checked = True
+                        if se.position == previous:
+                            if seen is not None and se.global_hash != seen:
+                                raise CheckpointMismatch(
+                                    name,
+                                    previous,
+                                    "the event there has another chain hash: the store was "
+                                    "restored, rewritten or replaced",
+                                    expected=seen,
+                                    found=se.global_hash,
+                                )
+                            seen = se.global_hash
+                            continue
+                        if seen is not None:
+                            raise CheckpointMismatch(
+                                name, previous, "the store no longer holds it", expected=seen
+                            )
+                    yield se
+                    position = se.position + 1
+                    seen = se.global_hash
+                    got = True
+                    if stop.is_set():
+                        return
+                if not checked and seen is not None:
+                    count = store.count()
+                    raise CheckpointMismatch(
+                        name,
+                        previous,
+                        f"the store holds {count} events: it was restored from an older "
+                        "backup or truncated",
+                        expected=seen,
+                    )
+                now = clock()
+                if got:
+                    last_seen = now
+                remaining = interval if idle is None else idle - (now - last_seen)
+                if remaining <= 0:
                     return
-            now = clock()
-            if got:
-                last_seen = now
-            remaining = interval if idle is None else idle - (now - last_seen)
-            if remaining <= 0:
-                return
-            waiter.wait(position, remaining)
+                waiter.wait(position, remaining)
+                failures = 0
+            except StoreUnavailable:
+                # the server went away (a restart): wait, reopen, read again from the
+                # last event delivered; give up after RECONNECT_ATTEMPTS in a row
+                failures += 1
+                if failures > RECONNECT_ATTEMPTS:
+                    raise
+                stop.wait(min(_MAX_BACKOFF, interval * 2**failures))
+                with contextlib.suppress(StoreUnavailable):  # still away: counted next time
+                    waiter.reconnect()
     finally:
         waiter.close()
 
@@ -252,19 +331,6 @@ class Position:
     position: int
     global_hash: str
     event_id: str
-
-
-class CheckpointMismatch(StoreError):
-    """The consumer's checkpoint names an event the store does not hold (another history)."""
-
-    def __init__(self, name: str, position: int, reason: str) -> None:
-        self.name = name
-        self.position = position
-        self.field = "checkpoint"
-        super().__init__(
-            f"consumer {name}: its checkpoint at position {position} does not match the "
-            f"store: {reason} (消费者检查点与事件库不符)"
-        )
 
 
 class CheckpointStore(Protocol):
@@ -302,12 +368,19 @@ class FileCheckpoint:
 
     def load(self, name: str) -> Position | None:
         """The committed position in the file (``None`` when there is no file yet)."""
-        if not os.path.exists(self.path):
+        if not os.path.lexists(self.path):
             return None
+        if os.path.islink(self.path) and not os.path.exists(self.path):
+            # a dangling link is not "no checkpoint": that would deliver everything again
+            raise InvalidArgument(
+                "checkpoint",
+                f"{self.path}: a symbolic link to a missing file, not a checkpoint "
+                "(检查点是失效的符号链接)",
+            )
         raw = read_limited(self.path, MAX_CHECKPOINT_BYTES, "checkpoint")
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise InvalidArgument("checkpoint", f"{self.path}: not a JSON checkpoint") from None
         if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
             raise InvalidArgument("checkpoint.format", f"{self.path}: expected {CHECKPOINT_FORMAT}")
@@ -318,7 +391,11 @@ class FileCheckpoint:
             )
         position = check_position(data.get("position"), "checkpoint.position")
         global_hash = data.get("global_hash")
-        if not isinstance(global_hash, str) or len(global_hash) != 64:
+        if (
+            not isinstance(global_hash, str)
+            or len(global_hash) != 64
+            or not set(global_hash) <= _HEX
+        ):
             raise InvalidArgument("checkpoint.global_hash", "expected 64 hex digits")
         event_id = check_id(data.get("event_id"), "checkpoint.event_id")
         return Position(position, global_hash, event_id)
@@ -367,14 +444,24 @@ class Consumer:
         try:
             found = next(self.store.read_all(last.position), None)
         except FireflowError as exc:
-            raise CheckpointMismatch(self.name, last.position, str(exc)) from None
+            raise CheckpointMismatch(
+                self.name, last.position, str(exc), expected=last.global_hash
+            ) from None
         if found is None or found.position != last.position:
             raise CheckpointMismatch(
-                self.name, last.position, f"the store holds {self.store.count()} events"
+                self.name,
+                last.position,
+                f"the store holds {self.store.count()} events",
+                expected=last.global_hash,
             )
         if found.global_hash != last.global_hash or found.event.event_id != last.event_id:
             raise CheckpointMismatch(
-                self.name, last.position, "the event there has another chain hash or id"
+                self.name,
+                last.position,
+                f"the event there ({found.event.event_id!r}) has another chain hash or id "
+                f"than the one committed ({last.event_id!r})",
+                expected=last.global_hash,
+                found=found.global_hash,
             )
 
     def events(
@@ -384,13 +471,23 @@ class Consumer:
         idle_timeout: float | None = None,
         poll_interval: float = POLL_INTERVAL,
     ) -> Iterator[StoredEvent]:
-        """Subscribe after the last committed event (see :func:`subscribe`)."""
-        return subscribe(
+        """Subscribe after the last committed event (see :func:`subscribe`).
+
+        The committed event's chain hash goes with it: the first read checks the
+        event there is still that one, every later read checks the last event
+        delivered (:class:`~fireflow.store.errors.CheckpointMismatch` otherwise).
+        """
+        subscribe(self.store, self.after, idle_timeout=idle_timeout, poll_interval=poll_interval)
+        last = self._last
+        return _subscription(
             self.store,
-            self.after,
-            stop=stop,
-            idle_timeout=idle_timeout,
-            poll_interval=poll_interval,
+            0 if last is None else last.position + 1,
+            None if last is None else last.global_hash,
+            stop or threading.Event(),
+            None if idle_timeout is None else _seconds(idle_timeout, "idle_timeout"),
+            min(_seconds(poll_interval, "poll_interval", low=0.001), _MAX_POLL),
+            time.monotonic,
+            self.name,
         )
 
     def commit(self, event: StoredEvent) -> None:

@@ -100,6 +100,8 @@ class StoreBackend:
     readers = False
     #: Whether :meth:`tamper` can change a stored row.
     tampering = False
+    #: Whether the store keeps a head row (``head_row()``) that :meth:`tamper_head` can move.
+    head_rows = False
 
     def __init__(self) -> None:
         self.opened: list[EventStore] = []
@@ -118,6 +120,10 @@ class StoreBackend:
 
     def tamper(self, store: EventStore, position: int, column: str, value: object) -> None:
         """Overwrite ``column`` of the row at ``position`` behind the store's back."""
+        raise NotImplementedError
+
+    def tamper_head(self, store: EventStore, next_position: int, global_hash: str) -> None:
+        """Move the store's head row behind its back (backends with ``head_rows``)."""
         raise NotImplementedError
 
     def keep(self, store: EventStore) -> EventStore:
@@ -547,8 +553,27 @@ class TamperContract:
         backend.tamper(store, 2, "data", forged)
         backend.tamper(store, 2, "ticket_hash", ticket_link(t_head, forged))
         backend.tamper(store, 2, "global_hash", global_link(g_head, forged))
+        if backend.head_rows:  # the head row still holds the old hash: verify sees it
+            assert {p.what for p in verify(store).problems} == {"head"}
+            backend.tamper_head(store, 3, global_link(g_head, forged))
         assert verify(store).ok  # consistent inside: only the checkpoint can tell
         assert "checkpoint.global_head" in {p.what for p in verify(store, cp).problems}
+
+    @pytest.mark.parametrize("change", ["next", "hash", "both", "back"])
+    def test_a_moved_head_row_is_found(self, backend: StoreBackend, change: str) -> None:
+        if not backend.head_rows:
+            pytest.skip("this backend keeps no head row")
+        store = backend.keep(backend.create())
+        store.append("T1", contract_history("T1", 3), 0)
+        rows = list(store.rows())
+        next_position = {"next": 4, "both": 4, "back": 2}.get(change, 3)
+        head = rows[1].global_hash if change in ("hash", "both", "back") else rows[2].global_hash
+        backend.tamper_head(store, next_position, head)
+        problems = verify(store).problems
+        assert problems
+        assert {p.what for p in problems} == {"head"}
+        with pytest.raises(VerificationFailed):
+            checkpoint(store, AT)
 
 
 class ReaderContract:
