@@ -144,6 +144,11 @@ def _files(d: Path) -> dict[str, str]:
     put("pop-nul.csv", "乡镇（街道）,小区名称,物业服务企业,户数,楼栋数\n金峰镇,\x00,y,1,1\n")
     put("pop-huge.csv", f"乡镇（街道）,小区名称,物业服务企业,户数,楼栋数\n金峰镇,甲,y,{HUGE},1\n")
     put("scenario-bad.scenario.yaml", "id: [unclosed\n")
+    builtin = (Path(__file__).parents[1] / "fireflow" / "plans" / "changle-2022.yaml").read_text(
+        encoding="utf-8"
+    )
+    assert "    end: 2022-12-31\n" in builtin
+    put("far-plan.yaml", builtin.replace("    end: 2022-12-31\n", "    end: 9999-12-31\n"))
     put("target.txt", "keep me\n")
     os.symlink(d / "target.txt", d / "link.txt")
     f["link.txt"] = d / "link.txt"
@@ -265,6 +270,13 @@ CORPUS: list[Case] = [
     C("plan new", "--from", "changle-2022", "--district", BIDI, "--year", "2023", why="bidi"),
     C("plan new", "--from", "changle-2022", "--district", "鼓楼区", "--year", "99999", why="year"),
     C("plan new", "--from", "changle-2022", "--district", "鼓楼区", code=2, why="no year"),
+    C(
+        "plan new",
+        *("--from", "{far-plan.yaml}", "--district", "鼓楼区", "--year", "2023"),
+        expect="9999-12-31",
+        why="last phase ends 9999-12-31",
+    ),
+    C("plan check", "{far-plan.yaml}", expect="9999-12-31", why="last phase ends 9999-12-31"),
     C(
         "plan new",
         *("--from", "changle-2022", "--district", "鼓楼区", "--year", "2023"),
@@ -716,6 +728,24 @@ CORPUS: list[Case] = [
     C("tickets", "--store", "{store.db}", "--readonly", "--limit", HUGE, code=2, why="huge limit"),
     C(
         "tickets",
+        *("--store", "{store.db}", "--readonly", "--json", "--limit", "1000000"),
+        code=0,
+        why="the documented maximum --limit",
+    ),
+    C(
+        "tickets",
+        *("--store", "{store.db}", "--readonly", "--overdue-at", "0001-01-01T00:00+14:00"),
+        code=0,
+        why="the first instant of the calendar",
+    ),
+    C(
+        "tickets",
+        *("--store", "{store.db}", "--readonly", "--overdue-at", "9999-12-31T23:59-14:00"),
+        code=0,
+        why="the last instant of the calendar",
+    ),
+    C(
+        "tickets",
         "--store",
         "host=/nonexistent dbname=x connect_timeout=2",
         why="unreachable server",
@@ -921,3 +951,97 @@ def test_corpus_size_per_command() -> None:
     for command, n in sorted(counts.items()):
         print(f"  {n:3}  {command}")
     assert sum(counts.values()) == len(CORPUS)
+
+
+# --------------------------------------------------------------------------- #
+# Cases that need a live socket or a store written for them (issue 23)
+
+
+@pytest.fixture
+def silent_port():
+    """A local port that accepts connections and never says a word."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[Any] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def test_a_scheduler_that_accepts_and_never_answers_is_a_typed_error(silent_port, monkeypatch):
+    from fireflow.sim import shard
+
+    with pytest.raises(shard.SchedulerUnreachable, match="handshake") as info:
+        shard.connect_scheduler(f"tcp://127.0.0.1:{silent_port}", timeout=0.2)
+    assert info.value.field == "scheduler"
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "tls"])
+def test_simulate_with_a_silent_or_tls_scheduler_exits_1(silent_port, monkeypatch, capsys, scheme):
+    from fireflow.sim import shard
+
+    monkeypatch.setattr(shard, "SCHEDULER_TIMEOUT", 0.2)
+    address = f"{scheme}://127.0.0.1:{silent_port}"
+    code = main(["simulate", "--communities", "5", "--scheduler", address])
+    out, err = capsys.readouterr()
+    case = C("simulate", code=1, expect="--scheduler")
+    _check_output(case, code, out, err)
+    assert ("handshake" if scheme == "tcp" else "TLS") in err
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("fireflow_index_tickets", "deadline", "'not a day'"),
+        ("fireflow_index_tickets", "due_us", "'soon'"),
+        ("fireflow_index_tickets", "due_us", str(2**62)),
+        ("fireflow_index_states", "data", "'{\"ticket_id\": 1'"),
+        ("fireflow_index_states", "data", "'[]'"),
+        ("fireflow_index_meta", "position", "'many'"),
+    ],
+)
+def test_a_hand_edited_index_row_is_a_typed_error(tmp_path, capsys, table, column, value):
+    from store_workers.histories import history, ticket_id
+
+    from fireflow.store import SQLiteStore
+
+    path = tmp_path / "store.db"
+    with SQLiteStore(path) as store:
+        for k in range(3):
+            store.append(ticket_id(k), history(k), 0)
+    assert main(["tickets", "--store", str(path), "--json"]) == 0
+    capsys.readouterr()
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute(f"UPDATE {table} SET {column} = {value}")
+    con.close()
+    if table == "fireflow_index_states":  # read when a ticket's state is looked up
+        from fireflow.store import StoreError, TicketIndex
+
+        with SQLiteStore(path, create=False) as store, TicketIndex(store) as index:
+            with pytest.raises(StoreError, match="rebuild"):
+                index.state(ticket_id(0))
+            with pytest.raises(StoreError, match="rebuild"):
+                index.states()
+        return
+    for extra in ([], ["--limit", "2"]):
+        code = main(["tickets", "--store", str(path), "--json", *extra])
+        out, err = capsys.readouterr()
+        _check_output(C("tickets", code=1, expect="ticket index"), code, out, err)
+        assert "--rebuild" in err
