@@ -46,7 +46,13 @@ import typer
 
 from fireflow import output
 from fireflow._console import EXIT_USAGE, fail, print_json, term
-from fireflow._input import MAX_LINE_BYTES, iter_json_lines, read_json
+from fireflow._input import (
+    MAX_CHECKPOINT_FILE_BYTES,
+    MAX_LINE_BYTES,
+    iter_json_lines,
+    read_json,
+    read_limited,
+)
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
@@ -415,8 +421,10 @@ def _history(events: Path, checkpoint_file: Path | None, unverified: bool) -> Hi
 
     cp = None
     if checkpoint_file is not None:
-        try:
-            cp = Checkpoint.from_json(checkpoint_file.read_bytes())
+        try:  # a regular file of at most MAX_CHECKPOINT_FILE_BYTES: a pipe never hangs the command
+            cp = Checkpoint.from_json(
+                read_limited(checkpoint_file, MAX_CHECKPOINT_FILE_BYTES, "checkpoint")
+            )
         except OSError as exc:
             raise InvalidArgument(
                 "checkpoint", f"cannot read {checkpoint_file}: {exc.strerror or exc}"

@@ -148,6 +148,9 @@ def _files(d: Path) -> dict[str, str]:
         encoding="utf-8"
     )
     assert "    end: 2022-12-31\n" in builtin
+    os.mkfifo(d / "fifo")  # a checkpoint path no writer ever opens
+    f["fifo"] = d / "fifo"
+    put("big-checkpoint.json", " " * (64 * 1024 + 1))
     put("far-plan.yaml", builtin.replace("    end: 2022-12-31\n", "    end: 9999-12-31\n"))
     put("target.txt", "keep me\n")
     os.symlink(d / "target.txt", d / "link.txt")
@@ -760,6 +763,24 @@ CORPUS: list[Case] = [
     C("store verify", "{store.db}", "--checkpoint", "{folder}", why="folder checkpoint"),
     C("store verify", "{store.db}", "--checkpoint", "{binary}", why="binary checkpoint"),
     C("store verify", "{empty}", why="empty file"),
+    *[
+        C(
+            *cmd,
+            "--checkpoint",
+            "{" + name + "}",
+            expect=expect,
+            subprocess=name == "fifo",  # the hang guard, for a branch without the fix
+            why=f"{name} as --checkpoint",
+        )
+        for cmd in (
+            ("store verify", "{store.db}"),
+            ("dossier", "C1", "--events", "{store.db}"),
+            ("forms annex1", "--events", "{store.db}"),
+            ("forms annex2", "--events", "{store.db}"),
+            ("forms annex3", "--events", "{store.db}"),
+        )
+        for name, expect in (("fifo", "not a regular file"), ("big-checkpoint.json", "65536"))
+    ],
     C("store tickets", "{missing}", why="missing store"),
     C("store tickets", "{folder}", why="folder as store"),
     C("store tickets", "{foreign.db}", why="foreign SQLite"),

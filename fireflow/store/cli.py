@@ -26,6 +26,7 @@ from rich.text import Text
 
 from fireflow import output
 from fireflow._console import console, run_app
+from fireflow._input import MAX_CHECKPOINT_FILE_BYTES, read_limited
 from fireflow.errors import FireflowError, InvalidArgument, Refusal
 from fireflow.events import parse_time
 from fireflow.plan import load_plan
@@ -170,7 +171,7 @@ def store_verify(
     cp: Checkpoint | None = None
     if checkpoint_file is not None:
         try:
-            text = checkpoint_file.read_text(encoding="utf-8")
+            text = read_limited(checkpoint_file, MAX_CHECKPOINT_FILE_BYTES, "checkpoint")
         except OSError as exc:
             typer.echo(
                 f"错误 error: --checkpoint: cannot read {_t(checkpoint_file)}: {_t(exc)}", err=True
