@@ -202,9 +202,9 @@ def test_unverified_drafts_are_marked_on_every_page(template, db, tmp_path, caps
         assert raw[UNVERIFIED_HEADER].str.startswith(UNVERIFIED_HEADER).all()
     if o["xlsx"].exists():
         for ws in openpyxl.load_workbook(o["xlsx"]).worksheets:
-            assert any(
-                UNVERIFIED_HEADER in str(c.value) for row in ws.iter_rows() for c in row
-            ), ws.title
+            assert any(UNVERIFIED_HEADER in str(c.value) for row in ws.iter_rows() for c in row), (
+                ws.title
+            )
     if "--json" in template and template[0] == "forms":
         rows = json.loads(out)
         assert rows
@@ -343,12 +343,66 @@ def test_a_repeated_event_id_in_a_log_is_refused(log):
     [["forms", "annex2"], ["forms", "annex2", "--json"], ["dossier", "金峰小区"]],
     ids=str,
 )
-def test_log_text_reaches_the_terminal_escaped(argv, log, capsys):
-    """A bidirectional override passes the store's text checks; on a terminal it is shown."""
+def test_log_text_with_a_bidi_override_is_refused_and_escaped(argv, log, capsys):
+    """The text policy holds in a log's free text: the line and field are named, escaped."""
     _edit(log, 0, lambda d: d["payload"].update(description="违停\u202e反向"))
     code, out, err = run(capsys, *argv, "--events", log)
-    assert code == 0, err
-    assert "\u202e" not in out
-    assert "\\u202e" in out
-    if "--json" in argv or argv[0] == "dossier":
-        assert "违停\u202e反向" in json.dumps(json.loads(out), ensure_ascii=False)
+    assert code == 1
+    assert out == ""
+    assert "\u202e" not in err
+    assert "events.jsonl:1" in err
+    assert "payload.description" in err
+    assert "U+202E" in err
+
+
+# --------------------------------------------------------------------------- #
+# Look-alike names (issue 23): 金峰小区 and 金峰小区 + U+200B are never two communities
+
+TWIN = "金峰小区\u200b"
+
+
+def _rechain(path: Path) -> None:
+    """Recompute every hash of a store, as a writer holding the whole file could."""
+    from fireflow.store.chain import GENESIS, global_link, ticket_link
+
+    con = sqlite3.connect(path, isolation_level=None)
+    rows = con.execute("SELECT position, ticket_id, data FROM events ORDER BY position").fetchall()
+    g, heads = GENESIS, {}
+    for position, tid, data in rows:
+        heads[tid] = ticket_link(heads.get(tid, GENESIS), data)
+        g = global_link(g, data)
+        con.execute(
+            "UPDATE events SET ticket_hash = ?, global_hash = ? WHERE position = ?",
+            (heads[tid], g, position),
+        )
+    con.close()
+
+
+def test_a_look_alike_twin_in_a_log_is_refused_by_annex2_and_the_dossier(log, capsys):
+    _edit(log, 2, lambda d: d["payload"].update(community=TWIN))  # T-2's report
+    for argv in (["forms", "annex2", "--json"], ["dossier", "金峰小区"]):
+        code, out, err = run(capsys, *argv, "--events", log)
+        assert code == 1, out
+        assert out == ""
+        assert "payload.community" in err
+        assert "U+200B" in err
+
+
+def test_a_look_alike_twin_rechained_into_a_store_does_not_verify(db, capsys):
+    con = sqlite3.connect(db, isolation_level=None)
+    (position, data) = con.execute(
+        "SELECT position, data FROM events WHERE ticket_id = 'T-2' ORDER BY seq LIMIT 1"
+    ).fetchone()
+    twin = bytes(data).replace("金峰小区".encode(), TWIN.encode())
+    con.execute("UPDATE events SET data = ? WHERE position = ?", (twin, position))
+    con.close()
+    _rechain(db)
+    with SQLiteStore(db, readonly=True) as store:
+        report = verify(store)
+    assert not report.ok
+    assert any("U+200B" in str(p) for p in report.problems)
+    for argv in (["forms", "annex2", "--json"], ["dossier", "金峰小区"]):
+        code, out, err = run(capsys, *argv, "--events", db)
+        assert code == 1
+        assert out == ""
+        assert "U+200B" in err
