@@ -24,6 +24,7 @@ from fireflow import event_to_data, load_plan
 from fireflow.cli import main
 from fireflow.errors import InputLimitExceeded, InvalidArgument
 from fireflow.forms import (
+    UNANCHORED_HEADER,
     UNCHAINED_HEADER,
     UNVERIFIED_HEADER,
     VERIFIED_HEADER,
@@ -117,7 +118,9 @@ def test_a_verified_dossier_says_so_and_carries_the_heads(db, tmp_path, capsys):
     assert data["chain_heads"] == heads
     page = o["html"].read_text(encoding="utf-8")
     assert page.count(report.global_head) >= 3  # top and bottom of every page, and the footer
-    assert VERIFIED_HEADER in page
+    assert UNANCHORED_HEADER in page  # no checkpoint: verified, but not anchored
+    assert page.count("could have been rewritten") >= 3
+    assert data["verification"]["anchored"] is False
     assert "未经校验" not in page
 
 
@@ -130,8 +133,8 @@ def test_a_verified_form_carries_its_head_and_reads_back(db, tmp_path, capsys):
     with SQLiteStore(db, readonly=True) as store:
         head = verify(store).global_head
     raw = pd.read_csv(o["csv"], encoding="utf-8-sig", dtype=str)
-    assert raw.columns[-1] == VERIFIED_HEADER
-    assert raw[VERIFIED_HEADER].str.contains(head).all()
+    assert raw.columns[-1] == UNANCHORED_HEADER
+    assert raw[UNANCHORED_HEADER].str.contains(head).all()
     pd.testing.assert_frame_equal(read_csv(o["csv"], "annex2", PLAN), annex2(EVENTS, PLAN))
     pd.testing.assert_frame_equal(read_xlsx(o["xlsx"], "annex2", PLAN), annex2(EVENTS, PLAN))
     wb = openpyxl.load_workbook(o["xlsx"])
@@ -243,6 +246,18 @@ def test_a_matching_checkpoint_is_named_in_the_document(db, tmp_path, capsys):
     assert code == 0, err
     data = json.loads(out)
     assert data["verification"]["checkpoint"]["global_head"] == cp.global_head
+    assert data["verification"]["anchored"] is True
+    o = outputs(tmp_path)
+    argv = ["--events", db, "--checkpoint", cp_file]
+    assert run(capsys, "dossier", "金峰小区", *argv, "--html", o["html"])[0] == 0
+    assert run(capsys, "forms", "annex2", *argv, "--csv", o["csv"])[0] == 0
+    page = o["html"].read_text(encoding="utf-8")
+    assert VERIFIED_HEADER in page
+    assert UNANCHORED_HEADER not in page
+    assert page.count(f"checkpoint made {cp.at.isoformat()}") >= 3  # which one, made when
+    raw = pd.read_csv(o["csv"], encoding="utf-8-sig", dtype=str)
+    assert raw.columns[-1] == VERIFIED_HEADER
+    assert raw[VERIFIED_HEADER].str.contains(f"made {cp.at.isoformat()}", regex=False).all()
 
 
 def test_heads_from_a_file_are_refused_for_a_store(db, tmp_path, capsys):
@@ -406,3 +421,140 @@ def test_a_look_alike_twin_rechained_into_a_store_does_not_verify(db, capsys):
         assert code == 1
         assert out == ""
         assert "U+200B" in err
+
+
+# --------------------------------------------------------------------------- #
+# What "verified" means, on every page (issue 23)
+
+
+def _mark_simulated(path: Path) -> None:
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("INSERT INTO fireflow_meta (key, value) VALUES ('origin', 'fireflow.sim')")
+    con.close()
+
+
+def test_the_simulated_origin_is_the_simulators():
+    from fireflow.reports_cli import SIMULATED_ORIGIN
+    from fireflow.sim.log import ORIGIN
+
+    assert SIMULATED_ORIGIN == ORIGIN
+
+
+def test_every_page_of_a_document_from_a_simulated_store_says_so(db, tmp_path, capsys):
+    from fireflow.forms import SIMULATED_MARK
+
+    _mark_simulated(db)
+    cp_file = tmp_path / "cp.json"
+    with SQLiteStore(db, readonly=True) as store:
+        cp_file.write_text(checkpoint(store, datetime(2022, 4, 1, tzinfo=SH)).to_json())
+    o = outputs(tmp_path)
+    argv = ["--events", db, "--checkpoint", cp_file]
+    code, _, err = run(
+        capsys, "dossier", "金峰小区", *argv, "--html", o["html"], "--json", o["json"]
+    )
+    assert code == 0, err
+    assert run(capsys, "forms", "annex2", *argv, "--csv", o["csv"], "--xlsx", o["xlsx"])[0] == 0
+    data = json.loads(o["json"].read_text(encoding="utf-8"))
+    assert data["verification"]["simulated"] is True
+    page = o["html"].read_text(encoding="utf-8")
+    assert page.count("模拟数据") >= 3  # the title, top and bottom of every page
+    raw = pd.read_csv(o["csv"], encoding="utf-8-sig", dtype=str)
+    assert raw.columns[-1].startswith(SIMULATED_MARK)
+    assert raw[raw.columns[-1]].str.contains("模拟数据").all()
+    pd.testing.assert_frame_equal(read_csv(o["csv"], "annex2", PLAN), annex2(EVENTS, PLAN))
+    wb = openpyxl.load_workbook(o["xlsx"])
+    for ws in wb.worksheets:
+        assert any("模拟数据" in str(c.value) for row in ws.iter_rows() for c in row), ws.title
+
+
+def test_a_real_store_is_not_marked_simulated(db, tmp_path, capsys):
+    code, out, err = run(capsys, "dossier", "金峰小区", "--events", db)
+    assert code == 0, err
+    assert json.loads(out)["verification"]["simulated"] is False
+    assert "模拟数据" not in out
+
+
+# --------------------------------------------------------------------------- #
+# Corrupt history (issue 23): one ticket that cannot be folded blocks only its documents
+
+
+def _break(kind: str, events: list) -> list:
+    import attrs
+
+    events = list(events)
+    if kind == "route of the wrong shape":
+        events[1] = attrs.evolve(events[1], payload={"routing": "x"})
+    elif kind == "report with no fields":
+        events[0] = attrs.evolve(events[0], payload={})
+    else:  # a deadline before any route
+        deadline = attrs.evolve(events[1], kind="set_deadline", payload={"deadline": "2022-04-01"})
+        events = [events[0], deadline]
+    return events
+
+
+BREAKS = ["route of the wrong shape", "report with no fields", "deadline before any route"]
+
+
+def _broken_sources(tmp_path: Path, kind: str) -> tuple[Path, Path]:
+    """A store and a log where T-3 (首占花园) cannot be folded; T-1, T-2 (金峰小区) can."""
+    db, log = tmp_path / f"{kind}.db", tmp_path / f"{kind}.jsonl"
+    lines = []
+    with SQLiteStore(db) as store:
+        for t in _tickets():
+            events = _break(kind, list(t.events)) if t.id == "T-3" else list(t.events)
+            store.append(t.id, events, 0)
+            lines += [json.dumps(event_to_data(e), ensure_ascii=False) for e in events]
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return db, log
+
+
+@pytest.mark.parametrize("kind", BREAKS)
+def test_corrupt_history_leaves_one_ticket_out_and_says_why(kind, tmp_path, capsys):
+    step = 0 if kind == "report with no fields" else 1  # T-3's events are at 4 and 5
+    for source in _broken_sources(tmp_path, kind):
+        where = f"position {4 + step}" if source.suffix == ".db" else f"{source.name}:{5 + step}"
+        # the other community's dossier and every annex are made, naming what was left out
+        code, out, err = run(capsys, "dossier", "金峰小区", "--events", source)
+        assert code == 0, err
+        data = json.loads(out)
+        assert [t["ticket_id"] for t in data["tickets"]] == ["T-1", "T-2"]
+        (gone,) = data["verification"]["left_out"]
+        assert (gone["ticket_id"], gone["where"]) == ("T-3", where)
+        for form in ("annex1", "annex2", "annex3"):
+            code, out, err = run(capsys, "forms", form, "--events", source, "--json")
+            assert code == 0, err
+            rows = json.loads(out)
+            assert all("T-3 (" in str(r) and "corrupt history" in str(r) for r in rows)
+            assert rows or form != "annex2"  # only town inspections here: Annex 2 has rows
+        # the bad ticket's own community: a typed error naming ticket, place and reason
+        if kind != "report with no fields":  # (no readable report: no community to name)
+            code, out, err = run(capsys, "dossier", "首占花园", "--events", source)
+            assert code == 1
+            assert out == ""
+            assert "corrupt history" in err
+            assert "T-3" in err
+            assert where in err
+
+
+@pytest.mark.parametrize("kind", BREAKS)
+def test_corrupt_history_in_the_ticket_views_is_a_typed_error(kind, tmp_path, capsys):
+    db, _ = _broken_sources(tmp_path, kind)
+    code, out, err = run(capsys, "tickets", "--store", db, "--readonly")
+    assert code == 1
+    assert "T-3" in err
+    assert f"position {4 if kind == 'report with no fields' else 5}" in err
+    code, out, err = run(capsys, "store", "tickets", db)
+    assert code == 1
+    assert "T-1" in out  # the others are listed
+    assert "T-3" in out
+
+
+@pytest.mark.parametrize("kind", BREAKS)
+def test_calibrating_from_corrupt_history_is_a_typed_error(kind, tmp_path, capsys):
+    db, _ = _broken_sources(tmp_path, kind)
+    code, _out, err = run(
+        capsys, "simulate", "--calibrate-from", db, "--communities", "5", "--out", tmp_path / "o"
+    )
+    assert code == 1
+    assert "corrupt history" in err
+    assert "T-3" in err
