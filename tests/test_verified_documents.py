@@ -558,3 +558,52 @@ def test_calibrating_from_corrupt_history_is_a_typed_error(kind, tmp_path, capsy
     assert code == 1
     assert "corrupt history" in err
     assert "T-3" in err
+
+
+# --------------------------------------------------------------------------- #
+# The JSON shapes the docs state are the shapes printed (issue 23)
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _shape(doc: str, name: str) -> set[str]:
+    """The keys the docs list on the line after ``<!-- shape: NAME -->``."""
+    lines = (DOCS / doc).read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(lines) if f"<!-- shape: {name} -->" in line)
+    import re
+
+    return set(re.findall(r"`([a-z_]+)`", lines[at + 1]))
+
+
+def test_the_dossier_verification_object_is_the_documented_one(db, log, tmp_path, capsys):
+    cp_file = tmp_path / "cp.json"
+    with SQLiteStore(db, readonly=True) as store:
+        cp_file.write_text(checkpoint(store, datetime(2022, 4, 1, tzinfo=SH)).to_json())
+    for argv in ([], ["--checkpoint", cp_file]):
+        code, out, err = run(capsys, "dossier", "金峰小区", "--events", db, *argv)
+        assert code == 0, err
+        v = json.loads(out)["verification"]
+        assert set(v) == _shape("reports.md", "verification-store")
+        assert set(v["store"]) == _shape("reports.md", "verification-store-figures")
+    _edit(log, 1, lambda d: d["payload"].update(routing="x"))  # T-1 left out
+    code, out, err = run(capsys, "dossier", "金峰小区", "--events", log)
+    assert code == 1  # T-1 is 金峰小区's
+    code, out, err = run(capsys, "dossier", "首占花园", "--events", log)
+    assert code == 0, err
+    v = json.loads(out)["verification"]
+    assert set(v) == _shape("reports.md", "verification-log")
+    (gone,) = v["left_out"]
+    assert set(gone) == _shape("reports.md", "left-out")
+
+
+def test_the_tickets_json_is_the_documented_one(db, capsys):
+    code, out, err = run(capsys, "tickets", "--store", db, "--readonly", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == _shape("cli.md", "tickets-json")
+    assert data["tickets"]
+    for row in data["tickets"]:
+        assert set(row) == _shape("cli.md", "tickets-json-row")
+    code, out, err = run(capsys, "tickets", "--store", db, "--readonly", "--json", "--counts")
+    assert code == 0, err
+    assert set(json.loads(out)) == _shape("cli.md", "tickets-counts-json")
