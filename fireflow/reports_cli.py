@@ -372,10 +372,11 @@ def store_origin(path: Path) -> str | None:
 
     The simulator's stores record :data:`SIMULATED_ORIGIN`: their documents are
     marked 模拟数据 on every page.  The value is outside the hash chains: it can
-    add the mark, and a store without it is simply not known to be simulated.
+    add the mark, and a store without it is simply not known to be simulated.  Read
+    ``immutable``, as :func:`read_history`'s store is: no ``-wal`` or ``-shm`` file is made.
     """
     try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error:
         return None
     try:

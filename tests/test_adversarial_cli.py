@@ -148,6 +148,10 @@ def _files(d: Path) -> dict[str, str]:
         encoding="utf-8"
     )
     assert "    end: 2022-12-31\n" in builtin
+    _corrupt(d, f)
+    put(
+        "events-twin.jsonl", json.dumps({**good, "payload": {**good["payload"], "community": ZWSP}})
+    )
     os.mkfifo(d / "fifo")  # a checkpoint path no writer ever opens
     f["fifo"] = d / "fifo"
     put("big-checkpoint.json", " " * (64 * 1024 + 1))
@@ -199,6 +203,38 @@ def _stores(d: Path, f: dict[str, Path]) -> None:
                 (deep, ticket_link(GENESIS, deep), global_link(GENESIS, deep)),
             )
         con.close()
+
+
+def _corrupt(d: Path, f: dict[str, Path]) -> None:
+    """A store and a log whose T-2 (community C2) has a route payload of the wrong shape."""
+    import attrs
+
+    from fireflow.events import event_from_data, event_to_data
+    from fireflow.store import SQLiteStore
+
+    report = event_from_data(_report_event())
+    route = attrs.evolve(
+        report, event_id="T-1/2", seq=2, kind="route", payload={"routing": "x"}, evidence=()
+    )
+    t1 = [attrs.evolve(report, ticket_id="T-1", event_id="T-1/1")]
+    t2 = [
+        attrs.evolve(
+            report, ticket_id="T-2", event_id="T-2/1", payload={**report.payload, "community": "C2"}
+        ),
+        attrs.evolve(route, ticket_id="T-2", event_id="T-2/2"),
+    ]
+    f["corrupt.db"] = d / "corrupt.db"
+    with SQLiteStore(f["corrupt.db"]) as store:
+        store.append("T-1", t1, 0)
+        store.append("T-2", t2, 0)
+    con = sqlite3.connect(f["corrupt.db"], isolation_level=None)  # no -wal left for readers
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+    f["corrupt.jsonl"] = d / "corrupt.jsonl"
+    f["corrupt.jsonl"].write_text(
+        "".join(json.dumps(event_to_data(e), ensure_ascii=False) + "\n" for e in t1 + t2),
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -498,6 +534,21 @@ CORPUS: list[Case] = [
     ),
     # dossier
     C("dossier", "C1", "--events", "{missing}", why="missing events"),
+    *[
+        C(*cmd, "--events", "{" + src + "}", code=code, expect=expect, why=f"{why} ({src})")
+        for src in ("corrupt.db", "corrupt.jsonl")
+        for cmd, code, expect, why in (
+            (("dossier", "C2"), 1, "corrupt history", "the community of a corrupt ticket"),
+            (("dossier", "C1"), 0, None, "another community than a corrupt ticket's"),
+            (("forms annex1",), 0, None, "corrupt ticket left out"),
+            (("forms annex2", "--json"), 0, None, "corrupt ticket left out"),
+            (("forms annex3",), 0, None, "corrupt ticket left out"),
+        )
+    ],
+    C("dossier", "C1", "--events", "{events-twin.jsonl}", expect="U+200B", why="zero-width twin"),
+    C("forms annex2", "--events", "{events-twin.jsonl}", expect="U+200B", why="zero-width twin"),
+    C("tickets", "--store", "{corrupt.db}", "--readonly", expect="T-2", why="corrupt history"),
+    C("store tickets", "{corrupt.db}", expect="T-2", why="corrupt history"),
     C("dossier", "C1", "--events", "{folder}", why="folder as events"),
     C("dossier", "C1", "--events", "{events-deep.jsonl}", why="deep nesting"),
     C("dossier", "C1", "--events", "{foreign.db}", why="foreign SQLite"),
@@ -602,6 +653,7 @@ CORPUS: list[Case] = [
             (("--log", "{folder}/log\u200b.jsonl"), "--log", "zero-width in --log"),
             (("--out", "{folder}/" + BIDI), "--out", "bidi in --out"),
             (("--calibrate-from", "{missing}"), "--calibrate-from", "missing store"),
+            (("--calibrate-from", "{corrupt.db}"), "corrupt history", "corrupt history"),
             (("--calibrate-from", "{folder}"), "--calibrate-from", "folder as store"),
             (("--calibrate-from", "{binary}"), "--calibrate-from", "not SQLite"),
             (("--calibrate-from", "{foreign.db}"), "--calibrate-from", "foreign SQLite"),

@@ -252,6 +252,10 @@ def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
                 )
         console().print(t)
     if failed:
+        bad = ", ".join(_t(r["ticket"]) for r in rows if r["state"] is None)
+        typer.echo(
+            f"✗ 历史记录无法折叠 corrupt history in {failed} ticket(s): {bad[:500]}", err=True
+        )
         raise typer.Exit(1)
 
 
