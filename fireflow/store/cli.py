@@ -172,7 +172,7 @@ def store_verify(
     if checkpoint_file is not None:
         try:
             text = read_limited(checkpoint_file, MAX_CHECKPOINT_FILE_BYTES, "checkpoint")
-        except OSError as exc:
+        except (OSError, InvalidArgument) as exc:
             typer.echo(
                 f"错误 error: --checkpoint: cannot read {_t(checkpoint_file)}: {_t(exc)}", err=True
             )
