@@ -607,3 +607,14 @@ def test_the_tickets_json_is_the_documented_one(db, capsys):
     code, out, err = run(capsys, "tickets", "--store", db, "--readonly", "--json", "--counts")
     assert code == 0, err
     assert set(json.loads(out)) == _shape("cli.md", "tickets-counts-json")
+
+
+def test_documents_group_by_the_normalised_name(log, capsys):
+    """U+F90A (a compatibility form of 金) is 金 in NFC: one community, not two."""
+    _edit(log, 2, lambda d: d["payload"].update(community="\uf90a峰小区"))  # T-2's report
+    code, out, err = run(capsys, "dossier", "金峰小区", "--events", log)
+    assert code == 0, err
+    assert [t["ticket_id"] for t in json.loads(out)["tickets"]] == ["T-1", "T-2"]
+    code, out, err = run(capsys, "forms", "annex2", "--events", log, "--json")
+    assert code == 0, err
+    assert {r["小区"] for r in json.loads(out)} == {"金峰小区", "首占花园"}
