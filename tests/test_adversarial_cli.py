@@ -1118,3 +1118,10 @@ def test_a_hand_edited_index_row_is_a_typed_error(tmp_path, capsys, table, colum
         out, err = capsys.readouterr()
         _check_output(C("tickets", code=1, expect="ticket index"), code, out, err)
         assert "--rebuild" in err
+
+
+def test_simulate_with_a_ucx_scheduler_and_no_ucx_exits_1(tmp_path, capsys):
+    code = main(["simulate", "--communities", "5", "--scheduler", "ucx://127.0.0.1:1",
+                 "--out", str(tmp_path / "o")])  # fmt: skip
+    out, err = capsys.readouterr()
+    _check_output(C("simulate", code=1, expect="--scheduler"), code, out, err)

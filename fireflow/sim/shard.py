@@ -137,13 +137,15 @@ def probe_scheduler(address: str, *, timeout: float = SCHEDULER_TIMEOUT) -> None
         raise SchedulerUnreachable(
             address, f"no answer to the handshake within {timeout:g} s (握手超时)"
         ) from None
-    except TypeError as exc:  # the TLS transport without an SSL context
-        raise SchedulerUnreachable(
-            address,
-            f"{exc}; a tls:// scheduler needs Dask's TLS settings "
-            "(distributed.comm.tls.ca-file, client.cert, client.key) (未配置 TLS)",
-        ) from None
-    except (OSError, ValueError) as exc:
+    except TypeError as exc:  # the TLS transport without an SSL context, a missing transport
+        hint = ""
+        if address.startswith(("tls://", "wss://")):
+            hint = (
+                "; a tls:// scheduler needs Dask's TLS settings "
+                "(distributed.comm.tls.ca-file, client.cert, client.key) (未配置 TLS)"
+            )
+        raise SchedulerUnreachable(address, f"{exc}{hint}") from None
+    except (OSError, ValueError, ImportError) as exc:
         raise SchedulerUnreachable(address, str(exc) or type(exc).__name__) from None
     if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
         raise SchedulerUnreachable(address, "the answer is not a Dask scheduler's (不是调度器)")
