@@ -23,6 +23,7 @@ from fireflow.calendar import (
 )
 from fireflow.errors import (
     CalendarDataMissing,
+    CorruptHistory,
     DefinitionError,
     FireflowError,
     InputLimitExceeded,
@@ -105,6 +106,7 @@ __all__ = [
     "ConcurrencyConflict",
     "CorrectedSource",
     "Correction",
+    "CorruptHistory",
     "Deadline",
     "DefinitionError",
     "DuplicateEventId",

@@ -19,6 +19,7 @@ constant                       value         what
 :data:`MAX_DEPTH`              32            nesting of lists and mappings
 :data:`MAX_CSV_FIELD_CHARS`    131072        one CSV field (the ``csv`` module's)
 :data:`MAX_PROBLEMS`           100           problems listed in one error
+:data:`MAX_CHECKPOINT_FILE_BYTES`   64 KiB        a published checkpoint (``--checkpoint``)
 =============================  ============  =====================================
 
 >>> load_json_text('{"a": [1, 2]}', "inputs", "<data>")
@@ -42,6 +43,7 @@ from typing import Any
 from fireflow.errors import InputLimitExceeded, InvalidArgument
 
 __all__ = [
+    "MAX_CHECKPOINT_FILE_BYTES",
     "MAX_CSV_FIELD_CHARS",
     "MAX_DEPTH",
     "MAX_INPUT_BYTES",
@@ -71,6 +73,8 @@ MAX_DEPTH = 32
 MAX_CSV_FIELD_CHARS = 131_072
 #: The most problems one error lists; the rest are counted, not listed.
 MAX_PROBLEMS = 100
+#: The largest checkpoint file read (``--checkpoint``), in bytes (64 KiB; one is ~400 bytes).
+MAX_CHECKPOINT_FILE_BYTES = 64 * 1024
 
 _MiB = 1024 * 1024
 
@@ -95,7 +99,12 @@ def read_limited(path: str | os.PathLike[str], limit: int, field: str) -> bytes:
     size = _regular_file_size(p, field)
     if size > limit:
         raise InputLimitExceeded(field, _too_large(p, size, limit))
-    with p.open("rb") as fh:
+    # opened without blocking and checked again once open: a path swapped for a pipe
+    # after the check above cannot make the open (or the read) wait for a writer
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidArgument(field, f"{p} is not a regular file (不是普通文件)")
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise InputLimitExceeded(field, _too_large(p, len(data), limit, at_least=True))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "CalendarDataMissing",
+    "CorruptHistory",
     "DefinitionError",
     "FireflowError",
     "InputLimitExceeded",
@@ -248,3 +249,20 @@ class PlanMismatch(FireflowError, ValueError):
             f"not {given[0]!r} ({given[1][:19]}) (工单所依据的方案不一致); "
             "pass migrate_from to continue under the new plan with a recorded migration"
         )
+
+
+class CorruptHistory(FireflowError):
+    """Recorded history the engine cannot fold (历史记录无法折叠): an event of a verified
+    store or a checked log that no decision could have produced (a route payload of the
+    wrong shape, a report with no fields, a deadline before any route).
+
+    ``ticket_id`` names the ticket, ``where`` the event's place (``position 4`` in a
+    store, ``events.jsonl:7`` in a log), ``reason`` the engine's error.
+    """
+
+    def __init__(self, ticket_id: str, where: str, reason: str) -> None:
+        self.ticket_id = ticket_id
+        self.where = where
+        self.reason = reason
+        self.field = "events"
+        super().__init__(f"corrupt history (历史记录损坏): ticket {ticket_id} at {where}: {reason}")

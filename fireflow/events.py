@@ -31,20 +31,24 @@ import attrs
 import orjson
 
 from fireflow.errors import InputLimitExceeded, InvalidArgument, NaiveDatetime
+from fireflow.text import refusal_reason, refused_character
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_PAYLOAD_BYTES",
+    "NAME_KEYS",
     "Actor",
     "Event",
     "Evidence",
     "EvidenceKind",
     "canonical_bytes",
     "canonical_bytes_if_plain",
+    "check_event_text",
     "check_json_value",
     "check_text",
     "event_from_data",
     "event_to_data",
+    "is_name_key",
     "parse_time",
 ]
 
@@ -55,7 +59,6 @@ MAX_DEPTH = 16
 
 EvidenceKind = Literal["photo_before", "photo_after", "document"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _nfc_text(value: str) -> str:
@@ -142,42 +145,119 @@ def parse_time(text: str, field: str = "at") -> datetime:
     return value
 
 
-def check_json_value(value: Any, field: str = "payload", depth: int = 0) -> None:
-    """Refuse what the canonical encoding cannot hold faithfully.
+#: Payload keys whose values are names or ids (and everything inside them): they follow
+#: the name policy of :mod:`fireflow.text` (no control, bidirectional or invisible
+#: character, tab and newline included).  So does every key ending in ``_id`` or ``_by``,
+#: every mapping key, and an actor's ``person``.  Every other text is free text.
+NAME_KEYS: frozenset[str] = frozenset(
+    (
+        "community",
+        "town",
+        "company",
+        "person",
+        "name",
+        "agency",
+        "agencies",
+        "category",
+        "subtype",
+        "location",
+        "source",
+        "route",
+        "routing",
+        "with",
+        "targets",
+        "signers",
+        "people",
+        "participants",
+        "trigger",
+        "state",
+        "kind",
+    )
+)
+_PATH_TAIL = re.compile(r"(?:^|\.)([^.\[\]]*)(?:\[\d+\])*$")
 
-    Floats (not exact), lone surrogates and control characters, non-string keys,
-    nesting deeper than :data:`MAX_DEPTH`.
+
+def is_name_key(key: str) -> bool:
+    """Does a payload key hold a name or an id (see :data:`NAME_KEYS`)?
+
+    >>> is_name_key("community"), is_name_key("plan_id"), is_name_key("description")
+    (True, True, False)
+    """
+    return key in NAME_KEYS or key.endswith(("_id", "_by"))
+
+
+def _name_field(field: str) -> bool:
+    """Is ``field`` (``events[0].payload.community``, ``...with[2]``) a name by its last key?"""
+    m = _PATH_TAIL.search(field)
+    return m is not None and is_name_key(m.group(1))
+
+
+def check_json_value(
+    value: Any, field: str = "payload", depth: int = 0, *, name: bool | None = None
+) -> None:
+    """Refuse what the canonical encoding cannot hold faithfully, or the text policy refuses.
+
+    The one check of stored text, on every append path and when rows are read back:
+    floats (not exact), lone surrogates, non-string keys, nesting deeper than
+    :data:`MAX_DEPTH`; names and ids (:func:`is_name_key`, judged by ``field``'s last
+    key unless ``name`` says) under the name policy, other text under the free-text
+    policy (:mod:`fireflow.text`).  Each refusal names the field and the character.
+
+    >>> check_json_value({"community": "金峰小区\\u200b"}, "payload")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    fireflow.errors.InputLimitExceeded: payload.community: invisible format character U+200B ...
+    >>> check_json_value({"description": "一\\n二"}, "payload")
     """
     if depth > MAX_DEPTH:
         raise InputLimitExceeded(field, f"nested deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, bool | int):
         return
+    if name is None:
+        name = _name_field(field)
     if isinstance(value, float):
         raise InvalidArgument(field, "floats are not allowed (use integers or strings)")
     if isinstance(value, str):
-        _check_text(value, field)
+        _check_text(value, field, name=name)
         return
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            check_json_value(item, f"{field}[{i}]", depth + 1)
+            check_json_value(item, f"{field}[{i}]", depth + 1, name=name)
         return
     if isinstance(value, Mapping):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidArgument(field, f"keys must be strings, got {k!r}")
-            _check_text(k, field)
-            check_json_value(v, f"{field}.{k}", depth + 1)
+            _check_text(k, field, name=True)
+            check_json_value(v, f"{field}.{k}", depth + 1, name=name or is_name_key(k))
         return
     raise InvalidArgument(field, f"not JSON data: {type(value).__name__}")
 
 
-def _check_text(text: str, field: str) -> None:
+def _check_text(text: str, field: str, *, name: bool = False) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise InputLimitExceeded(field, "lone surrogate in text") from None
-    if _CONTROL.search(text):
-        raise InputLimitExceeded(field, "control character in text")
+    reason = refusal_reason(text, free_text=not name)
+    if reason is not None:
+        raise InputLimitExceeded(field, reason)
+
+
+def check_event_text(event: Event, field: str = "event") -> None:
+    """Every text of an event under the policy: ids and names, the actor, evidence notes,
+    rule ids and the payload (:func:`check_json_value`).
+
+    The one function the append checks, the JSON-lines reader and the readers of
+    stored rows call, so that what is refused on the way in is refused on the way back.
+    """
+    for key in ("event_id", "ticket_id", "kind"):
+        check_json_value(getattr(event, key), f"{field}.{key}", name=True)
+    check_json_value(event.actor.agency, f"{field}.actor.agency", name=True)
+    check_json_value(event.actor.person, f"{field}.actor.person", name=True)
+    for j, ev in enumerate(event.evidence):
+        check_json_value(ev.note, f"{field}.evidence[{j}].note", name=False)
+    check_json_value(list(event.rules), f"{field}.rules", name=True)
+    check_json_value(event.payload, f"{field}.payload")
 
 
 def check_text(text: str) -> str:
@@ -395,18 +475,18 @@ def _filled(
     return e
 
 
-# A JSON escape of a control character that check_json_value refuses (tab, newline and
-# carriage return are allowed): an odd run of backslashes before b, f or u00XX.
-_ESCAPE_RUN = re.compile(r"(\\+)(?:[bf]|u000[0-7bef]|u001[0-9a-f])")
+# A JSON escape of a control character: an odd run of backslashes before b, f, n, r, t or
+# u00XX.  Tab, newline and carriage return are free text's but never a name's, so any of
+# them sends the event to the full check, which knows which field holds it.
+_ESCAPE_RUN = re.compile(r"(\\+)(?:[bfnrt]|u00[01][0-9a-f])")
 
 
 def _refused_control(text: str) -> bool:
-    """Does JSON text (``ensure_ascii=False``) encode a refused control character?"""
-    if "\x7f" in text:
+    """Does JSON text (``ensure_ascii=False``) encode a control character, or hold a
+    character the text policy refuses everywhere (DEL, C1, bidirectional, invisible)?"""
+    if "\\" in text and any(len(m.group(1)) % 2 for m in _ESCAPE_RUN.finditer(text)):
         return True
-    if "\\" not in text:
-        return False
-    return any(len(m.group(1)) % 2 for m in _ESCAPE_RUN.finditer(text))
+    return refused_character(text, free_text=True) is not None
 
 
 # The encoder of canonical_bytes, built once (json.dumps builds one per call).
@@ -486,6 +566,6 @@ def canonical_bytes(event: Event) -> bytes:
     fast = canonical_bytes_if_plain(event)
     if fast is not None:
         return fast
+    check_event_text(event)
     data = event_to_data(event)
-    check_json_value(data["payload"])
     return _ENCODER.encode(data).encode("utf-8")

@@ -71,6 +71,8 @@ __all__ = [
     "DRAFT_HEADER",
     "DRAFT_TEXT",
     "FORM_IDS",
+    "SIMULATED_MARK",
+    "UNANCHORED_HEADER",
     "UNCHAINED_HEADER",
     "UNVERIFIED_HEADER",
     "VERIFIED_HEADER",
@@ -97,13 +99,22 @@ __all__ = [
     "verification_text",
 ]
 
-#: The marker column's header: verified against a store's hash chains.
+#: The marker column's header: verified against a store's hash chains and anchored to a
+#: published checkpoint (``--checkpoint``) that the store matched.
 VERIFIED_HEADER = "已校验 verified"
+#: The marker column's header: the store's chains verify, but no checkpoint anchors them,
+#: so the whole history could have been rewritten and re-hashed.
+UNANCHORED_HEADER = "已校验·未锚定检查点 verified, NOT ANCHORED to a checkpoint"
 #: The marker column's header: a store that did not verify, used on request (``--unverified``).
 UNVERIFIED_HEADER = "未经校验 UNVERIFIED"
 #: The marker column's header: events from a JSON-lines log, which has no hash chain.
 UNCHAINED_HEADER = "未经哈希链校验 NOT BACKED BY A HASH CHAIN"
-_MARKER_HEADERS = (VERIFIED_HEADER, UNVERIFIED_HEADER, UNCHAINED_HEADER)
+#: Put before the header and the text of every document made from a simulated store.
+SIMULATED_MARK = "模拟数据 SIMULATED DATA"
+_BASE_HEADERS = (VERIFIED_HEADER, UNANCHORED_HEADER, UNVERIFIED_HEADER, UNCHAINED_HEADER)
+_MARKER_HEADERS = (*_BASE_HEADERS, *(f"{SIMULATED_MARK} · {h}" for h in _BASE_HEADERS))
+#: The most left-out tickets a document's marker lists by name (the rest are counted).
+_LEFT_OUT_SHOWN = 5
 
 #: The format tag of a dossier's JSON.
 DOSSIER_FORMAT = "fireflow.dossier/1"
@@ -528,40 +539,83 @@ def verification_header(verification: Mapping[str, Any]) -> str:
 
     ``verification`` is JSON data with at least ``verified`` (bool) and
     ``source`` (``"store"`` or ``"event_log"``); a store's adds ``store``
-    (``global_head``, ``count``, ``tickets``), a failed one ``reason``.
+    (``global_head``, ``count``, ``tickets``) and the ``checkpoint`` it matched
+    (``None`` without one), a failed one ``reason``; ``simulated`` (true for a
+    store the simulator wrote) puts :data:`SIMULATED_MARK` first.
 
     >>> verification_header({"verified": False, "source": "event_log"})
     '未经哈希链校验 NOT BACKED BY A HASH CHAIN'
+    >>> verification_header({"verified": True, "source": "store", "checkpoint": None})
+    '已校验·未锚定检查点 verified, NOT ANCHORED to a checkpoint'
+    >>> verification_header({"verified": True, "source": "store", "checkpoint": {"count": 3},
+    ...                      "simulated": True})
+    '模拟数据 SIMULATED DATA · 已校验 verified'
     """
     if verification.get("verified") is True:
-        return VERIFIED_HEADER
-    if verification.get("source") == "event_log":
-        return UNCHAINED_HEADER
-    return UNVERIFIED_HEADER
+        head = VERIFIED_HEADER if verification.get("checkpoint") else UNANCHORED_HEADER
+    elif verification.get("source") == "event_log":
+        head = UNCHAINED_HEADER
+    else:
+        head = UNVERIFIED_HEADER
+    return f"{SIMULATED_MARK} · {head}" if verification.get("simulated") is True else head
+
+
+def _left_out_text(left_out: Sequence[Mapping[str, Any]]) -> str:
+    shown = [
+        f"{g.get('ticket_id', '')} ({g.get('where', '')}: {g.get('reason', '')})"
+        for g in left_out[:_LEFT_OUT_SHOWN]
+    ]
+    more = len(left_out) - len(shown)
+    tail = f"; 另有 {more} 件 and {more} more" if more > 0 else ""
+    return (
+        f"; 已略去 {len(left_out)} 件历史记录无法折叠的工单 left out, corrupt history: "
+        + "; ".join(shown)
+        + tail
+    )
 
 
 def verification_text(verification: Mapping[str, Any]) -> str:
     """One line saying what the document's events were (or were not) verified against.
 
-    >>> v = {"verified": True, "source": "store",
+    Anchored (the store matched a checkpoint: which one, made when), verified
+    without an anchor (the chains are consistent but could have been rewritten
+    whole), or not verified; the simulated mark first, the tickets left out for
+    corrupt history last.
+
+    >>> v = {"verified": True, "source": "store", "checkpoint": None,
     ...      "store": {"global_head": "ab" * 32, "count": 3, "tickets": 1}}
     >>> print(verification_text(v))  # doctest: +ELLIPSIS
-    已校验 verified: 事件库哈希链完整 ... global head abab...abab (3 events, 1 tickets)
+    已校验·未锚定检查点 ...: 事件库哈希链自洽...could have been rewritten... (3 events, 1 tickets)
     """
     head = verification_header(verification)
     store = verification.get("store") or {}
+    figures = (
+        f"global head {store.get('global_head', '')} "
+        f"({store.get('count', 0)} events, {store.get('tickets', 0)} tickets)"
+    )
     if verification.get("verified") is True:
-        text = (
-            f"{head}: 事件库哈希链完整 the store's hash chains verify; "
-            f"global head {store.get('global_head', '')} "
-            f"({store.get('count', 0)} events, {store.get('tickets', 0)} tickets)"
-        )
         cp = verification.get("checkpoint")
         if cp:
-            text += f"; matches the checkpoint of {cp.get('at', '')}"
-        return text
-    reason = verification.get("reason") or ""
-    return f"{head}: {reason}" if reason else head
+            text = (
+                f"{head}: 事件库哈希链完整，并与检查点一致 the store's hash chains verify and "
+                f"match the checkpoint made {cp.get('at', '')} ({cp.get('count', 0)} events, "
+                f"global head {cp.get('global_head', '')}); {figures}"
+            )
+        else:
+            text = (
+                f"{head}: 事件库哈希链自洽，但未与检查点比对，整段历史可能被整体改写 the store's "
+                "hash chains are consistent, but no checkpoint anchors them: the whole history "
+                f"could have been rewritten and re-hashed; {figures}"
+            )
+    else:
+        reason = verification.get("reason") or ""
+        text = f"{head}: {reason}" if reason else head
+    if verification.get("simulated") is True:
+        text += "; 模拟数据，非真实工作记录 simulated data, not a real campaign's record"
+    left_out = verification.get("left_out") or ()
+    if left_out:
+        text += _left_out_text(left_out)
+    return text
 
 
 def mark_form(df: pd.DataFrame, verification: Mapping[str, Any]) -> pd.DataFrame:
@@ -964,7 +1018,8 @@ def dossier_html(data: Mapping[str, Any]) -> str:
     statement = ""
     if isinstance(verification, Mapping):
         statement = verification_text(verification)
-        cls = "mark" if verification.get("verified") is True else "mark unverified"
+        anchored = verification.get("verified") is True and verification.get("checkpoint")
+        cls = "mark" if anchored and not verification.get("simulated") else "mark unverified"
         page_mark = {"cls": cls, "text": statement}
         title = f"{verification_header(verification)} · {title}"
     return render(

@@ -57,6 +57,8 @@ from fireflow.text import FreeText, check_name, check_text, escape_for_terminal
 __all__ = [
     "ADDED_ENGINE_RULES",
     "ADDED_SETTINGS",
+    "MAX_PLAN_YEAR",
+    "MIN_PLAN_YEAR",
     "PLAN_FORMAT",
     "Agency",
     "Authority",
@@ -176,6 +178,25 @@ def _text(value: str) -> str:
 
 #: Free text in a plan (rule quotes, summaries) may be longer than a ticket's description.
 _MAX_PLAN_TEXT = 20_000
+#: The years a plan's dates may fall in (its ``year`` field's range): a phase ending on
+#: 9999-12-31 leaves no room for a deadline after it and is refused when the plan loads.
+MIN_PLAN_YEAR, MAX_PLAN_YEAR = 1949, 2200
+
+
+def _plan_date(value: date) -> date:
+    """A date of the plan inside :data:`MIN_PLAN_YEAR`-:data:`MAX_PLAN_YEAR`."""
+    if not MIN_PLAN_YEAR <= value.year <= MAX_PLAN_YEAR:
+        raise InvalidArgument(
+            "value",
+            f"{value} is outside the years {MIN_PLAN_YEAR}-{MAX_PLAN_YEAR} a plan may cover "
+            "(日期超出方案年份范围)",
+            rule="R-CAL-PHASES",
+        )
+    return value
+
+
+#: A date in a plan: a real day inside the years a plan may cover.
+PlanDate = Annotated[date, AfterValidator(_plan_date)]
 NameText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_name)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_text)]
 PlanText = Annotated[str, AfterValidator(_text)]
@@ -253,8 +274,8 @@ class Phase(_Model):
 
     id: Id
     name: Label
-    start: date
-    end: date
+    start: PlanDate
+    end: PlanDate
     clause: PlanText
     summary: Text
 
@@ -282,7 +303,7 @@ class ReportDeadline(_Model):
 
     id: Id
     name: Label
-    nominal: date
+    nominal: PlanDate
     senders: tuple[Id, ...]
     recipients: tuple[Id, ...]
     rule: RuleId
@@ -443,7 +464,7 @@ class Settings(_Model):
     goods_on_fire_lane: tuple[Id, Id] | None = None
     """Goods piled on a fire-truck lane (四(三)): (category, subtype); None: the plan files
     them under no particular category (the report's own category stands)."""
-    new_community_since: date | None = None
+    new_community_since: PlanDate | None = None
     """R-ROUTE-SIGN, 四(二): a 新建 community is one delivered (交付) on or after this date
     (None: not by date; then only a report that says ``new_community`` makes one new)."""
     refusal_report_to: tuple[Id, ...] = ()
@@ -479,8 +500,8 @@ class HolidayOverride(_Model):
     """
 
     year: Annotated[int, Field(ge=1949, le=2200)]
-    rest_days: tuple[date, ...] = ()
-    work_days: tuple[date, ...] = ()
+    rest_days: tuple[PlanDate, ...] = ()
+    work_days: tuple[PlanDate, ...] = ()
     note: PlanText = ""
 
 
@@ -493,7 +514,7 @@ class HolidayCorrection(_Model):
     cites the official notice (required).
     """
 
-    date: date
+    date: PlanDate
     kind: Literal["working", "rest"]
     source: Annotated[FreeText, Field(min_length=1)]
     """The official document that says what the day is (required)."""

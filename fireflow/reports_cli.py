@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -49,11 +50,18 @@ import typer
 
 from fireflow import output
 from fireflow._console import EXIT_USAGE, fail, print_json, term
-from fireflow._input import MAX_LINE_BYTES, iter_json_lines, read_json
-from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument
+from fireflow._input import (
+    MAX_CHECKPOINT_FILE_BYTES,
+    MAX_LINE_BYTES,
+    iter_json_lines,
+    read_json,
+    read_limited,
+)
+from fireflow.errors import CorruptHistory, FireflowError, InputLimitExceeded, InvalidArgument
 from fireflow.events import Event, event_from_data, parse_time
 from fireflow.plan import Plan, load_plan
 from fireflow.text import check_name
+from fireflow.ticket import fold_each
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,7 +71,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_LOG_LINE",
+    "SIMULATED_ORIGIN",
     "History",
+    "corrupt_history",
     "dossier_command",
     "forms_app",
     "read_events",
@@ -71,6 +81,7 @@ __all__ = [
     "register",
     "report_app",
     "spotcheck_app",
+    "store_origin",
 ]
 
 P = ParamSpec("P")
@@ -255,9 +266,14 @@ def _log_event(data: object, where: str) -> Event:
 
 def _read_log(path: Path) -> list[Event]:
     """A JSON-lines log, every line checked as an append to a store would check it."""
+    return [e for _, e in _read_log_lines(path)]
+
+
+def _read_log_lines(path: Path) -> list[tuple[int, Event]]:
+    """:func:`_read_log` with each event's line number."""
     from fireflow.store.base import prepare_batch  # noqa: PLC0415
 
-    out: list[Event] = []
+    out: list[tuple[int, Event]] = []
     versions: dict[str, int] = {}
     seen: set[str] = set()
     # size, line length, UTF-8 and nesting are bounded by the shared reader
@@ -279,7 +295,7 @@ def _read_log(path: Path) -> list[Event]:
             )
         seen.add(checked.event_id)
         versions[ticket] = checked.seq
-        out.append(checked)
+        out.append((n, checked))
     return out
 
 
@@ -307,7 +323,10 @@ class History:
     ``"event_log"``), ``reason`` when not verified, and for a store the figures
     recomputed from it (``store``: ``count``, ``tickets``, ``global_head``,
     ``tickets_digest``) and the ``checkpoint`` it matched.  ``heads`` are the
-    tickets' chain heads of a store (``None`` for a log).
+    tickets' chain heads of a store (``None`` for a log).  ``left_out`` lists the
+    tickets whose history the engine cannot fold (corrupt history), each with
+    ``ticket_id``, ``community`` (from its report, when readable), ``event_id``,
+    ``seq``, ``where`` and ``reason``; their events are not in ``events``.
     """
 
     events: list[Event]
@@ -348,6 +367,66 @@ class _Recorder:
 _UNCHAINED = "JSON-lines 事件日志没有哈希链 a JSON-lines event log has no hash chain"
 
 
+#: The ``origin`` a store written by the simulator records (``fireflow.sim.log.ORIGIN``).
+SIMULATED_ORIGIN = "fireflow.sim"
+
+
+def store_origin(path: Path) -> str | None:
+    """The ``origin`` an SQLite store records in ``fireflow_meta`` (read-only), if any.
+
+    The simulator's stores record :data:`SIMULATED_ORIGIN`: their documents are
+    marked 模拟数据 on every page.  The value is outside the hash chains: it can
+    add the mark, and a store without it is simply not known to be simulated.  Read
+    ``immutable``, as :func:`read_history`'s store is: no ``-wal`` or ``-shm`` file is made.
+    """
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = con.execute("SELECT value FROM fireflow_meta WHERE key = 'origin'").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+    return str(row[0]) if row is not None else None
+
+
+def _foldable(
+    events: list[Event], where: dict[str, str]
+) -> tuple[list[Event], list[dict[str, Any]]]:
+    """The events of the tickets the engine can fold, and the tickets left out and why.
+
+    ``where`` maps an event id to its place (``position 4``, ``events.jsonl:7``).
+    One ticket's corrupt history never blocks the documents of the others: its
+    events are dropped and the documents say which ticket was left out and why.
+    """
+    _, broken = fold_each(events)
+    if not broken:
+        return events, []
+    left_out = []
+    for tid in sorted(broken):
+        event, error = broken[tid]
+        report = next((e for e in events if e.ticket_id == tid and e.kind == "report"), None)
+        community = report.payload.get("community") if report is not None else None
+        left_out.append(
+            {
+                "ticket_id": tid,
+                "community": community if isinstance(community, str) else None,
+                "event_id": event.event_id,
+                "seq": event.seq,
+                "where": where.get(event.event_id, ""),
+                "reason": str(error),
+            }
+        )
+    return [e for e in events if e.ticket_id not in broken], left_out
+
+
+def corrupt_history(entry: dict[str, Any]) -> CorruptHistory:
+    """The typed error for one ticket :func:`read_history` left out."""
+    return CorruptHistory(entry["ticket_id"], entry["where"], entry["reason"])
+
+
 def read_history(
     path: Path, *, checkpoint: Checkpoint | None = None, unverified: bool = False
 ) -> History:
@@ -368,10 +447,18 @@ def read_history(
             raise InvalidArgument(
                 "checkpoint", "a JSON-lines log has no hash chain to check against a checkpoint"
             )
-        log_events = _read_log(path)
+        numbered = _read_log_lines(path)
+        log_events, left_out = _foldable(
+            [e for _, e in numbered], {e.event_id: f"{path.name}:{n}" for n, e in numbered}
+        )
         return History(
             log_events,
-            {"verified": False, "source": "event_log", "reason": _UNCHAINED},
+            {
+                "verified": False,
+                "source": "event_log",
+                "reason": _UNCHAINED,
+                "left_out": left_out,
+            },
         )
     from fireflow.store import SQLiteStore  # noqa: PLC0415
     from fireflow.store.chain import decode_event, verify  # noqa: PLC0415
@@ -386,19 +473,28 @@ def read_history(
         "global_head": report.global_head,
         "tickets_digest": report.tickets_digest,
     }
-    events: list[Event] = []
+    decoded: list[Event] = []
     heads: dict[str, str] = {}
+    where: dict[str, str] = {}
     for row in recorder.seen:
         try:
-            events.append(decode_event(row.data, row.position))
+            event = decode_event(row.data, row.position)
         except CorruptRecord:
             continue  # only when the store did not verify: reported below
+        decoded.append(event)
+        where[event.event_id] = f"position {row.position}"
         heads[row.ticket_id] = row.ticket_hash
+    events, left_out = _foldable(decoded, where)
+    for gone in left_out:
+        heads.pop(gone["ticket_id"], None)
     verification: dict[str, Any] = {
         "verified": report.ok,
         "source": "store",
         "store": figures,
         "checkpoint": checkpoint.to_data() if checkpoint is not None else None,
+        "anchored": report.ok and checkpoint is not None,
+        "simulated": store_origin(path) == SIMULATED_ORIGIN,
+        "left_out": left_out,
     }
     if not report.ok:
         if not unverified:
@@ -419,8 +515,10 @@ def _history(events: Path, checkpoint_file: Path | None, unverified: bool) -> Hi
 
     cp = None
     if checkpoint_file is not None:
-        try:
-            cp = Checkpoint.from_json(checkpoint_file.read_bytes())
+        try:  # a regular file of at most MAX_CHECKPOINT_FILE_BYTES: a pipe never hangs the command
+            cp = Checkpoint.from_json(
+                read_limited(checkpoint_file, MAX_CHECKPOINT_FILE_BYTES, "checkpoint")
+            )
         except OSError as exc:
             raise InvalidArgument(
                 "checkpoint", f"cannot read {checkpoint_file}: {exc.strerror or exc}"
@@ -1099,6 +1197,9 @@ def dossier_command(
     if chain is not None and not isinstance(chain, dict):
         raise InvalidArgument("heads", "expected a JSON object of ticket id -> head")
     history = _history(events, checkpoint_file, unverified)  # before anything is written
+    for gone in history.verification.get("left_out") or ():
+        if gone["community"] == community:  # the dossier would be incomplete: refuse it
+            raise corrupt_history(gone)
     if history.heads is not None:  # a verified store vouches for its own heads
         chain = history.heads
     data = forms.mark_dossier(

@@ -50,6 +50,7 @@ __all__ = [
     "check_name",
     "check_text",
     "escape_for_terminal",
+    "refusal_reason",
     "refused_character",
 ]
 
@@ -58,16 +59,19 @@ MAX_NAME_LENGTH = 128
 #: The longest free text accepted, in characters.
 MAX_TEXT_LENGTH = 2000
 
-# Characters refused everywhere, found in one compiled pass.  The explicit ranges
-# cover the common cases; category Cf (checked after, only when the text is not
-# plain) catches the rest of the invisible format characters.
-_REFUSED_IN_NAME = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+# Characters refused everywhere, found in one compiled pass: every code point of the
+# categories Cc, Cf, Cs, Zl and Zp (the whole table, so that no Python loop runs over
+# the text; tests/test_hostile_parse.py checks it against unicodedata, code point by
+# code point), plus U+2065 and U+13439-U+1343F (unassigned in Python 3.11's Unicode,
+# format characters in later versions).
+_REFUSED_RANGES = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f"
 )
-_REFUSED_IN_TEXT = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u206f\ufeff\ufff9-\ufffb]"
-)
+_REFUSED_IN_NAME = re.compile(f"[\x00-\x1f\x7f-\x9f{_REFUSED_RANGES}]")
+_REFUSED_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_REFUSED_RANGES}]")
 _ASCII_PLAIN = re.compile(r"[\x20-\x7e]*")
 
 
@@ -95,13 +99,19 @@ def refused_character(text: str, *, free_text: bool = False) -> str | None:
     if _ASCII_PLAIN.fullmatch(text):
         return None
     m = (_REFUSED_IN_TEXT if free_text else _REFUSED_IN_NAME).search(text)
-    if m is not None:
-        return m.group()
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if cat in ("Cf", "Cs", "Zl", "Zp") or (cat == "Cc" and not (free_text and ch in "\t\n\r")):
-            return ch
-    return None
+    return None if m is None else m.group()
+
+
+def refusal_reason(text: str, *, free_text: bool = False) -> str | None:
+    """Why the policy refuses ``text`` (its first refused character), or ``None``.
+
+    >>> refusal_reason("金峰小区\\u200b")
+    'invisible format character U+200B refused (不允许不可见字符)'
+    >>> refusal_reason("一\\n二", free_text=True) is None
+    True
+    """
+    bad = refused_character(text, free_text=free_text)
+    return None if bad is None else _describe(bad)
 
 
 def _check(value: object, field: str, max_length: int, *, free_text: bool) -> str:

@@ -36,6 +36,7 @@ import attrs
 
 from fireflow.errors import (
     CalendarDataMissing,
+    FireflowError,
     InvalidArgument,
     InvalidCommand,
     NaiveDatetime,
@@ -88,6 +89,7 @@ __all__ = [
     "evolve",
     "fold",
     "fold_all",
+    "fold_each",
     "plan_binding",
     "plan_digest",
     "plan_rule_data",
@@ -997,6 +999,15 @@ _FALSIFIED, _REFERRALS = _STATE_INDEX["falsified_signers"], _STATE_INDEX["referr
 _INITIAL_VALUES: tuple[Any, ...] = _STATE_VALUES(TicketState(""))
 
 
+def _malformed(event: Event, exc: Exception) -> InvalidArgument:
+    """The error for an event whose payload the engine cannot read (corrupt history)."""
+    return InvalidArgument(
+        "payload",
+        f"event {event.event_id} ({event.kind}) has a malformed payload: "
+        f"{type(exc).__name__}: {exc} (事件内容格式错误)",
+    )
+
+
 def _apply(v: list[Any], event: Event) -> None:
     """Apply one event to a state's value list, in place (the one body of evolve and fold).
 
@@ -1016,13 +1027,17 @@ def _apply(v: list[Any], event: Event) -> None:
         return
     if kind == "plan_migrated":
         p = event.payload
-        if (p["from_id"], p["from_digest"]) != (v[_PLAN_ID], v[_PLAN_DIGEST]):
+        try:
+            moved = (p["from_id"], p["from_digest"]), (p["to_id"], p["to_digest"])
+        except (KeyError, TypeError) as exc:
+            raise _malformed(event, exc) from None
+        if moved[0] != (v[_PLAN_ID], v[_PLAN_DIGEST]):
             raise InvalidArgument(
                 "payload.from_id", f"event {event.event_id} migrates from another plan"
             )
         v[_VER] = event.seq
         v[_LAST_AT] = event.at
-        v[_PLAN_ID], v[_PLAN_DIGEST] = p["to_id"], p["to_digest"]
+        v[_PLAN_ID], v[_PLAN_DIGEST] = moved[1]
         return
     old = v[_ST]
     dest = _TABLE.get((old, kind))
@@ -1035,41 +1050,49 @@ def _apply(v: list[Any], event: Event) -> None:
             trigger=kind,
         )
     p = event.payload
-    # Read what the payload must hold before changing anything.
-    if kind == "report":
-        report = (p["community"], p["town"], p["category"], p.get("subtype"), p["location"])
-        report_source = p["source"]
-        bound = (p.get("plan_id", ""), p.get("plan_digest", ""))  # absent in older histories
-        delivered = p.get("delivered_on")
-        delivered_on = date.fromisoformat(delivered) if delivered is not None else None
-    elif kind == "route":
-        routing = Routing.from_data(p["routing"])
-    elif kind in ("recheck_pass", "recheck_fail"):
-        agencies = tuple(p["agencies"])
-        # absent in older histories: sign-off then falls back to the agency check
-        people = tuple(_shared_actor(x["agency"], x["person"]) for x in p.get("people", ()))
-    elif kind == "sign_off":
-        signers = tuple(_shared_actor(s["agency"], s.get("person", "")) for s in p["signers"])
-    elif kind == "escalate":
-        escalated = tuple(dict.fromkeys((*v[_ESCALATED_TO], *p["targets"])))
-    elif kind == "refer":
-        referral = Referral(
-            event.event_id,
-            event.at.isoformat(),
-            p["case"],
-            tuple(p["accountable"]),
-            tuple(p.get("persons", ())),
-            p.get("reason_zh", ""),
-        )
-    elif kind == "decide_referral":
-        decided = p["referral"]
-        if not any(r.event_id == decided and r.open for r in v[_REFERRALS]):
-            raise InvalidArgument(
-                "payload.referral", f"event {event.event_id} decides no open referral"
+    # Read what the payload must hold before changing anything.  A payload of the wrong
+    # shape (another system wrote it) is a typed error naming the event, never a crash.
+    try:
+        if kind == "report":
+            report = (p["community"], p["town"], p["category"], p.get("subtype"), p["location"])
+            report_source = p["source"]
+            bound = (p.get("plan_id", ""), p.get("plan_digest", ""))  # absent in older histories
+            delivered = p.get("delivered_on")
+            delivered_on = date.fromisoformat(delivered) if delivered is not None else None
+        elif kind == "route":
+            routing = Routing.from_data(p["routing"])
+        elif kind in ("recheck_pass", "recheck_fail"):
+            agencies = tuple(p["agencies"])
+            # absent in older histories: sign-off then falls back to the agency check
+            people = tuple(_shared_actor(x["agency"], x["person"]) for x in p.get("people", ()))
+        elif kind == "sign_off":
+            signers = tuple(_shared_actor(s["agency"], s.get("person", "")) for s in p["signers"])
+        elif kind == "escalate":
+            escalated = tuple(dict.fromkeys((*v[_ESCALATED_TO], *p["targets"])))
+        elif kind == "refer":
+            referral = Referral(
+                event.event_id,
+                event.at.isoformat(),
+                p["case"],
+                tuple(p["accountable"]),
+                tuple(p.get("persons", ())),
+                p.get("reason_zh", ""),
             )
-    deadline = (
-        date.fromisoformat(p["deadline"]) if kind in _INTO_RECTIFYING and "deadline" in p else None
-    )
+        elif kind == "decide_referral":
+            decided = p["referral"]
+        deadline = (
+            date.fromisoformat(p["deadline"])
+            if kind in _INTO_RECTIFYING and "deadline" in p
+            else None
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _malformed(event, exc) from None
+    if kind == "decide_referral" and not any(
+        r.event_id == decided and r.open for r in v[_REFERRALS]
+    ):
+        raise InvalidArgument(
+            "payload.referral", f"event {event.event_id} decides no open referral"
+        )
     v[_VER] = event.seq
     v[_LAST_AT] = event.at
     v[_ST] = dest
@@ -1187,6 +1210,35 @@ def _fold(events: Iterable[Event], ticket_id: str | None) -> TicketState:
         seen.add(e.event_id)
         _apply(values, e)
     return TicketState(*values)
+
+
+def fold_each(
+    events: Iterable[Event],
+) -> tuple[dict[str, TicketState], dict[str, tuple[Event, FireflowError]]]:
+    """Every ticket's state, and apart the tickets the engine cannot fold.
+
+    Like :func:`fold_all` (each ticket's events in ``seq`` order, tickets may
+    interleave), but a ticket whose history breaks (an event the lifecycle does
+    not allow, a payload of the wrong shape, a gap in ``seq``) does not stop the
+    others: it is returned in the second mapping with the first event that cannot
+    apply and the engine's error.  Both mappings keep the order of first appearance.
+    """
+    values: dict[str, list[Any]] = {}
+    broken: dict[str, tuple[Event, FireflowError]] = {}
+    for e in events:
+        tid = e.ticket_id
+        if tid in broken:
+            continue
+        v = values.get(tid)
+        if v is None:
+            v = values[tid] = list(_INITIAL_VALUES)
+            v[_TID] = tid
+        try:
+            _apply(v, e)
+        except FireflowError as exc:
+            broken[tid] = (e, exc)
+            del values[tid]
+    return {t: TicketState(*v) for t, v in values.items()}, broken
 
 
 def fold_all(events: Iterable[Event], *, plan: Plan | None = None) -> dict[str, TicketState]:

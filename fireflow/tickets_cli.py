@@ -264,9 +264,12 @@ def tickets(
                 else:
                     _print_counts(c, h)
                 return
-            rows = index.tickets(**filters, open_only=open_only, limit=limit + 1)
-            more = len(rows) > limit
-            rows = rows[:limit]
+            rows = index.tickets(**filters, open_only=open_only, limit=limit)
+            # one more row past the page says whether there is more (limit + 1 could pass
+            # the index's MAX_LIMIT when --limit is at its documented maximum)
+            more = len(rows) == limit and bool(
+                index.tickets(**filters, open_only=open_only, limit=1, offset=limit)
+            )
             if as_json:
                 print_json(
                     {

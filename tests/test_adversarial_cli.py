@@ -145,6 +145,18 @@ def _files(d: Path) -> dict[str, str]:
     put("pop-nul.csv", "乡镇（街道）,小区名称,物业服务企业,户数,楼栋数\n金峰镇,\x00,y,1,1\n")
     put("pop-huge.csv", f"乡镇（街道）,小区名称,物业服务企业,户数,楼栋数\n金峰镇,甲,y,{HUGE},1\n")
     put("scenario-bad.scenario.yaml", "id: [unclosed\n")
+    builtin = (Path(__file__).parents[1] / "fireflow" / "plans" / "changle-2022.yaml").read_text(
+        encoding="utf-8"
+    )
+    assert "    end: 2022-12-31\n" in builtin
+    _corrupt(d, f)
+    put(
+        "events-twin.jsonl", json.dumps({**good, "payload": {**good["payload"], "community": ZWSP}})
+    )
+    os.mkfifo(d / "fifo")  # a checkpoint path no writer ever opens
+    f["fifo"] = d / "fifo"
+    put("big-checkpoint.json", " " * (64 * 1024 + 1))
+    put("far-plan.yaml", builtin.replace("    end: 2022-12-31\n", "    end: 9999-12-31\n"))
     put("target.txt", "keep me\n")
     os.symlink(d / "target.txt", d / "link.txt")
     f["link.txt"] = d / "link.txt"
@@ -209,6 +221,38 @@ def _stores(d: Path, f: dict[str, Path]) -> None:
                 (deep, ticket_link(GENESIS, deep), global_link(GENESIS, deep)),
             )
         con.close()
+
+
+def _corrupt(d: Path, f: dict[str, Path]) -> None:
+    """A store and a log whose T-2 (community C2) has a route payload of the wrong shape."""
+    import attrs
+
+    from fireflow.events import event_from_data, event_to_data
+    from fireflow.store import SQLiteStore
+
+    report = event_from_data(_report_event())
+    route = attrs.evolve(
+        report, event_id="T-1/2", seq=2, kind="route", payload={"routing": "x"}, evidence=()
+    )
+    t1 = [attrs.evolve(report, ticket_id="T-1", event_id="T-1/1")]
+    t2 = [
+        attrs.evolve(
+            report, ticket_id="T-2", event_id="T-2/1", payload={**report.payload, "community": "C2"}
+        ),
+        attrs.evolve(route, ticket_id="T-2", event_id="T-2/2"),
+    ]
+    f["corrupt.db"] = d / "corrupt.db"
+    with SQLiteStore(f["corrupt.db"]) as store:
+        store.append("T-1", t1, 0)
+        store.append("T-2", t2, 0)
+    con = sqlite3.connect(f["corrupt.db"], isolation_level=None)  # no -wal left for readers
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+    f["corrupt.jsonl"] = d / "corrupt.jsonl"
+    f["corrupt.jsonl"].write_text(
+        "".join(json.dumps(event_to_data(e), ensure_ascii=False) + "\n" for e in t1 + t2),
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +327,13 @@ CORPUS: list[Case] = [
     C("plan new", "--from", "changle-2022", "--district", BIDI, "--year", "2023", why="bidi"),
     C("plan new", "--from", "changle-2022", "--district", "鼓楼区", "--year", "99999", why="year"),
     C("plan new", "--from", "changle-2022", "--district", "鼓楼区", code=2, why="no year"),
+    C(
+        "plan new",
+        *("--from", "{far-plan.yaml}", "--district", "鼓楼区", "--year", "2023"),
+        expect="9999-12-31",
+        why="last phase ends 9999-12-31",
+    ),
+    C("plan check", "{far-plan.yaml}", expect="9999-12-31", why="last phase ends 9999-12-31"),
     C(
         "plan new",
         *("--from", "changle-2022", "--district", "鼓楼区", "--year", "2023"),
@@ -501,6 +552,21 @@ CORPUS: list[Case] = [
     ),
     # dossier
     C("dossier", "C1", "--events", "{missing}", why="missing events"),
+    *[
+        C(*cmd, "--events", "{" + src + "}", code=code, expect=expect, why=f"{why} ({src})")
+        for src in ("corrupt.db", "corrupt.jsonl")
+        for cmd, code, expect, why in (
+            (("dossier", "C2"), 1, "corrupt history", "the community of a corrupt ticket"),
+            (("dossier", "C1"), 0, None, "another community than a corrupt ticket's"),
+            (("forms annex1",), 0, None, "corrupt ticket left out"),
+            (("forms annex2", "--json"), 0, None, "corrupt ticket left out"),
+            (("forms annex3",), 0, None, "corrupt ticket left out"),
+        )
+    ],
+    C("dossier", "C1", "--events", "{events-twin.jsonl}", expect="U+200B", why="zero-width twin"),
+    C("forms annex2", "--events", "{events-twin.jsonl}", expect="U+200B", why="zero-width twin"),
+    C("tickets", "--store", "{corrupt.db}", "--readonly", expect="T-2", why="corrupt history"),
+    C("store tickets", "{corrupt.db}", expect="T-2", why="corrupt history"),
     C("dossier", "C1", "--events", "{folder}", why="folder as events"),
     C("dossier", "C1", "--events", "{events-deep.jsonl}", why="deep nesting"),
     C("dossier", "C1", "--events", "{foreign.db}", why="foreign SQLite"),
@@ -605,6 +671,7 @@ CORPUS: list[Case] = [
             (("--log", "{folder}/log\u200b.jsonl"), "--log", "zero-width in --log"),
             (("--out", "{folder}/" + BIDI), "--out", "bidi in --out"),
             (("--calibrate-from", "{missing}"), "--calibrate-from", "missing store"),
+            (("--calibrate-from", "{corrupt.db}"), "corrupt history", "corrupt history"),
             (("--calibrate-from", "{folder}"), "--calibrate-from", "folder as store"),
             (("--calibrate-from", "{binary}"), "--calibrate-from", "not SQLite"),
             (("--calibrate-from", "{foreign.db}"), "--calibrate-from", "foreign SQLite"),
@@ -734,6 +801,24 @@ CORPUS: list[Case] = [
     C("tickets", "--store", "{store.db}", "--readonly", "--limit", HUGE, code=2, why="huge limit"),
     C(
         "tickets",
+        *("--store", "{store.db}", "--readonly", "--json", "--limit", "1000000"),
+        code=0,
+        why="the documented maximum --limit",
+    ),
+    C(
+        "tickets",
+        *("--store", "{store.db}", "--readonly", "--overdue-at", "0001-01-01T00:00+14:00"),
+        code=0,
+        why="the first instant of the calendar",
+    ),
+    C(
+        "tickets",
+        *("--store", "{store.db}", "--readonly", "--overdue-at", "9999-12-31T23:59-14:00"),
+        code=0,
+        why="the last instant of the calendar",
+    ),
+    C(
+        "tickets",
         "--store",
         "host=/nonexistent dbname=x connect_timeout=2",
         why="unreachable server",
@@ -748,6 +833,24 @@ CORPUS: list[Case] = [
     C("store verify", "{store.db}", "--checkpoint", "{folder}", why="folder checkpoint"),
     C("store verify", "{store.db}", "--checkpoint", "{binary}", why="binary checkpoint"),
     C("store verify", "{empty}", why="empty file"),
+    *[
+        C(
+            *cmd,
+            "--checkpoint",
+            "{" + name + "}",
+            expect=expect,
+            subprocess=name == "fifo",  # the hang guard, for a branch without the fix
+            why=f"{name} as --checkpoint",
+        )
+        for cmd in (
+            ("store verify", "{store.db}"),
+            ("dossier", "C1", "--events", "{store.db}"),
+            ("forms annex1", "--events", "{store.db}"),
+            ("forms annex2", "--events", "{store.db}"),
+            ("forms annex3", "--events", "{store.db}"),
+        )
+        for name, expect in (("fifo", "not a regular file"), ("big-checkpoint.json", "65536"))
+    ],
     C("store tickets", "{missing}", why="missing store"),
     C("store tickets", "{folder}", why="folder as store"),
     C("store tickets", "{foreign.db}", why="foreign SQLite"),
@@ -1175,3 +1278,104 @@ def test_plan_upgrade_hostile_files(upgrade_files, name, expect, capsys) -> None
     _check_output(C("plan upgrade", name, expect=expect), code, out, err)
     after = {p.name: (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.iterdir()}
     assert after == before, "a refused upgrade wrote to the disk"
+
+
+# --------------------------------------------------------------------------- #
+# Cases that need a live socket or a store written for them (issue 23)
+
+
+@pytest.fixture
+def silent_port():
+    """A local port that accepts connections and never says a word."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[Any] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def test_a_scheduler_that_accepts_and_never_answers_is_a_typed_error(silent_port, monkeypatch):
+    from fireflow.sim import shard
+
+    with pytest.raises(shard.SchedulerUnreachable, match="handshake") as info:
+        shard.connect_scheduler(f"tcp://127.0.0.1:{silent_port}", timeout=0.2)
+    assert info.value.field == "scheduler"
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "tls"])
+def test_simulate_with_a_silent_or_tls_scheduler_exits_1(silent_port, monkeypatch, capsys, scheme):
+    from fireflow.sim import shard
+
+    monkeypatch.setattr(shard, "SCHEDULER_TIMEOUT", 0.2)
+    address = f"{scheme}://127.0.0.1:{silent_port}"
+    code = main(["simulate", "--communities", "5", "--scheduler", address])
+    out, err = capsys.readouterr()
+    case = C("simulate", code=1, expect="--scheduler")
+    _check_output(case, code, out, err)
+    assert ("handshake" if scheme == "tcp" else "TLS") in err
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("fireflow_index_tickets", "deadline", "'not a day'"),
+        ("fireflow_index_tickets", "due_us", "'soon'"),
+        ("fireflow_index_tickets", "due_us", str(2**62)),
+        ("fireflow_index_states", "data", "'{\"ticket_id\": 1'"),
+        ("fireflow_index_states", "data", "'[]'"),
+        ("fireflow_index_meta", "position", "'many'"),
+    ],
+)
+def test_a_hand_edited_index_row_is_a_typed_error(tmp_path, capsys, table, column, value):
+    from store_workers.histories import history, ticket_id
+
+    from fireflow.store import SQLiteStore
+
+    path = tmp_path / "store.db"
+    with SQLiteStore(path) as store:
+        for k in range(3):
+            store.append(ticket_id(k), history(k), 0)
+    assert main(["tickets", "--store", str(path), "--json"]) == 0
+    capsys.readouterr()
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute(f"UPDATE {table} SET {column} = {value}")
+    con.close()
+    if table == "fireflow_index_states":  # read when a ticket's state is looked up
+        from fireflow.store import StoreError, TicketIndex
+
+        with SQLiteStore(path, create=False) as store, TicketIndex(store) as index:
+            with pytest.raises(StoreError, match="rebuild"):
+                index.state(ticket_id(0))
+            with pytest.raises(StoreError, match="rebuild"):
+                index.states()
+        return
+    for extra in ([], ["--limit", "2"]):
+        code = main(["tickets", "--store", str(path), "--json", *extra])
+        out, err = capsys.readouterr()
+        _check_output(C("tickets", code=1, expect="ticket index"), code, out, err)
+        assert "--rebuild" in err
+
+
+def test_simulate_with_a_ucx_scheduler_and_no_ucx_exits_1(tmp_path, capsys):
+    code = main(["simulate", "--communities", "5", "--scheduler", "ucx://127.0.0.1:1",
+                 "--out", str(tmp_path / "o")])  # fmt: skip
+    out, err = capsys.readouterr()
+    _check_output(C("simulate", code=1, expect="--scheduler"), code, out, err)

@@ -605,3 +605,160 @@ def test_a_pipe_is_refused_not_read_without_end(tmp_path: Path) -> None:
         load_population(fifo)
     with pytest.raises(ScenarioError, match="not a regular file"):
         load_scenario(fifo)
+
+
+# --------------------------------------------------------------------------- #
+# Stored text: one policy on every entry path (issue 23)
+
+
+def _refused_in_names() -> list[str]:
+    """Every code point the name policy refuses: categories Cc, Cf, Cs, Zl, Zp."""
+    import unicodedata
+
+    return [
+        chr(cp)
+        for cp in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(cp)) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+    ]
+
+
+REFUSED = _refused_in_names()
+_REPORT_NAMES = ("community", "town", "category", "subtype", "location", "source", "plan_id")
+
+
+def test_the_policys_table_holds_every_refused_category() -> None:
+    """text.refused_character is one regex: it must match each Cc/Cf/Cs/Zl/Zp code point."""
+    import unicodedata
+
+    from fireflow.text import refused_character
+
+    missing = [f"U+{ord(c):04X}" for c in REFUSED if refused_character(f"a{c}b") != c]
+    assert missing == []
+    extra = [
+        f"U+{cp:04X}"
+        for cp in range(sys.maxunicode + 1)
+        if refused_character(chr(cp)) is not None
+        and unicodedata.category(chr(cp)) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
+    ]
+    assert extra in ([], ["U+2065", *[f"U+{cp:04X}" for cp in range(0x13439, 0x13440)]])
+
+
+def _report(community: str = "金峰小区", description: str = "占用消防车道") -> Any:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from fireflow import Ticket
+
+    t = Ticket("T-1", load_plan("changle-2022"))
+    t.command(
+        "report", datetime(2022, 3, 21, 10, tzinfo=ZoneInfo("Asia/Shanghai")), "town", "李",
+        community=community, town="金峰镇", category="fire_lane_vehicle", subtype="private_car",
+        location="inside", source="town_inspection", description=description,
+        evidence=[{"kind": "photo_before", "sha256": "ab" * 32}],
+    )  # fmt: skip
+    return t.events[0]
+
+
+def _insert(text: str, char: str, at: int) -> str:
+    at %= len(text) + 1
+    return text[:at] + char + text[at:]
+
+
+@settings(max_examples=scaled(60), deadline=None, database=None)
+@given(
+    char=st.sampled_from(REFUSED),
+    key=st.sampled_from((*_REPORT_NAMES, "actor.person")),
+    at=st.integers(0, 20),
+)
+def test_a_refused_character_in_any_payload_name_is_refused_on_every_path(
+    char: str, key: str, at: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import json
+
+    import attrs
+
+    from fireflow.events import Actor, event_to_data
+    from fireflow.reports_cli import read_events
+    from fireflow.store import MemoryStore, SQLiteStore
+
+    good = _report()
+    if key == "actor.person":
+        bad = attrs.evolve(good, actor=Actor(good.actor.agency, _insert("李", char, at)))
+    else:
+        payload = dict(good.payload)
+        payload[key] = _insert(str(payload[key]), char, at)
+        bad = attrs.evolve(good, payload=payload)
+    # the engine: a command naming any of them so is refused (plan_id is the engine's own)
+    if key != "plan_id":
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        from fireflow import Ticket
+
+        t = Ticket("T-1", load_plan("changle-2022"))
+        kw = {
+            "community": "金峰小区", "town": "金峰镇", "category": "fire_lane_vehicle",
+            "subtype": "private_car", "location": "inside", "source": "town_inspection",
+            "evidence": [{"kind": "photo_before", "sha256": "ab" * 32}],
+        }  # fmt: skip
+        person = "李"
+        if key == "actor.person":
+            person = _insert("李", char, at)
+        else:
+            kw[key] = _insert(str(kw[key]), char, at)
+        at_time = datetime(2022, 3, 21, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+        try:
+            t.command("report", at_time, "town", person, **kw)
+        except InvalidArgument:
+            assert not t.events
+        else:  # only white space at an end, which the command trims, may pass: never stored
+            assert char.isspace()
+            stored = [str(v) for e in t.events for v in e.payload.values()]
+            assert all(char not in v for v in [*stored, t.events[0].actor.person])
+    # every store's append
+    folder = tmp_path_factory.mktemp("edge")
+    with SQLiteStore(folder / "s.db") as sqlite:
+        for store in (MemoryStore(), sqlite):
+            with pytest.raises(InvalidArgument) as info:
+                store.append("T-1", [bad], 0)
+            assert store.count() == 0
+            assert key.rsplit(".", maxsplit=1)[-1] in info.value.field
+    # a JSON-lines log (ensure_ascii: a lone surrogate travels as an escape)
+    log = folder / "events.jsonl"
+    log.write_text(json.dumps(event_to_data(bad)) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidArgument) as info:
+        read_events(log)
+    assert "events.jsonl:1" in str(info.value)
+
+
+@settings(max_examples=scaled(30), deadline=None, database=None)
+@given(char=st.sampled_from([c for c in REFUSED if c not in "\t\n\r"]), at=st.integers(0, 10))
+def test_a_refused_character_in_free_text_is_refused_and_tab_and_newline_kept(
+    char: str, at: int
+) -> None:
+    import attrs
+
+    from fireflow.store import MemoryStore
+
+    good = _report()
+    for ok in ("\t", "\n", "\r\n"):
+        kept = attrs.evolve(good, payload={**good.payload, "description": f"一{ok}二"})
+        MemoryStore().append("T-1", [kept], 0)
+    payload = {**good.payload, "description": _insert("占用消防车道", char, at)}
+    with pytest.raises(InvalidArgument, match="description"):
+        MemoryStore().append("T-1", [attrs.evolve(good, payload=payload)], 0)
+
+
+@pytest.mark.parametrize("char", ["\t", "\n", "\r"])
+def test_tab_and_newline_are_refused_in_a_name_but_not_in_free_text(char: str) -> None:
+    import attrs
+
+    from fireflow.events import canonical_bytes
+    from fireflow.store import MemoryStore
+
+    good = _report()
+    bad = attrs.evolve(good, payload={**good.payload, "community": f"金峰{char}小区"})
+    with pytest.raises(InputLimitExceeded, match="community"):
+        canonical_bytes(bad)
+    with pytest.raises(InvalidArgument, match="community"):
+        MemoryStore().append("T-1", [bad], 0)

@@ -1002,9 +1002,8 @@ def test_findings_refuse_a_person_with_a_control_character():
     from fireflow.rules.spotcheck import findings_to_commands
 
     _, _, d = _spot_published()
+    in_window = AT.replace(month=8, day=1)  # inside R-SPOT-WINDOW: the name is what is refused
     with pytest.raises(InputLimitExceeded) as err:
-        # inside the spot-check window (R-SPOT-WINDOW), so the name is what is refused
-        in_window = AT.replace(month=8, day=1)
         findings_to_commands(PLAN, d, [], [], in_window, person="李\x07")  # type: ignore[arg-type]
     assert err.value.field == "person"
 

@@ -33,6 +33,7 @@ LIMITS = [
     (spotcheck.MAX_SEED_BYTES, 1024, "| `MAX_SEED_BYTES`"),
     (index.MAX_LIMIT, 1_000_000, "| `MAX_LIMIT`"),
     (subscription.MAX_CHECKPOINT_BYTES, 4096, "| `MAX_CHECKPOINT_BYTES`"),
+    (_input.MAX_CHECKPOINT_FILE_BYTES, 64 * 1024, "| `MAX_CHECKPOINT_FILE_BYTES`"),
 ]
 # how the docs write each value
 SHOWN = {
@@ -50,7 +51,17 @@ SHOWN = {
     1_000_000: ["1,000,000"],
     256: ["1 to 256"],
     4096: ["4096 bytes"],
+    64 * 1024: ["65536 bytes (64 KiB)"],
 }
+
+
+def test_the_scheduler_and_plan_year_limits_in_the_docs_are_the_codes():
+    from fireflow.plan import MAX_PLAN_YEAR, MIN_PLAN_YEAR
+    from fireflow.sim.shard import SCHEDULER_TIMEOUT
+
+    assert f"SCHEDULER_TIMEOUT` ({SCHEDULER_TIMEOUT:g} s)" in DOC
+    assert (MIN_PLAN_YEAR, MAX_PLAN_YEAR) == (1949, 2200)
+    assert f"`MIN_PLAN_YEAR` to `MAX_PLAN_YEAR`, {MIN_PLAN_YEAR} to {MAX_PLAN_YEAR}" in DOC
 
 
 @pytest.mark.parametrize(("value", "expected", "row"), LIMITS, ids=[r for _, _, r in LIMITS])

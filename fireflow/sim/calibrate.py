@@ -61,12 +61,13 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from fireflow._html import page, table_block
-from fireflow.errors import InvalidArgument
+from fireflow.errors import CorruptHistory, InvalidArgument
 from fireflow.events import Event
 from fireflow.plan import Plan
 from fireflow.rules import reporting
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.population import Population
+from fireflow.ticket import fold_each
 
 __all__ = [
     "Calibration",
@@ -369,11 +370,24 @@ def fit_lognormal_days(
 # Reading history
 
 
+def _foldable(events: list[Event], places: list[str]) -> list[Event]:
+    """``events``, unless the engine cannot fold one ticket's history: then
+    :class:`~fireflow.errors.CorruptHistory` names the first such event, as a fit of
+    history that could not have been recorded would pass for a real one."""
+    _, broken = fold_each(events)
+    if broken:
+        index = {id(e): i for i, e in enumerate(events)}
+        event, error = min(broken.values(), key=lambda b: index[id(b[0])])
+        raise CorruptHistory(event.ticket_id, places[index[id(event)]], str(error))
+    return events
+
+
 def read_log(source: Any) -> list[Event]:
     """Events from a sequence of events, an event store, or a path to an SQLite store.
 
     A store (or a path) is verified first; one that does not verify raises
-    :class:`~fireflow.store.errors.VerificationFailed`.
+    :class:`~fireflow.store.errors.VerificationFailed`, and history the engine
+    cannot fold raises :class:`~fireflow.errors.CorruptHistory`.
     """
     from fireflow.store import SQLiteStore, verify  # noqa: PLC0415
     from fireflow.store.errors import VerificationFailed  # noqa: PLC0415
@@ -385,13 +399,14 @@ def read_log(source: Any) -> list[Event]:
         report = verify(source)
         if not report.ok:
             raise VerificationFailed(report)
-        return [s.event for s in source.read_all()]
+        stored = list(source.read_all())
+        return _foldable([s.event for s in stored], [f"position {s.position}" for s in stored])
     if isinstance(source, Iterable):
         events = list(source)
         for i, e in enumerate(events):
             if not isinstance(e, Event):
                 raise InvalidArgument(f"events[{i}]", f"expected an Event, got {type(e).__name__}")
-        return events
+        return _foldable(events, [f"events[{i}]" for i in range(len(events))])
     raise InvalidArgument(
         "events_or_store", "expected events, an event store or the path of an SQLite store"
     )

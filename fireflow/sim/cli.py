@@ -37,10 +37,9 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -66,8 +65,6 @@ MAX_COMMUNITIES = 10_000
 MAX_SEED = 2**63 - 1
 #: From this many communities on, the command says that the run takes a while.
 _SLOW_FROM = 2_000
-#: Seconds to wait for a Dask scheduler to answer (the reachability test and the client).
-_CONNECT_TIMEOUT = 10
 #: ``[SCHEME://]HOST:PORT`` of a Dask scheduler; HOST a name, an IPv4 or a bracketed IPv6.
 _SCHEDULER = re.compile(
     r"(?:(?P<scheme>tcp|tls|ucx|ws|wss)://)?"
@@ -245,16 +242,13 @@ def simulate_command(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done)
 
-            if scheduler is not None:
-                import dask.distributed  # noqa: PLC0415 (the sim extra)
+            if address is not None:
+                from fireflow.sim import shard  # noqa: PLC0415
 
-                distributed: Any = dask.distributed  # its constructors are untyped
                 try:
-                    client = distributed.Client(scheduler, timeout=_CONNECT_TIMEOUT)
-                except (OSError, ValueError) as exc:  # TimeoutError is an OSError
-                    raise fail(
-                        f"--scheduler: cannot connect to {scheduler} (无法连接调度器): {exc}"
-                    ) from None
+                    client = shard.connect_scheduler(_url(address), timeout=shard.SCHEDULER_TIMEOUT)
+                except shard.SchedulerUnreachable as exc:
+                    raise fail(f"--{escape_for_terminal(str(exc))}") from None
                 with client:
                     result = simulate(
                         the_plan, pop, behaviour, seed=seed, progress=progress, client=client
@@ -319,20 +313,25 @@ def _check_scheduler(text: str) -> tuple[str, str, int]:
     return m["scheme"] or "tcp", m["host"].strip("[]"), port
 
 
-def _reach(address: tuple[str, str, int]) -> None:
-    """Try the scheduler's port once, before any work, so that a wrong address fails at once."""
+def _url(address: tuple[str, str, int]) -> str:
     scheme, host, port = address
-    if scheme == "ucx":  # not a TCP port to try: the client reports it
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def _reach(address: tuple[str, str, int]) -> None:
+    """Connect and handshake once, before any work, bounded by ``SCHEDULER_TIMEOUT``.
+
+    A wrong address, a port that accepts and never answers and a ``tls://``
+    address without TLS settings fail at once (exit 1), before anything is simulated.
+    """
+    from fireflow.sim import shard  # noqa: PLC0415
+
+    if address[0] == "ucx":  # not a TCP port to try: the client reports it
         return
     try:
-        with socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT):
-            pass
-    except OSError as exc:
-        why = exc.strerror or str(exc) or type(exc).__name__
-        raise fail(
-            f"--scheduler: cannot reach {scheme}://{escape_for_terminal(host)}:{port} "
-            f"(无法连接调度器): {why}"
-        ) from None
+        shard.probe_scheduler(_url(address), timeout=shard.SCHEDULER_TIMEOUT)
+    except shard.SchedulerUnreachable as exc:
+        raise fail(f"--{escape_for_terminal(str(exc))}") from None
 
 
 def _in_folder(path: Path, folder: Path) -> bool:

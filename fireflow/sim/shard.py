@@ -42,6 +42,7 @@ ticket states travel only with ``log="keep"``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
@@ -54,7 +55,7 @@ from typing import Any
 
 import attrs
 
-from fireflow.errors import InvalidArgument
+from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.events import Event
 from fireflow.plan import Plan
 from fireflow.sim.behaviour import Behaviour
@@ -65,8 +66,12 @@ from fireflow.ticket import TicketState
 
 __all__ = [
     "MAX_SHARD_WORKERS",
+    "SCHEDULER_TIMEOUT",
+    "SchedulerUnreachable",
     "ShardOutput",
+    "connect_scheduler",
     "merge",
+    "probe_scheduler",
     "run_shard",
     "simulate_sharded",
     "split_towns",
@@ -74,6 +79,90 @@ __all__ = [
 
 #: The most local worker processes one run takes.
 MAX_SHARD_WORKERS = 256
+#: Seconds a Dask scheduler has to accept the connection and answer the handshake.
+SCHEDULER_TIMEOUT = 10.0
+
+
+class SchedulerUnreachable(FireflowError):
+    """A Dask scheduler that cannot be used: refused, silent past the timeout, or
+    an address whose transport needs settings fireflow does not have (``tls://``
+    without Dask's TLS configuration).  ``field`` is ``scheduler``."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        self.field = "scheduler"
+        self.address = address
+        super().__init__(f"scheduler: cannot use {address} (无法连接调度器): {reason}")
+
+
+def _dask() -> Any:
+    try:
+        import dask.distributed  # noqa: PLC0415 (the optional sim extra)
+    except ImportError:
+        return None
+    return dask.distributed
+
+
+async def _identity(distributed: Any, address: str, timeout: float) -> Any:
+    comm = await distributed.comm.connect(
+        address, timeout=timeout, **distributed.Security().get_connection_args("client")
+    )
+    try:
+        await comm.write({"op": "identity"})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+def probe_scheduler(address: str, *, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Check that ``address`` is a Dask scheduler answering within ``timeout`` seconds.
+
+    The connection and the handshake (an ``identity`` request and its answer)
+    are bounded together: a port that accepts and never answers, a refused
+    connection, an answer that is not a scheduler's, and a ``tls://`` address
+    without Dask's TLS settings (``distributed.comm.tls.*``) all raise
+    :class:`SchedulerUnreachable`.
+
+    >>> probe_scheduler("tls://127.0.0.1:9", timeout=0.5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    fireflow.sim.shard.SchedulerUnreachable: scheduler: cannot use tls://127.0.0.1:9 ...
+    """
+    distributed = _dask()
+    if distributed is None:
+        raise SchedulerUnreachable(
+            address, "dask.distributed is not installed (pip install 'dask[distributed]')"
+        )
+    try:
+        answer = asyncio.run(asyncio.wait_for(_identity(distributed, address, timeout), timeout))
+    except TimeoutError:
+        raise SchedulerUnreachable(
+            address, f"no answer to the handshake within {timeout:g} s (握手超时)"
+        ) from None
+    except TypeError as exc:  # the TLS transport without an SSL context, a missing transport
+        hint = ""
+        if address.startswith(("tls://", "wss://")):
+            hint = (
+                "; a tls:// scheduler needs Dask's TLS settings "
+                "(distributed.comm.tls.ca-file, client.cert, client.key) (未配置 TLS)"
+            )
+        raise SchedulerUnreachable(address, f"{exc}{hint}") from None
+    except (OSError, ValueError, ImportError) as exc:
+        raise SchedulerUnreachable(address, str(exc) or type(exc).__name__) from None
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        raise SchedulerUnreachable(address, "the answer is not a Dask scheduler's (不是调度器)")
+
+
+def connect_scheduler(address: str, *, timeout: float = SCHEDULER_TIMEOUT) -> Any:
+    """A ``dask.distributed.Client`` for a scheduler that answered :func:`probe_scheduler`.
+
+    Bad addresses and silent schedulers raise :class:`SchedulerUnreachable`
+    after at most ``timeout`` seconds of the probe, never a wait of minutes.
+    """
+    probe_scheduler(address, timeout=timeout)
+    distributed = _dask()
+    try:
+        return distributed.Client(address, timeout=timeout)
+    except (OSError, TypeError, ValueError) as exc:  # TimeoutError is an OSError
+        raise SchedulerUnreachable(address, str(exc) or type(exc).__name__) from None
 
 
 @attrs.define(eq=False)

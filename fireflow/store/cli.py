@@ -26,6 +26,7 @@ from rich.text import Text
 
 from fireflow import output
 from fireflow._console import console, run_app
+from fireflow._input import MAX_CHECKPOINT_FILE_BYTES, read_limited
 from fireflow.errors import FireflowError, InvalidArgument, Refusal
 from fireflow.events import parse_time
 from fireflow.plan import load_plan
@@ -171,8 +172,8 @@ def store_verify(
     cp: Checkpoint | None = None
     if checkpoint_file is not None:
         try:
-            text = checkpoint_file.read_text(encoding="utf-8")
-        except OSError as exc:
+            text = read_limited(checkpoint_file, MAX_CHECKPOINT_FILE_BYTES, "checkpoint")
+        except (OSError, InvalidArgument) as exc:
             typer.echo(
                 f"错误 error: --checkpoint: cannot read {_t(checkpoint_file)}: {_t(exc)}", err=True
             )
@@ -252,6 +253,10 @@ def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
                 )
         console().print(t)
     if failed:
+        bad = ", ".join(_t(r["ticket"]) for r in rows if r["state"] is None)
+        typer.echo(
+            f"✗ 历史记录无法折叠 corrupt history in {failed} ticket(s): {bad[:500]}", err=True
+        )
         raise typer.Exit(1)
 
 

@@ -95,7 +95,7 @@ from fireflow.store.base import EventStore, StoredEvent, check_id
 from fireflow.store.errors import StoreError
 from fireflow.store.memory import MemoryStore
 from fireflow.store.sqlite import SQLiteStore
-from fireflow.text import check_name
+from fireflow.text import check_name, escape_for_terminal
 from fireflow.ticket import evolve
 
 if TYPE_CHECKING:
@@ -297,14 +297,45 @@ class TicketRow(NamedTuple):
 
 
 def _us(at: datetime) -> int:
-    """Microseconds since 1970 UTC of an aware instant (a pendulum one too, exactly)."""
-    u = at.astimezone(UTC)
-    plain = datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, tzinfo=UTC)
-    return (plain - _EPOCH) // _US
+    """Microseconds since 1970 UTC of an aware instant (a pendulum one too, exactly).
+
+    Computed from the wall time and its offset, never by converting to UTC, so that
+    an instant near the ends of the calendar (0001-01-01T00:00+14:00) counts too.
+
+    >>> from datetime import timezone
+    >>> _us(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))) < 0
+    True
+    """
+    offset = at.utcoffset()
+    if offset is None:
+        raise NaiveDatetime("at")
+    wall = datetime(
+        at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond, tzinfo=UTC
+    )  # the wall time read as UTC; the offset is taken off in microseconds, not by a conversion
+    return (wall - _EPOCH) // _US - offset // _US
 
 
 def _from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
+    try:
+        return _EPOCH + timedelta(microseconds=us)
+    except OverflowError:
+        raise _corrupt("due_us", f"{us} is outside the calendar") from None
+
+
+def _corrupt(column: str, reason: str) -> StoreError:
+    """The error for an index row that no catch-up wrote (edited by hand): rebuild it."""
+    return StoreError(
+        f"ticket index: {column}: {reason}; rebuild it with --rebuild (视图数据损坏，请重建)"
+    )
+
+
+def _state_from(tid: object, data: object) -> TicketState:
+    """A ticket's folded state as the index stored it; anything else is a corrupt row."""
+    try:
+        return TicketState.from_data(orjson.loads(data))  # type: ignore[arg-type]
+    except (FireflowError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        shown = escape_for_terminal(repr(tid)[:80])
+        raise _corrupt("fireflow_index_states", f"ticket {shown}: {exc}") from None
 
 
 def _aware(value: object, field: str) -> datetime:
@@ -547,7 +578,10 @@ class TicketIndex:
         ).fetchone()
         if row is None:
             raise StoreError("ticket index: fireflow_index_meta has no row (视图损坏)")
-        return str(row[0]), int(row[1]), str(row[2]), str(row[3]), str(row[4])
+        position = row[1]
+        if type(position) is not int or position < 0:
+            raise _corrupt("fireflow_index_meta.position", f"{position!r} is not a position")
+        return str(row[0]), position, str(row[2]), str(row[3]), str(row[4])
 
     # ------------------------------------------------------------- catching up
 
@@ -659,7 +693,7 @@ class TicketIndex:
                     part,
                 ).fetchall()
             for tid, data in rows:
-                out[str(tid)] = TicketState.from_data(orjson.loads(data))
+                out[str(tid)] = _state_from(tid, data)
         return out
 
     def _fold(self, events: list[StoredEvent]) -> None:
@@ -858,13 +892,13 @@ class TicketIndex:
         rows = self._select(
             "SELECT data FROM {s}.fireflow_index_states WHERE ticket_id = %s", (ticket_id,)
         )
-        return TicketState.from_data(orjson.loads(rows[0][0])) if rows else None
+        return _state_from(ticket_id, rows[0][0]) if rows else None
 
     def states(self) -> dict[str, TicketState]:
         """Every ticket's state, by ticket id in code-point order (for checks and tests)."""
         query = "SELECT t.ticket_id, t.data FROM {s}.fireflow_index_states t"
         rows = self._select(query + self._order(), ())
-        return {str(tid): TicketState.from_data(orjson.loads(data)) for tid, data in rows}
+        return {str(tid): _state_from(tid, data) for tid, data in rows}
 
     def agencies(self, ticket_id: str) -> list[tuple[str, str]]:
         """The (role, agency) pairs the ticket is indexed under, sorted."""
@@ -923,12 +957,16 @@ def _ticket_rows(raw: Iterable[Sequence[Any]]) -> list[TicketRow]:
     instants: dict[Any, datetime | None] = {None: None}
     out: list[TicketRow] = []
     for tid, town, community, state, category, route, deadline, due_us, version in raw:
-        day = days.get(deadline)
-        if day is None and deadline is not None:
-            day = days[deadline] = date.fromisoformat(deadline)
-        due = instants.get(due_us)
-        if due is None and due_us is not None:
-            due = instants[due_us] = _from_us(int(due_us))
+        try:
+            day = days.get(deadline)
+            if day is None and deadline is not None:
+                day = days[deadline] = date.fromisoformat(deadline)
+            due = instants.get(due_us)
+            if due is None and due_us is not None:
+                due = instants[due_us] = _from_us(int(due_us))
+        except (TypeError, ValueError) as exc:
+            shown = escape_for_terminal(repr(tid)[:80])
+            raise _corrupt("fireflow_index_tickets", f"ticket {shown}: {exc}") from None
         out.append(TicketRow(tid, town, community, state, category, route, day, due, version))
     return out
 
