@@ -1,0 +1,147 @@
+"""Shared helpers of the service tests: a real uvicorn server on 127.0.0.1, tokens, commands.
+
+``LiveServer`` runs :func:`fireflow.service.app.create_app` under uvicorn in a thread,
+on a socket bound to a free loopback port, with a bounded start-up wait; the tests
+talk to it with httpx like any other system would.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pendulum
+import uvicorn
+
+from fireflow import load_plan
+from fireflow.service.app import create_app
+from fireflow.service.audit import AuditLog
+from fireflow.service.auth import TokenFile
+from fireflow.service.engine import Engine
+
+PLAN = load_plan("changle-2022")
+#: The fixed clock of the tests: a Monday of the rectification phase (五(三)).
+NOW = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
+STARTUP_SECONDS = 15.0
+
+
+def fixed_clock() -> datetime:
+    return NOW
+
+
+class LiveServer:
+    """A uvicorn server in a thread on 127.0.0.1 (a free port)."""
+
+    def __init__(self, app: Any) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=5)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+class Service:
+    """A running service with its engine, audit log and tokens per agency."""
+
+    def __init__(self, engine: Engine, state_dir: Path) -> None:
+        self.engine = engine
+        self.tokens = TokenFile(state_dir / "tokens.json")
+        self.audit = AuditLog(state_dir / "audit.sqlite")
+        self.app = create_app(
+            engine.store,
+            engine.plan,
+            self.tokens,
+            clock=fixed_clock,
+            audit=self.audit,
+            engine=engine,
+        )
+        self.live = LiveServer(self.app)
+        self.token: dict[str, str] = {}
+        self.token_ids: dict[str, str] = {}
+        for name, agency, person, readonly in (
+            ("town", "town", "李", False),
+            ("property", "property", "", False),
+            ("housing", "housing", "王", False),
+            ("fire", "fire", "", False),
+            ("auditor", "efficiency", "审计员", True),
+            ("revoked", "town", "", False),
+        ):
+            token, entry = self.tokens.create(agency, person, readonly=readonly, at=NOW)
+            self.token[name] = token
+            self.token_ids[name] = entry.id
+        self.tokens.revoke(self.token_ids["revoked"], at=NOW)
+
+    @property
+    def url(self) -> str:
+        return self.live.url
+
+    def client(self, who: str | None = "town", **kw: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token[who]}"} if who else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, trust_env=False, **kw)
+
+
+@contextmanager
+def running(engine: Engine, state_dir: Path) -> Iterator[Service]:
+    service = Service(engine, state_dir)
+    service.live.start()
+    try:
+        yield service
+    finally:
+        service.live.stop()
+        service.audit.close()
+
+
+def report_body(n: int | str, **extra: Any) -> dict[str, Any]:
+    """A report of an e-bike charging in a stairwell (R-ROUTE-EVAC), as a client sends it."""
+    return {
+        "kind": "report",
+        "command_id": f"report-{n}",
+        "community": "金峰小区",
+        "town": "金峰镇",
+        "category": "evacuation_blocked",
+        "subtype": "ebike_charging",
+        "location": "inside",
+        "source": "town_inspection",
+        "at": "2022-03-21T10:00:00+08:00",
+        **extra,
+    }
+
+
+def open_ticket(client: httpx.Client, ticket_id: str, **report: Any) -> None:
+    """Report, route and set the deadline of a ticket as the town."""
+    for body in (
+        report_body(ticket_id, **report),
+        {"kind": "route", "command_id": f"route-{ticket_id}", "at": "2022-03-21T10:05:00+08:00"},
+        {
+            "kind": "set_deadline",
+            "command_id": f"deadline-{ticket_id}",
+            "at": "2022-03-21T10:10:00+08:00",
+        },
+    ):
+        r = client.post(f"/tickets/{ticket_id}/commands", json=body)
+        assert r.status_code in (200, 201), r.text
