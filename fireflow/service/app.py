@@ -14,6 +14,7 @@ default reads the real time (UTC).  Tests pass a fixed clock.
 # no `from __future__ import annotations`: FastAPI reads the routes' annotations, local ones too
 
 import copy
+import json
 import logging
 import re
 import threading
@@ -33,7 +34,7 @@ from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.plan import Plan, RuleEntry
 from fireflow.service import dashboard
 from fireflow.service.audit import AuditLog
-from fireflow.service.auth import Authenticator, Principal
+from fireflow.service.auth import Authenticator, Principal, StaticAuthenticator
 from fireflow.service.clock import utc_now
 from fireflow.service.engine import Engine, Outcome, event_data, parse_json, state_data
 from fireflow.service.models import (
@@ -60,7 +61,7 @@ from fireflow.service.models import (
 from fireflow.service.problems import MEDIA_TYPE, Problem, ServiceError, problem_for
 from fireflow.store.base import EventStore
 
-__all__ = ["MAX_BODY_BYTES", "TITLE", "create_app", "utc_now"]
+__all__ = ["MAX_BODY_BYTES", "TITLE", "create_app", "openapi_json", "utc_now"]
 
 #: The largest request body accepted, in bytes (a command is a few kB).
 MAX_BODY_BYTES = 64 * 1024
@@ -549,11 +550,31 @@ def create_app(
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)
             schema["components"]["schemas"]["Problem"] = Problem.model_json_schema()
+            schema["components"]["securitySchemes"] = {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `fireflow serve token create`.",
+                }
+            }
+            schema["security"] = [{"bearer": []}]
+            schema["paths"]["/health"]["get"]["security"] = []
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = _openapi  # type: ignore[method-assign]
     return app
+
+
+def openapi_json(plan: Plan | None = None) -> bytes:
+    """The service's OpenAPI document as stable JSON bytes (sorted keys, UTF-8, newline).
+
+    docs/openapi.json is this, for the built-in plan (``fireflow serve openapi``).
+    """
+    engine = Engine.memory(plan)
+    app = create_app(engine.store, engine.plan, StaticAuthenticator({}), engine=engine)
+    text = json.dumps(app.openapi(), ensure_ascii=False, indent=2, sort_keys=True)
+    return (text + "\n").encode("utf-8")
 
 
 def _resume(engine: Engine, last_event_id: str) -> int:

@@ -107,6 +107,24 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
+@serve_app.command("openapi")
+def openapi(
+    plan: Annotated[str, typer.Option("--plan", help="Built-in plan or plan file.")] = (
+        "changle-2022"
+    ),
+) -> None:
+    """Print the service's OpenAPI document (docs/openapi.json is this for the built-in plan)."""
+    try:
+        from fireflow.service.app import openapi_json  # noqa: PLC0415 (needs fastapi)
+    except ImportError as exc:
+        raise _fail(f"{exc}: install the server extra: pip install 'fireflow[server]'") from None
+    try:
+        data = openapi_json(Engine.plan_named(plan))
+    except FireflowError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(data.decode("utf-8"), nl=False)
+
+
 @token_app.command("create")
 def token_create(
     agency: Annotated[str, typer.Option("--agency", help="The agency the token acts for.")],

@@ -61,6 +61,7 @@ from fireflow.store.base import EventStore, StoredEvent, StoredRow, check_id
 from fireflow.store.chain import VerifyReport, decode_event, verify
 from fireflow.store.errors import ConcurrencyConflict, VerificationFailed
 from fireflow.store.index import TicketIndex, TicketRow
+from fireflow.store.memory import MemoryStore
 from fireflow.store.sqlite import SQLiteStore
 from fireflow.store.subscription import Consumer, FileCheckpoint, subscribe
 from fireflow.ticket import decide, fold, refusal_event
@@ -204,6 +205,16 @@ class Engine:
     def open(cls, url: str, plan: str = DEFAULT_PLAN) -> Engine:
         """An engine on the store at ``url`` with the plan named ``plan`` (or a plan file)."""
         return cls(open_store(url), load_plan(plan))
+
+    @staticmethod
+    def plan_named(name: str) -> Plan:
+        """A built-in plan by name, or a plan file."""
+        return load_plan(name)
+
+    @classmethod
+    def memory(cls, plan: Plan | None = None) -> Engine:
+        """An engine on an empty in-memory store (the built-in plan by default)."""
+        return cls(MemoryStore(), plan if plan is not None else load_plan(DEFAULT_PLAN))
 
     def close(self) -> None:
         """Close the index and the store."""
