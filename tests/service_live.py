@@ -145,3 +145,77 @@ def open_ticket(client: httpx.Client, ticket_id: str, **report: Any) -> None:
     ):
         r = client.post(f"/tickets/{ticket_id}/commands", json=body)
         assert r.status_code in (200, 201), r.text
+
+
+def lane_report(ticket_id: str) -> dict[str, Any]:
+    """A private car on the fire-truck lane (R-ROUTE-LANE-FIRE: fire may punish at once)."""
+    return report_body(
+        ticket_id, category="fire_lane_vehicle", subtype="private_car", source="patrol"
+    )
+
+
+def load_run(service: Service, clients: int, per_client: int) -> dict[str, Any]:
+    """N concurrent clients post ``punish`` (a self-loop) to one shared and to their own ticket.
+
+    Each command has its own ``command_id``; a 409 conflict is retried with the same
+    command (and id), as a client should.  Returns what was sent and what came back.
+    """
+    with service.client("town") as c:
+        for ticket in ["CL-L-SAME", *(f"CL-L-{i}" for i in range(clients))]:
+            open_ticket(
+                c,
+                ticket,
+                **{
+                    k: v
+                    for k, v in lane_report(ticket).items()
+                    if k in ("category", "subtype", "source")
+                },
+            )
+    accepted: dict[str, str] = {}
+    conflicts: list[dict[str, Any]] = []
+    others: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        with service.client("fire") as c:
+            for k in range(per_client):
+                ticket = "CL-L-SAME" if k % 2 == 0 else f"CL-L-{i}"
+                cid = f"load-{i}-{k}"
+                body = {"kind": "punish", "command_id": cid, "at": "2022-03-22T10:00:00+08:00"}
+                for _ in range(200):
+                    r = c.post(f"/tickets/{ticket}/commands", json=body)
+                    if r.status_code == 409:
+                        with lock:
+                            conflicts.append(r.json())
+                        continue
+                    with lock:
+                        if r.status_code in (200, 201):
+                            accepted[cid] = ticket
+                        else:
+                            others.append((r.status_code, r.text[:200]))
+                    break
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return {"accepted": accepted, "conflicts": conflicts, "others": others}
+
+
+def check_load(service: Service, result: dict[str, Any], clients: int, per_client: int) -> None:
+    """0 lost, 0 duplicated, conflicts typed, the store verifies."""
+    assert result["others"] == []
+    sent = {f"load-{i}-{k}" for i in range(clients) for k in range(per_client)}
+    assert set(result["accepted"]) == sent  # every command accepted in the end
+    stored: dict[str, int] = {}
+    for se in service.engine.store.read_all():
+        cid = se.event.event_id.removesuffix("/1")
+        if cid.startswith("load-"):
+            stored[cid] = stored.get(cid, 0) + 1
+            assert se.event.ticket_id == result["accepted"][cid]
+    assert stored == dict.fromkeys(sent, 1)  # 0 lost, 0 duplicated
+    for problem in result["conflicts"]:
+        assert problem["error"] == "ConcurrencyConflict"
+        assert problem["field"] == "expected_version"
+    assert service.engine.verify().ok

@@ -169,6 +169,8 @@ def test_views_by_town_state_overdue_and_counts_are_paged(service):
 
 
 def test_report_obligations_at_an_instant(service):
+    with service.client("town") as c:
+        open_ticket(c, "CL-O1")
     with service.client("housing") as c:
         r = c.get("/reports/obligations", params={"at": "2022-03-21T10:00:00+08:00"})
     assert r.status_code == 200, r.text
