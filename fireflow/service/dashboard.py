@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fireflow.service.auth import Authenticator, Principal
@@ -32,6 +32,18 @@ __all__ = ["COOKIE", "form_page", "register"]
 
 #: The cookie holding a dashboard token.
 COOKIE = "fireflow_token"
+#: The pages load nothing and run no script.
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
+
+
+def _page(html: str) -> HTMLResponse:
+    return HTMLResponse(html, headers=_HEADERS)
+
+
 _RECENT = 20
 
 
@@ -73,7 +85,7 @@ def register(
 
     @app.get("/dashboard/login", include_in_schema=False)
     def login_form() -> HTMLResponse:
-        return HTMLResponse(engine.render("service_login.html.j2", title="登录 Sign in"))
+        return _page(engine.render("service_login.html.j2", title="登录 Sign in"))
 
     @app.post("/dashboard/login", include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -95,8 +107,14 @@ def register(
         return response
 
     @app.get("/dashboard", include_in_schema=False)
-    def home(principal: Viewer) -> HTMLResponse:
-        at = now()
+    def home(
+        principal: Viewer, at: Annotated[str | None, Query(max_length=64)] = None
+    ) -> HTMLResponse:
+        """The dashboard as of ``at`` (default: now)."""
+        when = now() if at is None else engine.parse_instant(at, "at")
+        return _page(_home(principal, when))
+
+    def _home(principal: Principal, at: datetime) -> str:
         counts = engine.counts()
         towns = sorted({t for t, _, _ in counts})
         states = [s for s in engine.states() if any(s == st for _, st, _ in counts)]
@@ -104,24 +122,22 @@ def register(
         overdue = engine.tickets(overdue_at=at, limit=200)
         duties = engine.duties(at)
         statuses, report_esc = engine.obligations(at)
-        pending = [s for s in statuses if s.state in ("missing", "late", "not_yet_due")][:50]
+        pending = [s for s in statuses if s.state in ("missing", "late")][:100]
         recent = [event_data(se.event) for se in engine.recent(_RECENT)]
-        return HTMLResponse(
-            engine.render(
-                "service_dashboard.html.j2",
-                title="消防通道专项整治工作台 Dashboard",
-                principal=principal,
-                at=at.isoformat(timespec="seconds"),
-                towns=towns,
-                states=[(s, engine.state_zh(s)) for s in states],
-                table=table,
-                overdue=overdue,
-                duties=[(row, [(e, engine.clause(e.rule)) for e in due]) for row, due in duties],
-                obligations=pending,
-                report_escalations=[(e, engine.clause(e.rule)) for e in report_esc],
-                recent=list(reversed(recent)),
-                agency_zh=engine.agency_zh,
-            )
+        return engine.render(
+            "service_dashboard.html.j2",
+            title="消防通道专项整治工作台 Dashboard",
+            principal=principal,
+            at=at.isoformat(timespec="seconds"),
+            towns=towns,
+            states=[(s, engine.state_zh(s)) for s in states],
+            table=table,
+            overdue=overdue,
+            duties=[(row, [(e, engine.clause(e.rule)) for e in due]) for row, due in duties],
+            obligations=pending,
+            report_escalations=[(e, engine.clause(e.rule)) for e in report_esc],
+            recent=list(reversed(recent)),
+            agency_zh=engine.agency_zh,
         )
 
     @app.get("/dashboard/tickets/{ticket_id}", include_in_schema=False)
@@ -131,7 +147,7 @@ def register(
             raise ServiceError(404, f"no ticket {ticket_id!r}", "工单不存在", field="ticket_id")
         state = engine.state(history, ticket_id)
         events = [(event_data(e), [(r, engine.clause(r)) for r in e.rules]) for e in history]
-        return HTMLResponse(
+        return _page(
             engine.render(
                 "service_ticket.html.j2",
                 title=f"工单 {ticket_id}",
