@@ -138,6 +138,7 @@ def register(
             report_escalations=[(e, engine.clause(e.rule)) for e in report_esc],
             recent=list(reversed(recent)),
             agency_zh=engine.agency_zh,
+            state_zh=engine.state_zh,
         )
 
     @app.get("/dashboard/tickets/{ticket_id}", include_in_schema=False)
