@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
-from service_live import report_body
+import pytest
 from typer.testing import CliRunner
 
 from fireflow.cli import app
@@ -73,6 +75,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _quick_start() -> str:
+    """The curl commands of docs/service.md's quick start, as written there."""
+    doc = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    section = doc.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert "fireflow serve token create --agency town --person 李" in blocks[0]
+    return blocks[1]
+
+
+def _endpoint_examples() -> str:
+    doc = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    section = doc.split("## Endpoints", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+    return block
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the docs use curl")
 def test_the_newcomer_flow_of_the_docs(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("FIREFLOW_DATABASE_URL", None)
@@ -107,15 +126,36 @@ def test_the_newcomer_flow_of_the_docs(tmp_path):
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.1)
         headers = {"Authorization": f"Bearer {token}"}
-        r = httpx.post(
-            f"{base}/tickets/CL-0001/commands",
-            json=report_body("CL-0001"),
-            headers=headers,
-            trust_env=False,
-            timeout=30,
+        script = _quick_start().replace("TOKEN=ff_...", f"TOKEN={token}")
+        script = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        shell = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
-        assert r.status_code == 201, r.text
-        assert r.json()["events"][0]["actor"] == {"agency": "town", "person": "李"}
+        assert shell.returncode == 0, shell.stderr
+        answers = [json.loads(line) for line in shell.stdout.splitlines() if line.strip()]
+        health, posted, state = answers
+        assert health["status"] == "ok"
+        assert posted["state"] == "reported"
+        assert posted["events"][0]["actor"] == {"agency": "town", "person": "李"}
+        assert state["state"] == "reported"
+        # every curl example of the endpoints section, as written (the route is If-Match "1")
+        examples = _endpoint_examples().replace("8000", str(port))
+        shell = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", f"TOKEN={token}\n{examples}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert shell.returncode == 0, shell.stderr
+        after = httpx.get(f"{base}/tickets/CL-0001", headers=headers, trust_env=False)
+        assert after.json()["state"] == "routed"
+        assert "一区一档" in (tmp_path / "dossier.html").read_text(encoding="utf-8")
         page = httpx.get(f"{base}/dashboard", headers=headers, trust_env=False, timeout=30)
         assert page.status_code == 200
         assert "CL-0001" in page.text

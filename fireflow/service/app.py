@@ -166,6 +166,9 @@ def create_app(
         ),
         lifespan=lifespan,
         responses=_RESPONSES,
+        # the browsable pages load their scripts from a CDN: off (an intranet has none)
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.engine = eng
     app.state.audit = log

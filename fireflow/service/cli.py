@@ -75,7 +75,7 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
-    """Serve the API, the OpenAPI document (/openapi.json, /docs) and the dashboard."""
+    """Serve the API, the OpenAPI document (/openapi.json) and the dashboard."""
     if ctx.invoked_subcommand is not None:
         return
     try:
