@@ -7,7 +7,10 @@ every view back.  The same flow on PostgreSQL is in test_service_pg.py.
 
 from __future__ import annotations
 
+import io
+
 import httpx
+import openpyxl
 import pytest
 from service_live import PLAN, open_ticket, report_body, running
 
@@ -187,6 +190,7 @@ def test_dossier_and_forms_come_from_verified_history(service):
         html = c.get("/documents/dossiers/金峰小区", params={"format": "html"})
         form = c.get("/documents/forms/annex2")
         form_html = c.get("/documents/forms/annex2", params={"format": "html"})
+        xlsx = c.get("/documents/forms/annex2", params={"format": "xlsx"})
         missing = c.get("/documents/dossiers/无此小区")
     assert dossier.status_code == 200, dossier.text
     assert dossier.json()["verified"] is True
@@ -196,6 +200,10 @@ def test_dossier_and_forms_come_from_verified_history(service):
     assert form.json()["verification"]["verified"] is True
     assert form.json()["headers"][0] == "编号"
     assert "<table>" in form_html.text
+    assert xlsx.content[:2] == b"PK"  # a workbook (a zip)
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    header = [c.value for c in next(book.worksheets[0].iter_rows(max_row=1))]
+    assert header[0] == "编号"
     _problem(missing, 422)
 
 

@@ -76,6 +76,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     }
     for status in _ERRORS
 }
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _ETAG = re.compile(r'\s*(?:W/)?"?(\d{1,9})"?\s*')
 _EVENT_ID = re.compile(r"(\d{1,18})(?:-([0-9a-f]{16}))?")
 
@@ -475,20 +476,26 @@ def create_app(
         "/documents/forms/{form_id}",
         tags=["documents"],
         response_model=FormOut,
-        responses={200: {"content": {"text/html": {}}}},
+        responses={200: {"content": {"text/html": {}, _XLSX: {}}}},
     )
     def get_form(
         form_id: str,
         _: Caller,
-        format: Annotated[str, Query(pattern="^(json|html)$")] = "json",
+        format: Annotated[str, Query(pattern="^(json|html|xlsx)$")] = "json",
     ) -> Response:
-        """An annex form (annex1, annex2, annex3) from verified history."""
+        """An annex form (annex1, annex2, annex3) from verified history (JSON, HTML, XLSX)."""
         if form_id not in eng.form_ids():
             raise ServiceError(
                 404,
                 f"no form {form_id!r}; known: {', '.join(eng.form_ids())}",
                 "表格不存在",
                 field="form_id",
+            )
+        if format == "xlsx":
+            return Response(
+                eng.annex_xlsx(form_id),
+                media_type=_XLSX,
+                headers={"Content-Disposition": f'attachment; filename="{form_id}.xlsx"'},
             )
         headers, rows, verification = eng.annex(form_id)
         out = FormOut(form=form_id, headers=headers, rows=rows, verification=verification)

@@ -39,6 +39,7 @@ an argument (the HTTP edge takes it from its injected clock).
 from __future__ import annotations
 
 import math
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
@@ -445,6 +446,19 @@ class Engine:
         header = [str(c) for c in df.columns]
         rows = [[_plain(v) for v in row] for row in df.itertuples(index=False, name=None)]
         return header, rows, verification
+
+    def annex_xlsx(self, form_id: str) -> bytes:
+        """An annex form from verified history as an Excel workbook (marked verified)."""
+        if form_id not in forms.FORM_IDS:
+            raise InvalidArgument(
+                "form", f"unknown form {form_id!r}; known: {', '.join(forms.FORM_IDS)}"
+            )
+        history = self.verified_history()
+        df = forms.mark_form(forms.build(form_id, history.events, self.plan), history.verification)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{form_id}.xlsx"
+            forms.to_xlsx(df, path, form_id, self.plan)
+            return path.read_bytes()
 
     # ------------------------------------------------------------------ the plan
 
