@@ -219,3 +219,29 @@ def check_load(service: Service, result: dict[str, Any], clients: int, per_clien
         assert problem["error"] == "ConcurrencyConflict"
         assert problem["field"] == "expected_version"
     assert service.engine.verify().ok
+
+
+def same_command_at_once(service: Service, ticket_id: str, clients: int) -> list[Any]:
+    """``clients`` threads post the very same command (same ``command_id``) at the same time."""
+    with service.client("town") as c:
+        open_ticket(c, ticket_id)
+    body = {
+        "kind": "mark_overdue",
+        "command_id": f"mo-{ticket_id}",
+        "at": "2022-03-26T10:00:00+08:00",
+    }
+    barrier = threading.Barrier(clients)
+    answers: list[Any] = [None] * clients
+
+    def client(i: int) -> None:
+        with service.client("town") as c:
+            barrier.wait()
+            r = c.post(f"/tickets/{ticket_id}/commands", json=body)
+            answers[i] = (r.status_code, r.json())
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return answers

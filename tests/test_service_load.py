@@ -9,7 +9,7 @@ PostgreSQL is in test_service_pg.py.
 
 from __future__ import annotations
 
-from service_live import PLAN, check_load, load_run, running
+from service_live import PLAN, check_load, load_run, running, same_command_at_once
 
 from fireflow.service.engine import Engine
 from fireflow.store import SQLiteStore
@@ -23,3 +23,17 @@ def test_concurrent_clients_lose_and_duplicate_nothing(tmp_path):
         result = load_run(service, CLIENTS, PER_CLIENT)
         check_load(service, result, CLIENTS, PER_CLIENT)
     engine.close()
+
+
+def test_the_same_command_sent_at_once_is_recorded_once(tmp_path):
+    engine = Engine(SQLiteStore(tmp_path / "events.sqlite"), PLAN)
+    with running(engine, tmp_path) as service:
+        answers = same_command_at_once(service, "CL-SAME", 6)
+        kinds = [e.kind for e in engine.history("CL-SAME")]
+    engine.close()
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] * 5 + [201]  # one recorded it, the others were told it was
+    events = {str(body["events"]) for _, body in answers}
+    assert len(events) == 1  # every caller got the same events
+    assert [body["replayed"] for status, body in answers if status == 200] == [True] * 5
+    assert kinds.count("mark_overdue") == 1

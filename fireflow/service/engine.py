@@ -259,9 +259,13 @@ class Engine:
             events = decide(state, command, self.plan)
         except NotAuthorized as exc:
             record = refusal_event(state, command, exc)
-            self._append(ticket_id, (record,), state.version, expected_version, command)
+            if self._append(ticket_id, (record,), state.version, expected_version, command):
+                self._replay(self.store.read(ticket_id), command)  # raises the same refusal
             raise
-        self._append(ticket_id, events, state.version, expected_version, command)
+        if self._append(ticket_id, events, state.version, expected_version, command):
+            replay = self._replay(self.store.read(ticket_id), command)
+            if replay is not None:
+                return replay
         return Outcome(events, fold([*history, *events], ticket_id), replayed=False)
 
     def _append(
@@ -271,14 +275,20 @@ class Engine:
         version: int,
         expected: int | None,
         command: Command,
-    ) -> None:
+    ) -> bool:
+        """Append; True when a concurrent request recorded this very command first.
+
+        The store answers a batch it already holds, byte for byte, as a replay
+        (nothing written); a concurrent append of anything else is a conflict.
+        """
         try:
-            self.store.append(ticket_id, list(events), version)
+            return self.store.append(ticket_id, list(events), version).replayed
         except ConcurrencyConflict as exc:
-            if command.command_id is not None:
-                replay = self._replay(self.store.read(ticket_id), command)
-                if replay is not None:
-                    return  # the same command won the race: the caller replays below
+            if (
+                command.command_id is not None
+                and self._replay(self.store.read(ticket_id), command) is not None
+            ):
+                return True  # the same command won the race: answer as a retry
             if expected is not None:
                 raise PreconditionFailed(ticket_id, expected=expected, actual=exc.actual) from None
             raise
