@@ -68,7 +68,7 @@ class LiveServer:
 class Service:
     """A running service with its engine, audit log and tokens per agency."""
 
-    def __init__(self, engine: Engine, state_dir: Path) -> None:
+    def __init__(self, engine: Engine, state_dir: Path, **options: Any) -> None:
         self.engine = engine
         self.tokens = TokenFile(state_dir / "tokens.json")
         self.audit = AuditLog(state_dir / "audit.sqlite")
@@ -79,6 +79,7 @@ class Service:
             clock=fixed_clock,
             audit=self.audit,
             engine=engine,
+            **options,
         )
         self.live = LiveServer(self.app)
         self.token: dict[str, str] = {}
@@ -106,8 +107,8 @@ class Service:
 
 
 @contextmanager
-def running(engine: Engine, state_dir: Path) -> Iterator[Service]:
-    service = Service(engine, state_dir)
+def running(engine: Engine, state_dir: Path, **options: Any) -> Iterator[Service]:
+    service = Service(engine, state_dir, **options)
     service.live.start()
     try:
         yield service

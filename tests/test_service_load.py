@@ -9,6 +9,8 @@ PostgreSQL is in test_service_pg.py.
 
 from __future__ import annotations
 
+import time
+
 from service_live import PLAN, check_load, load_run, running, same_command_at_once
 
 from fireflow.service.engine import Engine
@@ -37,3 +39,19 @@ def test_the_same_command_sent_at_once_is_recorded_once(tmp_path):
     assert len(events) == 1  # every caller got the same events
     assert [body["replayed"] for status, body in answers if status == 200] == [True] * 5
     assert kinds.count("mark_overdue") == 1
+
+
+def test_event_streams_are_bounded_and_freed(tmp_path):
+    engine = Engine(SQLiteStore(tmp_path / "events.sqlite"), PLAN)
+    with running(engine, tmp_path, max_streams=1) as service, service.client("auditor") as c:
+        with c.stream("GET", "/events", params={"idle_timeout": 2}) as first:
+            assert first.status_code == 200
+            second = c.get("/events", params={"idle_timeout": 0.05})
+            assert second.status_code == 503
+            assert second.json()["error"] == "TooManyStreams"
+        deadline = 50
+        while deadline and c.get("/events", params={"idle_timeout": 0.05}).status_code == 503:
+            deadline -= 1  # the first stream's worker lets go when its wait ends
+            time.sleep(0.1)
+        assert deadline
+    engine.close()

@@ -61,10 +61,12 @@ from fireflow.service.models import (
 from fireflow.service.problems import MEDIA_TYPE, Problem, ServiceError, problem_for
 from fireflow.store.base import EventStore
 
-__all__ = ["MAX_BODY_BYTES", "TITLE", "create_app", "openapi_json", "utc_now"]
+__all__ = ["MAX_BODY_BYTES", "MAX_STREAMS", "TITLE", "create_app", "openapi_json", "utc_now"]
 
 #: The largest request body accepted, in bytes (a command is a few kB).
 MAX_BODY_BYTES = 64 * 1024
+#: The most Server-Sent Event streams open at once (each holds a worker thread).
+MAX_STREAMS = 16
 #: The service's title in the OpenAPI document.
 TITLE = "fireflow 消防通道专项整治 service"
 _log = logging.getLogger("fireflow.service")
@@ -140,17 +142,20 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     audit: AuditLog | None = None,
     max_body: int = MAX_BODY_BYTES,
+    max_streams: int = MAX_STREAMS,
     engine: Engine | None = None,
 ) -> FastAPI:
     """The service over ``store`` under ``plan``; callers identified by ``auth``.
 
     ``clock`` supplies "now" where a request leaves an instant out; ``audit``
     records every request (an in-memory log when not given); ``max_body`` bounds
-    request bodies (413 beyond).
+    request bodies (413 beyond); ``max_streams`` bounds the event streams open at once
+    (each holds a worker thread while it waits; 503 beyond).
     """
     eng = engine if engine is not None else Engine(store, plan)
     log = audit if audit is not None else AuditLog(":memory:")
     stop = threading.Event()
+    streams = threading.BoundedSemaphore(max_streams)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -539,14 +544,28 @@ def create_app(
         start = after if after is not None and after >= 0 else None
         if last_event_id is not None:
             start = _resume(eng, last_event_id)
-        stream = eng.events_after(start, stop=stop, idle_timeout=idle_timeout)
+        if not streams.acquire(blocking=False):
+            raise ServiceError(
+                503,
+                f"already {max_streams} event streams open; reconnect later",
+                "事件流连接已满，请稍后重连",
+                error="TooManyStreams",
+            )
+        try:
+            stream = eng.events_after(start, stop=stop, idle_timeout=idle_timeout)
+        except BaseException:
+            streams.release()
+            raise
 
         def lines() -> Iterator[bytes]:
-            yield b"retry: 1000\n\n"
-            for se in stream:
-                data = orjson.dumps(event_data(se.event))
-                head = f"id: {se.position}-{se.global_hash[:16]}\nevent: {se.event.kind}\n"
-                yield head.encode("ascii") + b"data: " + data + b"\n\n"
+            try:
+                yield b"retry: 1000\n\n"
+                for se in stream:
+                    data = orjson.dumps(event_data(se.event))
+                    head = f"id: {se.position}-{se.global_hash[:16]}\nevent: {se.event.kind}\n"
+                    yield head.encode("ascii") + b"data: " + data + b"\n\n"
+            finally:
+                streams.release()
 
         return StreamingResponse(
             lines(),
