@@ -12,8 +12,14 @@
 from __future__ import annotations
 
 import http.server
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 
+import httpx
 import pendulum
 import pytest
 from service_live import NOW
@@ -193,3 +199,84 @@ def test_a_signature_is_over_timestamp_and_body():
     assert not verify_signature(SECRET, str(at + 1), sig, b"{}", now=at)  # timestamp signed
     assert not verify_signature(SECRET, str(at), sig, b"{ }", now=at)  # body signed
     assert not verify_signature(SECRET, str(at), sig, b"{}", now=at + 301)  # replay window
+
+
+def test_fireflow_serve_sends_signed_webhooks(tmp_path):
+    """``fireflow serve --webhook-url --webhook-secret-file`` as docs/service.md shows it."""
+    receiver = Receiver()
+    (tmp_path / "webhook.secret").write_bytes(SECRET + b"\n")
+    env = {k: v for k, v in os.environ.items() if k != "FIREFLOW_DATABASE_URL"}
+    cli = [sys.executable, "-m", "fireflow.cli", "serve"]
+    token = subprocess.run(
+        [*cli, "token", "create", "--agency", "town"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            *cli,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--webhook-url",
+            receiver.url,
+            "--webhook-secret-file",
+            "webhook.secret",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/health", timeout=1, trust_env=False)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None
+                time.sleep(0.1)
+        r = httpx.post(
+            f"{base}/tickets/W-9/commands",
+            json={
+                "kind": "report",
+                "command_id": "w9",
+                "at": "2022-03-21T10:00:00+08:00",
+                "community": "金峰小区",
+                "town": "金峰镇",
+                "category": "fire_lane_vehicle",
+                "subtype": "private_car",
+                "location": "inside",
+                "source": "patrol",
+            },
+            headers={"Authorization": f"Bearer {token}"},
+            trust_env=False,
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        for _ in range(300):  # the sender polls the store (SQLite): wait, bounded
+            if receiver.requests:
+                break
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+        receiver.close()
+    ((headers, body),) = receiver.requests
+    assert headers["X-Fireflow-Event-Id"] == "w9/1"
+    assert verify_signature(
+        SECRET,
+        headers["X-Fireflow-Timestamp"],
+        headers["X-Fireflow-Signature"],
+        body,
+        now=int(headers["X-Fireflow-Timestamp"]),
+    )
