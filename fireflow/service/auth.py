@@ -52,7 +52,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from fireflow import output
-from fireflow._input import read_limited
+from fireflow._input import decode_utf8, load_json_text, read_limited
 from fireflow.errors import InvalidArgument, NaiveDatetime
 from fireflow.service.problems import ServiceError
 from fireflow.text import check_name
@@ -160,6 +160,35 @@ class TokenEntry:
         }
 
 
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "agency": str,
+    "person": str,
+    "readonly": bool,
+    "salt": str,
+    "hash": str,
+    "created_at": str,
+    "revoked_at": (str, type(None)),
+    "note": str,
+}
+
+
+def _entry(item: object, where: str) -> TokenEntry:
+    """A token entry from the file, every field checked (typed errors only)."""
+    if not isinstance(item, dict) or set(item) != set(_FIELDS):
+        raise InvalidArgument(where, f"expected the fields {', '.join(sorted(_FIELDS))}")
+    for name, kind in _FIELDS.items():
+        if not isinstance(item[name], kind):
+            raise InvalidArgument(f"{where}.{name}", "wrong type")
+    if (
+        not re.fullmatch(r"[0-9a-f]{16}", item["id"])
+        or not re.fullmatch(r"[0-9a-f]{32}", item["salt"])
+        or not re.fullmatch(r"[0-9a-f]{64}", item["hash"])
+    ):
+        raise InvalidArgument(where, "malformed id, salt or hash")
+    return TokenEntry(**item)
+
+
 def _hash(secret: str, salt: bytes) -> str:
     return hashlib.scrypt(
         secret.encode("ascii"), salt=salt, n=_N, r=_R, p=_P, maxmem=64 * 1024 * 1024, dklen=32
@@ -202,11 +231,15 @@ class TokenFile:
             return self._entries
         entries: dict[str, TokenEntry] = {}
         if stamp is not None:
-            data = json.loads(read_limited(self.path, _MAX_TOKEN_FILE, "tokens"))
+            raw = read_limited(self.path, _MAX_TOKEN_FILE, "tokens")
+            data = load_json_text(decode_utf8(raw, str(self.path), "tokens"), "tokens", "tokens")
             if not isinstance(data, dict) or data.get("format") != TOKENS_FORMAT:
                 raise InvalidArgument("tokens", f"{self.path}: not a {TOKENS_FORMAT} file")
-            for item in data.get("tokens", []):
-                entry = TokenEntry(**item)
+            items = data.get("tokens")
+            if not isinstance(items, list):
+                raise InvalidArgument("tokens", f"{self.path}: 'tokens' is not a list")
+            for n, item in enumerate(items):
+                entry = _entry(item, f"tokens[{n}]")
                 entries[entry.id] = entry
         self._entries = entries
         self._stamp = stamp

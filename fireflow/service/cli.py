@@ -11,18 +11,19 @@ and the webhook sender's checkpoint ``webhook.json``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from fireflow._console import fail, print_json, term
+from fireflow._input import read_limited
 from fireflow.errors import FireflowError
 from fireflow.service.audit import AuditLog
 from fireflow.service.auth import TokenFile
 from fireflow.service.clock import utc_now
-from fireflow.service.engine import Engine, check_agency
+from fireflow.service.engine import Engine, check_agency, open_store
 
 __all__ = ["DEFAULT_STATE_DIR", "DEFAULT_STORE", "serve_app"]
 
@@ -46,8 +47,7 @@ StateDir = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"✗ {message}", err=True)
-    return typer.Exit(1)
+    return fail(message)  # one escaped, bounded error line; exit 1
 
 
 @serve_app.callback()
@@ -82,23 +82,34 @@ def serve(
         import uvicorn  # noqa: PLC0415 (the server extra)
 
         from fireflow.service.app import create_app  # noqa: PLC0415 (needs fastapi)
-        from fireflow.service.webhooks import WebhookSender  # noqa: PLC0415 (needs httpx)
+        from fireflow.service.webhooks import (  # noqa: PLC0415 (needs httpx)
+            WebhookSender,
+            check_url,
+        )
     except ImportError as exc:
         raise _fail(f"{exc}: install the server extra: pip install 'fireflow[server]'") from None
     url = store or os.environ.get(ENV_URL) or DEFAULT_STORE
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        engine = Engine.open(url, plan)
-        audit = AuditLog(state_dir / "audit.sqlite")
-        tokens = TokenFile(state_dir / "tokens.json")
-        app = create_app(engine.store, engine.plan, tokens, audit=audit, engine=engine)
+        # everything checked before anything is created (a folder, a store, a log)
+        the_plan = Engine.plan_named(plan)
+        secret = b""
         if webhook_url is not None:
             if webhook_secret_file is None:
                 raise _fail("--webhook-url needs --webhook-secret-file")
-            secret = webhook_secret_file.read_bytes().strip()
+            check_url(webhook_url)
+            secret = read_limited(webhook_secret_file, 4096, "webhook_secret_file").strip()
+        if state_dir.exists() and not state_dir.is_dir():
+            raise _fail(f"--state-dir {state_dir}: not a folder")
+        tokens = TokenFile(state_dir / "tokens.json")
+        tokens.list()  # a broken token file is refused now, not at the first request
+        engine = Engine(open_store(url), the_plan)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        audit = AuditLog(state_dir / "audit.sqlite")
+        app = create_app(engine.store, engine.plan, tokens, audit=audit, engine=engine)
+        if webhook_url is not None:
             sender = WebhookSender(engine, webhook_url, secret, state_dir / "webhook.json", audit)
             sender.start(app.state.stop)
-    except FireflowError as exc:
+    except (FireflowError, OSError) as exc:
         raise _fail(str(exc)) from None
     if not tokens.list():
         typer.echo(
@@ -161,7 +172,7 @@ def token_revoke(
         TokenFile(state_dir / "tokens.json").revoke(token_id, at=utc_now())
     except FireflowError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"revoked {token_id}")
+    typer.echo(term(f"revoked {token_id}"))
 
 
 @token_app.command("list")
@@ -175,9 +186,11 @@ def token_list(
     except FireflowError as exc:
         raise _fail(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps(entries, ensure_ascii=False, indent=2, sort_keys=True))
+        print_json(entries)
         return
     for e in entries:
         status = "revoked " + str(e["revoked_at"]) if e["revoked_at"] else "active"
         mode = "read-only" if e["readonly"] else "read-write"
-        typer.echo(f"{e['id']}  {e['agency']:<14} {e['person'] or '-':<8} {mode:<10} {status}")
+        typer.echo(
+            term(f"{e['id']}  {e['agency']:<14} {e['person'] or '-':<8} {mode:<10} {status}")
+        )
