@@ -5,7 +5,10 @@
   the :class:`~fireflow.service.auth.Authenticator` protocol for a district's own SSO;
 * :mod:`fireflow.service.audit`: the append-only, hash-chained request log;
 * :mod:`fireflow.service.problems`: RFC 9457 problem details for every error;
+* :mod:`fireflow.service.models`: the pydantic models of the responses;
 * :mod:`fireflow.service.app`: :func:`~fireflow.service.app.create_app` (FastAPI);
+* :mod:`fireflow.service.dashboard`: the read-only HTML dashboard;
+* :mod:`fireflow.service.clock`: the one read of the real time (the service is an edge);
 * :mod:`fireflow.service.webhooks`: signed webhooks with retries and dead letters;
 * :mod:`fireflow.service.cli`: ``fireflow serve`` and ``fireflow serve token``.
 
