@@ -233,7 +233,9 @@ def test_if_match_mismatch_and_garbage(service):
 def test_unknown_routes_methods_and_queries(service):
     with service.client("town") as c:
         _problem(c.get("/nowhere"), 404)
-        _problem(c.delete("/tickets/CL-H1"), 405)
+        wrong = c.delete("/tickets/CL-H1")
+        _problem(wrong, 405)
+        assert wrong.headers["allow"] == "GET"
         _problem(c.get("/tickets", params={"limit": "lots"}), 422)
         _problem(c.get("/tickets", params={"limit": 0}), 422)
         _problem(c.get("/tickets", params={"state": "nirvana"}), 422)

@@ -207,7 +207,7 @@ def create_app(
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
         zh = {404: "未找到", 405: "方法不允许"}.get(exc.status_code, "请求错误")
         err = ServiceError(exc.status_code, str(exc.detail), zh)
-        return _problem_response(problem_for(err))
+        return _problem_response(problem_for(err), exc.headers)  # e.g. Allow with a 405
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> Response:
