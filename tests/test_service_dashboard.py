@@ -44,6 +44,10 @@ def service(tmp_path_factory):
 def test_the_dashboard_needs_a_token_and_the_cookie_is_for_the_dashboard_only(service):
     with service.client(None, follow_redirects=False) as c:
         assert c.get("/dashboard").status_code == 401
+        browser = c.get("/dashboard", headers={"Accept": "text/html,application/xhtml+xml"})
+        assert browser.status_code == 303
+        assert browser.headers["location"] == "/dashboard/login"
+        assert "<form" in c.get("/dashboard/login").text
         login = c.post(
             "/dashboard/login",
             content=f"token={service.token['auditor']}",

@@ -47,6 +47,10 @@ def _page(html: str) -> HTMLResponse:
 _RECENT = 20
 
 
+class _SignIn(Exception):
+    """A browser without credentials asked for a page: send it to the sign-in page."""
+
+
 class _Headers(Mapping[str, str]):
     """The request's headers, with the dashboard cookie as a bearer token when none is sent."""
 
@@ -77,9 +81,19 @@ def register(
     """Add the dashboard's routes to ``app`` (hidden from the OpenAPI document)."""
 
     def viewer(request: Request) -> Principal:
-        principal = auth.authenticate(_Headers(request))
+        try:
+            principal = auth.authenticate(_Headers(request))
+        except ServiceError as exc:
+            if exc.status == 401 and "text/html" in request.headers.get("accept", ""):
+                raise _SignIn from None  # a browser: to the sign-in page
+            raise
         request.state.principal = principal
         return principal
+
+    async def sign_in(_: Request, __: Exception) -> Response:
+        return RedirectResponse("/dashboard/login", status_code=303)
+
+    app.add_exception_handler(_SignIn, sign_in)
 
     Viewer = Annotated[Principal, Depends(viewer)]
 
