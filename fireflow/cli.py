@@ -44,6 +44,7 @@ from fireflow.plan import (
 from fireflow.plan_new import derive_plan, foreign_text
 from fireflow.plan_upgrade import required_hint, upgrade_file
 from fireflow.reports_cli import register as register_reports
+from fireflow.service.cli import serve_app
 from fireflow.sim.cli import simulate_command
 from fireflow.store.cli import store_app
 from fireflow.testing.cli import conformance_app
@@ -91,6 +92,7 @@ register_reports(app)  # spotcheck, report, forms, dossier
 app.add_typer(conformance_app, name="conformance")
 app.add_typer(store_app, name="store")
 app.command("simulate")(simulate_command)
+app.add_typer(serve_app, name="serve")
 register_tickets(app)  # tickets: the ticket index of a store
 
 DEFAULT_PLAN = "changle-2022"
