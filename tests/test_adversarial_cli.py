@@ -1043,6 +1043,19 @@ OLD_PLAN = str(
     Path(__file__).resolve().parent / "plans" / "changle-2022-before-rectification-cap.yaml"
 )
 
+# fireflow serve (issue 26): the commands that run before any server starts
+CORPUS += [
+    C("serve openapi", "--plan", "{missing}", why="missing plan file"),
+    C("serve openapi", "--plan", BIDI, why="bidi plan name"),
+    C("serve token create", "--agency", BIDI, why="bidi agency"),
+    C("serve token create", "--agency", "town", "--person", "李\x1b[2J", why="escape in person"),
+    C("serve token create", code=2, why="no agency"),
+    C("serve token revoke", "nope\x1b[2J", "--state-dir", "{folder}", why="unknown token id"),
+    C("serve token revoke", LONE, "--state-dir", "{folder}", why="lone surrogate id"),
+    C("serve token list", "--state-dir", "{binary}", why="a file as the state folder"),
+    C("serve token list", "--state-dir", "{nul}", why="NUL file as the state folder"),
+]
+
 CORPUS += [
     C("plan upgrade", "{missing}", why="missing plan file"),
     C("plan upgrade", "{folder}", why="folder as plan"),

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.plan import Plan, RuleEntry
+from fireflow.rules.duties import Duty
 from fireflow.service import dashboard
 from fireflow.service.audit import AuditLog
 from fireflow.service.auth import Authenticator, Principal, StaticAuthenticator
@@ -53,6 +54,7 @@ from fireflow.service.models import (
     ObligationOut,
     ObligationsOut,
     OpenHazardOut,
+    OwedDutyOut,
     TicketOut,
     TicketPage,
     TicketRowOut,
@@ -127,6 +129,26 @@ def _escalation(engine: Engine, e: Any) -> EscalationOut:
         clause=engine.clause(e.rule),
         reason_zh=e.reason_zh,
         reason_en=e.reason_en,
+        accountable=list(e.accountable),
+        persons=list(e.persons),
+        case=e.case,
+    )
+
+
+def _owed(engine: Engine, d: Duty) -> OwedDutyOut:
+    return OwedDutyOut(
+        kind=d.kind,
+        trigger=d.trigger,
+        agencies=list(d.agencies),
+        persons=list(d.persons),
+        since=None if d.since is None else d.since.isoformat(),
+        due=None if d.due is None else d.due.isoformat(),
+        late=d.late,
+        rule=d.rule,
+        clause=engine.clause(d.rule),
+        label_zh=d.label_zh,
+        label_en=d.label_en,
+        referral=d.referral,
     )
 
 
@@ -418,7 +440,8 @@ def create_app(
         agency: Annotated[str | None, Query(max_length=64)] = None,
         town: Annotated[str | None, Query(max_length=128)] = None,
     ) -> DutiesOut:
-        """What is due from whom at ``at`` (default: now): the escalations due per open ticket."""
+        """What is due from whom, by when, at ``at`` (default: now): per ticket, the duties
+        owed (五(三), R-DUTY-*) and the escalations due (concealment included)."""
         when = instant(at, "at")
         items = [
             DutyOut(
@@ -426,9 +449,10 @@ def create_app(
                 town=row.town,
                 community=row.community,
                 state=row.state,
+                duties=[_owed(eng, d) for d in owed],
                 escalations=[_escalation(eng, e) for e in due],
             )
-            for row, due in eng.duties(when, agency=agency, town=town)
+            for row, owed, due in eng.duties(when, agency=agency, town=town)
         ]
         return DutiesOut(at=when.isoformat(), items=items)
 

@@ -11,7 +11,6 @@ True
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -25,9 +24,7 @@ def utc_now() -> datetime:
     """The real time, aware (UTC).
 
     The only read of the wall clock in the package, allowed here because the service
-    is an edge (DESIGN.md: "time comes in as an argument (or an injected clock)").
-    tests/test_layers.py looks for the usual spellings of a clock read everywhere in
-    the package; this one is spelled differently on purpose and said so here, so that
-    the check keeps guarding the pure core (an allow-list entry there would be clearer).
+    is an edge (DESIGN.md: "time comes in as an argument (or an injected clock)");
+    tests/test_layers.py lists this file as the one clock edge.
     """
-    return datetime.fromtimestamp(time.time_ns() / 1e9, UTC)
+    return datetime.now(UTC)

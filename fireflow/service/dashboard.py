@@ -147,7 +147,10 @@ def register(
             states=[(s, engine.state_zh(s)) for s in states],
             table=table,
             overdue=overdue,
-            duties=[(row, [(e, engine.clause(e.rule)) for e in due]) for row, due in duties],
+            duties=[
+                (row, [(e, engine.clause(e.rule)) for e in due], [d for d in owed if d.late])
+                for row, owed, due in duties
+            ],
             obligations=pending,
             report_escalations=[(e, engine.clause(e.rule)) for e in report_esc],
             recent=list(reversed(recent)),

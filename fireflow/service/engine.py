@@ -54,6 +54,8 @@ from fireflow.errors import FireflowError, InvalidArgument, InvalidCommand, NotA
 from fireflow.events import Event, event_to_data, parse_time
 from fireflow.model import Command, TicketState, command_json_schema, plan_digest
 from fireflow.plan import Plan, RuleEntry, builtin_plans, load_plan
+from fireflow.rules.accountability import district_escalations
+from fireflow.rules.duties import Duty, duties_at
 from fireflow.rules.escalation import Escalation, due_escalations
 from fireflow.rules.explain import explain
 from fireflow.rules.reporting import ObligationStatus, report_escalations, status
@@ -370,24 +372,31 @@ class Engine:
 
     def duties(
         self, at: datetime, *, agency: str | None = None, town: str | None = None
-    ) -> list[tuple[TicketRow, list[Escalation]]]:
-        """What is due, from whom, at ``at``: every open ticket's escalations due.
+    ) -> list[tuple[TicketRow, list[Duty], list[Escalation]]]:
+        """What is due, from whom, by when, at ``at``: per ticket, its duties and escalations.
 
-        Today this is :func:`~fireflow.rules.escalation.due_escalations` per open
-        ticket; the duties per ticket (``duties_at``) plug in here.  ``agency``
-        keeps the escalations that name it as a target.
+        The duties are :func:`~fireflow.rules.duties.duties_at` (who must act next and by
+        when, 五(三)); the escalations :func:`~fireflow.rules.accountability.district_escalations`
+        over the whole district, so concealment (隐瞒不报, found across tickets) is included.
+        Every ticket the index has is asked, archived ones too (an open referral stays
+        due).  ``agency`` keeps the duties it owes and the escalations that target it or
+        hold it to account.
         """
         index = self.index()
-        out: list[tuple[TicketRow, list[Escalation]]] = []
-        for row in index.tickets(town=town, open_only=True):
-            state = index.state(row.ticket_id)
+        states = index.states()
+        escalations = district_escalations(states, at, self.plan)
+        out: list[tuple[TicketRow, list[Duty], list[Escalation]]] = []
+        for row in index.tickets(town=town):
+            state = states.get(row.ticket_id)
             if state is None:
                 continue
-            due = due_escalations(state, at, self.plan)
+            owed = duties_at(state, at, self.plan)
+            due = escalations.get(row.ticket_id, [])
             if agency is not None:
-                due = [e for e in due if agency in e.targets]
-            if due:
-                out.append((row, due))
+                owed = [d for d in owed if agency in d.agencies]
+                due = [e for e in due if agency in e.targets or agency in e.accountable]
+            if owed or due:
+                out.append((row, owed, due))
         return out
 
     def towns(self) -> dict[str, list[str]]:

@@ -96,7 +96,12 @@ class ExplainOut(_Out):
 
 
 class EscalationOut(_Out):
-    """An escalation due: its kind, target agencies, rule (with clause) and reason."""
+    """An escalation due: its kind, target agencies, rule (with clause) and reason.
+
+    ``accountable`` and ``persons`` name who is held to account (六(四)) where the case is
+    one of accountability; ``case`` is the referral case (``slow``, ``wrong``,
+    ``falsified``, ``concealed``) a ``refer`` command records.
+    """
 
     kind: str
     targets: list[str]
@@ -104,6 +109,26 @@ class EscalationOut(_Out):
     clause: str
     reason_zh: str
     reason_en: str
+    accountable: list[str] = []
+    persons: list[str] = []
+    case: str | None = None
+
+
+class OwedDutyOut(_Out):
+    """A step somebody owes on a ticket: who (agencies, persons), by when, under which rule."""
+
+    kind: str
+    trigger: str
+    agencies: list[str]
+    persons: list[str]
+    since: str | None
+    due: str | None
+    late: bool
+    rule: str
+    clause: str
+    label_zh: str
+    label_en: str
+    referral: str | None = None
 
 
 class EscalationsOut(_Out):
@@ -160,12 +185,13 @@ class CountsOut(_Out):
 
 
 class DutyOut(_Out):
-    """What is due on one ticket at the instant: escalations (and, later, duties)."""
+    """What is due on one ticket at the instant: who owes which step by when, and escalations."""
 
     ticket_id: str
     town: str
     community: str
     state: str
+    duties: list[OwedDutyOut]
     escalations: list[EscalationOut]
 
 
