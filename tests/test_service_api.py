@@ -153,6 +153,29 @@ def test_escalations_due_at_an_instant(service):
     assert "CL-E1" in [d["ticket_id"] for d in due["items"]]
 
 
+def test_duties_say_who_owes_which_step_by_when(service):
+    """五(三): after a report the town must route and set the deadline (R-DUTY-ROUTE, a
+    default period of 3 working days: 2022-03-21 is a Monday, so by 03-24); past it the duty
+    is late and a government party's missed duty escalates (R-ACC-SLOW)."""
+    with service.client("town") as c:
+        c.post("/tickets/CL-D1/commands", json=report_body("D1"))
+        on_time = c.get("/duties", params={"at": "2022-03-22T10:00:00+08:00"}).json()
+        late = c.get("/duties", params={"at": "2022-03-29T10:00:00+08:00", "agency": "town"})
+        other = c.get("/duties", params={"at": "2022-03-29T10:00:00+08:00", "agency": "urban"})
+    (item,) = [i for i in on_time["items"] if i["ticket_id"] == "CL-D1"]
+    (duty,) = item["duties"]
+    assert (duty["kind"], duty["agencies"], duty["due"], duty["rule"], duty["late"]) == (
+        "route", ["town"], "2022-03-24", "R-DUTY-ROUTE", False,
+    )  # fmt: skip
+    assert duty["clause"] == "五(三)"
+    (item,) = [i for i in late.json()["items"] if i["ticket_id"] == "CL-D1"]
+    assert item["duties"][0]["late"] is True
+    assert "R-ACC-SLOW" in {e["rule"] for e in item["escalations"]}
+    slow = next(e for e in item["escalations"] if e["rule"] == "R-ACC-SLOW")
+    assert "town" in slow["accountable"]
+    assert "CL-D1" not in [i["ticket_id"] for i in other.json()["items"]]
+
+
 def test_views_by_town_state_overdue_and_counts_are_paged(service):
     with service.client("town") as c:
         for n in range(3):

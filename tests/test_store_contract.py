@@ -23,6 +23,7 @@ from fireflow.store import MemoryStore, SQLiteStore, StoreError, StoreNotFound, 
 from fireflow.store.base import EventStore, StoredRow
 from fireflow.testing.store_contract import (
     AT,
+    HeadRowContract,
     ReaderContract,
     StoreBackend,
     StoreContract,
@@ -150,7 +151,7 @@ class TestMemoryStore(StoreContract, TamperContract):
         b.close_all()
 
 
-class TestSQLiteStore(StoreContract, TamperContract, ReaderContract):
+class TestSQLiteStore(StoreContract, TamperContract, HeadRowContract, ReaderContract):
     @pytest.fixture
     def backend(self, tmp_path) -> Iterator[StoreBackend]:
         b = SQLiteBackend(tmp_path)
@@ -158,7 +159,7 @@ class TestSQLiteStore(StoreContract, TamperContract, ReaderContract):
         b.close_all()
 
 
-class TestPostgresStore(StoreContract, TamperContract, ReaderContract):
+class TestPostgresStore(StoreContract, TamperContract, HeadRowContract, ReaderContract):
     @pytest.fixture
     def backend(self, pg_server) -> Iterator[StoreBackend]:  # noqa: F811 (the fixture)
         b = PostgresBackend(pg_server)

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from fireflow import output
 from fireflow._console import fail, print_json, term
 from fireflow._input import read_limited
 from fireflow.errors import FireflowError
@@ -103,7 +104,7 @@ def serve(
         tokens = TokenFile(state_dir / "tokens.json")
         tokens.list()  # a broken token file is refused now, not at the first request
         engine = Engine(open_store(url), the_plan)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        output.prepare_folder(state_dir, create=True)  # no symlink, no refused name
         audit = AuditLog(state_dir / "audit.sqlite")
         app = create_app(engine.store, engine.plan, tokens, audit=audit, engine=engine)
         if webhook_url is not None:
