@@ -158,22 +158,22 @@ def test_duties_say_who_owes_which_step_by_when(service):
     default period of 3 working days: 2022-03-21 is a Monday, so by 03-24); past it the duty
     is late and a government party's missed duty escalates (R-ACC-SLOW)."""
     with service.client("town") as c:
-        c.post("/tickets/CL-D1/commands", json=report_body("D1"))
+        c.post("/tickets/CL-DUTY1/commands", json=report_body("DUTY1"))
         on_time = c.get("/duties", params={"at": "2022-03-22T10:00:00+08:00"}).json()
         late = c.get("/duties", params={"at": "2022-03-29T10:00:00+08:00", "agency": "town"})
         other = c.get("/duties", params={"at": "2022-03-29T10:00:00+08:00", "agency": "urban"})
-    (item,) = [i for i in on_time["items"] if i["ticket_id"] == "CL-D1"]
+    (item,) = [i for i in on_time["items"] if i["ticket_id"] == "CL-DUTY1"]
     (duty,) = item["duties"]
     assert (duty["kind"], duty["agencies"], duty["due"], duty["rule"], duty["late"]) == (
         "route", ["town"], "2022-03-24", "R-DUTY-ROUTE", False,
     )  # fmt: skip
     assert duty["clause"] == "五(三)"
-    (item,) = [i for i in late.json()["items"] if i["ticket_id"] == "CL-D1"]
+    (item,) = [i for i in late.json()["items"] if i["ticket_id"] == "CL-DUTY1"]
     assert item["duties"][0]["late"] is True
     assert "R-ACC-SLOW" in {e["rule"] for e in item["escalations"]}
     slow = next(e for e in item["escalations"] if e["rule"] == "R-ACC-SLOW")
     assert "town" in slow["accountable"]
-    assert "CL-D1" not in [i["ticket_id"] for i in other.json()["items"]]
+    assert "CL-DUTY1" not in [i["ticket_id"] for i in other.json()["items"]]
 
 
 def test_views_by_town_state_overdue_and_counts_are_paged(service):
