@@ -576,44 +576,30 @@ def report_escalations(plan: Plan, statuses: Iterable[ObligationStatus]) -> list
         if s.state in ("late", "missing"):
             zh = f"逾期{done_zh}" if s.state == "late" else f"逾期未{done_zh}"
             en = f"{done_en} late" if s.state == "late" else f"not {done_en}"
-            if sender_kind(plan, o) == "property":
-                rule = plan.cite("R-ESC-PROPERTY")
-                out.append(
-                    ReportEscalation(
-                        kind=f"report_{s.state}",
-                        targets=prop,
-                        rule=rule,
-                        reason_zh=f"{who}：{o.name_zh}{zh}（截止 {o.due}），"
-                        "物业企业配合落实不力，由区住建局、区消防救援大队依法查处",
-                        reason_en=f"{who}: {o.name_en} {en} (due {o.due}); the property "
-                        "company's poor cooperation goes to housing and fire",
-                        report_id=o.report_id,
-                        town=o.town,
-                        community=o.community,
-                        rules=(rule, *o.rules),
-                        accountable=o.senders,
-                    )
-                )
+            prop_case = sender_kind(plan, o) == "property"
+            rule = plan.cite("R-ESC-PROPERTY" if prop_case else "R-ESC-OFFICIAL")
+            if prop_case:
+                then_zh = "物业企业配合落实不力，由区住建局、区消防救援大队依法查处"
+                then_en = "the property company's poor cooperation goes to housing and fire"
             else:
-                rule = plan.cite("R-ESC-OFFICIAL")
-                out.append(
-                    ReportEscalation(
-                        kind=f"report_{s.state}",
-                        targets=official,
-                        rule=rule,
-                        reason_zh=f"{who}：{o.name_zh}{zh}（截止 {o.due}），"
-                        "由牵头部门转报效能部门督导问责",
-                        reason_en=f"{who}: {o.name_en} {en} (due {o.due}); "
-                        "the lead departments refer it to the efficiency office",
-                        report_id=o.report_id,
-                        town=o.town,
-                        community=o.community,
-                        rules=(rule, *o.rules),
-                        accountable=o.senders,
-                        referred_by=leads,
-                        referred_to=office,
-                    )
+                then_zh = "由牵头部门转报效能部门督导问责"
+                then_en = "the lead departments refer it to the efficiency office"
+            out.append(
+                ReportEscalation(
+                    kind=f"report_{s.state}",
+                    targets=prop if prop_case else official,
+                    rule=rule,
+                    reason_zh=f"{who}：{o.name_zh}{zh}（截止 {o.due}），{then_zh}",
+                    reason_en=f"{who}: {o.name_en} {en} (due {o.due}); {then_en}",
+                    report_id=o.report_id,
+                    town=o.town,
+                    community=o.community,
+                    rules=(rule, *o.rules),
+                    accountable=o.senders,
+                    referred_by=() if prop_case else leads,
+                    referred_to="" if prop_case else office,
                 )
+            )
         if s.wrong_senders:
             wrong_zh = "、".join(_agency_names(plan, s.wrong_senders))
             right_zh = "、".join(_agency_names(plan, o.senders))
