@@ -29,7 +29,7 @@ import copy
 import json
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
@@ -497,28 +497,9 @@ class _Run:
             concealed = any(c.ticket_id == state.ticket_id for c in cases)
             due = due_escalations(state, moment, self.plan, concealed=concealed)
             when = self.local(moment)
-            for pattern in esc.includes:
-                if not any(_esc_matches(e, pattern) for e in due):
-                    out.append(
-                        Mismatch(
-                            f"escalations at {when} include",
-                            _show_pattern(pattern),
-                            _show_due(due),
-                            pattern.rule,
-                        )
-                    )
-            for pattern in esc.excludes:
-                if any(_esc_matches(e, pattern) for e in due):
-                    out.append(
-                        Mismatch(
-                            f"escalations at {when} exclude",
-                            f"no {_show_pattern(pattern)}",
-                            _show_due(due),
-                            pattern.rule,
-                        )
-                    )
-            if esc.count is not None and len(due) != esc.count:
-                out.append(Mismatch(f"escalations at {when} count", str(esc.count), _show_due(due)))
+            out += _matched(
+                f"escalations at {when}", due, esc, _esc_matches, _show_pattern, _show_due
+            )
         if expect.duties is not None:
             out += self.duties_expect(state, expect.duties, at)
         return out
@@ -531,30 +512,9 @@ class _Run:
             return [Mismatch("duties.at", "a moment", "none")]
         owed = duties_at(state, moment, self.plan)
         when = self.local(moment)
-        out: list[Mismatch] = []
-        for pattern in want.includes:
-            if not any(_duty_matches(d, pattern) for d in owed):
-                out.append(
-                    Mismatch(
-                        f"duties at {when} include",
-                        _show_duty_pattern(pattern),
-                        _show_duties(owed),
-                        pattern.rule,
-                    )
-                )
-        for pattern in want.excludes:
-            if any(_duty_matches(d, pattern) for d in owed):
-                out.append(
-                    Mismatch(
-                        f"duties at {when} exclude",
-                        f"no {_show_duty_pattern(pattern)}",
-                        _show_duties(owed),
-                        pattern.rule,
-                    )
-                )
-        if want.count is not None and len(owed) != want.count:
-            out.append(Mismatch(f"duties at {when} count", str(want.count), _show_duties(owed)))
-        return out
+        return _matched(
+            f"duties at {when}", owed, want, _duty_matches, _show_duty_pattern, _show_duties
+        )
 
     def deadline(self, step: DeadlineStep) -> list[Mismatch]:
         d = step.deadline
@@ -898,6 +858,36 @@ def _esc_matches(e: Escalation, pattern: EscalationMatch) -> bool:
         and (pattern.accountable is None or set(pattern.accountable) == set(e.accountable))
         and (pattern.persons is None or set(pattern.persons) == set(e.persons))
     )
+
+
+def _matched(
+    what: str,
+    items: Sequence[Any],
+    want: Any,
+    matches: Callable[[Any, Any], bool],
+    show_pattern: Callable[[Any], str],
+    show_items: Callable[[Sequence[Any]], str],
+) -> list[Mismatch]:
+    """Hold ``items`` (escalations or duties due) to ``want``'s includes, excludes and count."""
+    out: list[Mismatch] = []
+    for pattern in want.includes:
+        if not any(matches(i, pattern) for i in items):
+            out.append(
+                Mismatch(f"{what} include", show_pattern(pattern), show_items(items), pattern.rule)
+            )
+    for pattern in want.excludes:
+        if any(matches(i, pattern) for i in items):
+            out.append(
+                Mismatch(
+                    f"{what} exclude",
+                    f"no {show_pattern(pattern)}",
+                    show_items(items),
+                    pattern.rule,
+                )
+            )
+    if want.count is not None and len(items) != want.count:
+        out.append(Mismatch(f"{what} count", str(want.count), show_items(items)))
+    return out
 
 
 def _duty_matches(d: Duty, pattern: DutyMatch) -> bool:
