@@ -22,11 +22,8 @@ replacing the reference.
 from __future__ import annotations
 
 import ast
-import json
 import math
-import os
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -34,6 +31,8 @@ from itertools import combinations
 from pathlib import Path
 
 import pytest
+from chromium import chromium, run_chromium
+from chromium import measured as chromium_measured
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -625,18 +624,6 @@ def test_png_plots_without_a_cjk_font_are_english_and_say_once_how_to_fix_it(
     assert not caplog.records
 
 
-def chromium() -> str | None:
-    """A headless Chromium on this machine (``FIREFLOW_CHROMIUM`` names one), or None."""
-    named = os.environ.get("FIREFLOW_CHROMIUM")
-    if named:
-        return named
-    for name in ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 _MEASURE = """
 <script>
 window.addEventListener("load", () => {
@@ -658,15 +645,6 @@ window.addEventListener("load", () => {
 });
 </script>
 """
-
-
-def _chromium_run(page: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    exe = chromium()
-    assert exe is not None
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args]
-    cmd.append(f"--user-data-dir={page.parent / 'chromium-profile'}")  # its own, under xdist too
-    cmd.append(page.as_uri())
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def _charts_page(charts: dict[str, str]) -> str:
@@ -692,12 +670,7 @@ def test_text_fits_in_headless_chromium(run, hostile, report, tmp_path):
     for label, html in pages.items():
         page = tmp_path / f"{label}.html"
         page.write_text(html.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
-        res = _chromium_run(page, "--dump-dom", "--virtual-time-budget=10000")
-        assert res.returncode == 0, res.stderr[-2000:]
-        found = re.search(r'<pre id="measured">(.*?)</pre>', res.stdout, re.DOTALL)
-        assert found, res.stdout[-2000:]
-        raw = found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
-        measured = json.loads(raw.replace("&amp;", "&"))
+        measured = chromium_measured(page)
         if label == "bad":  # the check sees what it must refuse
             (chart,) = measured
             problems = _problems(tuple(chart["size"]), [(t, tuple(b)) for t, b in chart["boxes"]])
@@ -720,7 +693,7 @@ def screenshot(path: Path, tmp: Path) -> None:
     del charts["towns"]
     page = tmp / "charts.html"
     page.write_text(_charts_page(charts), encoding="utf-8")
-    res = _chromium_run(page, f"--screenshot={path}", "--window-size=960,1000")
+    res = run_chromium(page, f"--screenshot={path}", "--window-size=960,1000")
     if res.returncode != 0:
         raise SystemExit(res.stderr)
 

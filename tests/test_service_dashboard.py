@@ -8,17 +8,21 @@
   elsewhere and carries a Content-Security-Policy that allows no script;
 * in headless Chromium the text is there and no two text boxes overlap (the
   bounding boxes of every heading, paragraph and table cell, measured by the browser).
+
+The reviewed screenshot ``tests/reference/dashboard.png`` shows the dashboard of a small
+simulated campaign at the year's end, rendered by headless Chromium with the WenQuanYi Micro
+Hei font (Debian's ``fonts-wqy-microhei``); regenerate it with
+``python tests/test_service_dashboard.py screenshot OUT.png`` and look at it before replacing
+the reference.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
-import subprocess
 from itertools import combinations
+from pathlib import Path
 
 import pytest
+from chromium import chromium, measured, run_chromium
 from service_live import PLAN, lane_report, open_ticket, running
 
 from fireflow.service.engine import Engine
@@ -95,14 +99,6 @@ def test_the_dashboard_shows_the_campaign_and_escapes_names(service):
     assert "四(三)" in ticket.text  # the clause beside the rule
 
 
-def chromium() -> str | None:
-    for name in ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 _MEASURE = """
 <script>
 window.addEventListener("load", () => {
@@ -161,20 +157,32 @@ def _clashes(boxes):
 
 def _measure(html, page):
     page.write_text(html.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
-    cmd = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--window-size=1280,2000",
-        "--dump-dom",
-        "--virtual-time-budget=10000",
-        page.as_uri(),
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stderr[-2000:]
-    found = re.search(r'<pre id="measured">(.*?)</pre>', res.stdout, re.DOTALL)
-    assert found, res.stdout[-2000:]
-    raw = found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
-    return json.loads(raw.replace("&amp;", "&"))
+    return measured(page, "--window-size=1280,2000")
+
+
+def screenshot(path: Path, tmp: Path) -> None:
+    """The dashboard of a small simulated campaign at the year's end, rendered into ``path``."""
+    from fireflow.sim import generate_population, simulate
+
+    result = simulate(PLAN, generate_population(12, seed=3), seed=2022)
+    store = SQLiteStore(tmp / "events.sqlite")
+    for ticket_id in sorted({e.ticket_id for e in result.events}):
+        store.append(ticket_id, [e for e in result.events if e.ticket_id == ticket_id], 0)
+    engine = Engine(store, PLAN)
+    with running(engine, tmp) as s, s.client("auditor") as c:
+        html = c.get("/dashboard", params={"at": "2022-12-31T20:00:00+08:00"}).text
+    engine.close()
+    page = tmp / "dashboard.html"
+    page.write_text(html, encoding="utf-8")
+    res = run_chromium(page, f"--screenshot={path}", "--window-size=1280,1200")
+    if res.returncode != 0:
+        raise SystemExit(res.stderr)
+
+
+if __name__ == "__main__":  # python tests/test_service_dashboard.py screenshot OUT.png
+    import sys
+    import tempfile
+
+    if sys.argv[1:2] == ["screenshot"]:
+        with tempfile.TemporaryDirectory() as d:
+            screenshot(Path(sys.argv[2]).resolve(), Path(d))
