@@ -2,9 +2,13 @@
 
 Output is for people (Chinese labels with English alongside) unless
 ``--json`` is given, which prints stable, sorted JSON for other programs.
-Exit codes (see :mod:`fireflow._console`): 0 success, 1 a refusal, a failed
+Exit codes (see :mod:`fireflow.cli.console`): 0 success, 1 a refusal, a failed
 check or bad input, 2 a usage error (including a number outside its limit),
 70 an internal error (a bug), 130 interrupted.  No input ends in a traceback.
+
+Every sub-command is registered here, in one place; each area's commands live
+in a module beside this one (``reports``, ``tickets``, ``store``, ``sim``,
+``conformance``, ``serve``).  docs/cli.md lists where each command lives.
 """
 
 from __future__ import annotations
