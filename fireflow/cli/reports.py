@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from fireflow import output
+from fireflow import forms, output
 from fireflow._input import (
     MAX_CHECKPOINT_FILE_BYTES,
     iter_json_lines,
@@ -54,10 +54,25 @@ from fireflow._input import (
     read_limited,
 )
 from fireflow.cli.console import EXIT_USAGE, fail, print_json, term
+from fireflow.cli.store import problem_lines
 from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.events import parse_time
 from fireflow.history import History, corrupt_history, is_store, read_events, read_history
 from fireflow.plan import Plan, load_plan
+from fireflow.rules.obligations import duty_status, never_inspected
+from fireflow.rules.reporting import Submission, deadlines_on, report_escalations, status
+from fireflow.rules.spotcheck import (
+    Commitment,
+    Draw,
+    Finding,
+    commit,
+    draw,
+    inputs_from_data,
+    verify,
+)
+from fireflow.scorecard import scorecard_csv, scorecard_html, scorecards
+from fireflow.store.chain import Checkpoint
+from fireflow.store.errors import VerificationFailed
 from fireflow.text import check_name
 
 if TYPE_CHECKING:
@@ -180,9 +195,6 @@ def _iter_jsonl(path: Path, field: str) -> Iterator[tuple[int, Any]]:
 
 def _history(events: Path, checkpoint_file: Path | None, unverified: bool) -> History:
     """:func:`read_history` for a command: a failed verification prints why and exits 1."""
-    from fireflow.cli.store import problem_lines  # noqa: PLC0415
-    from fireflow.store.chain import Checkpoint  # noqa: PLC0415
-    from fireflow.store.errors import VerificationFailed  # noqa: PLC0415
 
     cp = None
     if checkpoint_file is not None:
@@ -220,7 +232,6 @@ def _echo_frame(df: pd.DataFrame, as_json: bool) -> None:
 
 
 def _inputs(path: Path, plan: Plan) -> Any:
-    from fireflow.rules.spotcheck import inputs_from_data  # noqa: PLC0415
 
     return inputs_from_data(_read_json(path, "inputs"), plan)
 
@@ -279,7 +290,6 @@ def spotcheck_commit(
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Print the commitment to publish before the draw (抽查前公布承诺值)."""
-    from fireflow.rules.spotcheck import commit  # noqa: PLC0415
 
     the_seed = _seed(seed, seed_file)
     print_json(commit(_inputs(inputs, load_plan(plan)), the_seed).to_data())
@@ -294,7 +304,6 @@ def spotcheck_draw(
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Draw the communities and teams (双随机抽取), as JSON."""
-    from fireflow.rules.spotcheck import draw  # noqa: PLC0415
 
     the_seed = _seed(seed, seed_file)
     print_json(draw(_inputs(inputs, load_plan(plan)), the_seed).to_data())
@@ -311,7 +320,6 @@ def spotcheck_verify(
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Re-run a published draw and check it (验证抽查结果); exit 1 when it does not verify."""
-    from fireflow.rules.spotcheck import Commitment, Draw, verify  # noqa: PLC0415
 
     seed = _seed(seed, seed_file)
     result = verify(
@@ -340,7 +348,6 @@ def report_due(
     provisional: ProvisionalOpt = False,
 ) -> None:
     """What is due or late on a day, per the plan (某日报送事项)."""
-    from fireflow.rules.reporting import deadlines_on  # noqa: PLC0415
 
     try:
         day = date.fromisoformat(on)
@@ -363,7 +370,6 @@ def report_due(
 
 def _submissions(path: Path | None) -> list[Any]:
     """Submission records, one JSON object a line (``Submission.to_data``), bounded."""
-    from fireflow.rules.reporting import Submission  # noqa: PLC0415
 
     subs = []
     if path is not None:
@@ -415,8 +421,6 @@ def report_status(
     A report from an agency the obligation does not name does not count (报送主体不符);
     a missed report of a property company is R-ESC-PROPERTY, of a town R-ESC-OFFICIAL.
     """
-    from fireflow.rules.obligations import duty_status, never_inspected  # noqa: PLC0415
-    from fireflow.rules.reporting import report_escalations, status  # noqa: PLC0415
 
     p = _plan(plan, provisional)
     when = parse_time(at, "at")
@@ -433,9 +437,7 @@ def report_status(
         )
     statuses = status(p, town_map, reports if duties else subs, when)
     if duties:
-        from fireflow.forms import ticket_states  # noqa: PLC0415
-
-        tickets = list(ticket_states(read_events(events)).values()) if events else []
+        tickets = list(forms.ticket_states(read_events(events)).values()) if events else []
         statuses += duty_status(p, town_map, subs, when, tickets=tickets)
     elif events is not None:
         raise fail("--events: give --duties too (tickets prove the inspection duties)", EXIT_USAGE)
@@ -565,12 +567,6 @@ def report_scorecard(
     From verified history (a store is verified first, as for the forms); every
     column cites its rule (the HTML page lists them).
     """
-    from fireflow import forms  # noqa: PLC0415
-    from fireflow.scorecard import (  # noqa: PLC0415
-        scorecard_csv,
-        scorecard_html,
-        scorecards,
-    )
 
     for out in (csv, html):  # a bad destination is refused before any work or any write
         if out is not None:
@@ -604,7 +600,6 @@ _FINDING_KEYS = frozenset({"community", "category", "compliant", "note"})
 
 
 def _findings(path: Path) -> list[Any]:
-    from fireflow.rules.spotcheck import Finding  # noqa: PLC0415
 
     data = _read_json(path, "findings")
     if not isinstance(data, list):
@@ -648,7 +643,6 @@ def _form(
     towns: Path | None = None,
     draft: bool = False,
 ) -> None:
-    from fireflow import forms  # noqa: PLC0415
 
     for out in (csv, xlsx):  # a bad destination is refused before any work or any write
         if out is not None:
@@ -656,8 +650,6 @@ def _form(
     p = load_plan(plan)
     draw_result = None
     if drawn is not None:
-        from fireflow.rules.spotcheck import Draw  # noqa: PLC0415
-
         draw_result = Draw.from_data(_read_json(drawn, "draw"))
     town_map = _read_json(towns, "towns") if towns is not None else None
     if town_map is not None and not isinstance(town_map, dict):
@@ -803,8 +795,6 @@ def forms_public(
     --unverified, and the summary then says so on every row); every drawn
     community must have its findings (no draft is published).
     """
-    from fireflow import forms  # noqa: PLC0415
-    from fireflow.rules.spotcheck import Draw  # noqa: PLC0415
 
     if csv is not None:
         output.check_destination(csv)
@@ -851,7 +841,6 @@ def dossier_command(
     A store is verified first (see the module documentation); the dossier
     carries the chain heads it was verified against.
     """
-    from fireflow import forms  # noqa: PLC0415
 
     for out in (json_out, html):  # a bad destination is refused before any work or any write
         if out is not None:

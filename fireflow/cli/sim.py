@@ -48,8 +48,12 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from fireflow import output
+from fireflow._input import iter_json_lines
 from fireflow.cli.console import EXIT_USAGE, fail, run_app
 from fireflow.errors import FireflowError, InvalidArgument, OutputError
+from fireflow.plan import load_plan
+from fireflow.rules.reporting import Submission
+from fireflow.store.errors import VerificationFailed
 from fireflow.text import escape_for_terminal
 
 if TYPE_CHECKING:
@@ -180,7 +184,6 @@ def simulate_command(
     missing = _missing()
     if missing:
         raise fail(MISSING_EXTRA)
-    from fireflow.plan import load_plan  # noqa: PLC0415
     from fireflow.sim import generate_population, load_population, simulate  # noqa: PLC0415
     from fireflow.sim import log as sim_log  # noqa: PLC0415
 
@@ -343,10 +346,7 @@ def _calibrate(
     console: Console, store: Path, submissions: Path | None, plan: Plan, population: Population
 ) -> Calibration:
     """Fit the behaviour to a verified store (and submissions); print the fit."""
-    from fireflow._input import iter_json_lines  # noqa: PLC0415
-    from fireflow.rules.reporting import Submission  # noqa: PLC0415
     from fireflow.sim.calibrate import calibrate  # noqa: PLC0415
-    from fireflow.store.errors import VerificationFailed  # noqa: PLC0415
 
     subs = None
     if submissions is not None:

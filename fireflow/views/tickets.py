@@ -78,6 +78,7 @@ from __future__ import annotations
 import functools
 import itertools
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -973,8 +974,6 @@ def _ticket_rows(raw: Iterable[Sequence[Any]]) -> list[TicketRow]:
 
 def _postgres(store: object) -> PostgresStore | None:
     """``store`` if it is a :class:`~fireflow.store.postgres.PostgresStore` (driver loaded)."""
-    import sys  # noqa: PLC0415
-
     module = sys.modules.get("fireflow.store.postgres")
     if module is None:
         return None
