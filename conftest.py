@@ -84,6 +84,9 @@ def pytest_configure(config: pytest.Config) -> None:
             # an old path (a deprecation shim): forgotten again, so that any later import
             # warns, and fails the run (warnings are errors) unless the shim test expects it
             del sys.modules[module.name]
+            parent, _, child = module.name.rpartition(".")
+            if hasattr(sys.modules[parent], child):  # `from parent import child` imports it anew
+                delattr(sys.modules[parent], child)
         else:
             for w in caught:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
