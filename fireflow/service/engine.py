@@ -15,7 +15,7 @@ an argument (the HTTP edge takes it from its injected clock).
   (:func:`~fireflow.rules.escalation.due_escalations`), the ticket views of a
   :class:`~fireflow.views.TicketIndex`, report obligations
   (:mod:`fireflow.rules.reporting`), annex forms and dossiers (:mod:`fireflow.forms`)
-  from history verified first (:func:`fireflow.store.chain.verify`);
+  from history verified first (:func:`fireflow.history.verified_history`);
 * events: :func:`fireflow.store.subscription.subscribe`.
 
 >>> import pendulum
