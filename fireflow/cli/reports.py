@@ -195,7 +195,6 @@ def _iter_jsonl(path: Path, field: str) -> Iterator[tuple[int, Any]]:
 
 def _history(events: Path, checkpoint_file: Path | None, unverified: bool) -> History:
     """:func:`read_history` for a command: a failed verification prints why and exits 1."""
-
     cp = None
     if checkpoint_file is not None:
         try:  # a regular file of at most MAX_CHECKPOINT_FILE_BYTES: a pipe never hangs the command
@@ -290,7 +289,6 @@ def spotcheck_commit(
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Print the commitment to publish before the draw (抽查前公布承诺值)."""
-
     the_seed = _seed(seed, seed_file)
     print_json(commit(_inputs(inputs, load_plan(plan)), the_seed).to_data())
 
@@ -304,7 +302,6 @@ def spotcheck_draw(
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Draw the communities and teams (双随机抽取), as JSON."""
-
     the_seed = _seed(seed, seed_file)
     print_json(draw(_inputs(inputs, load_plan(plan)), the_seed).to_data())
 
@@ -320,7 +317,6 @@ def spotcheck_verify(
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Re-run a published draw and check it (验证抽查结果); exit 1 when it does not verify."""
-
     seed = _seed(seed, seed_file)
     result = verify(
         Commitment.from_data(_read_json(commitment, "commitment")),
@@ -348,7 +344,6 @@ def report_due(
     provisional: ProvisionalOpt = False,
 ) -> None:
     """What is due or late on a day, per the plan (某日报送事项)."""
-
     try:
         day = date.fromisoformat(on)
     except ValueError:
@@ -370,7 +365,6 @@ def report_due(
 
 def _submissions(path: Path | None) -> list[Any]:
     """Submission records, one JSON object a line (``Submission.to_data``), bounded."""
-
     subs = []
     if path is not None:
         for n, data in _iter_jsonl(path, "submissions"):
