@@ -34,6 +34,9 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import re
+import sys
+import warnings
 from collections.abc import Generator
 
 import pytest
@@ -61,15 +64,32 @@ settings.load_profile(
 ALLOWED_SKIPS: dict[str, str] = {}
 
 
+#: The warning of an old module path (a deprecation shim of fireflow).
+_MOVED = re.compile(r"fireflow\.\S+ moved to fireflow\.")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Import every fireflow module first: hypothesis's constant pool is then fixed."""
     import fireflow
 
     for module in pkgutil.walk_packages(fireflow.__path__, "fireflow."):
-        try:
-            importlib.import_module(module.name)
-        except ImportError:  # an optional extra not installed: its tests skip anyway
-            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                importlib.import_module(module.name)
+            except ImportError:  # an optional extra not installed: its tests skip anyway
+                continue
+        moved = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+        if moved and all(_MOVED.match(str(w.message)) for w in moved):
+            # an old path (a deprecation shim): forgotten again, so that any later import
+            # warns, and fails the run (warnings are errors) unless the shim test expects it
+            del sys.modules[module.name]
+            parent, _, child = module.name.rpartition(".")
+            if hasattr(sys.modules[parent], child):  # `from parent import child` imports it anew
+                delattr(sys.modules[parent], child)
+        else:
+            for w in caught:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -50,7 +50,8 @@ import attrs
 import fireflow
 from fireflow import Ticket, load_plan
 from fireflow.errors import NotAuthorized
-from fireflow.store import SQLiteStore, TicketIndex
+from fireflow.store import SQLiteStore
+from fireflow.views import TicketIndex
 from fireflow.testing.population import TOWN_NAMES
 from fireflow.ticket import fold
 

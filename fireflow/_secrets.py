@@ -5,7 +5,7 @@ Connection strings name a password (``postgresql://user:password@host/db``,
 messages, and a URL given where a path is expected ends up in "no such file".
 :func:`redact` removes them; the store's errors
 (:class:`fireflow.store.errors.StoreError`) and every error line the command line
-prints (:func:`fireflow._console.error_line`) go through it.
+prints (:func:`fireflow.cli.console.error_line`) go through it.
 """
 
 from __future__ import annotations

@@ -1372,7 +1372,8 @@ def test_a_hand_edited_index_row_is_a_typed_error(tmp_path, capsys, table, colum
     con.execute(f"UPDATE {table} SET {column} = {value}")
     con.close()
     if table == "fireflow_index_states":  # read when a ticket's state is looked up
-        from fireflow.store import StoreError, TicketIndex
+        from fireflow.store import StoreError
+        from fireflow.views import TicketIndex
 
         with SQLiteStore(path, create=False) as store, TicketIndex(store) as index:
             with pytest.raises(StoreError, match="rebuild"):

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fireflow import dump_plan, load_plan
+from fireflow.cli.conformance import conformance_app
 from fireflow.plan import validate_plan_data
 from fireflow.testing import (
     ScenarioError,
@@ -28,7 +29,6 @@ from fireflow.testing import (
     run_scenario,
     scenario_json_schema,
 )
-from fireflow.testing.cli import conformance_app
 
 pytest_plugins = ["pytester"]
 
@@ -532,7 +532,7 @@ def test_junit_bytes_do_not_depend_on_the_hash_seed(tmp_path):
     for seed in ("0", "12345"):
         out = tmp_path / f"junit-{seed}.xml"
         code = (
-            "import sys; from fireflow.testing.cli import conformance_app; "
+            "import sys; from fireflow.cli.conformance import conformance_app; "
             f"conformance_app(['run', {str(SUITE)!r}, {str(tmp_path)!r}, '--junit', {str(out)!r}])"
         )
         env = {**os.environ, "PYTHONHASHSEED": seed}

@@ -367,7 +367,7 @@ def test_dossier_errors_name_the_field():
 
 def test_import_fireflow_does_not_import_pandas():
     code = (
-        "import sys, fireflow, fireflow.forms, fireflow.reports_cli, "
+        "import sys, fireflow, fireflow.forms, fireflow.cli.reports, "
         "fireflow.rules.spotcheck, fireflow.rules.reporting; "
         "print('pandas' in sys.modules, 'openpyxl' in sys.modules)"
     )
@@ -376,7 +376,7 @@ def test_import_fireflow_does_not_import_pandas():
 
 
 def test_cli_forms_and_dossier(tmp_path):
-    from fireflow.reports_cli import register
+    from fireflow.cli.reports import register
 
     app = typer.Typer()
     register(app)
@@ -437,7 +437,7 @@ def test_cli_forms_and_dossier(tmp_path):
     )
     assert r.exit_code == 0, r.output
     from fireflow.forms import mark_dossier
-    from fireflow.reports_cli import read_history
+    from fireflow.history import read_history
 
     unchained = read_history(log).verification  # a JSON-lines log: no hash chain behind it
     assert js.read_bytes() == dossier_json(
@@ -460,7 +460,7 @@ def test_cli_reads_a_sqlite_store_and_its_chain_heads(tmp_path):
     """A town clerk's forms and dossiers come straight from the event store."""
     from itertools import groupby
 
-    from fireflow.reports_cli import register
+    from fireflow.cli.reports import register
     from fireflow.store import SQLiteStore
 
     db = tmp_path / "changle.db"
@@ -477,7 +477,7 @@ def test_cli_reads_a_sqlite_store_and_its_chain_heads(tmp_path):
     r = runner.invoke(app, ["dossier", "金峰小区", "--events", str(db), "--json", str(js)])
     assert r.exit_code == 0, r.output
     from fireflow.forms import mark_dossier
-    from fireflow.reports_cli import read_history
+    from fireflow.history import read_history
 
     verified = read_history(db).verification
     assert verified["verified"] is True
@@ -598,7 +598,7 @@ def test_public_summary_publishes_no_names_and_nothing_unchecked():
 
 
 def test_cli_forms_public_needs_verified_history(tmp_path):
-    from fireflow.reports_cli import register
+    from fireflow.cli.reports import register
 
     app = typer.Typer()
     register(app)

@@ -678,7 +678,7 @@ def test_a_refused_character_in_any_payload_name_is_refused_on_every_path(
     import attrs
 
     from fireflow.events import Actor, event_to_data
-    from fireflow.reports_cli import read_events
+    from fireflow.history import read_events
     from fireflow.store import MemoryStore, SQLiteStore
 
     good = _report()

@@ -1,4 +1,4 @@
-"""The ticket index (fireflow.store.index) on memory, SQLite and PostgreSQL.
+"""The ticket index (fireflow.views.tickets) on memory, SQLite and PostgreSQL.
 
 The property: an index caught up incrementally, in any interleaving of appends and
 catch-ups of any size, holds exactly what an index rebuilt from scratch holds, and
@@ -28,15 +28,15 @@ from fireflow.events import Event
 from fireflow.model import Command
 from fireflow.store import MemoryStore, SQLiteStore
 from fireflow.store.base import EventStore
-from fireflow.store.index import (
+from fireflow.testing.strategies import event_sequences
+from fireflow.ticket import decide, fold, fold_all
+from fireflow.views.tickets import (
     OPEN_STATES,
     IndexOutOfStep,
     IndexRefused,
     TicketIndex,
     _authorized,
 )
-from fireflow.testing.strategies import event_sequences
-from fireflow.ticket import decide, fold, fold_all
 
 PLAN = load_plan("changle-2022")
 SH = ZoneInfo("Asia/Shanghai")

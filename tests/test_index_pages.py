@@ -22,7 +22,7 @@ from fireflow import Ticket, load_plan
 from fireflow.errors import InputLimitExceeded, InvalidArgument
 from fireflow.store import MemoryStore, SQLiteStore
 from fireflow.store.base import EventStore
-from fireflow.store.index import MAX_LIMIT, OVERDUE_SOURCES, TicketIndex, TicketRow
+from fireflow.views.tickets import MAX_LIMIT, OVERDUE_SOURCES, TicketIndex, TicketRow
 
 PLAN = load_plan("changle-2022")
 SH = ZoneInfo("Asia/Shanghai")

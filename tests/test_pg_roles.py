@@ -24,8 +24,9 @@ from psycopg import sql  # noqa: E402
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from fireflow.errors import InvalidArgument  # noqa: E402
-from fireflow.store import StoreError, TicketIndex, checkpoint, verify  # noqa: E402
+from fireflow.store import StoreError, checkpoint, verify  # noqa: E402
 from fireflow.store.postgres import PostgresStore  # noqa: E402
+from fireflow.views import TicketIndex  # noqa: E402
 
 _n = itertools.count(1)
 

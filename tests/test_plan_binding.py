@@ -288,8 +288,8 @@ def test_simulated_reports_are_bound_to_the_plan():
 
 
 def test_store_replay_refuses_another_plan(tmp_path, capsys):
+    from fireflow.cli.store import main
     from fireflow.store import SQLiteStore
-    from fireflow.store.cli import main
 
     db = tmp_path / "s.db"
     store = SQLiteStore(db)

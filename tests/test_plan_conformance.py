@@ -15,9 +15,9 @@ from strategies import base_data, shift_years
 from typer.testing import CliRunner
 
 from fireflow import InvalidCommand, Ticket, dump_plan, load_plan, plan_digest
+from fireflow.cli.conformance import conformance_app
 from fireflow.plan import Plan, validate_plan_data
 from fireflow.testing import parse_scenario
-from fireflow.testing.cli import conformance_app
 from fireflow.testing.runner import junit_xml, run_paths
 
 SH = ZoneInfo("Asia/Shanghai")

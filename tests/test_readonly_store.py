@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from fireflow import load_plan
 from fireflow.cli import main
 from fireflow.errors import FireflowError
-from fireflow.reports_cli import read_events, read_history
+from fireflow.history import read_events, read_history
 from fireflow.store import SQLiteStore, verify
 from fireflow.store.errors import StoreError, StoreNotFound
 from fireflow.ticket import Ticket
@@ -371,7 +371,7 @@ def test_a_replayed_ticket_id_is_escaped(tmp_path, capsys):
 
 
 def test_escape_helpers_keep_line_breaks(capsys):
-    from fireflow.store.cli import _lines
+    from fireflow.cli.store import _lines
 
     assert _lines("a\x1b\nb\u202e") == "a\\u001b\nb\\u202e"
 

@@ -337,7 +337,7 @@ def test_deadlines_on():
 
 
 def test_cli_report_due_and_status(tmp_path):
-    from fireflow.reports_cli import register
+    from fireflow.cli.reports import register
 
     app = typer.Typer()
     register(app)

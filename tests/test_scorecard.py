@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from fireflow import Actor, event_to_data, load_plan
+from fireflow.cli.reports import register
 from fireflow.errors import NaiveDatetime, OutputError
 from fireflow.events import Event
-from fireflow.reports_cli import register
 from fireflow.rules.reporting import Submission
 from fireflow.scorecard import COLUMNS, scorecard_csv, scorecard_html, scorecards
 from fireflow.ticket import Ticket

@@ -9,7 +9,8 @@ from fireflow.calendar import MAX_PERIOD
 from fireflow.rules import spotcheck
 from fireflow.sim.population import MAX_POPULATION
 from fireflow.sim.sweep import MAX_SWEEP_RUNS, MAX_WORKERS
-from fireflow.store import index, subscription
+from fireflow.store import subscription
+from fireflow.views import tickets as index
 
 DOC = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text("utf-8")
 

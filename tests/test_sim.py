@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from fireflow import InvalidArgument, PlanError, fold, load_plan
+from fireflow.cli.sim import MISSING_EXTRA, app
 from fireflow.events import canonical_bytes
 from fireflow.sim import (
     Behaviour,
@@ -30,7 +31,6 @@ from fireflow.sim import (
     shorten_phase,
     simulate,
 )
-from fireflow.sim.cli import MISSING_EXTRA, app
 from fireflow.sim.engine import SIMULATED_PHOTO, _command_from
 from fireflow.sim.population import parse_population
 from fireflow.states import STATES

@@ -19,7 +19,7 @@ from fireflow import load_plan
 from fireflow.cli import main
 from fireflow.errors import InvalidArgument, OutputError
 from fireflow.events import Actor, Event
-from fireflow.reports_cli import read_events, read_history
+from fireflow.history import read_events, read_history
 from fireflow.rules import reporting
 from fireflow.sim import generate_population, simulate
 from fireflow.sim import log as sim_log

@@ -187,7 +187,7 @@ def test_cli_workers_option(tmp_path):
         [
             sys.executable,
             "-m",
-            "fireflow.sim.cli",
+            "fireflow.cli.sim",
             "--communities",
             "40",
             "--workers",

@@ -612,7 +612,7 @@ def test_findings_must_be_for_drawn_communities_and_known_categories():
 
 
 def _app():
-    from fireflow.reports_cli import register
+    from fireflow.cli.reports import register
 
     app = typer.Typer()
     register(app)

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from store_workers import histories
 from strategies import scaled
 
+from fireflow.cli.store import main as store_main
 from fireflow.errors import InvalidArgument, NaiveDatetime
 from fireflow.events import (
     MAX_DEPTH,
@@ -56,7 +57,6 @@ from fireflow.store import (
 )
 from fireflow.store.base import prepare_batch
 from fireflow.store.chain import decode_event, heads_digest, loads_strict
-from fireflow.store.cli import main as store_main
 
 FULL = bool(os.environ.get("FIREFLOW_FULL"))
 AT = datetime(2022, 12, 12, 17, tzinfo=timezone(timedelta(hours=8)))

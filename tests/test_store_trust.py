@@ -24,6 +24,7 @@ import pytest
 from pg import drop_schema, fresh_schema, pg_server  # noqa: F401 (a fixture)
 from typer.testing import CliRunner
 
+from fireflow.cli.store import store_app
 from fireflow.errors import InputLimitExceeded, InvalidArgument
 from fireflow.events import canonical_bytes, event_to_data
 from fireflow.store import (
@@ -40,7 +41,6 @@ from fireflow.store import (
 )
 from fireflow.store.base import EventStore
 from fireflow.store.chain import global_link, ticket_link
-from fireflow.store.cli import store_app
 from fireflow.store.subscription import MAX_POSITION
 from fireflow.store.transfer import copy_store
 from fireflow.testing.store_contract import contract_event, contract_history

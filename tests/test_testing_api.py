@@ -71,7 +71,7 @@ def test_all_sorted_and_documented():
 
 def test_plugin_and_cli_need_no_hypothesis():
     code = (
-        "import sys; import fireflow.testing, fireflow.testing.plugin, fireflow.testing.cli; "
+        "import sys; import fireflow.testing, fireflow.testing.plugin, fireflow.cli.conformance; "
         "print('hypothesis' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

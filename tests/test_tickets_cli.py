@@ -16,7 +16,8 @@ from pg import drop_schema, fresh_schema, pg_server  # noqa: F401 (a fixture)
 from store_workers.histories import history, ticket_id
 
 from fireflow.cli import main
-from fireflow.store import SQLiteStore, TicketIndex
+from fireflow.store import SQLiteStore
+from fireflow.views import TicketIndex
 
 N = 15  # tickets: three of each template history
 

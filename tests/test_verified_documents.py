@@ -32,7 +32,7 @@ from fireflow.forms import (
     read_csv,
     read_xlsx,
 )
-from fireflow.reports_cli import read_history
+from fireflow.history import read_history
 from fireflow.store import SQLiteStore, checkpoint, verify
 from fireflow.store.errors import VerificationFailed
 from fireflow.ticket import Ticket
@@ -439,7 +439,7 @@ def _mark_simulated(path: Path) -> None:
 
 
 def test_the_simulated_origin_is_the_simulators():
-    from fireflow.reports_cli import SIMULATED_ORIGIN
+    from fireflow.history import SIMULATED_ORIGIN
     from fireflow.sim.log import ORIGIN
 
     assert SIMULATED_ORIGIN == ORIGIN

@@ -10,7 +10,7 @@
 * :mod:`fireflow.service.dashboard`: the read-only HTML dashboard;
 * :mod:`fireflow.service.clock`: the one read of the real time (the service is an edge);
 * :mod:`fireflow.service.webhooks`: signed webhooks with retries and dead letters;
-* :mod:`fireflow.service.cli`: ``fireflow serve`` and ``fireflow serve token``.
+* :mod:`fireflow.cli.serve`: ``fireflow serve`` and ``fireflow serve token``.
 
 Importing this package needs nothing beyond fireflow; FastAPI and uvicorn are
 imported by the modules that use them.

@@ -13,9 +13,9 @@ an argument (the HTTP edge takes it from its injected clock).
   command under the same id is refused);
 * reads: state, history, :func:`~fireflow.rules.explain.explain`, escalations due
   (:func:`~fireflow.rules.escalation.due_escalations`), the ticket views of a
-  :class:`~fireflow.store.index.TicketIndex`, report obligations
+  :class:`~fireflow.views.TicketIndex`, report obligations
   (:mod:`fireflow.rules.reporting`), annex forms and dossiers (:mod:`fireflow.forms`)
-  from history verified first (:func:`fireflow.store.chain.verify`);
+  from history verified first (:func:`fireflow.history.verified_history`);
 * events: :func:`fireflow.store.subscription.subscribe`.
 
 >>> import pendulum
@@ -52,6 +52,7 @@ from fireflow import forms, templates
 from fireflow._input import decode_utf8, load_json_text
 from fireflow.errors import FireflowError, InvalidArgument, InvalidCommand, NotAuthorized
 from fireflow.events import Event, event_to_data, parse_time
+from fireflow.history import VerifiedHistory, verified_history
 from fireflow.model import Command, TicketState, command_json_schema, plan_digest
 from fireflow.plan import Plan, RuleEntry, builtin_plans, load_plan
 from fireflow.rules.accountability import district_escalations
@@ -60,14 +61,15 @@ from fireflow.rules.escalation import Escalation, due_escalations
 from fireflow.rules.explain import explain
 from fireflow.rules.reporting import ObligationStatus, report_escalations, status
 from fireflow.states import LIFECYCLE, STATES
-from fireflow.store.base import EventStore, StoredEvent, StoredRow, check_id
-from fireflow.store.chain import VerifyReport, decode_event, verify
-from fireflow.store.errors import ConcurrencyConflict, VerificationFailed
-from fireflow.store.index import TicketIndex, TicketRow
+from fireflow.store import transfer
+from fireflow.store.base import EventStore, StoredEvent, check_id
+from fireflow.store.chain import VerifyReport, verify
+from fireflow.store.errors import ConcurrencyConflict
 from fireflow.store.memory import MemoryStore
-from fireflow.store.sqlite import SQLiteStore
 from fireflow.store.subscription import Consumer, FileCheckpoint, subscribe
+from fireflow.store.transfer import is_postgres_url
 from fireflow.ticket import decide, fold, refusal_event
+from fireflow.views.tickets import TicketIndex, TicketRow
 
 __all__ = [
     "DEFAULT_PLAN",
@@ -115,67 +117,9 @@ class Outcome:
     replayed: bool
 
 
-@attrs.frozen
-class VerifiedHistory:
-    """Events read from exactly the rows that were verified, and the verification record."""
-
-    events: list[Event]
-    heads: dict[str, str]
-    report: VerifyReport
-
-    @property
-    def verification(self) -> dict[str, Any]:
-        """The ``verification`` mapping the forms print (:func:`fireflow.forms.mark_form`)."""
-        r = self.report
-        return {
-            "verified": r.ok,
-            "source": "store",
-            "store": {
-                "count": r.count,
-                "tickets": r.tickets,
-                "global_head": r.global_head,
-                "tickets_digest": r.tickets_digest,
-            },
-            "checkpoint": None,
-        }
-
-
-class _Recorder:
-    """A store seen through :func:`verify`, keeping the rows it read (built from those bytes)."""
-
-    def __init__(self, store: EventStore) -> None:
-        self._store = store
-        self.seen: list[StoredRow] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def integrity_check(self) -> list[str]:
-        check = getattr(self._store, "integrity_check", None)
-        return list(check()) if check is not None else ["ok"]
-
-    def rows(self, from_position: int = 0) -> Iterator[StoredRow]:
-        for row in self._store.rows(from_position):
-            self.seen.append(row)
-            yield row
-
-
-def is_postgres_url(url: str) -> bool:
-    """Whether ``url`` names a PostgreSQL database rather than an SQLite file.
-
-    >>> is_postgres_url("postgresql://fireflow@db/changle"), is_postgres_url("events.sqlite")
-    (True, False)
-    """
-    return url.startswith(("postgresql://", "postgres://")) or "dbname=" in url
-
-
 def open_store(url: str, *, schema: str = "fireflow") -> EventStore:
     """The store at ``url``: a PostgreSQL URL or an SQLite file (created when missing)."""
-    if is_postgres_url(url):
-        from fireflow.store.postgres import PostgresStore  # noqa: PLC0415 (optional driver)
-
-        return PostgresStore(url, schema=schema)
-    return SQLiteStore(Path(url))
+    return transfer.open_store(url, readonly=False, create=True, schema=schema)
 
 
 def check_agency(plan: str, agency: str) -> None:
@@ -424,16 +368,7 @@ class Engine:
         A store that does not verify raises
         :class:`~fireflow.store.errors.VerificationFailed`: no document is built.
         """
-        recorder = _Recorder(self.store)
-        report = verify(recorder)
-        if not report.ok:
-            raise VerificationFailed(report)
-        events: list[Event] = []
-        heads: dict[str, str] = {}
-        for row in recorder.seen:
-            events.append(decode_event(row.data, row.position))
-            heads[row.ticket_id] = row.ticket_hash
-        return VerifiedHistory(events, heads, report)
+        return verified_history(self.store)
 
     def verify(self) -> VerifyReport:
         """Recompute the store's hash chains."""

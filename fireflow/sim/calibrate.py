@@ -63,10 +63,12 @@ import attrs
 from fireflow._html import page, table_block
 from fireflow.errors import CorruptHistory, InvalidArgument
 from fireflow.events import Event
+from fireflow.history import verified_history
 from fireflow.plan import Plan
 from fireflow.rules import reporting
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.population import Population
+from fireflow.store.sqlite import SQLiteStore
 from fireflow.ticket import fold_each
 
 __all__ = [
@@ -389,18 +391,12 @@ def read_log(source: Any) -> list[Event]:
     :class:`~fireflow.store.errors.VerificationFailed`, and history the engine
     cannot fold raises :class:`~fireflow.errors.CorruptHistory`.
     """
-    from fireflow.store import SQLiteStore, verify  # noqa: PLC0415
-    from fireflow.store.errors import VerificationFailed  # noqa: PLC0415
-
     if isinstance(source, str | os.PathLike):
         with SQLiteStore(source, readonly=True) as store:
             return read_log(store)
     if hasattr(source, "read_all") and hasattr(source, "rows"):
-        report = verify(source)
-        if not report.ok:
-            raise VerificationFailed(report)
-        stored = list(source.read_all())
-        return _foldable([s.event for s in stored], [f"position {s.position}" for s in stored])
+        history = verified_history(source)
+        return _foldable(history.events, [f"position {p}" for p in history.positions])
     if isinstance(source, Iterable):
         events = list(source)
         for i, e in enumerate(events):

@@ -9,8 +9,7 @@
   PostgreSQL server (the ``postgres`` extra, psycopg 3); imported on first use, so
   the other stores need no driver.
 * :mod:`fireflow.store.chain`: hash chains, :func:`verify`, :class:`Checkpoint`.
-* :class:`TicketIndex` (:mod:`fireflow.store.index`): live ticket views kept up to
-  date from the global log; :func:`subscribe` and :class:`Consumer`
+* :func:`subscribe` and :class:`Consumer`
   (:mod:`fireflow.store.subscription`): new events as they are appended, and a
   consumer that resumes from its checkpoint.
 * :func:`copy_store` (:mod:`fireflow.store.transfer`): one store's history into
@@ -29,7 +28,13 @@
 Traceback (most recent call last):
 ...
 fireflow.store.errors.ConcurrencyConflict: ticket T1: expected version 0, the store has 1 (...)
+
+The ticket index moved to :mod:`fireflow.views` (it folds events through the
+engine): ``fireflow.store.TicketIndex`` (and ``TicketRow``, ``IndexOutOfStep``,
+``IndexRefused``) still answer, with a :class:`DeprecationWarning`, until 0.3.
 """
+
+import warnings
 
 from fireflow.store.base import (
     MAX_BATCH,
@@ -64,20 +69,26 @@ from fireflow.store.subscription import Consumer, FileCheckpoint, subscribe
 from fireflow.store.transfer import copy_store
 
 _POSTGRES = ("ForeignSchema", "PostgresStore", "SchemaTooNew")
-_INDEX = ("IndexOutOfStep", "IndexRefused", "TicketIndex", "TicketRow")
+_MOVED_TO_VIEWS = ("IndexOutOfStep", "IndexRefused", "TicketIndex", "TicketRow")
 
 
 def __getattr__(name: str) -> object:
-    """``PostgresStore`` and its errors (needs psycopg) and the index (it imports the
-    engine), imported when first asked for."""
+    """The deprecation shim of the names that moved to :mod:`fireflow.views` (they warn),
+    and ``PostgresStore`` and its errors, imported when first asked for (they need psycopg)."""
     if name in _POSTGRES:
         from fireflow.store import postgres  # noqa: PLC0415 (optional driver)
 
         return getattr(postgres, name)
-    if name in _INDEX:
-        from fireflow.store import index  # noqa: PLC0415 (imports the engine)
+    if name in _MOVED_TO_VIEWS:
+        warnings.warn(
+            f"fireflow.store.{name} moved to fireflow.views.{name}; the old path is removed "
+            "in the next minor version",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from fireflow import views  # noqa: PLC0415 (deprecation shim: views sit above the store)
 
-        return getattr(index, name)
+        return getattr(views, name)
     raise AttributeError(f"module 'fireflow.store' has no attribute {name!r}")
 
 
@@ -95,8 +106,6 @@ __all__ = [
     "EventStore",
     "FileCheckpoint",
     "ForeignSchema",
-    "IndexOutOfStep",
-    "IndexRefused",
     "MemoryStore",
     "Mismatch",
     "PostgresStore",
@@ -108,8 +117,6 @@ __all__ = [
     "StoreUnavailable",
     "StoredEvent",
     "StoredRow",
-    "TicketIndex",
-    "TicketRow",
     "VerificationFailed",
     "VerifyReport",
     "checkpoint",

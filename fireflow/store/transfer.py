@@ -32,7 +32,7 @@ from fireflow.store.chain import VerifyReport, verify
 from fireflow.store.errors import StoreError, VerificationFailed
 from fireflow.store.sqlite import SQLiteStore
 
-__all__ = ["COPY_CHUNK", "copy_store", "is_postgres_url", "opened"]
+__all__ = ["COPY_CHUNK", "copy_store", "is_postgres_url", "open_store", "opened"]
 
 #: Events appended per ``append_many`` call (one transaction each).
 COPY_CHUNK = 1000
@@ -107,23 +107,32 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://")) or "dbname=" in url
 
 
+def open_store(
+    url: str, *, readonly: bool, create: bool = False, schema: str = "fireflow"
+) -> EventStore:
+    """The store ``url`` names (an SQLite file or a PostgreSQL connection string), open.
+
+    ``readonly`` opens it for reading only; ``create`` lets a writer create it.  The
+    caller closes it; :func:`opened` closes it for you.
+    """
+    if not isinstance(url, str) or not url:
+        raise InvalidArgument("url", "expected an SQLite file or a postgresql:// URL")
+    if is_postgres_url(url):
+        from fireflow.store.postgres import PostgresStore  # noqa: PLC0415 (optional driver)
+
+        return PostgresStore(url, schema=schema, create=create, readonly=readonly)
+    return SQLiteStore(Path(url), create=create, readonly=readonly)
+
+
 @contextlib.contextmanager
 def opened(
     url: str, *, readonly: bool, create: bool = False, schema: str = "fireflow"
 ) -> Iterator[EventStore]:
-    """The store ``url`` names (an SQLite file or a PostgreSQL connection string), closed after.
+    """:func:`open_store`, closed after.
 
     ``readonly`` opens it for reading only; ``create`` lets a writer create it.
     """
-    if not isinstance(url, str) or not url:
-        raise InvalidArgument("url", "expected an SQLite file or a postgresql:// URL")
-    store: EventStore
-    if is_postgres_url(url):
-        from fireflow.store.postgres import PostgresStore  # noqa: PLC0415 (optional driver)
-
-        store = PostgresStore(url, schema=schema, create=create, readonly=readonly)
-    else:
-        store = SQLiteStore(Path(url), create=create, readonly=readonly)
+    store = open_store(url, readonly=readonly, create=create, schema=schema)
     try:
         yield store
     finally:

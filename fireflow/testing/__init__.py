@@ -6,7 +6,7 @@ their build still obeys the rules with **scenario files** (``*.scenario.yaml``):
 * :mod:`fireflow.testing.scenario`: the file format (pydantic models, JSON Schema);
 * :mod:`fireflow.testing.runner`: run scenarios, rule coverage, JUnit XML;
 * :mod:`fireflow.testing.plugin`: the pytest plugin (entry point ``pytest11``);
-* :mod:`fireflow.testing.cli`: ``fireflow conformance run|coverage|schema``;
+* :mod:`fireflow.cli.conformance`: ``fireflow conformance run|coverage|schema``;
 * :mod:`fireflow.testing.paths`: simple paths through the lifecycle, turned
   into commands and scenarios (model-based test generation);
 * :mod:`fireflow.testing.population`: synthetic towns, communities, companies.

@@ -2,9 +2,13 @@
 
 Output is for people (Chinese labels with English alongside) unless
 ``--json`` is given, which prints stable, sorted JSON for other programs.
-Exit codes (see :mod:`fireflow._console`): 0 success, 1 a refusal, a failed
+Exit codes (see :mod:`fireflow.cli.console`): 0 success, 1 a refusal, a failed
 check or bad input, 2 a usage error (including a number outside its limit),
 70 an internal error (a bug), 130 interrupted.  No input ends in a traceback.
+
+Every sub-command is registered here, in one place; each area's commands live
+in a module beside this one (``reports``, ``tickets``, ``store``, ``sim``,
+``conformance``, ``serve``).  docs/cli.md lists where each command lives.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import typer
 from rich.table import Table
 
 from fireflow import output
-from fireflow._console import (
+from fireflow.calendar import MAX_PERIOD
+from fireflow.cli.conformance import conformance_app
+from fireflow.cli.console import (
     EXIT_USAGE,
     MAX_ERROR_LINES,
     console,
@@ -29,7 +35,11 @@ from fireflow._console import (
     term,
     version_text,
 )
-from fireflow.calendar import MAX_PERIOD
+from fireflow.cli.reports import register as register_reports
+from fireflow.cli.serve import serve_app
+from fireflow.cli.sim import simulate_command
+from fireflow.cli.store import store_app
+from fireflow.cli.tickets import register as register_tickets
 from fireflow.errors import CalendarDataMissing, FireflowError, PlanError, Problem
 from fireflow.model import plan_digest
 from fireflow.plan import (
@@ -43,12 +53,6 @@ from fireflow.plan import (
 )
 from fireflow.plan_new import derive_plan, foreign_text
 from fireflow.plan_upgrade import required_hint, upgrade_file
-from fireflow.reports_cli import register as register_reports
-from fireflow.service.cli import serve_app
-from fireflow.sim.cli import simulate_command
-from fireflow.store.cli import store_app
-from fireflow.testing.cli import conformance_app
-from fireflow.tickets_cli import register as register_tickets
 
 __all__ = ["MAX_PERIOD_UNITS", "app", "entry", "main"]
 
