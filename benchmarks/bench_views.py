@@ -51,9 +51,9 @@ import fireflow
 from fireflow import Ticket, load_plan
 from fireflow.errors import NotAuthorized
 from fireflow.store import SQLiteStore
-from fireflow.views import TicketIndex
 from fireflow.testing.population import TOWN_NAMES
 from fireflow.ticket import fold
+from fireflow.views import TicketIndex
 
 SH = ZoneInfo("Asia/Shanghai")
 PLAN = load_plan("changle-2022")
