@@ -37,8 +37,8 @@ from pydantic import (
     ValidationError,
 )
 
-from fireflow.errors import InputLimitExceeded, InvalidArgument, NaiveDatetime
-from fireflow.events import Actor, Evidence, _shared_actor, parse_time
+from fireflow.errors import InputLimitExceeded, InvalidArgument, NaiveDatetime, PlanMismatch
+from fireflow.events import Actor, Evidence, parse_time, shared_actor
 from fireflow.plan import (
     ADDED_ENGINE_RULES,
     ADDED_SETTINGS,
@@ -64,6 +64,7 @@ __all__ = [
     "Source",
     "TicketState",
     "Trigger",
+    "check_binding",
     "command_json_schema",
     "plan_binding",
     "plan_digest",
@@ -243,7 +244,7 @@ class ActorIn(_In):
 
     def to_actor(self) -> Actor:
         """The inside value object (equal actors are shared: they are frozen)."""
-        return _shared_actor(self.agency, self.person)
+        return shared_actor(self.agency, self.person)
 
 
 class EvidenceIn(_In):
@@ -602,3 +603,34 @@ def plan_binding(plan: Plan) -> tuple[str, str]:
             del _BINDINGS[k]
     _BINDINGS[key] = (weakref.ref(plan), binding)
     return binding
+
+
+def check_binding(
+    state: TicketState, plan: Plan, migrate_from: tuple[str, str] | None = None
+) -> None:
+    """Refuse a history bound to another plan, unless ``migrate_from`` names that plan.
+
+    ``state`` is a folded ticket; a history written before plan binding (no plan
+    digest) passes under any plan.  Raises :class:`~fireflow.errors.PlanMismatch`,
+    or :class:`~fireflow.errors.InvalidArgument` for a ``migrate_from`` that is not
+    the history's own ``(plan id, plan digest)``.
+
+    >>> from fireflow.plan import load_plan
+    >>> check_binding(TicketState("T1"), load_plan("changle-2022")) is None
+    True
+    """
+    if migrate_from is not None:
+        if len(migrate_from) != 2:
+            raise InvalidArgument("migrate_from", "expected (plan id, plan digest)")
+        if tuple(migrate_from) != (state.plan_id, state.plan_digest):
+            raise InvalidArgument(
+                "migrate_from",
+                f"the history is bound to {state.plan_id or 'no plan'!r} "
+                f"({state.plan_digest or '-'}), not {migrate_from[0]!r} ({migrate_from[1]})",
+            )
+        return
+    if not state.plan_digest:  # written before plan binding: read as before
+        return
+    given = plan_binding(plan)
+    if (state.plan_id, state.plan_digest) != given:
+        raise PlanMismatch(state.ticket_id, (state.plan_id, state.plan_digest), given)
