@@ -33,7 +33,6 @@ from _common import env_int
 
 from fireflow import load_plan
 from fireflow.events import Actor, Event, _json_data, trusted_event
-from fireflow.sim.engine import _command_from
 from fireflow.ticket import ActorIn, Command, TicketState
 from fireflow.ticket.folding import _STATE_VALUES
 
@@ -73,7 +72,7 @@ def sim_floor(n: int) -> dict[str, float]:
             n,
         ),
         "Command (the simulator's)": best_us(
-            lambda: _command_from(template, {"ticket_id": "T0000001", "at": at}), n
+            lambda: Command.trusted(template, {"ticket_id": "T0000001", "at": at}), n
         ),
     }
 

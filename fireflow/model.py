@@ -303,6 +303,28 @@ class Command(_In):
     outcome: FreeText = ""
     """``decide_referral``: the outcome the efficiency office records."""
 
+    @classmethod
+    def trusted(cls, template: Command, changes: Mapping[str, Any]) -> Command:
+        """``template`` with ``changes``, not validated: for already-validated internal callers.
+
+        The fast constructor of commands the library builds itself from values it
+        checked (the simulator's: one template per step and agency, then the ticket,
+        the time and the step's fields).  Nothing is validated, as with pydantic's
+        ``model_copy(update=...)``, which it is; the fields given are the template's
+        and the changed ones.  Anything from outside goes through
+        :meth:`model_validate` (``tests/test_hot_paths.py`` checks that the two agree
+        on valid values).
+
+        >>> import pendulum
+        >>> at = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
+        >>> template = Command(kind="rectify", ticket_id="T1", at=at,
+        ...                    actor=ActorIn(agency="property"))
+        >>> c = Command.trusted(template, {"ticket_id": "T2", "reason": "整改"})
+        >>> c.ticket_id, c.reason, template.ticket_id
+        ('T2', '整改', 'T1')
+        """
+        return template.model_copy(update=changes)
+
 
 def command_json_schema() -> dict[str, Any]:
     """The JSON Schema of :class:`Command`."""
