@@ -34,13 +34,6 @@ ALLOWED: dict[Crossing, str] = {
         "the shard worker drives the simulator's run object; sim/engine.py is being split "
         "(issue 24 item 6, the simulator's work): _Run gets a public name there"
     ),
-    ("fireflow.sim.shard", "fireflow.sim.engine", "_cyclic_gc_paused"): (
-        "the shard worker pauses the cyclic GC as the engine does; it moves with _Run"
-    ),
-    ("fireflow.sim.shard", "fireflow.sim.sweep", "_plan"): (
-        "the per-process plan cache of sweep workers; the draft layout moves it to a "
-        "sim workers module (target-layout.json) in the simulator's work"
-    ),
 }
 
 

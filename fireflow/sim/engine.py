@@ -1102,7 +1102,7 @@ class _Run:
 
 
 @contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def cyclic_gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for a run.
 
     A run makes millions of objects that live to its end (frozen states,
