@@ -309,11 +309,16 @@ class Command(_In):
 
         The fast constructor of commands the library builds itself from values it
         checked (the simulator's: one template per step and agency, then the ticket,
-        the time and the step's fields).  Nothing is validated, as with pydantic's
-        ``model_copy(update=...)``, which it is; the fields given are the template's
-        and the changed ones.  Anything from outside goes through
-        :meth:`model_validate` (``tests/test_hot_paths.py`` checks that the two agree
-        on valid values).
+        the time and the step's fields).  The result equals
+        ``template.model_copy(update=changes)``: nothing is validated, and the fields
+        given are the template's and the changed ones.  Anything from outside goes
+        through :meth:`model_validate`; ``tests/test_hot_paths.py`` checks that the two
+        agree on valid values, fields given included.
+
+        It is built through pydantic's pickle protocol (``__setstate__``, what
+        :mod:`pickle` and :mod:`copy` restore a model with), at less than half the cost
+        of ``model_copy`` and a tenth of ``model_construct``; nothing here writes
+        pydantic's attributes itself.
 
         >>> import pendulum
         >>> at = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
@@ -322,8 +327,22 @@ class Command(_In):
         >>> c = Command.trusted(template, {"ticket_id": "T2", "reason": "整改"})
         >>> c.ticket_id, c.reason, template.ticket_id
         ('T2', '整改', 'T1')
+        >>> c == template.model_copy(update={"ticket_id": "T2", "reason": "整改"})
+        True
         """
-        return template.model_copy(update=changes)
+        out = _new_command(cls)
+        out.__setstate__(
+            {
+                "__dict__": {**template.__dict__, **changes},
+                "__pydantic_fields_set__": template.model_fields_set | changes.keys(),
+                "__pydantic_extra__": None,
+                "__pydantic_private__": None,
+            }
+        )
+        return out
+
+
+_new_command = Command.__new__  # the bare object Command.trusted restores a state into
 
 
 def command_json_schema() -> dict[str, Any]:
