@@ -1431,3 +1431,25 @@ def test_the_package_reexports_what_the_module_did():
     assert engine.decide.__module__ == "fireflow.ticket.decision"
     assert engine.fold.__module__ == "fireflow.ticket.folding"
     assert engine.Ticket.__module__ == "fireflow.ticket.facade"
+
+
+def test_the_engine_modules_import_one_way():
+    # decide and fold stand apart; only the facade joins them (and the package re-exports)
+    import ast
+    import pathlib
+
+    import fireflow.ticket as engine
+
+    root = pathlib.Path(engine.__file__).parent
+
+    def imports(name):
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        return {
+            n.module
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("fireflow.ticket")
+        }
+
+    assert imports("decision") == set()
+    assert imports("folding") == set()
+    assert imports("facade") == {"fireflow.ticket.decision", "fireflow.ticket.folding"}
