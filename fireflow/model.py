@@ -331,18 +331,21 @@ class Command(_In):
         True
         """
         out = _new_command(cls)
-        out.__setstate__(
+        _restore(
+            out,
             {
                 "__dict__": {**template.__dict__, **changes},
                 "__pydantic_fields_set__": template.model_fields_set | changes.keys(),
                 "__pydantic_extra__": None,
                 "__pydantic_private__": None,
-            }
+            },
         )
         return out
 
 
-_new_command = Command.__new__  # the bare object Command.trusted restores a state into
+# Command.trusted's two steps, looked up once: a bare object, then pydantic's pickle restore.
+_new_command = Command.__new__
+_restore = Command.__setstate__
 
 
 def command_json_schema() -> dict[str, Any]:
