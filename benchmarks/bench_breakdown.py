@@ -51,7 +51,8 @@ import fireflow
 from fireflow import load_plan
 from fireflow.sim import engine as sim_engine
 from fireflow.sim import generate_population, simulate
-from fireflow.ticket import _STEP, _check_entry, authorize, decide, evolve
+from fireflow.ticket import authorize, decide, evolve
+from fireflow.ticket.decision import _STEP, _check_entry
 
 
 def best(fn, repeat):

@@ -32,9 +32,9 @@ import pendulum
 from _common import env_int
 
 from fireflow import load_plan
-from fireflow.events import Actor, Event, _json_data, _trusted_event
-from fireflow.sim.engine import _command_from
-from fireflow.ticket import _STATE_VALUES, ActorIn, Command, TicketState
+from fireflow.events import Actor, Event, _json_data, trusted_event
+from fireflow.ticket import ActorIn, Command, TicketState
+from fireflow.ticket.folding import _STATE_VALUES
 
 #: Events of the 1M-ticket simulator benchmark (bench_sim.py, seed 2022).
 SIM_EVENTS = 8_855_584
@@ -58,7 +58,7 @@ def sim_floor(n: int) -> dict[str, float]:
         "TicketState(30 fields)": best_us(lambda: TicketState(*values), n),
         "copy of the state's values": best_us(lambda: list(_STATE_VALUES(state)), n),
         "Event (decide's)": best_us(
-            lambda: _trusted_event(
+            lambda: trusted_event(
                 "T0000001/4",
                 "T0000001",
                 4,
@@ -72,7 +72,7 @@ def sim_floor(n: int) -> dict[str, float]:
             n,
         ),
         "Command (the simulator's)": best_us(
-            lambda: _command_from(template, {"ticket_id": "T0000001", "at": at}), n
+            lambda: Command.trusted(template, {"ticket_id": "T0000001", "at": at}), n
         ),
     }
 

@@ -50,6 +50,8 @@ __all__ = [
     "event_to_data",
     "is_name_key",
     "parse_time",
+    "shared_actor",
+    "trusted_event",
 ]
 
 #: The largest encoded payload accepted (bytes of canonical JSON).
@@ -351,7 +353,14 @@ _ACTORS: dict[tuple[str, str], Actor] = {}
 _SHARED_MAX = 4096  # bounded: odd data cannot grow the shared tables forever
 
 
-def _shared_actor(agency: str, person: str) -> Actor:
+def shared_actor(agency: str, person: str) -> Actor:
+    """The :class:`Actor` for ``(agency, person)``, one shared object per pair (bounded table).
+
+    For the engine's hot paths, where the same actors repeat in every replay.
+
+    >>> shared_actor("town", "") is shared_actor("town", "")
+    True
+    """
     key = (agency, person)
     found = _ACTORS.get(key)
     if found is None:
@@ -414,14 +423,14 @@ def _canonical_event(data: Mapping[str, Any]) -> Event:
         seq,
         kind,
         parse_time(at),
-        _ACTORS.get((agency, person)) or _shared_actor(agency, person),
+        _ACTORS.get((agency, person)) or shared_actor(agency, person),
         payload if type(payload) is dict else dict(payload),
         evidence or (),
         rules,
     )
 
 
-def _trusted_event(
+def trusted_event(
     event_id: str,
     ticket_id: str,
     seq: int,
@@ -432,7 +441,11 @@ def _trusted_event(
     evidence: tuple[Evidence, ...],
     rules: tuple[str, ...],
 ) -> Event:
-    """An :class:`Event` from values the engine built and checked (``decide``).
+    """An :class:`Event` from values the engine built and checked (``decide``): a fast constructor.
+
+    Only for already-validated internal callers: no converter runs, so the caller
+    vouches for every value's type (``tests/test_hot_paths.py`` checks that it
+    agrees with :class:`Event` built the plain way).
 
     The converters' work is done here at lower cost: the time must be aware and
     the payload's text is normalised to NFC only when it is not NFC already.

@@ -35,7 +35,9 @@ __all__ = [
     "EVENT_KINDS",
     "FINAL_STATES",
     "INITIAL_STATE",
+    "INTO_RECTIFYING",
     "LIFECYCLE",
+    "LIFECYCLE_TABLE",
     "RECORD_ONLY_KINDS",
     "SETTINGS_AUTHORIZED",
     "STATES",
@@ -365,6 +367,17 @@ def compiled_table(lifecycle: Lifecycle = LIFECYCLE) -> Mapping[tuple[str, str],
         for s in t.sources:
             table[(s, t.trigger)] = t.dest or s
     return table
+
+
+#: The built-in lifecycle's compiled table, ``(state, trigger) -> destination``: the one
+#: lookup :func:`fireflow.ticket.decide` checks a command against and
+#: :func:`fireflow.ticket.evolve` applies an event through.
+LIFECYCLE_TABLE: Mapping[tuple[str, str], str] = compiled_table()
+#: The triggers whose transition (re)enters ``rectifying``: their events may carry the
+#: deadline they set (R-TKT-DEADLINE), and entering counts even from ``rectifying`` itself.
+INTO_RECTIFYING: frozenset[str] = frozenset(
+    t.trigger for t in LIFECYCLE.transitions if t.dest == "rectifying"
+)
 
 
 def triggers_from(state: str, lifecycle: Lifecycle = LIFECYCLE) -> tuple[str, ...]:

@@ -23,7 +23,12 @@ from hypothesis import strategies as st
 
 from fireflow import load_plan
 from fireflow.errors import InvalidArgument
+from fireflow.events import Actor, Event, canonical_bytes, shared_actor, trusted_event
+from fireflow.model import ActorIn, Command, TicketState
 from fireflow.plan import ENGINE_RULES, calendar_for_plan
+from fireflow.testing.strategies import event_sequences
+from fireflow.ticket import evolve, fold, fold_all, fold_each
+from fireflow.ticket.folding import _STATE_VALUES
 from tests.test_plan_choices import _gulou_ids
 
 PLAN = load_plan("changle-2022")
@@ -111,3 +116,77 @@ def test_has_agency_is_agency_not_raising(agency_id: str) -> None:
     except InvalidArgument:
         known = False
     assert PLAN.has_agency(agency_id) is known
+
+
+# --- the engine's shortcuts (fireflow.ticket, fireflow.events, fireflow.model) --------------
+
+ENGINE_AT = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
+_agency_ids = st.sampled_from([a.id for a in PLAN.agencies])
+_actors_in = st.builds(
+    lambda a, p: ActorIn(agency=a, person=p), _agency_ids, st.sampled_from(["", "李", "王五"])
+)
+
+
+@given(
+    kind=st.sampled_from(["rectify", "recheck_pass", "sign_off", "escalate", "refuse"]),
+    actor=_actors_in,
+    changes=st.fixed_dictionaries(
+        {"ticket_id": st.from_regex(r"T[0-9]{1,7}", fullmatch=True), "at": instants},
+        optional={
+            "reason": st.sampled_from(["", "整改", "拒不整改"]),
+            "participants": st.lists(_actors_in, max_size=3).map(tuple),
+            "signers": st.lists(_actors_in, max_size=3).map(tuple),
+            "command_id": st.from_regex(r"c[0-9]{1,4}", fullmatch=True),
+        },
+    ),
+)
+@settings(max_examples=150, deadline=None)
+def test_trusted_command_agrees_with_a_validated_one(
+    kind: str, actor: ActorIn, changes: dict[str, Any]
+) -> None:
+    # the simulator's fast constructor (no validation) builds what validation builds
+    template = Command(kind=kind, ticket_id="T0", at=ENGINE_AT, actor=actor)
+    fast = Command.trusted(template, changes)
+    plain = Command.model_validate({**template.model_dump(exclude_unset=True), **changes})
+    assert fast == plain
+    assert fast.model_fields_set == plain.model_fields_set
+    assert template.ticket_id == "T0"  # the template is not changed
+
+
+@given(
+    seq=st.integers(1, 10_000),
+    at=instants,
+    agency=_agency_ids,
+    person=st.sampled_from(["", "李", "e\u0301"]),  # one not in NFC
+    payload=st.dictionaries(
+        st.sampled_from(["reason", "targets", "days"]),
+        st.one_of(st.sampled_from(["已整改", "cafe\u0301"]), st.integers(0, 99)),
+        max_size=3,
+    ),
+    rules=st.lists(
+        st.sampled_from(["R-TKT-REINSPECT", "R-AUTH-ROLES", "R-ESC-REFUSAL"]), max_size=3
+    ),
+)
+@settings(max_examples=150, deadline=None)
+def test_trusted_event_agrees_with_the_plain_constructor(
+    seq: int, at: datetime, agency: str, person: str, payload: dict[str, Any], rules: list[str]
+) -> None:
+    # decide's fast event: the same event, bytes and all, as Event(...) with its converters
+    args = (f"T1/{seq}", "T1", seq, "rectify", at)
+    fast = trusted_event(*args, shared_actor(agency, person), dict(payload), (), tuple(rules))
+    plain = Event(*args, Actor(agency, person), dict(payload), (), tuple(rules))
+    assert fast == plain
+    assert canonical_bytes(fast) == canonical_bytes(plain)
+
+
+@given(event_sequences(PLAN, max_commands=20))
+@settings(max_examples=60, deadline=None)
+def test_the_positional_fold_agrees_with_evolving_state_by_state(events: tuple[Event, ...]) -> None:
+    # fold works on a list of field values by position; evolve builds a state per event
+    state = TicketState("T1")
+    for e in events:
+        state = evolve(state, e)
+        assert TicketState(*_STATE_VALUES(state)) == state  # the positions are the fields
+    assert fold(events, "T1") == state
+    assert fold_all(events) == ({"T1": state} if events else {})
+    assert fold_each(events) == ({"T1": state} if events else {}, {})

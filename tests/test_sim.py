@@ -10,12 +10,10 @@ import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from datetime import date, datetime, time
+from datetime import date, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from fireflow import InvalidArgument, PlanError, fold, load_plan
@@ -31,10 +29,9 @@ from fireflow.sim import (
     shorten_phase,
     simulate,
 )
-from fireflow.sim.engine import SIMULATED_PHOTO, _command_from
+from fireflow.sim.engine import SIMULATED_PHOTO
 from fireflow.sim.population import parse_population
 from fireflow.states import STATES
-from fireflow.ticket import ActorIn, Command
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CSV = ROOT / "examples" / "annex4_survey.csv"
@@ -564,19 +561,3 @@ def test_the_cyclic_collector_is_paused_during_a_run_and_restored_after(populati
         assert not gc.isenabled()  # a caller's choice is left as it was
     finally:
         gc.enable()
-
-
-def test_the_simulators_command_copy_is_model_copy():
-    at = datetime(2022, 3, 21, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
-    template = Command.model_construct(
-        kind="rectify", ticket_id="T1", at=None, actor=ActorIn(agency="property")
-    )
-    changes = {"ticket_id": "T2", "at": at, "reason": "整改", "participants": ()}
-    fast = _command_from(template, dict(changes))
-    slow = template.model_copy(update=dict(changes))
-    assert fast == slow
-    assert fast.model_fields_set == slow.model_fields_set
-    assert fast.model_dump() == slow.model_dump()
-    assert template.ticket_id == "T1"  # the template is not changed
-    with pytest.raises(ValidationError):  # frozen like any command
-        fast.ticket_id = "T3"

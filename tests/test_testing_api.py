@@ -397,7 +397,7 @@ def test_ticket_machine_catches_an_engine_that_forgets_a_reset(deviation):
 
 
 def test_ticket_machine_refuses_an_engine_whose_refusal_moves_the_clock(monkeypatch):
-    import fireflow.ticket as engine
+    import fireflow.ticket.folding as engine
 
     real = engine._apply
 

@@ -1400,3 +1400,56 @@ def test_overdue_flags_follow_the_current_deadline():
         t.command("mark_overdue", sh(2022, 3, 31, 23), "town")
     t.command("mark_overdue", sh(2022, 4, 1, 0), "town")
     assert t.state.overdue_marked == 2
+
+
+REPORT_T1 = Command(
+    kind="report",
+    ticket_id="T1",
+    at=sh(2022, 3, 21),
+    actor=ActorIn(agency="town"),
+    **report_fields(),
+)
+
+
+def test_the_engine_has_no_default_plan():
+    # issue 24 item 5: decide and Ticket take the plan from the caller (no silent changle-2022)
+    with pytest.raises(TypeError, match="plan"):
+        decide(TicketState("T1"), REPORT_T1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="plan"):
+        Ticket("T1")  # type: ignore[call-arg]
+    # the order is unchanged: the plan is the third argument of decide, the second of Ticket
+    events = decide(TicketState("T1"), REPORT_T1, PLAN)
+    assert Ticket("T1", PLAN, events).state.version == 1
+
+
+def test_the_package_reexports_what_the_module_did():
+    # issue 24 item 1: fireflow/ticket.py became a package; every name it offered still imports
+    import fireflow.ticket as engine
+
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None
+    assert engine.decide.__module__ == "fireflow.ticket.decision"
+    assert engine.fold.__module__ == "fireflow.ticket.folding"
+    assert engine.Ticket.__module__ == "fireflow.ticket.facade"
+
+
+def test_the_engine_modules_import_one_way():
+    # decide and fold stand apart; only the facade joins them (and the package re-exports)
+    import ast
+    import pathlib
+
+    import fireflow.ticket as engine
+
+    root = pathlib.Path(engine.__file__).parent
+
+    def imports(name):
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        return {
+            n.module
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("fireflow.ticket")
+        }
+
+    assert imports("decision") == set()
+    assert imports("folding") == set()
+    assert imports("facade") == {"fireflow.ticket.decision", "fireflow.ticket.folding"}

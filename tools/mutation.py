@@ -57,11 +57,16 @@ ROOT = Path(__file__).resolve().parent.parent
 #: tests/test_mutants.py (the tests written to kill survivors) runs for every module.
 TESTS: dict[str, tuple[str, ...]] = {
     "calendar": ("tests/test_calendar.py",),
-    "ticket": (
+    "ticket/decision": (
         "tests/test_ticket.py",
         "tests/test_states.py",
         "tests/test_citations.py",
         "tests/test_routing.py",
+    ),
+    "ticket/folding": (
+        "tests/test_ticket.py",
+        "tests/test_hot_paths.py",
+        "tests/test_states.py",
     ),
     # test_hostile_parse (plans, scenarios: no event) and test_store_tamper (25 s of verify)
     # were listed before: minutes a mutant for nothing the store tests do not check

@@ -242,24 +242,6 @@ def _pick(cum: Sequence[float], u: float) -> int:
     return min(bisect.bisect_right(cum, u * cum[-1]), len(cum) - 1)
 
 
-_setattr = object.__setattr__
-
-
-def _command_from(template: Command, changes: dict[str, Any]) -> Command:
-    """``template.model_copy(update=changes)`` without pydantic's generic copy machinery.
-
-    For the simulator's own commands, whose values the library built (no
-    validation, as with ``model_copy``); the same fields, values and set of
-    fields given (the tests compare it with ``model_copy``).
-    """
-    out = Command.__new__(Command)
-    _setattr(out, "__dict__", {**template.__dict__, **changes})
-    _setattr(out, "__pydantic_fields_set__", template.__pydantic_fields_set__ | changes.keys())
-    _setattr(out, "__pydantic_extra__", None)
-    _setattr(out, "__pydantic_private__", None)
-    return out
-
-
 def _poisson(draw: Callable[[int], float], slot: int, lam: float) -> int:
     """A Poisson draw from stream ``slot`` (Knuth's method; a rounded normal above 30)."""
     if lam <= 0:
@@ -565,7 +547,7 @@ class _Run:
             self._templates[kind, agency] = tmpl
         extra["ticket_id"] = state.ticket_id
         extra["at"] = self.ats[day]
-        return self.execute_command(k, _command_from(tmpl, extra))
+        return self.execute_command(k, Command.trusted(tmpl, extra))
 
     def execute_command(self, k: int, command: Command) -> TicketState:
         """decide + evolve a ready command on ticket k."""
@@ -1120,7 +1102,7 @@ class _Run:
 
 
 @contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def cyclic_gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for a run.
 
     A run makes millions of objects that live to its end (frozen states,

@@ -59,7 +59,7 @@ from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.events import Event
 from fireflow.plan import Plan
 from fireflow.sim.behaviour import Behaviour
-from fireflow.sim.engine import LogMode, _cyclic_gc_paused, _Run, stalling_companies
+from fireflow.sim.engine import LogMode, _Run, cyclic_gc_paused, stalling_companies
 from fireflow.sim.population import Population
 from fireflow.sim.result import EscalationRecord, ReportRecord, SimResult, SpotCheckRecord
 from fireflow.ticket import TicketState
@@ -219,7 +219,7 @@ def run_shard(
         report_escalations: list[list[EscalationRecord]] = []
     else:  # independent of the tickets: done first, while memory is low
         reports, report_escalations = run.reports()
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         run.run(progress, stop_at_spot_check=stop_at_spot_check)
     if stop_at_spot_check:
         return _first_pass(run)
@@ -475,9 +475,9 @@ _worker_context: list[tuple[_Context, Plan]] = []
 
 
 def _set_context(ctx: _Context) -> None:
-    from fireflow.sim.sweep import _plan  # noqa: PLC0415 (the thread-local plan cache)
+    from fireflow.sim.sweep import plan_from_json  # noqa: PLC0415 (the thread-local plan cache)
 
-    _worker_context[:] = [(ctx, _plan(ctx.plan_json))]
+    _worker_context[:] = [(ctx, plan_from_json(ctx.plan_json))]
 
 
 def _process_shard(
@@ -499,10 +499,10 @@ def _process_shard(
 def _dask_shard(
     ctx: _Context, towns: list[int], has_problems: frozenset[int] | None, first: bool
 ) -> ShardOutput:
-    from fireflow.sim.sweep import _plan  # noqa: PLC0415
+    from fireflow.sim.sweep import plan_from_json  # noqa: PLC0415
 
     return run_shard(
-        _plan(ctx.plan_json),
+        plan_from_json(ctx.plan_json),
         ctx.population,
         ctx.behaviour,
         ctx.seed,

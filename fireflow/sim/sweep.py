@@ -198,7 +198,11 @@ class Task(NamedTuple):
 _local = threading.local()
 
 
-def _plan(plan_json: str) -> Plan:
+def plan_from_json(plan_json: str) -> Plan:
+    """The plan a task carries as JSON, validated once per worker thread (a small cache).
+
+    Shared by the sweep's and the shards' workers, which receive plans as JSON text.
+    """
     cache: dict[str, Plan] | None = getattr(_local, "plans", None)
     if cache is None:
         cache = _local.plans = {}
@@ -213,7 +217,7 @@ def _plan(plan_json: str) -> Plan:
 def run_task(task: Task) -> dict[str, Any]:
     """Run one task of a sweep; return its row (scenario, seed, the KPIs, optionally the digest)."""
     result = simulate(
-        _plan(task.plan_json),
+        plan_from_json(task.plan_json),
         task.population,
         task.behaviour,
         seed=task.seed,

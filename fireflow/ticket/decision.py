@@ -1,134 +1,66 @@
-"""Hazard tickets: ``decide(state, command) -> events`` and ``evolve(state, event)``.
+"""Decide: a command checked against the lifecycle, the plan and its step's rule, into events.
 
-A ticket's state is the fold of its events.  :func:`decide` checks a command
-against the lifecycle, the plan's authority and the rule of the step, and
-returns the events it produces, or raises a typed refusal
-(:class:`~fireflow.errors.TransitionNotAllowed`,
-:class:`~fireflow.errors.NotAuthorized`,
-:class:`~fireflow.errors.InvalidCommand`) carrying the rule id and the state.
-:func:`evolve` applies one event through the compiled lifecycle table.
+:func:`decide` is pure (no I/O, no clock): the caller's mistakes first
+(:class:`~fireflow.errors.InvalidCommand`), then the compiled lifecycle table
+(:class:`~fireflow.errors.TransitionNotAllowed`), the plan's authority
+(:class:`~fireflow.errors.NotAuthorized`, :func:`authorize`) and one step function
+per trigger (``_STEP``), which returns the event's payload and the rule ids it
+cites.  :func:`refusal_event` records a refused attempt.  See docs/lifecycle.md.
 
 >>> import pendulum
 >>> from fireflow import load_plan
+>>> from fireflow.model import ActorIn, TicketState
 >>> plan = load_plan("changle-2022")
->>> t = Ticket("CL-0001", plan)
 >>> at = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
->>> _ = t.execute(Command(kind="report", ticket_id="CL-0001", at=at,
-...     actor=ActorIn(agency="town", person="李"), community="金峰小区", town="金峰镇",
-...     category="evacuation_blocked", subtype="ebike_charging", location="inside",
-...     source="town_inspection"))
->>> _ = t.execute(Command(kind="route", ticket_id="CL-0001", at=at,
-...     actor=ActorIn(agency="town")))
->>> _ = t.execute(Command(kind="set_deadline", ticket_id="CL-0001", at=at,
-...     actor=ActorIn(agency="town")))
->>> t.state.state, t.state.deadline, t.state.routing.rectifier
-('rectifying', datetime.date(2022, 3, 24), 'property')
+>>> report = Command(kind="report", ticket_id="T1", at=at, actor=ActorIn(agency="town"),
+...     community="金峰小区", town="金峰镇", category="evacuation_blocked",
+...     subtype="goods", location="inside", source="town_inspection")
+>>> [(e.kind, e.seq) for e in decide(TicketState("T1"), report, plan)]
+[('report', 1)]
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-import attrs
-
 from fireflow.errors import (
     CalendarDataMissing,
-    FireflowError,
     InvalidArgument,
     InvalidCommand,
     NaiveDatetime,
     NotAuthorized,
-    PlanMismatch,
     TransitionNotAllowed,
 )
-from fireflow.events import Event, _shared_actor, _trusted_event
+from fireflow.events import Event, shared_actor, trusted_event
 from fireflow.model import (
-    MAX_ITEMS,
-    SOURCES,
-    ActorIn,
     Command,
-    EvidenceIn,
-    Referral,
-    Source,
     TicketState,
-    Trigger,
-    command_json_schema,
+    check_binding,
     plan_binding,
-    plan_digest,
-    plan_rule_data,
-    typed_error,
 )
-from fireflow.plan import Plan, load_plan
+from fireflow.plan import Plan
 from fireflow.rules.routing import Routing, route_for
 from fireflow.states import (
     INITIAL_STATE,
     LIFECYCLE,
-    RECORD_ONLY_KINDS,
+    LIFECYCLE_TABLE,
     SETTINGS_AUTHORIZED,
-    build_machine,
-    compiled_table,
 )
-from fireflow.text import check_name
 
 __all__ = [
-    "MAX_ITEMS",
-    "SOURCES",
-    "ActorIn",
-    "Command",
-    "EvidenceIn",
-    "Source",
-    "Ticket",
-    "TicketState",
-    "Trigger",
+    "MAX_YEAR",
+    "MIN_YEAR",
+    "Step",
     "authorize",
-    "command_json_schema",
     "decide",
-    "evolve",
-    "fold",
-    "fold_all",
-    "fold_each",
-    "plan_binding",
-    "plan_digest",
-    "plan_rule_data",
+    "refusal",
     "refusal_event",
-    "typed_error",
 ]
 
-_TABLE = compiled_table()
-_INTO_RECTIFYING = frozenset(t.trigger for t in LIFECYCLE.transitions if t.dest == "rectifying")
-# =========================================================================== #
-# The plan a ticket is bound to
 
-
-def _check_binding(
-    state: TicketState, plan: Plan, migrate_from: tuple[str, str] | None = None
-) -> None:
-    """Refuse a history bound to another plan, unless ``migrate_from`` names that plan."""
-    if migrate_from is not None:
-        if len(migrate_from) != 2:
-            raise InvalidArgument("migrate_from", "expected (plan id, plan digest)")
-        if tuple(migrate_from) != (state.plan_id, state.plan_digest):
-            raise InvalidArgument(
-                "migrate_from",
-                f"the history is bound to {state.plan_id or 'no plan'!r} "
-                f"({state.plan_digest or '-'}), not {migrate_from[0]!r} ({migrate_from[1]})",
-            )
-        return
-    if not state.plan_digest:  # written before plan binding: read as before
-        return
-    given = plan_binding(plan)
-    if (state.plan_id, state.plan_digest) != given:
-        raise PlanMismatch(state.ticket_id, (state.plan_id, state.plan_digest), given)
-
-
-# =========================================================================== #
-# Decide
-
-
-def _refuse(
+def refusal(
     cls: type[TransitionNotAllowed | NotAuthorized | InvalidCommand],
     state: TicketState,
     command: Command,
@@ -138,6 +70,12 @@ def _refuse(
     zh: str = "",
     field: str | None = None,
 ) -> TransitionNotAllowed | NotAuthorized | InvalidCommand:
+    """The typed refusal of ``command`` in ``state``: the error ``decide`` raises.
+
+    ``cls`` is the kind of refusal; ``rule`` the rule id it cites (``None`` for the
+    caller's own mistakes), ``zh`` the message people read, ``field`` the command's
+    field at fault.  Returned, not raised, so the caller writes ``raise refusal(...)``.
+    """
     return cls(
         message,
         rule=rule,
@@ -160,7 +98,7 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
     entry = plan.authority_for(command.kind)
     agency = command.actor.agency
     if entry is None:
-        raise _refuse(
+        raise refusal(
             NotAuthorized,
             state,
             command,
@@ -181,7 +119,7 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
             allowed.update(routing.role(role))
     own = _route_rules(state, plan)
     fitting = [r for r in entry.rules if not r.startswith("R-ROUTE-") or r in own]
-    raise _refuse(
+    raise refusal(
         NotAuthorized,
         state,
         command,
@@ -201,7 +139,7 @@ def _authorize_accountability(state: TicketState, command: Command, plan: Plan) 
     st = plan.settings
     allowed = st.accountability_lead if command.kind == "refer" else (st.accountability_office,)
     if command.actor.agency not in allowed:
-        raise _refuse(
+        raise refusal(
             NotAuthorized,
             state,
             command,
@@ -262,7 +200,7 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
     if at.utcoffset() is None:  # only a command built without validation gets here
         raise NaiveDatetime("at")
     if not MIN_YEAR <= at.year <= MAX_YEAR:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -275,7 +213,7 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
     if day < plan.start or (command.kind == "report" and day > plan.end):
         # a 2022 command under a 2023 plan: refused, not recorded under the wrong campaign
         when = "before the campaign starts" if day < plan.start else "after the campaign ends"
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -287,7 +225,7 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
             field="at",
         )
     if state.last_at is not None and at < state.last_at:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -299,7 +237,7 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
     unknown = _first_unknown_agency(command, plan)
     if unknown is not None:
         field, agency = unknown
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -310,19 +248,20 @@ def _check_entry(state: TicketState, command: Command, plan: Plan) -> None:
         )
 
 
-def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tuple[Event, ...]:
+def decide(state: TicketState, command: Command, plan: Plan) -> tuple[Event, ...]:
     """The events a command produces, or a typed refusal.  Pure: no I/O, no clock.
 
-    ``plan`` defaults to the built-in ``changle-2022``.  The caller's mistakes
+    ``plan`` is the plan the ticket is bound to; it is required (there is no
+    default plan: the built-in one is loaded by name, ``load_plan(...)``, where a
+    caller means it).  The caller's mistakes
     (another ticket's id, a time out of range or going backwards, an agency the
     plan does not know) are refused first, as
     :class:`~fireflow.errors.InvalidCommand`; then the lifecycle
     (:class:`~fireflow.errors.TransitionNotAllowed`), the authority
     (:class:`~fireflow.errors.NotAuthorized`) and the step's own rule.
     """
-    plan = plan or load_plan("changle-2022")
     if command.ticket_id != state.ticket_id:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -334,10 +273,10 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
     if command.kind == "migrate_plan":
         return (_migrate(state, command, plan),)
     if state.plan_digest:
-        _check_binding(state, plan)
-    if (state.state, command.kind) not in _TABLE:
+        check_binding(state, plan)
+    if (state.state, command.kind) not in LIFECYCLE_TABLE:
         tdef = LIFECYCLE.transition(command.kind)
-        raise _refuse(
+        raise refusal(
             TransitionNotAllowed,
             state,
             command,
@@ -355,7 +294,7 @@ def decide(state: TicketState, command: Command, plan: Plan | None = None) -> tu
     seq = state.version + 1
     event_id = f"{command.command_id}/1" if command.command_id else f"{state.ticket_id}/{seq}"
     return (
-        _trusted_event(
+        trusted_event(
             event_id,
             state.ticket_id,
             seq,
@@ -381,7 +320,7 @@ def _migrate(state: TicketState, command: Command, plan: Plan) -> Event:
     else:
         problem = ""
     if problem:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -391,7 +330,7 @@ def _migrate(state: TicketState, command: Command, plan: Plan) -> Event:
             field="kind",
         )
     if plan.agency(command.actor.agency).level not in ("province", "city", "county", "district"):
-        raise _refuse(
+        raise refusal(
             NotAuthorized,
             state,
             command,
@@ -409,7 +348,7 @@ def _migrate(state: TicketState, command: Command, plan: Plan) -> Event:
         "to_digest": to_digest,
         "reason": command.reason,
     }
-    return _trusted_event(
+    return trusted_event(
         event_id,
         state.ticket_id,
         seq,
@@ -476,7 +415,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
         if getattr(command, f) is None
     ]
     if missing:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -495,13 +434,13 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
         if subtype is not None:
             category.subtype(subtype)
     except InvalidArgument as exc:
-        raise _refuse(
+        raise refusal(
             InvalidCommand, state, command, str(exc), rule=plan.cite("R-TKT-OPEN"), field=exc.field
         ) from None
     if command.source in plan.settings.photo_required_sources and not any(
         e.kind == "photo_before" for e in command.evidence
     ):
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -513,7 +452,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
     since = plan.settings.new_community_since
     delivered, new = command.delivered_on, command.new_community
     if delivered is not None and delivered > _local_date(plan, command.at):
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -528,7 +467,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
         and since is not None
         and (delivered >= since) != new
     ):
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -600,7 +539,7 @@ def _step_recheck(state: TicketState, command: Command, plan: Plan) -> Step:
     rectifier = _rectifier(state)
     counting = [a for a in agencies if _counts(plan, a, rectifier)]
     if len(counting) < need:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -634,7 +573,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
     rectifier = state.rectified_by or (state.routing.rectifier if state.routing else None)
     for s in signers:
         if s.agency == rectifier:
-            raise _refuse(
+            raise refusal(
                 NotAuthorized,
                 state,
                 command,
@@ -644,7 +583,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 field="signers",
             )
         if s.agency in plan.settings.non_signing_agencies:
-            raise _refuse(
+            raise refusal(
                 NotAuthorized,
                 state,
                 command,
@@ -656,7 +595,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
     seen: set[tuple[str, str]] = set()
     for s in signers:
         if s.agency not in state.recheck_agencies:
-            raise _refuse(
+            raise refusal(
                 NotAuthorized,
                 state,
                 command,
@@ -666,7 +605,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 field="signers",
             )
         if not _counts(plan, s.agency, rectifier):
-            raise _refuse(
+            raise refusal(
                 NotAuthorized,
                 state,
                 command,
@@ -676,7 +615,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 field="signers",
             )
         if not s.person:
-            raise _refuse(
+            raise refusal(
                 NotAuthorized,
                 state,
                 command,
@@ -685,9 +624,9 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 zh="验收签字须由具名的责任人签署",
                 field="signers",
             )
-        if state.recheck_people and _shared_actor(s.agency, s.person) not in state.recheck_people:
+        if state.recheck_people and shared_actor(s.agency, s.person) not in state.recheck_people:
             # older histories recorded only the agencies of a re-check: the agency check above
-            raise _refuse(
+            raise refusal(
                 NotAuthorized,
                 state,
                 command,
@@ -697,7 +636,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
                 field="signers",
             )
         if (s.agency, s.person) in seen:
-            raise _refuse(
+            raise refusal(
                 NotAuthorized,
                 state,
                 command,
@@ -716,7 +655,7 @@ def _step_sign_off(state: TicketState, command: Command, plan: Plan) -> Step:
 def _step_archive(state: TicketState, command: Command, plan: Plan) -> Step:
     photos = [e for e in command.evidence if e.kind == "photo_after"]
     if not photos and not state.after_photo:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -731,7 +670,7 @@ def _step_archive(state: TicketState, command: Command, plan: Plan) -> Step:
 def _step_mark_overdue(state: TicketState, command: Command, plan: Plan) -> Step:
     assert state.deadline is not None
     if not plan.calendar.is_late(state.deadline, command.at):
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -763,11 +702,11 @@ def _step_escalate(state: TicketState, command: Command, plan: Plan) -> Step:
         try:
             plan.agency(t)
         except InvalidArgument:
-            raise _refuse(
+            raise refusal(
                 InvalidCommand, state, command, f"unknown agency {t!r}", rule=rule, field="targets"
             ) from None
     if not targets:
-        raise _refuse(InvalidCommand, state, command, "no target", rule=rule, field="targets")
+        raise refusal(InvalidCommand, state, command, "no target", rule=rule, field="targets")
     return {"targets": targets, "reason": command.reason}, (rule,)
 
 
@@ -775,7 +714,7 @@ def _step_certify(state: TicketState, command: Command, plan: Plan) -> Step:
     assert state.routing is not None
     certifier = state.routing.certifier
     if certifier is None:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -785,7 +724,7 @@ def _step_certify(state: TicketState, command: Command, plan: Plan) -> Step:
             field="kind",
         )
     if command.actor.agency != certifier:
-        raise _refuse(
+        raise refusal(
             NotAuthorized,
             state,
             command,
@@ -809,7 +748,7 @@ def _step_clear(state: TicketState, command: Command, plan: Plan) -> Step:
     assert state.routing is not None
     found = [r for r in state.routing.rules if r in _CLEARABLE]
     if not found:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -840,7 +779,7 @@ def _check_spot_check_window(state: TicketState, command: Command, plan: Plan) -
         return
     day = _local_date(plan, command.at)
     if day not in window:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -878,7 +817,7 @@ def _step_refer(state: TicketState, command: Command, plan: Plan) -> Step:
                 problem = (f"accountable[{i}]", f"unknown agency {a!r}", "方案中没有该部门")
                 break
     if problem is not None:
-        raise _refuse(
+        raise refusal(
             InvalidCommand, state, command, problem[1], rule=rule, zh=problem[2], field=problem[0]
         )
     assert command.case is not None
@@ -896,7 +835,7 @@ def _step_decide_referral(state: TicketState, command: Command, plan: Plan) -> S
     rule = plan.cite("R-ESC-OFFICIAL")
     pending = [r.event_id for r in state.referrals if r.open]
     if command.referral not in pending:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -907,7 +846,7 @@ def _step_decide_referral(state: TicketState, command: Command, plan: Plan) -> S
             field="referral",
         )
     if not command.outcome:
-        raise _refuse(
+        raise refusal(
             InvalidCommand,
             state,
             command,
@@ -927,7 +866,7 @@ def _step_punish(state: TicketState, command: Command, plan: Plan) -> Step:
         return {"reason": command.reason}, route.punish_rules
     if state.state != "escalated":
         who = ", ".join(route.punishers) or "nobody"
-        raise _refuse(
+        raise refusal(
             TransitionNotAllowed,
             state,
             command,
@@ -966,436 +905,3 @@ _STEP = {
     "refer": _step_refer,
     "decide_referral": _step_decide_referral,
 }
-
-
-# =========================================================================== #
-# Evolve and fold
-
-
-_STATE_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(TicketState))
-_STATE_VALUES = operator.attrgetter(*_STATE_FIELDS)  # every field at once, in C
-_STATE_INDEX = {name: i for i, name in enumerate(_STATE_FIELDS)}
-# Positions of the fields in a state's value list (the fold works on such lists).
-_TID, _ST, _VER = _STATE_INDEX["ticket_id"], _STATE_INDEX["state"], _STATE_INDEX["version"]
-_COMMUNITY, _TOWN = _STATE_INDEX["community"], _STATE_INDEX["town"]
-_CATEGORY, _SUBTYPE = _STATE_INDEX["category"], _STATE_INDEX["subtype"]
-_LOCATION, _SOURCE = _STATE_INDEX["location"], _STATE_INDEX["source"]
-_REPORTED_AT, _LAST_AT = _STATE_INDEX["reported_at"], _STATE_INDEX["last_at"]
-_ROUTING, _DEADLINE = _STATE_INDEX["routing"], _STATE_INDEX["deadline"]
-_DEADLINE_RULES, _DEADLINES_SET = _STATE_INDEX["deadline_rules"], _STATE_INDEX["deadlines_set"]
-_RECTIFIED_BY, _CERTIFIED_BY = _STATE_INDEX["rectified_by"], _STATE_INDEX["certified_by"]
-_FAILED, _RECHECK_AGENCIES = _STATE_INDEX["failed_rechecks"], _STATE_INDEX["recheck_agencies"]
-_RECHECK_PEOPLE = _STATE_INDEX["recheck_people"]
-_SIGNERS, _EVIDENCE = _STATE_INDEX["signers"], _STATE_INDEX["evidence"]
-_ESCALATED_TO, _EXPOSED = _STATE_INDEX["escalated_to"], _STATE_INDEX["exposed"]
-_PUNISHED, _REOPENED = _STATE_INDEX["punished"], _STATE_INDEX["reopened"]
-_REOPENED_AFTER = _STATE_INDEX["reopened_after_signoff"]
-_AFTER_PHOTO, _REFUSED = _STATE_INDEX["after_photo"], _STATE_INDEX["refused_attempts"]
-_OVERDUE_MARKED, _DEMOLISHED = _STATE_INDEX["overdue_marked"], _STATE_INDEX["demolished"]
-_DELIVERED_ON, _NEW_COMMUNITY = _STATE_INDEX["delivered_on"], _STATE_INDEX["new_community"]
-_PLAN_ID, _PLAN_DIGEST = _STATE_INDEX["plan_id"], _STATE_INDEX["plan_digest"]
-_ENTERED_AT, _REFUSED_BY = _STATE_INDEX["entered_at"], _STATE_INDEX["refused_by"]
-_FALSIFIED, _REFERRALS = _STATE_INDEX["falsified_signers"], _STATE_INDEX["referrals"]
-_INITIAL_VALUES: tuple[Any, ...] = _STATE_VALUES(TicketState(""))
-
-
-def _malformed(event: Event, exc: Exception) -> InvalidArgument:
-    """The error for an event whose payload the engine cannot read (corrupt history)."""
-    return InvalidArgument(
-        "payload",
-        f"event {event.event_id} ({event.kind}) has a malformed payload: "
-        f"{type(exc).__name__}: {exc} (事件内容格式错误)",
-    )
-
-
-def _apply(v: list[Any], event: Event) -> None:
-    """Apply one event to a state's value list, in place (the one body of evolve and fold).
-
-    Every check comes before the first change, so a refused event changes nothing.
-    """
-    if event.ticket_id != v[_TID]:
-        raise InvalidArgument("ticket_id", f"event {event.event_id} is for {event.ticket_id!r}")
-    if event.seq != v[_VER] + 1:
-        raise InvalidArgument(
-            "seq", f"event {event.event_id} has seq {event.seq}, expected {v[_VER] + 1}"
-        )
-    kind = event.kind
-    if kind == "attempt_refused":  # recorded, but the ticket's clock does not move
-        v[_VER] = event.seq
-        v[_REFUSED] += 1
-        v[_REFUSED_BY] = (*v[_REFUSED_BY], event.actor)
-        return
-    if kind == "plan_migrated":
-        p = event.payload
-        try:
-            moved = (p["from_id"], p["from_digest"]), (p["to_id"], p["to_digest"])
-        except (KeyError, TypeError) as exc:
-            raise _malformed(event, exc) from None
-        if moved[0] != (v[_PLAN_ID], v[_PLAN_DIGEST]):
-            raise InvalidArgument(
-                "payload.from_id", f"event {event.event_id} migrates from another plan"
-            )
-        v[_VER] = event.seq
-        v[_LAST_AT] = event.at
-        v[_PLAN_ID], v[_PLAN_DIGEST] = moved[1]
-        return
-    old = v[_ST]
-    dest = _TABLE.get((old, kind))
-    if dest is None:
-        raise TransitionNotAllowed(
-            f"event {event.event_id} cannot apply",
-            rule=None,
-            ticket=v[_TID],
-            state=old,
-            trigger=kind,
-        )
-    p = event.payload
-    # Read what the payload must hold before changing anything.  A payload of the wrong
-    # shape (another system wrote it) is a typed error naming the event, never a crash.
-    try:
-        if kind == "report":
-            report = (p["community"], p["town"], p["category"], p.get("subtype"), p["location"])
-            report_source = p["source"]
-            bound = (p.get("plan_id", ""), p.get("plan_digest", ""))  # absent in older histories
-            delivered = p.get("delivered_on")
-            delivered_on = date.fromisoformat(delivered) if delivered is not None else None
-        elif kind == "route":
-            routing = Routing.from_data(p["routing"])
-        elif kind in ("recheck_pass", "recheck_fail"):
-            agencies = tuple(p["agencies"])
-            # absent in older histories: sign-off then falls back to the agency check
-            people = tuple(_shared_actor(x["agency"], x["person"]) for x in p.get("people", ()))
-        elif kind == "sign_off":
-            signers = tuple(_shared_actor(s["agency"], s.get("person", "")) for s in p["signers"])
-        elif kind == "escalate":
-            escalated = tuple(dict.fromkeys((*v[_ESCALATED_TO], *p["targets"])))
-        elif kind == "refer":
-            referral = Referral(
-                event.event_id,
-                event.at.isoformat(),
-                p["case"],
-                tuple(p["accountable"]),
-                tuple(p.get("persons", ())),
-                p.get("reason_zh", ""),
-            )
-        elif kind == "decide_referral":
-            decided = p["referral"]
-        deadline = (
-            date.fromisoformat(p["deadline"])
-            if kind in _INTO_RECTIFYING and "deadline" in p
-            else None
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise _malformed(event, exc) from None
-    if kind == "decide_referral" and not any(
-        r.event_id == decided and r.open for r in v[_REFERRALS]
-    ):
-        raise InvalidArgument(
-            "payload.referral", f"event {event.event_id} decides no open referral"
-        )
-    v[_VER] = event.seq
-    v[_LAST_AT] = event.at
-    v[_ST] = dest
-    if dest != old or kind in _INTO_RECTIFYING:
-        v[_ENTERED_AT] = event.at
-    if event.evidence:
-        v[_EVIDENCE] = v[_EVIDENCE] + event.evidence
-        if any(e.kind == "photo_after" for e in event.evidence):
-            v[_AFTER_PHOTO] = True
-    if kind == "report":
-        v[_COMMUNITY], v[_TOWN], v[_CATEGORY], v[_SUBTYPE], v[_LOCATION] = report
-        v[_SOURCE] = report_source
-        v[_REPORTED_AT] = event.at
-        v[_PLAN_ID], v[_PLAN_DIGEST] = bound
-        v[_DELIVERED_ON], v[_NEW_COMMUNITY] = delivered_on, p.get("new_community")
-    elif kind == "route":
-        v[_ROUTING] = routing
-    elif kind == "rectify":
-        v[_RECTIFIED_BY] = event.actor.agency
-    elif kind == "recheck_pass":
-        v[_RECHECK_AGENCIES], v[_RECHECK_PEOPLE] = agencies, people
-    elif kind == "recheck_fail":
-        v[_RECHECK_AGENCIES], v[_RECHECK_PEOPLE] = agencies, people
-        v[_FAILED] += 1
-        v[_AFTER_PHOTO] = False  # a new rectification needs a new after-photo
-    elif kind == "sign_off":
-        v[_SIGNERS] = signers
-    elif kind == "mark_overdue":
-        v[_OVERDUE_MARKED] += 1
-    elif kind == "escalate":
-        v[_ESCALATED_TO] = escalated
-    elif kind == "expose":
-        v[_EXPOSED] += 1
-    elif kind == "punish":
-        v[_PUNISHED] += 1
-    elif kind == "certify":
-        v[_CERTIFIED_BY] = event.actor.agency
-    elif kind == "demolish":
-        v[_DEMOLISHED] = True
-    elif kind == "refer":
-        v[_REFERRALS] = (*v[_REFERRALS], referral)
-    elif kind == "decide_referral":
-        v[_REFERRALS] = tuple(
-            attrs.evolve(r, outcome=p["outcome"]) if r.event_id == decided else r
-            for r in v[_REFERRALS]
-        )
-    elif kind == "reopen":
-        v[_AFTER_PHOTO] = False
-        v[_REOPENED] += 1
-        if old in ("signed_off", "archived"):
-            v[_REOPENED_AFTER] += 1
-            v[_FALSIFIED] = tuple(dict.fromkeys((*v[_FALSIFIED], *v[_SIGNERS])))
-        v[_SIGNERS] = ()
-        v[_RECHECK_AGENCIES], v[_RECHECK_PEOPLE] = (), ()
-    if deadline is not None:
-        v[_DEADLINE] = deadline
-        v[_DEADLINE_RULES] = tuple(r for r in event.rules if r.startswith("R-"))
-        v[_DEADLINES_SET] += 1
-        v[_RECTIFIED_BY] = None
-
-
-def evolve(state: TicketState, event: Event) -> TicketState:
-    """Apply one event (through the compiled lifecycle table).  Pure."""
-    values = list(_STATE_VALUES(state))
-    _apply(values, event)
-    return TicketState(*values)
-
-
-def fold(
-    events: Iterable[Event],
-    ticket_id: str | None = None,
-    *,
-    plan: Plan | None = None,
-    migrate_from: tuple[str, str] | None = None,
-) -> TicketState:
-    """The state of a ticket: its events applied in order from the initial state.
-
-    The same as ``evolve`` applied event by event, with the state built once.
-    The events must be one ticket's, in ``seq`` order from 1 without gaps, each
-    with its own ``event_id``: another ticket's event, a gap, a repeated or
-    out-of-order ``seq`` and a repeated ``event_id`` raise
-    :class:`~fireflow.errors.InvalidArgument` naming the field, and so does an
-    event the lifecycle does not allow
-    (:class:`~fireflow.errors.TransitionNotAllowed`).
-
-    Given a ``plan``, the history must be bound to it (the plan id and digest
-    its ``report`` or latest ``plan_migrated`` event records), or
-    :class:`~fireflow.errors.PlanMismatch` is raised; ``migrate_from=(plan id,
-    digest)`` accepts a history bound to exactly that other plan, to be
-    continued after a ``migrate_plan`` command.  A history written before plan
-    binding (no plan in its ``report``) is folded as before, under any plan.
-    """
-    state = _fold(events, ticket_id)
-    if plan is not None or migrate_from is not None:
-        if plan is None:
-            raise InvalidArgument("plan", "migrate_from needs the plan to migrate to")
-        _check_binding(state, plan, migrate_from)
-    return state
-
-
-def _fold(events: Iterable[Event], ticket_id: str | None) -> TicketState:
-    it = iter(events)
-    first = next(it, None)
-    if first is None:
-        if ticket_id is None:
-            raise InvalidArgument("events", "no events and no ticket id")
-        return TicketState(ticket_id)
-    values = list(_INITIAL_VALUES)
-    values[_TID] = ticket_id or first.ticket_id
-    _apply(values, first)
-    seen = {first.event_id}
-    for e in it:
-        if e.event_id in seen:
-            raise InvalidArgument("event_id", f"event id {e.event_id!r} appears twice")
-        seen.add(e.event_id)
-        _apply(values, e)
-    return TicketState(*values)
-
-
-def fold_each(
-    events: Iterable[Event],
-) -> tuple[dict[str, TicketState], dict[str, tuple[Event, FireflowError]]]:
-    """Every ticket's state, and apart the tickets the engine cannot fold.
-
-    Like :func:`fold_all` (each ticket's events in ``seq`` order, tickets may
-    interleave), but a ticket whose history breaks (an event the lifecycle does
-    not allow, a payload of the wrong shape, a gap in ``seq``) does not stop the
-    others: it is returned in the second mapping with the first event that cannot
-    apply and the engine's error.  Both mappings keep the order of first appearance.
-    """
-    values: dict[str, list[Any]] = {}
-    broken: dict[str, tuple[Event, FireflowError]] = {}
-    for e in events:
-        tid = e.ticket_id
-        if tid in broken:
-            continue
-        v = values.get(tid)
-        if v is None:
-            v = values[tid] = list(_INITIAL_VALUES)
-            v[_TID] = tid
-        try:
-            _apply(v, e)
-        except FireflowError as exc:
-            broken[tid] = (e, exc)
-            del values[tid]
-    return {t: TicketState(*v) for t, v in values.items()}, broken
-
-
-def fold_all(events: Iterable[Event], *, plan: Plan | None = None) -> dict[str, TicketState]:
-    """Every ticket's state from one stream of many tickets' events (a store's replay).
-
-    Each ticket's events must come in ``seq`` order, as a store's global order
-    gives them; tickets may interleave.  The result maps ticket ids to states,
-    in the order the tickets first appear, and equals ``fold`` per ticket.  Each
-    state is built once, not once per event.  Gaps and repeated ``seq`` are
-    refused as by ``fold``; unique event ids are the store's promise (it
-    refuses a repeated one), not checked again here.  Given a ``plan``, every
-    ticket bound to a plan must be bound to this one
-    (:class:`~fireflow.errors.PlanMismatch`).
-
-    >>> import pendulum
-    >>> plan = load_plan("changle-2022")
-    >>> a, b = Ticket("A", plan), Ticket("B", plan)
-    >>> at = pendulum.datetime(2022, 3, 21, 10, tz="Asia/Shanghai")
-    >>> found = dict(community="金峰小区", town="金峰镇", category="evacuation_blocked",
-    ...              subtype="goods", location="inside", source="town_inspection")
-    >>> stream = [*a.command("report", at, "town", **found),
-    ...           *b.command("report", at, "town", **found), *a.command("route", at, "town")]
-    >>> states = fold_all(stream)
-    >>> list(states), states == {"A": a.state, "B": b.state}
-    (['A', 'B'], True)
-    >>> states["A"].version, states["B"].version
-    (2, 1)
-    """
-    lists: dict[str, list[Any]] = {}
-    get = lists.get
-    for e in events:
-        values = get(e.ticket_id)
-        if values is None:
-            values = lists[e.ticket_id] = list(_INITIAL_VALUES)
-            values[_TID] = e.ticket_id
-        _apply(values, e)
-    states = {tid: TicketState(*values) for tid, values in lists.items()}
-    if plan is not None:
-        for st in states.values():
-            _check_binding(st, plan)
-    return states
-
-
-# =========================================================================== #
-# The facade
-
-
-class _Live:
-    """The live ``transitions`` model kept in step with the compiled table."""
-
-    state: str
-
-
-class Ticket:
-    """A ticket for embedding code: execute commands, read state and history.
-
-    It keeps a live ``transitions`` machine in step with the compiled table
-    (``may(trigger)`` asks it), and records refused attempts as events.
-
-    ``events`` continue a stored history; it must be bound to ``plan``
-    (:class:`~fireflow.errors.PlanMismatch` otherwise).  To continue it under
-    another plan, pass ``migrate_from=(old plan id, old digest)`` and execute
-    a ``migrate_plan`` command first: it is recorded as a ``plan_migrated``
-    event.
-    """
-
-    def __init__(
-        self,
-        ticket_id: str,
-        plan: Plan | None = None,
-        events: Sequence[Event] = (),
-        *,
-        migrate_from: tuple[str, str] | None = None,
-    ) -> None:
-        self.plan = plan or load_plan("changle-2022")
-        ticket_id = check_name(ticket_id, "ticket_id")
-        self._events: list[Event] = list(events)
-        self._state = fold(self._events, ticket_id, plan=self.plan, migrate_from=migrate_from)
-        self._event_ids = {e.event_id for e in self._events}
-        self._live = _Live()
-        build_machine(self._live, initial=self._state.state)
-
-    @property
-    def state(self) -> TicketState:
-        """The current state (the fold of :attr:`events`)."""
-        return self._state
-
-    @property
-    def events(self) -> tuple[Event, ...]:
-        """Every event so far, refused attempts included."""
-        return tuple(self._events)
-
-    @property
-    def id(self) -> str:
-        """The ticket id."""
-        return self._state.ticket_id
-
-    def may(self, trigger: str) -> bool:
-        """Is ``trigger`` allowed in the current state (structurally)?"""
-        check = getattr(self._live, f"may_{trigger}", None)
-        if check is None:
-            raise InvalidArgument("trigger", f"unknown trigger {trigger!r}")
-        return bool(check())
-
-    def execute(self, command: Command | Mapping[str, Any]) -> tuple[Event, ...]:
-        """Decide and apply a command; return its events.
-
-        A :class:`~fireflow.errors.NotAuthorized` refusal is recorded as an
-        ``attempt_refused`` event (state unchanged) and then raised.  Every
-        other mistake (malformed data, an unknown agency, a repeated
-        ``command_id``, a time out of range) is raised before anything is
-        recorded.
-        """
-        cmd = command if isinstance(command, Command) else Command.model_validate(command)
-        cid = cmd.command_id
-        if cid is not None and (
-            f"{cid}/1" in self._event_ids or f"{cid}/refused" in self._event_ids
-        ):
-            raise _refuse(
-                InvalidCommand,
-                self._state,
-                cmd,
-                f"command id {cid!r} was used before on this ticket",
-                rule=None,
-                zh="命令编号重复",
-                field="command_id",
-            )
-        try:
-            events = decide(self._state, cmd, self.plan)
-        except NotAuthorized as exc:
-            record = refusal_event(self._state, cmd, exc)
-            self._apply(record)
-            raise
-        for e in events:
-            self._apply(e)
-        return events
-
-    def _apply(self, event: Event) -> None:
-        new = evolve(self._state, event)
-        if event.kind not in RECORD_ONLY_KINDS:
-            getattr(self._live, event.kind)()
-            if self._live.state != new.state:  # pragma: no cover (the two engines disagree)
-                raise AssertionError(f"machine says {self._live.state}, table says {new.state}")
-        self._events.append(event)
-        self._event_ids.add(event.event_id)
-        self._state = new
-
-    def command(
-        self, kind: str, at: datetime, agency: str, person: str = "", **fields: Any
-    ) -> tuple[Event, ...]:
-        """Shorthand for ``execute(Command(kind=..., ticket_id=self.id, ...))``."""
-        return self.execute(
-            {
-                "kind": kind,
-                "ticket_id": self.id,
-                "at": at,
-                "actor": {"agency": agency, "person": person},
-                **fields,
-            }
-        )
