@@ -39,6 +39,9 @@ from collections.abc import Generator
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+import fireflow
+from fireflow._moved import MOVED
+
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.register_profile(
     "ci",
@@ -61,11 +64,16 @@ settings.load_profile(
 ALLOWED_SKIPS: dict[str, str] = {}
 
 
+#: The old module paths (deprecation shims, :data:`fireflow._moved.MOVED`) warn when
+#: imported: only tests/test_moved.py imports them, and pytest collects no doctest of theirs.
+collect_ignore = [module.replace(".", "/") + ".py" for module in sorted(MOVED)]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Import every fireflow module first: hypothesis's constant pool is then fixed."""
-    import fireflow
-
     for module in pkgutil.walk_packages(fireflow.__path__, "fireflow."):
+        if module.name in MOVED:
+            continue
         try:
             importlib.import_module(module.name)
         except ImportError:  # an optional extra not installed: its tests skip anyway

@@ -41,8 +41,8 @@ from fireflow.plan import (
     load_plan,
     plan_json_schema_text,
 )
-from fireflow.plan_new import derive_plan, foreign_text
-from fireflow.plan_upgrade import required_hint, upgrade_file
+from fireflow.plan.derive import derive_plan, foreign_text
+from fireflow.plan.upgrade import required_hint, upgrade_file
 from fireflow.reports_cli import register as register_reports
 from fireflow.service.cli import serve_app
 from fireflow.sim.cli import simulate_command

@@ -62,7 +62,7 @@ from fireflow.model import (
     typed_error,
 )
 from fireflow.plan import Plan, load_plan
-from fireflow.rules.routing import Routing, route_for
+from fireflow.plan.routing import Routing, route_for
 from fireflow.states import (
     INITIAL_STATE,
     LIFECYCLE,

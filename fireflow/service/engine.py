@@ -53,7 +53,7 @@ from fireflow._input import decode_utf8, load_json_text
 from fireflow.errors import FireflowError, InvalidArgument, InvalidCommand, NotAuthorized
 from fireflow.events import Event, event_to_data, parse_time
 from fireflow.model import Command, TicketState, command_json_schema, plan_digest
-from fireflow.plan import Plan, RuleEntry, builtin_plans, load_plan
+from fireflow.plan import BUILTIN_PLAN, Plan, RuleEntry, builtin_plans, load_plan
 from fireflow.rules.accountability import district_escalations
 from fireflow.rules.duties import Duty, duties_at
 from fireflow.rules.escalation import Escalation, due_escalations
@@ -86,7 +86,7 @@ __all__ = [
 ]
 
 #: The plan served when none is named.
-DEFAULT_PLAN = "changle-2022"
+DEFAULT_PLAN = BUILTIN_PLAN
 
 
 class PreconditionFailed(FireflowError):
