@@ -406,7 +406,11 @@ def _sign_off_problems(data: Mapping[str, Any]) -> Iterator[Found]:
     st = data.get("settings")
     st = st if isinstance(st, Mapping) else {}
     counting = st.get("recheck_counting_levels", GOVERNMENT_LEVELS)
-    counting = set(counting) if isinstance(counting, list | tuple) else set(GOVERNMENT_LEVELS)
+    counting = (
+        {x for x in counting if isinstance(x, str)}
+        if isinstance(counting, list | tuple)
+        else set(GOVERNMENT_LEVELS)
+    )
     never = {x for x in _list(st.get("non_signing_agencies")) if isinstance(x, str)}
 
     def why_not(agency: str) -> str | None:
@@ -492,7 +496,11 @@ def _goods_problems(data: Mapping[str, Any], cat_id: Any, sub_id: Any) -> Iterat
         if cat.get("id") == cat_id:
             subs = cat.get("subtypes")
             known = (
-                {s.get("id") for s in subs if isinstance(s, Mapping)}
+                {
+                    s.get("id")
+                    for s in subs
+                    if isinstance(s, Mapping) and isinstance(s.get("id"), str)
+                }
                 if isinstance(subs, list)
                 else set()
             )
@@ -541,14 +549,14 @@ def _route_problems(
                 for j, ref in enumerate(value):
                     if isinstance(ref, str) and ref not in agencies:
                         yield f"{where}.{key}[{j}]", f"unknown agency {ref!r}", None
-        for j, ref in enumerate(rt.get("rules") or []):
+        for j, ref in enumerate(_list(rt.get("rules"))):
             if isinstance(ref, str) and ref not in rules:
                 yield (
                     f"{where}.rules[{j}]",
                     f"unknown rule {ref!r} (not in the rule catalogue)",
                     None,
                 )
-        own = set(_list(rt.get("rules")))
+        own = {x for x in _list(rt.get("rules")) if isinstance(x, str)}
         for j, ref in enumerate(_list(rt.get("punish_rules"))):
             if isinstance(ref, str) and ref not in own:
                 yield (
@@ -611,7 +619,7 @@ def _authority_problems(
             for j, ref in enumerate(value):
                 if isinstance(ref, str) and ref not in agencies:
                     yield f"authority[{i}].agencies[{j}]", f"unknown agency {ref!r}", "R-AUTH-ROLES"
-        for j, ref in enumerate(au.get("rules") or []):
+        for j, ref in enumerate(_list(au.get("rules"))):
             if isinstance(ref, str) and ref not in rules:
                 yield f"authority[{i}].rules[{j}]", f"unknown rule {ref!r}", None
     if isinstance(data.get("authority"), list) and data.get("authority"):

@@ -142,7 +142,7 @@ def _with_added_rules(data: Mapping[str, Any]) -> Mapping[str, Any]:
         return data
     declared = data.get("engine_rules")
     declared = declared if isinstance(declared, Mapping) else {}
-    have = {r.get("id") for r in rules if isinstance(r, Mapping)}
+    have = {r.get("id") for r in rules if isinstance(r, Mapping) and isinstance(r.get("id"), str)}
     builtin = added_rule_entries()
     missing = [
         dict(builtin[ENGINE_RULES[k]])
