@@ -679,7 +679,7 @@ def test_a_checkpoint_hash_is_exactly_64_lowercase_hex_digits():
 
 
 # --------------------------------------------------------------------------- #
-# rules/routing: the most specific route wins, wherever the plan lists it
+# plan/routing: the most specific route wins, wherever the plan lists it
 
 
 def test_routing_does_not_depend_on_the_order_of_the_routes():

@@ -20,15 +20,8 @@ about the entries left and about any text that names another district or year
 ...     i.path.startswith("rules[0].") for i in items)
 True
 
-Dates move by whole years and keep their month and day, because the plan's text
-writes month and day ("3月15日前"): the weekday changes, and the due day is
-computed again on the new year's calendar (a nominal day that now falls on a
-rest day is listed, with its new due day).  29 February has no corresponding day
-in a common year; following 民法典 第二百零二条 (a period with no corresponding
-day ends on the month's last day) an end or nominal date on 29 February moves to
-28 February, a phase start on 29 February moves to 1 March, and the last day of
-February stays the last day of February (28 → 29 in a leap year), so the phases
-stay contiguous.
+Why dates move by whole years, and what becomes of 29 February (民法典 第二百零二条):
+``docs/adapting.md``.
 """
 
 from __future__ import annotations

@@ -1,31 +1,11 @@
 """Plans of an earlier revision rewritten to today's format (``fireflow plan upgrade``).
 
-The format tag ``format: fireflow.plan/1`` has not changed, but three revisions of
-December 2026 changed what a plan must say, so a plan written before them no longer
-loads.  Each revision is recognised by what it changed, so an upgrade is idempotent:
-
-* **Named agencies, no hidden defaults** ("no Changle id as a hidden default"):
-  ``settings.spot_check`` (its ``lead``), ``settings.accountability_lead``,
-  ``settings.accountability_office`` and each route's ``recheck_lead`` became
-  required, and four settings lost their Changle default
-  (``non_signing_agencies``, ``goods_on_fire_lane``, ``refusal_report_to``,
-  ``spot_check.participants``).  A plan that lacks a required one predates it: the
-  upgrade writes the former default of every setting it left out, so the plan
-  keeps its meaning.
-* **The rectification cap** ("plan choices as data"): ``deadlines_may_pass_dossier:
-  true`` became ``rectification_cap: null``, ``false`` became ``rectification_cap:
-  dossier`` (the deadline that caps).
-* **Property escalation as data** ("rules the engine cites come from the plan"):
-  ``settings.property_escalation_to`` is required; it was ``[housing, fire]``.
-
-The former defaults are the built-in plan's values (``changle-2022``): every value
-written is one the built-in plan uses, and is listed for a person to review.  A
-value that names an agency the plan lacks is not written: the review list gives it
-as a hint.
-
-The file is edited as text (the lines that change, nothing else), so comments and
-layout are kept; where that cannot be done (a flow-style mapping, say) the whole plan
-is written anew from its data and the result says the comments were lost.
+The format tag ``fireflow.plan/1`` has not changed, but three revisions of December 2026
+changed what a plan must say: named agencies instead of hidden Changle defaults, the
+rectification cap, property escalation as data.  Each is recognised by what it changed, so
+an upgrade is idempotent; the values written are the built-in plan's, each listed for
+review.  The file is edited as text, so comments and layout are kept where possible.
+``docs/adapting.md`` (section 7) has the table of revisions and the reasoning.
 
 >>> old = '''format: fireflow.plan/1
 ... settings:   # readings
