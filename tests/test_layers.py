@@ -363,6 +363,15 @@ def test_the_parts_of_the_plan_know_no_plan():
     assert GRAPH["fireflow.plan.parts"] <= {"fireflow.errors", "fireflow.text"}
 
 
+def test_the_plan_modules_import_no_private_name():
+    # what two modules of the plan share is public in the lower one (issue 24 item 4)
+    for path in sorted((PKG / "plan").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fireflow"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"plan/{path.name} imports {private} from {node.module}"
+
+
 # --- the test of the test ------------------------------------------------------------------
 
 TOY_LAYERS = (("low", ("toy.low",)), ("mid", ("toy.mid", "toy.pkg")), ("top", ("toy",)))
