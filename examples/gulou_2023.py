@@ -14,7 +14,7 @@ from typing import Any
 
 from fireflow import load_plan
 from fireflow.plan import validate_plan_data
-from fireflow.plan_new import derive_plan
+from fireflow.plan.derive import derive_plan
 
 HEADER = """\
 # 鼓楼区 2023（示例，虚构）: made with

@@ -59,11 +59,11 @@ from fireflow.plan import (
     parse_plan,
     plan_json_schema,
 )
+from fireflow.plan.routing import Routing, route_for
 from fireflow.rules.accountability import concealment_cases, district_escalations
 from fireflow.rules.duties import Duty, duties_at, duties_of
 from fireflow.rules.escalation import Escalation, due_escalations
 from fireflow.rules.explain import explain
-from fireflow.rules.routing import Routing, route_for
 from fireflow.states import LIFECYCLE, mermaid
 from fireflow.store import (
     Checkpoint,

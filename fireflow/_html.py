@@ -1,7 +1,7 @@
 """Small HTML tables for notebooks (``_repr_html_``): every piece of text escaped here.
 
 Jupyter shows an object's ``_repr_html_()``.  This module knows tables and pages,
-no domain type: the plan (:mod:`fireflow.plan_html`), ticket states
+no domain type: the plan (:mod:`fireflow.plan.html`), ticket states
 (:mod:`fireflow.model_html`), scenarios and calibrations (in :mod:`fireflow.sim`)
 build their tables next to their types from the blocks here (headings,
 paragraphs, tables of plain text), rendered by the template ``repr.html.j2``

@@ -57,7 +57,7 @@ from zoneinfo import ZoneInfo
 from fireflow import output
 from fireflow.errors import InvalidArgument
 from fireflow.events import Event, canonical_bytes
-from fireflow.plan import Plan, load_plan
+from fireflow.plan import BUILTIN_PLAN, Plan, load_plan
 from fireflow.states import LIFECYCLE
 from fireflow.ticket import TicketState, fold
 
@@ -244,7 +244,7 @@ def headers(form_id: str, plan: Plan | None = None) -> list[tuple[str, str]]:
     >>> headers("annex2")[:3]
     [('ticket_id', '编号'), ('town', '乡镇（街道）'), ('community', '小区')]
     """
-    plan = plan or load_plan("changle-2022")
+    plan = plan or load_plan(BUILTIN_PLAN)
     cats = [(c.id, c.name.zh) for c in plan.categories]
     if form_id == "annex1":
         return [
@@ -330,7 +330,7 @@ def annex1(
     that nothing was found (the record of the inspection itself is the
     R-OBL-SELF-INSPECT duty, :mod:`fireflow.rules.obligations`).
     """
-    plan = plan or load_plan("changle-2022")
+    plan = plan or load_plan(BUILTIN_PLAN)
     cats = [c.id for c in plan.categories]
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for town, communities in (towns or {}).items():
@@ -382,7 +382,7 @@ def annex2(
     is 是 once a re-check passed, 待复查 when the company reports it rectified and
     no re-check has decided yet (五(三) 复查合格), else 否.
     """
-    plan = plan or load_plan("changle-2022")
+    plan = plan or load_plan(BUILTIN_PLAN)
     tz = ZoneInfo(plan.timezone)
     rows = []
     for tid, evs in group_events(events).items():
@@ -433,7 +433,7 @@ def annex3(
     a draft: without ``draft=True`` it raises :class:`UncheckedCommunities`;
     with it, every row carries the :data:`DRAFT_HEADER` column.
     """
-    plan = plan or load_plan("changle-2022")
+    plan = plan or load_plan(BUILTIN_PLAN)
     cats = [c.id for c in plan.categories]
     groups = group_events(events)
     found: dict[tuple[str, str], list[str]] = {}
@@ -731,7 +731,7 @@ def to_xlsx(
         Font,
     )
 
-    plan = plan or load_plan("changle-2022")
+    plan = plan or load_plan(BUILTIN_PLAN)
     _check_columns(df, form_id, plan)
     form = plan.form(form_id)
     wb = Workbook()
@@ -934,7 +934,7 @@ def dossier(
     is still open.  A community with no ticket in the log raises
     :class:`InvalidArgument` naming ``community``.
     """
-    plan = plan or load_plan("changle-2022")
+    plan = plan or load_plan(BUILTIN_PLAN)
     tz = ZoneInfo(plan.timezone)
     groups = group_events(events)
     mine: dict[str, list[Event]] = {}

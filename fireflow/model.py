@@ -48,7 +48,7 @@ from fireflow.plan import (
     SpotCheckSettings,
     added_rule_entries,
 )
-from fireflow.rules.routing import Routing
+from fireflow.plan.routing import Routing
 from fireflow.states import INITIAL_STATE
 from fireflow.text import FreeText, Name, check_name, escape_for_terminal
 

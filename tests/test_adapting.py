@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fireflow import Ticket, load_plan
-from fireflow.plan_new import derive_plan, foreign_text
+from fireflow.plan.derive import derive_plan, foreign_text
 from fireflow.testing.runner import run_paths
 
 ROOT = Path(__file__).resolve().parent.parent

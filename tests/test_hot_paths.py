@@ -9,7 +9,9 @@ plain computation answers; these properties hold them to it:
 * ``Plan.cite_all`` keeps its answers per tuple of rule ids: always the plan's ids
   of the rules, in order, each once, also past its bound and under a plan whose
   engine decisions have their own ids;
-* ``Plan.has_agency`` is ``plan.agency`` not raising.
+* ``Plan.has_agency`` is ``plan.agency`` not raising;
+* ``Plan.routing`` (and ``route_for``) keeps its answers per (category, location, subtype,
+  new community): always :func:`~fireflow.plan.routing.find_routing`'s answer, errors included.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fireflow.errors import InvalidArgument
 from fireflow.events import Actor, Event, canonical_bytes, shared_actor, trusted_event
 from fireflow.model import ActorIn, Command, TicketState
 from fireflow.plan import ENGINE_RULES, calendar_for_plan
+from fireflow.plan.routing import find_routing, route_for
 from fireflow.testing.strategies import event_sequences
 from fireflow.ticket import evolve, fold, fold_all, fold_each
 from fireflow.ticket.folding import _STATE_VALUES
@@ -190,3 +193,32 @@ def test_the_positional_fold_agrees_with_evolving_state_by_state(events: tuple[E
     assert fold(events, "T1") == state
     assert fold_all(events) == ({"T1": state} if events else {})
     assert fold_each(events) == ({"T1": state} if events else {}, {})
+
+
+#: Every (category, location, subtype, new community) of the built-in plan, and unknown ones.
+ROUTING_KEYS = [
+    (c.id, location, subtype, new)
+    for c in PLAN.categories
+    for location in ("inside", "around", "nowhere")
+    for subtype in (None, "no_such_subtype", *(s.id for s in c.subtypes))
+    for new in (False, True)
+] + [("no_such_category", "inside", None, False)]
+
+
+def _answer(route: Any, *args: Any, new_community: bool) -> Any:
+    try:
+        return route(*args, new_community=new_community)
+    except InvalidArgument as exc:
+        return ("refused", str(exc))
+
+
+@given(st.permutations(ROUTING_KEYS))
+@settings(max_examples=20, deadline=None)
+def test_kept_routings_agree_with_routing_afresh(keys: list[tuple[Any, ...]]) -> None:
+    plan = load_plan("changle-2022").model_copy()  # a fresh plan: nothing kept yet
+    for category, location, subtype, new in keys + keys:  # asked first, then kept
+        asked = (category, location, subtype)
+        kept = _answer(route_for, plan, *asked, new_community=new)
+        again = _answer(plan.routing, *asked, new_community=new)
+        fresh = _answer(find_routing, plan, *asked, new_community=new)
+        assert kept == again == fresh

@@ -30,7 +30,7 @@ from fireflow.errors import (
 from fireflow.events import Actor, canonical_bytes, check_json_value, event_from_data
 from fireflow.model import TicketState, plan_binding
 from fireflow.plan import Plan, validate_plan_data
-from fireflow.plan_new import derive_plan
+from fireflow.plan.derive import derive_plan
 from fireflow.rules.escalation import due_escalations
 from fireflow.rules.explain import explain
 from fireflow.store import MemoryStore, SQLiteStore, verify
@@ -679,7 +679,7 @@ def test_a_checkpoint_hash_is_exactly_64_lowercase_hex_digits():
 
 
 # --------------------------------------------------------------------------- #
-# rules/routing: the most specific route wins, wherever the plan lists it
+# plan/routing: the most specific route wins, wherever the plan lists it
 
 
 def test_routing_does_not_depend_on_the_order_of_the_routes():
@@ -747,7 +747,7 @@ def test_equal_routings_read_back_are_one_object():
     """Mutant: the cache bound ``len(_SHARED) < _SHARED_MAX`` into ``>=`` (nothing would be
     shared).  ``Routing.from_data``: equal routings are shared, not rebuilt (a district's
     tickets use a handful of routes)."""
-    from fireflow.rules.routing import Routing
+    from fireflow.plan.routing import Routing
 
     data = route_for(PLAN, "fire_lane_vehicle", "inside", "private_car").to_data()
     first = Routing.from_data(data)

@@ -18,7 +18,7 @@ from strategies import base_data, scaled
 
 from fireflow import InvalidArgument, load_plan, parse_plan
 from fireflow.plan import validate_plan_data
-from fireflow.plan_new import _texts, derive_plan, district_words, foreign_text, move_date
+from fireflow.plan.derive import _texts, derive_plan, district_words, foreign_text, move_date
 
 CHANGLE = load_plan("changle-2022")
 CHANGLE_WORDS = ("长乐", "Changle", "2022")

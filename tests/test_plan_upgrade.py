@@ -14,7 +14,7 @@ from fireflow import load_plan
 from fireflow.cli import main
 from fireflow.errors import PlanError
 from fireflow.plan import parse_plan
-from fireflow.plan_upgrade import FORMER_DEFAULTS, FORMER_RECHECK_LEAD, upgrade_file, upgrade_text
+from fireflow.plan.upgrade import FORMER_DEFAULTS, FORMER_RECHECK_LEAD, upgrade_file, upgrade_text
 
 HERE = Path(__file__).resolve().parent
 #: The built-in plan before the rectification cap and property_escalation_to (from git history).

@@ -30,9 +30,9 @@ from fireflow.errors import (
 )
 from fireflow.events import Actor, canonical_bytes, event_from_data, event_to_data
 from fireflow.plan import validate_plan_data
+from fireflow.plan.routing import route_for
 from fireflow.rules.escalation import due_escalations
 from fireflow.rules.explain import explain
-from fireflow.rules.routing import route_for
 from fireflow.testing.strategies import event_sequences
 from fireflow.ticket import (
     ActorIn,

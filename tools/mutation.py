@@ -72,7 +72,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     # were listed before: minutes a mutant for nothing the store tests do not check
     "events": ("tests/test_vectors.py", "tests/test_ticket.py", "tests/test_store.py"),
     "store/chain": ("tests/test_vectors.py", "tests/test_store.py", "tests/test_store_tamper.py"),
-    "rules/routing": (
+    "plan/routing": (
         "tests/test_routing.py",
         "tests/test_routing_authority.py",
         "tests/test_citations.py",

@@ -43,6 +43,7 @@ from fireflow.cli.tickets import register as register_tickets
 from fireflow.errors import CalendarDataMissing, FireflowError, PlanError, Problem
 from fireflow.model import plan_digest
 from fireflow.plan import (
+    BUILTIN_PLAN,
     Deadline,
     Plan,
     YearCoverage,
@@ -51,8 +52,8 @@ from fireflow.plan import (
     load_plan,
     plan_json_schema_text,
 )
-from fireflow.plan_new import derive_plan, foreign_text
-from fireflow.plan_upgrade import required_hint, upgrade_file
+from fireflow.plan.derive import derive_plan, foreign_text
+from fireflow.plan.upgrade import required_hint, upgrade_file
 
 __all__ = ["MAX_PERIOD_UNITS", "app", "entry", "main"]
 
@@ -99,7 +100,7 @@ app.command("simulate")(simulate_command)
 app.add_typer(serve_app, name="serve")
 register_tickets(app)  # tickets: the ticket index of a store
 
-DEFAULT_PLAN = "changle-2022"
+DEFAULT_PLAN = BUILTIN_PLAN
 
 #: The longest period ``fireflow calendar deadline`` counts, per unit: about a
 #: century each, far beyond any deadline in a campaign plan, and quick to count.

@@ -15,7 +15,7 @@ import typer
 
 from fireflow.cli.console import fail, term
 from fireflow.errors import FireflowError, InvalidArgument, Problem
-from fireflow.plan import Plan, load_plan
+from fireflow.plan import BUILTIN_PLAN, Plan, load_plan
 from fireflow.testing.runner import (
     ScenarioResult,
     builtin_suite,
@@ -119,7 +119,7 @@ def _plan_of(scenarios: list[Scenario], plan: str | None) -> Plan:
                 )
             ]
         )
-    return load_plan(names.pop() if names else "changle-2022")
+    return load_plan(names.pop() if names else BUILTIN_PLAN)
 
 
 @conformance_app.command("coverage")

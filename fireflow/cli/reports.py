@@ -58,7 +58,7 @@ from fireflow.cli.store import problem_lines
 from fireflow.errors import FireflowError, InvalidArgument
 from fireflow.events import parse_time
 from fireflow.history import History, corrupt_history, is_store, read_events, read_history
-from fireflow.plan import Plan, load_plan
+from fireflow.plan import BUILTIN_PLAN, Plan, load_plan
 from fireflow.rules.obligations import duty_status, never_inspected
 from fireflow.rules.reporting import Submission, deadlines_on, report_escalations, status
 from fireflow.rules.spotcheck import (
@@ -90,7 +90,7 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_PLAN = "changle-2022"
+DEFAULT_PLAN = BUILTIN_PLAN
 spotcheck_app = typer.Typer(
     help="抽查 Spot checks: the 双随机、一公开 draw, its commitment and verification.",
     no_args_is_help=True,

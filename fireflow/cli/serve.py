@@ -21,6 +21,7 @@ from fireflow import output
 from fireflow._input import read_limited
 from fireflow.cli.console import fail, print_json, term
 from fireflow.errors import FireflowError
+from fireflow.plan import BUILTIN_PLAN
 from fireflow.service.audit import AuditLog
 from fireflow.service.auth import TokenFile
 from fireflow.service.clock import utc_now
@@ -64,7 +65,7 @@ def serve(
         ),
     ] = None,
     plan: Annotated[str, typer.Option("--plan", help="Built-in plan or plan file.")] = (
-        "changle-2022"
+        BUILTIN_PLAN
     ),
     state_dir: StateDir = Path(DEFAULT_STATE_DIR),
     webhook_url: Annotated[
@@ -122,7 +123,7 @@ def serve(
 @serve_app.command("openapi")
 def openapi(
     plan: Annotated[str, typer.Option("--plan", help="Built-in plan or plan file.")] = (
-        "changle-2022"
+        BUILTIN_PLAN
     ),
 ) -> None:
     """Print the service's OpenAPI document (docs/openapi.json is this for the built-in plan)."""
@@ -146,7 +147,7 @@ def token_create(
     ] = False,
     note: Annotated[str, typer.Option("--note", help="What the token is for.")] = "",
     plan: Annotated[str, typer.Option("--plan", help="Plan whose agencies are known.")] = (
-        "changle-2022"
+        BUILTIN_PLAN
     ),
     state_dir: StateDir = Path(DEFAULT_STATE_DIR),
 ) -> None:

@@ -51,7 +51,7 @@ from fireflow import output
 from fireflow._input import iter_json_lines
 from fireflow.cli.console import EXIT_USAGE, fail, run_app
 from fireflow.errors import FireflowError, InvalidArgument, OutputError
-from fireflow.plan import load_plan
+from fireflow.plan import BUILTIN_PLAN, load_plan
 from fireflow.rules.reporting import Submission
 from fireflow.store.errors import VerificationFailed
 from fireflow.text import escape_for_terminal
@@ -98,7 +98,7 @@ def _missing() -> list[str]:
 def simulate_command(
     plan: Annotated[
         str, typer.Option("--plan", help="Built-in plan name or path to a plan file.")
-    ] = "changle-2022",
+    ] = BUILTIN_PLAN,
     population: Annotated[
         Path | None,
         typer.Option(

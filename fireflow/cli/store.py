@@ -29,7 +29,7 @@ from fireflow._input import MAX_CHECKPOINT_FILE_BYTES, read_limited
 from fireflow.cli.console import console, run_app
 from fireflow.errors import FireflowError, InvalidArgument, Refusal
 from fireflow.events import parse_time
-from fireflow.plan import load_plan
+from fireflow.plan import BUILTIN_PLAN, load_plan
 from fireflow.rules.explain import explain
 from fireflow.states import LIFECYCLE
 from fireflow.store.chain import Checkpoint, VerifyReport, checkpoint, verify
@@ -265,7 +265,7 @@ def store_tickets(db: DbArg, as_json: JsonOpt = False) -> None:
 def store_replay(
     db: DbArg,
     ticket: Annotated[str, typer.Argument(help="The ticket id.")],
-    plan: Annotated[str, typer.Option(help="Built-in plan name or plan file.")] = "changle-2022",
+    plan: Annotated[str, typer.Option(help="Built-in plan name or plan file.")] = BUILTIN_PLAN,
     as_json: JsonOpt = False,
     at: Annotated[
         str | None,

@@ -46,7 +46,7 @@ from rich.table import Table
 from fireflow.cli.console import EXIT_USAGE, console, fail, rich_text, term
 from fireflow.errors import InvalidArgument
 from fireflow.events import parse_time
-from fireflow.plan import load_plan
+from fireflow.plan import BUILTIN_PLAN, load_plan
 from fireflow.states import LIFECYCLE, STATES
 from fireflow.store.base import check_id
 from fireflow.store.transfer import is_postgres_url, open_store
@@ -209,7 +209,7 @@ def tickets(
     ] = "fireflow",
     plan: Annotated[
         str, typer.Option("--plan", help="Plan whose calendar ends the due days.")
-    ] = "changle-2022",
+    ] = BUILTIN_PLAN,
 ) -> None:
     """工单查询 List tickets from the store's index (caught up first)."""
     url = store or os.environ.get(ENV_URL)

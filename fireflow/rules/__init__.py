@@ -1,6 +1,6 @@
 """The campaign's rules, driven by plan data; every answer carries its rule ids.
 
-* :mod:`fireflow.rules.routing`: who rectifies, leads, re-checks and enforces;
+* :mod:`fireflow.plan.routing` (formerly here): who rectifies, leads, re-checks and enforces;
 * :mod:`fireflow.rules.authority`: who may fire which trigger;
 * :mod:`fireflow.rules.duties`: who owes which step of a ticket, by when (五(三));
 * :mod:`fireflow.rules.escalation`: which escalations are due at a moment;

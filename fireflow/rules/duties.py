@@ -34,7 +34,7 @@ import attrs
 from fireflow.errors import NaiveDatetime
 from fireflow.model import TicketState
 from fireflow.plan import Plan
-from fireflow.rules.routing import Routing, route_for
+from fireflow.plan.routing import Routing, route_for
 
 __all__ = [
     "LIFECYCLE_DUTIES",

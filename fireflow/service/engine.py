@@ -54,7 +54,7 @@ from fireflow.errors import FireflowError, InvalidArgument, InvalidCommand, NotA
 from fireflow.events import Event, event_to_data, parse_time
 from fireflow.history import VerifiedHistory, verified_history
 from fireflow.model import Command, TicketState, command_json_schema, plan_digest
-from fireflow.plan import Plan, RuleEntry, builtin_plans, load_plan
+from fireflow.plan import BUILTIN_PLAN, Plan, RuleEntry, builtin_plans, load_plan
 from fireflow.rules.accountability import district_escalations
 from fireflow.rules.duties import Duty, duties_at
 from fireflow.rules.escalation import Escalation, due_escalations
@@ -88,7 +88,7 @@ __all__ = [
 ]
 
 #: The plan served when none is named.
-DEFAULT_PLAN = "changle-2022"
+DEFAULT_PLAN = BUILTIN_PLAN
 
 
 class PreconditionFailed(FireflowError):

@@ -68,9 +68,9 @@ from fireflow.calendar import Calendar
 from fireflow.errors import InvalidArgument
 from fireflow.events import Actor, Event, canonical_bytes
 from fireflow.plan import Plan
+from fireflow.plan.routing import Routing
 from fireflow.rules import reporting, spotcheck
 from fireflow.rules.escalation import due_escalations
-from fireflow.rules.routing import Routing
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.population import Population
 from fireflow.sim.result import (

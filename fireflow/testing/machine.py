@@ -43,7 +43,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from fireflow.errors import InvalidCommand, NotAuthorized, Refusal
 from fireflow.events import Actor, Event
-from fireflow.plan import Plan, load_plan
+from fireflow.plan import BUILTIN_PLAN, Plan, load_plan
 from fireflow.rules.duties import LIFECYCLE_DUTIES, duties_at
 from fireflow.rules.escalation import due_escalations
 from fireflow.states import LIFECYCLE, RECORD_ONLY_KINDS, TRIGGERS, triggers_from
@@ -95,7 +95,7 @@ class TicketMachine(RuleBasedStateMachine):
     ``max_step_hours`` (how far the clock may jump between commands).
     """
 
-    plan_source: ClassVar[str | os.PathLike[str]] = "changle-2022"
+    plan_source: ClassVar[str | os.PathLike[str]] = BUILTIN_PLAN
     ticket_id: ClassVar[str] = "S1"
     start_at: ClassVar[datetime | None] = None
     max_step_hours: ClassVar[int] = 24 * 40

@@ -42,7 +42,8 @@ from fireflow.errors import FireflowError, InvalidArgument, Problem, Refusal
 from fireflow.events import Actor, Event
 from fireflow.forms import DRAFT_HEADER, UncheckedCommunities, annex3
 from fireflow.model import plan_binding
-from fireflow.plan import Plan, builtin_plans, load_plan, validate_plan_data
+from fireflow.plan import BUILTIN_PLAN, Plan, builtin_plans, load_plan, validate_plan_data
+from fireflow.plan.routing import Routing, route_for
 from fireflow.rules.accountability import concealment_cases
 from fireflow.rules.duties import Duty, duties_at
 from fireflow.rules.escalation import Escalation, due_escalations
@@ -54,7 +55,6 @@ from fireflow.rules.reporting import (
     report_escalations,
     status,
 )
-from fireflow.rules.routing import Routing, route_for
 from fireflow.rules.spotcheck import (
     Community,
     Finding,
@@ -1071,7 +1071,7 @@ def builtin_suites() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 
-def builtin_suite(name: str = "changle-2022") -> Path:
+def builtin_suite(name: str = BUILTIN_PLAN) -> Path:
     """The folder of a built-in suite (its ``*.scenario.yaml`` files)."""
     if name not in builtin_suites():
         raise ScenarioError(

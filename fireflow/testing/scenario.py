@@ -52,7 +52,7 @@ from pydantic import (
 
 from fireflow._yaml import capped, line_of, load_definition, problem_message, read_definition
 from fireflow.errors import DefinitionError, Problem
-from fireflow.plan import builtin_plans
+from fireflow.plan import BUILTIN_PLAN, builtin_plans
 from fireflow.states import STATES
 from fireflow.text import check_name, check_text, escape_for_terminal
 from fireflow.ticket import Source, TicketState, Trigger
@@ -833,7 +833,7 @@ class Scenario(_Model):
     title_zh: NonEmpty
     title_en: NonEmpty
     rules: Annotated[tuple[RuleId, ...], Field(min_length=1)]
-    plan: NonEmpty = "changle-2022"
+    plan: NonEmpty = BUILTIN_PLAN
     plan_overrides: dict[str, Any] = Field(default_factory=dict)
     xfail: str | None = None
     written_for: WrittenFor | None = None

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from fireflow.errors import NotAuthorized, Refusal
 from fireflow.events import Event
-from fireflow.plan import Level, Plan, load_plan, validate_plan_data
+from fireflow.plan import BUILTIN_PLAN, Level, Plan, load_plan, validate_plan_data
 from fireflow.states import SETTINGS_AUTHORIZED, TRIGGERS, triggers_from
 from fireflow.testing.paths import (
     authorized_agencies,
@@ -256,7 +256,7 @@ _TEXT_KEYS = frozenset(
 """Keys whose values are text or agency levels, never agency ids (`town` is both)."""
 
 
-def plan_data(base: Plan | str = "changle-2022") -> st.SearchStrategy[dict[str, Any]]:
+def plan_data(base: Plan | str = BUILTIN_PLAN) -> st.SearchStrategy[dict[str, Any]]:
     """Plan data (as in a plan file) varied from ``base``; every draw validates.
 
     Varied: every setting of ``settings``, the reading of the progress
@@ -268,7 +268,7 @@ def plan_data(base: Plan | str = "changle-2022") -> st.SearchStrategy[dict[str, 
     return _plan_data(_base(base))
 
 
-def plans(base: Plan | str = "changle-2022") -> st.SearchStrategy[Plan]:
+def plans(base: Plan | str = BUILTIN_PLAN) -> st.SearchStrategy[Plan]:
     """Validated :class:`~fireflow.plan.Plan` objects varied from ``base``."""
     return plan_data(base).map(lambda d: validate_plan_data(d, "<hypothesis>"))
 
@@ -469,7 +469,7 @@ def _event_sequences(
 
 
 def event_sequences(
-    plan: Plan | str = "changle-2022",
+    plan: Plan | str = BUILTIN_PLAN,
     *,
     ticket_id: str = "T1",
     max_commands: int = 30,

@@ -41,7 +41,7 @@ from fireflow.model import (
     plan_binding,
 )
 from fireflow.plan import Plan
-from fireflow.rules.routing import Routing, route_for
+from fireflow.plan.routing import Routing, route_for
 from fireflow.states import (
     INITIAL_STATE,
     LIFECYCLE,

@@ -90,7 +90,7 @@ import orjson
 
 from fireflow.errors import FireflowError, InputLimitExceeded, InvalidArgument, NaiveDatetime
 from fireflow.model import TicketState, plan_digest
-from fireflow.plan import Plan, load_plan
+from fireflow.plan import BUILTIN_PLAN, Plan, load_plan
 from fireflow.states import LIFECYCLE, STATES
 from fireflow.store.base import EventStore, StoredEvent, check_id
 from fireflow.store.errors import StoreError
@@ -461,7 +461,7 @@ class TicketIndex:
         if not isinstance(store, EventStore):
             raise InvalidArgument("store", f"expected an event store, got {type(store).__name__}")
         if plan is None:
-            plan = load_plan("changle-2022")
+            plan = load_plan(BUILTIN_PLAN)
         if not isinstance(plan, Plan):
             raise InvalidArgument("plan", f"expected a Plan, got {type(plan).__name__}")
         if temporary is not None and not isinstance(temporary, bool):
