@@ -25,7 +25,7 @@ from fireflow.errors import FireflowError, InvalidArgument, TransitionNotAllowed
 from fireflow.events import Event, shared_actor
 from fireflow.model import Referral, TicketState, check_binding
 from fireflow.plan import Plan
-from fireflow.rules.routing import Routing
+from fireflow.plan.routing import Routing
 from fireflow.states import INTO_RECTIFYING, LIFECYCLE_TABLE
 
 __all__ = ["evolve", "fold", "fold_all", "fold_each"]
