@@ -380,7 +380,10 @@ def test_reports_due_late_and_missing_judged_by_the_reporting_rules(result):
     assert set(official.agency) == {"housing", "fire", "efficiency"}
     assert set(company.agency) == {"housing", "fire"}
     assert set(company.subject.str.split("@").str[0]) == {"ledger"}
-    assert result.kpis["notices_reports"] == len(official) // 3 + len(company) // 2
+    # split by who failed: the towns' reports (R-ESC-OFFICIAL), the companies' ledgers
+    assert result.kpis["notices_reports_official"] == len(official) // 3
+    assert result.kpis["notices_reports_property"] == len(company) // 2
+    assert "notices_reports" not in result.kpis
     never = simulate(PLAN, result.population, Behaviour(report_late_probability=0.0), seed=5)
     assert never.kpis["reports_late"] == never.kpis["reports_missing"] == 0
     always = simulate(PLAN, result.population, Behaviour(report_late_probability=1.0), seed=5)
