@@ -474,6 +474,15 @@ def test_plots_and_report_are_written(tmp_path, result):
     assert '<a href="states.png">states.png</a>' in page  # the PNGs are linked for documents
     assert "按期整改归档率" in page
     assert {"towns.csv", "open_communities.csv"} <= names
+    # duties missed and referrals by party (六(四)): a table on the page and a CSV
+    assert "Duties missed and referrals by party" in page
+    with (tmp_path / "out" / "accountability.csv").open(encoding="utf-8-sig", newline="") as f:
+        parties = list(csv.DictReader(f))
+    # a duty owed by two agencies (a sign-off) is on both rows, once in the KPI
+    assert sum(int(p["duties_missed"]) for p in parties) >= result.kpis["duties_missed"]
+    assert sum(int(p["reports_late"]) for p in parties) == (
+        result.kpis["notices_reports_official"] + result.kpis["notices_reports_property"]
+    )
     with (tmp_path / "out" / "timeline.csv").open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0][:3] == ["date", "reported", "routed"]

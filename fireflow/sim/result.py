@@ -840,6 +840,15 @@ class SimResult:
                 for a in agencies
             ],
         }
+        party_labels = {
+            "town": "乡镇（街道） town",
+            "department": "部门 department",
+            "property": "物业企业 property company",
+        }
+        parties = [
+            {**r, "zh": names.get(r["party"], r["party"]), "kind_label": party_labels[r["kind"]]}
+            for r in self.accountability_rows()
+        ]
         cited = sorted({*rules, *(x for r in self.reports for x in r.rules)})
         rule_names, rule_clauses = {}, {}
         for rid in cited:
@@ -869,6 +878,7 @@ class SimResult:
             communities_total=len(communities),
             reports=reports,
             escalations=escalations,
+            parties=parties,
             rule_titles=rule_titles,
             rule_names=rule_names,
             rule_clauses=rule_clauses,
@@ -906,6 +916,7 @@ class SimResult:
             "timeline.csv",
             "timeline_by_town.csv",
             "kpis.csv",
+            "accountability.csv",
             # per ticket: only when the run kept its states (log="keep")
             *(() if self.states is None else ("towns.csv", "open_communities.csv")),
         )
@@ -915,6 +926,7 @@ class SimResult:
         output.write_frame_csv(out / "timeline.csv", timeline)
         output.write_frame_csv(out / "timeline_by_town.csv", by_town)
         output.write_frame_csv(out / "kpis.csv", self.kpi_table(), index=True)
+        output.write_frame_csv(out / "accountability.csv", self.accountability_table(), index=True)
         if self.states is not None:
             output.write_frame_csv(out / "towns.csv", self.town_table(), index=True)
             columns = ["id", "name", "town", "open", "overdue", "since"]
