@@ -19,7 +19,16 @@ behaviour says ``work_on_rest_days``), all at ``behaviour.action_time``:
    deadline;
 3. re-checks queued on earlier days (``recheck_capacity`` per town per day);
 4. scheduled actions: rectification and the application for re-inspection,
-   overdue marks, escalations, enforcement, certification and demolition.
+   overdue marks, escalations, enforcement, certification and demolition; the
+   offices' delayed steps (route, joining the re-check queue, sign-off, filing:
+   ``Behaviour.route_working_days`` and the like), the look at a duty on its
+   first late day, and the efficiency office's decisions.
+
+Accountability (六(四)): the cases :func:`~fireflow.rules.escalation.due_escalations`
+reports (a missed duty of a government party, a department's failed work, a
+sign-off the spot check overturned, a concealed hazard) are recorded once each; a
+lead department refers each with ``refer_probability`` (``refer``), and the
+efficiency office records the outcome (``decide_referral``).
 
 Randomness is drawn per community, never from a stream shared by the whole
 district, so a run split by town (:mod:`fireflow.sim.shard`) draws exactly the

@@ -16,8 +16,9 @@ KPI definitions (all counts are tickets unless said otherwise):
 * ``escalations``: ``escalate`` events; :meth:`SimResult.escalation_table`
   lists every escalation with its rule and target agencies, both the events
   (refusal, overdue, exposure) and the notices that change no state
-  (R-ESC-PROPERTY after repeated failed re-checks, R-TKT-SPOTCHECK and
-  R-ESC-OFFICIAL after a spot check reopens a ticket), all as
+  (R-ESC-PROPERTY after repeated failed re-checks, R-TKT-SPOTCHECK after a
+  spot check reopens a ticket) and the accountability cases (via ``refer`` when
+  a lead department referred them, else ``notice``), all as
   :func:`~fireflow.rules.escalation.due_escalations` reported them.
 * ``spot_check_coverage``: communities visited / communities; the plan asks for
   at least ``spot_check_required`` (ceil of 10%).
@@ -25,8 +26,22 @@ KPI definitions (all counts are tickets unless said otherwise):
   (:func:`fireflow.rules.reporting.obligations`: the ledger per community, the
   others per town) and their state at the end of the campaign
   (:func:`fireflow.rules.reporting.status`: late = sent after the end of the
-  due day); each late or missing one is also an R-ESC-OFFICIAL notice
-  (:func:`fireflow.rules.reporting.report_escalations`).
+  due day); each late or missing one is also a notice
+  (:func:`fireflow.rules.reporting.report_escalations`): R-ESC-OFFICIAL for a
+  town's report, R-ESC-PROPERTY for a property company's ledger.
+* ``duties_missed``: duties past their day (an office's step past its
+  ``settings.duty_days`` period, R-DUTY-*, noticed on its first late active
+  day; a rectification past its deadline, at the overdue mark), by the kind of
+  the party that owed it (``_town``, ``_department``, ``_property``);
+  ``accountability_cases``: cases of 六(四) due (R-ACC-SLOW, R-ACC-FALSIFIED,
+  R-ACC-CONCEALED), each once; ``referrals``: ``refer`` events (``_town``,
+  ``_department``: of the cases referred, those naming one); ``referrals_decided``:
+  ``decide_referral`` events.  :meth:`SimResult.accountability_table` gives them
+  per party.
+* ``notices_reports_official``: the towns' reports late or missing (R-ESC-OFFICIAL,
+  to the efficiency office through the lead departments);
+  ``notices_reports_property``: the property companies' ledgers late or missing
+  (R-ESC-PROPERTY, to housing and fire).
 * spot-check KPIs come from the plan's 双随机 draw
   (:func:`fireflow.rules.spotcheck.draw`) and the reopen orders of
   :func:`fireflow.rules.spotcheck.findings_to_commands`.
