@@ -8,7 +8,10 @@ Tolerances (stated once, used below):
   within 0.15;
 * a stalling company's slowdown within 15% (it is fitted with a smooth
   approximation of the simulator's rounding: docs/simulator.md);
-* fixed delays (whole active days) exactly.
+* fixed delays (whole active days) exactly;
+* the offices' times (route, re-check, sign-off, filing) like the other times: a
+  median within ``max(4 se, 10%)``, a sigma within 0.15; the referral rates like
+  the other rates (within 4 standard errors).
 """
 
 from __future__ import annotations
@@ -138,6 +141,49 @@ def test_the_behaviour_holds_every_estimate_and_keeps_the_rest(fit):
     b.check(PLAN)  # the fitted behaviour drives a simulation
     again = simulate(PLAN, generate_population(10, seed=1), b, seed=1)
     assert again.kpis["tickets"] > 0
+
+
+#: The offices take their time and refer or decide only sometimes (六(四), 五(三)).
+DUTY_TRUTH = Behaviour(
+    route_working_days=(2.0, 0.5),
+    recheck_working_days=(3.0, 0.5),
+    sign_off_working_days=(2.0, 0.6),
+    archive_working_days=(3.0, 0.4),
+    refer_probability=0.6,
+    decide_probability=0.7,
+    decide_working_days=8,
+)
+
+
+@pytest.fixture(scope="module")
+def duty_fit():
+    population = generate_population(120, seed=4)
+    run = simulate(PLAN, population, DUTY_TRUTH, seed=4)
+    assert run.kpis["referrals"] > 50  # enough to mean something
+    return calibrate(run.events, PLAN, population=population)
+
+
+def test_the_offices_times_and_the_referral_rates_are_recovered(duty_fit):
+    for name in ("route", "recheck", "sign_off", "archive"):
+        median, sigma = getattr(DUTY_TRUTH, f"{name}_working_days")
+        e = duty_fit.estimate(f"{name}_working_days")
+        m, s = e.value
+        assert e.se is not None
+        assert abs(math.log(m / median)) <= max(4 * e.se, 0.1), (name, e.value)
+        assert abs(s - sigma) <= 0.15, (name, e.value)
+        assert getattr(duty_fit.behaviour, f"{name}_working_days") == e.value
+    _within_se(duty_fit, "refer_probability", 0.6, 0.06)
+    _within_se(duty_fit, "decide_probability", 0.7, 0.06)
+    assert duty_fit.behaviour.decide_working_days == 8
+    assert duty_fit.behaviour.refer_probability == duty_fit.estimate("refer_probability").value
+
+
+def test_offices_acting_on_the_day_are_fitted_as_the_same_day(run, fit):
+    # TRUTH keeps the default: every office acts on the day (the re-check: the next
+    # active day, from the town's queue); the fit says so rather than inventing a median
+    for name in ("route", "recheck", "sign_off", "archive"):
+        assert fit.estimate(f"{name}_working_days").value == (0.0, 0.0)
+        assert getattr(fit.behaviour, f"{name}_working_days") == (0.0, 0.0)
 
 
 def test_calibration_is_deterministic(run, fit):

@@ -377,7 +377,10 @@ def test_reports_due_late_and_missing_judged_by_the_reporting_rules(result):
     assert set(official.agency) == {"housing", "fire", "efficiency"}
     assert set(company.agency) == {"housing", "fire"}
     assert set(company.subject.str.split("@").str[0]) == {"ledger"}
-    assert result.kpis["notices_reports"] == len(official) // 3 + len(company) // 2
+    # split by who failed: the towns' reports (R-ESC-OFFICIAL), the companies' ledgers
+    assert result.kpis["notices_reports_official"] == len(official) // 3
+    assert result.kpis["notices_reports_property"] == len(company) // 2
+    assert "notices_reports" not in result.kpis
     never = simulate(PLAN, result.population, Behaviour(report_late_probability=0.0), seed=5)
     assert never.kpis["reports_late"] == never.kpis["reports_missing"] == 0
     always = simulate(PLAN, result.population, Behaviour(report_late_probability=1.0), seed=5)
@@ -468,6 +471,15 @@ def test_plots_and_report_are_written(tmp_path, result):
     assert '<a href="states.png">states.png</a>' in page  # the PNGs are linked for documents
     assert "按期整改归档率" in page
     assert {"towns.csv", "open_communities.csv"} <= names
+    # duties missed and referrals by party (六(四)): a table on the page and a CSV
+    assert "Duties missed and referrals by party" in page
+    with (tmp_path / "out" / "accountability.csv").open(encoding="utf-8-sig", newline="") as f:
+        parties = list(csv.DictReader(f))
+    # a duty owed by two agencies (a sign-off) is on both rows, once in the KPI
+    assert sum(int(p["duties_missed"]) for p in parties) >= result.kpis["duties_missed"]
+    assert sum(int(p["reports_late"]) for p in parties) == (
+        result.kpis["notices_reports_official"] + result.kpis["notices_reports_property"]
+    )
     with (tmp_path / "out" / "timeline.csv").open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0][:3] == ["date", "reported", "routed"]

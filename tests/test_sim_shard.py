@@ -20,7 +20,20 @@ from fireflow.sim.shard import simulate_sharded, split_towns
 
 PLAN = load_plan("changle-2022")
 POP = generate_population(60, seed=11, towns=7)
-BEHAVIOUR = Behaviour(stall_probability=0.3, refusal_probability=0.1, recheck_fail_rate=0.2)
+# the offices take their time and refer or decide only sometimes: every new step of the
+# duties (delayed route, re-check queue, sign-off, filing; refer, decide_referral) is in
+# the log the digests compare
+BEHAVIOUR = Behaviour(
+    stall_probability=0.3,
+    refusal_probability=0.1,
+    recheck_fail_rate=0.2,
+    route_working_days=(2.0, 0.8),
+    recheck_working_days=(3.0, 0.6),
+    sign_off_working_days=(2.0, 0.7),
+    archive_working_days=(3.0, 0.5),
+    refer_probability=0.7,
+    decide_probability=0.8,
+)
 SEED = 2022
 
 
@@ -34,6 +47,7 @@ def _same(a, b):
     assert a.town_updates == b.town_updates
     assert a.escalations == b.escalations
     assert a.spot_checked == b.spot_checked
+    assert a.accountability == b.accountability
     assert a.reports == b.reports
     assert list(a.ticket_town) == list(b.ticket_town)
     assert list(a.ticket_report_day) == list(b.ticket_report_day)
@@ -65,6 +79,12 @@ def test_one_process_run_is_well_formed(one):
     for esc in one.escalations:
         if esc.ticket >= 0:
             assert one.tickets[esc.ticket].ticket_id == esc.subject
+    for rec in one.accountability:
+        assert one.tickets[rec.ticket].ticket_id == rec.subject
+    # the duties' steps are in the log the shards must reproduce
+    assert one.kind_counts["refer"] > 0
+    assert one.kind_counts["decide_referral"] > 0
+    assert one.kpis["duties_missed_town"] > 0
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

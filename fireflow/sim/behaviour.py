@@ -32,7 +32,7 @@ import attrs
 from fireflow.errors import InvalidArgument
 from fireflow.plan import Plan
 
-__all__ = ["DEFAULT_HAZARD_RATES", "DEFAULT_PHASE_SOURCES", "Behaviour"]
+__all__ = ["DEFAULT_HAZARD_RATES", "DEFAULT_PHASE_SOURCES", "DUTY_STEPS", "Behaviour"]
 
 #: Mean hazards per community (of ``reference_households`` households) found in each
 #: phase, per category.  ``spot_check`` rates apply to the spot-checked communities only.
@@ -99,6 +99,16 @@ _DEFAULT_RECTIFY: Mapping[str, tuple[float, float]] = {
     "lane_or_sign_missing": (10.0, 0.6),
 }
 
+#: The offices' steps the behaviour times: duty kind
+#: (:data:`fireflow.rules.duties.LIFECYCLE_DUTIES`) -> the field of :class:`Behaviour`
+#: holding its (median, sigma) in active days.
+DUTY_STEPS: Mapping[str, str] = {
+    "route": "route_working_days",
+    "recheck": "recheck_working_days",
+    "sign_off": "sign_off_working_days",
+    "archive": "archive_working_days",
+}
+
 _SOURCES = ("self_inspection", "town_inspection", "spot_check", "patrol", "public_report")
 
 
@@ -119,6 +129,12 @@ def _pairs(value: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, f
     """The default (median, sigma) pairs, with the categories given replaced."""
     merged = {**_DEFAULT_RECTIFY, **value}
     return {str(k): (float(v[0]), float(v[1])) for k, v in merged.items()}
+
+
+def _pair(value: tuple[float, float]) -> tuple[float, float]:
+    """A (median, sigma) pair as two floats (a list from a file is accepted)."""
+    median, sigma = value
+    return (float(median), float(sigma))
 
 
 def _probability(name: str, value: float) -> None:
@@ -219,6 +235,37 @@ class Behaviour:
       :func:`fireflow.rules.reporting.obligations` (the ledger per community, the
       others per town); :func:`~fireflow.rules.reporting.status` judges them.
 
+    **The offices' duties (五(三), 六(四))**
+
+    How long the town and the departments take over each step of a ticket that is
+    theirs, as (median, sigma) of a log-normal time in active days, rounded to a
+    whole number; a median of 0 means the same day (no draw).  A step done after
+    its day under the plan's periods (``settings.duty_days``: R-DUTY-ROUTE,
+    R-DUTY-RECHECK, R-DUTY-SIGNOFF, R-DUTY-ARCHIVE, by default 3, 5, 3 and 5
+    working days) is a missed duty (不作为、慢作为, R-ACC-SLOW).  The defaults
+    are all 0: every office acts on the day, as the simulator did before these
+    settings existed, so a default run misses an office duty only where the
+    re-check queue (``recheck_capacity``) holds a re-check past R-DUTY-RECHECK.
+
+    * ``route_working_days``: from the report to ``route`` and ``set_deadline``
+      (both the same day; R-DUTY-ROUTE counts both from the report);
+    * ``recheck_working_days``: from the application for re-inspection to the
+      town putting the ticket in its re-check queue (then ``recheck_capacity``);
+    * ``sign_off_working_days``: from a passed re-check to ``sign_off``;
+    * ``archive_working_days``: from ``sign_off`` to ``archive`` (拍照建档).
+
+    **Accountability (六(四) 由牵头部门转报效能部门进行督导问责)**
+
+    * ``refer_probability``: when an accountability case becomes due (a missed
+      duty of a government party, repeated failed re-checks of a department's
+      work, a sign-off the spot check overturned, a hazard concealed; as
+      :func:`fireflow.rules.escalation.due_escalations` reports it), a lead
+      department (``settings.accountability_lead``) refers it on the day it is
+      noticed (``refer``); one draw per case.  Default 1: every case is referred.
+    * ``decide_probability``: the efficiency office records the outcome of a
+      referral (``decide_referral``), ``decide_working_days`` active days after
+      it; one draw per referral.  Defaults 1 and 10.
+
     **Time**
 
     * ``work_on_rest_days``: if True, every day is an active day (nothing is
@@ -264,6 +311,13 @@ class Behaviour:
     spot_check_reopen_rate: float = 0.15
     report_late_probability: float = 0.1
     report_late_working_days: tuple[int, int] = (1, 5)
+    route_working_days: tuple[float, float] = attrs.field(default=(0.0, 0.0), converter=_pair)
+    recheck_working_days: tuple[float, float] = attrs.field(default=(0.0, 0.0), converter=_pair)
+    sign_off_working_days: tuple[float, float] = attrs.field(default=(0.0, 0.0), converter=_pair)
+    archive_working_days: tuple[float, float] = attrs.field(default=(0.0, 0.0), converter=_pair)
+    refer_probability: float = 1.0
+    decide_probability: float = 1.0
+    decide_working_days: int = 10
     work_on_rest_days: bool = False
     action_time: time = time(10, 0)
 
@@ -276,6 +330,8 @@ class Behaviour:
             "punish_probability",
             "spot_check_reopen_rate",
             "report_late_probability",
+            "refer_probability",
+            "decide_probability",
         ):
             _probability(name, getattr(self, name))
         for name in (
@@ -289,6 +345,7 @@ class Behaviour:
             "recheck_capacity",
             "spot_check_capacity",
             "spot_check_inspectors",
+            "decide_working_days",
         ):
             _count(name, getattr(self, name))
         if self.recheck_capacity < 1:
@@ -311,6 +368,10 @@ class Behaviour:
                     "rectify_working_days" if name != "enforcement_working_days" else name,
                     f"{name}: median must be positive and sigma >= 0",
                 )
+        for name in DUTY_STEPS.values():
+            median, sigma = getattr(self, name)
+            if not (math.isfinite(median) and math.isfinite(sigma)) or median < 0 or sigma < 0:
+                raise InvalidArgument(name, "expected (median, sigma), both finite and >= 0")
         for phase, rates in self.hazard_rates.items():
             for category, rate in rates.items():
                 if not math.isfinite(rate) or rate < 0:

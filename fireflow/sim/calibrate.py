@@ -16,7 +16,15 @@ approximate 95% interval:
   the rounding intervals, with right-censoring where an escalation or the end
   of the campaign cut the wait short; the standard error of the log-median
   from the curvature of the likelihood): ``rectify_working_days`` per
-  category, ``enforcement_working_days``;
+  category, ``enforcement_working_days``; the offices' times (五(三))
+  ``route_working_days`` (report to route), ``recheck_working_days`` (the
+  application to the re-check, less the day the town's queue adds),
+  ``sign_off_working_days`` (pass to sign-off), ``archive_working_days``
+  (sign-off to filing), each ``(0, 0)`` when every wait is 0 (the same day);
+* **referrals** (六(四)): ``refer_probability`` (``slow`` referrals per office wait
+  that ran a whole active day past its ``settings.duty_days`` period),
+  ``decide_probability`` (outcomes recorded per referral made early enough to
+  be decided in the campaign) and ``decide_working_days`` (the most common gap);
 * **fixed delays** (the most common gap): ``refusal_after_working_days``,
   ``overdue_grace_working_days``, ``certify_working_days``,
   ``demolish_working_days``;
@@ -66,7 +74,7 @@ from fireflow.events import Event
 from fireflow.history import verified_history
 from fireflow.plan import Plan
 from fireflow.rules import reporting
-from fireflow.sim.behaviour import Behaviour
+from fireflow.sim.behaviour import DUTY_STEPS, Behaviour
 from fireflow.sim.population import Population
 from fireflow.store.sqlite import SQLiteStore
 from fireflow.ticket import fold_each
@@ -93,6 +101,16 @@ _ENTERS = {
     "demolish": True,
 }
 _ENFORCE = ("clear", "resume", "certify")
+#: The offices' steps (五(三)): the event that starts the wait, the one that ends it, and the
+#: duty (a key of :data:`fireflow.sim.behaviour.DUTY_STEPS`).  ``reopen`` cuts a wait short.
+_OFFICE_WAITS: Mapping[str, tuple[tuple[str, ...], str]] = {
+    "report": (("route",), "route"),
+    "apply_reinspection": (("recheck_pass", "recheck_fail"), "recheck"),
+    "recheck_pass": (("sign_off",), "sign_off"),
+    "sign_off": (("archive",), "archive"),
+}
+#: The states in which a referral of a missed office duty is made (a ``slow`` case).
+_OFFICE_WAIT_STATES = ("reported", "routed", "reinspection_requested", "passed", "signed_off")
 
 #: Settings no event log identifies, and why (docs/simulator.md, "Calibration").
 NOT_IDENTIFIED: Mapping[str, str] = {
@@ -553,6 +571,164 @@ def _observe(
         out.times.setdefault((category, company), Counter())[(gap, censored)] += 1
 
 
+@attrs.define
+class _Duties:
+    """The offices' waits and the referrals in a log (six(四)), collected in one pass."""
+
+    # duty kind -> (active days, censored) -> count
+    waits: dict[str, Counter[tuple[int, bool]]] = attrs.field(factory=dict)
+    missed: int = 0  # office waits that ran past their day by a whole active day
+    referred: int = 0  # ``slow`` referrals made during such a wait
+    refer_days: list[int] = attrs.field(factory=list)  # active position of every refer
+    decide_gaps: Counter[int] = attrs.field(factory=Counter)
+
+
+def _walk_duties(
+    tickets: Mapping[str, _Ticket],
+    day_of: Callable[[Event], date],
+    days: _Days,
+    plan: Plan,
+) -> _Duties:
+    """The office waits (report->route, apply->re-check, pass->sign_off, sign_off->archive).
+
+    A wait is *missed* when an active day passed, after its last day under
+    ``settings.duty_days``, before it ended (the day the simulator notices it and a
+    lead department may refer it: R-ACC-SLOW); a ``refer`` of case ``slow`` while
+    the wait is open is its referral.
+    """
+    out = _Duties()
+    periods = plan.settings.duty_days
+    span = {
+        "route": periods.route,
+        "recheck": periods.recheck,
+        "sign_off": periods.sign_off,
+        "archive": periods.archive,
+    }
+    cal = plan.calendar
+    due_pos: dict[tuple[str, date], int] = {}
+
+    def late_from(kind: str, start: date) -> int:
+        """Active position of the first active day after the wait's last day."""
+        found = due_pos.get((kind, start))
+        if found is None:
+            due = cal.period(start, span[kind], periods.unit).due
+            found = due_pos[kind, start] = days(due + timedelta(days=1))
+        return found
+
+    for t in tickets.values():
+        wait: tuple[str, tuple[str, ...], int, date] | None = None  # kind, ends, start, day
+        refer_at: dict[str, int] = {}
+        for e in t.events:
+            d = day_of(e)
+            p = days(d)
+            if e.kind == "refer":
+                out.refer_days.append(p)
+                refer_at[e.event_id] = p
+                if wait is not None and e.payload.get("case") == "slow":
+                    out.referred += 1
+                continue
+            if e.kind == "decide_referral":
+                start = refer_at.get(str(e.payload.get("referral")))
+                if start is not None:
+                    out.decide_gaps[p - start] += 1
+                continue
+            if wait is not None and (e.kind in wait[1] or e.kind == "reopen"):
+                kind, _, start, first = wait
+                censored = e.kind not in wait[1]
+                out.waits.setdefault(kind, Counter())[(p - start, censored)] += 1
+                # noticed: an active day after the last day, before this one
+                out.missed += p > late_from(kind, first)
+                wait = None
+            found = _OFFICE_WAITS.get(e.kind)
+            if found is not None:
+                wait = (found[1], found[0], p, d)
+        if wait is not None:
+            kind, _, start, first = wait
+            out.waits.setdefault(kind, Counter())[(days.last - start, True)] += 1
+            out.missed += days.last >= late_from(kind, first)
+    return out
+
+
+def _fit_duties(
+    duties: _Duties, base: Behaviour, days: _Days, estimates: list[Estimate], kept: dict[str, str]
+) -> dict[str, Any]:
+    """The offices' times, ``refer_probability``, ``decide_*``: the changes to ``base``."""
+    changes: dict[str, Any] = {}
+    for kind, name in DUTY_STEPS.items():
+        counts = duties.waits.get(kind)
+        if not counts:
+            kept[name] = "no such wait in the history"
+            continue
+        obs: dict[tuple[int, bool], float] = {}
+        for (seen, censored), n in counts.items():
+            # the simulator re-checks the active day after a ticket joins the town's queue
+            gap = max(0, seen - 1) if kind == "recheck" and not censored else seen
+            obs[(gap, censored)] = obs.get((gap, censored), 0.0) + n
+        n_obs = sum(counts.values())
+        if all(gap == 0 for gap, censored in obs if not censored) and not any(
+            censored and gap > 0 for gap, censored in obs
+        ):
+            changes[name] = (0.0, 0.0)
+            estimates.append(Estimate(name, (0.0, 0.0), n_obs, note="every wait 0: the same day"))
+            continue
+        start = getattr(base, name)
+        m, sd, se = fit_lognormal_days(obs, start if start[0] > 0 else (1.5, 0.8))
+        changes[name] = (m, sd)
+        ok = not math.isnan(se)
+        estimates.append(
+            Estimate(
+                name,
+                (m, sd),
+                n_obs,
+                se if ok else None,
+                m * math.exp(-_Z95 * se) if ok else None,
+                m * math.exp(_Z95 * se) if ok else None,
+                "(median, sigma) in active days"
+                + ("; the queue's day after joining taken off" if kind == "recheck" else ""),
+            )
+        )
+    if duties.missed:
+        est = _rate(
+            "refer_probability",
+            min(duties.referred, duties.missed),
+            duties.missed,
+            "slow referrals per office wait missed by a whole active day",
+        )
+        estimates.append(est)
+        changes["refer_probability"] = est.value
+    else:
+        kept["refer_probability"] = "no office duty missed in the history"
+    if duties.decide_gaps:
+        gap = int(_mode(duties.decide_gaps.elements(), base.decide_working_days))
+        estimates.append(
+            Estimate(
+                "decide_working_days",
+                gap,
+                sum(duties.decide_gaps.values()),
+                note="the most common gap from refer to decide_referral",
+            )
+        )
+        changes["decide_working_days"] = gap
+    else:
+        gap = base.decide_working_days
+        kept["decide_working_days"] = "no referral decided in the history"
+    # referrals made too late for a decision inside the campaign do not count
+    eligible = sum(1 for p in duties.refer_days if p + gap <= days.last)
+    if eligible:
+        decided = sum(n for g, n in duties.decide_gaps.items())
+        est = _rate(
+            "decide_probability",
+            min(decided, eligible),
+            eligible,
+            f"outcomes per referral made {gap} or more active days before the end",
+        )
+        estimates.append(est)
+        changes["decide_probability"] = est.value
+    else:
+        kept["decide_probability"] = "no referral early enough to be decided in the history"
+    return changes
+
+
 def _fit_times(
     spells: _Spells, base: Behaviour, n_companies: int, estimates: list[Estimate]
 ) -> tuple[dict[str, tuple[float, float]], list[float], dict[str, float]]:
@@ -989,6 +1165,11 @@ def calibrate(
     else:
         kept["expose_refusals"] = "no refusal escalated in the history"
 
+    # ---- the offices' duties and the referrals (五(三), 六(四))
+    duty_changes = _fit_duties(
+        _walk_duties(tickets, day_of, days, plan), base, days, estimates, kept
+    )
+
     # ---- reports
     town_fits: list[TownFit] = []
     late_p = base.report_late_probability
@@ -1055,6 +1236,7 @@ def calibrate(
         "report_late_probability": late_p,
         "report_late_working_days": late_days,
         **fixed,
+        **duty_changes,
     }
     for name in (
         "recheck_fail_rate",

@@ -19,12 +19,21 @@ behaviour says ``work_on_rest_days``), all at ``behaviour.action_time``:
    deadline;
 3. re-checks queued on earlier days (``recheck_capacity`` per town per day);
 4. scheduled actions: rectification and the application for re-inspection,
-   overdue marks, escalations, enforcement, certification and demolition.
+   overdue marks, escalations, enforcement, certification and demolition; the
+   offices' delayed steps (route, joining the re-check queue, sign-off, filing:
+   ``Behaviour.route_working_days`` and the like), the look at a duty on its
+   first late day, and the efficiency office's decisions.
+
+Accountability (六(四)): the cases :func:`~fireflow.rules.escalation.due_escalations`
+reports (a missed duty of a government party, a department's failed work, a
+sign-off the spot check overturned, a concealed hazard) are recorded once each; a
+lead department refers each with ``refer_probability`` (``refer``), and the
+efficiency office records the outcome (``decide_referral``).
 
 Randomness is drawn per community, never from a stream shared by the whole
 district, so a run split by town (:mod:`fireflow.sim.shard`) draws exactly the
-numbers one process draws.  Each community has four counter-based streams
-(``arrivals``, ``fate``, ``recheck``, ``spotcheck``: SplitMix64, keyed with
+numbers one process draws.  Each community has five counter-based streams
+(``arrivals``, ``fate``, ``recheck``, ``spotcheck``, ``duties``: SplitMix64, keyed with
 SHA-256 of the seed and the community's id); a town's inspection order sorts its
 communities by SHA-256 of (seed, ``order``, id); a company stalls when the
 SHA-256 of (seed, ``companies``, name) says so; a report obligation is sent late
@@ -70,10 +79,13 @@ from fireflow.events import Actor, Event, canonical_bytes
 from fireflow.plan import Plan
 from fireflow.plan.routing import Routing
 from fireflow.rules import reporting, spotcheck
-from fireflow.rules.escalation import due_escalations
-from fireflow.sim.behaviour import Behaviour
+from fireflow.rules.accountability import concealment_cases
+from fireflow.rules.duties import duties_at
+from fireflow.rules.escalation import Escalation, due_escalations
+from fireflow.sim.behaviour import DUTY_STEPS, Behaviour
 from fireflow.sim.population import Population
 from fireflow.sim.result import (
+    AccountabilityRecord,
     EscalationRecord,
     ReportRecord,
     SimResult,
@@ -89,8 +101,9 @@ __all__ = ["SIMULATED_PHOTO", "STREAMS", "LogMode", "simulate", "stream", "unifo
 SIMULATED_PHOTO: str = hashlib.sha256(b"fireflow.sim: a simulated photo, no image").hexdigest()
 
 #: The random streams of each community (counter-based, keyed from (seed, community id)).
-STREAMS: tuple[str, ...] = ("arrivals", "fate", "recheck", "spotcheck")
-_ARRIVALS, _FATE, _RECHECK, _SPOTCHECK = range(4)
+STREAMS: tuple[str, ...] = ("arrivals", "fate", "recheck", "spotcheck", "duties")
+_ARRIVALS, _FATE, _RECHECK, _SPOTCHECK, _DUTIES = range(5)
+_NS = len(STREAMS)  # streams per community
 _GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (the golden ratio)
 _M64 = (1 << 64) - 1
 _TO_UNIT = 1.0 / (1 << 53)
@@ -125,8 +138,12 @@ def report_sent_on(due: date, days_late: int, b: Behaviour, cal: Calendar) -> da
 #: What a run keeps of its event log: every event, only their digest, or nothing.
 LogMode = Literal["keep", "digest", "none"]
 
-# Scheduled actions (the low 3 bits of an agenda entry; the ticket number above them).
+# Scheduled actions (the low 4 bits of an agenda entry; the ticket number above them).
 _RECTIFY, _OVERDUE, _ESC_OVERDUE, _REFUSE, _ENFORCE, _CERTIFY, _DEMOLISH = range(7)
+# the offices' delayed steps, the check of a missed duty, the efficiency office's decision
+_ROUTE, _QUEUE_RECHECK, _SIGN_OFF, _ARCHIVE, _MISSED, _DECIDE = range(7, 13)
+#: The states whose duty is an office's step (R-DUTY-*): a missed-duty check acts on them.
+_OFFICE_STATES = frozenset(("reported", "routed", "reinspection_requested", "passed", "signed_off"))
 _CLOSED = ("passed", "signed_off", "archived")
 _CLEARABLE = ("R-ROUTE-LANE-IN", "R-ROUTE-LANE-OUT", "R-ROUTE-EVAC")
 _NOTE_BITS = {"property": 1, "spot_check": 2, "official": 4}
@@ -169,6 +186,7 @@ _REASON = {
     "reopen": "抽查发现整改不到位，责令整改",
     "punish": "依法查处",
     "certify": "认定违章建筑",
+    "decide_referral": "效能部门已督导问责（模拟）",
 }
 
 
@@ -186,9 +204,13 @@ def stream(seed: int, name: str) -> random.Random:
 
 
 def _community_keys(seed: int, community_id: str) -> array[int]:
-    """The four stream keys of a community: SHA-256 of (seed, id), as four 64-bit words."""
+    """The stream keys of a community: SHA-256 of (seed, id), as four 64-bit words, and
+    for ``duties`` (added later, so the first four keep their values) the first word of
+    SHA-256 of (seed, id, ``duties``)."""
     digest = hashlib.sha256(f"fireflow.sim/{seed}/community/{community_id}".encode()).digest()
-    return array("Q", [int.from_bytes(digest[i : i + 8], "big") for i in range(0, 32, 8)])
+    more = hashlib.sha256(f"fireflow.sim/{seed}/community/{community_id}/duties".encode())
+    words = [int.from_bytes(digest[i : i + 8], "big") for i in range(0, 32, 8)]
+    return array("Q", [*words, int.from_bytes(more.digest()[:8], "big")])
 
 
 def _hash_unit(seed: int, kind: str, name: str) -> float:
@@ -200,7 +222,7 @@ def _hash_unit(seed: int, kind: str, name: str) -> float:
 class _Uniforms:
     """Counter-based uniforms in [0, 1), one SplitMix64 stream per slot.
 
-    Slot ``4 * community + stream`` holds the stream's state (its key plus
+    Slot ``5 * community + stream`` holds the stream's state (its key plus
     ``n`` times the increment after ``n`` draws); a draw advances the state and
     returns the SplitMix64 output's top 53 bits (Steele, Lea and Flood, *Fast
     splittable pseudorandom number generators*, 2014).  Eight bytes per stream,
@@ -347,10 +369,10 @@ class _Run:
         for town in self.shard_towns:
             self.in_shard[town] = 1
         self.shard_comms = [c for c, town in enumerate(self.comm_town) if self.in_shard[town]]
-        self.u = _Uniforms(4 * len(comms))
+        self.u = _Uniforms(_NS * len(comms))
         state = self.u.state
         for c in self.shard_comms:
-            state[4 * c : 4 * c + 4] = _community_keys(seed, comms[c].id)
+            state[_NS * c : _NS * c + _NS] = _community_keys(seed, comms[c].id)
 
         # ---- tickets (parallel lists, index k)
         self.states: list[TicketState] = []
@@ -383,6 +405,9 @@ class _Run:
         self.kind_counts: dict[str, int] = {}
         # per town; an escalation's ``ticket`` is the ticket's number in its town
         self.escalations: list[list[EscalationRecord]] = [[] for _ in range(n_towns)]
+        # per town: missed duties, accountability cases, decisions (六(四))
+        self.accountability: list[list[AccountabilityRecord]] = [[] for _ in range(n_towns)]
+        self.noticed: set[tuple[Any, ...]] = set()  # cases recorded once (membership only)
         self.stale_actions = 0
 
         # ---- the agenda and queues
@@ -418,6 +443,18 @@ class _Run:
         self.dossier_stats: dict[str, int] | None = None
         self._phase_draw_cache: dict[int, tuple[list[str], list[float], float]] = {}
         self._subtypes: dict[str, tuple[list[str], list[float]]] = {}
+        self._duty_late: dict[tuple[str, int], int] = {}
+        self.steps = {kind: getattr(behaviour, name) for kind, name in DUTY_STEPS.items()}
+        days = plan.settings.duty_days
+        self.duty_periods = {
+            "route": days.route,
+            "recheck": days.recheck,
+            "sign_off": days.sign_off,
+            "archive": days.archive,
+        }
+        self.lead_referrer = plan.settings.accountability_lead[0]
+        self.office = plan.settings.accountability_office
+        self.town_ids = frozenset(a.id for a in plan.agencies if a.level == "town")
 
     # ================================================================ helpers
     def add_active(self, i: int, n: int) -> int:
@@ -527,10 +564,45 @@ class _Run:
         self._recheck_parties[routing.route] = found
         return found
 
+    def duty_late_day(self, kind: str, day: int) -> int:
+        """The first active day on which an office's duty ``kind`` begun on ``day`` is late.
+
+        The duty's period is ``settings.duty_days`` (R-DUTY-ROUTE, R-DUTY-RECHECK,
+        R-DUTY-SIGNOFF, R-DUTY-ARCHIVE), counted as :func:`fireflow.rules.duties.duties_at`
+        counts it; -1 when it is not late before the end of the campaign.
+        """
+        key = (kind, day)
+        found = self._duty_late.get(key)
+        if found is None:
+            unit = self.plan.settings.duty_days.unit
+            due = self.cal.period(self.dates[day], self.duty_periods[kind], unit).due
+            found = self._duty_late[key] = self.first_late_day(due)
+        return found
+
+    def office_step(self, k: int, day: int, kind: str, action: int) -> bool:
+        """Delay an office's step ``kind`` (behaviour ``DUTY_STEPS``); False: do it now.
+
+        A delay of 0 (a median of 0 draws nothing) is the same day.  Otherwise the
+        step is scheduled, and so is a missed-duty check on the duty's first late
+        day when that comes first.
+        """
+        median, sigma = self.steps[kind]
+        if median <= 0:
+            return False
+        n = _lognormal_days(self.u(_NS * self.t_comm[k] + _DUTIES), median, sigma)
+        if n == 0:
+            return False
+        when = self.add_active(day, n)
+        self.schedule(when, k, action)
+        late = self.duty_late_day(kind, day)
+        if late != -1 and (when == -1 or late < when):
+            self.schedule(late, k, _MISSED)
+        return True
+
     def schedule(self, day: int, k: int, action: int) -> None:
         """Put an action on the agenda (nothing past the end of the campaign)."""
         if day >= 0:
-            self.agenda.setdefault(day, []).append(k << 3 | action)
+            self.agenda.setdefault(day, []).append(k << 4 | action)
 
     # ================================================================ the engine
     def execute(self, k: int, kind: str, agency: str, day: int, **extra: Any) -> TicketState:
@@ -580,7 +652,7 @@ class _Run:
 
     def open_ticket(self, day: int, c: int, phase: int, source: str, reporter: str) -> None:
         """Record a new hazard in community c: report, route, set the deadline."""
-        u, slot = self.u, 4 * c + _ARRIVALS
+        u, slot = self.u, _NS * c + _ARRIVALS
         cats, cum, _ = self.phase_draw(phase)
         category = cats[_pick(cum, u(slot))]
         names, weights = self.subtypes(category)
@@ -620,6 +692,11 @@ class _Run:
         if source in self.photo_sources:
             extra["evidence"] = self.photo_before
         self.execute(k, "report", reporter, day, **extra)
+        if not self.office_step(k, day, "route", _ROUTE):
+            self.route(k, day)
+
+    def route(self, k: int, day: int) -> None:
+        """The town routes the hazard and sets its deadline (R-DUTY-ROUTE); rectifying starts."""
         routing = self.execute(k, "route", self.who("route", None), day).routing
         self.execute(k, "set_deadline", self.who("set_deadline", routing), day)
         self.entered_rectifying(k, day, enforced=False)
@@ -654,7 +731,7 @@ class _Run:
     def entered_rectifying(self, k: int, day: int, *, enforced: bool) -> None:
         """A ticket just got a deadline: draw what its party does next and schedule it."""
         state = self.states[k]
-        slot = 4 * self.t_comm[k] + _FATE
+        slot = _NS * self.t_comm[k] + _FATE
         u_refuse, u_time = self.u(slot), self.u(slot)
         routing = state.routing
         assert routing is not None
@@ -692,13 +769,21 @@ class _Run:
         """Run one scheduled action on ticket k (a stale one is counted and skipped)."""
         state = self.states[k]
         s = state.state
+        if action >= _ROUTE:
+            self.office_action(k, action, day)
+            return
         routing = state.routing
         assert routing is not None
         if action == _RECTIFY and s in ("rectifying", "overdue"):
             rectifier = self.who("rectify", routing)
             self.execute(k, "rectify", rectifier, day)
             self.execute(k, "apply_reinspection", self.who("apply_reinspection", routing), day)
-            self.rechecks[self.t_town[k]].append(k)
+            if not self.office_step(k, day, "recheck", _QUEUE_RECHECK):
+                self.rechecks[self.t_town[k]].append(k)
+            # the queue can hold it past R-DUTY-RECHECK too: look on the first late day
+            late = self.duty_late_day("recheck", day)
+            if late != -1:
+                self.schedule(late, k, _MISSED)
         elif action == _CERTIFY and s in ("rectifying", "overdue"):
             self.execute(k, "certify", self.who("certify", routing), day, reason=_REASON["certify"])
             self.schedule(self.add_active(day, self.b.demolish_working_days), k, _DEMOLISH)
@@ -706,6 +791,10 @@ class _Run:
             self.execute(k, "mark_overdue", self.who("mark_overdue", routing), day)
             if self.states[k].overdue_marked == 1:
                 self.ever_overdue += 1
+            rectifier = self.states[k].rectified_by or routing.rectifier
+            self.missed(k, day, "rectify", self.plan.cite("R-TKT-DEADLINE"), (rectifier,))
+            if not self.plan.is_property_company(rectifier):
+                self.account(k, day)  # a department's missed deadline: R-ACC-SLOW
             escalate_on = self.add_active(day, self.b.overdue_grace_working_days)
             planned = self.t_plan_day[k]
             if planned != -1 and (escalate_on == -1 or planned <= escalate_on):
@@ -738,6 +827,117 @@ class _Run:
         else:
             self.stale_actions += 1
 
+    def office_action(self, k: int, action: int, day: int) -> None:
+        """An office's delayed step, a missed-duty check, or the office's decision."""
+        s = self.states[k].state
+        if action == _ROUTE and s == "reported":
+            self.route(k, day)
+        elif action == _QUEUE_RECHECK and s == "reinspection_requested":
+            self.rechecks[self.t_town[k]].append(k)
+        elif action == _SIGN_OFF and s == "passed":
+            self.sign_off(k, day)
+        elif action == _ARCHIVE and s == "signed_off":
+            self.archive(k, day)
+        elif action == _MISSED:
+            if s in _OFFICE_STATES:  # else done in time: nothing to check, nothing stale
+                self.account(k, day, missed=True)
+        elif action == _DECIDE:
+            self.decide(k, day)
+        else:
+            self.stale_actions += 1
+
+    def missed(self, k: int, day: int, duty: str, rule: str, parties: tuple[str, ...]) -> None:
+        """Record a duty past its day (who owed it, under which rule)."""
+        self.accountability[self.t_town[k]].append(
+            AccountabilityRecord(
+                day, self.t_seq[k], self.states[k].ticket_id, "missed", duty, rule, parties, False
+            )
+        )
+
+    def account(self, k: int, day: int, *, concealed: bool = False, missed: bool = False) -> None:
+        """Act on the accountability cases due for ticket k (六(四)), each once.
+
+        With ``missed``, first record the duties past their day
+        (:func:`~fireflow.rules.duties.duties_at`).  Each new case of
+        :func:`~fireflow.rules.escalation.due_escalations` (``slow``, ``official``,
+        ``falsified``, ``concealed``) is recorded; a lead department refers it with
+        ``refer_probability`` (``refer``), and the efficiency office records the
+        outcome ``decide_working_days`` later with ``decide_probability``.
+        """
+        state = self.states[k]
+        at = self.ats[day]
+        if missed:
+            for d in duties_at(state, at, self.plan):
+                seen = ("missed", k, d.kind, d.since)
+                if d.late and d.kind != "decide_referral" and seen not in self.noticed:
+                    self.noticed.add(seen)
+                    self.missed(k, day, d.kind, d.rule, d.agencies)
+        for esc in due_escalations(state, at, self.plan, concealed=concealed):
+            if esc.case is None or esc.kind == "referral":
+                continue
+            key: tuple[Any, ...] = (esc.kind, k, esc.accountable, esc.persons)
+            if esc.kind == "slow":
+                key += (state.state, state.entered_at)
+            if key in self.noticed:
+                continue
+            self.noticed.add(key)
+            self.refer(k, day, esc)
+
+    def refer(self, k: int, day: int, esc: Escalation) -> None:
+        """Record a case; a lead department refers it with ``refer_probability``."""
+        slot = _NS * self.t_comm[k] + _DUTIES
+        referred = self.u(slot) < self.b.refer_probability
+        town, seq, tid = self.t_town[k], self.t_seq[k], self.states[k].ticket_id
+        self.accountability[town].append(
+            AccountabilityRecord(
+                day, seq, tid, "case", esc.kind, esc.rule, esc.accountable, referred
+            )
+        )
+        self.escalation(k, day, esc, "refer" if referred else "notice")
+        if not referred:
+            return
+        assert esc.case is not None
+        self.execute(
+            k,
+            "refer",
+            self.lead_referrer,
+            day,
+            case=esc.case,
+            accountable=esc.accountable,
+            persons=esc.persons,
+            reason=esc.reason_zh,
+        )
+        if self.u(slot) < self.b.decide_probability:
+            self.schedule(self.add_active(day, self.b.decide_working_days), k, _DECIDE)
+
+    def decide(self, k: int, day: int) -> None:
+        """The efficiency office records the outcome of the ticket's oldest open referral."""
+        state = self.states[k]
+        r = next((r for r in state.referrals if r.open), None)
+        if r is None:
+            self.stale_actions += 1
+            return
+        self.execute(
+            k,
+            "decide_referral",
+            self.office,
+            day,
+            referral=r.event_id,
+            outcome=_REASON["decide_referral"],
+        )
+        self.accountability[self.t_town[k]].append(
+            AccountabilityRecord(
+                day,
+                self.t_seq[k],
+                state.ticket_id,
+                "decided",
+                r.case,
+                self.plan.cite("R-ESC-OFFICIAL"),
+                r.accountable,
+                True,
+            )
+        )
+
     def escalate(self, k: int, day: int, kind: str) -> None:
         """Escalate what :func:`due_escalations` says is due (refusal or overdue), then enforce."""
         state = self.states[k]
@@ -758,7 +958,7 @@ class _Run:
             elif esc.kind == "expose" and self.b.expose_refusals:
                 self.execute(k, "expose", self.who("expose", routing), day)
                 self.escalation(k, day, esc, "event")
-        slot = 4 * self.t_comm[k] + _FATE
+        slot = _NS * self.t_comm[k] + _FATE
         if kind == "refusal" and self.u(slot) < self.b.punish_probability:
             self.execute(k, "punish", self.who("punish", routing), day, reason=_REASON["punish"])
         median, sigma = self.b.enforcement_working_days
@@ -789,9 +989,9 @@ class _Run:
             return
         routing = state.routing
         assert routing is not None
-        participants, signers = self.recheck_parties(routing)
+        participants, _ = self.recheck_parties(routing)
         lead = self.who("recheck_pass", routing)
-        if self.u(4 * self.t_comm[k] + _RECHECK) < self.b.recheck_fail_rate:
+        if self.u(_NS * self.t_comm[k] + _RECHECK) < self.b.recheck_fail_rate:
             self.execute(
                 k,
                 "recheck_fail",
@@ -801,12 +1001,29 @@ class _Run:
                 reason=_REASON["recheck_fail"],
             )
             self.notices(k, day, ("property",))
+            if self.states[k].failed_rechecks >= self.plan.settings.max_failed_rechecks:
+                self.account(k, day)  # a department's work failing: R-ACC-SLOW
             self.entered_rectifying(k, day, enforced=False)
             return
         self.execute(
             k, "recheck_pass", lead, day, participants=participants, reason=_REASON["recheck_pass"]
         )
+        if not self.office_step(k, day, "sign_off", _SIGN_OFF):
+            self.sign_off(k, day)
+
+    def sign_off(self, k: int, day: int) -> None:
+        """The acceptance people sign (R-TKT-SIGNOFF); filing follows (maybe later)."""
+        routing = self.states[k].routing
+        assert routing is not None
+        _, signers = self.recheck_parties(routing)
         self.execute(k, "sign_off", self.who("sign_off", routing), day, signers=signers)
+        if not self.office_step(k, day, "archive", _ARCHIVE):
+            self.archive(k, day)
+
+    def archive(self, k: int, day: int) -> None:
+        """The town photographs and files the ticket (拍照建档)."""
+        routing = self.states[k].routing
+        assert routing is not None
         self.execute(k, "archive", self.who("archive", routing), day, evidence=self.photo_after)
         if self.t_archived_day[k] == -1:
             self.t_archived_day[k] = day
@@ -836,12 +1053,12 @@ class _Run:
             self.draw_spot_check(day, days)
         elif source == "self_inspection":
             for c in self.shard_comms:
-                when = days[int(u(4 * c + _ARRIVALS) * n)]
+                when = days[int(u(_NS * c + _ARRIVALS) * n)]
                 self.arrivals.setdefault(when, []).append((c, phase, True))
         else:  # patrol, public_report: each hazard on its own day
             _, _, total = self.phase_draw(phase)
             for c in self.shard_comms:
-                slot = 4 * c + _ARRIVALS
+                slot = _NS * c + _ARRIVALS
                 for _ in range(_poisson(u, slot, total * self.comm_size[c])):
                     when = days[int(u(slot) * n)]
                     self.arrivals.setdefault(when, []).append((c, phase, False))
@@ -849,7 +1066,7 @@ class _Run:
     def community_hazards(self, day: int, c: int, phase: int, source: str, reporter: str) -> int:
         """Draw and record the hazards found in community c on this visit."""
         _, _, total = self.phase_draw(phase)
-        n = _poisson(self.u, 4 * c + _ARRIVALS, total * self.comm_size[c])
+        n = _poisson(self.u, _NS * c + _ARRIVALS, total * self.comm_size[c])
         for _ in range(n):
             self.open_ticket(day, c, phase, source, reporter)
         return n
@@ -912,7 +1129,7 @@ class _Run:
         assignment = self.spot_assignment[c]
         community = self.population.communities[c]
         closed = [k for k in self.spot_members.get(c, ()) if self.states[k].state in _CLOSED]
-        slot = 4 * c + _SPOTCHECK
+        slot = _NS * c + _SPOTCHECK
         findings = [
             spotcheck.Finding(community.id, category, self.u(slot) >= self.b.spot_check_reopen_rate)
             for category in dict.fromkeys(self.states[k].category for k in closed)
@@ -928,11 +1145,18 @@ class _Run:
         for order in orders.reopen:
             k = by_id[order.command.ticket_id]
             self.execute_command(k, order.command)
-            self.notices(k, day, ("spot_check", "official"))
+            self.notices(k, day, ("spot_check",))
+            self.account(k, day)  # a sign-off the check overturned: R-ACC-FALSIFIED
             self.entered_rectifying(k, day, enforced=False)
         lead = assignment.agencies[:1] or self.plan.settings.spot_check.lead
         reporter = self.who("report", None, lead)
         found = self.community_hazards(day, c, phase, "spot_check", reporter)
+        if found:  # first found here, never reported by the community: R-ACC-CONCEALED
+            members = self.spot_members.get(c, [])
+            new = {self.states[k].ticket_id: k for k in members[len(members) - found :]}
+            for case in concealment_cases([self.states[k] for k in members], self.plan):
+                if case.ticket_id in new:
+                    self.account(new[case.ticket_id], day, concealed=True)
         self.spot_checked[self.comm_town[c]].append(
             SpotCheckRecord(day, c, len(closed), len(orders.reopen), found, assignment.inspectors)
         )
@@ -995,7 +1219,7 @@ class _Run:
             i = 0
             while i < len(todo):
                 entry = todo[i]
-                self.do_action(entry >> 3, entry & 7, day)
+                self.do_action(entry >> 4, entry & 15, day)
                 i += 1
                 more = self.agenda.pop(day, None)  # actions scheduled for today, by today
                 if more:

@@ -16,8 +16,9 @@ KPI definitions (all counts are tickets unless said otherwise):
 * ``escalations``: ``escalate`` events; :meth:`SimResult.escalation_table`
   lists every escalation with its rule and target agencies, both the events
   (refusal, overdue, exposure) and the notices that change no state
-  (R-ESC-PROPERTY after repeated failed re-checks, R-TKT-SPOTCHECK and
-  R-ESC-OFFICIAL after a spot check reopens a ticket), all as
+  (R-ESC-PROPERTY after repeated failed re-checks, R-TKT-SPOTCHECK after a
+  spot check reopens a ticket) and the accountability cases (via ``refer`` when
+  a lead department referred them, else ``notice``), all as
   :func:`~fireflow.rules.escalation.due_escalations` reported them.
 * ``spot_check_coverage``: communities visited / communities; the plan asks for
   at least ``spot_check_required`` (ceil of 10%).
@@ -25,8 +26,22 @@ KPI definitions (all counts are tickets unless said otherwise):
   (:func:`fireflow.rules.reporting.obligations`: the ledger per community, the
   others per town) and their state at the end of the campaign
   (:func:`fireflow.rules.reporting.status`: late = sent after the end of the
-  due day); each late or missing one is also an R-ESC-OFFICIAL notice
-  (:func:`fireflow.rules.reporting.report_escalations`).
+  due day); each late or missing one is also a notice
+  (:func:`fireflow.rules.reporting.report_escalations`): R-ESC-OFFICIAL for a
+  town's report, R-ESC-PROPERTY for a property company's ledger.
+* ``duties_missed``: duties past their day (an office's step past its
+  ``settings.duty_days`` period, R-DUTY-*, noticed on its first late active
+  day; a rectification past its deadline, at the overdue mark), by the kind of
+  the party that owed it (``_town``, ``_department``, ``_property``);
+  ``accountability_cases``: cases of 六(四) due (R-ACC-SLOW, R-ACC-FALSIFIED,
+  R-ACC-CONCEALED), each once; ``referrals``: ``refer`` events (``_town``,
+  ``_department``: of the cases referred, those naming one); ``referrals_decided``:
+  ``decide_referral`` events.  :meth:`SimResult.accountability_table` gives them
+  per party.
+* ``notices_reports_official``: the towns' reports late or missing (R-ESC-OFFICIAL,
+  to the efficiency office through the lead departments);
+  ``notices_reports_property``: the property companies' ledgers late or missing
+  (R-ESC-PROPERTY, to housing and fire).
 * spot-check KPIs come from the plan's 双随机 draw
   (:func:`fireflow.rules.spotcheck.draw`) and the reopen orders of
   :func:`fireflow.rules.spotcheck.findings_to_commands`.
@@ -61,6 +76,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KPI_LABELS",
+    "AccountabilityRecord",
     "EscalationRecord",
     "ReportRecord",
     "SimResult",
@@ -94,8 +110,27 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "punishments": ("依法查处", "Investigated and punished"),
     "notices_property": ("物业企业配合不力", "Property company cooperating poorly"),
     "notices_spot_check": ("抽查责令整改", "Ordered to finish after a spot check"),
-    "notices_official": ("转效能部门问责", "Referred to the efficiency office"),
-    "notices_reports": ("报送逾期转效能部门", "Late reports referred to the efficiency office"),
+    "notices_official": (
+        "部门整改多次复查不合格（推进不力）",
+        "Department's work failing re-checks repeatedly (R-ACC-SLOW)",
+    ),
+    "notices_reports_official": (
+        "乡镇报送逾期或未报（转效能部门）",
+        "Towns' reports late or missing (to the efficiency office, R-ESC-OFFICIAL)",
+    ),
+    "notices_reports_property": (
+        "物业企业台账逾期或未报（住建、消防）",
+        "Property companies' ledgers late or missing (to housing and fire, R-ESC-PROPERTY)",
+    ),
+    "duties_missed": ("逾期未履职（次）", "Duties missed (past their day)"),
+    "duties_missed_town": ("其中乡镇（街道）", "of which by towns"),
+    "duties_missed_department": ("其中部门", "of which by departments"),
+    "duties_missed_property": ("其中物业企业", "of which by property companies"),
+    "accountability_cases": ("应督导问责情形", "Accountability cases due (六(四))"),
+    "referrals": ("牵头部门转报效能部门", "Referred by the lead departments (refer)"),
+    "referrals_town": ("其中问责乡镇（街道）", "of which naming a town"),
+    "referrals_department": ("其中问责部门", "of which naming a department"),
+    "referrals_decided": ("效能部门已记录结果", "Referral outcomes recorded (decide_referral)"),
     "recheck_failures": ("复查不合格", "Failed re-checks"),
     "mean_days_to_archive": ("平均办结天数", "Mean days from report to filing"),
     "spot_check_required": ("应抽查小区（不低于10%）", "Communities to spot-check (>= 10%)"),
@@ -126,8 +161,10 @@ class EscalationRecord(NamedTuple):
 
     ``ticket`` is the ticket's index (-1 for a report), ``subject`` the ticket id
     or ``report@town[/community]``.  ``via`` is ``event`` (an ``escalate`` or
-    ``expose`` event was recorded) or ``notice`` (due, but no transition follows
-    from it: R-ESC-PROPERTY, R-TKT-SPOTCHECK, R-ESC-OFFICIAL).
+    ``expose`` event was recorded), ``refer`` (an accountability case a lead
+    department referred: a ``refer`` event was recorded) or ``notice`` (due, but
+    no event follows from it: R-ESC-PROPERTY, R-TKT-SPOTCHECK, R-ESC-OFFICIAL, a
+    case nobody referred).
     """
 
     day: int
@@ -137,6 +174,30 @@ class EscalationRecord(NamedTuple):
     rule: str
     targets: tuple[str, ...]
     via: str
+
+
+class AccountabilityRecord(NamedTuple):
+    """A missed duty, an accountability case or a referral's outcome (六(四)), as the run saw it.
+
+    ``what`` is ``missed`` (a duty past its day: ``kind`` is the duty of
+    :data:`fireflow.rules.duties.LIFECYCLE_DUTIES`, ``parties`` who owed it,
+    ``rule`` its rule: R-DUTY-* for an office, R-TKT-DEADLINE for the rectifier),
+    ``case`` (an accountability case due: ``kind`` is the escalation kind
+    ``slow``, ``official``, ``falsified`` or ``concealed``, ``parties`` the
+    accountable agencies, ``referred`` whether a lead department referred it) or
+    ``decided`` (the efficiency office recorded a referral's outcome; ``kind``
+    is the referral's case).  ``ticket`` is the ticket's index, as in
+    :class:`EscalationRecord`.
+    """
+
+    day: int
+    ticket: int
+    subject: str
+    what: str
+    kind: str
+    rule: str
+    parties: tuple[str, ...]
+    referred: bool
 
 
 class ReportRecord(NamedTuple):
@@ -208,6 +269,7 @@ class SimResult:
     stale_actions: int
     inspections: int
     inspections_third_party: int
+    accountability: list[AccountabilityRecord] = attrs.field(factory=list)
 
     def __repr__(self) -> str:
         return (
@@ -250,10 +312,25 @@ class SimResult:
             if a >= 0
         ]
         notices = {"property": 0, "spot_check": 0, "official": 0, "report": 0}
+        property_reports = 0
         for e in self.escalations:
-            if e.via == "notice":
-                kind = "report" if e.kind.startswith("report_") else e.kind
-                notices[kind] = notices.get(kind, 0) + 1
+            if e.kind.startswith("report_"):
+                notices["report"] += 1
+                property_reports += e.rule == self.plan.cite("R-ESC-PROPERTY")
+            elif e.via == "notice" or e.kind == "official":
+                notices[e.kind] = notices.get(e.kind, 0) + 1
+        party = self.party_kind
+        missed = {"town": 0, "department": 0, "property": 0}
+        referred = {"town": 0, "department": 0, "property": 0}
+        cases = 0
+        for a in self.accountability:
+            if a.what == "missed":
+                missed[party(a.parties[0]) if a.parties else "department"] += 1
+            elif a.what == "case":
+                cases += 1
+                if a.referred:
+                    for kind in dict.fromkeys(party(p) for p in a.parties):
+                        referred[kind] += 1
         dossier = self.dossier_stats or {}
         d_tickets = dossier.get("tickets", 0)
         d_archived = dossier.get("archived", 0)
@@ -286,7 +363,17 @@ class SimResult:
             "notices_property": notices["property"],
             "notices_spot_check": notices["spot_check"],
             "notices_official": notices["official"],
-            "notices_reports": notices["report"],
+            "notices_reports_official": notices["report"] - property_reports,
+            "notices_reports_property": property_reports,
+            "duties_missed": sum(missed.values()),
+            "duties_missed_town": missed["town"],
+            "duties_missed_department": missed["department"],
+            "duties_missed_property": missed["property"],
+            "accountability_cases": cases,
+            "referrals": self.kind_counts.get("refer", 0),
+            "referrals_town": referred["town"],
+            "referrals_department": referred["department"],
+            "referrals_decided": self.kind_counts.get("decide_referral", 0),
             "recheck_failures": kc.get("recheck_fail", 0),
             "mean_days_to_archive": sum(archived_days) / len(archived_days)
             if archived_days
@@ -302,6 +389,66 @@ class SimResult:
             "reports_missing": missing,
             "reports_late_share": (late + missing) / due if due else nan,
         }
+
+    def party_kind(self, agency: str) -> str:
+        """``property`` (a property company), ``town`` (a town-level agency) or ``department``."""
+        if self.plan.is_property_company(agency):
+            return "property"
+        if self.plan.has_agency(agency) and self.plan.agency(agency).level == "town":
+            return "town"
+        return "department"
+
+    def accountability_rows(self) -> list[dict[str, Any]]:
+        """Per party (agency): duties missed, accountability cases, referrals, outcomes.
+
+        One dict per agency the run's records name (六(四)), in the plan's agency
+        order: ``party``, ``kind`` (:meth:`party_kind`), ``duties_missed`` (duties
+        past their day it owed), ``cases`` (accountability cases naming it),
+        ``referred`` (of those, referred by a lead department), ``decided``
+        (referral outcomes recorded), ``reports_late`` (report obligations late
+        or missing: the towns' reports under the first town-level agency, the
+        property companies' ledgers under the first property company).
+        """
+        order = [a.id for a in self.plan.agencies]
+        rows: dict[str, dict[str, Any]] = {}
+
+        def row(agency: str) -> dict[str, Any]:
+            found = rows.get(agency)
+            if found is None:
+                found = rows[agency] = {
+                    "party": agency,
+                    "kind": self.party_kind(agency),
+                    **dict.fromkeys(
+                        ("duties_missed", "cases", "referred", "decided", "reports_late"), 0
+                    ),
+                }
+            return found
+
+        for a in self.accountability:
+            column = {"missed": "duties_missed", "case": "cases", "decided": "decided"}[a.what]
+            for p in dict.fromkeys(a.parties):
+                r = row(p)
+                r[column] += 1
+                r["referred"] += a.what == "case" and a.referred
+        property_rule = self.plan.cite("R-ESC-PROPERTY")
+        companies = self.plan.settings.property_companies
+        towns = [a.id for a in self.plan.agencies if a.level == "town"]
+        for e in self.escalations:
+            if e.kind in ("report_late", "report_missing"):
+                senders = companies if e.rule == property_rule else towns
+                if senders:
+                    row(senders[0])["reports_late"] += 1
+        rank = {a: i for i, a in enumerate(order)}
+        return [rows[a] for a in sorted(rows, key=lambda a: (rank.get(a, len(rank)), a))]
+
+    def accountability_table(self) -> pd.DataFrame:
+        """:meth:`accountability_rows` as a DataFrame (index: party)."""
+        require_sim_extra()
+        import pandas as pd  # noqa: PLC0415
+
+        columns = ["party", "kind", "duties_missed", "cases", "referred", "decided"]
+        columns.append("reports_late")
+        return pd.DataFrame(self.accountability_rows(), columns=columns).set_index("party")
 
     def kpi_table(self) -> pd.DataFrame:
         """The KPIs with their Chinese and English labels (index: KPI key)."""
@@ -708,6 +855,15 @@ class SimResult:
                 for a in agencies
             ],
         }
+        party_labels = {
+            "town": "乡镇（街道） town",
+            "department": "部门 department",
+            "property": "物业企业 property company",
+        }
+        parties = [
+            {**r, "zh": names.get(r["party"], r["party"]), "kind_label": party_labels[r["kind"]]}
+            for r in self.accountability_rows()
+        ]
         cited = sorted({*rules, *(x for r in self.reports for x in r.rules)})
         rule_names, rule_clauses = {}, {}
         for rid in cited:
@@ -737,6 +893,7 @@ class SimResult:
             communities_total=len(communities),
             reports=reports,
             escalations=escalations,
+            parties=parties,
             rule_titles=rule_titles,
             rule_names=rule_names,
             rule_clauses=rule_clauses,
@@ -774,6 +931,7 @@ class SimResult:
             "timeline.csv",
             "timeline_by_town.csv",
             "kpis.csv",
+            "accountability.csv",
             # per ticket: only when the run kept its states (log="keep")
             *(() if self.states is None else ("towns.csv", "open_communities.csv")),
         )
@@ -783,6 +941,7 @@ class SimResult:
         output.write_frame_csv(out / "timeline.csv", timeline)
         output.write_frame_csv(out / "timeline_by_town.csv", by_town)
         output.write_frame_csv(out / "kpis.csv", self.kpi_table(), index=True)
+        output.write_frame_csv(out / "accountability.csv", self.accountability_table(), index=True)
         if self.states is not None:
             output.write_frame_csv(out / "towns.csv", self.town_table(), index=True)
             columns = ["id", "name", "town", "open", "overdue", "since"]

@@ -61,7 +61,13 @@ from fireflow.plan import Plan
 from fireflow.sim.behaviour import Behaviour
 from fireflow.sim.engine import LogMode, _Run, cyclic_gc_paused, stalling_companies
 from fireflow.sim.population import Population
-from fireflow.sim.result import EscalationRecord, ReportRecord, SimResult, SpotCheckRecord
+from fireflow.sim.result import (
+    AccountabilityRecord,
+    EscalationRecord,
+    ReportRecord,
+    SimResult,
+    SpotCheckRecord,
+)
 from fireflow.ticket import TicketState
 
 __all__ = [
@@ -197,6 +203,7 @@ class ShardOutput:
     inspections_third_party: int
     reports: list[ReportRecord] = attrs.field(factory=list)
     report_escalations: list[list[EscalationRecord]] = attrs.field(factory=list)
+    accountability: list[list[AccountabilityRecord]] = attrs.field(factory=list)
     with_tickets: list[int] | None = None
 
 
@@ -248,6 +255,7 @@ def run_shard(
         inspections_third_party=run.inspections_third_party,
         reports=reports,
         report_escalations=report_escalations,
+        accountability=[run.accountability[t] for t in run.shard_towns],
     )
 
 
@@ -356,6 +364,7 @@ def merge(
         e for t in range(n_towns) for e in outputs[owner[t][0]].report_escalations[owner[t][1]]
     ]
     spot_checked: list[SpotCheckRecord] = []
+    accountability: list[AccountabilityRecord] = []
     digests: list[bytes] = []
     for t in range(n_towns):
         o, i, start = owner[t]
@@ -374,6 +383,7 @@ def merge(
             digests.append(out.town_digests[i])
         escalations.extend(e._replace(ticket=offset + e.ticket) for e in out.escalations[i])
         spot_checked.extend(out.spot_checked[i])
+        accountability.extend(a._replace(ticket=offset + a.ticket) for a in out.accountability[i])
 
     n_days = frame.n_days
     daily = [
@@ -429,6 +439,7 @@ def merge(
         stale_actions=sum(out.stale_actions for out in outputs),
         inspections=sum(out.inspections for out in outputs),
         inspections_third_party=sum(out.inspections_third_party for out in outputs),
+        accountability=accountability,
     )
 
 
