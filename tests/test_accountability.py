@@ -94,9 +94,7 @@ def _held(state: TicketState, agency: str, at: datetime) -> bool:
     )
 
 
-@settings(
-    max_examples=scaled(60), deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=scaled(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=event_sequences(max_commands=25),
     hours=st.integers(0, 24 * 120),
@@ -498,3 +496,28 @@ def test_a_plan_written_before_keeps_its_digest():
     entry = next(r for r in reworded["rules"] if r["id"] == "R-ACC-SLOW")
     entry["clause"] = "六(四)、五(三)"
     assert plan_digest(validate_plan_data(reworded)) != digest
+
+
+@given(agency=st.sampled_from([a.id for a in PLAN.agencies]))
+def test_authorize_agrees_with_decide_on_referrals(agency: str) -> None:
+    """``authorize`` (public, used by embedding code and the breakdown benchmark) answers for
+    ``refer`` and ``decide_referral`` as ``decide`` does: settings, not an authority entry."""
+    from fireflow.errors import NotAuthorized
+    from fireflow.model import Command
+    from fireflow.ticket import authorize, decide
+
+    state = reported().state
+    fields = {"case": "slow", "accountable": ["town"], "reason": "逾期"}
+    cmd = Command.model_validate(
+        {"kind": "refer", "ticket_id": "T1", "at": AT, "actor": {"agency": agency}, **fields}
+    )
+    if agency in PLAN.settings.accountability_lead:
+        assert authorize(state, cmd, PLAN) == ("R-ESC-OFFICIAL",)
+        (event,) = decide(state, cmd, PLAN)
+        assert event.kind == "refer"
+    else:
+        with pytest.raises(NotAuthorized) as by_authorize:
+            authorize(state, cmd, PLAN)
+        with pytest.raises(NotAuthorized) as by_decide:
+            decide(state, cmd, PLAN)
+        assert by_authorize.value.rule == by_decide.value.rule == "R-ESC-OFFICIAL"

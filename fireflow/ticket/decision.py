@@ -94,7 +94,13 @@ def authorize(state: TicketState, command: Command, plan: Plan) -> tuple[str, ..
     event does not cite these: its rules come from its step alone (see
     :func:`decide`).  A refusal cites the entry's first rule that belongs to the
     ticket (a routing rule of another route is never cited), else R-AUTH-ROLES.
+    ``refer`` and ``decide_referral`` are authorized by settings (六(四)
+    ``accountability_lead``, ``accountability_office``), not by an ``authority`` entry:
+    their rule is R-ESC-OFFICIAL.
     """
+    if command.kind in SETTINGS_AUTHORIZED:
+        _authorize_accountability(state, command, plan)
+        return (plan.cite("R-ESC-OFFICIAL"),)
     entry = plan.authority_for(command.kind)
     agency = command.actor.agency
     if entry is None:
@@ -284,10 +290,7 @@ def decide(state: TicketState, command: Command, plan: Plan) -> tuple[Event, ...
             rule=plan.cite(tdef.rules[0]),
             zh=f"当前状态“{LIFECYCLE.state(state.state).zh}”不允许此操作",
         )
-    if command.kind in SETTINGS_AUTHORIZED:
-        _authorize_accountability(state, command, plan)
-    else:
-        authorize(state, command, plan)
+    authorize(state, command, plan)
     payload, cited = _STEP[command.kind](state, command, plan)
     # the plan's own ids (engine_rules); two decisions may share one id in another plan
     all_rules = plan.cite_all(cited)
