@@ -30,6 +30,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_workers import histories
+from store_workers.schema1 import schema1_store
 from strategies import scaled
 
 from fireflow.errors import FireflowError
@@ -87,7 +88,9 @@ def operations(draw: st.DrawFn) -> list[Op]:
     versions = dict.fromkeys(tids, 0)
     stored: list[str] = []  # ids an honest store holds, in order
     for step in range(draw(st.integers(1, 14))):
-        kind = draw(st.sampled_from(["next", "next", "retry", "stale", "collide"]))
+        kind = draw(
+            st.sampled_from(["next", "next", "retry", "stale", "collide", "other", "squat"])
+        )
         if kind == "retry" and ops:
             ops.append(ops[draw(st.integers(0, len(ops) - 1))])
             continue
@@ -99,6 +102,19 @@ def operations(draw: st.DrawFn) -> list[Op]:
             n = draw(st.integers(1, 3))
             evs = [event(tid, wrong + 1 + j, f"{tid}/stale{step}/{j}") for j in range(n)]
             ops.append((tid, wrong, evs))
+        elif kind in ("other", "squat"):
+            # accepted on the ticket's version with ids that are not their home ids: made
+            # up, or the home id of another ticket's next event ("squat"), which that
+            # ticket's own append then finds stored
+            n = draw(st.integers(1, 3))
+            evs = [event(tid, v + 1 + j, f"{tid}/o{step}/{j}") for j in range(n)]
+            if kind == "squat":
+                other = tids[draw(st.integers(0, len(tids) - 1))]
+                evs[0] = attrs.evolve(evs[0], event_id=f"{other}/{versions[other] + 1}")
+            if evs[0].event_id not in stored and evs[0].event_id != f"{tid}/{v + 1}":
+                versions[tid] = v + n
+                stored.extend(e.event_id for e in evs)
+            ops.append((tid, v, evs))
         elif kind == "collide" and stored:
             n = draw(st.integers(1, 4))
             evs = [event(tid, v + 1 + j, f"{tid}/c{step}/{j}") for j in range(n)]
@@ -147,21 +163,25 @@ def test_property_one_batch_path_agrees_with_the_savepoint_path_and_memory(ops):
         many = SQLiteStore(Path(d) / "many.db")
         plain = SQLiteStore(Path(d) / "plain.db")
         plain._single_fast = False
+        old = schema1_store(Path(d) / "schema1.db")  # every id in a UNIQUE index
+        old_many = schema1_store(Path(d) / "schema1-many.db")
         memory = MemoryStore()
         try:
             got = {
                 "append": run(fast, ops),
                 "append_many": run(many, ops, many=True),
                 "savepoint": run(plain, ops),
+                "schema 1": run(old, ops),
+                "schema 1, append_many": run(old_many, ops, many=True),
                 "memory": run(memory, ops),
             }
-            assert got["append"] == got["append_many"] == got["savepoint"] == got["memory"]
-            states = [state(s) for s in (fast, many, plain, memory)]
-            assert states[0] == states[1] == states[2] == states[3]
+            assert len({repr(v) for v in got.values()}) == 1, got
+            states = [state(s) for s in (fast, many, plain, old, old_many, memory)]
+            assert all(st == states[0] for st in states)
             assert verify(fast).ok
             assert fast.integrity_check() == ["ok"]
         finally:
-            for s in (fast, many, plain):
+            for s in (fast, many, plain, old, old_many):
                 s.close()
 
 
@@ -178,15 +198,21 @@ def test_an_append_is_one_transaction_with_one_head_query_and_no_savepoint(tmp_p
         r = s.append("T1", [event("T1", 2), event("T1", 3)], 1)
         assert r.positions == (1, 2)
         kinds = [q.split()[0] for q in statements]
-        # both rows in one INSERT, then the head row moved, in the same transaction
-        assert kinds == ["BEGIN", "SELECT", "INSERT", "UPDATE", "COMMIT"]
+        # the heads, the batch's ids stored already (none), both rows in one INSERT, then
+        # the head row moved, in the same transaction
+        assert kinds == ["BEGIN", "SELECT", "SELECT", "INSERT", "UPDATE", "COMMIT"]
         assert not any("SAVEPOINT" in q for q in statements)
+
+
+def open_store(path: Path, schema: int) -> SQLiteStore:
+    return SQLiteStore(path) if schema == 2 else schema1_store(path)
 
 
 @pytest.mark.parametrize("at", [0, 1, 2])
 @pytest.mark.parametrize("single_fast", [True, False])
-def test_an_id_refused_mid_batch_leaves_nothing_written(tmp_path, at, single_fast):
-    with SQLiteStore(tmp_path / "s.db") as s:
+@pytest.mark.parametrize("schema", [1, 2])
+def test_an_id_refused_mid_batch_leaves_nothing_written(tmp_path, at, single_fast, schema):
+    with open_store(tmp_path / "s.db", schema) as s:
         s._single_fast = single_fast
         s.append("T1", [event("T1", 1), event("T1", 2), event("T1", 3)], 0)
         before = list(s.rows())
@@ -196,9 +222,11 @@ def test_an_id_refused_mid_batch_leaves_nothing_written(tmp_path, at, single_fas
         with pytest.raises(DuplicateEventId) as info:
             s.append("T2", batch, 0)
         assert (info.value.field, info.value.position) == (f"events[{at}].event_id", 1)
-        if single_fast:  # refused in the transaction of its own, rolled back whole, settled anew
-            first = statements[: statements.index("ROLLBACK")]
-            assert [q.split()[0] for q in first] == ["BEGIN", "SELECT", "INSERT"]
+        first = [q.split()[0] for q in statements[: statements.index("ROLLBACK")]]
+        if schema == 2:  # found before anything is inserted: the id's home and the index
+            assert "INSERT" not in first
+        elif single_fast:  # refused in the transaction of its own, rolled back whole, settled anew
+            assert first == ["BEGIN", "SELECT", "INSERT"]
         assert not s._conn.in_transaction
         assert list(s.rows()) == before
         assert (s.version("T2"), s.count()) == (0, 3)
@@ -230,8 +258,9 @@ def test_a_retry_and_a_stale_append_settle_without_writing(tmp_path):
 def test_a_batch_of_several_insert_statements_refused_in_the_last_leaves_nothing(
     tmp_path, single_fast
 ):
+    """Schema 1: the UNIQUE index on every id refuses the batch mid-insert."""
     n = 2 * sqlite._INSERT_ROWS + 5  # three INSERT statements: 64, 64 and 5 rows
-    with SQLiteStore(tmp_path / "s.db") as s:
+    with schema1_store(tmp_path / "s.db") as s:
         s._single_fast = single_fast
         s.append("T1", [event("T1", 1)], 0)
         batch = [event("T2", seq) for seq in range(1, n + 1)]
