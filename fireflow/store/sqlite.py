@@ -9,8 +9,8 @@
   expected one under that lock, so of two writers that read the same version
   exactly one wins and the other gets
   :class:`~fireflow.store.errors.ConcurrencyConflict`.
-  An ``append`` (one batch) is six statements: ``BEGIN IMMEDIATE``, one
-  query for both heads, one for the batch's ids stored already, the rows in one
+  An ``append`` (one batch) is five statements: ``BEGIN IMMEDIATE``, one
+  query for both heads and the batch's ids in the partial index (below), the rows in one
   ``INSERT``, the head row moved (``fireflow_head``: next position and global
   hash, which :func:`~fireflow.store.chain.verify` compares with the rows),
   ``COMMIT``.  When a ``UNIQUE`` key refuses the batch, that transaction is
@@ -205,6 +205,17 @@ def _home(event_id: str) -> tuple[str, int] | None:
         return None
     seq = int(tail)
     return (ticket_id, seq) if seq <= _MAX_SEQ else None
+
+
+@functools.cache
+def _heads_and_ids(n: int) -> str:
+    """:data:`_HEADS` and, as ``(2, position, event_id)``, the rows of the partial index
+    (ids that are not home ids) under ``n`` ids: one statement for both."""
+    marks = ", ".join(["?"] * n)
+    return (
+        f"{_HEADS} UNION ALL SELECT 2, position, event_id FROM events "  # noqa: S608 (only placeholders and constants)
+        f"WHERE event_id IN ({marks}) AND {_OTHER_ID}"
+    )
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -593,16 +604,25 @@ class SQLiteStore(Subscribable):
         """
         c = self._conn
         position, g_head, version, head = 0, GENESIS, 0, GENESIS
-        for which, number, digest in c.execute(_HEADS, (ticket_id,)):
-            if which:
+        # schema 2: the partial index is asked for the batch's ids in the same query
+        look = self._home_ids and len(batch) <= _IN_CHUNK
+        query = _heads_and_ids(len(batch)) if look else _HEADS
+        params = (ticket_id, *(e.event_id for e, _ in batch)) if look else (ticket_id,)
+        found = False
+        for which, number, digest in c.execute(query, params):
+            if which == 1:
                 version, head = number, digest
-            else:
+            elif which == 0:
                 position, g_head = number + 1, digest
+            else:
+                found = True
         if version != expected:  # a stale version or a retried batch: nothing is written
             done = settle(ticket_id, batch, expected, version, self._stored(batch))
             assert done is not None  # off the expected version, settle returns or raises
             return done
-        if self._home_ids:
+        if self._home_ids and (
+            found or not look or any(e.event_id != f"{ticket_id}/{e.seq}" for e, _ in batch)
+        ):
             others = self._others(ticket_id, batch)
             if others:  # an id stored already, elsewhere: settle raises DuplicateEventId
                 return settle(ticket_id, batch, expected, version, others)
