@@ -17,6 +17,7 @@ from pathlib import Path
 import attrs
 import pytest
 from pg import drop_schema, fresh_schema, pg_server  # noqa: F401 (a fixture)
+from store_workers.schema1 import schema1_store
 
 from fireflow.errors import InvalidArgument
 from fireflow.store import MemoryStore, SQLiteStore, StoreError, StoreNotFound, checkpoint, verify
@@ -155,6 +156,22 @@ class TestSQLiteStore(StoreContract, TamperContract, HeadRowContract, ReaderCont
     @pytest.fixture
     def backend(self, tmp_path) -> Iterator[StoreBackend]:
         b = SQLiteBackend(tmp_path)
+        yield b
+        b.close_all()
+
+
+class SQLiteSchema1Backend(SQLiteBackend):
+    """Files made before schema 2 (a UNIQUE index on every event id), used as they are."""
+
+    def create(self) -> EventStore:
+        self.n += 1
+        return schema1_store(self.directory / f"s{self.n}.db")
+
+
+class TestSQLiteSchema1Store(StoreContract, TamperContract, HeadRowContract, ReaderContract):
+    @pytest.fixture
+    def backend(self, tmp_path) -> Iterator[StoreBackend]:
+        b = SQLiteSchema1Backend(tmp_path)
         yield b
         b.close_all()
 

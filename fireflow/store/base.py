@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, TypeGuard, runtime_checkable
@@ -68,6 +69,7 @@ __all__ = [
     "Prepared",
     "StoredEvent",
     "StoredRow",
+    "accepts_as_encoded",
     "canonical_bytes_of_payload",
     "check_id",
     "check_position",
@@ -390,6 +392,47 @@ def prepare_event(e: object, i: int, ticket_id: str, seq: int) -> Prepared:
                 f"events[{i}]", f"{len(data)} bytes encoded (at most {MAX_EVENT_BYTES})"
             )
     return e, data
+
+
+# A JSON escape that may stand for a control character (``\\u`` is only ever one in the
+# canonical encoding, which writes every other character as it is).  An escaped
+# backslash before one of these letters matches too: such rows take the full check.
+_CONTROL_ESCAPE = re.compile(rb"\\[bfnrtu]")
+
+
+def accepts_as_encoded(e: Event, data: bytes) -> bool:
+    """Would :func:`prepare_event` take ``e`` as it stands, when ``data`` are its canonical bytes?
+
+    The read path's shortcut (:func:`fireflow.store.chain.decode_event`): the caller
+    promises that ``data`` is exactly what :func:`~fireflow.events.canonical_bytes_if_plain`
+    writes for ``e`` (plain JSON data, no float, within the depth limit).  Then the text
+    policy is decided on those bytes at once (no control-character escape, no refused
+    character, NFC), the size by their length, the rest by the structural checks; the
+    event is never encoded again.  ``True`` means :func:`prepare_event` passes and returns
+    ``data``; ``False`` means this shortcut cannot tell (the full check decides and names
+    the fault).  ``tests/test_store_fastpath.py`` holds the two to the same answers.
+    """
+    if len(data) > MAX_PAYLOAD_BYTES or not _plain_id(e.ticket_id):
+        return False
+    try:
+        _check_event(e, 0, e.ticket_id, e.seq)
+    except InvalidArgument:
+        return False
+    if e.seq < 1:
+        return False
+    if b"\\" in data and _CONTROL_ESCAPE.search(data) is not None:
+        return False
+    if data.isascii():
+        return b"\x7f" not in data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    # every character the policy refuses is one str.isprintable refuses (categories
+    # Cc, Cf, Cs, Zl, Zp, unassigned), so printable text needs no search for them
+    if not text.isprintable() and refused_character(text, free_text=True) is not None:
+        return False
+    return unicodedata.is_normalized("NFC", text)
 
 
 def canonical_bytes_of_payload(event: Event) -> bytes:

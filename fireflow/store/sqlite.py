@@ -10,12 +10,23 @@
   exactly one wins and the other gets
   :class:`~fireflow.store.errors.ConcurrencyConflict`.
   An ``append`` (one batch) is five statements: ``BEGIN IMMEDIATE``, one
-  query for both heads, the rows in one ``INSERT``, the head row moved
-  (``fireflow_head``: next position and global hash, which
-  :func:`~fireflow.store.chain.verify` compares with the rows), ``COMMIT``.  When the
-  ``UNIQUE`` index refuses the batch (an id stored already), that transaction
-  is rolled back whole and the batch is settled in a fresh one, by the path
+  query for both heads and the batch's ids in the partial index (below), the rows in one
+  ``INSERT``, the head row moved (``fireflow_head``: next position and global
+  hash, which :func:`~fireflow.store.chain.verify` compares with the rows),
+  ``COMMIT``.  When a ``UNIQUE`` key refuses the batch, that transaction is
+  rolled back whole and the batch is settled in a fresh one, by the path
   ``append_many`` takes for several batches (a savepoint per batch).
+* **Event ids without a second index on every row** (schema 2,
+  ``fireflow.store/2``).  An event whose id is its *home id* (its ticket id,
+  ``/``, its ``seq``: what the engine writes) is found by the ``(ticket_id,
+  seq)`` key the table has anyway; only the other ids are in a partial
+  ``UNIQUE`` index (``events_other_ids``).  Before a batch is written the
+  store looks for its ids in that index and, for an id of the batch that is
+  the home id of another place, at that place: an id stored anywhere is still
+  :class:`~fireflow.store.errors.DuplicateEventId`, a re-sent batch is still
+  found (at its own places) and returned with ``replayed=True``.  A file made
+  with schema 1 (``fireflow.store/1``, a ``UNIQUE`` index on every event id)
+  opens, reads and appends as it is: its index is kept, nothing is rewritten.
 * **Busy is handled.** SQLite waits up to ``busy_timeout_ms`` for a lock (set
   explicitly with ``PRAGMA busy_timeout``); when that is not enough, the store
   retries with bounded exponential backoff and jitter drawn from its own
@@ -108,16 +119,24 @@ from fireflow.store.chain import GENESIS, appended, decode_event, extend_rows
 from fireflow.store.errors import CorruptRecord, StoreBusy, StoreError, StoreNotFound, redact
 from fireflow.store.subscription import PollWaiter, Subscribable, Waiter, check_waiter_args
 
-__all__ = ["SCHEMA", "SQLiteStore"]
+__all__ = ["SCHEMA", "SCHEMA_1", "SQLiteStore"]
 
-#: The schema id kept in the file's ``fireflow_meta`` table.
-SCHEMA = "fireflow.store/1"
+#: The schema id kept in the file's ``fireflow_meta`` table, for a new file.
+SCHEMA = "fireflow.store/2"
+#: The schema of files made before it, with a ``UNIQUE`` index on every event id; they
+#: open, read and append as they are (the index is kept, nothing is rewritten).
+SCHEMA_1 = "fireflow.store/1"
 
 _T = TypeVar("_T")
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 _PAGE = 2000
 _IN_CHUNK = 500
+_MAX_SEQ = 2**63 - 1
+
+#: A row whose event id is not its home id (the condition of the partial index; queries
+#: that name it word for word can use that index).
+_OTHER_ID = "event_id <> ticket_id || '/' || seq"
 
 _CREATE = (
     """CREATE TABLE IF NOT EXISTS fireflow_meta (
@@ -128,12 +147,16 @@ _CREATE = (
         position    INTEGER PRIMARY KEY CHECK (position >= 0),
         ticket_id   TEXT NOT NULL,
         seq         INTEGER NOT NULL CHECK (seq >= 1),
-        event_id    TEXT NOT NULL UNIQUE,
+        event_id    TEXT NOT NULL,
         data        BLOB NOT NULL,
         ticket_hash TEXT NOT NULL,
         global_hash TEXT NOT NULL,
         UNIQUE (ticket_id, seq)
     )""",
+    # Only the ids that are not their event's "home" id (ticket id, '/', seq): an event
+    # whose id is its home id is found by the (ticket_id, seq) key already.
+    f"""CREATE UNIQUE INDEX IF NOT EXISTS events_other_ids ON events (event_id)
+        WHERE {_OTHER_ID}""",
 )
 #: The head row: the next position and the global chain's hash, moved by every append in
 #: its transaction; :func:`~fireflow.store.chain.verify` compares it with the rows.  A file
@@ -169,6 +192,30 @@ _HEADS = (
     "UNION ALL SELECT 1, seq, ticket_hash FROM "
     "(SELECT seq, ticket_hash FROM events WHERE ticket_id = ? ORDER BY seq DESC LIMIT 1)"
 )
+
+
+def _home(event_id: str) -> tuple[str, int] | None:
+    """The (ticket id, seq) whose home id ``event_id`` is (``T1/3``: ``("T1", 3)``), if any.
+
+    The home id of an event is its ticket id, ``/`` and its ``seq`` in decimal, as
+    the engine writes ids; at most one (ticket, seq) has a given home id.
+    """
+    ticket_id, sep, tail = event_id.rpartition("/")
+    if not (sep and ticket_id and tail.isascii() and tail.isdigit()) or tail[0] == "0":
+        return None
+    seq = int(tail)
+    return (ticket_id, seq) if seq <= _MAX_SEQ else None
+
+
+@functools.cache
+def _heads_and_ids(n: int) -> str:
+    """:data:`_HEADS` and, as ``(2, position, event_id)``, the rows of the partial index
+    (ids that are not home ids) under ``n`` ids: one statement for both."""
+    marks = ", ".join(["?"] * n)
+    return (
+        f"{_HEADS} UNION ALL SELECT 2, position, event_id FROM events "  # noqa: S608 (only placeholders and constants)
+        f"WHERE event_id IN ({marks}) AND {_OTHER_ID}"
+    )
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -326,6 +373,9 @@ class SQLiteStore(Subscribable):
             raise StoreNotFound(self.path)
         #: Whether the file keeps a head row (files of an older fireflow, read-only, do not).
         self._has_head = False
+        #: The file's schema id (:data:`SCHEMA`, or :data:`SCHEMA_1` for an older file).
+        self.schema = SCHEMA
+        self._home_ids = True
         #: The file's identity when opened ``immutable``; checked after every read.
         self._identity: tuple[int, int, int, int] | None = None
         if readonly:
@@ -455,9 +505,15 @@ class SQLiteStore(Subscribable):
 
     def _check_schema(self) -> None:
         row = self._conn.execute("SELECT value FROM fireflow_meta WHERE key = 'schema'").fetchone()
-        if row is None or row[0] != SCHEMA:
+        if row is None or row[0] not in (SCHEMA, SCHEMA_1):
             found = row[0] if row else None
-            raise StoreError(f"{self.path}: unsupported store schema {found!r} (expected {SCHEMA})")
+            raise StoreError(
+                f"{self.path}: unsupported store schema {found!r} (expected {SCHEMA} or {SCHEMA_1})"
+            )
+        self.schema = str(row[0])
+        #: Schema 2 indexes only the event ids that are not home ids (see :func:`_home`);
+        #: schema 1 every event id.
+        self._home_ids = self.schema == SCHEMA
 
     # ------------------------------------------------------------------ retry
 
@@ -548,15 +604,28 @@ class SQLiteStore(Subscribable):
         """
         c = self._conn
         position, g_head, version, head = 0, GENESIS, 0, GENESIS
-        for which, number, digest in c.execute(_HEADS, (ticket_id,)):
-            if which:
+        # schema 2: the partial index is asked for the batch's ids in the same query
+        look = self._home_ids and len(batch) <= _IN_CHUNK
+        query = _heads_and_ids(len(batch)) if look else _HEADS
+        params = (ticket_id, *(e.event_id for e, _ in batch)) if look else (ticket_id,)
+        found = False
+        for which, number, digest in c.execute(query, params):
+            if which == 1:
                 version, head = number, digest
-            else:
+            elif which == 0:
                 position, g_head = number + 1, digest
+            else:
+                found = True
         if version != expected:  # a stale version or a retried batch: nothing is written
             done = settle(ticket_id, batch, expected, version, self._stored(batch))
             assert done is not None  # off the expected version, settle returns or raises
             return done
+        if self._home_ids and (
+            found or not look or any(e.event_id != f"{ticket_id}/{e.seq}" for e, _ in batch)
+        ):
+            others = self._others(ticket_id, batch)
+            if others:  # an id stored already, elsewhere: settle raises DuplicateEventId
+                return settle(ticket_id, batch, expected, version, others)
         rows = extend_rows(
             ticket_id, batch, position=position, ticket_head=head, global_head=g_head
         )
@@ -578,7 +647,10 @@ class SQLiteStore(Subscribable):
         for ticket_id, batch, expected in prepared:
             version, head = self._head_locked(ticket_id)
             rows = None
-            if version == expected:
+            others: dict[str, StoredRow] = {}
+            if self._home_ids and version == expected:
+                others = self._others(ticket_id, batch)
+            if version == expected and not others:
                 # A new batch on the expected version.  Whether one of its ids is
                 # stored already is left to the UNIQUE index; if the insert is refused,
                 # it is undone and the batch settled against what is stored.
@@ -593,7 +665,7 @@ class SQLiteStore(Subscribable):
                     rows = None
                 c.execute("RELEASE fireflow_batch")
             if rows is None:  # a stale version or a stored id: the stored result or an error
-                done = settle(ticket_id, batch, expected, version, self._stored(batch))
+                done = settle(ticket_id, batch, expected, version, others or self._stored(batch))
                 if done is None:  # only on the expected version, where the index refused
                     raise StoreError(f"{self.path}: the file refused a batch that nothing explains")
                 results.append(done)
@@ -615,15 +687,58 @@ class SQLiteStore(Subscribable):
 
     def _stored(self, batch: list[Prepared]) -> dict[str, StoredRow]:
         """The rows already stored under the batch's event ids (under the write lock)."""
-        found: dict[str, StoredRow] = {}
         ids = [e.event_id for e, _ in batch]
+        if not self._home_ids:  # schema 1: every id is in the index
+            return self._by_id(ids, "")
+        found = self._by_id(ids, f" AND {_OTHER_ID}")
+        found.update(self._at_home(ids))
+        return found
+
+    def _others(self, ticket_id: str, batch: list[Prepared]) -> dict[str, StoredRow]:
+        """Schema 2, the batch on the ticket's version: the rows stored under its ids.
+
+        Its own (ticket, seq) places are empty, so a row with one of its ids is one
+        whose id is not its home id (the partial index), or, for an id of the batch
+        that is not its own home id, the row at that id's home.
+        """
+        ids = [e.event_id for e, _ in batch]
+        found = self._by_id(ids, f" AND {_OTHER_ID}")
+        away = [e.event_id for e, _ in batch if e.event_id != f"{ticket_id}/{e.seq}"]
+        if away:
+            found.update(self._at_home(away))
+        return found
+
+    def _by_id(self, ids: list[str], where: str) -> dict[str, StoredRow]:
+        found: dict[str, StoredRow] = {}
         for i in range(0, len(ids), _IN_CHUNK):
             chunk = ids[i : i + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            query = f"SELECT {_ROW_COLUMNS} FROM events WHERE event_id IN ({marks})"  # noqa: S608 (only placeholders are interpolated)
+            query = f"SELECT {_ROW_COLUMNS} FROM events WHERE event_id IN ({marks}){where}"  # noqa: S608 (only placeholders and a constant are interpolated)
             for r in self._conn.execute(query, chunk):
                 row = StoredRow(*r)
                 found[row.event_id] = row
+        return found
+
+    def _at_home(self, ids: list[str]) -> dict[str, StoredRow]:
+        """The rows stored under ``ids`` at their homes (found by the (ticket_id, seq) key)."""
+        by_ticket: dict[str, dict[int, str]] = {}
+        for event_id in ids:
+            home = _home(event_id)
+            if home is not None:
+                by_ticket.setdefault(home[0], {})[home[1]] = event_id
+        found: dict[str, StoredRow] = {}
+        for ticket_id, seqs in by_ticket.items():
+            numbers = list(seqs)
+            for i in range(0, len(numbers), _IN_CHUNK):
+                chunk = numbers[i : i + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                query = (
+                    f"SELECT {_ROW_COLUMNS} FROM events WHERE ticket_id = ? AND seq IN ({marks})"  # noqa: S608 (only placeholders are interpolated)
+                )
+                for r in self._conn.execute(query, [ticket_id, *chunk]):
+                    row = StoredRow(*r)
+                    if seqs.get(row.seq) == row.event_id:
+                        found[row.event_id] = row
         return found
 
     def _head_locked(self, ticket_id: str) -> tuple[int, str]:
