@@ -326,7 +326,7 @@ def test_the_scan_sees_imports_at_every_depth():
     # guards the guard on the real source: module-level imports, one inside a function
     # and one inside a method
     ticket = GRAPH["fireflow.ticket.decision"]
-    assert {"fireflow.plan.routing", "fireflow.states", "fireflow.plan"} <= ticket
+    assert {"fireflow.rules.duties", "fireflow.states", "fireflow.plan"} <= ticket
     assert "fireflow.templates" in GRAPH["fireflow._html"]  # inside _html.page
     assert "fireflow.sim.plots" in GRAPH["fireflow.sim.result"]  # inside SimResult.plot_*
 
@@ -386,7 +386,7 @@ def test_rules_import_the_model_not_the_engine():
                 f"{module} imports the engine"
             )
     assert "fireflow.model" in GRAPH["fireflow.rules.spotcheck"]
-    assert {"fireflow.model", "fireflow.plan.routing"} <= GRAPH["fireflow.ticket.decision"]
+    assert {"fireflow.model", "fireflow.rules.duties"} <= GRAPH["fireflow.ticket.decision"]
 
 
 def test_the_plan_imports_only_the_calendar_states_and_the_foundation():

@@ -41,7 +41,7 @@ from fireflow.model import (
     plan_binding,
 )
 from fireflow.plan import Plan
-from fireflow.plan.routing import Routing, route_for
+from fireflow.rules.duties import routing_of
 from fireflow.states import (
     INITIAL_STATE,
     LIFECYCLE,
@@ -158,18 +158,8 @@ def _authorize_accountability(state: TicketState, command: Command, plan: Plan) 
         )
 
 
-def _routing_of(state: TicketState, plan: Plan) -> Routing | None:
-    """The ticket's routing: recorded at ``route``, or (before it) the one it will get."""
-    if state.routing is not None:
-        return state.routing
-    if not state.category:
-        return None
-    new = plan.is_new_community(state.delivered_on, state.new_community)
-    return route_for(plan, state.category, state.location, state.subtype, new_community=new)
-
-
 def _route_rules(state: TicketState, plan: Plan) -> tuple[str, ...]:
-    routing = _routing_of(state, plan)
+    routing = routing_of(state, plan)
     return routing.rules if routing is not None else ()
 
 
@@ -498,7 +488,7 @@ def _step_report(state: TicketState, command: Command, plan: Plan) -> Step:
 
 
 def _step_route(state: TicketState, command: Command, plan: Plan) -> Step:
-    routing = _routing_of(state, plan)
+    routing = routing_of(state, plan)
     assert routing is not None  # a reported ticket has a category
     return {"routing": routing.to_data()}, ("R-AUTH-ROLES", *routing.rules)
 
@@ -862,7 +852,7 @@ def _step_decide_referral(state: TicketState, command: Command, plan: Plan) -> S
 
 
 def _step_punish(state: TicketState, command: Command, plan: Plan) -> Step:
-    routing = _routing_of(state, plan)
+    routing = routing_of(state, plan)
     assert routing is not None  # punish is never allowed before a report
     route = plan.route(routing.route)
     if command.actor.agency in route.punishers:  # its own duty, in any open state (四(二))
